@@ -1,0 +1,118 @@
+//! Configuration: defaults (one place), function config (`fn.config.json`, `fn.env.json`) and
+//! project config (`fastfn.json` / `fastfn.toml`, `FN_*` variables, CLI flags).
+//!
+//! Precedence everywhere: CLI flags > environment > `fastfn.json` > `fn.config.json` > defaults.
+
+pub mod function;
+pub mod project;
+
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Every default the engine uses, in one place.
+pub mod defaults {
+    pub const TIMEOUT_MS: u64 = 2500;
+    /// rust/go handlers compile on first call.
+    pub const COMPILED_TIMEOUT_MS: u64 = 180_000;
+    pub const MAX_CONCURRENCY: i64 = 20;
+    pub const MAX_BODY_BYTES: u64 = 1_048_576;
+    pub const QUEUE_POLL_MS: u64 = 20;
+    pub const IDLE_TTL_SECONDS: u64 = 300;
+    pub const OVERFLOW_STATUS: u16 = 429;
+    pub const HANDLER: &str = "handler";
+    pub const NAMESPACE_DEPTH: usize = 3;
+    pub const DISCOVERY_DEPTH: usize = 6;
+    pub const HOST: &str = "127.0.0.1";
+    pub const PORT: u16 = 8080;
+    pub const SOCKET_BASE_DIR: &str = "/tmp/fastfn";
+    pub const HEALTH_INTERVAL_SECS: f64 = 2.0;
+    /// Largest reply frame the gateway accepts from a daemon.
+    pub const MAX_REPLY_FRAME: usize = 10 * 1024 * 1024;
+    /// Largest request frame a daemon accepts (`FN_MAX_FRAME_BYTES`).
+    pub const MAX_REQUEST_FRAME: usize = 2 * 1024 * 1024;
+    pub const DEBUG_OUTPUT_BYTES: usize = 4096;
+    pub const MAX_ASSET_BYTES: u64 = 32 * 1024 * 1024;
+}
+
+/// Per-function worker pool (admission) settings, `worker_pool.*` in `fn.config.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkerPoolPolicy {
+    /// True when a `worker_pool` block is present (and not disabled).
+    pub enabled: bool,
+    /// Admitted at once; `<= 0` means unlimited.
+    pub max_workers: i64,
+    pub max_queue: u64,
+    pub queue_timeout_ms: u64,
+    pub queue_poll_ms: u64,
+    pub min_warm: u64,
+    pub idle_ttl_seconds: u64,
+    /// 429 or 503.
+    pub overflow_status: u16,
+}
+
+impl Default for WorkerPoolPolicy {
+    fn default() -> Self {
+        WorkerPoolPolicy {
+            enabled: false,
+            max_workers: defaults::MAX_CONCURRENCY,
+            max_queue: 0,
+            queue_timeout_ms: 0,
+            queue_poll_ms: defaults::QUEUE_POLL_MS,
+            min_warm: 0,
+            idle_ttl_seconds: defaults::IDLE_TTL_SECONDS,
+            overflow_status: defaults::OVERFLOW_STATUS,
+        }
+    }
+}
+
+/// Which calling convention the daemon uses for a handler (`invoke.adapter`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Adapter {
+    #[default]
+    Native,
+    AwsLambda,
+    CloudflareWorker,
+}
+
+/// The resolved, validated policy of one function: its own `fn.config.json` merged over the
+/// policy overlays of its parent folders (root first), over the defaults.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FnPolicy {
+    pub timeout_ms: u64,
+    pub max_concurrency: i64,
+    pub max_body_bytes: u64,
+    pub include_debug_headers: bool,
+    pub worker_pool: WorkerPoolPolicy,
+    /// `invoke.handler`: the callable's name.
+    pub handler: String,
+    pub adapter: Adapter,
+    /// `invoke.allow_hosts`; empty = any host.
+    pub allow_hosts: Vec<String>,
+}
+
+impl Default for FnPolicy {
+    fn default() -> Self {
+        FnPolicy {
+            timeout_ms: defaults::TIMEOUT_MS,
+            max_concurrency: defaults::MAX_CONCURRENCY,
+            max_body_bytes: defaults::MAX_BODY_BYTES,
+            include_debug_headers: false,
+            worker_pool: WorkerPoolPolicy::default(),
+            handler: defaults::HANDLER.to_string(),
+            adapter: Adapter::Native,
+            allow_hosts: Vec::new(),
+        }
+    }
+}
+
+/// A configuration problem: which file, which field, what was expected. Stable `code` for the
+/// UI (e.g. `config.invalid_json`, `config.invalid_field`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{}{}: {message}", file.display(), field.as_deref().map(|f| format!(" (field `{f}`)")).unwrap_or_default())]
+pub struct ConfigError {
+    pub code: &'static str,
+    pub file: PathBuf,
+    pub field: Option<String>,
+    pub message: String,
+}
