@@ -2,7 +2,12 @@
 //! sockets, supervised and health-checked. No GUI dependency: the CLI and the desktop app both
 //! embed this library.
 
+pub mod clock;
 pub mod config;
 pub mod discovery;
+pub mod events;
+pub mod logs;
+pub mod pool;
 pub mod routing;
 pub mod runtime;
+pub mod supervisor;

@@ -89,7 +89,9 @@ pub enum Resolution<'a> {
     /// 409 `ambiguous function`.
     Ambiguous,
     /// 405 with `Allow` (explicit functions only).
-    MethodNotAllowed { allow: String },
+    MethodNotAllowed {
+        allow: String,
+    },
     /// 421 `host not allowed`.
     HostNotAllowed,
     NotFound,

@@ -1,1 +1,638 @@
-//! stub
+//! Project settings: `fastfn.json` / `fastfn.toml`, `FN_*` variables and CLI flags, resolved
+//! once into [`Settings`]. Precedence: CLI flags > environment > `fastfn.json` > defaults.
+
+use super::{defaults, ConfigError};
+use crate::runtime::RuntimeKind;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What the command line says; `None` = not given.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub dir: Option<PathBuf>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub force_url: Option<bool>,
+    pub hot_reload: Option<bool>,
+}
+
+/// Binaries the engine may run, by `runtime-binaries` key.
+pub const BINARY_KEYS: [(&str, &str, &str); 7] = [
+    ("python", "FN_PYTHON_BIN", "python3"),
+    ("node", "FN_NODE_BIN", "node"),
+    ("npm", "FN_NPM_BIN", "npm"),
+    ("php", "FN_PHP_BIN", "php"),
+    ("composer", "FN_COMPOSER_BIN", "composer"),
+    ("cargo", "FN_CARGO_BIN", "cargo"),
+    ("go", "FN_GO_BIN", "go"),
+];
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Folder holding `fastfn.json`, if any (the DIR argument or the working directory).
+    pub project_dir: PathBuf,
+    /// Absolute functions root.
+    pub functions_root: PathBuf,
+    pub host: String,
+    pub port: u16,
+    /// Enabled runtimes in `FN_RUNTIMES` order.
+    pub runtimes: Vec<RuntimeKind>,
+    pub force_url: bool,
+    pub hot_reload: bool,
+    /// Daemons per runtime (`FN_RUNTIME_DAEMONS` > `runtime-daemons` > 1).
+    pub daemon_counts: BTreeMap<RuntimeKind, usize>,
+    /// `FN_RUNTIME_SOCKETS`: explicit socket paths per runtime (wins over counts).
+    pub explicit_sockets: BTreeMap<RuntimeKind, Vec<PathBuf>>,
+    /// Binary per key of [`BINARY_KEYS`].
+    pub binaries: BTreeMap<&'static str, String>,
+    pub socket_base_dir: PathBuf,
+    pub health_interval: Duration,
+    pub ignore_dirs: Vec<String>,
+    pub namespace_depth: usize,
+    pub public_base_url: Option<String>,
+    pub openapi_include_internal: bool,
+    pub admin_api_enabled: bool,
+    pub docs_enabled: bool,
+    pub ui_enabled: bool,
+    pub admin_token: Option<String>,
+    pub home_function: Option<String>,
+    pub home_redirect: Option<String>,
+    pub max_frame_bytes: usize,
+}
+
+/// `fastfn.json` / `fastfn.toml`, keys normalised to kebab-case.
+#[derive(Debug, Default)]
+struct ProjectFile {
+    path: Option<PathBuf>,
+    keys: BTreeMap<String, Value>,
+}
+
+fn kebab(key: &str) -> String {
+    let mut out = String::new();
+    for c in key.chars() {
+        if c == '_' {
+            out.push('-');
+        } else if c.is_ascii_uppercase() {
+            out.push('-');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn load_project_file(dir: &Path) -> Result<ProjectFile, ConfigError> {
+    let json = dir.join("fastfn.json");
+    let toml_path = dir.join("fastfn.toml");
+    let (path, value) = if json.is_file() {
+        let text = std::fs::read_to_string(&json).map_err(|e| io_error(&json, e))?;
+        let v: Value = serde_json::from_str(&text).map_err(|e| ConfigError {
+            code: "config.invalid_json",
+            file: json.clone(),
+            field: None,
+            message: format!("invalid JSON: {e}"),
+        })?;
+        (json, v)
+    } else if toml_path.is_file() {
+        let text = std::fs::read_to_string(&toml_path).map_err(|e| io_error(&toml_path, e))?;
+        let v: toml::Value = toml::from_str(&text).map_err(|e| ConfigError {
+            code: "config.invalid_toml",
+            file: toml_path.clone(),
+            field: None,
+            message: format!("invalid TOML: {}", e.message()),
+        })?;
+        let v = serde_json::to_value(v).unwrap_or(Value::Null);
+        (toml_path, v)
+    } else {
+        return Ok(ProjectFile::default());
+    };
+    let Value::Object(map) = value else {
+        return Err(ConfigError {
+            code: "config.invalid_field",
+            file: path,
+            field: None,
+            message: "expected an object at the top level".into(),
+        });
+    };
+    Ok(ProjectFile {
+        keys: map.into_iter().map(|(k, v)| (kebab(&k), v)).collect(),
+        path: Some(path),
+    })
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> ConfigError {
+    ConfigError {
+        code: "config.unreadable",
+        file: path.to_path_buf(),
+        field: None,
+        message: e.to_string(),
+    }
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" | "" => Some(false),
+        _ => None,
+    }
+}
+
+/// `node=3,python=2`.
+fn parse_counts(s: &str) -> Result<BTreeMap<RuntimeKind, usize>, String> {
+    let mut out = BTreeMap::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (rt, n) = part
+            .split_once('=')
+            .ok_or_else(|| format!("expected runtime=count, got `{part}`"))?;
+        let rt = RuntimeKind::parse(rt).ok_or_else(|| format!("unknown runtime `{rt}`"))?;
+        let n: usize = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("expected a count for {rt}, got `{n}`"))?;
+        if !(1..=64).contains(&n) {
+            return Err(format!("daemon count for {rt} must be 1..64, got {n}"));
+        }
+        out.insert(rt, n);
+    }
+    Ok(out)
+}
+
+impl Settings {
+    /// Resolve settings from flags, an environment lookup and the project file.
+    pub fn resolve(
+        overrides: &Overrides,
+        env: &dyn Fn(&str) -> Option<String>,
+        cwd: &Path,
+    ) -> Result<Settings, ConfigError> {
+        let env_err = |name: &str, message: String| ConfigError {
+            code: "config.invalid_env",
+            file: PathBuf::from(format!("${name}")),
+            field: None,
+            message,
+        };
+        let project_dir = match &overrides.dir {
+            Some(d) if d.is_absolute() => d.clone(),
+            Some(d) => cwd.join(d),
+            None => cwd.to_path_buf(),
+        };
+        if !project_dir.is_dir() {
+            return Err(ConfigError {
+                code: "config.missing_dir",
+                file: project_dir.clone(),
+                field: None,
+                message: "no such folder".into(),
+            });
+        }
+        let file = load_project_file(&project_dir)?;
+        let file_path = file
+            .path
+            .clone()
+            .unwrap_or_else(|| project_dir.join("fastfn.json"));
+        let field_err = |field: &str, message: String| ConfigError {
+            code: "config.invalid_field",
+            file: file_path.clone(),
+            field: Some(field.to_string()),
+            message,
+        };
+        let file_bool = |key: &str| -> Result<Option<bool>, ConfigError> {
+            match file.keys.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Bool(b)) => Ok(Some(*b)),
+                Some(Value::String(s)) => parse_bool(s)
+                    .map(Some)
+                    .ok_or_else(|| field_err(key, format!("expected true or false, got \"{s}\""))),
+                Some(v) => Err(field_err(key, format!("expected true or false, got {v}"))),
+            }
+        };
+        let env_bool = |name: &str| -> Result<Option<bool>, ConfigError> {
+            match env(name) {
+                None => Ok(None),
+                Some(s) => parse_bool(&s)
+                    .map(Some)
+                    .ok_or_else(|| env_err(name, format!("expected 0 or 1, got `{s}`"))),
+            }
+        };
+
+        // Functions root: DIR (+ functions-dir) > FN_FUNCTIONS_ROOT > project dir.
+        let functions_dir = match file.keys.get("functions-dir") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(v) => {
+                return Err(field_err(
+                    "functions-dir",
+                    format!("expected a folder name, got {v}"),
+                ))
+            }
+        };
+        let root = match (&functions_dir, &overrides.dir, env("FN_FUNCTIONS_ROOT")) {
+            (Some(f), _, _) => project_dir.join(f),
+            (None, None, Some(r)) => cwd.join(r),
+            _ => project_dir.clone(),
+        };
+        let functions_root = root.canonicalize().map_err(|e| ConfigError {
+            code: "config.missing_dir",
+            file: root.clone(),
+            field: functions_dir.as_ref().map(|_| "functions-dir".to_string()),
+            message: format!("functions root not found: {e}"),
+        })?;
+
+        let host = overrides
+            .host
+            .clone()
+            .or_else(|| env("FN_HOST"))
+            .unwrap_or_else(|| defaults::HOST.to_string());
+        let port = match (overrides.port, env("FN_HOST_PORT")) {
+            (Some(p), _) => p,
+            (None, Some(p)) => p.trim().parse().map_err(|_| {
+                env_err("FN_HOST_PORT", format!("expected a port number, got `{p}`"))
+            })?,
+            (None, None) => defaults::PORT,
+        };
+
+        let runtimes = match env("FN_RUNTIMES") {
+            Some(list) if !list.trim().is_empty() => {
+                let mut out = Vec::new();
+                for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    let rt = RuntimeKind::parse(name).ok_or_else(|| env_err("FN_RUNTIMES", format!("unknown runtime `{name}` (known: node, python, php, lua, rust, go)")))?;
+                    if !out.contains(&rt) {
+                        out.push(rt);
+                    }
+                }
+                out
+            }
+            _ => RuntimeKind::DEFAULT_ORDER.to_vec(),
+        };
+
+        let force_url = overrides
+            .force_url
+            .filter(|f| *f)
+            .or(env_bool("FN_FORCE_URL")?)
+            .or(file_bool("force-url")?)
+            .unwrap_or(false);
+        let hot_reload = overrides
+            .hot_reload
+            .or(env_bool("FN_HOT_RELOAD")?)
+            .or(file_bool("hot-reload")?)
+            .unwrap_or(true);
+
+        let mut daemon_counts = match file.keys.get("runtime-daemons") {
+            None | Some(Value::Null) => BTreeMap::new(),
+            Some(Value::String(s)) => {
+                parse_counts(s).map_err(|m| field_err("runtime-daemons", m))?
+            }
+            Some(Value::Object(map)) => {
+                let csv = map
+                    .iter()
+                    .map(|(k, v)| match v {
+                        Value::Number(n) => Ok(format!("{k}={n}")),
+                        Value::String(s) => Ok(format!("{k}={s}")),
+                        other => Err(field_err(
+                            &format!("runtime-daemons.{k}"),
+                            format!("expected a count, got {other}"),
+                        )),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+                    .join(",");
+                parse_counts(&csv).map_err(|m| field_err("runtime-daemons", m))?
+            }
+            Some(v) => {
+                return Err(field_err(
+                    "runtime-daemons",
+                    format!("expected {{\"node\":3}} or \"node=3,python=2\", got {v}"),
+                ))
+            }
+        };
+        if let Some(s) = env("FN_RUNTIME_DAEMONS") {
+            daemon_counts.extend(parse_counts(&s).map_err(|m| env_err("FN_RUNTIME_DAEMONS", m))?);
+        }
+
+        let mut explicit_sockets = BTreeMap::new();
+        if let Some(s) = env("FN_RUNTIME_SOCKETS").filter(|s| !s.trim().is_empty()) {
+            let v: Value = serde_json::from_str(&s)
+                .map_err(|e| env_err("FN_RUNTIME_SOCKETS", format!("invalid JSON: {e}")))?;
+            let Value::Object(map) = v else {
+                return Err(env_err(
+                    "FN_RUNTIME_SOCKETS",
+                    "expected a JSON object of runtime → socket(s)".into(),
+                ));
+            };
+            for (k, v) in map {
+                let rt = RuntimeKind::parse(&k).ok_or_else(|| {
+                    env_err("FN_RUNTIME_SOCKETS", format!("unknown runtime `{k}`"))
+                })?;
+                let list: Vec<String> = match v {
+                    Value::String(s) => vec![s],
+                    Value::Array(a) => a
+                        .into_iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect(),
+                    other => {
+                        return Err(env_err(
+                            "FN_RUNTIME_SOCKETS",
+                            format!("{k}: expected a string or an array, got {other}"),
+                        ))
+                    }
+                };
+                let paths = list
+                    .iter()
+                    .map(|s| PathBuf::from(s.strip_prefix("unix:").unwrap_or(s)))
+                    .collect::<Vec<_>>();
+                if !paths.is_empty() {
+                    explicit_sockets.insert(rt, paths);
+                }
+            }
+        }
+
+        let file_binaries = match file.keys.get("runtime-binaries") {
+            None | Some(Value::Null) => serde_json::Map::new(),
+            Some(Value::Object(m)) => m.clone(),
+            Some(v) => {
+                return Err(field_err(
+                    "runtime-binaries",
+                    format!("expected an object like {{\"python\": \"python3.11\"}}, got {v}"),
+                ))
+            }
+        };
+        let mut binaries = BTreeMap::new();
+        for (key, var, default) in BINARY_KEYS {
+            let from_file = match file_binaries.get(key) {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(v) => {
+                    return Err(field_err(
+                        &format!("runtime-binaries.{key}"),
+                        format!("expected one executable name, got {v}"),
+                    ))
+                }
+            };
+            binaries.insert(
+                key,
+                env(var)
+                    .filter(|s| !s.is_empty())
+                    .or(from_file)
+                    .unwrap_or_else(|| default.to_string()),
+            );
+        }
+
+        let socket_base_dir = PathBuf::from(
+            env("FN_SOCKET_BASE_DIR")
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| defaults::SOCKET_BASE_DIR.into()),
+        );
+        let health_interval = match env("FN_HEALTH_INTERVAL") {
+            None => Duration::from_secs_f64(defaults::HEALTH_INTERVAL_SECS),
+            Some(s) => {
+                let secs: f64 = s
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|v: &f64| *v > 0.0 && *v <= 3600.0)
+                    .ok_or_else(|| {
+                        env_err(
+                            "FN_HEALTH_INTERVAL",
+                            format!("expected seconds (0 < s ≤ 3600), got `{s}`"),
+                        )
+                    })?;
+                Duration::from_secs_f64(secs)
+            }
+        };
+        let namespace_depth = match env("FN_NAMESPACE_DEPTH") {
+            None => defaults::NAMESPACE_DEPTH,
+            Some(s) => s
+                .trim()
+                .parse()
+                .ok()
+                .filter(|d| (1..=5).contains(d))
+                .ok_or_else(|| {
+                    env_err("FN_NAMESPACE_DEPTH", format!("expected 1..5, got `{s}`"))
+                })?,
+        };
+        let ignore_dirs = env("FN_ZERO_CONFIG_IGNORE_DIRS")
+            .map(|s| {
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let public_base_url = match file.keys.get("public-base-url") {
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        };
+        let max_frame_bytes = match env("FN_MAX_FRAME_BYTES") {
+            None => defaults::MAX_REQUEST_FRAME,
+            Some(s) => s.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                env_err(
+                    "FN_MAX_FRAME_BYTES",
+                    format!("expected a byte count, got `{s}`"),
+                )
+            })?,
+        };
+
+        Ok(Settings {
+            project_dir,
+            functions_root,
+            host,
+            port,
+            runtimes,
+            force_url,
+            hot_reload,
+            daemon_counts,
+            explicit_sockets,
+            binaries,
+            socket_base_dir,
+            health_interval,
+            ignore_dirs,
+            namespace_depth,
+            public_base_url,
+            openapi_include_internal: file_bool("openapi-include-internal")?.unwrap_or(false),
+            admin_api_enabled: env_bool("FN_ADMIN_API_ENABLED")?.unwrap_or(true),
+            docs_enabled: env_bool("FN_DOCS_ENABLED")?.unwrap_or(true),
+            ui_enabled: env_bool("FN_UI_ENABLED")?.unwrap_or(false),
+            admin_token: env("FN_ADMIN_TOKEN").filter(|s| !s.is_empty()),
+            home_function: env("FN_HOME_FUNCTION").filter(|s| !s.is_empty()),
+            home_redirect: env("FN_HOME_REDIRECT").filter(|s| !s.is_empty()),
+            max_frame_bytes,
+        })
+    }
+
+    /// Settings from the process environment.
+    pub fn from_env(overrides: &Overrides) -> Result<Settings, ConfigError> {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        Settings::resolve(overrides, &|k| std::env::var(k).ok(), &cwd)
+    }
+
+    /// Number of daemons for a runtime (lua ignores counts).
+    pub fn daemon_count(&self, rt: RuntimeKind) -> usize {
+        if !rt.uses_daemons() {
+            return 0;
+        }
+        self.explicit_sockets
+            .get(&rt)
+            .map(Vec::len)
+            .or_else(|| self.daemon_counts.get(&rt).copied())
+            .unwrap_or(1)
+    }
+
+    /// Binary for a runtime-binaries key (`python`, `node`, …).
+    pub fn binary<'a>(&'a self, key: &'a str) -> &'a str {
+        self.binaries.get(key).map(String::as_str).unwrap_or(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn resolve(dir: &Path, vars: &[(&str, &str)], o: Overrides) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::resolve(
+            &Overrides {
+                dir: Some(dir.to_path_buf()),
+                ..o
+            },
+            &|k| map.get(k).cloned(),
+            dir,
+        )
+    }
+
+    #[test]
+    fn defaults_apply_without_config() {
+        let d = tempfile::tempdir().unwrap();
+        let s = resolve(d.path(), &[], Overrides::default()).unwrap();
+        assert_eq!((s.host.as_str(), s.port), ("127.0.0.1", 8080));
+        assert_eq!(s.runtimes, RuntimeKind::DEFAULT_ORDER.to_vec());
+        assert!(s.hot_reload && !s.force_url);
+        assert_eq!(s.daemon_count(RuntimeKind::Python), 1);
+        assert_eq!(s.daemon_count(RuntimeKind::Lua), 0);
+        assert_eq!(s.binary("python"), "python3");
+    }
+
+    #[test]
+    fn precedence_flags_over_env_over_file() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("fastfn.json"), r#"{"runtime_daemons": {"node": 2, "python": 2}, "hotReload": false, "runtime-binaries": {"python": "python3.11"}}"#).unwrap();
+        let s = resolve(
+            d.path(),
+            &[("FN_RUNTIME_DAEMONS", "python=3"), ("FN_HOST_PORT", "9000")],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.daemon_count(RuntimeKind::Python), 3);
+        assert_eq!(s.daemon_count(RuntimeKind::Node), 2);
+        assert!(!s.hot_reload);
+        assert_eq!(s.port, 9000);
+        assert_eq!(s.binary("python"), "python3.11");
+        let s = resolve(
+            d.path(),
+            &[
+                ("FN_HOST_PORT", "9000"),
+                ("FN_HOT_RELOAD", "1"),
+                ("FN_PYTHON_BIN", "/opt/py"),
+            ],
+            Overrides {
+                port: Some(7000),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(s.port, 7000);
+        assert!(s.hot_reload);
+        assert_eq!(s.binary("python"), "/opt/py");
+    }
+
+    #[test]
+    fn explicit_sockets_win_over_counts() {
+        let d = tempfile::tempdir().unwrap();
+        let s = resolve(
+            d.path(),
+            &[
+                ("FN_RUNTIME_DAEMONS", "node=4"),
+                (
+                    "FN_RUNTIME_SOCKETS",
+                    r#"{"node": ["unix:/tmp/a.sock", "/tmp/b.sock"]}"#,
+                ),
+            ],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.daemon_count(RuntimeKind::Node), 2);
+        assert_eq!(
+            s.explicit_sockets[&RuntimeKind::Node],
+            vec![PathBuf::from("/tmp/a.sock"), PathBuf::from("/tmp/b.sock")]
+        );
+    }
+
+    #[test]
+    fn runtime_order_is_kept_as_given() {
+        let d = tempfile::tempdir().unwrap();
+        let s = resolve(
+            d.path(),
+            &[("FN_RUNTIMES", "python, node,go")],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            s.runtimes,
+            vec![RuntimeKind::Python, RuntimeKind::Node, RuntimeKind::Go]
+        );
+    }
+
+    #[test]
+    fn errors_name_the_file_and_field() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("fastfn.json"),
+            r#"{"runtime-daemons": "node=x"}"#,
+        )
+        .unwrap();
+        let e = resolve(d.path(), &[], Overrides::default()).unwrap_err();
+        assert_eq!(e.code, "config.invalid_field");
+        assert_eq!(e.field.as_deref(), Some("runtime-daemons"));
+        assert!(
+            e.to_string().contains(
+                "fastfn.json (field `runtime-daemons`): expected a count for node, got `x`"
+            ),
+            "{e}"
+        );
+        std::fs::write(d.path().join("fastfn.json"), "{\n  \"force-url\": tru }").unwrap();
+        let e = resolve(d.path(), &[], Overrides::default()).unwrap_err();
+        assert_eq!(e.code, "config.invalid_json");
+        assert!(e.message.contains("line 2 column"), "{e}");
+        let e = resolve(d.path().join("nope").as_path(), &[], Overrides::default()).unwrap_err();
+        assert_eq!(e.code, "config.missing_dir");
+        std::fs::remove_file(d.path().join("fastfn.json")).unwrap();
+        let e = resolve(
+            d.path(),
+            &[("FN_RUNTIMES", "python,cobol")],
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("unknown runtime `cobol`"), "{e}");
+    }
+
+    #[test]
+    fn functions_dir_and_toml() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("functions")).unwrap();
+        std::fs::write(
+            d.path().join("fastfn.toml"),
+            "functions-dir = \"functions\"\nforce_url = true\n",
+        )
+        .unwrap();
+        let s = resolve(d.path(), &[], Overrides::default()).unwrap();
+        assert_eq!(
+            s.functions_root,
+            d.path().join("functions").canonicalize().unwrap()
+        );
+        assert!(s.force_url);
+    }
+}

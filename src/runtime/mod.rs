@@ -112,3 +112,116 @@ mod tests {
         }
     }
 }
+
+pub mod balance;
+pub mod client;
+pub mod frame;
+pub mod health;
+
+use balance::RoundRobin;
+use health::SocketHealth;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// One daemon socket of a runtime.
+#[derive(Debug)]
+pub struct SocketSlot {
+    /// 1-based, as in `X-Fn-Runtime-Socket-Index` and `/_fn/health`.
+    pub index: usize,
+    pub path: PathBuf,
+    health: Mutex<SocketHealth>,
+}
+
+impl SocketSlot {
+    pub fn uri(&self) -> String {
+        format!("unix:{}", self.path.display())
+    }
+
+    pub fn health(&self) -> SocketHealth {
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// The sockets of one runtime with their health and the round-robin cursor.
+#[derive(Debug)]
+pub struct RuntimeSockets {
+    pub kind: RuntimeKind,
+    pub sockets: Vec<SocketSlot>,
+    pub balance: RoundRobin,
+}
+
+impl RuntimeSockets {
+    pub fn new(kind: RuntimeKind, paths: Vec<PathBuf>) -> RuntimeSockets {
+        let balance = RoundRobin::new(paths.len());
+        let sockets = paths
+            .into_iter()
+            .enumerate()
+            .map(|(i, path)| SocketSlot {
+                index: i + 1,
+                path,
+                health: Mutex::new(SocketHealth::default()),
+            })
+            .collect();
+        RuntimeSockets {
+            kind,
+            sockets,
+            balance,
+        }
+    }
+
+    /// `single` or `round_robin` (`X-Fn-Runtime-Routing`).
+    pub fn routing(&self) -> &'static str {
+        if self.sockets.len() > 1 {
+            "round_robin"
+        } else {
+            "single"
+        }
+    }
+
+    /// Record an observation of socket `i` (0-based). Returns true when it flipped.
+    pub fn observe(&self, i: usize, result: Result<(), &str>, ts: f64) -> bool {
+        let Some(slot) = self.sockets.get(i) else {
+            return false;
+        };
+        let changed = slot
+            .health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .observe(result, ts);
+        self.balance.set_up(i, result.is_ok());
+        changed
+    }
+
+    /// Connect to every socket once; returns the sockets whose state flipped.
+    pub async fn probe_all(&self) -> Vec<usize> {
+        let mut flipped = Vec::new();
+        for (i, slot) in self.sockets.iter().enumerate() {
+            let result = client::probe(&slot.path)
+                .await
+                .map_err(|e| probe_reason(&e));
+            let reason = result.as_ref().err().map(String::as_str);
+            if self.observe(i, reason.map_or(Ok(()), Err), crate::clock::epoch_secs()) {
+                flipped.push(i);
+            }
+        }
+        flipped
+    }
+
+    /// A runtime is up when any socket is.
+    pub fn up(&self) -> bool {
+        self.sockets.iter().any(|s| s.health().up == Some(true))
+    }
+}
+
+/// A short, stable reason for a failed connect (no paths: it is shown to clients).
+pub fn probe_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        std::io::ErrorKind::NotFound => "socket missing".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.kind().to_string(),
+    }
+}

@@ -1,0 +1,576 @@
+//! The supervisor: starts the runtime daemons, waits until their sockets accept, restarts a
+//! crashed daemon with [`backoff`], and stops every process group on shutdown.
+//!
+//! Invariants: each daemon runs in its own process group (so its children die with it); its
+//! stdin is a pipe from the engine and our daemons exit on EOF, so none outlives an engine
+//! killed with SIGKILL. Process I/O sits behind [`Launcher`]/[`DaemonChild`] so the restart
+//! loop is tested with fake children and paused time.
+
+pub mod backoff;
+
+use crate::events::{EngineEvent, EventBus};
+use crate::logs::{LogBook, LogLine};
+use crate::runtime::{client, RuntimeKind, RuntimeSockets};
+use backoff::Backoff;
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// How long a daemon may take to accept connections after it was spawned.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a daemon gets between SIGTERM and SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// Everything needed to start one daemon.
+#[derive(Debug, Clone)]
+pub struct DaemonSpec {
+    pub runtime: RuntimeKind,
+    /// 1-based socket index.
+    pub index: usize,
+    pub socket: PathBuf,
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    pub env: Vec<(String, String)>,
+    /// Environment variables removed from the daemon's environment.
+    pub env_remove: Vec<String>,
+    pub cwd: PathBuf,
+}
+
+/// A running daemon process, as the restart loop sees it.
+pub trait DaemonChild: Send {
+    fn pid(&self) -> u32;
+    /// Resolves once the daemon accepts connections, or with why it never will.
+    fn ready(&mut self) -> impl std::future::Future<Output = Result<(), String>> + Send;
+    /// Resolves when the process exits, with a readable status.
+    fn wait(&mut self) -> impl std::future::Future<Output = String> + Send;
+    /// Stop it (and its process group) for good.
+    fn stop(&mut self) -> impl std::future::Future<Output = ()> + Send;
+}
+
+pub trait Launcher: Send + Sync + 'static {
+    type Child: DaemonChild + 'static;
+    fn launch(&self, spec: &DaemonSpec) -> std::io::Result<Self::Child>;
+}
+
+/// What the supervisor shares with the rest of the engine.
+#[derive(Clone)]
+pub struct SupervisorCtx {
+    pub events: EventBus,
+    pub logs: Arc<LogBook>,
+}
+
+/// Live facts about one daemon, for health and the dashboard.
+#[derive(Debug)]
+pub struct DaemonHandle {
+    pub runtime: RuntimeKind,
+    pub index: usize,
+    pid: AtomicU32,
+    restarts: AtomicU32,
+}
+
+impl DaemonHandle {
+    /// 0 while not running.
+    pub fn pid(&self) -> u32 {
+        self.pid.load(Ordering::Relaxed)
+    }
+
+    pub fn restarts(&self) -> u32 {
+        self.restarts.load(Ordering::Relaxed)
+    }
+}
+
+/// Result of the first start of one daemon.
+#[derive(Debug, Clone)]
+pub struct StartReport {
+    pub runtime: RuntimeKind,
+    pub index: usize,
+    pub result: Result<(), String>,
+}
+
+pub struct Supervisor {
+    daemons: Vec<Arc<DaemonHandle>>,
+    shutdown: watch::Sender<bool>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Supervisor {
+    /// Start every daemon in parallel and wait until each is ready or has failed its first
+    /// start. Failed daemons keep being retried with backoff in the background.
+    pub async fn start<L: Launcher>(
+        launcher: Arc<L>,
+        specs: Vec<DaemonSpec>,
+        sockets: Vec<Arc<RuntimeSockets>>,
+        ctx: SupervisorCtx,
+    ) -> (Supervisor, Vec<StartReport>) {
+        let (shutdown, _) = watch::channel(false);
+        let mut daemons = Vec::new();
+        let mut tasks = Vec::new();
+        let mut firsts = Vec::new();
+        for spec in specs {
+            let handle = Arc::new(DaemonHandle {
+                runtime: spec.runtime,
+                index: spec.index,
+                pid: AtomicU32::new(0),
+                restarts: AtomicU32::new(0),
+            });
+            let rt_sockets = sockets.iter().find(|s| s.kind == spec.runtime).cloned();
+            let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+            let keeper = Keeper {
+                launcher: launcher.clone(),
+                spec,
+                handle: handle.clone(),
+                sockets: rt_sockets,
+                ctx: ctx.clone(),
+                shutdown: shutdown.subscribe(),
+            };
+            tasks.push(tokio::spawn(keeper.run(first_tx)));
+            firsts.push((handle.runtime, handle.index, first_rx));
+            daemons.push(handle);
+        }
+        let mut reports = Vec::new();
+        for (runtime, index, rx) in firsts {
+            let result = rx
+                .await
+                .unwrap_or_else(|_| Err("supervisor stopped".into()));
+            reports.push(StartReport {
+                runtime,
+                index,
+                result,
+            });
+        }
+        (
+            Supervisor {
+                daemons,
+                shutdown,
+                tasks: Mutex::new(tasks),
+            },
+            reports,
+        )
+    }
+
+    pub fn daemons(&self) -> &[Arc<DaemonHandle>] {
+        &self.daemons
+    }
+
+    /// Stop every daemon and wait for their process groups to be gone.
+    pub async fn stop(&self) {
+        let _ = self.shutdown.send(true);
+        let tasks: Vec<_> =
+            std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Keeps one daemon alive until shutdown.
+struct Keeper<L: Launcher> {
+    launcher: Arc<L>,
+    spec: DaemonSpec,
+    handle: Arc<DaemonHandle>,
+    sockets: Option<Arc<RuntimeSockets>>,
+    ctx: SupervisorCtx,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl<L: Launcher> Keeper<L> {
+    async fn run(mut self, first: tokio::sync::oneshot::Sender<Result<(), String>>) {
+        let mut first = Some(first);
+        let mut backoff = Backoff::default();
+        let (runtime, index) = (self.spec.runtime, self.spec.index);
+        loop {
+            let started = Instant::now();
+            let status = match self.launcher.launch(&self.spec) {
+                Ok(mut child) => {
+                    let pid = child.pid();
+                    self.handle.pid.store(pid, Ordering::Relaxed);
+                    self.ctx.events.emit(EngineEvent::DaemonStarted {
+                        runtime,
+                        index,
+                        pid,
+                    });
+                    let ready = tokio::select! {
+                        r = child.ready() => r,
+                        _ = self.shutdown.changed() => { child.stop().await; break; }
+                    };
+                    match &ready {
+                        Ok(()) => {
+                            let ms = started.elapsed().as_millis() as u64;
+                            self.ctx.events.emit(EngineEvent::DaemonReady {
+                                runtime,
+                                index,
+                                pid,
+                                ms,
+                            });
+                            self.mark(true, "ok");
+                        }
+                        Err(e) => self.mark(false, e),
+                    }
+                    if let Some(tx) = first.take() {
+                        let _ = tx.send(ready.clone());
+                    }
+                    let status = if ready.is_ok() {
+                        tokio::select! {
+                            s = child.wait() => s,
+                            _ = self.shutdown.changed() => { child.stop().await; break; }
+                        }
+                    } else {
+                        child.stop().await;
+                        ready.err().unwrap_or_default()
+                    };
+                    self.handle.pid.store(0, Ordering::Relaxed);
+                    self.mark(false, "daemon exited");
+                    (pid, status)
+                }
+                Err(e) => {
+                    let message = format!("cannot start {}: {e}", self.spec.program.display());
+                    self.ctx.events.emit(EngineEvent::DaemonFailed {
+                        runtime,
+                        index,
+                        code: "runtime.spawn_failed",
+                        message: message.clone(),
+                    });
+                    if let Some(tx) = first.take() {
+                        let _ = tx.send(Err(message.clone()));
+                    }
+                    (0, message)
+                }
+            };
+            let delay = backoff.on_exit(started.elapsed());
+            self.ctx.events.emit(EngineEvent::DaemonExited {
+                runtime,
+                index,
+                pid: status.0,
+                status: status.1,
+                restart_in_ms: Some(delay.as_millis() as u64),
+            });
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.shutdown.changed() => break,
+            }
+            self.handle.restarts.fetch_add(1, Ordering::Relaxed);
+        }
+        self.handle.pid.store(0, Ordering::Relaxed);
+    }
+
+    fn mark(&self, up: bool, reason: &str) {
+        if let Some(sockets) = &self.sockets {
+            let i = self.spec.index - 1;
+            let result = if up { Ok(()) } else { Err(reason) };
+            if sockets.observe(i, result, crate::clock::epoch_secs()) {
+                self.ctx.events.emit(EngineEvent::SocketHealth {
+                    runtime: self.spec.runtime,
+                    index: self.spec.index,
+                    up,
+                    reason: reason.to_string(),
+                });
+            }
+        }
+    }
+}
+
+/// Starts real processes.
+pub struct ProcessLauncher {
+    pub ctx: SupervisorCtx,
+}
+
+/// A real daemon process.
+pub struct ProcessChild {
+    child: tokio::process::Child,
+    pid: u32,
+    socket: PathBuf,
+    /// The last stderr lines, for a crash report.
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+const STDERR_TAIL: usize = 20;
+
+impl Launcher for ProcessLauncher {
+    type Child = ProcessChild;
+
+    fn launch(&self, spec: &DaemonSpec) -> std::io::Result<ProcessChild> {
+        let mut cmd = tokio::process::Command::new(&spec.program);
+        cmd.args(&spec.args)
+            .current_dir(&spec.cwd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Own process group: one signal stops the daemon and whatever it forked.
+            .process_group(0)
+            .kill_on_drop(true);
+        for key in &spec.env_remove {
+            cmd.env_remove(key);
+        }
+        for (k, v) in &spec.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn()?;
+        let pid = child.id().unwrap_or(0);
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(pump(
+                out,
+                "stdout",
+                spec.runtime,
+                spec.index,
+                self.ctx.clone(),
+                None,
+            ));
+        }
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(pump(
+                err,
+                "stderr",
+                spec.runtime,
+                spec.index,
+                self.ctx.clone(),
+                Some(stderr_tail.clone()),
+            ));
+        }
+        Ok(ProcessChild {
+            child,
+            pid,
+            socket: spec.socket.clone(),
+            stderr_tail,
+        })
+    }
+}
+
+/// Forward a daemon's output, line by line, to the log book and the event bus.
+async fn pump(
+    stream: impl tokio::io::AsyncRead + Unpin,
+    name: &'static str,
+    runtime: RuntimeKind,
+    index: usize,
+    ctx: SupervisorCtx,
+    tail: Option<Arc<Mutex<VecDeque<String>>>>,
+) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(tail) = &tail {
+            let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
+            if t.len() == STDERR_TAIL {
+                t.pop_front();
+            }
+            t.push_back(line.clone());
+        }
+        tracing::debug!(target: "fastfn::daemon", %runtime, index, stream = name, "{line}");
+        ctx.logs.push(LogLine {
+            ts: crate::clock::epoch_millis(),
+            runtime,
+            function: None,
+            stream: name,
+            line: line.clone(),
+        });
+        ctx.events.emit(EngineEvent::Log {
+            runtime,
+            index,
+            stream: name,
+            line,
+        });
+    }
+}
+
+impl ProcessChild {
+    fn tail(&self) -> String {
+        let t = self.stderr_tail.lock().unwrap_or_else(|p| p.into_inner());
+        t.iter()
+            .rev()
+            .take(5)
+            .rev()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+
+    fn signal_group(&self, signal: nix::sys::signal::Signal) {
+        if self.pid != 0 {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(self.pid as i32), signal);
+        }
+    }
+}
+
+impl DaemonChild for ProcessChild {
+    fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    async fn ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if client::probe(&self.socket).await.is_ok() {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Give the stderr pump a moment to collect the daemon's last words.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let tail = self.tail();
+                return Err(if tail.is_empty() {
+                    format!("exited during start-up ({status})")
+                } else {
+                    format!("exited during start-up ({status}): {tail}")
+                });
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("not ready after {} s", READY_TIMEOUT.as_secs()));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn wait(&mut self) -> String {
+        let status = self.child.wait().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let tail = self.tail();
+        // The daemon is gone; make sure nothing it forked lingers in its group.
+        self.signal_group(nix::sys::signal::Signal::SIGKILL);
+        match status {
+            Ok(s) if tail.is_empty() => s.to_string(),
+            Ok(s) => format!("{s}: {tail}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    async fn stop(&mut self) {
+        self.signal_group(nix::sys::signal::Signal::SIGTERM);
+        if tokio::time::timeout(STOP_GRACE, self.child.wait())
+            .await
+            .is_err()
+        {
+            self.signal_group(nix::sys::signal::Signal::SIGKILL);
+            let _ = self.child.wait().await;
+        }
+        self.signal_group(nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Children that become ready at once and exit `life` later, recording launch times.
+    struct FakeLauncher {
+        life: Duration,
+        launches: Arc<Mutex<Vec<Instant>>>,
+        pids: AtomicUsize,
+    }
+
+    struct FakeChild {
+        pid: u32,
+        life: Duration,
+    }
+
+    impl DaemonChild for FakeChild {
+        fn pid(&self) -> u32 {
+            self.pid
+        }
+        async fn ready(&mut self) -> Result<(), String> {
+            Ok(())
+        }
+        async fn wait(&mut self) -> String {
+            tokio::time::sleep(self.life).await;
+            "exit status: 1".into()
+        }
+        async fn stop(&mut self) {}
+    }
+
+    impl Launcher for FakeLauncher {
+        type Child = FakeChild;
+        fn launch(&self, _spec: &DaemonSpec) -> std::io::Result<FakeChild> {
+            self.launches.lock().unwrap().push(Instant::now());
+            let pid = self.pids.fetch_add(1, Ordering::Relaxed) as u32 + 100;
+            Ok(FakeChild {
+                pid,
+                life: self.life,
+            })
+        }
+    }
+
+    fn spec() -> DaemonSpec {
+        DaemonSpec {
+            runtime: RuntimeKind::Python,
+            index: 1,
+            socket: "/nonexistent.sock".into(),
+            program: "python3".into(),
+            args: vec![],
+            env: vec![],
+            env_remove: vec![],
+            cwd: ".".into(),
+        }
+    }
+
+    fn ctx() -> SupervisorCtx {
+        SupervisorCtx {
+            events: EventBus::default(),
+            logs: Arc::new(LogBook::default()),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn crashing_daemon_is_restarted_with_backoff() {
+        let launches = Arc::new(Mutex::new(Vec::new()));
+        let launcher = Arc::new(FakeLauncher {
+            life: Duration::ZERO,
+            launches: launches.clone(),
+            pids: AtomicUsize::new(0),
+        });
+        let sockets = Arc::new(RuntimeSockets::new(
+            RuntimeKind::Python,
+            vec!["/nonexistent.sock".into()],
+        ));
+        let t0 = Instant::now();
+        let (sup, reports) =
+            Supervisor::start(launcher, vec![spec()], vec![sockets.clone()], ctx()).await;
+        assert!(reports[0].result.is_ok());
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let gaps: Vec<u64> = {
+            let l = launches.lock().unwrap();
+            assert_eq!(l[0], t0);
+            l.windows(2)
+                .map(|w| (w[1] - w[0]).as_millis() as u64)
+                .collect()
+        };
+        assert_eq!(&gaps[..6], &[500, 1000, 2000, 4000, 8000, 8000]);
+        assert!(sup.daemons()[0].restarts() >= 6);
+        sup.stop().await;
+        let n = launches.lock().unwrap().len();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert_eq!(launches.lock().unwrap().len(), n, "no restart after stop");
+        assert_eq!(sup.daemons()[0].pid(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stable_daemon_restarts_after_the_first_delay_again() {
+        let launches = Arc::new(Mutex::new(Vec::new()));
+        let launcher = Arc::new(FakeLauncher {
+            life: Duration::from_secs(60),
+            launches: launches.clone(),
+            pids: AtomicUsize::new(0),
+        });
+        let sockets = Arc::new(RuntimeSockets::new(
+            RuntimeKind::Python,
+            vec!["/nonexistent.sock".into()],
+        ));
+        let (sup, _) =
+            Supervisor::start(launcher, vec![spec()], vec![sockets.clone()], ctx()).await;
+        assert_eq!(sockets.sockets[0].health().up, Some(true));
+        tokio::time::sleep(Duration::from_secs(190)).await;
+        let gaps: Vec<u64> = launches
+            .lock()
+            .unwrap()
+            .windows(2)
+            .map(|w| (w[1] - w[0]).as_millis() as u64)
+            .collect();
+        assert_eq!(gaps, [60_500, 60_500, 60_500]);
+        sup.stop().await;
+    }
+}
