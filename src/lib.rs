@@ -2,12 +2,20 @@
 //! sockets, supervised and health-checked. No GUI dependency: the CLI and the desktop app both
 //! embed this library.
 
+pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod discovery;
+pub mod engine;
 pub mod events;
+pub mod gateway;
 pub mod logs;
 pub mod pool;
+pub mod rescue;
 pub mod routing;
 pub mod runtime;
 pub mod supervisor;
+
+pub use engine::{Engine, StartError};
+pub mod cli;
+pub mod doctor;

@@ -1,0 +1,436 @@
+//! `/_fn/*`: health, catalog, reload, OpenAPI, docs and logs (contract §6), behind the admin
+//! guards: loopback clients only (or `x-fn-admin-token`), a loopback `Host` (DNS rebinding),
+//! and `X-Fn-Request: 1` on anything but GET/HEAD/OPTIONS (CSRF). `/_fn/health` is always open.
+
+use crate::engine::Shared;
+use crate::gateway::Body;
+use crate::logs::LogFilter;
+use crate::rescue::{json_response, Failure};
+use crate::routing::{Methods, RouteSource};
+use crate::runtime::RuntimeKind;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::http::request::Parts;
+use hyper::{Method, Response, StatusCode};
+use serde_json::{json, Map, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+fn is_loopback_name(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+        || host.to_ascii_lowercase().ends_with(".localhost")
+}
+
+/// The admin guard, in contract order. `None` = allowed.
+fn guard(shared: &Shared, parts: &Parts, remote: SocketAddr) -> Option<Failure> {
+    let settings = &shared.settings;
+    if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
+        && parts
+            .headers
+            .get("x-fn-request")
+            .and_then(|v| v.to_str().ok())
+            != Some("1")
+    {
+        return Some(Failure::Forbidden("missing CSRF header"));
+    }
+    let token_ok = settings.admin_token.as_deref().is_some_and(|want| {
+        parts
+            .headers
+            .get("x-fn-admin-token")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|got| constant_time_eq(got.as_bytes(), want.as_bytes()))
+    });
+    if token_ok {
+        return None;
+    }
+    let forwarded = parts.headers.contains_key("x-forwarded-for");
+    if !remote.ip().is_loopback() || forwarded {
+        return Some(Failure::Forbidden(
+            "admin endpoints answer loopback clients only",
+        ));
+    }
+    let host = crate::gateway::request_host(parts);
+    if let Some(host) = host {
+        if !is_loopback_name(host) && !host.eq_ignore_ascii_case(&settings.host) {
+            return Some(Failure::HostNotAllowed);
+        }
+    }
+    None
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub(crate) async fn handle(
+    shared: &Arc<Shared>,
+    parts: Parts,
+    body: Incoming,
+    remote: SocketAddr,
+) -> Response<Body> {
+    drop(body);
+    let path = parts.uri.path();
+    let settings = &shared.settings;
+    if path == "/_fn/health" {
+        return match parts.method {
+            Method::GET | Method::HEAD => json_response(StatusCode::OK, &health(shared)),
+            _ => Failure::MethodNotAllowed {
+                allow: "GET, HEAD".into(),
+            }
+            .into_response(),
+        };
+    }
+    let is_docs = matches!(path, "/_fn/openapi.json" | "/_fn/docs");
+    let known = matches!(path, "/_fn/catalog" | "/_fn/reload" | "/_fn/logs") || is_docs;
+    if !known || !settings.admin_api_enabled || (is_docs && !settings.docs_enabled) {
+        return Failure::NotFound.into_response();
+    }
+    if let Some(refused) = guard(shared, &parts, remote) {
+        return refused.into_response();
+    }
+    match (path, &parts.method) {
+        ("/_fn/catalog", &Method::GET) => json_response(StatusCode::OK, &catalog(shared)),
+        ("/_fn/reload", &Method::GET | &Method::POST) => {
+            let report = shared.reload().await;
+            let served = shared.served();
+            let mut body = json!({
+                "ok": report.ok,
+                "reloaded_at": served.generated_at,
+                "functions_root": settings.functions_root,
+                "runtime_order": shared.runtime_order,
+                "catalog_generated_at": served.generated_at,
+                "routes": report.routes,
+                "added": report.added,
+                "removed": report.removed,
+            });
+            if !report.errors.is_empty() {
+                body["errors"] = json!(report.errors);
+            }
+            json_response(StatusCode::OK, &body)
+        }
+        ("/_fn/openapi.json", &Method::GET) => json_response(StatusCode::OK, &openapi(shared)),
+        ("/_fn/docs", &Method::GET) => html(DOCS_PAGE),
+        ("/_fn/logs", &Method::GET) => logs(shared, parts.uri.query().unwrap_or("")),
+        _ => Failure::MethodNotAllowed {
+            allow: if path == "/_fn/reload" {
+                "GET, POST"
+            } else {
+                "GET"
+            }
+            .into(),
+        }
+        .into_response(),
+    }
+}
+
+fn html(page: &'static str) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from_static(page.as_bytes())));
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    resp
+}
+
+const DOCS_PAGE: &str = r#"<!doctype html><html><head><meta charset="utf-8"><title>FastFN API</title>
+<style>body{font:14px system-ui,sans-serif;margin:2rem;max-width:60rem}code{background:#f3f3f3;padding:0 .3em}
+.op{border:1px solid #ddd;border-radius:6px;margin:.5rem 0;padding:.5rem 1rem}.m{font-weight:bold;display:inline-block;width:5em}</style>
+</head><body><h1>FastFN API</h1><p>From <a href="/_fn/openapi.json">/_fn/openapi.json</a>.</p><div id="ops">Loading…</div>
+<script>
+fetch('/_fn/openapi.json').then(r=>r.json()).then(spec=>{const ops=document.getElementById('ops');ops.textContent='';
+for(const [p,item] of Object.entries(spec.paths)){for(const [m,op] of Object.entries(item)){const d=document.createElement('div');d.className='op';
+const s=document.createElement('span');s.className='m';s.textContent=m.toUpperCase();const c=document.createElement('code');c.textContent=p;
+const t=document.createElement('div');t.textContent=op.summary||'';d.append(s,c,t);ops.append(d);}}});
+</script></body></html>"#;
+
+fn methods_list(m: Methods) -> Vec<&'static str> {
+    Methods::ALL_NAMES
+        .iter()
+        .filter(|(_, bit)| m.0 & bit.0 != 0)
+        .map(|(n, _)| *n)
+        .collect()
+}
+
+fn source_name(s: RouteSource) -> &'static str {
+    match s {
+        RouteSource::File => "file",
+        RouteSource::RoutesJson => "routes_json",
+        RouteSource::Config => "config",
+    }
+}
+
+fn defaults_json() -> Value {
+    use crate::config::defaults as d;
+    json!({"timeout_ms": d::TIMEOUT_MS, "max_concurrency": d::MAX_CONCURRENCY, "max_body_bytes": d::MAX_BODY_BYTES})
+}
+
+/// `/_fn/catalog` (contract §6) plus `shadowed`, `warnings` and `errors`.
+pub(crate) fn catalog(shared: &Shared) -> Value {
+    let served = shared.served();
+    let map = &served.discovery.routes;
+    let mut mapped = Map::new();
+    for route in map.routes() {
+        let t = &route.target;
+        let entry = json!({
+            "runtime": t.runtime,
+            "fn_name": t.fn_name,
+            "version": t.version.as_deref().unwrap_or("default"),
+            "methods": methods_list(route.methods),
+            "source_rank": route.source as u8,
+            "source": source_name(route.source),
+            "allow_hosts": t.policy.allow_hosts,
+            "force_url": route.force_url,
+            "entry": t.entry,
+            "explicit": t.explicit,
+        });
+        match mapped
+            .entry(route.pattern.clone())
+            .or_insert_with(|| Value::Array(vec![]))
+        {
+            Value::Array(a) => a.push(entry),
+            _ => unreachable!("entries are arrays"),
+        }
+    }
+    let conflicts: Map<String, Value> = map
+        .conflicts()
+        .iter()
+        .map(|p| (p.clone(), Value::Bool(true)))
+        .collect();
+    let shadowed: Vec<Value> = map
+        .shadowed()
+        .iter()
+        .map(|s| json!({"route": s.pattern, "winner": {"runtime": s.winner.runtime, "fn_name": s.winner.fn_name}, "loser": {"runtime": s.loser.runtime, "fn_name": s.loser.fn_name}, "reason": s.reason}))
+        .collect();
+    json!({
+        "generated_at": served.generated_at,
+        "functions_root": shared.settings.functions_root,
+        "defaults": defaults_json(),
+        "runtime_order": shared.runtime_order,
+        "mapped_routes": mapped,
+        "mapped_route_conflicts": conflicts,
+        "shadowed_routes": shadowed,
+        "runtimes": runtimes_json(shared),
+        "warnings": served.discovery.warnings,
+        "errors": served.discovery.errors,
+    })
+}
+
+fn runtimes_json(shared: &Shared) -> Value {
+    let mut out = Map::new();
+    for (rt, sockets) in &shared.runtimes {
+        let list: Vec<Value> = sockets
+            .sockets
+            .iter()
+            .map(|s| {
+                let h = s.health();
+                let mut v = json!({"index": s.index, "uri": s.uri(), "up": h.up == Some(true), "ts": h.ts, "reason": h.reason});
+                if let Some(d) = shared.daemons().iter().find(|d| d.runtime == *rt && d.index == s.index) {
+                    v["pid"] = json!(d.pid());
+                    v["restarts"] = json!(d.restarts());
+                }
+                v
+            })
+            .collect();
+        let ts = sockets
+            .sockets
+            .iter()
+            .map(|s| s.health().ts)
+            .fold(0.0, f64::max);
+        let up = sockets.up();
+        let reason = if up {
+            "ok".to_string()
+        } else {
+            sockets
+                .sockets
+                .first()
+                .map(|s| s.health().reason)
+                .unwrap_or_default()
+        };
+        out.insert(
+            rt.to_string(),
+            json!({
+                "socket": sockets.sockets.first().map(|s| s.uri()),
+                "sockets": list,
+                "routing": sockets.routing(),
+                "timeout_ms": crate::config::defaults::TIMEOUT_MS,
+                "health": {"up": up, "ts": ts, "reason": reason, "sockets": list},
+            }),
+        );
+    }
+    Value::Object(out)
+}
+
+/// `/_fn/health` (contract §6.1), plus `runtimes_missing` and per-function pool state for
+/// every route.
+pub(crate) fn health(shared: &Shared) -> Value {
+    let served = shared.served();
+    let mut states = Vec::new();
+    let mut summary = json!({"total": 0, "warm": 0, "stale": 0, "cold": 0, "keep_warm_enabled": 0, "pool_enabled": 0,
+        "pool_active": 0, "pool_queued": 0, "pool_queue_drops": 0, "pool_queue_overflow_drops": 0, "pool_queue_timeout_drops": 0});
+    let mut seen = std::collections::BTreeSet::new();
+    let mut slots: Vec<_> = served
+        .discovery
+        .routes
+        .routes()
+        .iter()
+        .filter_map(|r| served.slot(&r.target).map(|s| (s, r.target.clone())))
+        .collect();
+    slots.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+    let add = |summary: &mut Value, key: &str, n: u64| {
+        summary[key] = json!(summary[key].as_u64().unwrap_or(0) + n);
+    };
+    for (slot, target) in slots {
+        if !seen.insert(slot.key.clone()) {
+            continue;
+        }
+        let wp = &target.policy.worker_pool;
+        let stats = slot.pool.stats();
+        let warm = slot.is_warm();
+        add(&mut summary, "total", 1);
+        add(&mut summary, if warm { "warm" } else { "cold" }, 1);
+        add(&mut summary, "pool_enabled", wp.enabled as u64);
+        add(&mut summary, "pool_active", stats.active);
+        add(&mut summary, "pool_queued", stats.queued);
+        add(
+            &mut summary,
+            "pool_queue_drops",
+            stats.overflow_drops + stats.timeout_drops,
+        );
+        add(
+            &mut summary,
+            "pool_queue_overflow_drops",
+            stats.overflow_drops,
+        );
+        add(
+            &mut summary,
+            "pool_queue_timeout_drops",
+            stats.timeout_drops,
+        );
+        let mut state = json!({
+            "runtime": slot.runtime,
+            "name": slot.name,
+            "key": slot.key,
+            "state": if warm { "warm" } else { "cold" },
+            "worker_pool": {
+                "enabled": wp.enabled, "min_warm": wp.min_warm, "max_workers": wp.max_workers, "max_queue": wp.max_queue,
+                "idle_ttl_seconds": wp.idle_ttl_seconds, "queue_timeout_ms": wp.queue_timeout_ms, "queue_poll_ms": wp.queue_poll_ms,
+                "overflow_status": wp.overflow_status, "active": stats.active, "queued": stats.queued,
+                "queue_drops": {"overflow": stats.overflow_drops, "timeout": stats.timeout_drops, "total": stats.overflow_drops + stats.timeout_drops},
+            },
+        });
+        if let Some(ms) = slot.warm_at_ms() {
+            state["warm_at"] = json!(ms as f64 / 1000.0);
+        }
+        states.push(state);
+    }
+    let missing: Map<String, Value> = shared
+        .missing
+        .iter()
+        .map(|(rt, why)| (rt.to_string(), Value::String(why.clone())))
+        .collect();
+    let mut out = json!({
+        "config_loaded_at": shared.config_loaded_at,
+        "defaults": defaults_json(),
+        "functions_root": shared.settings.functions_root,
+        "socket_base_dir": shared.socket_dir,
+        "runtime_order": shared.runtime_order,
+        "hot_reload": {"enabled": shared.settings.hot_reload, "last_catalog_scan_at": served.generated_at},
+        "routing": {
+            "mapped_routes": served.discovery.routes.routes().iter().map(|r| r.pattern.as_str()).collect::<std::collections::BTreeSet<_>>().len(),
+            "mapped_route_conflicts": served.discovery.routes.conflicts().len(),
+            "shadowed_routes": served.discovery.routes.shadowed().len(),
+        },
+        "functions": {"summary": summary, "states": states},
+        "runtimes": runtimes_json(shared),
+    });
+    if !missing.is_empty() {
+        out["runtimes_missing"] = Value::Object(missing);
+    }
+    if let Some(e) = shared.last_reload_error() {
+        out["hot_reload"]["last_error"] = json!(e);
+    }
+    if !served.discovery.errors.is_empty() {
+        out["config_errors"] = json!(served.discovery.errors);
+    }
+    out
+}
+
+/// OpenAPI 3.1: `:id` → `{id}`, `:slug*` → `{slug}`, `*` → `{wildcard}`.
+pub(crate) fn openapi(shared: &Shared) -> Value {
+    let served = shared.served();
+    let mut paths = Map::new();
+    for route in served.discovery.routes.routes() {
+        let mut params = Vec::new();
+        let templ: Vec<String> = route
+            .pattern
+            .split('/')
+            .map(|seg| {
+                if let Some(name) = seg.strip_prefix(':') {
+                    let name = name.trim_end_matches('*').to_string();
+                    params.push(name.clone());
+                    format!("{{{name}}}")
+                } else if seg == "*" {
+                    params.push("wildcard".into());
+                    "{wildcard}".into()
+                } else {
+                    seg.to_string()
+                }
+            })
+            .collect();
+        let item = paths.entry(templ.join("/")).or_insert_with(|| json!({}));
+        for m in methods_list(route.methods) {
+            let t = &route.target;
+            item[m.to_ascii_lowercase()] = json!({
+                "operationId": format!("{}_{}", m.to_ascii_lowercase(), t.fn_name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")),
+                "summary": format!("{} {} ({})", m, route.pattern, t.runtime),
+                "parameters": params.iter().map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}})).collect::<Vec<_>>(),
+                "responses": {"200": {"description": "Function response"}},
+            });
+        }
+    }
+    let mut servers = vec![json!({"url": format!("http://{}", shared.addr)})];
+    if let Some(url) = &shared.settings.public_base_url {
+        servers.insert(0, json!({"url": url}));
+    }
+    json!({"openapi": "3.1.0", "info": {"title": "FastFN functions", "version": env!("CARGO_PKG_VERSION")}, "servers": servers, "paths": paths})
+}
+
+fn logs(shared: &Shared, query: &str) -> Response<Body> {
+    let q = crate::gateway::event::parse_query(query);
+    let get = |k: &str| {
+        q.iter()
+            .find(|(key, _)| key == k)
+            .and_then(|(_, v)| match v {
+                crate::gateway::event::QueryValueOut::One(s) => Some(s.clone()),
+                _ => None,
+            })
+    };
+    let filter = LogFilter {
+        runtime: get("runtime").and_then(|r| RuntimeKind::parse(&r)),
+        function: get("fn"),
+        stream: get("stream"),
+        lines: get("lines")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(200)
+            .min(2000),
+    };
+    let lines = shared.logs.tail(&filter);
+    if get("format").as_deref() == Some("text") {
+        let text: String = lines
+            .iter()
+            .map(|l| format!("[{}] {}: {}\n", l.runtime, l.stream, l.line))
+            .collect();
+        let mut resp = Response::new(Full::new(Bytes::from(text)));
+        resp.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        return resp;
+    }
+    json_response(StatusCode::OK, &json!({"lines": lines}))
+}

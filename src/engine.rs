@@ -1,0 +1,656 @@
+//! The engine: settings → discovery → route map, daemons under the supervisor, health probes,
+//! and the HTTP gateway, with one lifecycle (start, reload, stop) that the CLI and the desktop
+//! app share.
+
+use crate::config::project::Settings;
+use crate::config::ConfigError;
+use crate::discovery::{self, Discovery, DiscoveryOptions};
+use crate::events::{EngineEvent, EventBus, Phase};
+use crate::logs::LogBook;
+use crate::pool::{Limits, Pool};
+use crate::routing::Target;
+use crate::runtime::{RuntimeKind, RuntimeSockets};
+use crate::supervisor::{
+    DaemonHandle, DaemonSpec, ProcessLauncher, StartReport, Supervisor, SupervisorCtx,
+};
+use arc_swap::ArcSwap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+/// Why the engine could not start. Fatal, unlike runtime events.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "port {port} on {host} is already in use (choose another with --port or FN_HOST_PORT)"
+    )]
+    PortInUse { host: String, port: u16 },
+    #[error("cannot listen on {host}:{port}: {source}")]
+    Bind {
+        host: String,
+        port: u16,
+        source: std::io::Error,
+    },
+    #[error("cannot create the socket folder {}: {source}", path.display())]
+    SocketDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+}
+
+impl StartError {
+    /// Stable code for the UI.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StartError::PortInUse { .. } => "gateway.port_in_use",
+            StartError::Bind { .. } => "gateway.bind_failed",
+            StartError::SocketDir { .. } => "runtime.socket_dir",
+            StartError::Config(e) => e.code,
+        }
+    }
+}
+
+/// Live state of one function, kept across reloads (keyed by `<runtime>/<fn>@<version>`).
+#[derive(Debug)]
+pub struct FunctionSlot {
+    pub key: String,
+    pub runtime: RuntimeKind,
+    pub name: String,
+    pub pool: Arc<Pool>,
+    warm: AtomicBool,
+    warm_at_ms: AtomicU64,
+}
+
+impl FunctionSlot {
+    pub fn is_warm(&self) -> bool {
+        self.warm.load(Ordering::Relaxed)
+    }
+
+    /// Mark warm; true if this call is the one that warmed it.
+    pub fn warm_up(&self) -> bool {
+        let first = !self.warm.swap(true, Ordering::Relaxed);
+        if first {
+            self.warm_at_ms
+                .store(crate::clock::epoch_millis(), Ordering::Relaxed);
+        }
+        first
+    }
+
+    pub fn warm_at_ms(&self) -> Option<u64> {
+        Some(self.warm_at_ms.load(Ordering::Relaxed)).filter(|t| *t > 0)
+    }
+}
+
+/// The route map being served, with each route's function slot.
+pub struct Served {
+    pub discovery: Discovery,
+    /// Keyed by the address of the route's `Arc<Target>`: stable while this `Served` lives,
+    /// and a lookup without hashing strings on the request path.
+    slots: HashMap<usize, Arc<FunctionSlot>>,
+    pub generated_at: f64,
+}
+
+impl Served {
+    pub fn slot(&self, target: &Arc<Target>) -> Option<&Arc<FunctionSlot>> {
+        self.slots.get(&(Arc::as_ptr(target) as usize))
+    }
+
+    pub fn slots(&self) -> impl Iterator<Item = &Arc<FunctionSlot>> {
+        self.slots.values()
+    }
+}
+
+/// Outcome of one reload.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReloadReport {
+    pub ok: bool,
+    pub routes: usize,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub ms: u64,
+    pub errors: Vec<ConfigError>,
+    pub warnings: Vec<String>,
+}
+
+pub struct Shared {
+    pub settings: Settings,
+    served: ArcSwap<Served>,
+    pub runtimes: BTreeMap<RuntimeKind, Arc<RuntimeSockets>>,
+    /// Runtimes left out, with why (missing interpreter…).
+    pub missing: BTreeMap<RuntimeKind, String>,
+    /// Enabled and available runtimes, in order.
+    pub runtime_order: Vec<RuntimeKind>,
+    pub events: EventBus,
+    pub logs: Arc<LogBook>,
+    supervisor: Supervisor,
+    slots: Mutex<HashMap<String, Arc<FunctionSlot>>>,
+    pub socket_dir: PathBuf,
+    pub addr: SocketAddr,
+    pub pid: u32,
+    pub config_loaded_at: f64,
+    seq: AtomicU64,
+    reload_lock: tokio::sync::Mutex<()>,
+    last_reload_error: Mutex<Option<String>>,
+    shutdown: watch::Sender<bool>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// A running engine; cheap to clone.
+#[derive(Clone)]
+pub struct Engine(pub(crate) Arc<Shared>);
+
+/// Where the daemon scripts live: `FN_RUNTIMES_DIR`, else beside the sources.
+fn runtimes_dir() -> PathBuf {
+    std::env::var_os("FN_RUNTIMES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("runtimes"))
+}
+
+fn daemon_script(rt: RuntimeKind) -> Option<PathBuf> {
+    let file = match rt {
+        RuntimeKind::Python => "python/daemon.py",
+        RuntimeKind::Node => "node/daemon.js",
+        _ => return None,
+    };
+    Some(runtimes_dir().join(file))
+}
+
+/// The interpreter key (`runtime-binaries`) of a daemon runtime.
+fn binary_key(rt: RuntimeKind) -> &'static str {
+    match rt {
+        RuntimeKind::Python => "python",
+        RuntimeKind::Node => "node",
+        RuntimeKind::Php => "php",
+        RuntimeKind::Rust => "cargo",
+        RuntimeKind::Go => "go",
+        RuntimeKind::Lua => "lua",
+    }
+}
+
+const SUN_PATH_MAX: usize = 103;
+
+fn socket_dir_for(settings: &Settings, pid: u32) -> PathBuf {
+    let dir = settings.socket_base_dir.join(format!("s-{pid}"));
+    // Leave room for `fn-python-64.sock`.
+    if dir.as_os_str().len() + 20 > SUN_PATH_MAX {
+        PathBuf::from("/tmp/fastfn").join(format!("s-{pid}"))
+    } else {
+        dir
+    }
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if dir.exists() {
+        // A folder left by an earlier process with our pid: its sockets are stale.
+        std::fs::remove_dir_all(dir)?;
+    }
+    if let Some(parent) = dir.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(parent)?;
+    }
+    std::fs::DirBuilder::new().mode(0o700).create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+impl Engine {
+    /// Bind the port, discover routes, start the daemons and serve. Returns once every daemon
+    /// is ready or has failed its first start (a failed daemon keeps being retried).
+    pub async fn start(settings: Settings) -> Result<Engine, StartError> {
+        let events = EventBus::default();
+        events.emit(EngineEvent::Phase {
+            phase: Phase::Starting,
+        });
+        let (host, port) = (settings.host.clone(), settings.port);
+        // Bind first: a taken port is the most common start failure and must come before
+        // anything else is started.
+        let listener = match tokio::net::TcpListener::bind((host.as_str(), port)).await {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                return Err(StartError::PortInUse { host, port })
+            }
+            Err(source) => return Err(StartError::Bind { host, port, source }),
+        };
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            host: host.clone(),
+            port,
+            source,
+        })?;
+
+        let mut missing = BTreeMap::new();
+        let mut runtime_order = Vec::new();
+        let mut binaries = BTreeMap::new();
+        for &rt in &settings.runtimes {
+            if !rt.uses_daemons() || daemon_script(rt).is_none() {
+                missing.insert(
+                    rt,
+                    format!("the {rt} runtime is not available in this build yet"),
+                );
+                continue;
+            }
+            let bin = settings.binary(binary_key(rt));
+            match which::which(bin) {
+                Ok(path) => {
+                    binaries.insert(rt, path);
+                    runtime_order.push(rt);
+                }
+                Err(_) => {
+                    let var = crate::config::project::BINARY_KEYS
+                        .iter()
+                        .find(|(k, _, _)| *k == binary_key(rt))
+                        .map(|(_, v, _)| *v)
+                        .unwrap_or("");
+                    missing.insert(
+                        rt,
+                        format!("`{bin}` was not found on PATH: install {rt} or set {var}"),
+                    );
+                }
+            }
+        }
+
+        let pid = std::process::id();
+        let socket_dir = socket_dir_for(&settings, pid);
+        create_private_dir(&socket_dir).map_err(|source| StartError::SocketDir {
+            path: socket_dir.clone(),
+            source,
+        })?;
+
+        let mut runtimes = BTreeMap::new();
+        let mut specs = Vec::new();
+        let env_remove: Vec<String> = std::env::vars_os()
+            .filter_map(|(k, _)| k.into_string().ok())
+            .filter(|k| {
+                k.starts_with("FN_ADMIN_")
+                    || k.starts_with("FN_CONSOLE_")
+                    || k.starts_with("FN_TRUSTED_")
+            })
+            .collect();
+        for &rt in &runtime_order {
+            let n = settings.daemon_count(rt);
+            let paths: Vec<PathBuf> = match settings.explicit_sockets.get(&rt) {
+                Some(p) => p.clone(),
+                None if n == 1 => vec![socket_dir.join(format!("fn-{rt}.sock"))],
+                None => (1..=n)
+                    .map(|i| socket_dir.join(format!("fn-{rt}-{i}.sock")))
+                    .collect(),
+            };
+            let script = daemon_script(rt).unwrap_or_default();
+            for (i, socket) in paths.iter().enumerate() {
+                specs.push(DaemonSpec {
+                    runtime: rt,
+                    index: i + 1,
+                    socket: socket.clone(),
+                    program: binaries[&rt].clone(),
+                    args: vec![
+                        script.clone().into_os_string(),
+                        socket.clone().into_os_string(),
+                    ],
+                    env: vec![
+                        (
+                            "FN_FUNCTIONS_ROOT".into(),
+                            settings.functions_root.display().to_string(),
+                        ),
+                        (
+                            "FN_MAX_FRAME_BYTES".into(),
+                            settings.max_frame_bytes.to_string(),
+                        ),
+                        ("FN_RUNTIME".into(), rt.to_string()),
+                        ("FN_SOCKET_INDEX".into(), (i + 1).to_string()),
+                    ],
+                    env_remove: env_remove.clone(),
+                    cwd: settings.functions_root.clone(),
+                });
+            }
+            runtimes.insert(rt, Arc::new(RuntimeSockets::new(rt, paths)));
+        }
+
+        let logs = Arc::new(LogBook::default());
+        let ctx = SupervisorCtx {
+            events: events.clone(),
+            logs: logs.clone(),
+        };
+        let launcher = Arc::new(ProcessLauncher { ctx: ctx.clone() });
+        let discovery_opts = discovery_options(&settings, &runtime_order);
+        let root = settings.functions_root.clone();
+        // Discovery reads the tree: off the async threads, and in parallel with daemon start.
+        let discovering =
+            tokio::task::spawn_blocking(move || discovery::discover(&root, &discovery_opts));
+        let (supervisor, reports) =
+            Supervisor::start(launcher, specs, runtimes.values().cloned().collect(), ctx).await;
+        let discovery = discovering.await.map_err(|e| ConfigError {
+            code: "discovery.panic",
+            file: settings.functions_root.clone(),
+            field: None,
+            message: e.to_string(),
+        })?;
+        log_start_reports(&reports);
+
+        let (shutdown, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            served: ArcSwap::from_pointee(Served {
+                discovery: empty_discovery(),
+                slots: HashMap::new(),
+                generated_at: 0.0,
+            }),
+            runtimes,
+            missing,
+            runtime_order,
+            events: events.clone(),
+            logs,
+            supervisor,
+            slots: Mutex::new(HashMap::new()),
+            socket_dir,
+            addr,
+            pid,
+            config_loaded_at: crate::clock::epoch_secs(),
+            seq: AtomicU64::new(0),
+            reload_lock: tokio::sync::Mutex::new(()),
+            last_reload_error: Mutex::new(None),
+            shutdown,
+            tasks: Mutex::new(Vec::new()),
+            settings,
+        });
+        let engine = Engine(shared);
+        let served = engine.build_served(discovery);
+        engine.0.served.store(Arc::new(served));
+
+        let probe = tokio::spawn(probe_loop(engine.0.clone()));
+        let serve = tokio::spawn(crate::gateway::serve(
+            engine.0.clone(),
+            listener,
+            engine.0.shutdown.subscribe(),
+        ));
+        engine
+            .0
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend([probe, serve]);
+        events.emit(EngineEvent::Phase {
+            phase: Phase::Serving,
+        });
+        Ok(engine)
+    }
+
+    fn build_served(&self, discovery: Discovery) -> Served {
+        let mut known = self.0.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slots = HashMap::new();
+        for route in discovery.routes.routes() {
+            let t = &route.target;
+            let key = format!(
+                "{}/{}@{}",
+                t.runtime,
+                t.fn_name,
+                t.version.as_deref().unwrap_or("default")
+            );
+            let limits = Limits::from_policy(&t.policy.worker_pool);
+            let slot = known
+                .entry(key.clone())
+                .or_insert_with(|| {
+                    let events = self.0.events.clone();
+                    let observed_key = key.clone();
+                    Arc::new(FunctionSlot {
+                        key: key.clone(),
+                        runtime: t.runtime,
+                        name: t.fn_name.clone(),
+                        pool: Pool::with_observer(limits, move |stats| {
+                            if events.has_receivers() {
+                                events.emit(EngineEvent::Pool {
+                                    key: observed_key.clone(),
+                                    stats,
+                                });
+                            }
+                        }),
+                        warm: AtomicBool::new(false),
+                        warm_at_ms: AtomicU64::new(0),
+                    })
+                })
+                .clone();
+            if slot.pool.limits() != limits {
+                slot.pool.set_limits(limits);
+            }
+            slots.insert(Arc::as_ptr(t) as usize, slot);
+        }
+        Served {
+            discovery,
+            slots,
+            generated_at: crate::clock::epoch_secs(),
+        }
+    }
+
+    /// Rescan the functions root and swap the new route map in. A scan with config errors
+    /// keeps the last good map serving (errors are reported) unless nothing was served yet.
+    pub async fn reload(&self) -> ReloadReport {
+        let _one_at_a_time = self.0.reload_lock.lock().await;
+        let started = tokio::time::Instant::now();
+        self.0.events.emit(EngineEvent::Phase {
+            phase: Phase::Reloading,
+        });
+        let opts = discovery_options(&self.0.settings, &self.0.runtime_order);
+        let root = self.0.settings.functions_root.clone();
+        let discovery = tokio::task::spawn_blocking(move || discovery::discover(&root, &opts))
+            .await
+            .unwrap_or_else(|_| empty_discovery());
+        let old = self.0.served.load_full();
+        let old_patterns: std::collections::BTreeSet<&str> = old
+            .discovery
+            .routes
+            .routes()
+            .iter()
+            .map(|r| r.pattern.as_str())
+            .collect();
+        let new_patterns: std::collections::BTreeSet<&str> = discovery
+            .routes
+            .routes()
+            .iter()
+            .map(|r| r.pattern.as_str())
+            .collect();
+        let added: Vec<String> = new_patterns
+            .difference(&old_patterns)
+            .map(|s| s.to_string())
+            .collect();
+        let removed: Vec<String> = old_patterns
+            .difference(&new_patterns)
+            .map(|s| s.to_string())
+            .collect();
+        let errors = discovery.errors.clone();
+        let warnings = discovery.warnings.clone();
+        let keep_old = !errors.is_empty() && !old.discovery.routes.routes().is_empty();
+        let routes = if keep_old {
+            old.discovery.routes.routes().len()
+        } else {
+            discovery.routes.routes().len()
+        };
+        if !keep_old {
+            let served = self.build_served(discovery);
+            self.0.served.store(Arc::new(served));
+        }
+        let error = (!errors.is_empty()).then(|| {
+            errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
+        *self
+            .0
+            .last_reload_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = error.clone();
+        let ms = started.elapsed().as_millis() as u64;
+        let (added, removed) = if keep_old {
+            (vec![], vec![])
+        } else {
+            (added, removed)
+        };
+        self.0.events.emit(EngineEvent::Reload {
+            ok: errors.is_empty(),
+            routes,
+            added: added.clone(),
+            removed: removed.clone(),
+            ms,
+            error,
+        });
+        self.0.events.emit(EngineEvent::Phase {
+            phase: Phase::Serving,
+        });
+        ReloadReport {
+            ok: errors.is_empty(),
+            routes,
+            added,
+            removed,
+            ms,
+            errors,
+            warnings,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.0.addr
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.0.settings
+    }
+
+    pub fn served(&self) -> Arc<Served> {
+        self.0.served.load_full()
+    }
+
+    pub fn events(&self) -> &EventBus {
+        &self.0.events
+    }
+
+    pub fn logs(&self) -> &LogBook {
+        &self.0.logs
+    }
+
+    pub fn runtime_order(&self) -> &[RuntimeKind] {
+        &self.0.runtime_order
+    }
+
+    pub fn missing_runtimes(&self) -> &BTreeMap<RuntimeKind, String> {
+        &self.0.missing
+    }
+
+    pub fn runtimes(&self) -> &BTreeMap<RuntimeKind, Arc<RuntimeSockets>> {
+        &self.0.runtimes
+    }
+
+    pub fn daemons(&self) -> &[Arc<DaemonHandle>] {
+        self.0.supervisor.daemons()
+    }
+
+    pub fn socket_dir(&self) -> &Path {
+        &self.0.socket_dir
+    }
+
+    /// `/_fn/health` as JSON.
+    pub fn health(&self) -> serde_json::Value {
+        crate::admin::health(&self.0)
+    }
+
+    /// `/_fn/catalog` as JSON.
+    pub fn catalog(&self) -> serde_json::Value {
+        crate::admin::catalog(&self.0)
+    }
+
+    /// Stop serving, stop every daemon (and its process group), remove the socket folder.
+    pub async fn stop(&self) {
+        self.0.events.emit(EngineEvent::Phase {
+            phase: Phase::Stopping,
+        });
+        let _ = self.0.shutdown.send(true);
+        self.0.supervisor.stop().await;
+        let tasks: Vec<_> =
+            std::mem::take(&mut *self.0.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in tasks {
+            t.abort();
+            let _ = t.await;
+        }
+        let _ = std::fs::remove_dir_all(&self.0.socket_dir);
+        self.0.events.emit(EngineEvent::Phase {
+            phase: Phase::Stopped,
+        });
+    }
+}
+
+impl Shared {
+    pub fn served(&self) -> Arc<Served> {
+        self.served.load_full()
+    }
+
+    pub(crate) fn next_request_id(&self) -> String {
+        let n = self.seq.fetch_add(1, Ordering::Relaxed) % 1_000_000;
+        format!("req-{}-{}-{:06}", crate::clock::epoch_millis(), self.pid, n)
+    }
+
+    pub(crate) fn last_reload_error(&self) -> Option<String> {
+        self.last_reload_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn daemons(&self) -> &[Arc<DaemonHandle>] {
+        self.supervisor.daemons()
+    }
+
+    pub(crate) async fn reload(self: &Arc<Self>) -> ReloadReport {
+        Engine(self.clone()).reload().await
+    }
+}
+
+fn empty_discovery() -> Discovery {
+    Discovery {
+        routes: crate::routing::RouteMap::default(),
+        assets: None,
+        warnings: Vec::new(),
+        errors: Vec::new(),
+        files_scanned: 0,
+    }
+}
+
+fn discovery_options(settings: &Settings, runtimes: &[RuntimeKind]) -> DiscoveryOptions {
+    DiscoveryOptions {
+        runtimes: runtimes.to_vec(),
+        force_url: settings.force_url,
+        extra_ignore_dirs: settings.ignore_dirs.clone(),
+        namespace_depth: settings.namespace_depth,
+    }
+}
+
+fn log_start_reports(reports: &[StartReport]) {
+    for r in reports {
+        if let Err(e) = &r.result {
+            tracing::warn!("{} daemon {} failed to start: {e}", r.runtime, r.index);
+        }
+    }
+}
+
+/// Connect to every socket every `FN_HEALTH_INTERVAL`.
+async fn probe_loop(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(shared.settings.health_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for sockets in shared.runtimes.values() {
+            for i in sockets.probe_all().await {
+                let h = sockets.sockets[i].health();
+                shared.events.emit(EngineEvent::SocketHealth {
+                    runtime: sockets.kind,
+                    index: i + 1,
+                    up: h.up == Some(true),
+                    reason: h.reason,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,524 @@
+//! The HTTP gateway: one hyper service that matches a request against the route map, applies
+//! the function's policy (body limit, admission), sends the event to a daemon socket chosen by
+//! round robin (with one failover on connect errors), and maps the reply to a response with
+//! the contract's headers. Infallible: every failure becomes a response via [`crate::rescue`].
+
+pub mod event;
+pub mod reply;
+
+use crate::engine::{FunctionSlot, Served, Shared};
+use crate::events::{EngineEvent, RequestRecord};
+use crate::logs::LogLine;
+use crate::rescue::Failure;
+use crate::routing::{Resolution, Route};
+use crate::runtime::client::{self, ExchangeError};
+use crate::runtime::RuntimeSockets;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, HOST, LOCATION};
+use hyper::http::request::Parts;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+pub type Body = Full<Bytes>;
+
+/// Accept connections until shutdown; each connection is served on its own task.
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => return,
+        };
+        let (stream, remote) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(handle(&shared, req, remote).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Host of the request without port: first `X-Forwarded-Host`, else `Host`.
+pub(crate) fn request_host(parts: &Parts) -> Option<&str> {
+    let raw = parts
+        .headers
+        .get("x-forwarded-host")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .or_else(|| parts.headers.get(HOST).and_then(|v| v.to_str().ok()))
+        .or_else(|| parts.uri.host())?
+        .trim();
+    Some(strip_port(raw))
+}
+
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        // [::1]:8080
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+pub async fn handle(
+    shared: &Arc<Shared>,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path();
+    if path == "/_fn" || path.starts_with("/_fn/") {
+        return crate::admin::handle(shared, parts, body, remote).await;
+    }
+    if path == "/console" || path.starts_with("/console/") {
+        // The browser console arrives with the dashboard; until then the prefix is reserved.
+        return Failure::NotFound.into_response();
+    }
+    let settings = &shared.settings;
+    let mut lookup = path;
+    if path == "/" {
+        if let Some(to) = &settings.home_redirect {
+            return redirect(to);
+        }
+        if let Some(home) = &settings.home_function {
+            lookup = home.as_str();
+        }
+    }
+    let served = shared.served();
+    let method = parts.method.as_str();
+    let resolution = served
+        .discovery
+        .routes
+        .resolve(method, lookup, request_host(&parts));
+    match resolution {
+        Resolution::Matched { route, params } => {
+            invoke(shared, &served, route, &params, &parts, body, remote).await
+        }
+        Resolution::Ambiguous => Failure::Ambiguous.into_response(),
+        Resolution::MethodNotAllowed { allow } => {
+            Failure::MethodNotAllowed { allow }.into_response()
+        }
+        Resolution::HostNotAllowed => Failure::HostNotAllowed.into_response(),
+        Resolution::NotFound => Failure::NotFound.into_response(),
+    }
+}
+
+fn redirect(to: &str) -> Response<Body> {
+    let mut resp = Response::new(Body::default());
+    *resp.status_mut() = StatusCode::FOUND;
+    if let Ok(v) = HeaderValue::from_str(to) {
+        resp.headers_mut().insert(LOCATION, v);
+    }
+    resp
+}
+
+/// What the runtime call produced, before it becomes a response.
+struct Outcome {
+    result: Result<reply::Reply, Failure>,
+    socket_index: Option<usize>,
+    queued: bool,
+}
+
+async fn invoke(
+    shared: &Arc<Shared>,
+    served: &Served,
+    route: &Route,
+    params: &[(String, String)],
+    parts: &Parts,
+    body: Incoming,
+    remote: SocketAddr,
+) -> Response<Body> {
+    let started = Instant::now();
+    let target = &route.target;
+    let policy = &target.policy;
+    let Some(slot) = served.slot(target) else {
+        return Failure::Internal.into_response();
+    };
+    let request_id = shared.next_request_id();
+    let was_warm = slot.is_warm();
+    let outcome = call(
+        shared,
+        route,
+        slot,
+        params,
+        parts,
+        body,
+        remote,
+        &request_id,
+    )
+    .await;
+
+    let mut resp = match outcome.result {
+        Ok(reply) => {
+            let mut resp = Response::new(Full::new(reply.body));
+            *resp.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+            let headers = resp.headers_mut();
+            for (name, value) in reply.headers {
+                headers.append(name, value);
+            }
+            if reply.stdout.is_some() || reply.stderr.is_some() {
+                record_output(
+                    shared,
+                    target.runtime,
+                    &target.fn_name,
+                    reply.stdout.as_deref(),
+                    reply.stderr.as_deref(),
+                );
+            }
+            if policy.include_debug_headers {
+                for (name, text) in [
+                    ("x-fn-stdout", &reply.stdout),
+                    ("x-fn-stderr", &reply.stderr),
+                ] {
+                    if let Some(v) = text.as_deref().and_then(debug_output_value) {
+                        headers.insert(HeaderName::from_static(name), v);
+                    }
+                }
+            }
+            resp
+        }
+        Err(failure) => failure.into_response(),
+    };
+    let status = resp.status().as_u16();
+    let headers = resp.headers_mut();
+    headers.insert(
+        "x-fastfn-function-state",
+        HeaderValue::from_static(if was_warm { "warm" } else { "cold" }),
+    );
+    if status < 500 {
+        if slot.warm_up() {
+            headers.insert("x-fastfn-warmed", HeaderValue::from_static("true"));
+        }
+    } else if !was_warm {
+        headers.insert("x-fastfn-warming", HeaderValue::from_static("true"));
+        headers.insert("retry-after", HeaderValue::from_static("1"));
+    }
+    if outcome.queued {
+        headers.insert("x-fastfn-queued", HeaderValue::from_static("true"));
+    }
+    let latency = started.elapsed();
+    if policy.include_debug_headers {
+        let sockets = shared.runtimes.get(&target.runtime);
+        let pairs: [(&'static str, Option<String>); 9] = [
+            ("x-fn-request-id", Some(request_id.clone())),
+            ("x-fn-runtime", Some(target.runtime.to_string())),
+            ("x-fn-function", Some(target.fn_name.clone())),
+            (
+                "x-fn-version",
+                Some(target.version.clone().unwrap_or_else(|| "default".into())),
+            ),
+            (
+                "x-fn-latency-ms",
+                Some(format!("{:.3}", latency.as_secs_f64() * 1000.0)),
+            ),
+            (
+                "x-fn-worker-pool-max-workers",
+                Some(policy.worker_pool.max_workers.to_string()),
+            ),
+            (
+                "x-fn-worker-pool-max-queue",
+                Some(policy.worker_pool.max_queue.to_string()),
+            ),
+            (
+                "x-fn-runtime-routing",
+                sockets.map(|s| s.routing().to_string()),
+            ),
+            (
+                "x-fn-runtime-socket-index",
+                outcome.socket_index.map(|i| (i + 1).to_string()),
+            ),
+        ];
+        for (name, value) in pairs {
+            if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                headers.insert(HeaderName::from_static(name), v);
+            }
+        }
+    }
+    if shared.events.has_receivers() {
+        shared.events.emit(EngineEvent::Request(RequestRecord {
+            id: request_id,
+            ts: crate::clock::epoch_millis(),
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_string(),
+            status,
+            latency_us: latency.as_micros() as u64,
+            runtime: Some(target.runtime),
+            function: Some(target.fn_name.clone()),
+            socket_index: outcome.socket_index.map(|i| i + 1),
+            queued: outcome.queued,
+            cold: !was_warm,
+            headers: resp
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+        }));
+    }
+    resp
+}
+
+/// Body limit, admission, event, exchange and reply validation.
+#[allow(clippy::too_many_arguments)]
+async fn call(
+    shared: &Arc<Shared>,
+    route: &Route,
+    slot: &FunctionSlot,
+    params: &[(String, String)],
+    parts: &Parts,
+    body: Incoming,
+    remote: SocketAddr,
+    request_id: &str,
+) -> Outcome {
+    let fail = |f: Failure| Outcome {
+        result: Err(f),
+        socket_index: None,
+        queued: false,
+    };
+    let target = &route.target;
+    let policy = &target.policy;
+    let max_body = policy.max_body_bytes;
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max_body) {
+        return fail(Failure::PayloadTooLarge);
+    }
+    let body = match Limited::new(body, max_body as usize).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return fail(Failure::PayloadTooLarge)
+        }
+        Err(_) => return fail(Failure::BadRequest("invalid request body")),
+    };
+
+    let permit = match slot.pool.acquire().await {
+        Ok(p) => p,
+        Err(crate::pool::Refusal::Overflow { status }) => {
+            return fail(Failure::Overflow { status })
+        }
+        Err(crate::pool::Refusal::QueueTimeout { status }) => {
+            return fail(Failure::QueueTimeout { status })
+        }
+    };
+    let queued = permit.queued;
+    let Some(sockets) = shared.runtimes.get(&target.runtime) else {
+        return Outcome {
+            result: Err(Failure::RuntimeUnavailable),
+            socket_index: None,
+            queued,
+        };
+    };
+    let client_ip = remote.ip().to_string();
+    let payload = event::request_payload(&event::EventParts {
+        request_id,
+        ts: crate::clock::epoch_millis(),
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        body: (!body.is_empty()).then_some(&body[..]),
+        client_ip: &client_ip,
+        params,
+        target,
+        debug: policy.include_debug_headers,
+        worker_pid: shared.pid,
+    });
+    let idempotent = matches!(
+        parts.method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
+    );
+    let timeout = Duration::from_millis(policy.timeout_ms);
+    let exchanged = exchange(shared, sockets, &payload, timeout, idempotent).await;
+    drop(permit);
+    match exchanged {
+        Ok((bytes, index)) => Outcome {
+            result: reply::parse(&bytes),
+            socket_index: Some(index),
+            queued,
+        },
+        Err((failure, index)) => Outcome {
+            result: Err(failure),
+            socket_index: index,
+            queued,
+        },
+    }
+}
+
+/// One exchange on a socket picked by round robin. A connect error marks that socket down and
+/// retries once on another; so does a connection dropped before any reply for an idempotent
+/// method (a daemon killed mid-call). Everything within `timeout`.
+async fn exchange(
+    shared: &Shared,
+    sockets: &RuntimeSockets,
+    payload: &[u8],
+    timeout: Duration,
+    idempotent: bool,
+) -> Result<(Vec<u8>, usize), (Failure, Option<usize>)> {
+    if sockets.balance.all_down() {
+        return Err((Failure::RuntimeDown, None));
+    }
+    let max = crate::config::defaults::MAX_REPLY_FRAME;
+    let attempt = async {
+        let first = sockets
+            .balance
+            .pick(None)
+            .ok_or((Failure::RuntimeDown, None))?;
+        let err = match client::exchange(&sockets.sockets[first].path, payload, max).await {
+            Ok(r) => return Ok((r, first)),
+            Err(e) => e,
+        };
+        let retry = match &err {
+            ExchangeError::Connect(e) => {
+                mark_down(shared, sockets, first, e);
+                true
+            }
+            ExchangeError::Io(e) => idempotent && dropped_before_reply(e),
+            ExchangeError::Frame(_) => false,
+        };
+        if !retry {
+            return Err((exchange_failure(err), Some(first)));
+        }
+        let Some(second) = sockets.balance.pick(Some(first)) else {
+            return Err((Failure::RuntimeUnavailable, Some(first)));
+        };
+        match client::exchange(&sockets.sockets[second].path, payload, max).await {
+            Ok(r) => Ok((r, second)),
+            Err(ExchangeError::Connect(e)) => {
+                mark_down(shared, sockets, second, &e);
+                Err((Failure::RuntimeUnavailable, Some(second)))
+            }
+            Err(e) => Err((exchange_failure(e), Some(second))),
+        }
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err((Failure::Timeout, None)),
+    }
+}
+
+fn dropped_before_reply(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::BrokenPipe
+    )
+}
+
+fn exchange_failure(e: ExchangeError) -> Failure {
+    match e {
+        ExchangeError::Connect(_) => Failure::RuntimeUnavailable,
+        ExchangeError::Frame(_) => Failure::InvalidReply,
+        ExchangeError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Failure::RuntimeError("connection closed before a reply".into())
+        }
+        ExchangeError::Io(e) => Failure::RuntimeError(e.kind().to_string()),
+    }
+}
+
+fn mark_down(shared: &Shared, sockets: &RuntimeSockets, i: usize, e: &std::io::Error) {
+    let reason = crate::runtime::probe_reason(e);
+    if sockets.observe(i, Err(&reason), crate::clock::epoch_secs()) {
+        shared.events.emit(EngineEvent::SocketHealth {
+            runtime: sockets.kind,
+            index: i + 1,
+            up: false,
+            reason,
+        });
+    }
+}
+
+/// `X-Fn-Stdout`/`X-Fn-Stderr`: the first 4096 bytes, control characters shown as spaces.
+fn debug_output_value(text: &str) -> Option<HeaderValue> {
+    let limit = crate::config::defaults::DEBUG_OUTPUT_BYTES;
+    let mut end = text.len().min(limit);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cleaned: String = text[..end]
+        .trim_end()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    HeaderValue::from_str(&cleaned)
+        .ok()
+        .or_else(|| HeaderValue::from_bytes(cleaned.as_bytes()).ok())
+}
+
+fn record_output(
+    shared: &Shared,
+    runtime: crate::runtime::RuntimeKind,
+    function: &str,
+    stdout: Option<&str>,
+    stderr: Option<&str>,
+) {
+    let ts = crate::clock::epoch_millis();
+    for (stream, text) in [("stdout", stdout), ("stderr", stderr)] {
+        for line in text.into_iter().flat_map(str::lines) {
+            shared.logs.push(LogLine {
+                ts,
+                runtime,
+                function: Some(function.to_string()),
+                stream,
+                line: line.to_string(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_stripped_from_hosts() {
+        assert_eq!(strip_port("example.com:8080"), "example.com");
+        assert_eq!(strip_port("example.com"), "example.com");
+        assert_eq!(strip_port("[::1]:8080"), "::1");
+        assert_eq!(strip_port("127.0.0.1"), "127.0.0.1");
+    }
+
+    #[test]
+    fn debug_output_is_cut_and_cleaned() {
+        assert_eq!(debug_output_value("a\nb\n").unwrap(), "a b");
+        let long = "é".repeat(3000);
+        let v = debug_output_value(&long).unwrap();
+        assert!(v.len() <= 4096);
+    }
+}

@@ -1,0 +1,172 @@
+//! Reply frames from daemons: validation (contract §4) and the pieces of the HTTP response.
+
+use crate::rescue::Failure;
+use base64::Engine as _;
+use bytes::Bytes;
+use hyper::header::{HeaderName, HeaderValue};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// A validated reply.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: Bytes,
+    pub stdout: Option<String>,
+    pub stderr: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Raw {
+    status: Option<Value>,
+    headers: Option<Value>,
+    body: Option<Value>,
+    is_base64: Option<Value>,
+    body_base64: Option<Value>,
+    stdout: Option<Value>,
+    stderr: Option<Value>,
+}
+
+/// Headers the gateway owns: a daemon cannot set them.
+fn hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "content-length"
+            | "transfer-encoding"
+            | "connection"
+            | "keep-alive"
+            | "upgrade"
+            | "te"
+            | "trailer"
+    )
+}
+
+fn text(v: Option<Value>) -> Option<String> {
+    match v {
+        Some(Value::String(s)) if !s.is_empty() => Some(s),
+        _ => None,
+    }
+}
+
+pub fn parse(payload: &[u8]) -> Result<Reply, Failure> {
+    let raw: Raw = serde_json::from_slice(payload).map_err(|_| Failure::InvalidReply)?;
+    let status = match raw.status {
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .filter(|s| (100..=599).contains(s))
+            .ok_or(Failure::InvalidReply)? as u16,
+        _ => return Err(Failure::InvalidReply),
+    };
+    let mut headers = Vec::new();
+    match raw.headers {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(map)) => {
+            for (k, v) in map {
+                // Invalid names or values are dropped rather than failing the whole reply.
+                let Ok(name) = HeaderName::from_bytes(k.as_bytes()) else {
+                    continue;
+                };
+                if hop_by_hop(&name) {
+                    continue;
+                }
+                let values = match v {
+                    Value::Array(items) => items,
+                    other => vec![other],
+                };
+                for item in values {
+                    let s = match item {
+                        Value::String(s) => s,
+                        Value::Number(n) => n.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        _ => continue,
+                    };
+                    if let Ok(value) = HeaderValue::from_str(&s) {
+                        headers.push((name.clone(), value));
+                    }
+                }
+            }
+        }
+        Some(_) => return Err(Failure::InvalidReply),
+    }
+    let is_base64 = matches!(raw.is_base64, Some(Value::Bool(true)));
+    let body = if is_base64 {
+        match raw.body_base64 {
+            Some(Value::String(b64)) => Bytes::from(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64.trim())
+                    .map_err(|_| Failure::InvalidBase64)?,
+            ),
+            _ => return Err(Failure::InvalidBase64),
+        }
+    } else {
+        match raw.body {
+            None | Some(Value::Null) => Bytes::new(),
+            Some(Value::String(s)) => Bytes::from(s),
+            Some(_) => return Err(Failure::InvalidReply),
+        }
+    };
+    Ok(Reply {
+        status,
+        headers,
+        body,
+        stdout: text(raw.stdout),
+        stderr: text(raw.stderr),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_replies() {
+        let r = parse(br#"{"status":201,"headers":{"X-A":"1","Set-Cookie":["a=1","b=2"],"Content-Length":"99"},"body":"hi","stdout":"out"}"#).unwrap();
+        assert_eq!(r.status, 201);
+        assert_eq!(r.body, "hi");
+        assert_eq!(r.stdout.as_deref(), Some("out"));
+        let names: Vec<_> = r
+            .headers
+            .iter()
+            .map(|(n, v)| format!("{n}={}", v.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            names,
+            ["x-a=1", "set-cookie=a=1", "set-cookie=b=2"],
+            "content-length is the gateway's"
+        );
+        let r = parse(br#"{"status":200,"headers":{},"is_base64":true,"body_base64":"AAEC/w=="}"#)
+            .unwrap();
+        assert_eq!(&r.body[..], &[0, 1, 2, 255]);
+        let r = parse(br#"{"status":204}"#).unwrap();
+        assert!(r.body.is_empty() && r.headers.is_empty());
+    }
+
+    #[test]
+    fn invalid_replies_map_to_the_contract_errors() {
+        let cases: [(&[u8], Failure); 8] = [
+            (b"garbage", Failure::InvalidReply),
+            (br#"{"status":"200","body":""}"#, Failure::InvalidReply),
+            (br#"{"status":99,"body":""}"#, Failure::InvalidReply),
+            (br#"{"status":600,"body":""}"#, Failure::InvalidReply),
+            (
+                br#"{"status":200,"headers":[],"body":""}"#,
+                Failure::InvalidReply,
+            ),
+            (br#"{"status":200,"body":{"a":1}}"#, Failure::InvalidReply),
+            (
+                br#"{"status":200,"is_base64":true,"body_base64":"!!"}"#,
+                Failure::InvalidBase64,
+            ),
+            (br#"{"body":""}"#, Failure::InvalidReply),
+        ];
+        for (payload, want) in cases {
+            assert_eq!(
+                parse(payload).unwrap_err(),
+                want,
+                "{}",
+                String::from_utf8_lossy(payload)
+            );
+        }
+    }
+}

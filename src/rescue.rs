@@ -1,0 +1,194 @@
+//! The one map from engine failures to HTTP responses. Every failure the gateway meets ends
+//! here as a status and a `{"error": "…"}` JSON body; nothing fails towards hyper.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::{Response, StatusCode};
+
+/// Why a request could not be served. Says who caused it: the client (4xx), the gateway's
+/// admission (429/503 overflow), or the runtime (502/503/504).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: String },
+    #[error("ambiguous function")]
+    Ambiguous,
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("host not allowed")]
+    HostNotAllowed,
+    #[error("{0}")]
+    BadRequest(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("worker pool overflow")]
+    Overflow { status: u16 },
+    #[error("worker pool queue timeout")]
+    QueueTimeout { status: u16 },
+    #[error("invalid runtime response")]
+    InvalidReply,
+    #[error("invalid runtime response: invalid body_base64")]
+    InvalidBase64,
+    /// The exchange broke after the request was sent (not safe to retry).
+    #[error("runtime error: {0}")]
+    RuntimeError(String),
+    /// Every socket of the runtime is known to be down.
+    #[error("runtime down")]
+    RuntimeDown,
+    /// No socket could be reached, or the runtime has none.
+    #[error("runtime unavailable")]
+    RuntimeUnavailable,
+    #[error("runtime timeout")]
+    Timeout,
+    #[error("internal error")]
+    Internal,
+}
+
+impl Failure {
+    pub fn status(&self) -> StatusCode {
+        let code = match self {
+            Failure::NotFound => 404,
+            Failure::MethodNotAllowed { .. } => 405,
+            Failure::Ambiguous => 409,
+            Failure::PayloadTooLarge => 413,
+            Failure::HostNotAllowed => 421,
+            Failure::BadRequest(_) => 400,
+            Failure::Forbidden(_) => 403,
+            Failure::Overflow { status } | Failure::QueueTimeout { status } => *status,
+            Failure::InvalidReply | Failure::InvalidBase64 | Failure::RuntimeError(_) => 502,
+            Failure::RuntimeDown | Failure::RuntimeUnavailable => 503,
+            Failure::Timeout => 504,
+            Failure::Internal => 500,
+        };
+        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// A failure of the runtime side (counts as a cold-start error for warm-up headers).
+    pub fn is_runtime(&self) -> bool {
+        matches!(
+            self,
+            Failure::InvalidReply
+                | Failure::InvalidBase64
+                | Failure::RuntimeError(_)
+                | Failure::RuntimeDown
+                | Failure::RuntimeUnavailable
+                | Failure::Timeout
+        )
+    }
+
+    pub fn into_response(self) -> Response<Full<Bytes>> {
+        let status = self.status();
+        let allow = match &self {
+            Failure::MethodNotAllowed { allow } => HeaderValue::from_str(allow).ok(),
+            _ => None,
+        };
+        let mut resp = json_response(status, &serde_json::json!({ "error": self.to_string() }));
+        if let Some(allow) = allow {
+            resp.headers_mut().insert(ALLOW, allow);
+        }
+        resp
+    }
+}
+
+/// A JSON response (admin endpoints and errors).
+pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn body(resp: Response<Full<Bytes>>) -> String {
+        String::from_utf8(
+            resp.into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .to_vec(),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_failure_has_the_contract_status_and_body() {
+        let cases = [
+            (Failure::NotFound, 404, r#"{"error":"not found"}"#),
+            (Failure::Ambiguous, 409, r#"{"error":"ambiguous function"}"#),
+            (
+                Failure::PayloadTooLarge,
+                413,
+                r#"{"error":"payload too large"}"#,
+            ),
+            (
+                Failure::HostNotAllowed,
+                421,
+                r#"{"error":"host not allowed"}"#,
+            ),
+            (
+                Failure::Overflow { status: 429 },
+                429,
+                r#"{"error":"worker pool overflow"}"#,
+            ),
+            (
+                Failure::QueueTimeout { status: 503 },
+                503,
+                r#"{"error":"worker pool queue timeout"}"#,
+            ),
+            (
+                Failure::InvalidReply,
+                502,
+                r#"{"error":"invalid runtime response"}"#,
+            ),
+            (
+                Failure::InvalidBase64,
+                502,
+                r#"{"error":"invalid runtime response: invalid body_base64"}"#,
+            ),
+            (
+                Failure::RuntimeError("connection reset".into()),
+                502,
+                r#"{"error":"runtime error: connection reset"}"#,
+            ),
+            (Failure::RuntimeDown, 503, r#"{"error":"runtime down"}"#),
+            (
+                Failure::RuntimeUnavailable,
+                503,
+                r#"{"error":"runtime unavailable"}"#,
+            ),
+            (Failure::Timeout, 504, r#"{"error":"runtime timeout"}"#),
+            (
+                Failure::Forbidden("missing CSRF header"),
+                403,
+                r#"{"error":"missing CSRF header"}"#,
+            ),
+        ];
+        for (failure, status, want) in cases {
+            let resp = failure.into_response();
+            assert_eq!(resp.status().as_u16(), status);
+            assert_eq!(resp.headers()[CONTENT_TYPE], "application/json");
+            assert_eq!(body(resp).await, want);
+        }
+    }
+
+    #[tokio::test]
+    async fn method_not_allowed_carries_allow() {
+        let resp = Failure::MethodNotAllowed {
+            allow: "GET, POST".into(),
+        }
+        .into_response();
+        assert_eq!(resp.status(), 405);
+        assert_eq!(resp.headers()[ALLOW], "GET, POST");
+        assert_eq!(body(resp).await, r#"{"error":"method not allowed"}"#);
+    }
+}
