@@ -803,6 +803,14 @@ impl<'a> Scan<'a> {
                 ));
                 continue;
             }
+            // `home.route` may name the route absolutely or relative to the folder.
+            let relative = clean_route(&format!("{url}{target}"));
+            let exists = |p: &str| self.candidates.iter().any(|r| r.pattern == p);
+            let target = if !exists(&target) && exists(&relative) {
+                relative
+            } else {
+                target
+            };
             let aliases: Vec<Route> = self
                 .candidates
                 .iter()
@@ -1226,6 +1234,8 @@ mod tests {
                 ("legacy/other.js", ""),
                 ("docs/fn.config.json", r#"{"home":{"route":"/docs/intro"}}"#),
                 ("docs/intro.js", ""),
+                ("guide/fn.config.json", r#"{"home":{"route":"start"}}"#),
+                ("guide/start.js", ""),
                 ("fn.config.json", r#"{"home":{"route":"/hello"}}"#),
                 ("hello.py", ""),
             ],
@@ -1237,6 +1247,8 @@ mod tests {
                 "GET / -> hello.py",
                 "GET /docs -> docs/intro.js",
                 "GET /docs/intro -> docs/intro.js",
+                "GET /guide -> guide/start.js",
+                "GET /guide/start -> guide/start.js",
                 "GET /hello -> hello.py",
                 "GET,POST /old -> legacy/impl.js",
                 "GET /x -> legacy/y.py",
@@ -1246,7 +1258,7 @@ mod tests {
             d.warnings,
             vec!["legacy/fn.routes.json: ignored `/gone`: legacy/missing.js does not exist"]
         );
-        let old = &d.routes.routes()[4];
+        let old = &d.routes.routes()[6];
         assert_eq!(old.source, RouteSource::RoutesJson);
     }
 

@@ -292,7 +292,7 @@ fn object<'a>(v: &'a Value, file: &Path) -> Result<&'a Map<String, Value>, Confi
     })
 }
 
-/// Looks up `a.b` paths, erroring when an intermediate value is not an object.
+/// Looks up a dotted path (`invoke.methods`); `None` when any step is missing or not an object.
 fn get<'a>(root: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
     let mut parts = path.split('.');
     let mut cur = root.get(parts.next()?)?;
