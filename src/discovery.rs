@@ -1260,6 +1260,10 @@ mod tests {
         );
         let old = &d.routes.routes()[6];
         assert_eq!(old.source, RouteSource::RoutesJson);
+        assert!(matches!(
+            d.routes.resolve("GET", "/", None),
+            Resolution::Matched { route, .. } if route.target.fn_name == "hello.py"
+        ));
     }
 
     #[test]
