@@ -1,11 +1,21 @@
 //! Discovery: the functions root on disk → candidate routes → [`RouteMap`] (contract §2).
 //! Reads the filesystem but holds no state; the engine calls it at start and on every reload.
+//!
+//! Invariants: directory reads are sorted, so the same tree always gives the same routes and
+//! warnings; a folder whose `fn.config.json` (or `fn.routes.json`) is invalid publishes nothing
+//! below it while the rest of the tree still publishes; routes of runtimes that are not enabled
+//! are never offered.
 
-use crate::config::ConfigError;
-use crate::routing::RouteMap;
+use crate::config::function::{
+    parse_fn_config, parse_routes_json, FnConfig, PolicyOverlay, FN_CONFIG_FILE, FN_ROUTES_FILE,
+};
+use crate::config::{defaults, ConfigError};
+use crate::routing::{validate_pattern, Methods, Route, RouteMap, RouteSource, Target};
 use crate::runtime::RuntimeKind;
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct DiscoveryOptions {
@@ -40,7 +50,1424 @@ pub struct Discovery {
     pub files_scanned: usize,
 }
 
-pub fn discover(_root: &Path, _opts: &DiscoveryOptions) -> Discovery {
-    let _: PathBuf;
-    todo!()
+impl Default for DiscoveryOptions {
+    fn default() -> Self {
+        DiscoveryOptions {
+            runtimes: RuntimeKind::DEFAULT_ORDER.to_vec(),
+            force_url: false,
+            extra_ignore_dirs: Vec::new(),
+            namespace_depth: defaults::NAMESPACE_DEPTH,
+        }
+    }
+}
+
+/// Folders never scanned (besides names starting with `.`).
+const SKIPPED_DIRS: [&str; 7] = [
+    "node_modules",
+    "vendor",
+    "__pycache__",
+    "target",
+    "src",
+    ".deps",
+    ".rust-build",
+];
+
+/// Canonical entry files, in the order a single-entry folder picks its runtime (go, lua,
+/// node, php, python, rust) and, within a runtime, the order the original's code uses.
+const ENTRY_FILES: [(RuntimeKind, &[&str]); 6] = [
+    (RuntimeKind::Go, &["handler.go", "main.go"]),
+    (RuntimeKind::Lua, &["handler.lua", "main.lua", "index.lua"]),
+    (
+        RuntimeKind::Node,
+        &["handler.ts", "handler.js", "index.ts", "index.js"],
+    ),
+    (RuntimeKind::Php, &["handler.php", "index.php"]),
+    (RuntimeKind::Python, &["handler.py", "main.py"]),
+    (RuntimeKind::Rust, &["handler.rs"]),
+];
+
+const FILE_METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+
+/// Normalise a static segment (contract §2.1): lower-case, runs of `_` → `-`, any other
+/// character outside `[a-z0-9-]` → `-`, leading/trailing `-` trimmed. `None` when empty.
+pub fn normalise_segment(raw: &str) -> Option<String> {
+    let mut out = String::with_capacity(raw.len());
+    let mut in_underscores = false;
+    for c in raw.chars() {
+        let c = c.to_ascii_lowercase();
+        if c == '_' {
+            if !in_underscores {
+                out.push('-');
+            }
+            in_underscores = true;
+            continue;
+        }
+        in_underscores = false;
+        out.push(
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' {
+                c
+            } else {
+                '-'
+            },
+        );
+    }
+    let trimmed = out.trim_matches('-');
+    (!trimmed.is_empty()).then(|| trimmed.to_string())
+}
+
+/// One URL piece taken from a folder name or a file-name token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Static(String),
+    Param(String),
+    CatchAll(String),
+    /// `[[...x]]`: the catch-all route and the route without it.
+    OptionalCatchAll(String),
+}
+
+/// Parses `[id]`, `[...slug]`, `[[...slug]]` or a static name. `Ok(None)` for a static name
+/// that normalises to nothing.
+fn parse_token(raw: &str) -> Result<Option<Token>, String> {
+    let param = |name: &str, make: fn(String) -> Token| {
+        let name = name.to_ascii_lowercase();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(format!("`{raw}` is not a valid parameter name"));
+        }
+        Ok(Some(make(name)))
+    };
+    if let Some(name) = raw.strip_prefix("[[...").and_then(|r| r.strip_suffix("]]")) {
+        param(name, Token::OptionalCatchAll)
+    } else if let Some(name) = raw.strip_prefix("[...").and_then(|r| r.strip_suffix(']')) {
+        param(name, Token::CatchAll)
+    } else if let Some(name) = raw.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        param(name, Token::Param)
+    } else {
+        Ok(normalise_segment(raw).map(Token::Static))
+    }
+}
+
+/// Splits a file stem on `.` outside brackets (`get.blog.[[...slug]]` → 3 tokens).
+fn split_stem(stem: &str) -> Vec<&str> {
+    let mut tokens = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    for (i, c) in stem.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            '.' if depth == 0 => {
+                tokens.push(&stem[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    tokens.push(&stem[start..]);
+    tokens
+}
+
+/// What a route file's name says.
+#[derive(Debug, PartialEq, Eq)]
+struct FileName {
+    method: Option<Methods>,
+    tokens: Vec<Token>,
+    /// Method-prefixed, `index|handler|main`, or a bracket file: public even below a
+    /// single-entry folder (contract §2.3).
+    explicit: bool,
+}
+
+fn parse_file_name(stem: &str) -> Result<FileName, String> {
+    let raw = split_stem(stem);
+    let is_method = |t: &str| FILE_METHODS.iter().any(|m| m.eq_ignore_ascii_case(t));
+    let mut rest = raw.as_slice();
+    let mut method = None;
+    if let Some((first, tail)) = rest.split_first() {
+        if is_method(first) {
+            if tail.first().is_some_and(|t| is_method(t)) {
+                return Err(format!(
+                    "two method tokens (`{first}.{}`); use one",
+                    tail[0]
+                ));
+            }
+            method = Methods::parse(first);
+            rest = tail;
+        }
+    }
+    let mut explicit = method.is_some();
+    let mut tokens = Vec::new();
+    for raw in rest {
+        if ["index", "handler", "main"]
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(raw))
+        {
+            explicit = true;
+            continue;
+        }
+        if raw.starts_with('[') {
+            explicit = true;
+        }
+        tokens.extend(parse_token(raw)?);
+    }
+    Ok(FileName {
+        method,
+        tokens,
+        explicit,
+    })
+}
+
+/// Turns URL tokens into patterns: one, or two for a trailing `[[...x]]`.
+fn render(tokens: &[Token]) -> Result<Vec<String>, String> {
+    let mut base = String::new();
+    for (i, token) in tokens.iter().enumerate() {
+        let last = i + 1 == tokens.len();
+        match token {
+            Token::Static(s) => base.push_str(&format!("/{s}")),
+            Token::Param(p) => base.push_str(&format!("/:{p}")),
+            Token::CatchAll(p) if last => base.push_str(&format!("/:{p}*")),
+            Token::OptionalCatchAll(p) if last => {
+                let without = if base.is_empty() {
+                    "/".to_string()
+                } else {
+                    base.clone()
+                };
+                return Ok(vec![without, format!("{base}/:{p}*")]);
+            }
+            _ => return Err("a catch-all must be the last part of the route".to_string()),
+        }
+    }
+    Ok(vec![if base.is_empty() {
+        "/".to_string()
+    } else {
+        base
+    }])
+}
+
+/// `//` collapses, a trailing `/` is removed.
+fn clean_route(route: &str) -> String {
+    let joined: Vec<&str> = route.split('/').filter(|s| !s.is_empty()).collect();
+    format!("/{}", joined.join("/"))
+}
+
+fn is_reserved(pattern: &str) -> bool {
+    ["/_fn", "/console"]
+        .iter()
+        .any(|p| pattern == *p || pattern.starts_with(&format!("{p}/")))
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+fn is_version_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// Sorted sub-folders and files of one folder.
+struct Listing {
+    dirs: Vec<String>,
+    files: Vec<String>,
+}
+
+/// How files of a folder become routes (contract §2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Every runtime file is a route.
+    Tree,
+    /// In or below a single-entry folder: only explicit route files are routes.
+    SingleEntry,
+}
+
+/// One walk of the tree; collects candidates, warnings and errors.
+struct Scan<'a> {
+    root: &'a Path,
+    opts: &'a DiscoveryOptions,
+    /// Folder names or root-relative paths never scanned.
+    ignore: Vec<String>,
+    assets_dir: Option<String>,
+    candidates: Vec<Route>,
+    /// `(folder URL, route it aliases)` from `home.route`.
+    homes: Vec<(String, String)>,
+    warnings: Vec<String>,
+    errors: Vec<ConfigError>,
+    files_scanned: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn enabled(&self, runtime: RuntimeKind) -> bool {
+        self.opts.runtimes.contains(&runtime)
+    }
+
+    fn list(&mut self, rel: &str) -> Listing {
+        let mut listing = Listing {
+            dirs: Vec::new(),
+            files: Vec::new(),
+        };
+        let read = match fs::read_dir(self.root.join(rel)) {
+            Ok(read) => read,
+            Err(e) => {
+                self.warnings
+                    .push(format!("{}: cannot read folder: {e}", display_dir(rel)));
+                return listing;
+            }
+        };
+        for entry in read.flatten() {
+            let Ok(name) = entry.file_name().into_string() else {
+                continue; // Not UTF-8: cannot be a URL.
+            };
+            // `metadata` follows symlinks, so linked folders and files count.
+            match fs::metadata(entry.path()) {
+                Ok(m) if m.is_dir() => listing.dirs.push(name),
+                Ok(m) if m.is_file() => listing.files.push(name),
+                _ => {}
+            }
+        }
+        self.files_scanned += listing.files.len();
+        listing.dirs.sort();
+        listing.files.sort();
+        listing
+    }
+
+    fn skip_dir(&self, parent: &str, name: &str) -> bool {
+        let rel = join(parent, name);
+        name.starts_with('.')
+            || SKIPPED_DIRS.contains(&name)
+            || self.ignore.iter().any(|i| *i == name || *i == rel)
+            || self.assets_dir.as_deref() == Some(rel.as_str())
+    }
+
+    /// `Err` when the folder has an invalid config: the error is recorded and the caller
+    /// publishes nothing from that folder down.
+    fn read_config(&mut self, rel: &str) -> Result<Option<FnConfig>, ()> {
+        let path = self.root.join(rel).join(FN_CONFIG_FILE);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let parsed = fs::read_to_string(&path)
+            .map_err(|e| ConfigError {
+                code: "config.unreadable",
+                file: path.clone(),
+                field: None,
+                message: format!("cannot read: {e}"),
+            })
+            .and_then(|text| parse_fn_config(&text, &path));
+        parsed.map(Some).map_err(|e| self.errors.push(e))
+    }
+
+    /// The entry file a single-entry folder runs: first in [`ENTRY_FILES`] order among
+    /// enabled runtimes (or only `runtime` when given).
+    fn choose_entry(
+        &self,
+        files: &[String],
+        runtime: Option<RuntimeKind>,
+    ) -> Option<(RuntimeKind, &'static str)> {
+        ENTRY_FILES
+            .iter()
+            .filter(|(rt, _)| runtime.is_none_or(|r| r == *rt) && self.enabled(*rt))
+            .find_map(|(rt, names)| {
+                names
+                    .iter()
+                    .find(|n| files.iter().any(|f| f == *n))
+                    .map(|n| (*rt, *n))
+            })
+    }
+
+    fn force_url(&self, overlay: &PolicyOverlay) -> bool {
+        self.opts.force_url || overlay.force_url.unwrap_or(false)
+    }
+
+    /// Adds a candidate after the checks every route passes.
+    fn offer(&mut self, origin: &str, route: Route) {
+        let pattern = &route.pattern;
+        let problem = if route.source == RouteSource::File && pattern == "/" {
+            Some(
+                "`/` is never registered from a file (use `home.route` in the root fn.config.json)"
+                    .to_string(),
+            )
+        } else if is_reserved(pattern) {
+            Some(format!("`{pattern}` is reserved"))
+        } else {
+            validate_pattern(pattern).err()
+        };
+        match problem {
+            Some(p) => self.warnings.push(format!("{origin}: ignored: {p}")),
+            None => self.candidates.push(route),
+        }
+    }
+
+    /// URL tokens of a folder's path (`orders/[id]` → `orders`, `:id`).
+    fn folder_tokens(rel: &str) -> Result<Vec<Token>, String> {
+        let mut tokens = Vec::new();
+        for name in rel.split('/').filter(|s| !s.is_empty()) {
+            tokens.extend(parse_token(name)?);
+        }
+        Ok(tokens)
+    }
+
+    fn folder(
+        &mut self,
+        rel: &str,
+        depth: usize,
+        cfg: Option<FnConfig>,
+        parent: &PolicyOverlay,
+        mode: Mode,
+    ) {
+        let listing = self.list(rel);
+        let is_root = rel.is_empty();
+        let cfg = cfg.unwrap_or_default();
+        if !is_root && cfg.has_identity() {
+            self.explicit_folder(rel, depth, &cfg, &listing, parent);
+            return;
+        }
+        let overlay = parent.merge(&cfg.overlay);
+        if let Some(home) = &cfg.home_route {
+            match Self::folder_tokens(rel).and_then(|t| render(&t)) {
+                Ok(urls) => self.homes.push((urls[0].clone(), clean_route(home))),
+                Err(e) => self.warnings.push(format!("{}: {e}", display_dir(rel))),
+            }
+        }
+        if listing.files.iter().any(|f| f == FN_ROUTES_FILE) {
+            self.routes_json(rel, &overlay);
+            // A folder with a routes file is a leaf; the root keeps scanning its folders.
+            if !is_root {
+                return;
+            }
+        }
+        let mut mode = mode;
+        let entry = if is_root {
+            None
+        } else {
+            self.choose_entry(&listing.files, None)
+        };
+        if entry.is_some() {
+            mode = Mode::SingleEntry;
+        }
+        for file in &listing.files {
+            self.file_route(rel, file, &overlay, cfg.methods, mode, entry);
+        }
+        if depth >= defaults::DISCOVERY_DEPTH {
+            return;
+        }
+        for dir in &listing.dirs {
+            if self.skip_dir(rel, dir) {
+                continue;
+            }
+            let child = join(rel, dir);
+            let Ok(child_cfg) = self.read_config(&child) else {
+                continue;
+            };
+            if is_root {
+                if let Some(runtime) = self.runtime_group(&child) {
+                    self.grouped(&child, "", runtime, 1);
+                    continue;
+                }
+            }
+            self.folder(&child, depth + 1, child_cfg, &overlay, mode);
+        }
+    }
+
+    /// A root folder named after an enabled runtime that holds no route file of its own.
+    fn runtime_group(&mut self, dir: &str) -> Option<RuntimeKind> {
+        let runtime = self
+            .opts
+            .runtimes
+            .iter()
+            .copied()
+            .find(|r| r.name() == dir)?;
+        let files = fs::read_dir(self.root.join(dir)).ok()?;
+        let exposes_routes = files.flatten().any(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            e.path().is_file() && self.route_file_runtime(&name).is_some()
+        });
+        (!exposes_routes).then_some(runtime)
+    }
+
+    /// The runtime of a public route file: known extension, enabled, not private, not a test.
+    fn route_file_runtime(&self, name: &str) -> Option<RuntimeKind> {
+        let lower = name.to_ascii_lowercase();
+        if name.starts_with('_') || lower.contains(".test.") || lower.contains(".spec.") {
+            return None;
+        }
+        RuntimeKind::from_file_name(name).filter(|r| self.enabled(*r))
+    }
+
+    fn file_route(
+        &mut self,
+        dir: &str,
+        file: &str,
+        overlay: &PolicyOverlay,
+        folder_methods: Option<Methods>,
+        mode: Mode,
+        entry: Option<(RuntimeKind, &str)>,
+    ) {
+        let Some(runtime) = self.route_file_runtime(file) else {
+            return;
+        };
+        let rel_file = join(dir, file);
+        let is_entry_name = ENTRY_FILES.iter().any(|(_, names)| names.contains(&file));
+        if let Some((_, chosen)) = entry {
+            if is_entry_name && file != chosen {
+                self.warnings.push(format!(
+                    "{rel_file}: ignored: the folder's entry file is {chosen}"
+                ));
+                return;
+            }
+        }
+        let stem = file.rsplit_once('.').map_or(file, |(stem, _)| stem);
+        let parsed = match parse_file_name(stem) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                self.warnings.push(format!("{rel_file}: ignored: {e}"));
+                return;
+            }
+        };
+        if mode == Mode::SingleEntry && !parsed.explicit {
+            return; // A private module of the single-entry folder.
+        }
+        let patterns = Self::folder_tokens(dir).and_then(|mut tokens| {
+            tokens.extend(parsed.tokens);
+            render(&tokens)
+        });
+        let patterns = match patterns {
+            Ok(p) => p,
+            Err(e) => {
+                self.warnings.push(format!("{rel_file}: ignored: {e}"));
+                return;
+            }
+        };
+        let target = Arc::new(Target {
+            runtime,
+            fn_name: rel_file.clone(),
+            fn_source_dir: None,
+            version: None,
+            entry: rel_file.clone(),
+            policy: overlay.resolve(runtime),
+            explicit: false,
+        });
+        let methods = parsed.method.or(folder_methods).unwrap_or(Methods::GET);
+        for pattern in patterns {
+            let route = Route {
+                pattern,
+                methods,
+                target: target.clone(),
+                source: RouteSource::File,
+                force_url: self.force_url(overlay),
+            };
+            self.offer(&rel_file, route);
+        }
+    }
+
+    fn routes_json(&mut self, dir: &str, overlay: &PolicyOverlay) {
+        let path = self.root.join(dir).join(FN_ROUTES_FILE);
+        let parsed = fs::read_to_string(&path)
+            .map_err(|e| ConfigError {
+                code: "config.unreadable",
+                file: path.clone(),
+                field: None,
+                message: format!("cannot read: {e}"),
+            })
+            .and_then(|text| parse_routes_json(&text, &path));
+        let entries = match parsed {
+            Ok(entries) => entries,
+            Err(e) => return self.errors.push(e),
+        };
+        let origin = join(dir, FN_ROUTES_FILE);
+        for entry in entries {
+            let rel_file = join(dir, &entry.file);
+            let Some(runtime) = RuntimeKind::from_file_name(&entry.file) else {
+                self.warnings.push(format!(
+                    "{origin}: ignored `{}`: {} is not a runtime file",
+                    entry.path, entry.file
+                ));
+                continue;
+            };
+            if !self.enabled(runtime) {
+                continue;
+            }
+            if !self.root.join(&rel_file).is_file() {
+                self.warnings.push(format!(
+                    "{origin}: ignored `{}`: {rel_file} does not exist",
+                    entry.path
+                ));
+                continue;
+            }
+            let target = Arc::new(Target {
+                runtime,
+                fn_name: rel_file.clone(),
+                fn_source_dir: None,
+                version: None,
+                entry: rel_file,
+                policy: overlay.resolve(runtime),
+                explicit: false,
+            });
+            let route = Route {
+                pattern: clean_route(&entry.path),
+                methods: entry.methods,
+                target,
+                source: RouteSource::RoutesJson,
+                force_url: self.force_url(overlay),
+            };
+            self.offer(&origin, route);
+        }
+    }
+
+    /// A zero-config folder whose `fn.config.json` has identity (contract §2.4).
+    fn explicit_folder(
+        &mut self,
+        rel: &str,
+        depth: usize,
+        cfg: &FnConfig,
+        listing: &Listing,
+        parent: &PolicyOverlay,
+    ) {
+        let name = cfg.name.clone().unwrap_or_else(|| rel.to_string());
+        let Some(versions) = self.function(rel, &name, cfg, cfg.runtime, listing) else {
+            self.warnings.push(format!(
+                "{}: fn.config.json declares a function but the folder has no entry file; nothing published",
+                display_dir(rel)
+            ));
+            return;
+        };
+        if depth >= defaults::DISCOVERY_DEPTH {
+            return;
+        }
+        for dir in &listing.dirs {
+            if self.skip_dir(rel, dir) || versions.contains(dir) {
+                continue;
+            }
+            let child = join(rel, dir);
+            if let Ok(child_cfg) = self.read_config(&child) {
+                self.folder(&child, depth + 1, child_cfg, parent, Mode::SingleEntry);
+            }
+        }
+    }
+
+    /// Under `<root>/<runtime>/`: folders with an entry file are functions named by their
+    /// path; others are namespaces, searched to `namespace_depth`.
+    fn grouped(&mut self, base: &str, sub: &str, runtime: RuntimeKind, depth: usize) {
+        let dir = join(base, sub);
+        let listing = self.list(&dir);
+        for name in &listing.dirs {
+            if self.skip_dir(&dir, name) {
+                continue;
+            }
+            let child_sub = join(sub, name);
+            let child = join(base, &child_sub);
+            let Ok(cfg) = self.read_config(&child) else {
+                continue;
+            };
+            let cfg = cfg.unwrap_or_default();
+            let child_listing = self.list(&child);
+            let fn_name = cfg.name.clone().unwrap_or_else(|| child_sub.clone());
+            let found = self.function(
+                &child,
+                &fn_name,
+                &cfg,
+                cfg.runtime.or(Some(runtime)),
+                &child_listing,
+            );
+            let depth_limit = self.opts.namespace_depth.clamp(1, 5);
+            if found.is_none() && depth < depth_limit {
+                self.grouped(base, &child_sub, runtime, depth + 1);
+            }
+        }
+    }
+
+    /// The entry of a function folder: `entrypoint` if it exists, else the canonical entry.
+    fn function_entry(
+        &self,
+        rel: &str,
+        cfg: &FnConfig,
+        runtime: Option<RuntimeKind>,
+        files: &[String],
+    ) -> Option<(RuntimeKind, String)> {
+        match &cfg.entrypoint {
+            Some(entry) => {
+                let runtime = runtime.or_else(|| RuntimeKind::from_file_name(entry))?;
+                self.root
+                    .join(rel)
+                    .join(entry)
+                    .is_file()
+                    .then(|| (runtime, entry.clone()))
+            }
+            None => self
+                .choose_entry(files, runtime)
+                .map(|(rt, name)| (rt, name.to_string())),
+        }
+    }
+
+    /// Registers an explicit function and its versions. `None` when the folder has no entry
+    /// file; otherwise the names of the version folders.
+    fn function(
+        &mut self,
+        rel: &str,
+        name: &str,
+        cfg: &FnConfig,
+        runtime: Option<RuntimeKind>,
+        listing: &Listing,
+    ) -> Option<Vec<String>> {
+        let (runtime, entry) = self.function_entry(rel, cfg, runtime, &listing.files)?;
+        if !self.enabled(runtime) {
+            return Some(Vec::new());
+        }
+        self.offer_function(rel, name, cfg, runtime, &join(rel, &entry), None);
+
+        let mut versions = Vec::new();
+        if name.contains('/') {
+            return Some(versions); // Versions are for flat names only.
+        }
+        for dir in &listing.dirs {
+            if dir.starts_with('.') || !is_version_name(dir) {
+                continue;
+            }
+            let version_dir = join(rel, dir);
+            let Ok(version_cfg) = self.read_config(&version_dir) else {
+                versions.push(dir.clone()); // Its error is recorded; it publishes nothing.
+                continue;
+            };
+            let files = self.list(&version_dir).files;
+            let Some((_, version_entry)) = self
+                .choose_entry(&files, Some(runtime))
+                .map(|(r, n)| (r, n.to_string()))
+            else {
+                continue;
+            };
+            // The version's own config overrides the function's, field by field.
+            let mut merged = cfg.clone();
+            if let Some(v) = version_cfg {
+                merged.overlay = cfg.overlay.merge(&v.overlay);
+                merged.methods = v.methods.or(cfg.methods);
+            }
+            let entry = join(&version_dir, &version_entry);
+            self.offer_function(rel, name, &merged, runtime, &entry, Some(dir));
+            versions.push(dir.clone());
+        }
+        Some(versions)
+    }
+
+    fn offer_function(
+        &mut self,
+        rel: &str,
+        name: &str,
+        cfg: &FnConfig,
+        runtime: RuntimeKind,
+        entry: &str,
+        version: Option<&str>,
+    ) {
+        let base = match version {
+            Some(v) => format!("/{name}@{v}"),
+            None => format!("/{name}"),
+        };
+        let patterns = if cfg.routes.is_empty() || version.is_some() {
+            vec![base.clone(), format!("{base}/*")]
+        } else {
+            cfg.routes.iter().map(|r| clean_route(r)).collect()
+        };
+        let target = Arc::new(Target {
+            runtime,
+            fn_name: name.to_string(),
+            fn_source_dir: Some(rel.to_string()),
+            version: version.map(str::to_string),
+            entry: entry.to_string(),
+            policy: cfg.overlay.resolve(runtime),
+            explicit: true,
+        });
+        let origin = join(rel, FN_CONFIG_FILE);
+        for pattern in patterns {
+            let route = Route {
+                pattern,
+                methods: cfg.methods.unwrap_or(Methods::GET),
+                target: target.clone(),
+                source: RouteSource::Config,
+                force_url: self.force_url(&cfg.overlay),
+            };
+            self.offer(&origin, route);
+        }
+    }
+
+    /// `home.route`: the folder URL answers like the route it names, unless it has a route.
+    fn apply_homes(&mut self) {
+        for (url, target) in std::mem::take(&mut self.homes) {
+            if self.candidates.iter().any(|r| r.pattern == url) {
+                self.warnings.push(format!(
+                    "home.route for `{url}` ignored: `{url}` already has a route"
+                ));
+                continue;
+            }
+            // `home.route` may name the route absolutely or relative to the folder.
+            let relative = clean_route(&format!("{url}{target}"));
+            let exists = |p: &str| self.candidates.iter().any(|r| r.pattern == p);
+            let target = if !exists(&target) && exists(&relative) {
+                relative
+            } else {
+                target
+            };
+            let aliases: Vec<Route> = self
+                .candidates
+                .iter()
+                .filter(|r| r.pattern == target)
+                .map(|r| Route {
+                    pattern: url.clone(),
+                    ..r.clone()
+                })
+                .collect();
+            if aliases.is_empty() {
+                self.warnings.push(format!(
+                    "home.route for `{url}` ignored: no route `{target}`"
+                ));
+            }
+            self.candidates.extend(aliases);
+        }
+    }
+}
+
+fn display_dir(rel: &str) -> &str {
+    if rel.is_empty() {
+        "."
+    } else {
+        rel
+    }
+}
+
+pub fn discover(root: &Path, opts: &DiscoveryOptions) -> Discovery {
+    let mut scan = Scan {
+        root,
+        opts,
+        ignore: opts.extra_ignore_dirs.clone(),
+        assets_dir: None,
+        candidates: Vec::new(),
+        homes: Vec::new(),
+        warnings: Vec::new(),
+        errors: Vec::new(),
+        files_scanned: 0,
+    };
+    let mut assets = None;
+    if let Ok(cfg) = scan.read_config("") {
+        if let Some(cfg) = &cfg {
+            scan.ignore.extend(cfg.ignore_dirs.iter().cloned());
+            assets = cfg.assets.clone();
+            scan.assets_dir = assets.as_ref().map(|a| a.directory.clone());
+        }
+        scan.folder("", 0, cfg, &PolicyOverlay::default(), Mode::Tree);
+        scan.apply_homes();
+    }
+
+    let candidates = std::mem::take(&mut scan.candidates);
+    let conflicting: Vec<(String, String)> = candidates
+        .iter()
+        .map(|r| (r.pattern.clone(), r.target.fn_name.clone()))
+        .collect();
+    let routes = RouteMap::build(candidates, &opts.runtimes);
+    for s in routes.shadowed() {
+        scan.warnings.push(format!(
+            "{}: {} ({}) is shadowed: {}",
+            s.pattern, s.loser.fn_name, s.loser.runtime, s.reason
+        ));
+    }
+    for pattern in routes.conflicts() {
+        let mut names: Vec<&str> = conflicting
+            .iter()
+            .filter(|(p, _)| p == pattern)
+            .map(|(_, n)| n.as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        scan.warnings.push(format!(
+            "{pattern}: answers 409, ambiguous function: {}",
+            names.join(", ")
+        ));
+    }
+    Discovery {
+        routes,
+        assets,
+        warnings: scan.warnings,
+        errors: scan.errors,
+        files_scanned: scan.files_scanned,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routing::Resolution;
+    use proptest::prelude::*;
+    use RuntimeKind::{Go, Node, Python};
+
+    fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, content) in files {
+            let path = dir.path().join(path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, content).unwrap();
+        }
+        dir
+    }
+
+    fn opts(runtimes: &[RuntimeKind]) -> DiscoveryOptions {
+        DiscoveryOptions {
+            runtimes: runtimes.to_vec(),
+            ..DiscoveryOptions::default()
+        }
+    }
+
+    /// `GET,POST /pattern -> fn_name`, sorted by pattern.
+    fn lines(d: &Discovery) -> Vec<String> {
+        d.routes
+            .routes()
+            .iter()
+            .map(|r| {
+                let methods: Vec<&str> = r.methods.names().collect();
+                format!(
+                    "{} {} -> {}",
+                    methods.join(","),
+                    r.pattern,
+                    r.target.fn_name
+                )
+            })
+            .collect()
+    }
+
+    fn run(files: &[(&str, &str)], o: &DiscoveryOptions) -> Discovery {
+        let dir = tree(files);
+        discover(dir.path(), o)
+    }
+
+    fn routes(files: &[&str]) -> Vec<String> {
+        let files: Vec<(&str, &str)> = files.iter().map(|f| (*f, "")).collect();
+        lines(&run(&files, &DiscoveryOptions::default()))
+    }
+
+    #[test]
+    fn file_name_rules() {
+        let cases: &[(&[&str], &[&str])] = &[
+            (
+                &[
+                    "users/index.js",
+                    "users/[id].js",
+                    "admin/post.users.[id].py",
+                    "get.blog.[[...slug]].py",
+                    "orders/[id]/delete.py",
+                ],
+                &[
+                    "POST /admin/users/:id -> admin/post.users.[id].py",
+                    "GET /blog -> get.blog.[[...slug]].py",
+                    "GET /blog/:slug* -> get.blog.[[...slug]].py",
+                    "DELETE /orders/:id -> orders/[id]/delete.py",
+                    "GET /users -> users/index.js",
+                    "GET /users/:id -> users/[id].js",
+                ],
+            ),
+            (
+                &[
+                    "My_Folder/Hello World__x.js",
+                    "p/[userId].php",
+                    "Lua/PUT.Item.lua",
+                ],
+                &[
+                    "PUT /lua/item -> Lua/PUT.Item.lua",
+                    "GET /my-folder/hello-world-x -> My_Folder/Hello World__x.js",
+                    "GET /p/:userid -> p/[userId].php",
+                ],
+            ),
+            (
+                &["docs/[...path].js"],
+                &["GET /docs/:path* -> docs/[...path].js"],
+            ),
+            (
+                &["a/get.main.js", "b/handler.main.js"],
+                &["GET /a -> a/get.main.js", "GET /b -> b/handler.main.js"],
+            ),
+            (
+                &[
+                    "_private.js",
+                    "x/_helper.py",
+                    "users.test.js",
+                    "x.spec.py",
+                    "types.d.ts",
+                    "readme.md",
+                    "fastfn.json",
+                ],
+                &[],
+            ),
+            (&["a//b.js"], &["GET /a/b -> a/b.js"]),
+        ];
+        for (files, want) in cases {
+            assert_eq!(routes(files), *want, "{files:?}");
+        }
+    }
+
+    #[test]
+    fn rejected_file_names_warn() {
+        let d = run(
+            &[
+                ("get.post.items.js", ""),
+                ("index.js", ""),
+                ("console/x.js", ""),
+                ("a/[...rest]/b.js", ""),
+            ],
+            &DiscoveryOptions::default(),
+        );
+        assert_eq!(lines(&d), Vec::<String>::new());
+        assert_eq!(
+            d.warnings,
+            vec![
+                "get.post.items.js: ignored: two method tokens (`get.post`); use one",
+                "index.js: ignored: `/` is never registered from a file (use `home.route` in the root fn.config.json)",
+                "a/[...rest]/b.js: ignored: a catch-all must be the last part of the route",
+                "console/x.js: ignored: `/console/x` is reserved",
+            ]
+        );
+    }
+
+    #[test]
+    fn ignored_folders_depth_and_assets() {
+        let d = run(
+            &[
+                (
+                    "fn.config.json",
+                    r#"{"zero_config":{"ignore_dirs":["skipme"]},"assets":{"directory":"public"}}"#,
+                ),
+                ("node_modules/x.js", ""),
+                ("vendor/x.php", ""),
+                ("src/x.js", ""),
+                ("target/x.js", ""),
+                ("__pycache__/x.py", ""),
+                (".hidden/x.js", ""),
+                ("skipme/x.js", ""),
+                ("envskip/x.js", ""),
+                ("public/app.js", ""),
+                ("a/b/c/d/e/f/deep.js", ""),
+                ("a/b/c/d/e/f/g/deeper.js", ""),
+            ],
+            &DiscoveryOptions {
+                extra_ignore_dirs: vec!["envskip".into()],
+                ..DiscoveryOptions::default()
+            },
+        );
+        assert_eq!(
+            lines(&d),
+            vec!["GET /a/b/c/d/e/f/deep -> a/b/c/d/e/f/deep.js"]
+        );
+        assert_eq!(
+            d.assets,
+            Some(AssetsConfig {
+                directory: "public".into(),
+                spa: false,
+                run_worker_first: false
+            })
+        );
+    }
+
+    #[test]
+    fn single_entry_folders_publish_only_explicit_files() {
+        let cases: &[(&[&str], &[&str])] = &[
+            (
+                &[
+                    "svc/handler.py",
+                    "svc/util.py",
+                    "svc/get.health.py",
+                    "svc/sub/helper.py",
+                    "svc/sub/[id].py",
+                    "svc/sub/index.py",
+                ],
+                &[
+                    "GET /svc -> svc/handler.py",
+                    "GET /svc/health -> svc/get.health.py",
+                    "GET /svc/sub -> svc/sub/index.py",
+                    "GET /svc/sub/:id -> svc/sub/[id].py",
+                ],
+            ),
+            // Entry order within node, and node before python in the runtime choice.
+            (
+                &["m/index.js", "m/handler.js", "m/handler.ts"],
+                &["GET /m -> m/handler.ts"],
+            ),
+            (&["m/handler.py", "m/index.js"], &["GET /m -> m/index.js"]),
+            (&["m/main.py", "m/handler.py"], &["GET /m -> m/handler.py"]),
+            // A disabled runtime's entry does not make the folder single-entry.
+            (
+                &["m/handler.go", "m/other.py"],
+                &["GET /m/other -> m/other.py"],
+            ),
+        ];
+        for (files, want) in cases {
+            assert_eq!(routes(files), *want, "{files:?}");
+        }
+    }
+
+    #[test]
+    fn explicit_functions_get_name_and_wildcard_and_versions() {
+        let d = run(
+            &[
+                (
+                    "hello/fn.config.json",
+                    r#"{"runtime":"node","invoke":{"methods":["GET","POST"]}}"#,
+                ),
+                ("hello/handler.js", ""),
+                ("hello/lib.js", ""),
+                ("hello/v2/handler.js", ""),
+                ("hello/v2/fn.config.json", r#"{"timeout_ms":99}"#),
+                ("hello/extra/get.ping.js", ""),
+                ("hello/extra/plain.js", ""),
+                (
+                    "named/fn.config.json",
+                    r#"{"name":"greet","entrypoint":"app.py","invoke":{"routes":["/hi/:who","/hey/*"]}}"#,
+                ),
+                ("named/app.py", ""),
+                ("ghost/fn.config.json", r#"{"name":"ghost"}"#),
+                ("ghost/lib.js", ""),
+            ],
+            &DiscoveryOptions::default(),
+        );
+        assert_eq!(
+            lines(&d),
+            vec![
+                "GET,POST /hello -> hello",
+                "GET,POST /hello/* -> hello",
+                "GET /hello/extra/ping -> hello/extra/get.ping.js",
+                "GET,POST /hello@v2 -> hello",
+                "GET,POST /hello@v2/* -> hello",
+                "GET /hey/* -> greet",
+                "GET /hi/:who -> greet",
+            ]
+        );
+        let by_pattern = |p: &str| {
+            d.routes
+                .routes()
+                .iter()
+                .find(|r| r.pattern == p)
+                .map(|r| r.target.clone())
+                .unwrap()
+        };
+        let hello = by_pattern("/hello");
+        assert_eq!(
+            (
+                hello.fn_source_dir.as_deref(),
+                hello.entry.as_str(),
+                hello.explicit
+            ),
+            (Some("hello"), "hello/handler.js", true)
+        );
+        let v2 = by_pattern("/hello@v2");
+        assert_eq!(
+            (
+                v2.version.as_deref(),
+                v2.entry.as_str(),
+                v2.policy.timeout_ms
+            ),
+            (Some("v2"), "hello/v2/handler.js", 99)
+        );
+        assert_eq!(by_pattern("/hi/:who").entry, "named/app.py");
+        assert_eq!(by_pattern("/hi/:who").runtime, Python);
+        assert_eq!(
+            d.warnings,
+            vec!["ghost: fn.config.json declares a function but the folder has no entry file; nothing published"]
+        );
+        assert!(matches!(
+            d.routes.resolve("DELETE", "/hello/x", None),
+            Resolution::MethodNotAllowed { allow } if allow == "GET, POST"
+        ));
+    }
+
+    #[test]
+    fn runtime_grouped_layout() {
+        let files = [
+            ("python/api/v1/users/main.py", ""),
+            (
+                "python/api/v1/users/fn.config.json",
+                r#"{"invoke":{"methods":"POST"}}"#,
+            ),
+            ("python/tools/handler.py", ""),
+            ("python/tools/v1/handler.py", ""),
+            ("python/a/b/c/d/handler.py", ""),
+            ("node/hello.js", ""),
+        ];
+        let d = run(&files, &DiscoveryOptions::default());
+        assert_eq!(
+            lines(&d),
+            vec![
+                "POST /api/v1/users -> api/v1/users",
+                "POST /api/v1/users/* -> api/v1/users",
+                "GET /node/hello -> node/hello.js",
+                "GET /tools -> tools",
+                "GET /tools/* -> tools",
+                "GET /tools@v1 -> tools",
+                "GET /tools@v1/* -> tools",
+            ]
+        );
+        let users = &d.routes.routes()[0].target;
+        assert_eq!(
+            (users.fn_source_dir.as_deref(), users.entry.as_str()),
+            (Some("python/api/v1/users"), "python/api/v1/users/main.py")
+        );
+        let deeper = DiscoveryOptions {
+            namespace_depth: 4,
+            ..DiscoveryOptions::default()
+        };
+        assert!(lines(&run(&files, &deeper)).contains(&"GET /a/b/c/d -> a/b/c/d".to_string()));
+        // Without python enabled, `python/` is a plain folder with nothing to publish.
+        assert_eq!(
+            lines(&run(&files, &opts(&[Node]))),
+            vec!["GET /node/hello -> node/hello.js"]
+        );
+    }
+
+    #[test]
+    fn routes_json_and_home_route() {
+        let d = run(
+            &[
+                (
+                    "legacy/fn.routes.json",
+                    r#"{"routes":{"GET,POST /old":"impl.js","/x/":"y.py","/gone":"missing.js"}}"#,
+                ),
+                ("legacy/impl.js", ""),
+                ("legacy/y.py", ""),
+                ("legacy/other.js", ""),
+                ("docs/fn.config.json", r#"{"home":{"route":"/docs/intro"}}"#),
+                ("docs/intro.js", ""),
+                ("guide/fn.config.json", r#"{"home":{"route":"start"}}"#),
+                ("guide/start.js", ""),
+                ("fn.config.json", r#"{"home":{"route":"/hello"}}"#),
+                ("hello.py", ""),
+            ],
+            &DiscoveryOptions::default(),
+        );
+        assert_eq!(
+            lines(&d),
+            vec![
+                "GET / -> hello.py",
+                "GET /docs -> docs/intro.js",
+                "GET /docs/intro -> docs/intro.js",
+                "GET /guide -> guide/start.js",
+                "GET /guide/start -> guide/start.js",
+                "GET /hello -> hello.py",
+                "GET,POST /old -> legacy/impl.js",
+                "GET /x -> legacy/y.py",
+            ]
+        );
+        assert_eq!(
+            d.warnings,
+            vec!["legacy/fn.routes.json: ignored `/gone`: legacy/missing.js does not exist"]
+        );
+        let old = &d.routes.routes()[6];
+        assert_eq!(old.source, RouteSource::RoutesJson);
+        assert!(matches!(
+            d.routes.resolve("GET", "/", None),
+            Resolution::Matched { route, .. } if route.target.fn_name == "hello.py"
+        ));
+    }
+
+    #[test]
+    fn cross_runtime_duplicates_follow_runtime_order() {
+        let files = [("get.conflict.js", ""), ("get.conflict.py", "")];
+        for (order, winner, loser) in [
+            ([Node, Python], "get.conflict.js", "get.conflict.py"),
+            ([Python, Node], "get.conflict.py", "get.conflict.js"),
+        ] {
+            let d = run(&files, &opts(&order));
+            assert_eq!(lines(&d), vec![format!("GET /conflict -> {winner}")]);
+            let shadowed = d.routes.shadowed();
+            assert_eq!(shadowed.len(), 1);
+            assert_eq!(shadowed[0].loser.fn_name, loser);
+            assert_eq!(d.warnings.len(), 1);
+            assert!(
+                d.warnings[0].starts_with(&format!("/conflict: {loser} (")),
+                "{:?}",
+                d.warnings
+            );
+        }
+    }
+
+    #[test]
+    fn same_runtime_duplicates_answer_409() {
+        let d = run(
+            &[("get.dup.js", ""), ("dup/index.js", "")],
+            &DiscoveryOptions::default(),
+        );
+        assert!(matches!(
+            d.routes.resolve("GET", "/dup", None),
+            Resolution::Ambiguous
+        ));
+        assert_eq!(
+            d.routes.conflicts().iter().collect::<Vec<_>>(),
+            vec!["/dup"]
+        );
+        assert_eq!(
+            d.warnings,
+            vec!["/dup: answers 409, ambiguous function: dup/index.js, get.dup.js"]
+        );
+    }
+
+    #[test]
+    fn force_url_lets_config_routes_take_over() {
+        let files = |force: &str| {
+            vec![
+                ("users.js".to_string(), String::new()),
+                (
+                    "svc/fn.config.json".to_string(),
+                    format!(r#"{{"name":"svc","invoke":{{"routes":["/users"]}}{force}}}"#),
+                ),
+                ("svc/handler.js".to_string(), String::new()),
+            ]
+        };
+        for (force, global, want) in [
+            ("", false, "users.js"),
+            (r#","force-url":true"#, false, "svc"),
+            ("", true, "svc"),
+        ] {
+            let f = files(force);
+            let f: Vec<(&str, &str)> = f.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            let o = DiscoveryOptions {
+                force_url: global,
+                ..DiscoveryOptions::default()
+            };
+            let d = run(&f, &o);
+            assert_eq!(
+                lines(&d),
+                vec![format!("GET /users -> {want}")],
+                "{force} {global}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_config_publishes_nothing_below_it() {
+        let d = run(
+            &[
+                ("bad/fn.config.json", "{\"timeout_ms\": }"),
+                ("bad/x.js", ""),
+                ("bad/sub/y.js", ""),
+                (
+                    "pool/fn.config.json",
+                    r#"{"worker_pool":{"overflow_status":500}}"#,
+                ),
+                ("pool/z.js", ""),
+                ("good.js", ""),
+            ],
+            &DiscoveryOptions::default(),
+        );
+        assert_eq!(lines(&d), vec!["GET /good -> good.js"]);
+        let codes: Vec<(&str, bool)> = d
+            .errors
+            .iter()
+            .map(|e| (e.code, e.file.ends_with("fn.config.json")))
+            .collect();
+        assert_eq!(
+            codes,
+            vec![
+                ("config.invalid_json", true),
+                ("config.invalid_field", true)
+            ]
+        );
+        assert!(d.errors[1].to_string().ends_with(
+            "pool/fn.config.json (field `worker_pool.overflow_status`): expected 429 or 503, got 500"
+        ));
+    }
+
+    #[test]
+    fn overlays_and_runtime_floors() {
+        let d = run(
+            &[
+                ("fn.config.json", r#"{"timeout_ms":1000}"#),
+                (
+                    "api/fn.config.json",
+                    r#"{"max_body_bytes":5,"invoke":{"methods":["POST"]}}"#,
+                ),
+                ("api/items.js", ""),
+                ("api/sub/x.js", ""),
+                ("api/sub/fn.config.json", r#"{"timeout_ms":3000}"#),
+                ("compiled.go", ""),
+            ],
+            &opts(&[Node, Go]),
+        );
+        let found: Vec<(String, u64, u64)> = d
+            .routes
+            .routes()
+            .iter()
+            .map(|r| {
+                let methods: Vec<&str> = r.methods.names().collect();
+                (
+                    format!("{} {}", methods.join(","), r.pattern),
+                    r.target.policy.timeout_ms,
+                    r.target.policy.max_body_bytes,
+                )
+            })
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                ("POST /api/items".to_string(), 1000, 5),
+                ("GET /api/sub/x".to_string(), 3000, 5),
+                (
+                    "GET /compiled".to_string(),
+                    defaults::COMPILED_TIMEOUT_MS,
+                    1_048_576
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn disabled_runtimes_are_not_registered() {
+        let files = [("a.go", ""), ("b.rs", ""), ("c.lua", ""), ("d.php", "")];
+        assert_eq!(
+            lines(&run(&files, &DiscoveryOptions::default())),
+            vec!["GET /c -> c.lua", "GET /d -> d.php"]
+        );
+        assert_eq!(lines(&run(&files, &opts(&[Go]))), vec!["GET /a -> a.go"]);
+    }
+
+    #[test]
+    fn discovery_is_deterministic() {
+        let files = [
+            ("b.js", ""),
+            ("a.py", ""),
+            ("z/[id].js", ""),
+            ("get.conflict.js", ""),
+            ("get.conflict.py", ""),
+        ];
+        let dir = tree(&files);
+        let first = discover(dir.path(), &DiscoveryOptions::default());
+        let second = discover(dir.path(), &DiscoveryOptions::default());
+        assert_eq!(lines(&first), lines(&second));
+        assert_eq!(first.warnings, second.warnings);
+        assert_eq!(first.files_scanned, 5);
+    }
+
+    proptest! {
+        #[test]
+        fn normalised_segments_are_clean_and_stable(raw in "\\PC{0,24}") {
+            if let Some(seg) = normalise_segment(&raw) {
+                prop_assert!(!seg.is_empty());
+                prop_assert!(seg.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+                prop_assert!(!seg.starts_with('-') && !seg.ends_with('-'));
+                prop_assert_eq!(normalise_segment(&seg), Some(seg.clone()));
+            }
+        }
+    }
+
+    #[test]
+    fn normalise_segment_examples() {
+        let cases = [
+            ("Hello", Some("hello")),
+            ("a__b_c", Some("a-b-c")),
+            ("_x_", Some("x")),
+            ("Héllo wörld", Some("h-llo-w-rld")),
+            ("---", None),
+            ("", None),
+            ("v1.2", Some("v1-2")),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(normalise_segment(raw).as_deref(), want, "{raw}");
+        }
+    }
 }
