@@ -144,20 +144,30 @@ pub struct Shared {
 #[derive(Clone)]
 pub struct Engine(pub(crate) Arc<Shared>);
 
-/// Where the daemon scripts live: `FN_RUNTIMES_DIR`, else beside the sources.
-fn runtimes_dir() -> PathBuf {
-    std::env::var_os("FN_RUNTIMES_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("runtimes"))
+/// The daemon scripts, compiled into the binary so that an installed `fastfn` (or the desktop
+/// app) needs nothing beside it. `FN_RUNTIMES_DIR` points at a folder of scripts instead.
+const DAEMON_SCRIPTS: [(RuntimeKind, &str, &str); 2] = [
+    (RuntimeKind::Python, "python/daemon.py", include_str!("../runtimes/python/daemon.py")),
+    (RuntimeKind::Node, "node/daemon.js", include_str!("../runtimes/node/daemon.js")),
+];
+
+fn daemon_script(rt: RuntimeKind) -> Option<&'static str> {
+    DAEMON_SCRIPTS.iter().find(|(k, _, _)| *k == rt).map(|(_, file, _)| *file)
 }
 
-fn daemon_script(rt: RuntimeKind) -> Option<PathBuf> {
-    let file = match rt {
-        RuntimeKind::Python => "python/daemon.py",
-        RuntimeKind::Node => "node/daemon.js",
-        _ => return None,
-    };
-    Some(runtimes_dir().join(file))
+/// Where the daemon script of `rt` is on disk: in `FN_RUNTIMES_DIR`, or written out of the
+/// binary into the (private) socket folder.
+fn install_daemon_script(rt: RuntimeKind, socket_dir: &Path) -> std::io::Result<PathBuf> {
+    let (_, file, text) = DAEMON_SCRIPTS.iter().find(|(k, _, _)| *k == rt).ok_or(std::io::ErrorKind::NotFound)?;
+    if let Some(dir) = std::env::var_os("FN_RUNTIMES_DIR") {
+        return Ok(PathBuf::from(dir).join(file));
+    }
+    let path = socket_dir.join("runtimes").join(file);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&path, text)?;
+    Ok(path)
 }
 
 /// The interpreter key (`runtime-binaries`) of a daemon runtime.
@@ -281,7 +291,7 @@ impl Engine {
                     .map(|i| socket_dir.join(format!("fn-{rt}-{i}.sock")))
                     .collect(),
             };
-            let script = daemon_script(rt).unwrap_or_default();
+            let script = install_daemon_script(rt, &socket_dir).map_err(|source| StartError::SocketDir { path: socket_dir.clone(), source })?;
             for (i, socket) in paths.iter().enumerate() {
                 specs.push(DaemonSpec {
                     runtime: rt,

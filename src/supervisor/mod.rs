@@ -285,6 +285,9 @@ pub struct ProcessLauncher {
 /// A real daemon process.
 pub struct ProcessChild {
     child: tokio::process::Child,
+    /// Held open for the daemon's whole life (taken out of `child` because tokio's `wait`
+    /// closes it): the daemon exits when it reads EOF here.
+    _stdin: Option<tokio::process::ChildStdin>,
     pid: u32,
     socket: PathBuf,
     /// The last stderr lines, for a crash report.
@@ -314,6 +317,7 @@ impl Launcher for ProcessLauncher {
         }
         let mut child = cmd.spawn()?;
         let pid = child.id().unwrap_or(0);
+        let stdin = child.stdin.take();
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
         if let Some(out) = child.stdout.take() {
             tokio::spawn(pump(
@@ -337,6 +341,7 @@ impl Launcher for ProcessLauncher {
         }
         Ok(ProcessChild {
             child,
+            _stdin: stdin,
             pid,
             socket: spec.socket.clone(),
             stderr_tail,
