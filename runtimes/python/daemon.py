@@ -198,9 +198,11 @@ def _to_reply(res):
         return _with_body({"status": status, "headers": headers}, res[0], headers, True)
     if isinstance(res, dict):  # dict subclasses (OrderedDict, ...)
         return _to_reply(dict(res))
-    return _with_body({"status": 200, "headers": {}}, res, {}, True) if isinstance(
-        res, (bytes, bytearray, memoryview)) else {
-        "status": 200, "headers": {"Content-Type": _JSON_CT}, "body": _encode_body(res)}
+    if isinstance(res, (bytes, bytearray, memoryview)):
+        headers = {}
+        return _with_body({"status": 200, "headers": headers}, res, headers, True)
+    # list, number, bool, other objects: JSON (objects JSON cannot encode become str(obj))
+    return {"status": 200, "headers": {"Content-Type": _JSON_CT}, "body": _encode_body(res)}
 
 
 # ---------------------------------------------------------------- output capture
