@@ -52,8 +52,23 @@ ENVELOPE_KEYS = frozenset(("status", "statusCode", "headers", "body", "is_base64
 
 _JSON_CT = "application/json"
 _ERR_HEADERS = {"Content-Type": _JSON_CT}  # only ever read (encoded), never mutated
-_encode_frame = json.JSONEncoder(separators=(",", ":")).encode
-_encode_body = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+
+
+def _json_encoder(ensure_ascii, default):
+    """A compact JSON encoder built once (json.dumps with options builds one per call)."""
+    from json import encoder as je
+    if je.c_make_encoder is not None:
+        # No circular-reference markers: a cyclic value raises RecursionError (→ 500).
+        c = je.c_make_encoder(None, default, je.c_encode_basestring_ascii if ensure_ascii
+                              else je.c_encode_basestring, None, ":", ",", False, False, True)
+        join = "".join
+        return lambda obj: join(c(obj, 0))
+    return json.JSONEncoder(separators=(",", ":"), ensure_ascii=ensure_ascii,
+                            default=default).encode
+
+
+_encode_frame = _json_encoder(True, None)
+_encode_body = _json_encoder(False, str)  # bodies: UTF-8 text; odd objects become str(obj)
 _loads = json.loads
 
 
@@ -412,9 +427,12 @@ _resolved = {}  # (entry, fn, fn_source_dir, version) -> handler path
 # ---------------------------------------------------------------- env
 
 _env_cache = {}  # fn.env.json path -> (sig, dict)
+_exists = os.access
 
 
 def _file_env(path):
+    if not _exists(path, os.F_OK):  # cheaper than a failing stat in the common case
+        return None
     try:
         st = os.stat(path)
     except OSError:
@@ -537,7 +555,7 @@ def _dispatch(req):
                 else:
                     kwargs = {k: v for k, v in params.items() if k in target.kw_names}
         res = target.func(*args, **kwargs) if kwargs else target.func(*args)
-        if target.is_async or inspect.isawaitable(res):
+        if target.is_async or (type(res) not in _PLAIN and inspect.isawaitable(res)):
             res = asyncio.run_coroutine_threadsafe(_captured(res, cap), _event_loop()).result()
         reply = _to_reply(res)
     except _HandlerError as exc:
@@ -556,6 +574,7 @@ def _dispatch(req):
     return reply
 
 
+_PLAIN = frozenset((dict, str, tuple, list, bytes, type(None), int))
 _LENGTH_ERROR = None  # prebuilt reply frames, set in main()
 _JSON_ERROR = None
 
