@@ -1,0 +1,554 @@
+"""Tests for the Python runtime daemon: a real daemon process on a temp Unix socket.
+
+    python3 -m unittest discover -s runtimes/python
+"""
+import base64
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+DAEMON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "daemon.py")
+
+FILES = {
+    "hello/handler.py": "def handler(event):\n    return 'hello ' + event['method']\n",
+    "kw/handler.py": (
+        "def handler(event, name=None, *, count=None):\n"
+        "    return {'name': name, 'count': count, 'p': event['params']}\n"),
+    "kwany/handler.py": "def handler(event, **kw):\n    return {'kw': kw}\n",
+    "noargs/main.py": "def main():\n    return {'noargs': True}\n",
+    "ret/dict.py": "def handler(event):\n    return {'a': 1, 'b': [1, 2]}\n",
+    "ret/list.py": "def handler(event):\n    return [1, 'x']\n",
+    "ret/none.py": "def handler(event):\n    return None\n",
+    "ret/html.py": "def handler(event):\n    return '  <h1>hi</h1>'\n",
+    "ret/text.py": "def handler(event):\n    return 'plain'\n",
+    "ret/bytes.py": "def handler(event):\n    return b'\\x00\\x01\\xff'\n",
+    "ret/tuple1.py": "def handler(event):\n    return ({'x': 1},)\n",
+    "ret/tuple2.py": "def handler(event):\n    return ('gone', 410)\n",
+    "ret/tuple3.py": "def handler(event):\n    return ('<p>x</p>', 201, {'X-A': 'b', 'X-N': 5})\n",
+    "ret/envelope.py": (
+        "def handler(event):\n"
+        "    return {'status': 202, 'headers': {'X-Y': 'z'}, 'body': {'ok': True}}\n"),
+    "ret/statuscode.py": (
+        "def handler(event):\n"
+        "    return {'statusCode': 418, 'body': 'teapot'}\n"),
+    "ret/b64alias.py": (
+        "def handler(event):\n"
+        "    return {'statusCode': 200, 'isBase64Encoded': True, 'body': 'AAEC',\n"
+        "            'headers': {'Content-Type': 'image/png'}}\n"),
+    "ret/b64bytes.py": (
+        "def handler(event):\n"
+        "    return {'status': 200, 'body': b'hi', 'headers': {'content-type': 'x/y'}}\n"),
+    "ret/badstatus.py": "def handler(event):\n    return {'status': 'nope'}\n",
+    "ret/async.py": (
+        "import asyncio\n"
+        "async def handler(event):\n"
+        "    await asyncio.sleep(0)\n"
+        "    print('from async')\n"
+        "    return {'async': True}\n"),
+    "named/handler.py": (
+        "def handler(event):\n    return 'handler'\n"
+        "def other(event):\n    return 'other'\n"),
+    "onlymain/handler.py": "def main(event):\n    return 'main'\n",
+    "envfn/handler.py": "def handler(event):\n    return {'env': event['env'], 'v': event['version']}\n",
+    "envfn/fn.env.json": json.dumps({
+        "PLAIN": "p", "SECRET": {"value": "s", "is_secret": True},
+        "FN_ADMIN_TOKEN": "hidden"}),
+    "state/handler.py": (
+        "COUNT = 0\n"
+        "def handler(event):\n"
+        "    global COUNT\n"
+        "    COUNT += 1\n"
+        "    return {'count': COUNT}\n"),
+    "state2/handler.py": (
+        "COUNT = 0\n"
+        "def handler(event):\n"
+        "    global COUNT\n"
+        "    COUNT += 1\n"
+        "    return {'count': COUNT}\n"),
+    "helper_a/_util.py": "NAME = 'a'\n",
+    "helper_a/handler.py": "import _util\ndef handler(event):\n    return _util.NAME\n",
+    "helper_b/_util.py": "NAME = 'b'\n",
+    "helper_b/handler.py": "import _util\ndef handler(event):\n    return _util.NAME\n",
+    "printer/handler.py": (
+        "import sys\n"
+        "def handler(event):\n"
+        "    print('out', event['params'].get('n'))\n"
+        "    sys.stderr.write('err\\n')\n"
+        "    return 'ok'\n"),
+    "quiet/handler.py": "def handler(event):\n    return 'quiet'\n",
+    "boom/handler.py": "def handler(event):\n    raise ValueError('kaboom')\n",
+    "syntax/handler.py": "def handler(event)\n    return 1\n",
+    "sleepy/handler.py": "import time\ndef handler(event):\n    time.sleep(0.5)\n    return 'slept'\n",
+    "asleepy/handler.py": (
+        "import asyncio\n"
+        "async def handler(event):\n"
+        "    await asyncio.sleep(0.5)\n"
+        "    return 'aslept'\n"),
+    "explicit/handler.py": "def handler(event):\n    return 'v-default'\n",
+    "explicit/v2/handler.py": "def handler(event):\n    return 'v2'\n",
+    "mainonly/main.py": "def handler(event):\n    return 'from main.py'\n",
+    "adapter/handler.py": "def handler(event):\n    return 'x'\n",
+}
+
+
+def frame(obj):
+    raw = json.dumps(obj).encode()
+    return struct.pack(">I", len(raw)) + raw
+
+
+def exchange(sock_path, data, timeout=10):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(sock_path)
+        s.sendall(data)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        s.close()
+    n = struct.unpack(">I", out[:4])[0]
+    assert n == len(out) - 4, (n, len(out))
+    return json.loads(out[4:])
+
+
+def start_daemon(root, sock_path, wait=True):
+    env = dict(os.environ, FN_FUNCTIONS_ROOT=root)
+    proc = subprocess.Popen([sys.executable, DAEMON, sock_path], env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    if wait:
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            if proc.poll() is not None:
+                raise RuntimeError("daemon exited: %r" % (proc.stderr.read(),))
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(sock_path)
+                break
+            except OSError:
+                time.sleep(0.02)
+            finally:
+                s.close()
+        else:
+            raise RuntimeError("daemon did not come up")
+    return proc
+
+
+def stop_daemon(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for f in (proc.stdin, proc.stdout, proc.stderr):
+        if f:
+            f.close()
+
+
+class DaemonTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="fnpy-")
+        cls.root = os.path.join(cls.tmp, "functions")
+        for rel, text in FILES.items():
+            p = os.path.join(cls.root, rel)
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            with open(p, "w") as f:
+                f.write(text)
+        # A symlink inside the root that points outside it.
+        outside = os.path.join(cls.tmp, "outside")
+        os.makedirs(outside)
+        with open(os.path.join(outside, "handler.py"), "w") as f:
+            f.write("def handler(event):\n    return 'escaped'\n")
+        os.symlink(outside, os.path.join(cls.root, "link"))
+        cls.sock = os.path.join(cls.tmp, "fn-python.sock")
+        cls.proc = start_daemon(cls.root, cls.sock)
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_daemon(cls.proc)
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def call(self, fn=None, event=None, **extra):
+        req = {"event": event if event is not None else {"method": "GET", "params": {}}}
+        if fn is not None:
+            req["fn"] = fn
+        req.update(extra)
+        return exchange(self.sock, frame(req))
+
+    def entry(self, entry, event=None, **extra):
+        return self.call(fn=entry, event=event, entry=entry, **extra)
+
+    def error_of(self, reply):
+        self.assertEqual(reply["headers"], {"Content-Type": "application/json"})
+        return json.loads(reply["body"])["error"]
+
+    # -- basics
+
+    def test_hello(self):
+        r = self.call("hello")
+        self.assertEqual(r, {"status": 200, "headers": {"Content-Type": "text/plain; charset=utf-8"},
+                             "body": "hello GET"})
+
+    def test_socket_mode_0600(self):
+        self.assertEqual(os.stat(self.sock).st_mode & 0o777, 0o600)
+
+    def test_params_as_kwargs(self):
+        r = self.entry("kw/handler.py", {"params": {"name": "ann", "count": 3, "zzz": 1}})
+        self.assertEqual(json.loads(r["body"]),
+                         {"name": "ann", "count": 3, "p": {"name": "ann", "count": 3, "zzz": 1}})
+        r = self.entry("kwany/handler.py", {"params": {"a": "1", "b": "2"}})
+        self.assertEqual(json.loads(r["body"]), {"kw": {"a": "1", "b": "2"}})
+
+    def test_handler_without_event_argument(self):
+        r = self.call("noargs")
+        self.assertEqual((r["status"], json.loads(r["body"])), (200, {"noargs": True}))
+
+    # -- shorthand returns
+
+    def test_dict_and_list_are_json(self):
+        r = self.entry("ret/dict.py")
+        self.assertEqual(r, {"status": 200, "headers": {"Content-Type": "application/json"},
+                             "body": '{"a":1,"b":[1,2]}'})
+        r = self.entry("ret/list.py")
+        self.assertEqual((r["status"], r["body"]), (200, '[1,"x"]'))
+
+    def test_none_is_empty_200(self):
+        self.assertEqual(self.entry("ret/none.py"), {"status": 200, "headers": {}, "body": ""})
+
+    def test_strings_html_or_plain(self):
+        r = self.entry("ret/html.py")
+        self.assertEqual(r["headers"], {"Content-Type": "text/html; charset=utf-8"})
+        self.assertEqual(r["body"], "  <h1>hi</h1>")
+        r = self.entry("ret/text.py")
+        self.assertEqual(r["headers"], {"Content-Type": "text/plain; charset=utf-8"})
+
+    def test_bytes_is_base64(self):
+        r = self.entry("ret/bytes.py")
+        self.assertEqual(r, {"status": 200,
+                             "headers": {"Content-Type": "application/octet-stream"},
+                             "is_base64": True, "body_base64": "AAH/"})
+        self.assertNotIn("body", r)
+
+    def test_tuples(self):
+        r = self.entry("ret/tuple1.py")
+        self.assertEqual(r, {"status": 200, "headers": {"Content-Type": "application/json"},
+                             "body": '{"x":1}'})
+        r = self.entry("ret/tuple2.py")
+        self.assertEqual(r, {"status": 410, "headers": {"Content-Type": "text/plain; charset=utf-8"},
+                             "body": "gone"})
+        r = self.entry("ret/tuple3.py")
+        self.assertEqual(r, {"status": 201, "headers": {"X-A": "b", "X-N": "5",
+                                                        "Content-Type": "text/html; charset=utf-8"},
+                             "body": "<p>x</p>"})
+
+    def test_envelope(self):
+        r = self.entry("ret/envelope.py")
+        self.assertEqual(r, {"status": 202,
+                             "headers": {"X-Y": "z", "Content-Type": "application/json"},
+                             "body": '{"ok":true}'})
+
+    def test_envelope_aliases(self):
+        self.assertEqual(self.entry("ret/statuscode.py"),
+                         {"status": 418, "headers": {}, "body": "teapot"})
+        self.assertEqual(self.entry("ret/b64alias.py"),
+                         {"status": 200, "headers": {"Content-Type": "image/png"},
+                          "is_base64": True, "body_base64": "AAEC"})
+        r = self.entry("ret/b64bytes.py")
+        self.assertEqual(r, {"status": 200, "headers": {"content-type": "x/y"},
+                             "is_base64": True, "body_base64": base64.b64encode(b"hi").decode()})
+
+    def test_invalid_status_is_500(self):
+        r = self.entry("ret/badstatus.py")
+        self.assertEqual(r["status"], 500)
+        self.assertEqual(self.error_of(r), "handler returned an invalid status: 'nope'")
+
+    def test_async_handler(self):
+        r = self.entry("ret/async.py")
+        self.assertEqual((r["status"], r["body"], r["stdout"]), (200, '{"async":true}', "from async\n"))
+
+    # -- callable selection and resolution
+
+    def test_handler_name_from_request_and_main_fallback(self):
+        self.assertEqual(self.call("named", handler="other")["body"], "other")
+        self.assertEqual(self.call("named")["body"], "handler")
+        self.assertEqual(self.call("onlymain")["body"], "main")
+
+    def test_fn_source_dir_and_version(self):
+        self.assertEqual(self.call("explicit", fn_source_dir="explicit")["body"], "v-default")
+        self.assertEqual(self.call("explicit", fn_source_dir="explicit", version="v2")["body"], "v2")
+        r = self.call("explicit", fn_source_dir="explicit", version="v3")
+        self.assertEqual((r["status"], self.error_of(r)), (404, "unknown function"))
+        self.assertEqual(self.call("x", fn_source_dir="mainonly")["body"], "from main.py")
+
+    def test_unknown_function_404(self):
+        for req in ({"fn": "nope"}, {"fn": "nope", "entry": "nope/handler.py"},
+                    {"fn": "hello", "entry": "hello/missing.py"}):
+            r = exchange(self.sock, frame(dict(req, event={})))
+            self.assertEqual((r["status"], self.error_of(r)), (404, "unknown function"), req)
+
+    def test_path_traversal_404(self):
+        for entry in ("../outside/handler.py", "hello/../../outside/handler.py",
+                      os.path.join(self.tmp, "outside", "handler.py"), "link/handler.py"):
+            r = self.entry(entry)
+            self.assertEqual((r["status"], self.error_of(r)), (404, "unknown function"), entry)
+        r = self.call("link")
+        self.assertEqual(r["status"], 404)
+        r = self.call("x", fn_source_dir="link")
+        self.assertEqual(r["status"], 404)
+        r = self.call("hello", fn_source_dir="explicit", version="../hello")
+        self.assertEqual(r["status"], 404)
+
+    def test_adapter_other_than_native_500(self):
+        self.assertEqual(self.call("adapter", adapter="native")["body"], "x")
+        r = self.call("adapter", adapter="aws-lambda")
+        self.assertEqual((r["status"], self.error_of(r)),
+                         (500, "adapter not supported yet: aws-lambda"))
+
+    # -- env
+
+    def test_env_file_merged(self):
+        r = self.call("envfn", event={"env": {"FROM_GATEWAY": "g", "PLAIN": "old"}})
+        self.assertEqual(json.loads(r["body"]),
+                         {"env": {"FROM_GATEWAY": "g", "PLAIN": "p", "SECRET": "s"},
+                          "v": "default"})
+        r = self.call("envfn", version=None)
+        self.assertEqual(json.loads(r["body"])["env"], {"PLAIN": "p", "SECRET": "s"})
+
+    def test_env_file_change_seen(self):
+        d = os.path.join(self.root, "envchange")
+        os.makedirs(d)
+        with open(os.path.join(d, "handler.py"), "w") as f:
+            f.write("def handler(event):\n    return event['env']\n")
+        env_path = os.path.join(d, "fn.env.json")
+        with open(env_path, "w") as f:
+            f.write('{"A": "1"}')
+        self.assertEqual(json.loads(self.call("envchange")["body"]), {"A": "1"})
+        with open(env_path, "w") as f:
+            f.write('{"A": "22"}')
+        st = os.stat(env_path)
+        os.utime(env_path, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+        self.assertEqual(json.loads(self.call("envchange")["body"]), {"A": "22"})
+
+    # -- module state and reload
+
+    def test_state_kept_per_function(self):
+        a1 = json.loads(self.call("state")["body"])["count"]
+        a2 = json.loads(self.call("state")["body"])["count"]
+        b1 = json.loads(self.call("state2")["body"])["count"]
+        self.assertEqual(a2, a1 + 1)
+        self.assertEqual(b1, 1)
+
+    def test_same_named_helpers_do_not_collide(self):
+        self.assertEqual(self.call("helper_a")["body"], "a")
+        self.assertEqual(self.call("helper_b")["body"], "b")
+        self.assertEqual(self.call("helper_a")["body"], "a")
+
+    def test_changed_handler_runs_new_code(self):
+        d = os.path.join(self.root, "reload")
+        os.makedirs(d)
+        p = os.path.join(d, "handler.py")
+        with open(p, "w") as f:
+            f.write("X = 0\ndef handler(event):\n    global X\n    X += 1\n    return 'one %d' % X\n")
+        self.assertEqual(self.call("reload")["body"], "one 1")
+        self.assertEqual(self.call("reload")["body"], "one 2")
+        with open(p, "w") as f:
+            f.write("X = 0\ndef handler(event):\n    global X\n    X += 1\n    return 'two %d' % X\n")
+        st = os.stat(p)
+        os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+        self.assertEqual(self.call("reload")["body"], "two 1")
+        self.assertFalse(os.path.exists(os.path.join(d, "__pycache__")))
+
+    # -- output capture and errors
+
+    def test_stdout_captured_per_call(self):
+        r = self.call("printer", event={"params": {"n": 1}})
+        self.assertEqual((r["body"], r["stdout"], r["stderr"]), ("ok", "out 1\n", "err\n"))
+        r = self.call("printer", event={"params": {"n": 2}})
+        self.assertEqual(r["stdout"], "out 2\n")
+        r = self.call("quiet")
+        self.assertNotIn("stdout", r)
+        self.assertNotIn("stderr", r)
+
+    def test_concurrent_output_not_mixed(self):
+        results = {}
+
+        def one(i):
+            results[i] = self.call("printer", event={"params": {"n": i}})
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for i in range(20):
+            self.assertEqual(results[i]["stdout"], "out %d\n" % i)
+
+    def test_handler_exception_500(self):
+        r = self.call("boom")
+        self.assertEqual((r["status"], self.error_of(r)), (500, "ValueError: kaboom"))
+        self.assertIn("Traceback", r["stderr"])
+        self.assertIn("raise ValueError('kaboom')", r["stderr"])
+
+    def test_syntax_error_500_others_keep_working(self):
+        r = self.call("syntax")
+        self.assertEqual(r["status"], 500)
+        self.assertEqual(self.error_of(r),
+                         "failed to load handler: SyntaxError: expected ':' (handler.py, line 1)")
+        self.assertIn("SyntaxError", r["stderr"])
+        self.assertEqual(self.call("hello")["body"], "hello GET")
+        self.assertEqual(self.call("syntax")["status"], 500)
+
+    # -- frames
+
+    def test_bad_frame_length_400(self):
+        for data in (struct.pack(">I", 0), struct.pack(">I", 2 * 1024 * 1024 + 1) + b"{}"):
+            r = exchange(self.sock, data)
+            self.assertEqual((r["status"], self.error_of(r)), (400, "invalid frame length"))
+
+    def test_bad_json_400(self):
+        for body in (b"{nope", b"[1,2]", b"\xff\xfe", b'{"fn":"hello","event":[]}'):
+            r = exchange(self.sock, struct.pack(">I", len(body)) + body)
+            self.assertEqual((r["status"], self.error_of(r)), (400, "invalid json request"), body)
+
+    def test_large_frame_in_pieces(self):
+        big = "x" * 300_000
+        data = frame({"fn": "kwany", "event": {"params": {"big": big}}})
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(self.sock)
+        try:
+            s.sendall(data[:3])
+            time.sleep(0.05)
+            s.sendall(data[3:1000])
+            time.sleep(0.05)
+            s.sendall(data[1000:])
+            out = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+        finally:
+            s.close()
+        r = json.loads(out[4:])
+        self.assertEqual(json.loads(r["body"]), {"kw": {"big": big}})
+
+    # -- concurrency
+
+    def timed_parallel(self, fn, n):
+        out = []
+
+        def one():
+            out.append(self.call(fn)["body"])
+
+        t0 = time.monotonic()
+        threads = [threading.Thread(target=one) for _ in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return time.monotonic() - t0, out
+
+    def test_sleeping_handlers_run_in_parallel(self):
+        one, _ = self.timed_parallel("sleepy", 1)
+        ten, out = self.timed_parallel("sleepy", 10)
+        self.assertEqual(out, ["slept"] * 10)
+        self.assertLess(ten, 2 * one, (one, ten))
+
+    def test_async_sleepers_do_not_block_sync(self):
+        results = {}
+
+        def slow():
+            results["async"] = self.timed_parallel("asleepy", 10)
+
+        t = threading.Thread(target=slow)
+        t.start()
+        time.sleep(0.1)
+        t0 = time.monotonic()
+        self.assertEqual(self.call("hello")["body"], "hello GET")
+        fast = time.monotonic() - t0
+        t.join()
+        took, out = results["async"]
+        self.assertEqual(out, ["aslept"] * 10)
+        self.assertLess(took, 1.0)
+        self.assertLess(fast, 0.3)
+
+
+class LifecycleTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="fnpy-life-")
+        self.root = os.path.join(self.tmp, "functions")
+        os.makedirs(os.path.join(self.root, "hello"))
+        with open(os.path.join(self.root, "hello", "handler.py"), "w") as f:
+            f.write("def handler(event):\n    return 'hi'\n")
+        self.sock = os.path.join(self.tmp, "d.sock")
+        self.procs = []
+
+    def tearDown(self):
+        for p in self.procs:
+            stop_daemon(p)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def start(self, wait=True):
+        p = start_daemon(self.root, self.sock, wait)
+        self.procs.append(p)
+        return p
+
+    def test_stdin_eof_exits_within_1s(self):
+        p = self.start()
+        self.assertEqual(exchange(self.sock, frame({"fn": "hello", "event": {}}))["body"], "hi")
+        t0 = time.monotonic()
+        p.stdin.close()
+        p.wait(5)
+        self.assertLess(time.monotonic() - t0, 1.0)
+        self.assertFalse(os.path.exists(self.sock))
+
+    def test_sigterm_exits_cleanly(self):
+        p = self.start()
+        p.terminate()
+        self.assertEqual(p.wait(5), 0)
+        self.assertFalse(os.path.exists(self.sock))
+
+    def test_stale_socket_removed(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(self.sock)
+        s.close()  # the file stays, nobody listens
+        self.assertTrue(os.path.exists(self.sock))
+        self.start()
+        self.assertEqual(exchange(self.sock, frame({"fn": "hello", "event": {}}))["body"], "hi")
+
+    def test_live_socket_refused(self):
+        first = self.start()
+        second = self.start(wait=False)
+        self.assertEqual(second.wait(5), 1)
+        err = second.stderr.read().decode()
+        self.assertEqual(err.count("\n"), 1)
+        self.assertIn("in use by a live daemon", err)
+        self.assertIsNone(first.poll())
+        self.assertEqual(exchange(self.sock, frame({"fn": "hello", "event": {}}))["body"], "hi")
+
+    def test_non_socket_file_refused(self):
+        with open(self.sock, "w") as f:
+            f.write("not a socket")
+        p = self.start(wait=False)
+        self.assertEqual(p.wait(5), 1)
+        self.assertIn("not a socket", p.stderr.read().decode())
+        self.assertTrue(os.path.isfile(self.sock))
+
+
+if __name__ == "__main__":
+    unittest.main()
