@@ -182,15 +182,14 @@ function resolveEntry(req) {
 
 /**
  * One function, keyed by its entry file.
- * file/dir/envFile: absolute paths; mtime/size: the entry as last loaded;
- * exports/loadError: result of the last load; handlers: callable name -> function;
- * env*: fn.env.json of the folder, parsed, with the mtime/size it was parsed at.
+ * file/dir: absolute paths; envFile: the folder's fn.env.json; mtime/size: the entry as last loaded;
+ * exports/loadError: result of the last load; handlerName/handler: the callable last used.
  */
 class Fn {
   constructor(file) {
     this.file = file;
     this.dir = path.dirname(file);
-    this.envFile = path.join(this.dir, 'fn.env.json');
+    this.envFile = envFileOf(this.dir);
     this.mtime = -1;
     this.size = -1;
     this.exports = undefined;
@@ -198,9 +197,6 @@ class Fn {
     this.handlerName = '';
     this.handler = null;
     this.sync = false; // the handler returned a non-promise last time: no ALS needed
-    this.envMtime = -1;
-    this.envSize = -1;
-    this.env = null;
   }
 }
 
@@ -270,34 +266,75 @@ function describe(e) {
   return String(e);
 }
 
-/** fn.env.json of the function's folder, re-read when its mtime or size changes. */
-function envOf(fn) {
-  const st = fs.statSync(fn.envFile, STAT_OPTS);
-  if (st === undefined) {
-    fn.env = null;
-    fn.envMtime = -1;
-    return null;
-  }
-  if (st.mtimeMs === fn.envMtime && st.size === fn.envSize) return fn.env;
-  fn.envMtime = st.mtimeMs;
-  fn.envSize = st.size;
-  fn.env = null;
-  try {
-    const raw = JSON.parse(fs.readFileSync(fn.envFile, 'utf8'));
-    if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
-      const env = {};
-      for (const k of Object.keys(raw)) {
-        let v = raw[k];
-        if (v !== null && typeof v === 'object' && !Array.isArray(v)) v = v.value;
-        if (v === null || v === undefined || typeof v === 'object') continue;
-        env[k] = String(v);
-      }
-      fn.env = env;
+/**
+ * `fn.env.json` of one folder, parsed. `fresh` means a watch on the folder saw no change since
+ * the last read, so the call path needs no stat; without a watch (fs.watch failed) it is never
+ * fresh and every call stats the file (mtime + size), as the contract's "cache by mtime".
+ */
+class EnvFile {
+  constructor(dir) {
+    this.file = path.join(dir, 'fn.env.json');
+    this.fresh = false;
+    this.watching = false;
+    this.mtime = -1;
+    this.size = -1;
+    this.env = null;
+    try {
+      const watcher = fs.watch(dir, { persistent: false }, (_type, name) => {
+        if (name === null || name === 'fn.env.json') this.fresh = false;
+      });
+      watcher.on('error', () => {
+        watcher.close();
+        this.watching = false;
+        this.fresh = false;
+      });
+      this.watching = true;
+    } catch {
+      // No watch (e.g. inotify limit): stat per call.
     }
-  } catch {
-    // An unreadable or invalid fn.env.json contributes nothing (re-read when it changes).
   }
-  return fn.env;
+
+  get() {
+    if (this.fresh) return this.env;
+    this.fresh = this.watching;
+    const st = fs.statSync(this.file, STAT_OPTS);
+    if (st === undefined) {
+      this.mtime = -1;
+      this.env = null;
+      return null;
+    }
+    if (st.mtimeMs === this.mtime && st.size === this.size) return this.env;
+    this.mtime = st.mtimeMs;
+    this.size = st.size;
+    this.env = null;
+    try {
+      const raw = JSON.parse(fs.readFileSync(this.file, 'utf8'));
+      if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
+        const env = {};
+        for (const k of Object.keys(raw)) {
+          let v = raw[k];
+          if (v !== null && typeof v === 'object' && !Array.isArray(v)) v = v.value;
+          if (v === null || v === undefined || typeof v === 'object') continue;
+          env[k] = String(v);
+        }
+        this.env = env;
+      }
+    } catch {
+      // An unreadable or invalid fn.env.json contributes nothing (re-read when it changes).
+    }
+    return this.env;
+  }
+}
+
+const envByDir = new Map(); // folder -> EnvFile
+
+function envFileOf(dir) {
+  let ef = envByDir.get(dir);
+  if (ef === undefined) {
+    ef = new EnvFile(dir);
+    envByDir.set(dir, ef);
+  }
+  return ef;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -324,7 +361,7 @@ function handleRequest(socket, req) {
   }
   let event = req.event;
   if (event === null || typeof event !== 'object' || Array.isArray(event)) event = {};
-  const env = envOf(fn);
+  const env = fn.envFile.get();
   event.env = env === null ? (event.env !== null && typeof event.env === 'object' ? event.env : {}) : Object.assign({}, event.env, env);
   event.version = typeof req.version === 'string' && req.version !== '' ? req.version : 'default';
   let params = event.params;
