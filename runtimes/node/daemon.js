@@ -1,0 +1,691 @@
+'use strict';
+// FastFN Node runtime daemon.
+//
+//   node daemon.js <socket-path>
+//   env: FN_FUNCTIONS_ROOT (absolute root of the user's functions), FN_MAX_FRAME_BYTES (2 MiB)
+//
+// Per connection: read one frame (4-byte big-endian length + UTF-8 JSON request), write one
+// reply frame, end. Contract: shared/contract/FASTFN.md §4; ours: docs/architecture.md.
+//
+// Invariants:
+// - Only files inside the functions root (after symlinks) are loaded as entries.
+// - Every function (entry file) has its own module graph: its own instance of every file it
+//   requires (builtins and native addons excepted), kept warm between calls and dropped as a
+//   whole when the entry file's mtime or size changes.
+// - Handler output is captured per call (sync part via `syncCapture`, async continuations via
+//   AsyncLocalStorage) and returned in the reply; the daemon itself writes nothing per call.
+// - Self-contained: Node built-ins only, so the engine can embed this file.
+
+const fs = require('fs');
+const net = require('net');
+const path = require('path');
+const Module = require('module');
+const { AsyncLocalStorage } = require('async_hooks');
+const { isUtf8 } = require('buffer');
+
+const DEFAULT_MAX_FRAME = 2 * 1024 * 1024;
+const ENTRY_NAMES = ['handler.ts', 'handler.js', 'index.ts', 'index.js'];
+const ENTRY_EXTS = new Set(['.js', '.cjs', '.ts']);
+const ENVELOPE_KEYS = ['status', 'statusCode', 'headers', 'body', 'is_base64', 'isBase64Encoded', 'body_base64', 'proxy'];
+const STAT_OPTS = { throwIfNoEntry: false };
+const JSON_HEADERS = { 'Content-Type': 'application/json' };
+
+// ---------------------------------------------------------------------------------------------
+// Replies
+
+function errorReply(status, message) {
+  return { status, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ error: message }) };
+}
+
+/** Frames a reply object; the frame is built once for fixed replies. */
+function frame(reply) {
+  const json = JSON.stringify(reply);
+  const len = Buffer.byteLength(json);
+  const buf = Buffer.allocUnsafe(4 + len);
+  buf.writeUInt32BE(len, 0);
+  buf.write(json, 4, len, 'utf8');
+  return buf;
+}
+
+const FRAME_BAD_LENGTH = frame(errorReply(400, 'invalid frame length'));
+const FRAME_BAD_JSON = frame(errorReply(400, 'invalid json request'));
+const FRAME_NOT_FOUND = frame(errorReply(404, 'unknown function'));
+
+function send(socket, buf) {
+  if (!socket.destroyed) socket.end(buf);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output capture
+
+/** Capture of the call whose synchronous code is running right now (cheaper than ALS). */
+let syncCapture = null;
+const als = new AsyncLocalStorage();
+
+function chunkToString(chunk, encoding) {
+  if (typeof chunk === 'string') return chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString(typeof encoding === 'string' && Buffer.isEncoding(encoding) ? encoding : 'utf8');
+  return String(chunk);
+}
+
+function captureStream(stream, field) {
+  const original = stream.write;
+  stream.write = function write(chunk, encoding, cb) {
+    const cap = syncCapture !== null ? syncCapture : als.getStore();
+    if (cap === undefined) return original.apply(stream, arguments);
+    if (cap.open) cap[field] += chunkToString(chunk, encoding);
+    const done = typeof encoding === 'function' ? encoding : cb;
+    if (typeof done === 'function') process.nextTick(done, null);
+    return true;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading: one isolated module graph per function
+
+let ROOT = '';
+let ROOT_REAL = '';
+const stripTypes = typeof Module.stripTypeScriptTypes === 'function' ? Module.stripTypeScriptTypes : null;
+
+/** An error whose message is the whole story: replied as is, no stack. */
+class PlainError extends Error {}
+
+/** `require` of every module of a function graph: relative/package files get instances of
+ * this graph; builtins and native addons come from Node's shared loader. */
+function graphRequire(id) {
+  if (typeof id !== 'string' || id === '') return Module.prototype.require.call(this, id);
+  if (Module.isBuiltin(id)) return require(id);
+  const filename = Module._resolveFilename(id, this, false);
+  const graph = this.fnGraph;
+  const cached = graph.get(filename);
+  if (cached !== undefined) return cached.exports;
+  if (filename.endsWith('.node')) return Module.prototype.require.call(this, id);
+  return loadInGraph(graph, filename, this).exports;
+}
+
+function loadInGraph(graph, filename, parent) {
+  const m = new Module(filename, parent);
+  m.fnGraph = graph;
+  m.require = graphRequire;
+  graph.set(filename, m);
+  try {
+    if (filename.endsWith('.ts')) {
+      if (stripTypes === null) {
+        throw new PlainError(`TypeScript handlers need Node 22.13 or newer (built-in type stripping); this daemon runs on Node ${process.version}: use a .js handler`);
+      }
+      m.filename = filename;
+      m.paths = Module._nodeModulePaths(path.dirname(filename));
+      m._compile(stripTypes(fs.readFileSync(filename, 'utf8')), filename);
+      m.loaded = true;
+    } else {
+      m.load(filename);
+    }
+  } catch (e) {
+    graph.delete(filename);
+    throw e;
+  }
+  return m;
+}
+
+/** Inside the root (lexically): relative, no `..` segment, no NUL. */
+function safeRelative(rel) {
+  if (typeof rel !== 'string' || rel === '' || rel.includes('\0') || path.isAbsolute(rel) || rel.startsWith('\\')) return null;
+  const parts = rel.split(/[\\/]+/);
+  for (const p of parts) if (p === '..') return null;
+  return path.join(ROOT, rel);
+}
+
+/** An existing regular entry file whose real path is inside the root, else null. */
+function checkEntry(abs) {
+  if (abs === null || !ENTRY_EXTS.has(path.extname(abs)) || abs.endsWith('.d.ts')) return null;
+  let real;
+  try {
+    real = fs.realpathSync(abs);
+  } catch {
+    return null;
+  }
+  if (!real.startsWith(ROOT_REAL + path.sep)) return null;
+  const st = fs.statSync(abs, STAT_OPTS);
+  if (st === undefined || !st.isFile()) return null;
+  return abs;
+}
+
+function firstEntryIn(dir) {
+  if (dir === null) return null;
+  for (const name of ENTRY_NAMES) {
+    const found = checkEntry(path.join(dir, name));
+    if (found !== null) return found;
+  }
+  return null;
+}
+
+/** Entry file of a request: `entry`, else `fn` as a file, else `fn_source_dir` (or `fn` as a
+ * folder) plus the `version` subfolder with the entry name order. */
+function resolveEntry(req) {
+  if (req.entry !== undefined && req.entry !== null) return checkEntry(safeRelative(req.entry));
+  const version = req.version;
+  if (version !== undefined && version !== null && version !== '' && version !== 'default') {
+    if (typeof version !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(version) || version === '.' || version === '..') return null;
+  }
+  const sub = typeof version === 'string' && version !== '' && version !== 'default' ? version : '';
+  if (typeof req.fn === 'string' && ENTRY_EXTS.has(path.extname(req.fn))) {
+    const found = checkEntry(safeRelative(req.fn));
+    if (found !== null) return found;
+  }
+  const dirRel = typeof req.fn_source_dir === 'string' && req.fn_source_dir !== '' ? req.fn_source_dir : req.fn;
+  const dir = safeRelative(dirRel);
+  return firstEntryIn(dir === null ? null : sub ? path.join(dir, sub) : dir);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Functions: records cached per request key
+
+/**
+ * One function, keyed by its entry file.
+ * file/dir: absolute paths; envFile: the folder's fn.env.json; mtime/size: the entry as last loaded;
+ * exports/loadError: result of the last load; handlerName/handler: the callable last used.
+ */
+class Fn {
+  constructor(file) {
+    this.file = file;
+    this.dir = path.dirname(file);
+    this.envFile = envFileOf(this.dir);
+    this.mtime = -1;
+    this.size = -1;
+    this.exports = undefined;
+    this.loadError = null;
+    this.handlerName = '';
+    this.handler = null;
+    this.sync = false; // the handler returned a non-promise last time: no ALS needed
+  }
+}
+
+const byKey = new Map(); // request key -> Fn
+const byFile = new Map(); // entry file -> Fn
+
+function requestKey(req) {
+  if (req.entry !== undefined && req.entry !== null) return 'e' + req.entry;
+  return 'f' + req.fn + '\0' + (req.fn_source_dir || '') + '\0' + (req.version || '');
+}
+
+/** The function of a request with a fresh stat of its entry, or null (404). */
+function lookup(req) {
+  const key = requestKey(req);
+  let fn = byKey.get(key);
+  if (fn !== undefined) {
+    const st = fs.statSync(fn.file, STAT_OPTS);
+    if (st !== undefined && st.mtimeMs === fn.mtime && st.size === fn.size) return fn;
+    byKey.delete(key); // changed or gone: resolve again (symlinks may have moved too)
+  }
+  const file = resolveEntry(req);
+  if (file === null) return null;
+  fn = byFile.get(file);
+  if (fn === undefined) {
+    fn = new Fn(file);
+    byFile.set(file, fn);
+  }
+  const st = fs.statSync(file, STAT_OPTS);
+  if (st === undefined) return null;
+  if (st.mtimeMs !== fn.mtime || st.size !== fn.size) {
+    fn.mtime = st.mtimeMs;
+    fn.size = st.size;
+    fn.exports = undefined;
+    fn.loadError = null;
+    fn.handler = null;
+    fn.handlerName = '';
+    fn.sync = false;
+  }
+  byKey.set(key, fn);
+  return fn;
+}
+
+/** Loads the module graph if needed (inside the call's capture), then finds the callable. */
+function handlerOf(fn, name) {
+  if (fn.handler !== null && fn.handlerName === name) return fn.handler;
+  if (fn.loadError !== null) throw fn.loadError;
+  if (fn.exports === undefined) {
+    try {
+      fn.exports = loadInGraph(new Map(), fn.file, null).exports;
+    } catch (e) {
+      fn.loadError = e instanceof PlainError ? e : new PlainError(`handler failed to load: ${describe(e)}`, { cause: e });
+      throw fn.loadError;
+    }
+  }
+  const exp = fn.exports;
+  let h = exp !== null && exp !== undefined ? exp[name] : undefined;
+  if (typeof h !== 'function' && typeof exp === 'function' && name === 'handler') h = exp;
+  if (typeof h !== 'function') throw new PlainError(`handler '${name}' is not exported`);
+  fn.handlerName = name;
+  fn.handler = h;
+  fn.sync = false;
+  return h;
+}
+
+function describe(e) {
+  if (e instanceof Error) return `${e.name}: ${e.message}`;
+  return String(e);
+}
+
+/**
+ * `fn.env.json` of one folder, parsed. `fresh` means a watch on the folder saw no change since
+ * the last read, so the call path needs no stat; without a watch (fs.watch failed) it is never
+ * fresh and every call stats the file (mtime + size), as the contract's "cache by mtime".
+ */
+class EnvFile {
+  constructor(dir) {
+    this.file = path.join(dir, 'fn.env.json');
+    this.fresh = false;
+    this.watching = false;
+    this.mtime = -1;
+    this.size = -1;
+    this.env = null;
+    try {
+      const watcher = fs.watch(dir, { persistent: false }, (_type, name) => {
+        if (name === null || name === 'fn.env.json') this.fresh = false;
+      });
+      watcher.on('error', () => {
+        watcher.close();
+        this.watching = false;
+        this.fresh = false;
+      });
+      this.watching = true;
+    } catch {
+      // No watch (e.g. inotify limit): stat per call.
+    }
+  }
+
+  get() {
+    if (this.fresh) return this.env;
+    this.fresh = this.watching;
+    const st = fs.statSync(this.file, STAT_OPTS);
+    if (st === undefined) {
+      this.mtime = -1;
+      this.env = null;
+      return null;
+    }
+    if (st.mtimeMs === this.mtime && st.size === this.size) return this.env;
+    this.mtime = st.mtimeMs;
+    this.size = st.size;
+    this.env = null;
+    try {
+      const raw = JSON.parse(fs.readFileSync(this.file, 'utf8'));
+      if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
+        const env = {};
+        for (const k of Object.keys(raw)) {
+          let v = raw[k];
+          if (v !== null && typeof v === 'object' && !Array.isArray(v)) v = v.value;
+          if (v === null || v === undefined || typeof v === 'object') continue;
+          env[k] = String(v);
+        }
+        this.env = env;
+      }
+    } catch {
+      // An unreadable or invalid fn.env.json contributes nothing (re-read when it changes).
+    }
+    return this.env;
+  }
+}
+
+const envByDir = new Map(); // folder -> EnvFile
+
+function envFileOf(dir) {
+  let ef = envByDir.get(dir);
+  if (ef === undefined) {
+    ef = new EnvFile(dir);
+    envByDir.set(dir, ef);
+  }
+  return ef;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calls
+
+class Capture {
+  constructor() {
+    this.stdout = '';
+    this.stderr = '';
+    this.open = true;
+  }
+}
+
+function callHandler(h, event, params) {
+  return h.length > 1 ? h(event, params) : h(event);
+}
+
+function handleRequest(socket, req) {
+  const fn = lookup(req);
+  if (fn === null) return send(socket, FRAME_NOT_FOUND);
+  const adapter = req.adapter;
+  if (adapter !== undefined && adapter !== null && adapter !== 'native') {
+    return send(socket, frame(errorReply(500, 'adapter not supported yet')));
+  }
+  let event = req.event;
+  if (event === null || typeof event !== 'object' || Array.isArray(event)) event = {};
+  const env = fn.envFile.get();
+  event.env = env === null ? (event.env !== null && typeof event.env === 'object' ? event.env : {}) : Object.assign({}, event.env, env);
+  event.version = typeof req.version === 'string' && req.version !== '' ? req.version : 'default';
+  let params = event.params;
+  if (params === null || typeof params !== 'object') params = event.path_params !== null && typeof event.path_params === 'object' ? event.path_params : {};
+  const name = typeof req.handler === 'string' && req.handler !== '' ? req.handler : 'handler';
+
+  const cap = new Capture();
+  let result;
+  syncCapture = cap;
+  try {
+    const h = handlerOf(fn, name);
+    // A handler that returned a promise last time (or never ran) runs inside ALS so output
+    // of its async continuations is attributed to this call; a sync one skips ALS entirely.
+    result = fn.sync ? callHandler(h, event, params) : als.run(cap, callHandler, h, event, params);
+  } catch (e) {
+    syncCapture = null;
+    return finish(socket, cap, failure(e, cap));
+  }
+  syncCapture = null;
+  if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
+    fn.sync = false;
+    return settleAsync(socket, cap, result);
+  }
+  fn.sync = true;
+  let reply;
+  try {
+    reply = toReply(result);
+  } catch (e) {
+    reply = failure(e, cap);
+  }
+  if (typeof reply.then === 'function') return settleAsync(socket, cap, reply);
+  finish(socket, cap, reply);
+}
+
+async function settleAsync(socket, cap, pending) {
+  let reply;
+  try {
+    const value = await pending;
+    reply = pending instanceof ReplyPromise ? value : await toReply(value);
+  } catch (e) {
+    reply = failure(e, cap);
+  }
+  finish(socket, cap, reply);
+}
+
+/** Marks promises that already resolve to a reply (from a Response). */
+class ReplyPromise extends Promise {}
+
+function failure(e, cap) {
+  if (e instanceof PlainError) {
+    const stack = e.cause instanceof Error ? e.cause.stack : undefined;
+    if (stack) cap.stderr += stack + '\n';
+    return errorReply(500, e.message);
+  }
+  cap.stderr += (e instanceof Error && e.stack ? e.stack : String(e)) + '\n';
+  return errorReply(500, e instanceof Error ? e.message || e.name : String(e));
+}
+
+function finish(socket, cap, reply) {
+  cap.open = false;
+  if (cap.stdout !== '') reply.stdout = cap.stdout;
+  if (cap.stderr !== '') reply.stderr = cap.stderr;
+  let buf;
+  try {
+    buf = frame(reply);
+  } catch (e) {
+    buf = frame(errorReply(500, `invalid handler response: ${describe(e)}`));
+  }
+  send(socket, buf);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handler result -> reply
+
+function looksLikeHtml(s) {
+  return /^\s*<[!a-zA-Z]/.test(s);
+}
+
+function isBytes(v) {
+  return v instanceof Uint8Array || v instanceof ArrayBuffer;
+}
+
+function toBase64(v) {
+  if (v instanceof ArrayBuffer) return Buffer.from(v).toString('base64');
+  return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
+}
+
+function isResponse(v) {
+  return (typeof Response === 'function' && v instanceof Response) ||
+    (typeof v.arrayBuffer === 'function' && typeof v.status === 'number' && v.headers !== null && typeof v.headers === 'object' && typeof v.headers.forEach === 'function');
+}
+
+function isEnvelope(v) {
+  for (let i = 0; i < ENVELOPE_KEYS.length; i++) if (ENVELOPE_KEYS[i] in v) return true;
+  return false;
+}
+
+/** Reply for a handler's return value (a ReplyPromise for a Response). */
+function toReply(v) {
+  if (v === undefined || v === null) return { status: 200, headers: {}, body: '' };
+  if (typeof v === 'string') {
+    return { status: 200, headers: { 'Content-Type': looksLikeHtml(v) ? 'text/html; charset=utf-8' : 'text/plain; charset=utf-8' }, body: v };
+  }
+  if (typeof v !== 'object') return { status: 200, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(v) };
+  if (isBytes(v)) return { status: 200, headers: { 'Content-Type': 'application/octet-stream' }, is_base64: true, body_base64: toBase64(v) };
+  if (Array.isArray(v)) return { status: 200, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(v) };
+  if (isResponse(v)) return ReplyPromise.resolve(fromResponse(v));
+  if (!isEnvelope(v)) return { status: 200, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(v) };
+  return fromEnvelope(v);
+}
+
+function statusOf(raw) {
+  if (raw === undefined || raw === null) return 200;
+  const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 100 || n > 599) {
+    throw new PlainError(`invalid handler response: status must be an integer 100..599, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+function headersOf(raw) {
+  const out = {};
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return out;
+  for (const k of Object.keys(raw)) {
+    const v = raw[k];
+    if (v === undefined || v === null) continue;
+    out[k] = Array.isArray(v) ? v.map(String) : String(v);
+  }
+  return out;
+}
+
+function hasHeader(headers, lower) {
+  for (const k in headers) if (k.toLowerCase() === lower) return true;
+  return false;
+}
+
+function fromEnvelope(v) {
+  const status = statusOf(v.status !== undefined ? v.status : v.statusCode);
+  const headers = headersOf(v.headers);
+  const reply = { status, headers };
+  if (v.proxy !== undefined && v.proxy !== null) reply.proxy = v.proxy;
+  const body = v.body;
+  if (typeof v.body_base64 === 'string') {
+    reply.is_base64 = true;
+    reply.body_base64 = v.body_base64;
+  } else if (body === undefined || body === null) {
+    reply.body = '';
+  } else if (typeof body === 'string') {
+    if (v.is_base64 === true || v.isBase64Encoded === true) {
+      reply.is_base64 = true;
+      reply.body_base64 = body;
+    } else {
+      reply.body = body;
+    }
+  } else if (isBytes(body)) {
+    reply.is_base64 = true;
+    reply.body_base64 = toBase64(body);
+  } else if (typeof body === 'object') {
+    reply.body = JSON.stringify(body);
+    if (!hasHeader(headers, 'content-type')) headers['Content-Type'] = 'application/json';
+  } else {
+    reply.body = String(body);
+  }
+  return reply;
+}
+
+const TEXT_TYPE = /^(text\/|application\/(json|javascript|xml|x-www-form-urlencoded)|[^;]*\+(json|xml))/i;
+
+async function fromResponse(r) {
+  const headers = {};
+  r.headers.forEach((value, key) => {
+    if (key !== 'set-cookie') headers[key] = value;
+  });
+  const cookies = typeof r.headers.getSetCookie === 'function' ? r.headers.getSetCookie() : [];
+  if (cookies.length === 1) headers['set-cookie'] = cookies[0];
+  else if (cookies.length > 1) headers['set-cookie'] = cookies;
+  const bytes = Buffer.from(await r.arrayBuffer());
+  const type = headers['content-type'];
+  const reply = { status: statusOf(r.status), headers };
+  if ((type === undefined || TEXT_TYPE.test(type)) && isUtf8(bytes)) reply.body = bytes.toString('utf8');
+  else {
+    reply.is_base64 = true;
+    reply.body_base64 = bytes.toString('base64');
+  }
+  return reply;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frames
+
+let MAX_FRAME = DEFAULT_MAX_FRAME;
+
+/** Connection state lives on the socket: `fnBuf` (pending bytes) and `fnDone`. */
+function onData(chunk) {
+  const socket = this;
+  if (socket.fnDone) return;
+  let buf = socket.fnBuf === null ? chunk : Buffer.concat([socket.fnBuf, chunk]);
+  if (buf.length < 4) {
+    socket.fnBuf = buf;
+    return;
+  }
+  const len = buf.readUInt32BE(0);
+  if (len === 0 || len > MAX_FRAME) {
+    socket.fnDone = true;
+    return send(socket, FRAME_BAD_LENGTH);
+  }
+  if (buf.length < 4 + len) {
+    socket.fnBuf = buf;
+    return;
+  }
+  socket.fnDone = true;
+  socket.fnBuf = null;
+  let req;
+  try {
+    req = JSON.parse(buf.toString('utf8', 4, 4 + len));
+  } catch {
+    return send(socket, FRAME_BAD_JSON);
+  }
+  if (req === null || typeof req !== 'object' || Array.isArray(req)) return send(socket, FRAME_BAD_JSON);
+  try {
+    handleRequest(socket, req);
+  } catch (e) {
+    // Only daemon bugs land here (e.g. fs errors while resolving); still one reply.
+    send(socket, frame(errorReply(500, `runtime error: ${describe(e)}`)));
+  }
+}
+
+function onSocketError() {
+  this.destroy();
+}
+
+function onConnection(socket) {
+  socket.fnBuf = null;
+  socket.fnDone = false;
+  socket.on('data', onData);
+  socket.on('error', onSocketError);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start-up and shutdown
+
+function fail(message) {
+  process.stderr.write(`fastfn node daemon: ${message}\n`);
+  process.exit(1);
+}
+
+/** Resolves true when something accepts connections on the socket path. */
+function socketIsLive(socketPath) {
+  return new Promise((resolve) => {
+    const probe = net.createConnection(socketPath);
+    const timer = setTimeout(() => { probe.destroy(); resolve(true); }, 1000);
+    probe.on('connect', () => { clearTimeout(timer); probe.destroy(); resolve(true); });
+    probe.on('error', () => { clearTimeout(timer); resolve(false); });
+  });
+}
+
+async function main() {
+  const socketPath = process.argv[2];
+  if (!socketPath) fail('usage: node daemon.js <socket-path>');
+  const rawMax = process.env.FN_MAX_FRAME_BYTES;
+  if (rawMax !== undefined && rawMax !== '') {
+    const n = Number(rawMax);
+    if (!Number.isInteger(n) || n <= 0) fail(`FN_MAX_FRAME_BYTES must be a positive integer, got ${JSON.stringify(rawMax)}`);
+    MAX_FRAME = n;
+  }
+  ROOT = path.resolve(process.env.FN_FUNCTIONS_ROOT || '.');
+  try {
+    ROOT_REAL = fs.realpathSync(ROOT);
+  } catch (e) {
+    fail(`functions root ${ROOT} is not readable: ${e.code || e.message}`);
+  }
+
+  const existing = fs.lstatSync(socketPath, STAT_OPTS);
+  if (existing !== undefined) {
+    if (!existing.isSocket()) fail(`${socketPath} exists and is not a socket`);
+    if (await socketIsLive(socketPath)) fail(`a live daemon already answers on ${socketPath}`);
+    try {
+      fs.unlinkSync(socketPath);
+    } catch (e) {
+      if (e.code !== 'ENOENT') fail(`cannot remove stale socket ${socketPath}: ${e.code}`);
+    }
+  }
+
+  // Exit at once when the engine goes away (stdin is a pipe from it).
+  const stdinGone = () => shutdown(0);
+  process.stdin.on('end', stdinGone);
+  process.stdin.on('close', stdinGone);
+  process.stdin.on('error', stdinGone);
+  process.stdin.on('data', () => {});
+  process.stdin.resume();
+  process.on('SIGTERM', () => shutdown(0));
+  process.on('SIGINT', () => shutdown(0));
+
+  captureStream(process.stdout, 'stdout');
+  captureStream(process.stderr, 'stderr');
+
+  const server = net.createServer(onConnection);
+  server.on('error', (e) => fail(`cannot listen on ${socketPath}: ${e.code || e.message}`));
+  const umask = process.umask(0o177);
+  server.listen({ path: socketPath, backlog: 1024 }, () => {
+    process.umask(umask);
+    try {
+      fs.chmodSync(socketPath, 0o600);
+    } catch {
+      // umask already gave 0600
+    }
+  });
+  ownSocket = socketPath; // bound synchronously; a failed bind exits through fail() instead
+}
+
+let ownSocket = null;
+
+function shutdown(code) {
+  if (ownSocket !== null) {
+    try {
+      fs.unlinkSync(ownSocket);
+    } catch {
+      // already gone
+    }
+    ownSocket = null;
+  }
+  process.exit(code);
+}
+
+if (require.main === module) main();
+
+module.exports = { toReply, safeRelative };

@@ -1,0 +1,395 @@
+'use strict';
+// Tests of the Node daemon: a real daemon process on a temp Unix socket, spoken to in frames.
+// Run: node --test runtimes/node/
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('fs');
+const net = require('net');
+const os = require('os');
+const path = require('path');
+const { spawn } = require('child_process');
+
+const DAEMON = path.join(__dirname, 'daemon.js');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fastfn-node-test-'));
+const ROOT = path.join(tmp, 'functions');
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function write(rel, text) {
+  const file = path.join(ROOT, rel);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+function encode(obj) {
+  const body = Buffer.from(typeof obj === 'string' ? obj : JSON.stringify(obj));
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(body.length);
+  return Buffer.concat([head, body]);
+}
+
+/** Sends raw bytes (optionally in pieces), returns the decoded reply frame. */
+function exchange(sock, pieces) {
+  return new Promise((resolve, reject) => {
+    const s = net.createConnection(sock);
+    const chunks = [];
+    s.on('connect', async () => {
+      for (let i = 0; i < pieces.length; i++) {
+        if (i > 0) await sleep(20);
+        s.write(pieces[i]);
+      }
+    });
+    s.on('data', (d) => chunks.push(d));
+    s.on('error', reject);
+    s.on('close', () => {
+      const buf = Buffer.concat(chunks);
+      if (buf.length < 4) return reject(new Error(`short reply (${buf.length} bytes)`));
+      const len = buf.readUInt32BE(0);
+      assert.equal(buf.length, 4 + len, 'reply frame length matches its bytes');
+      resolve(JSON.parse(buf.toString('utf8', 4)));
+    });
+  });
+}
+
+const call = (sock, req) => exchange(sock, [encode(req)]);
+
+function startDaemon(sock, env = {}) {
+  const child = spawn(process.execPath, [DAEMON, sock], {
+    env: { ...process.env, FN_FUNCTIONS_ROOT: ROOT, ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  child.out = '';
+  child.err = '';
+  child.stdout.on('data', (d) => { child.out += d; });
+  child.stderr.on('data', (d) => { child.err += d; });
+  child.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  return child;
+}
+
+async function waitReady(sock, child) {
+  for (let i = 0; i < 200; i++) {
+    if (child.exitCode !== null) throw new Error(`daemon exited ${child.exitCode}: ${child.err}`);
+    const ok = await new Promise((resolve) => {
+      const s = net.createConnection(sock);
+      s.on('connect', () => { s.destroy(); resolve(true); });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(25);
+  }
+  throw new Error('daemon did not become ready');
+}
+
+let daemon;
+let SOCK;
+
+test.before(async () => {
+  fs.mkdirSync(ROOT, { recursive: true });
+  write('hello/handler.js', "exports.handler = async (event) => ({ status: 200, headers: { 'X-Hello': 'yes' }, body: 'hello ' + (event.query && event.query.name) });\n");
+  write('params/handler.js', 'exports.handler = async (event, params) => ({ id: params.id, same: params === event.params });\n');
+  write('oneArg/handler.js', 'exports.handler = function (event) { return { args: arguments.length }; };\n');
+  write('shorthand/handler.js', `
+exports.handler = async (event) => {
+  switch (event.query.kind) {
+    case 'object': return { a: 1, nested: { b: [1, 2] } };
+    case 'array': return [1, 'two'];
+    case 'html': return '  <h1>hi</h1>';
+    case 'text': return 'plain words';
+    case 'undefined': return undefined;
+    case 'null': return null;
+    case 'number': return 42;
+  }
+};\n`);
+  write('envelope/handler.js', `
+exports.handler = (event) => {
+  switch (event.query.kind) {
+    case 'statusCode': return { statusCode: 201, headers: { 'X-A': 'b' }, body: 'made' };
+    case 'objectBody': return { status: 202, body: { ok: true } };
+    case 'objectBodyCt': return { status: 200, headers: { 'content-type': 'application/vnd.x+json' }, body: { ok: 1 } };
+    case 'isBase64Encoded': return { statusCode: 200, isBase64Encoded: true, body: 'aGk=' };
+    case 'is_base64': return { status: 200, is_base64: true, body: 'aGk=' };
+    case 'body_base64': return { status: 203, body_base64: 'AAEC' };
+    case 'bufferBody': return { status: 200, headers: { 'Content-Type': 'image/png' }, body: Buffer.from([0, 255]) };
+    case 'badStatus': return { status: 'ok' };
+    case 'proxy': return { proxy: { path: '/other' } };
+    case 'noBody': return { status: 204 };
+  }
+};\n`);
+  write('buffer/handler.js', 'exports.handler = () => Buffer.from([0, 1, 2, 250]);\n');
+  write('response/handler.js', `
+exports.handler = async (event) => {
+  if (event.query.kind === 'binary') return new Response(new Uint8Array([0, 159, 146, 150]), { status: 200, headers: { 'content-type': 'image/png' } });
+  const headers = new Headers({ 'content-type': 'application/json', 'x-r': '1' });
+  headers.append('set-cookie', 'a=1');
+  headers.append('set-cookie', 'b=2');
+  return new Response(JSON.stringify({ r: true }), { status: 418, headers });
+};\n`);
+  write('withenv/handler.js', 'exports.handler = (event) => ({ env: event.env, version: event.version });\n');
+  write('withenv/fn.env.json', JSON.stringify({ PLAIN: 'one', SECRET: { value: 'two', is_secret: true } }));
+  write('counterA/handler.js', 'let n = 0; const shared = require("../lib/shared.js"); exports.handler = () => ({ n: ++n, shared: ++shared.count });\n');
+  write('counterB/handler.js', 'let n = 0; const shared = require("../lib/shared.js"); exports.handler = () => ({ n: ++n, shared: ++shared.count });\n');
+  write('lib/shared.js', 'exports.count = 0;\n');
+  write('logs/handler.js', `
+exports.handler = async (event) => {
+  const id = event.query.id;
+  console.log('start ' + id);
+  await new Promise((r) => setTimeout(r, Number(event.query.wait)));
+  process.stdout.write('end ' + id + '\\n');
+  console.error('err ' + id);
+  return 'ok ' + id;
+};\n`);
+  write('quiet/handler.js', 'exports.handler = () => "quiet";\n');
+  write('throws/handler.js', 'exports.handler = async () => { throw new Error("boom here"); };\n');
+  write('broken/handler.js', 'exports.handler = async () => { return 1 ;\n');
+  write('slow/handler.js', 'exports.handler = async () => { await new Promise((r) => setTimeout(r, 300)); return { done: true }; };\n');
+  write('named/handler.js', 'exports.main = () => "from main"; exports.handler = () => "from handler";\n');
+  write('whole/handler.js', 'module.exports = (event) => "whole " + event.method;\n');
+  write('typed/handler.ts', 'export const handler = (event: any): string => "typed";\n');
+  write('versioned/handler.js', 'exports.handler = () => "default version";\n');
+  write('versioned/v2/handler.js', 'exports.handler = () => "version two";\n');
+  write('indexed/index.js', 'exports.handler = () => "from index";\n');
+  write('files/page.js', 'exports.handler = () => "file route";\n');
+  fs.mkdirSync(path.join(tmp, 'outside'), { recursive: true });
+  fs.writeFileSync(path.join(tmp, 'outside', 'handler.js'), 'exports.handler = () => "escaped";\n');
+  fs.symlinkSync(path.join(tmp, 'outside'), path.join(ROOT, 'linkout'));
+
+  SOCK = path.join(tmp, 'fn-node.sock');
+  daemon = startDaemon(SOCK);
+  await waitReady(SOCK, daemon);
+});
+
+test.after(async () => {
+  if (daemon && daemon.exitCode === null) {
+    daemon.stdin.end();
+    await daemon.exited;
+  }
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const ev = (query = {}, extra = {}) => ({ method: 'GET', path: '/x', query, params: {}, headers: {}, ...extra });
+
+test('hello: status, headers and body from an envelope', async () => {
+  const r = await call(SOCK, { fn: 'hello', event: ev({ name: 'ana' }) });
+  assert.deepEqual(r, { status: 200, headers: { 'X-Hello': 'yes' }, body: 'hello ana' });
+});
+
+test('entry wins over fn; handler name and module.exports = fn', async () => {
+  assert.equal((await call(SOCK, { fn: 'nope', entry: 'hello/handler.js', event: ev({ name: 'e' }) })).body, 'hello e');
+  assert.equal((await call(SOCK, { entry: 'named/handler.js', handler: 'main', event: ev() })).body, 'from main');
+  assert.equal((await call(SOCK, { entry: 'named/handler.js', event: ev() })).body, 'from handler');
+  assert.equal((await call(SOCK, { entry: 'whole/handler.js', event: ev({}, { method: 'POST' }) })).body, 'whole POST');
+  const missing = await call(SOCK, { entry: 'named/handler.js', handler: 'nothing', event: ev() });
+  assert.equal(missing.status, 500);
+  assert.deepEqual(JSON.parse(missing.body), { error: "handler 'nothing' is not exported" });
+});
+
+test('resolution: fn as a file, fn_source_dir + version, index.js', async () => {
+  assert.equal((await call(SOCK, { fn: 'files/page.js', event: ev() })).body, 'file route');
+  assert.equal((await call(SOCK, { fn: 'versioned', fn_source_dir: 'versioned', event: ev() })).body, 'default version');
+  assert.equal((await call(SOCK, { fn: 'versioned', fn_source_dir: 'versioned', version: 'v2', event: ev() })).body, 'version two');
+  assert.equal((await call(SOCK, { fn: 'indexed', event: ev() })).body, 'from index');
+});
+
+test('params are the 2nd argument only when the handler declares two', async () => {
+  const r = await call(SOCK, { fn: 'params', event: ev({}, { params: { id: '7' } }) });
+  assert.deepEqual(JSON.parse(r.body), { id: '7', same: true });
+  const one = await call(SOCK, { fn: 'oneArg', event: ev({}, { params: { id: '7' } }) });
+  assert.deepEqual(JSON.parse(one.body), { args: 1 });
+});
+
+test('shorthand returns', async () => {
+  const json = { 'Content-Type': 'application/json' };
+  const get = (kind) => call(SOCK, { fn: 'shorthand', event: ev({ kind }) });
+  assert.deepEqual(await get('object'), { status: 200, headers: json, body: '{"a":1,"nested":{"b":[1,2]}}' });
+  assert.deepEqual(await get('array'), { status: 200, headers: json, body: '[1,"two"]' });
+  assert.deepEqual(await get('html'), { status: 200, headers: { 'Content-Type': 'text/html; charset=utf-8' }, body: '  <h1>hi</h1>' });
+  assert.deepEqual(await get('text'), { status: 200, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: 'plain words' });
+  assert.deepEqual(await get('undefined'), { status: 200, headers: {}, body: '' });
+  assert.deepEqual(await get('null'), { status: 200, headers: {}, body: '' });
+  assert.deepEqual(await get('number'), { status: 200, headers: json, body: '42' });
+});
+
+test('envelope keys and aliases', async () => {
+  const get = (kind) => call(SOCK, { fn: 'envelope', event: ev({ kind }) });
+  assert.deepEqual(await get('statusCode'), { status: 201, headers: { 'X-A': 'b' }, body: 'made' });
+  assert.deepEqual(await get('objectBody'), { status: 202, headers: { 'Content-Type': 'application/json' }, body: '{"ok":true}' });
+  assert.deepEqual(await get('objectBodyCt'), { status: 200, headers: { 'content-type': 'application/vnd.x+json' }, body: '{"ok":1}' });
+  assert.deepEqual(await get('isBase64Encoded'), { status: 200, headers: {}, is_base64: true, body_base64: 'aGk=' });
+  assert.deepEqual(await get('is_base64'), { status: 200, headers: {}, is_base64: true, body_base64: 'aGk=' });
+  assert.deepEqual(await get('body_base64'), { status: 203, headers: {}, is_base64: true, body_base64: 'AAEC' });
+  assert.deepEqual(await get('bufferBody'), { status: 200, headers: { 'Content-Type': 'image/png' }, is_base64: true, body_base64: 'AP8=' });
+  assert.deepEqual(await get('proxy'), { status: 200, headers: {}, proxy: { path: '/other' }, body: '' });
+  assert.deepEqual(await get('noBody'), { status: 204, headers: {}, body: '' });
+  const bad = await get('badStatus');
+  assert.equal(bad.status, 500);
+  assert.deepEqual(JSON.parse(bad.body), { error: 'invalid handler response: status must be an integer 100..599, got "ok"' });
+});
+
+test('Buffer return is a base64 reply', async () => {
+  const r = await call(SOCK, { fn: 'buffer', event: ev() });
+  assert.deepEqual(r, { status: 200, headers: { 'Content-Type': 'application/octet-stream' }, is_base64: true, body_base64: Buffer.from([0, 1, 2, 250]).toString('base64') });
+});
+
+test('a WHATWG Response: status, headers, cookies, text and binary bodies', async () => {
+  const r = await call(SOCK, { fn: 'response', event: ev({ kind: 'text' }) });
+  assert.deepEqual(r, { status: 418, headers: { 'content-type': 'application/json', 'x-r': '1', 'set-cookie': ['a=1', 'b=2'] }, body: '{"r":true}' });
+  const b = await call(SOCK, { fn: 'response', event: ev({ kind: 'binary' }) });
+  assert.deepEqual(b, { status: 200, headers: { 'content-type': 'image/png' }, is_base64: true, body_base64: Buffer.from([0, 159, 146, 150]).toString('base64') });
+});
+
+test('fn.env.json is merged into event.env (both forms) and follows changes; event.version is set', async () => {
+  const r = await call(SOCK, { fn: 'withenv', event: ev() });
+  assert.deepEqual(JSON.parse(r.body), { env: { PLAIN: 'one', SECRET: 'two' }, version: 'default' });
+  write('withenv/fn.env.json', JSON.stringify({ PLAIN: 'changed!' }));
+  await sleep(50); // the folder watch runs on the daemon's event loop
+  const r2 = await call(SOCK, { fn: 'withenv', version: 'v9', entry: 'withenv/handler.js', event: ev() });
+  assert.deepEqual(JSON.parse(r2.body), { env: { PLAIN: 'changed!' }, version: 'v9' });
+});
+
+test('module state is kept per function and never shared between functions', async () => {
+  const a = async () => JSON.parse((await call(SOCK, { fn: 'counterA', event: ev() })).body);
+  const b = async () => JSON.parse((await call(SOCK, { fn: 'counterB', event: ev() })).body);
+  assert.deepEqual(await a(), { n: 1, shared: 1 });
+  assert.deepEqual(await a(), { n: 2, shared: 2 });
+  assert.deepEqual(await b(), { n: 1, shared: 1 }, 'B has its own module state and its own copy of lib/shared.js');
+  assert.deepEqual(await a(), { n: 3, shared: 3 });
+});
+
+test('a changed handler file runs new code on the next call, with fresh module state', async () => {
+  write('changing/handler.js', 'let n = 0; exports.handler = () => "v1 " + (++n);\n');
+  assert.equal((await call(SOCK, { fn: 'changing', event: ev() })).body, 'v1 1');
+  assert.equal((await call(SOCK, { fn: 'changing', event: ev() })).body, 'v1 2');
+  write('changing/handler.js', 'let n = 0; exports.handler = () => "v2 changed " + (++n);\n');
+  assert.equal((await call(SOCK, { fn: 'changing', event: ev() })).body, 'v2 changed 1');
+});
+
+test('stdout/stderr are captured per call and not mixed between concurrent calls', async () => {
+  const [a, b] = await Promise.all([
+    call(SOCK, { fn: 'logs', event: ev({ id: 'A', wait: '120' }) }),
+    call(SOCK, { fn: 'logs', event: ev({ id: 'B', wait: '30' }) }),
+  ]);
+  assert.deepEqual(a, { status: 200, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: 'ok A', stdout: 'start A\nend A\n', stderr: 'err A\n' });
+  assert.deepEqual(b, { status: 200, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: 'ok B', stdout: 'start B\nend B\n', stderr: 'err B\n' });
+  const quiet = await call(SOCK, { fn: 'quiet', event: ev() });
+  assert.equal('stdout' in quiet, false);
+  assert.equal('stderr' in quiet, false);
+  assert.equal(daemon.out, '', 'the daemon wrote nothing to its own stdout');
+});
+
+test('a thrown error is a 500 with a JSON error body and the stack in stderr', async () => {
+  const r = await call(SOCK, { fn: 'throws', event: ev() });
+  assert.equal(r.status, 500);
+  assert.deepEqual(r.headers, { 'Content-Type': 'application/json' });
+  assert.deepEqual(JSON.parse(r.body), { error: 'boom here' });
+  assert.match(r.stderr, /^Error: boom here\n\s+at /);
+});
+
+test('a syntax error is a 500 with a clear message; other functions keep working', async () => {
+  const r = await call(SOCK, { fn: 'broken', event: ev() });
+  assert.equal(r.status, 500);
+  assert.deepEqual(JSON.parse(r.body), { error: 'handler failed to load: SyntaxError: Unexpected end of input' });
+  assert.equal((await call(SOCK, { fn: 'hello', event: ev({ name: 'still' }) })).body, 'hello still');
+  write('broken/handler.js', 'exports.handler = () => "fixed";\n');
+  assert.equal((await call(SOCK, { fn: 'broken', event: ev() })).body, 'fixed');
+});
+
+test('TypeScript handler: runs where Node strips types, else a clear 500', async () => {
+  const r = await call(SOCK, { fn: 'typed', event: ev() });
+  if (typeof require('module').stripTypeScriptTypes === 'function') {
+    assert.equal(r.body, 'typed');
+  } else {
+    assert.equal(r.status, 500);
+    assert.match(JSON.parse(r.body).error, /^TypeScript handlers need Node 22\.13 or newer/);
+  }
+});
+
+test('adapters other than native answer 500', async () => {
+  const r = await call(SOCK, { fn: 'hello', adapter: 'aws-lambda', event: ev() });
+  assert.deepEqual(r, { status: 500, headers: { 'Content-Type': 'application/json' }, body: '{"error":"adapter not supported yet"}' });
+  assert.equal((await call(SOCK, { fn: 'hello', adapter: 'native', event: ev({ name: 'n' }) })).body, 'hello n');
+});
+
+test('bad frame length answers 400', async () => {
+  const expected = { status: 400, headers: { 'Content-Type': 'application/json' }, body: '{"error":"invalid frame length"}' };
+  assert.deepEqual(await exchange(SOCK, [Buffer.from([0, 0, 0, 0])]), expected);
+  const huge = Buffer.alloc(4);
+  huge.writeUInt32BE(2 * 1024 * 1024 + 1);
+  assert.deepEqual(await exchange(SOCK, [huge]), expected);
+});
+
+test('a frame split into several chunks is read whole', async () => {
+  const buf = encode({ fn: 'hello', event: ev({ name: 'chunks' }) });
+  const r = await exchange(SOCK, [buf.subarray(0, 2), buf.subarray(2, 9), buf.subarray(9)]);
+  assert.equal(r.body, 'hello chunks');
+});
+
+test('bad JSON answers 400', async () => {
+  const expected = { status: 400, headers: { 'Content-Type': 'application/json' }, body: '{"error":"invalid json request"}' };
+  assert.deepEqual(await call(SOCK, '{"fn": '), expected);
+  assert.deepEqual(await call(SOCK, '[1,2]'), expected);
+});
+
+test('unknown function and traversal answer 404', async () => {
+  const notFound = { status: 404, headers: { 'Content-Type': 'application/json' }, body: '{"error":"unknown function"}' };
+  assert.deepEqual(await call(SOCK, { fn: 'nope', event: ev() }), notFound);
+  assert.deepEqual(await call(SOCK, { entry: '../outside/handler.js', event: ev() }), notFound);
+  assert.deepEqual(await call(SOCK, { entry: 'hello/../../outside/handler.js', event: ev() }), notFound);
+  assert.deepEqual(await call(SOCK, { entry: path.join(tmp, 'outside', 'handler.js'), event: ev() }), notFound);
+  assert.deepEqual(await call(SOCK, { entry: 'linkout/handler.js', event: ev() }), notFound, 'symlink out of the root');
+  assert.deepEqual(await call(SOCK, { fn: 'linkout', event: ev() }), notFound);
+  assert.deepEqual(await call(SOCK, { fn: '../outside', event: ev() }), notFound);
+  assert.deepEqual(await call(SOCK, { entry: 'withenv/fn.env.json', event: ev() }), notFound, 'only handler files load');
+});
+
+test('10 concurrent calls awaiting a 300 ms timer finish together', async () => {
+  const t0 = Date.now();
+  const replies = await Promise.all(Array.from({ length: 10 }, () => call(SOCK, { fn: 'slow', event: ev() })));
+  const took = Date.now() - t0;
+  for (const r of replies) assert.equal(r.body, '{"done":true}');
+  assert.ok(took >= 300 && took < 600, `took ${took} ms`);
+});
+
+test('socket is mode 0600', () => {
+  assert.equal(fs.statSync(SOCK).mode & 0o777, 0o600);
+});
+
+test('stdin EOF: the daemon exits within 1 s and removes its socket', async () => {
+  const sock = path.join(tmp, 'eof.sock');
+  const child = startDaemon(sock);
+  await waitReady(sock, child);
+  const t0 = Date.now();
+  child.stdin.end();
+  const { code } = await child.exited;
+  assert.ok(Date.now() - t0 < 1000, `exit took ${Date.now() - t0} ms`);
+  assert.equal(code, 0);
+  assert.equal(fs.existsSync(sock), false);
+});
+
+test('SIGTERM: clean exit', async () => {
+  const sock = path.join(tmp, 'term.sock');
+  const child = startDaemon(sock);
+  await waitReady(sock, child);
+  child.kill('SIGTERM');
+  assert.deepEqual(await child.exited, { code: 0, signal: null });
+  assert.equal(fs.existsSync(sock), false);
+});
+
+test('a stale socket is removed; a live one is refused', async () => {
+  const sock = path.join(tmp, 'stale.sock');
+  // A socket file whose owner died without removing it.
+  const owner = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(sock)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+  await new Promise((resolve) => owner.on('exit', resolve));
+  assert.equal(fs.lstatSync(sock).isSocket(), true);
+  const child = startDaemon(sock);
+  await waitReady(sock, child);
+  assert.equal((await call(sock, { fn: 'hello', event: ev({ name: 's' }) })).body, 'hello s');
+
+  const second = startDaemon(sock);
+  const { code } = await second.exited;
+  assert.equal(code, 1);
+  assert.equal(second.err, `fastfn node daemon: a live daemon already answers on ${sock}\n`);
+  assert.equal((await call(sock, { fn: 'hello', event: ev({ name: 'alive' }) })).body, 'hello alive', 'the first daemon still serves');
+  child.stdin.end();
+  await child.exited;
+});
