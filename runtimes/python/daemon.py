@@ -22,7 +22,33 @@ Invariants kept here:
 - Concurrency: one acceptor thread serves connections inline; a watchdog hands the accept()
   role to another thread when a call stalls (see _Pool), so a sleeping handler pins only its
   own thread. Coroutines run on one event loop thread, awaited by the calling worker thread.
-- Exits at once when stdin reaches EOF (the engine holds the other end), cleanly on SIGTERM.
+- Exits at once when stdin reaches EOF (the engine holds the other end; so stdin must be a
+  pipe kept open, not /dev/null), cleanly on SIGTERM/SIGINT (socket file removed, exit 0).
+
+Choices within the contract:
+- Handler file: request `entry` (root-relative .py file) wins; else `fn` as a root-relative .py
+  file; else `fn_source_dir` (+ `version` subfolder) with `handler.py`, then `main.py`; else
+  `fn` as a folder, same entry order. Anything else → 404 `unknown function`.
+- Callable: request `handler` (default `handler`), else `main`; neither → 500. A handler with
+  no positional parameter is called without the event. Params go in as keyword arguments
+  when named in the signature (`event` parameter name excluded) or when it takes `**kw`.
+- Shorthand returns: str → 200, `text/html; charset=utf-8` when its first non-blank character
+  is `<`, else `text/plain; charset=utf-8`; None → 200 empty body, no headers; bytes → 200
+  base64 with `application/octet-stream`; dict without envelope keys, list, number → 200 JSON.
+  JSON bodies are compact; values JSON cannot encode become `str(value)`.
+- Envelope: `status` else `statusCode` (default 200; numeric strings accepted; outside
+  100..599 → 500); header values become strings (lists stay lists of strings); `proxy` is
+  passed through unchanged in the reply. In a tuple a str body gets the html/plain type.
+- `event.env` = the gateway's `event.env` (if any) updated with `fn.env.json` from the handler's
+  folder (`{"K":{"value":..}}` → value; non-strings JSON/str-encoded); `FN_ADMIN_*`,
+  `FN_CONSOLE_*`, `FN_TRUSTED_*` dropped. Invalid `fn.env.json` → 500. `event.version` =
+  request `version`, else `"default"`.
+- Errors: handler exception → 500 `"<Type>: <message>"`, traceback in `stderr`; import failure
+  → 500 `failed to load handler: <Type>: <message>`; non-native adapter → 500
+  `adapter not supported yet: <adapter>`; reply over 10 MiB → 500 `response too large`.
+- No .pyc files are written into the functions tree. Private helpers are importable while
+  the handler file is imported (top-level imports); a helper first imported lazily inside a
+  call is not on the path then. Only the handler file's change triggers a re-import.
 """
 import asyncio
 import base64
@@ -344,7 +370,9 @@ def _load(path, sig):
                 continue
             mod = sys.modules.get(mod_name)
             f = getattr(mod, "__file__", None)
-            if f and f.startswith(prefixes):
+            if f is None:  # namespace package: judge by its search path
+                f = next(iter(getattr(mod, "__path__", None) or ()), None)
+            if isinstance(f, str) and f.startswith(prefixes):
                 fn.private[mod_name] = sys.modules.pop(mod_name)
     return fn
 
@@ -560,9 +588,7 @@ def _dispatch(req):
         reply = _to_reply(res)
     except _HandlerError as exc:
         reply = _error(500, str(exc))
-    except BaseException as exc:
-        if isinstance(exc, (KeyboardInterrupt,)):
-            raise
+    except BaseException as exc:  # SystemExit from a handler is a failed call too
         cap[1].append(traceback.format_exc())
         reply = _error(500, "%s: %s" % (type(exc).__name__, exc))
     finally:
