@@ -13,7 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     if args.len() < 5 {
         eprintln!("usage: frameload <socket> <runtime> <entry> <concurrency> <seconds>");
         std::process::exit(2);
@@ -51,7 +54,10 @@ fn main() {
         worker_pid: 1,
     }));
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let (count, errors, mut lat) = rt.block_on(async move {
         let deadline = Instant::now() + Duration::from_secs_f64(seconds);
         let mut tasks = Vec::new();
@@ -81,7 +87,11 @@ fn main() {
         (all.len(), errors, all)
     });
     lat.sort_unstable();
-    let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
     println!(
         "{{\"requests\":{count},\"errors\":{errors},\"rps\":{:.0},\"p50_us\":{},\"p99_us\":{}}}",
         count as f64 / seconds,

@@ -158,6 +158,7 @@ fn run_engine(serve: ServeArgs, hot_reload: Option<bool>) -> ExitCode {
         }
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(gateway_threads())
         .enable_all()
         .build()
     {
@@ -192,6 +193,17 @@ fn run_engine(serve: ServeArgs, hot_reload: Option<bool>) -> ExitCode {
         printer.abort();
         ExitCode::SUCCESS
     })
+}
+
+/// The gateway mostly waits on sockets while the daemons burn CPU, so by default it takes half
+/// the cores (one on a 2-core machine: measured faster there, see docs/benchmarks.md).
+/// `FN_GATEWAY_THREADS` overrides.
+fn gateway_threads() -> usize {
+    std::env::var("FN_GATEWAY_THREADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|n: &usize| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)))
 }
 
 async fn wait_for_signal() {

@@ -147,18 +147,32 @@ pub struct Engine(pub(crate) Arc<Shared>);
 /// The daemon scripts, compiled into the binary so that an installed `fastfn` (or the desktop
 /// app) needs nothing beside it. `FN_RUNTIMES_DIR` points at a folder of scripts instead.
 const DAEMON_SCRIPTS: [(RuntimeKind, &str, &str); 2] = [
-    (RuntimeKind::Python, "python/daemon.py", include_str!("../runtimes/python/daemon.py")),
-    (RuntimeKind::Node, "node/daemon.js", include_str!("../runtimes/node/daemon.js")),
+    (
+        RuntimeKind::Python,
+        "python/daemon.py",
+        include_str!("../runtimes/python/daemon.py"),
+    ),
+    (
+        RuntimeKind::Node,
+        "node/daemon.js",
+        include_str!("../runtimes/node/daemon.js"),
+    ),
 ];
 
 fn daemon_script(rt: RuntimeKind) -> Option<&'static str> {
-    DAEMON_SCRIPTS.iter().find(|(k, _, _)| *k == rt).map(|(_, file, _)| *file)
+    DAEMON_SCRIPTS
+        .iter()
+        .find(|(k, _, _)| *k == rt)
+        .map(|(_, file, _)| *file)
 }
 
 /// Where the daemon script of `rt` is on disk: in `FN_RUNTIMES_DIR`, or written out of the
 /// binary into the (private) socket folder.
 fn install_daemon_script(rt: RuntimeKind, socket_dir: &Path) -> std::io::Result<PathBuf> {
-    let (_, file, text) = DAEMON_SCRIPTS.iter().find(|(k, _, _)| *k == rt).ok_or(std::io::ErrorKind::NotFound)?;
+    let (_, file, text) = DAEMON_SCRIPTS
+        .iter()
+        .find(|(k, _, _)| *k == rt)
+        .ok_or(std::io::ErrorKind::NotFound)?;
     if let Some(dir) = std::env::var_os("FN_RUNTIMES_DIR") {
         return Ok(PathBuf::from(dir).join(file));
     }
@@ -291,7 +305,11 @@ impl Engine {
                     .map(|i| socket_dir.join(format!("fn-{rt}-{i}.sock")))
                     .collect(),
             };
-            let script = install_daemon_script(rt, &socket_dir).map_err(|source| StartError::SocketDir { path: socket_dir.clone(), source })?;
+            let script =
+                install_daemon_script(rt, &socket_dir).map_err(|source| StartError::SocketDir {
+                    path: socket_dir.clone(),
+                    source,
+                })?;
             for (i, socket) in paths.iter().enumerate() {
                 specs.push(DaemonSpec {
                     runtime: rt,

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Gateway vs direct: requests/s and p50/p99 for trivial python and node handlers, at c=1 and
+# c=16, through the gateway (wrk) and on the daemon's own socket (frameload). Each figure is
+# the median of RUNS runs; gateway and direct runs alternate so both see the same machine.
+#   benches/gateway.sh [RUNS=3] [SECONDS=5]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-3}
+SECS=${2:-5}
+PORT=${BENCH_PORT:-18080}
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 2; }
+cargo build --release --bin fastfn --bench frameload >/dev/null 2>&1
+LOAD=$(ls -t target/release/deps/frameload-* | grep -v '\.d$' | head -1)
+BASE=$(mktemp -d /tmp/ffbench.XXXX)
+FN_GATEWAY_THREADS=${FN_GATEWAY_THREADS:-} FN_SOCKET_BASE_DIR=$BASE FN_HOST_PORT=$PORT FN_HOT_RELOAD=0 FN_RUNTIMES=node,python \
+  ./target/release/fastfn run fixtures/bench >/dev/null 2>&1 &
+ENGINE=$!
+trap 'kill $ENGINE 2>/dev/null; wait $ENGINE 2>/dev/null; rm -rf $BASE' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/_fn/health" >/dev/null && break; sleep 0.1; done
+SOCKDIR=$(ls -d $BASE/s-*)
+
+# wrk's --latency table gives p50/p99 in us/ms; normalise to microseconds.
+wrk_run() { # url conc
+  wrk -t1 -c"$2" -d"${SECS}s" --latency "$1" | python3 -c '
+import re,sys
+t=sys.stdin.read()
+def us(v):
+    n=float(re.match(r"[\d.]+",v).group()); u=v[len(re.match(r"[\d.]+",v).group()):]
+    return n*{"us":1,"ms":1000,"s":1e6}[u]
+rps=float(re.search(r"Requests/sec:\s+([\d.]+)",t).group(1))
+p50=us(re.search(r"50%\s+(\S+)",t).group(1)); p99=us(re.search(r"99%\s+(\S+)",t).group(1))
+err=re.search(r"Non-2xx or 3xx responses: (\d+)",t)
+print(f"{rps:.0f} {p50:.0f} {p99:.0f} {err.group(1) if err else 0}")'
+}
+direct_run() { # runtime entry conc
+  "$LOAD" "$SOCKDIR/fn-$1.sock" "$1" "$2" "$3" "$SECS" | python3 -c '
+import json,sys; d=json.load(sys.stdin); print(d["rps"], d["p50_us"], d["p99_us"], d["errors"])'
+}
+median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+
+printf "%-8s %-4s %-8s %10s %8s %8s\n" runtime c path "req/s" "p50_us" "p99_us"
+for rt in node python; do
+  entry=$([ $rt = node ] && echo hellojs.js || echo hellopy.py)
+  url="http://127.0.0.1:$PORT/$([ $rt = node ] && echo hellojs || echo hellopy)"
+  curl -sf "$url" >/dev/null
+  for c in 1 16; do
+    : > /tmp/ffb.g; : > /tmp/ffb.d
+    for _ in $(seq "$RUNS"); do
+      wrk_run "$url" "$c" >> /tmp/ffb.g
+      direct_run "$rt" "$entry" "$c" >> /tmp/ffb.d
+    done
+    for kind in gateway direct; do
+      f=/tmp/ffb.${kind:0:1}
+      printf "%-8s %-4s %-8s %10s %8s %8s   runs: %s\n" "$rt" "$c" "$kind" \
+        "$(cut -d' ' -f1 $f | median)" "$(cut -d' ' -f2 $f | median)" "$(cut -d' ' -f3 $f | median)" \
+        "$(cut -d' ' -f1 $f | paste -sd, -)"
+    done
+  done
+done
