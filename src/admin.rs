@@ -20,9 +20,7 @@ use std::sync::Arc;
 
 fn is_loopback_name(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
         || host.to_ascii_lowercase().ends_with(".localhost")
 }
 
@@ -30,11 +28,7 @@ fn is_loopback_name(host: &str) -> bool {
 fn guard(shared: &Shared, parts: &Parts, remote: SocketAddr) -> Option<Failure> {
     let settings = &shared.settings;
     if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
-        && parts
-            .headers
-            .get("x-fn-request")
-            .and_then(|v| v.to_str().ok())
-            != Some("1")
+        && parts.headers.get("x-fn-request").and_then(|v| v.to_str().ok()) != Some("1")
     {
         return Some(Failure::Forbidden("missing CSRF header"));
     }
@@ -50,9 +44,7 @@ fn guard(shared: &Shared, parts: &Parts, remote: SocketAddr) -> Option<Failure> 
     }
     let forwarded = parts.headers.contains_key("x-forwarded-for");
     if !remote.ip().is_loopback() || forwarded {
-        return Some(Failure::Forbidden(
-            "admin endpoints answer loopback clients only",
-        ));
+        return Some(Failure::Forbidden("admin endpoints answer loopback clients only"));
     }
     let host = crate::gateway::request_host(parts);
     if let Some(host) = host {
@@ -67,12 +59,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-pub(crate) async fn handle(
-    shared: &Arc<Shared>,
-    parts: Parts,
-    body: Incoming,
-    remote: SocketAddr,
-) -> Response<Body> {
+pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, remote: SocketAddr) -> Response<Body> {
     drop(body);
     let path = parts.uri.path();
     let settings = &shared.settings;
@@ -117,12 +104,7 @@ pub(crate) async fn handle(
         ("/_fn/docs", &Method::GET) => html(DOCS_PAGE),
         ("/_fn/logs", &Method::GET) => logs(shared, parts.uri.query().unwrap_or("")),
         _ => Failure::MethodNotAllowed {
-            allow: if path == "/_fn/reload" {
-                "GET, POST"
-            } else {
-                "GET"
-            }
-            .into(),
+            allow: if path == "/_fn/reload" { "GET, POST" } else { "GET" }.into(),
         }
         .into_response(),
     }
@@ -130,10 +112,8 @@ pub(crate) async fn handle(
 
 fn html(page: &'static str) -> Response<Body> {
     let mut resp = Response::new(Full::new(Bytes::from_static(page.as_bytes())));
-    resp.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     resp
 }
 
@@ -196,11 +176,7 @@ pub(crate) fn catalog(shared: &Shared) -> Value {
             _ => unreachable!("entries are arrays"),
         }
     }
-    let conflicts: Map<String, Value> = map
-        .conflicts()
-        .iter()
-        .map(|p| (p.clone(), Value::Bool(true)))
-        .collect();
+    let conflicts: Map<String, Value> = map.conflicts().iter().map(|p| (p.clone(), Value::Bool(true))).collect();
     let shadowed: Vec<Value> = map
         .shadowed()
         .iter()
@@ -228,7 +204,8 @@ fn runtimes_json(shared: &Shared) -> Value {
             .iter()
             .map(|s| {
                 let h = s.health();
-                let mut v = json!({"index": s.index, "uri": s.uri(), "up": h.up == Some(true), "ts": h.ts, "reason": h.reason});
+                let mut v =
+                    json!({"index": s.index, "uri": s.uri(), "up": h.up == Some(true), "ts": h.ts, "reason": h.reason});
                 if let Some(d) = shared.daemons().iter().find(|d| d.runtime == *rt && d.index == s.index) {
                     v["pid"] = json!(d.pid());
                     v["restarts"] = json!(d.restarts());
@@ -236,20 +213,12 @@ fn runtimes_json(shared: &Shared) -> Value {
                 v
             })
             .collect();
-        let ts = sockets
-            .sockets
-            .iter()
-            .map(|s| s.health().ts)
-            .fold(0.0, f64::max);
+        let ts = sockets.sockets.iter().map(|s| s.health().ts).fold(0.0, f64::max);
         let up = sockets.up();
         let reason = if up {
             "ok".to_string()
         } else {
-            sockets
-                .sockets
-                .first()
-                .map(|s| s.health().reason)
-                .unwrap_or_default()
+            sockets.sockets.first().map(|s| s.health().reason).unwrap_or_default()
         };
         out.insert(
             rt.to_string(),
@@ -301,16 +270,8 @@ pub(crate) fn health(shared: &Shared) -> Value {
             "pool_queue_drops",
             stats.overflow_drops + stats.timeout_drops,
         );
-        add(
-            &mut summary,
-            "pool_queue_overflow_drops",
-            stats.overflow_drops,
-        );
-        add(
-            &mut summary,
-            "pool_queue_timeout_drops",
-            stats.timeout_drops,
-        );
+        add(&mut summary, "pool_queue_overflow_drops", stats.overflow_drops);
+        add(&mut summary, "pool_queue_timeout_drops", stats.timeout_drops);
         let mut state = json!({
             "runtime": slot.runtime,
             "name": slot.name,
@@ -339,7 +300,7 @@ pub(crate) fn health(shared: &Shared) -> Value {
         "functions_root": shared.settings.functions_root,
         "socket_base_dir": shared.socket_dir,
         "runtime_order": shared.runtime_order,
-        "hot_reload": {"enabled": shared.settings.hot_reload, "last_catalog_scan_at": served.generated_at},
+        "hot_reload": {"enabled": shared.settings.hot_reload, "last_catalog_scan_at": served.generated_at, "watchdog": shared.watch_status()},
         "routing": {
             "mapped_routes": served.discovery.routes.routes().iter().map(|r| r.pattern.as_str()).collect::<std::collections::BTreeSet<_>>().len(),
             "mapped_route_conflicts": served.discovery.routes.conflicts().len(),
@@ -403,21 +364,16 @@ pub(crate) fn openapi(shared: &Shared) -> Value {
 fn logs(shared: &Shared, query: &str) -> Response<Body> {
     let q = crate::gateway::event::parse_query(query);
     let get = |k: &str| {
-        q.iter()
-            .find(|(key, _)| key == k)
-            .and_then(|(_, v)| match v {
-                crate::gateway::event::QueryValueOut::One(s) => Some(s.clone()),
-                _ => None,
-            })
+        q.iter().find(|(key, _)| key == k).and_then(|(_, v)| match v {
+            crate::gateway::event::QueryValueOut::One(s) => Some(s.clone()),
+            _ => None,
+        })
     };
     let filter = LogFilter {
         runtime: get("runtime").and_then(|r| RuntimeKind::parse(&r)),
         function: get("fn"),
         stream: get("stream"),
-        lines: get("lines")
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(200)
-            .min(2000),
+        lines: get("lines").and_then(|n| n.parse().ok()).unwrap_or(200).min(2000),
     };
     let lines = shared.logs.tail(&filter);
     if get("format").as_deref() == Some("text") {
@@ -426,10 +382,8 @@ fn logs(shared: &Shared, query: &str) -> Response<Body> {
             .map(|l| format!("[{}] {}: {}\n", l.runtime, l.stream, l.line))
             .collect();
         let mut resp = Response::new(Full::new(Bytes::from(text)));
-        resp.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
+        resp.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
         return resp;
     }
     json_response(StatusCode::OK, &json!({"lines": lines}))

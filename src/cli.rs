@@ -99,8 +99,7 @@ pub enum Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FN_LOG")
-        .unwrap_or_else(|_| "fastfn=info".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FN_LOG").unwrap_or_else(|_| "fastfn=info".into());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
@@ -120,21 +119,11 @@ pub fn main() -> ExitCode {
             stream,
             lines,
         } => logs(port, runtime, function, &stream, lines),
-        Command::Dev {
-            serve,
-            no_hot_reload,
-        } => run_engine(serve, Some(!no_hot_reload).filter(|h| !h)),
+        Command::Dev { serve, no_hot_reload } => run_engine(serve, Some(!no_hot_reload).filter(|h| !h)),
         Command::Run { serve, hot_reload } => {
             // Production-like: off unless the flag, FN_HOT_RELOAD or fastfn.json asks for it.
             let asked = hot_reload || std::env::var_os("FN_HOT_RELOAD").is_some();
-            run_engine(
-                serve,
-                if asked {
-                    hot_reload.then_some(true)
-                } else {
-                    Some(false)
-                },
-            )
+            run_engine(serve, if asked { hot_reload.then_some(true) } else { Some(false) })
         }
     }
 }
@@ -208,10 +197,7 @@ fn gateway_threads() -> usize {
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
         (Ok(mut int), Ok(mut term)) => {
             tokio::select! {
                 _ = int.recv() => {}
@@ -244,11 +230,7 @@ fn print_summary(engine: &Engine) {
     );
     println!("  → http://{}", engine.addr());
     for (rt, sockets) in engine.runtimes() {
-        let up = sockets
-            .sockets
-            .iter()
-            .filter(|x| x.health().up == Some(true))
-            .count();
+        let up = sockets.sockets.iter().filter(|x| x.health().up == Some(true)).count();
         println!(
             "  {rt}: {up}/{} daemon(s) ready ({})",
             sockets.sockets.len(),
@@ -331,6 +313,7 @@ fn print_event(ev: &EngineEvent) {
         } => eprintln!("[{runtime}:{index} {stream}] {line}"),
         EngineEvent::Reload {
             ok,
+            files,
             routes,
             added,
             removed,
@@ -338,11 +321,17 @@ fn print_event(ev: &EngineEvent) {
             error,
         } => {
             if *ok {
-                eprintln!(
-                    "reloaded in {ms} ms: {routes} route(s), +{} -{}",
-                    added.len(),
-                    removed.len()
-                );
+                let what = match files.as_slice() {
+                    [] => String::new(),
+                    [one] => format!(" ({one} changed)"),
+                    [first, rest @ ..] => format!(" ({first} and {} more changed)", rest.len()),
+                };
+                let delta: Vec<String> = added
+                    .iter()
+                    .map(|r| format!("+{r}"))
+                    .chain(removed.iter().map(|r| format!("-{r}")))
+                    .collect();
+                eprintln!("reloaded in {ms} ms{what}: {routes} route(s) {}", delta.join(" "));
             } else {
                 eprintln!(
                     "reload kept the last good routes: {}",
@@ -355,10 +344,7 @@ fn print_event(ev: &EngineEvent) {
 }
 
 fn init(name: &str, runtime: &str) -> ExitCode {
-    let valid = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !valid {
         eprintln!("error: a function name uses letters, digits, `-` and `_` only, got `{name}`");
         return ExitCode::from(2);
@@ -398,29 +384,13 @@ fn init(name: &str, runtime: &str) -> ExitCode {
     }
 }
 
-fn logs(
-    port: Option<u16>,
-    runtime: Option<String>,
-    function: Option<String>,
-    stream: &str,
-    lines: usize,
-) -> ExitCode {
+fn logs(port: Option<u16>, runtime: Option<String>, function: Option<String>, stream: &str, lines: usize) -> ExitCode {
     use std::io::{Read, Write};
     let port = port
-        .or_else(|| {
-            std::env::var("FN_HOST_PORT")
-                .ok()
-                .and_then(|p| p.parse().ok())
-        })
+        .or_else(|| std::env::var("FN_HOST_PORT").ok().and_then(|p| p.parse().ok()))
         .unwrap_or(crate::config::defaults::PORT);
-    let enc = |s: &str| {
-        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-    };
-    let mut query = format!(
-        "format=text&stream={}&lines={}",
-        enc(stream),
-        lines.min(2000)
-    );
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let mut query = format!("format=text&stream={}&lines={}", enc(stream), lines.min(2000));
     if let Some(r) = runtime {
         query.push_str(&format!("&runtime={}", enc(&r)));
     }
@@ -429,10 +399,7 @@ fn logs(
     }
     let fetched = (|| -> std::io::Result<String> {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
-        write!(
-            s,
-            "GET /_fn/logs?{query} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
-        )?;
+        write!(s, "GET /_fn/logs?{query} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
         let mut out = String::new();
         s.read_to_string(&mut out)?;
         Ok(out)

@@ -77,10 +77,7 @@ const SKIPPED_DIRS: [&str; 7] = [
 const ENTRY_FILES: [(RuntimeKind, &[&str]); 6] = [
     (RuntimeKind::Go, &["handler.go", "main.go"]),
     (RuntimeKind::Lua, &["handler.lua", "main.lua", "index.lua"]),
-    (
-        RuntimeKind::Node,
-        &["handler.ts", "handler.js", "index.ts", "index.js"],
-    ),
+    (RuntimeKind::Node, &["handler.ts", "handler.js", "index.ts", "index.js"]),
     (RuntimeKind::Php, &["handler.php", "index.php"]),
     (RuntimeKind::Python, &["handler.py", "main.py"]),
     (RuntimeKind::Rust, &["handler.rs"]),
@@ -103,13 +100,11 @@ pub fn normalise_segment(raw: &str) -> Option<String> {
             continue;
         }
         in_underscores = false;
-        out.push(
-            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' {
-                c
-            } else {
-                '-'
-            },
-        );
+        out.push(if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' {
+            c
+        } else {
+            '-'
+        });
     }
     let trimmed = out.trim_matches('-');
     (!trimmed.is_empty()).then(|| trimmed.to_string())
@@ -130,11 +125,7 @@ enum Token {
 fn parse_token(raw: &str) -> Result<Option<Token>, String> {
     let param = |name: &str, make: fn(String) -> Token| {
         let name = name.to_ascii_lowercase();
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             return Err(format!("`{raw}` is not a valid parameter name"));
         }
         Ok(Some(make(name)))
@@ -187,10 +178,7 @@ fn parse_file_name(stem: &str) -> Result<FileName, String> {
     if let Some((first, tail)) = rest.split_first() {
         if is_method(first) {
             if tail.first().is_some_and(|t| is_method(t)) {
-                return Err(format!(
-                    "two method tokens (`{first}.{}`); use one",
-                    tail[0]
-                ));
+                return Err(format!("two method tokens (`{first}.{}`); use one", tail[0]));
             }
             method = Methods::parse(first);
             rest = tail;
@@ -199,10 +187,7 @@ fn parse_file_name(stem: &str) -> Result<FileName, String> {
     let mut explicit = method.is_some();
     let mut tokens = Vec::new();
     for raw in rest {
-        if ["index", "handler", "main"]
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case(raw))
-        {
+        if ["index", "handler", "main"].iter().any(|t| t.eq_ignore_ascii_case(raw)) {
             explicit = true;
             continue;
         }
@@ -228,21 +213,13 @@ fn render(tokens: &[Token]) -> Result<Vec<String>, String> {
             Token::Param(p) => base.push_str(&format!("/:{p}")),
             Token::CatchAll(p) if last => base.push_str(&format!("/:{p}*")),
             Token::OptionalCatchAll(p) if last => {
-                let without = if base.is_empty() {
-                    "/".to_string()
-                } else {
-                    base.clone()
-                };
+                let without = if base.is_empty() { "/".to_string() } else { base.clone() };
                 return Ok(vec![without, format!("{base}/:{p}*")]);
             }
             _ => return Err("a catch-all must be the last part of the route".to_string()),
         }
     }
-    Ok(vec![if base.is_empty() {
-        "/".to_string()
-    } else {
-        base
-    }])
+    Ok(vec![if base.is_empty() { "/".to_string() } else { base }])
 }
 
 /// `//` collapses, a trailing `/` is removed.
@@ -365,20 +342,11 @@ impl<'a> Scan<'a> {
 
     /// The entry file a single-entry folder runs: first in [`ENTRY_FILES`] order among
     /// enabled runtimes (or only `runtime` when given).
-    fn choose_entry(
-        &self,
-        files: &[String],
-        runtime: Option<RuntimeKind>,
-    ) -> Option<(RuntimeKind, &'static str)> {
+    fn choose_entry(&self, files: &[String], runtime: Option<RuntimeKind>) -> Option<(RuntimeKind, &'static str)> {
         ENTRY_FILES
             .iter()
             .filter(|(rt, _)| runtime.is_none_or(|r| r == *rt) && self.enabled(*rt))
-            .find_map(|(rt, names)| {
-                names
-                    .iter()
-                    .find(|n| files.iter().any(|f| f == *n))
-                    .map(|n| (*rt, *n))
-            })
+            .find_map(|(rt, names)| names.iter().find(|n| files.iter().any(|f| f == *n)).map(|n| (*rt, *n)))
     }
 
     fn force_url(&self, overlay: &PolicyOverlay) -> bool {
@@ -389,10 +357,7 @@ impl<'a> Scan<'a> {
     fn offer(&mut self, origin: &str, route: Route) {
         let pattern = &route.pattern;
         let problem = if route.source == RouteSource::File && pattern == "/" {
-            Some(
-                "`/` is never registered from a file (use `home.route` in the root fn.config.json)"
-                    .to_string(),
-            )
+            Some("`/` is never registered from a file (use `home.route` in the root fn.config.json)".to_string())
         } else if is_reserved(pattern) {
             Some(format!("`{pattern}` is reserved"))
         } else {
@@ -413,14 +378,7 @@ impl<'a> Scan<'a> {
         Ok(tokens)
     }
 
-    fn folder(
-        &mut self,
-        rel: &str,
-        depth: usize,
-        cfg: Option<FnConfig>,
-        parent: &PolicyOverlay,
-        mode: Mode,
-    ) {
+    fn folder(&mut self, rel: &str, depth: usize, cfg: Option<FnConfig>, parent: &PolicyOverlay, mode: Mode) {
         let listing = self.list(rel);
         let is_root = rel.is_empty();
         let cfg = cfg.unwrap_or_default();
@@ -477,12 +435,7 @@ impl<'a> Scan<'a> {
 
     /// A root folder named after an enabled runtime that holds no route file of its own.
     fn runtime_group(&mut self, dir: &str) -> Option<RuntimeKind> {
-        let runtime = self
-            .opts
-            .runtimes
-            .iter()
-            .copied()
-            .find(|r| r.name() == dir)?;
+        let runtime = self.opts.runtimes.iter().copied().find(|r| r.name() == dir)?;
         let files = fs::read_dir(self.root.join(dir)).ok()?;
         let exposes_routes = files.flatten().any(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
@@ -516,9 +469,8 @@ impl<'a> Scan<'a> {
         let is_entry_name = ENTRY_FILES.iter().any(|(_, names)| names.contains(&file));
         if let Some((_, chosen)) = entry {
             if is_entry_name && file != chosen {
-                self.warnings.push(format!(
-                    "{rel_file}: ignored: the folder's entry file is {chosen}"
-                ));
+                self.warnings
+                    .push(format!("{rel_file}: ignored: the folder's entry file is {chosen}"));
                 return;
             }
         }
@@ -594,10 +546,8 @@ impl<'a> Scan<'a> {
                 continue;
             }
             if !self.root.join(&rel_file).is_file() {
-                self.warnings.push(format!(
-                    "{origin}: ignored `{}`: {rel_file} does not exist",
-                    entry.path
-                ));
+                self.warnings
+                    .push(format!("{origin}: ignored `{}`: {rel_file} does not exist", entry.path));
                 continue;
             }
             let target = Arc::new(Target {
@@ -621,14 +571,7 @@ impl<'a> Scan<'a> {
     }
 
     /// A zero-config folder whose `fn.config.json` has identity (contract §2.4).
-    fn explicit_folder(
-        &mut self,
-        rel: &str,
-        depth: usize,
-        cfg: &FnConfig,
-        listing: &Listing,
-        parent: &PolicyOverlay,
-    ) {
+    fn explicit_folder(&mut self, rel: &str, depth: usize, cfg: &FnConfig, listing: &Listing, parent: &PolicyOverlay) {
         let name = cfg.name.clone().unwrap_or_else(|| rel.to_string());
         let Some(versions) = self.function(rel, &name, cfg, cfg.runtime, listing) else {
             self.warnings.push(format!(
@@ -668,13 +611,7 @@ impl<'a> Scan<'a> {
             let cfg = cfg.unwrap_or_default();
             let child_listing = self.list(&child);
             let fn_name = cfg.name.clone().unwrap_or_else(|| child_sub.clone());
-            let found = self.function(
-                &child,
-                &fn_name,
-                &cfg,
-                cfg.runtime.or(Some(runtime)),
-                &child_listing,
-            );
+            let found = self.function(&child, &fn_name, &cfg, cfg.runtime.or(Some(runtime)), &child_listing);
             let depth_limit = self.opts.namespace_depth.clamp(1, 5);
             if found.is_none() && depth < depth_limit {
                 self.grouped(base, &child_sub, runtime, depth + 1);
@@ -798,9 +735,8 @@ impl<'a> Scan<'a> {
     fn apply_homes(&mut self) {
         for (url, target) in std::mem::take(&mut self.homes) {
             if self.candidates.iter().any(|r| r.pattern == url) {
-                self.warnings.push(format!(
-                    "home.route for `{url}` ignored: `{url}` already has a route"
-                ));
+                self.warnings
+                    .push(format!("home.route for `{url}` ignored: `{url}` already has a route"));
                 continue;
             }
             // `home.route` may name the route absolutely or relative to the folder.
@@ -821,9 +757,8 @@ impl<'a> Scan<'a> {
                 })
                 .collect();
             if aliases.is_empty() {
-                self.warnings.push(format!(
-                    "home.route for `{url}` ignored: no route `{target}`"
-                ));
+                self.warnings
+                    .push(format!("home.route for `{url}` ignored: no route `{target}`"));
             }
             self.candidates.extend(aliases);
         }
@@ -926,12 +861,7 @@ mod tests {
             .iter()
             .map(|r| {
                 let methods: Vec<&str> = r.methods.names().collect();
-                format!(
-                    "{} {} -> {}",
-                    methods.join(","),
-                    r.pattern,
-                    r.target.fn_name
-                )
+                format!("{} {} -> {}", methods.join(","), r.pattern, r.target.fn_name)
             })
             .collect()
     }
@@ -967,21 +897,14 @@ mod tests {
                 ],
             ),
             (
-                &[
-                    "My_Folder/Hello World__x.js",
-                    "p/[userId].php",
-                    "Lua/PUT.Item.lua",
-                ],
+                &["My_Folder/Hello World__x.js", "p/[userId].php", "Lua/PUT.Item.lua"],
                 &[
                     "PUT /lua/item -> Lua/PUT.Item.lua",
                     "GET /my-folder/hello-world-x -> My_Folder/Hello World__x.js",
                     "GET /p/:userid -> p/[userId].php",
                 ],
             ),
-            (
-                &["docs/[...path].js"],
-                &["GET /docs/:path* -> docs/[...path].js"],
-            ),
+            (&["docs/[...path].js"], &["GET /docs/:path* -> docs/[...path].js"]),
             (
                 &["a/get.main.js", "b/handler.main.js"],
                 &["GET /a -> a/get.main.js", "GET /b -> b/handler.main.js"],
@@ -1053,10 +976,7 @@ mod tests {
                 ..DiscoveryOptions::default()
             },
         );
-        assert_eq!(
-            lines(&d),
-            vec!["GET /a/b/c/d/e/f/deep -> a/b/c/d/e/f/deep.js"]
-        );
+        assert_eq!(lines(&d), vec!["GET /a/b/c/d/e/f/deep -> a/b/c/d/e/f/deep.js"]);
         assert_eq!(
             d.assets,
             Some(AssetsConfig {
@@ -1094,10 +1014,7 @@ mod tests {
             (&["m/handler.py", "m/index.js"], &["GET /m -> m/index.js"]),
             (&["m/main.py", "m/handler.py"], &["GET /m -> m/handler.py"]),
             // A disabled runtime's entry does not make the folder single-entry.
-            (
-                &["m/handler.go", "m/other.py"],
-                &["GET /m/other -> m/other.py"],
-            ),
+            (&["m/handler.go", "m/other.py"], &["GET /m/other -> m/other.py"]),
         ];
         for (files, want) in cases {
             assert_eq!(routes(files), *want, "{files:?}");
@@ -1150,20 +1067,12 @@ mod tests {
         };
         let hello = by_pattern("/hello");
         assert_eq!(
-            (
-                hello.fn_source_dir.as_deref(),
-                hello.entry.as_str(),
-                hello.explicit
-            ),
+            (hello.fn_source_dir.as_deref(), hello.entry.as_str(), hello.explicit),
             (Some("hello"), "hello/handler.js", true)
         );
         let v2 = by_pattern("/hello@v2");
         assert_eq!(
-            (
-                v2.version.as_deref(),
-                v2.entry.as_str(),
-                v2.policy.timeout_ms
-            ),
+            (v2.version.as_deref(), v2.entry.as_str(), v2.policy.timeout_ms),
             (Some("v2"), "hello/v2/handler.js", 99)
         );
         assert_eq!(by_pattern("/hi/:who").entry, "named/app.py");
@@ -1182,10 +1091,7 @@ mod tests {
     fn runtime_grouped_layout() {
         let files = [
             ("python/api/v1/users/main.py", ""),
-            (
-                "python/api/v1/users/fn.config.json",
-                r#"{"invoke":{"methods":"POST"}}"#,
-            ),
+            ("python/api/v1/users/fn.config.json", r#"{"invoke":{"methods":"POST"}}"#),
             ("python/tools/handler.py", ""),
             ("python/tools/v1/handler.py", ""),
             ("python/a/b/c/d/handler.py", ""),
@@ -1293,14 +1199,8 @@ mod tests {
             &[("get.dup.js", ""), ("dup/index.js", "")],
             &DiscoveryOptions::default(),
         );
-        assert!(matches!(
-            d.routes.resolve("GET", "/dup", None),
-            Resolution::Ambiguous
-        ));
-        assert_eq!(
-            d.routes.conflicts().iter().collect::<Vec<_>>(),
-            vec!["/dup"]
-        );
+        assert!(matches!(d.routes.resolve("GET", "/dup", None), Resolution::Ambiguous));
+        assert_eq!(d.routes.conflicts().iter().collect::<Vec<_>>(), vec!["/dup"]);
         assert_eq!(
             d.warnings,
             vec!["/dup: answers 409, ambiguous function: dup/index.js, get.dup.js"]
@@ -1331,11 +1231,7 @@ mod tests {
                 ..DiscoveryOptions::default()
             };
             let d = run(&f, &o);
-            assert_eq!(
-                lines(&d),
-                vec![format!("GET /users -> {want}")],
-                "{force} {global}"
-            );
+            assert_eq!(lines(&d), vec![format!("GET /users -> {want}")], "{force} {global}");
         }
     }
 
@@ -1346,10 +1242,7 @@ mod tests {
                 ("bad/fn.config.json", "{\"timeout_ms\": }"),
                 ("bad/x.js", ""),
                 ("bad/sub/y.js", ""),
-                (
-                    "pool/fn.config.json",
-                    r#"{"worker_pool":{"overflow_status":500}}"#,
-                ),
+                ("pool/fn.config.json", r#"{"worker_pool":{"overflow_status":500}}"#),
                 ("pool/z.js", ""),
                 ("good.js", ""),
             ],
@@ -1363,14 +1256,11 @@ mod tests {
             .collect();
         assert_eq!(
             codes,
-            vec![
-                ("config.invalid_json", true),
-                ("config.invalid_field", true)
-            ]
+            vec![("config.invalid_json", true), ("config.invalid_field", true)]
         );
-        assert!(d.errors[1].to_string().ends_with(
-            "pool/fn.config.json (field `worker_pool.overflow_status`): expected 429 or 503, got 500"
-        ));
+        assert!(d.errors[1]
+            .to_string()
+            .ends_with("pool/fn.config.json (field `worker_pool.overflow_status`): expected 429 or 503, got 500"));
     }
 
     #[test]
@@ -1407,11 +1297,7 @@ mod tests {
             vec![
                 ("POST /api/items".to_string(), 1000, 5),
                 ("GET /api/sub/x".to_string(), 3000, 5),
-                (
-                    "GET /compiled".to_string(),
-                    defaults::COMPILED_TIMEOUT_MS,
-                    1_048_576
-                ),
+                ("GET /compiled".to_string(), defaults::COMPILED_TIMEOUT_MS, 1_048_576),
             ]
         );
     }

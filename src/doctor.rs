@@ -49,11 +49,7 @@ pub fn checks(dir: Option<PathBuf>) -> Vec<Check> {
         ..Default::default()
     }) {
         Ok(s) => {
-            push(
-                "config",
-                "ok",
-                format!("functions root {}", s.functions_root.display()),
-            );
+            push("config", "ok", format!("functions root {}", s.functions_root.display()));
             s
         }
         Err(e) => {
@@ -70,11 +66,7 @@ pub fn checks(dir: Option<PathBuf>) -> Vec<Check> {
             RuntimeKind::Rust => "cargo",
             RuntimeKind::Go => "go",
             RuntimeKind::Lua => {
-                push(
-                    "runtime lua",
-                    "warn",
-                    "not available in this build yet".into(),
-                );
+                push("runtime lua", "warn", "not available in this build yet".into());
                 continue;
             }
         };
@@ -96,11 +88,7 @@ pub fn checks(dir: Option<PathBuf>) -> Vec<Check> {
         }
     }
     match std::net::TcpListener::bind((settings.host.as_str(), settings.port)) {
-        Ok(_) => push(
-            "port",
-            "ok",
-            format!("{}:{} is free", settings.host, settings.port),
-        ),
+        Ok(_) => push("port", "ok", format!("{}:{} is free", settings.host, settings.port)),
         Err(e) => push(
             "port",
             "fail",
@@ -144,8 +132,7 @@ pub fn run(dir: Option<PathBuf>, json: bool) -> ExitCode {
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"ok": !failed, "checks": checks}))
-                .unwrap_or_default()
+            serde_json::to_string_pretty(&serde_json::json!({"ok": !failed, "checks": checks})).unwrap_or_default()
         );
     } else {
         for c in &checks {
@@ -156,14 +143,7 @@ pub fn run(dir: Option<PathBuf>, json: bool) -> ExitCode {
             };
             println!("[{mark}] {:<16} {}", c.name, c.detail);
         }
-        println!(
-            "{}",
-            if failed {
-                "Some checks failed."
-            } else {
-                "Ready."
-            }
-        );
+        println!("{}", if failed { "Some checks failed." } else { "Ready." });
     }
     if failed {
         ExitCode::FAILURE

@@ -10,9 +10,7 @@ use crate::logs::LogBook;
 use crate::pool::{Limits, Pool};
 use crate::routing::Target;
 use crate::runtime::{RuntimeKind, RuntimeSockets};
-use crate::supervisor::{
-    DaemonHandle, DaemonSpec, ProcessLauncher, StartReport, Supervisor, SupervisorCtx,
-};
+use crate::supervisor::{DaemonHandle, DaemonSpec, ProcessLauncher, StartReport, Supervisor, SupervisorCtx};
 use arc_swap::ArcSwap;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -24,9 +22,7 @@ use tokio::sync::watch;
 /// Why the engine could not start. Fatal, unlike runtime events.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error(
-        "port {port} on {host} is already in use (choose another with --port or FN_HOST_PORT)"
-    )]
+    #[error("port {port} on {host} is already in use (choose another with --port or FN_HOST_PORT)")]
     PortInUse { host: String, port: u16 },
     #[error("cannot listen on {host}:{port}: {source}")]
     Bind {
@@ -35,10 +31,7 @@ pub enum StartError {
         source: std::io::Error,
     },
     #[error("cannot create the socket folder {}: {source}", path.display())]
-    SocketDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    SocketDir { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Config(#[from] ConfigError),
 }
@@ -75,8 +68,7 @@ impl FunctionSlot {
     pub fn warm_up(&self) -> bool {
         let first = !self.warm.swap(true, Ordering::Relaxed);
         if first {
-            self.warm_at_ms
-                .store(crate::clock::epoch_millis(), Ordering::Relaxed);
+            self.warm_at_ms.store(crate::clock::epoch_millis(), Ordering::Relaxed);
         }
         first
     }
@@ -113,6 +105,8 @@ pub struct ReloadReport {
     pub added: Vec<String>,
     pub removed: Vec<String>,
     pub ms: u64,
+    /// Changed files that triggered it (empty for a manual reload).
+    pub files: Vec<String>,
     pub errors: Vec<ConfigError>,
     pub warnings: Vec<String>,
 }
@@ -136,6 +130,8 @@ pub struct Shared {
     seq: AtomicU64,
     reload_lock: tokio::sync::Mutex<()>,
     last_reload_error: Mutex<Option<String>>,
+    watch_status: Mutex<crate::watch::WatchStatus>,
+    watcher: Mutex<Option<crate::watch::Watcher>>,
     shutdown: watch::Sender<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -215,10 +211,7 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         std::fs::remove_dir_all(dir)?;
     }
     if let Some(parent) = dir.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(parent)?;
+        std::fs::DirBuilder::new().recursive(true).mode(0o755).create(parent)?;
     }
     std::fs::DirBuilder::new().mode(0o700).create(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
@@ -229,17 +222,13 @@ impl Engine {
     /// is ready or has failed its first start (a failed daemon keeps being retried).
     pub async fn start(settings: Settings) -> Result<Engine, StartError> {
         let events = EventBus::default();
-        events.emit(EngineEvent::Phase {
-            phase: Phase::Starting,
-        });
+        events.emit(EngineEvent::Phase { phase: Phase::Starting });
         let (host, port) = (settings.host.clone(), settings.port);
         // Bind first: a taken port is the most common start failure and must come before
         // anything else is started.
         let listener = match tokio::net::TcpListener::bind((host.as_str(), port)).await {
             Ok(l) => l,
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-                return Err(StartError::PortInUse { host, port })
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => return Err(StartError::PortInUse { host, port }),
             Err(source) => return Err(StartError::Bind { host, port, source }),
         };
         let addr = listener.local_addr().map_err(|source| StartError::Bind {
@@ -253,10 +242,7 @@ impl Engine {
         let mut binaries = BTreeMap::new();
         for &rt in &settings.runtimes {
             if !rt.uses_daemons() || daemon_script(rt).is_none() {
-                missing.insert(
-                    rt,
-                    format!("the {rt} runtime is not available in this build yet"),
-                );
+                missing.insert(rt, format!("the {rt} runtime is not available in this build yet"));
                 continue;
             }
             let bin = settings.binary(binary_key(rt));
@@ -271,10 +257,7 @@ impl Engine {
                         .find(|(k, _, _)| *k == binary_key(rt))
                         .map(|(_, v, _)| *v)
                         .unwrap_or("");
-                    missing.insert(
-                        rt,
-                        format!("`{bin}` was not found on PATH: install {rt} or set {var}"),
-                    );
+                    missing.insert(rt, format!("`{bin}` was not found on PATH: install {rt} or set {var}"));
                 }
             }
         }
@@ -290,45 +273,32 @@ impl Engine {
         let mut specs = Vec::new();
         let env_remove: Vec<String> = std::env::vars_os()
             .filter_map(|(k, _)| k.into_string().ok())
-            .filter(|k| {
-                k.starts_with("FN_ADMIN_")
-                    || k.starts_with("FN_CONSOLE_")
-                    || k.starts_with("FN_TRUSTED_")
-            })
+            .filter(|k| k.starts_with("FN_ADMIN_") || k.starts_with("FN_CONSOLE_") || k.starts_with("FN_TRUSTED_"))
             .collect();
         for &rt in &runtime_order {
             let n = settings.daemon_count(rt);
             let paths: Vec<PathBuf> = match settings.explicit_sockets.get(&rt) {
                 Some(p) => p.clone(),
                 None if n == 1 => vec![socket_dir.join(format!("fn-{rt}.sock"))],
-                None => (1..=n)
-                    .map(|i| socket_dir.join(format!("fn-{rt}-{i}.sock")))
-                    .collect(),
+                None => (1..=n).map(|i| socket_dir.join(format!("fn-{rt}-{i}.sock"))).collect(),
             };
-            let script =
-                install_daemon_script(rt, &socket_dir).map_err(|source| StartError::SocketDir {
-                    path: socket_dir.clone(),
-                    source,
-                })?;
+            let script = install_daemon_script(rt, &socket_dir).map_err(|source| StartError::SocketDir {
+                path: socket_dir.clone(),
+                source,
+            })?;
             for (i, socket) in paths.iter().enumerate() {
                 specs.push(DaemonSpec {
                     runtime: rt,
                     index: i + 1,
                     socket: socket.clone(),
                     program: binaries[&rt].clone(),
-                    args: vec![
-                        script.clone().into_os_string(),
-                        socket.clone().into_os_string(),
-                    ],
+                    args: vec![script.clone().into_os_string(), socket.clone().into_os_string()],
                     env: vec![
                         (
                             "FN_FUNCTIONS_ROOT".into(),
                             settings.functions_root.display().to_string(),
                         ),
-                        (
-                            "FN_MAX_FRAME_BYTES".into(),
-                            settings.max_frame_bytes.to_string(),
-                        ),
+                        ("FN_MAX_FRAME_BYTES".into(), settings.max_frame_bytes.to_string()),
                         ("FN_RUNTIME".into(), rt.to_string()),
                         ("FN_SOCKET_INDEX".into(), (i + 1).to_string()),
                     ],
@@ -348,10 +318,8 @@ impl Engine {
         let discovery_opts = discovery_options(&settings, &runtime_order);
         let root = settings.functions_root.clone();
         // Discovery reads the tree: off the async threads, and in parallel with daemon start.
-        let discovering =
-            tokio::task::spawn_blocking(move || discovery::discover(&root, &discovery_opts));
-        let (supervisor, reports) =
-            Supervisor::start(launcher, specs, runtimes.values().cloned().collect(), ctx).await;
+        let discovering = tokio::task::spawn_blocking(move || discovery::discover(&root, &discovery_opts));
+        let (supervisor, reports) = Supervisor::start(launcher, specs, runtimes.values().cloned().collect(), ctx).await;
         let discovery = discovering.await.map_err(|e| ConfigError {
             code: "discovery.panic",
             file: settings.functions_root.clone(),
@@ -381,6 +349,8 @@ impl Engine {
             seq: AtomicU64::new(0),
             reload_lock: tokio::sync::Mutex::new(()),
             last_reload_error: Mutex::new(None),
+            watch_status: Mutex::new(crate::watch::WatchStatus::off()),
+            watcher: Mutex::new(None),
             shutdown,
             tasks: Mutex::new(Vec::new()),
             settings,
@@ -401,9 +371,10 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .extend([probe, serve]);
-        events.emit(EngineEvent::Phase {
-            phase: Phase::Serving,
-        });
+        if engine.0.settings.hot_reload {
+            engine.start_watching();
+        }
+        events.emit(EngineEvent::Phase { phase: Phase::Serving });
         Ok(engine)
     }
 
@@ -453,9 +424,59 @@ impl Engine {
         }
     }
 
+    fn start_watching(&self) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<PathBuf>>();
+        let root = self.0.settings.functions_root.clone();
+        let status = match crate::watch::start(&root, tx) {
+            Ok(w) => {
+                let status = crate::watch::WatchStatus {
+                    enabled: true,
+                    active: true,
+                    backend: w.backend,
+                    last_scan_at: None,
+                    error: None,
+                };
+                *self.0.watcher.lock().unwrap_or_else(|p| p.into_inner()) = Some(w);
+                status
+            }
+            Err(e) => {
+                tracing::warn!("hot reload is off: cannot watch {}: {e}", root.display());
+                crate::watch::WatchStatus {
+                    enabled: true,
+                    active: false,
+                    backend: "none",
+                    last_scan_at: None,
+                    error: Some(e),
+                }
+            }
+        };
+        *self.0.watch_status.lock().unwrap_or_else(|p| p.into_inner()) = status;
+        let engine = self.clone();
+        let task = tokio::spawn(async move {
+            while let Some(mut paths) = rx.recv().await {
+                // Coalesce whatever else arrived meanwhile into the same reload.
+                while let Ok(more) = rx.try_recv() {
+                    paths.extend(more);
+                }
+                paths.sort();
+                paths.dedup();
+                let files = paths
+                    .iter()
+                    .map(|p| p.strip_prefix(&root).unwrap_or(p).display().to_string())
+                    .collect();
+                engine.reload_files(files).await;
+            }
+        });
+        self.0.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(task);
+    }
+
     /// Rescan the functions root and swap the new route map in. A scan with config errors
     /// keeps the last good map serving (errors are reported) unless nothing was served yet.
     pub async fn reload(&self) -> ReloadReport {
+        self.reload_files(Vec::new()).await
+    }
+
+    async fn reload_files(&self, files: Vec<String>) -> ReloadReport {
         let _one_at_a_time = self.0.reload_lock.lock().await;
         let started = tokio::time::Instant::now();
         self.0.events.emit(EngineEvent::Phase {
@@ -474,20 +495,10 @@ impl Engine {
             .iter()
             .map(|r| r.pattern.as_str())
             .collect();
-        let new_patterns: std::collections::BTreeSet<&str> = discovery
-            .routes
-            .routes()
-            .iter()
-            .map(|r| r.pattern.as_str())
-            .collect();
-        let added: Vec<String> = new_patterns
-            .difference(&old_patterns)
-            .map(|s| s.to_string())
-            .collect();
-        let removed: Vec<String> = old_patterns
-            .difference(&new_patterns)
-            .map(|s| s.to_string())
-            .collect();
+        let new_patterns: std::collections::BTreeSet<&str> =
+            discovery.routes.routes().iter().map(|r| r.pattern.as_str()).collect();
+        let added: Vec<String> = new_patterns.difference(&old_patterns).map(|s| s.to_string()).collect();
+        let removed: Vec<String> = old_patterns.difference(&new_patterns).map(|s| s.to_string()).collect();
         let errors = discovery.errors.clone();
         let warnings = discovery.warnings.clone();
         let keep_old = !errors.is_empty() && !old.discovery.routes.routes().is_empty();
@@ -500,41 +511,32 @@ impl Engine {
             let served = self.build_served(discovery);
             self.0.served.store(Arc::new(served));
         }
-        let error = (!errors.is_empty()).then(|| {
-            errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("; ")
-        });
-        *self
-            .0
-            .last_reload_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = error.clone();
+        let error = (!errors.is_empty()).then(|| errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "));
+        *self.0.last_reload_error.lock().unwrap_or_else(|p| p.into_inner()) = error.clone();
         let ms = started.elapsed().as_millis() as u64;
-        let (added, removed) = if keep_old {
-            (vec![], vec![])
-        } else {
-            (added, removed)
-        };
+        let (added, removed) = if keep_old { (vec![], vec![]) } else { (added, removed) };
+        self.0
+            .watch_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_scan_at = Some(crate::clock::epoch_secs());
         self.0.events.emit(EngineEvent::Reload {
             ok: errors.is_empty(),
+            files: files.clone(),
             routes,
             added: added.clone(),
             removed: removed.clone(),
             ms,
             error,
         });
-        self.0.events.emit(EngineEvent::Phase {
-            phase: Phase::Serving,
-        });
+        self.0.events.emit(EngineEvent::Phase { phase: Phase::Serving });
         ReloadReport {
             ok: errors.is_empty(),
             routes,
             added,
             removed,
             ms,
+            files,
             errors,
             warnings,
         }
@@ -592,21 +594,17 @@ impl Engine {
 
     /// Stop serving, stop every daemon (and its process group), remove the socket folder.
     pub async fn stop(&self) {
-        self.0.events.emit(EngineEvent::Phase {
-            phase: Phase::Stopping,
-        });
+        self.0.events.emit(EngineEvent::Phase { phase: Phase::Stopping });
         let _ = self.0.shutdown.send(true);
+        drop(self.0.watcher.lock().unwrap_or_else(|p| p.into_inner()).take());
         self.0.supervisor.stop().await;
-        let tasks: Vec<_> =
-            std::mem::take(&mut *self.0.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        let tasks: Vec<_> = std::mem::take(&mut *self.0.tasks.lock().unwrap_or_else(|p| p.into_inner()));
         for t in tasks {
             t.abort();
             let _ = t.await;
         }
         let _ = std::fs::remove_dir_all(&self.0.socket_dir);
-        self.0.events.emit(EngineEvent::Phase {
-            phase: Phase::Stopped,
-        });
+        self.0.events.emit(EngineEvent::Phase { phase: Phase::Stopped });
     }
 }
 
@@ -621,10 +619,11 @@ impl Shared {
     }
 
     pub(crate) fn last_reload_error(&self) -> Option<String> {
-        self.last_reload_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.last_reload_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn watch_status(&self) -> crate::watch::WatchStatus {
+        self.watch_status.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub(crate) fn daemons(&self) -> &[Arc<DaemonHandle>] {

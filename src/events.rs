@@ -62,6 +62,7 @@ pub enum EngineEvent {
     },
     Reload {
         ok: bool,
+        files: Vec<String>,
         routes: usize,
         added: Vec<String>,
         removed: Vec<String>,

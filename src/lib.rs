@@ -19,3 +19,4 @@ pub mod supervisor;
 pub use engine::{Engine, StartError};
 pub mod cli;
 pub mod doctor;
+pub mod watch;

@@ -56,12 +56,7 @@ impl LogBook {
                     .as_deref()
                     .is_none_or(|f| l.function.as_deref() == Some(f))
             })
-            .filter(|l| {
-                filter
-                    .stream
-                    .as_deref()
-                    .is_none_or(|s| s == "all" || l.stream == s)
-            })
+            .filter(|l| filter.stream.as_deref().is_none_or(|s| s == "all" || l.stream == s))
             .take(filter.lines.min(CAPACITY))
             .cloned()
             .collect();

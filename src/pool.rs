@@ -160,9 +160,7 @@ pub struct Pool {
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pool")
-            .field("stats", &self.stats())
-            .finish()
+        f.debug_struct("Pool").field("stats", &self.stats()).finish()
     }
 }
 
@@ -188,10 +186,7 @@ impl Pool {
         })
     }
 
-    pub fn with_observer(
-        limits: Limits,
-        observer: impl Fn(PoolStats) + Send + Sync + 'static,
-    ) -> Arc<Pool> {
+    pub fn with_observer(limits: Limits, observer: impl Fn(PoolStats) + Send + Sync + 'static) -> Arc<Pool> {
         Arc::new(Pool {
             state: Mutex::new(Admission::new(limits)),
             observer: Some(Box::new(observer)),
@@ -370,15 +365,9 @@ mod tests {
     fn queue_is_fifo_and_leaving_counts_timeouts_only() {
         let mut a = Admission::new(limits(1, 3, 100));
         a.arrive(0);
-        let Decision::Queued(t1) = a.arrive(1) else {
-            panic!()
-        };
-        let Decision::Queued(t2) = a.arrive(2) else {
-            panic!()
-        };
-        let Decision::Queued(_t3) = a.arrive(3) else {
-            panic!()
-        };
+        let Decision::Queued(t1) = a.arrive(1) else { panic!() };
+        let Decision::Queued(t2) = a.arrive(2) else { panic!() };
+        let Decision::Queued(_t3) = a.arrive(3) else { panic!() };
         assert!(a.leave(t2, false), "hang-up leaves the queue");
         assert_eq!(a.stats().timeout_drops, 0);
         assert_eq!(a.release(), Some(1));
@@ -418,10 +407,7 @@ mod tests {
         let waiter = tokio::spawn(async move { p2.acquire().await.map(|p| p.queued) });
         tokio::task::yield_now().await;
         assert_eq!(pool.stats().queued, 1);
-        assert_eq!(
-            pool.acquire().await.unwrap_err(),
-            Refusal::Overflow { status: 429 }
-        );
+        assert_eq!(pool.acquire().await.unwrap_err(), Refusal::Overflow { status: 429 });
         drop(first);
         assert_eq!(waiter.await.unwrap(), Ok(true));
         assert_eq!(
@@ -440,10 +426,7 @@ mod tests {
         let pool = Pool::new(limits(1, 1, 500));
         let _held = pool.acquire().await.unwrap();
         let started = tokio::time::Instant::now();
-        assert_eq!(
-            pool.acquire().await.unwrap_err(),
-            Refusal::QueueTimeout { status: 429 }
-        );
+        assert_eq!(pool.acquire().await.unwrap_err(), Refusal::QueueTimeout { status: 429 });
         assert_eq!(started.elapsed(), Duration::from_millis(500));
         assert_eq!(pool.stats().timeout_drops, 1);
         assert_eq!(pool.stats().overflow_drops, 0);

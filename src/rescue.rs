@@ -109,15 +109,7 @@ mod tests {
     use http_body_util::BodyExt;
 
     async fn body(resp: Response<Full<Bytes>>) -> String {
-        String::from_utf8(
-            resp.into_body()
-                .collect()
-                .await
-                .unwrap()
-                .to_bytes()
-                .to_vec(),
-        )
-        .unwrap()
+        String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
     }
 
     #[tokio::test]
@@ -125,16 +117,8 @@ mod tests {
         let cases = [
             (Failure::NotFound, 404, r#"{"error":"not found"}"#),
             (Failure::Ambiguous, 409, r#"{"error":"ambiguous function"}"#),
-            (
-                Failure::PayloadTooLarge,
-                413,
-                r#"{"error":"payload too large"}"#,
-            ),
-            (
-                Failure::HostNotAllowed,
-                421,
-                r#"{"error":"host not allowed"}"#,
-            ),
+            (Failure::PayloadTooLarge, 413, r#"{"error":"payload too large"}"#),
+            (Failure::HostNotAllowed, 421, r#"{"error":"host not allowed"}"#),
             (
                 Failure::Overflow { status: 429 },
                 429,
@@ -145,11 +129,7 @@ mod tests {
                 503,
                 r#"{"error":"worker pool queue timeout"}"#,
             ),
-            (
-                Failure::InvalidReply,
-                502,
-                r#"{"error":"invalid runtime response"}"#,
-            ),
+            (Failure::InvalidReply, 502, r#"{"error":"invalid runtime response"}"#),
             (
                 Failure::InvalidBase64,
                 502,
@@ -161,11 +141,7 @@ mod tests {
                 r#"{"error":"runtime error: connection reset"}"#,
             ),
             (Failure::RuntimeDown, 503, r#"{"error":"runtime down"}"#),
-            (
-                Failure::RuntimeUnavailable,
-                503,
-                r#"{"error":"runtime unavailable"}"#,
-            ),
+            (Failure::RuntimeUnavailable, 503, r#"{"error":"runtime unavailable"}"#),
             (Failure::Timeout, 504, r#"{"error":"runtime timeout"}"#),
             (
                 Failure::Forbidden("missing CSRF header"),

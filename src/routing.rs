@@ -207,9 +207,7 @@ pub fn validate_pattern(pattern: &str) -> Result<(), String> {
                 return Err(format!("route `{pattern}` has a parameter without a name"))
             }
             Segment::CatchAll(_) if i + 1 != segments.len() => {
-                return Err(format!(
-                    "route `{pattern}`: a catch-all must be the last segment"
-                ))
+                return Err(format!("route `{pattern}`: a catch-all must be the last segment"))
             }
             _ => {}
         }
@@ -236,11 +234,7 @@ fn path_segments(path: &str) -> impl Iterator<Item = (usize, &str)> {
 }
 
 /// Walks `segments` against `path`, reporting captures to `on_param`. Allocates nothing.
-fn walk<'p>(
-    segments: &[Segment],
-    path: &'p str,
-    mut on_param: impl FnMut(&str, Capture<'p>),
-) -> bool {
+fn walk<'p>(segments: &[Segment], path: &'p str, mut on_param: impl FnMut(&str, Capture<'p>)) -> bool {
     let mut parts = path_segments(path);
     for seg in segments {
         let Some((start, part)) = parts.next() else {
@@ -405,9 +399,7 @@ impl RouteMap {
             let mut ambiguous = Methods::default();
             let mut losers: Vec<(usize, usize)> = Vec::new();
             for (_, bit) in Methods::ALL_NAMES {
-                let mut contenders: Vec<usize> = (0..group.len())
-                    .filter(|&i| group[i].methods.contains(bit))
-                    .collect();
+                let mut contenders: Vec<usize> = (0..group.len()).filter(|&i| group[i].methods.contains(bit)).collect();
                 // Stable sort keeps candidate order for equal strength; that only matters
                 // for the ambiguity check below.
                 contenders.sort_by_key(|&i| Reverse(strength(&group[i], runtime_order)));
@@ -453,13 +445,9 @@ impl RouteMap {
                 map.conflicts.insert(pattern.clone());
             }
             let index = map.entries.len();
-            let is_exact = entry
-                .segments
-                .iter()
-                .all(|s| matches!(s, Segment::Static(_)));
+            let is_exact = entry.segments.iter().all(|s| matches!(s, Segment::Static(_)));
             if is_exact {
-                map.exact
-                    .insert(normalise_path(&pattern).into_owned(), index);
+                map.exact.insert(normalise_path(&pattern).into_owned(), index);
             } else {
                 map.dynamic.push(index);
             }
@@ -507,9 +495,7 @@ impl RouteMap {
             .filter(|&i| walk(&self.entries[i].segments, &path, |_, _| {}));
         for index in exact.into_iter().chain(dynamic) {
             let entry = &self.entries[index];
-            if entry.ambiguous.contains(wanted)
-                || (wanted == Methods::HEAD && entry.ambiguous.contains(Methods::GET))
-            {
+            if entry.ambiguous.contains(wanted) || (wanted == Methods::HEAD && entry.ambiguous.contains(Methods::GET)) {
                 return Resolution::Ambiguous;
             }
             let mut fallbacks = [wanted, Methods::default()];
@@ -711,22 +697,14 @@ mod tests {
                 ],
                 &[Node],
             );
-            assert_eq!(
-                outcome(&map, "GET", "/x", None),
-                want,
-                "{config_force} {file_force}"
-            );
+            assert_eq!(outcome(&map, "GET", "/x", None), want, "{config_force} {file_force}");
             assert_eq!(map.shadowed().len(), 1);
         }
         // force-url also takes a URL over from an earlier runtime.
         let map = RouteMap::build(
             vec![
                 route("/y", Methods::GET, Node, "y.js"),
-                with_source(
-                    route("/y", Methods::GET, Python, "y.py"),
-                    RouteSource::File,
-                    true,
-                ),
+                with_source(route("/y", Methods::GET, Python, "y.py"), RouteSource::File, true),
             ],
             &[Node, Python],
         );
@@ -795,8 +773,7 @@ mod tests {
     #[test]
     fn host_rules() {
         let mut hosted = route("/h", Methods::GET, Node, "h");
-        Arc::make_mut(&mut hosted.target).policy.allow_hosts =
-            vec!["api.example.com".into(), "*.example.org".into()];
+        Arc::make_mut(&mut hosted.target).policy.allow_hosts = vec!["api.example.com".into(), "*.example.org".into()];
         let map = RouteMap::build(vec![hosted], &[Node]);
         let cases = [
             (Some("api.example.com"), "h"),
@@ -818,10 +795,7 @@ mod tests {
     fn host_mismatch_falls_through_to_a_less_specific_route() {
         let mut hosted = route("/a/b", Methods::GET, Node, "hosted");
         Arc::make_mut(&mut hosted.target).policy.allow_hosts = vec!["x.io".into()];
-        let map = RouteMap::build(
-            vec![hosted, route("/a/:p", Methods::GET, Node, "open")],
-            &[Node],
-        );
+        let map = RouteMap::build(vec![hosted, route("/a/:p", Methods::GET, Node, "open")], &[Node]);
         assert_eq!(outcome(&map, "GET", "/a/b", Some("x.io")), "hosted");
         assert_eq!(outcome(&map, "GET", "/a/b", Some("y.io")), "open p=b");
     }

@@ -35,10 +35,7 @@ pub struct FnConfig {
 impl FnConfig {
     /// Identity makes the folder an explicit function (contract §2.4).
     pub fn has_identity(&self) -> bool {
-        self.runtime.is_some()
-            || self.name.is_some()
-            || self.entrypoint.is_some()
-            || !self.routes.is_empty()
+        self.runtime.is_some() || self.name.is_some() || self.entrypoint.is_some() || !self.routes.is_empty()
     }
 }
 
@@ -98,10 +95,7 @@ impl PolicyOverlay {
             include_debug_headers: near.include_debug_headers.or(self.include_debug_headers),
             handler: near.handler.clone().or_else(|| self.handler.clone()),
             adapter: near.adapter.or(self.adapter),
-            allow_hosts: near
-                .allow_hosts
-                .clone()
-                .or_else(|| self.allow_hosts.clone()),
+            allow_hosts: near.allow_hosts.clone().or_else(|| self.allow_hosts.clone()),
             force_url: near.force_url.or(self.force_url),
             worker_pool,
         }
@@ -126,14 +120,10 @@ impl PolicyOverlay {
                 enabled: wp.enabled.unwrap_or(true),
                 max_workers: wp.max_workers.unwrap_or(max_concurrency),
                 max_queue: wp.max_queue.unwrap_or(pool_defaults.max_queue),
-                queue_timeout_ms: wp
-                    .queue_timeout_ms
-                    .unwrap_or(pool_defaults.queue_timeout_ms),
+                queue_timeout_ms: wp.queue_timeout_ms.unwrap_or(pool_defaults.queue_timeout_ms),
                 queue_poll_ms: wp.queue_poll_ms.unwrap_or(pool_defaults.queue_poll_ms),
                 min_warm: wp.min_warm.unwrap_or(pool_defaults.min_warm),
-                idle_ttl_seconds: wp
-                    .idle_ttl_seconds
-                    .unwrap_or(pool_defaults.idle_ttl_seconds),
+                idle_ttl_seconds: wp.idle_ttl_seconds.unwrap_or(pool_defaults.idle_ttl_seconds),
                 overflow_status: wp.overflow_status.unwrap_or(pool_defaults.overflow_status),
             },
         };
@@ -240,20 +230,15 @@ impl Reader<'_> {
         let mut methods = Methods::default();
         for name in self.list(field, v)? {
             methods = methods
-                | Methods::parse(&name).ok_or_else(|| {
-                    self.invalid(field, "HTTP methods (GET, POST, PUT, PATCH, DELETE…)", v)
-                })?;
+                | Methods::parse(&name)
+                    .ok_or_else(|| self.invalid(field, "HTTP methods (GET, POST, PUT, PATCH, DELETE…)", v))?;
         }
         Ok((methods != Methods::default()).then_some(methods))
     }
 
     fn route(&self, field: &str, v: &Value) -> Result<String, ConfigError> {
         let s = self.string(field, v)?;
-        let route = if s.starts_with('/') {
-            s
-        } else {
-            format!("/{s}")
-        };
+        let route = if s.starts_with('/') { s } else { format!("/{s}") };
         if route.split('/').any(|seg| seg == "..") {
             return Err(self.invalid(field, "a route without `..`", v));
         }
@@ -275,11 +260,7 @@ fn parse_json(text: &str, file: &Path) -> Result<Value, ConfigError> {
         code: "config.invalid_json",
         file: file.to_path_buf(),
         field: None,
-        message: format!(
-            "invalid JSON at line {}, column {}: {e}",
-            e.line(),
-            e.column()
-        ),
+        message: format!("invalid JSON at line {}, column {}: {e}", e.line(), e.column()),
     })
 }
 
@@ -304,9 +285,7 @@ fn get<'a>(root: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
 
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -328,10 +307,9 @@ pub fn parse_fn_config(text: &str, file: &Path) -> Result<FnConfig, ConfigError>
 
     if let Some(v) = obj.get("runtime") {
         let s = r.string("runtime", v)?;
-        cfg.runtime =
-            Some(RuntimeKind::parse(&s).ok_or_else(|| {
-                r.invalid("runtime", "one of node, python, php, lua, rust, go", v)
-            })?);
+        cfg.runtime = Some(
+            RuntimeKind::parse(&s).ok_or_else(|| r.invalid("runtime", "one of node, python, php, lua, rust, go", v))?,
+        );
     }
     if let Some(v) = obj.get("name") {
         let name = r.string("name", v)?;
@@ -348,10 +326,7 @@ pub fn parse_fn_config(text: &str, file: &Path) -> Result<FnConfig, ConfigError>
         let field = "invoke.routes";
         let items = match v {
             Value::String(_) => vec![r.route(field, v)?],
-            Value::Array(a) => a
-                .iter()
-                .map(|x| r.route(field, x))
-                .collect::<Result<_, _>>()?,
+            Value::Array(a) => a.iter().map(|x| r.route(field, x)).collect::<Result<_, _>>()?,
             _ => return Err(r.invalid(field, "an array of routes", v)),
         };
         cfg.routes = items;
@@ -438,23 +413,16 @@ fn parse_overlay(r: &Reader<'_>, obj: &Map<String, Value>) -> Result<PolicyOverl
     if let Some(v) = get(obj, "invoke.handler") {
         let h = r.string("invoke.handler", v)?;
         if !is_identifier(&h) {
-            return Err(r.invalid(
-                "invoke.handler",
-                "a name matching ^[a-zA-Z_][a-zA-Z0-9_]*$",
-                v,
-            ));
+            return Err(r.invalid("invoke.handler", "a name matching ^[a-zA-Z_][a-zA-Z0-9_]*$", v));
         }
         o.handler = Some(h);
     }
     if let Some(v) = get(obj, "invoke.adapter") {
         let s = r.string("invoke.adapter", v)?;
-        o.adapter = Some(parse_adapter(&s).ok_or_else(|| {
-            r.invalid(
-                "invoke.adapter",
-                "native, aws-lambda or cloudflare-worker",
-                v,
-            )
-        })?);
+        o.adapter = Some(
+            parse_adapter(&s)
+                .ok_or_else(|| r.invalid("invoke.adapter", "native, aws-lambda or cloudflare-worker", v))?,
+        );
     }
     if let Some(v) = get(obj, "invoke.allow_hosts") {
         let hosts = r.list("invoke.allow_hosts", v)?;
@@ -538,11 +506,7 @@ pub fn parse_routes_json(text: &str, file: &Path) -> Result<Vec<RoutesJsonEntry>
         };
         let path = r.route(&field, &Value::String(path.to_string()))?;
         let file = r.relative_path(&field, target)?;
-        out.push(RoutesJsonEntry {
-            methods,
-            path,
-            file,
-        });
+        out.push(RoutesJsonEntry { methods, path, file });
     }
     Ok(out)
 }
@@ -662,19 +626,13 @@ mod tests {
             ),
             (false, 2, 3)
         );
-        assert_eq!(
-            (p.worker_pool.queue_poll_ms, p.worker_pool.overflow_status),
-            (1, 503)
-        );
+        assert_eq!((p.worker_pool.queue_poll_ms, p.worker_pool.overflow_status), (1, 503));
         // No block: disabled, but max_workers still follows max_concurrency.
         let p = parse(r#"{"max_concurrency":5}"#)
             .unwrap()
             .overlay
             .resolve(RuntimeKind::Node);
-        assert_eq!(
-            (p.worker_pool.enabled, p.worker_pool.max_workers),
-            (false, 5)
-        );
+        assert_eq!((p.worker_pool.enabled, p.worker_pool.max_workers), (false, 5));
     }
 
     #[test]
@@ -765,18 +723,16 @@ mod tests {
 
     #[test]
     fn overlays_merge_nearest_wins_field_by_field() {
-        let root = parse(r#"{"timeout_ms":100,"max_body_bytes":10,"worker_pool":{"max_queue":4,"overflow_status":503}}"#)
-            .unwrap()
-            .overlay;
+        let root =
+            parse(r#"{"timeout_ms":100,"max_body_bytes":10,"worker_pool":{"max_queue":4,"overflow_status":503}}"#)
+                .unwrap()
+                .overlay;
         let near = parse(r#"{"timeout_ms":200,"worker_pool":{"max_queue":1}}"#)
             .unwrap()
             .overlay;
         let p = root.merge(&near).resolve(RuntimeKind::Node);
         assert_eq!((p.timeout_ms, p.max_body_bytes), (200, 10));
-        assert_eq!(
-            (p.worker_pool.max_queue, p.worker_pool.overflow_status),
-            (1, 503)
-        );
+        assert_eq!((p.worker_pool.max_queue, p.worker_pool.overflow_status), (1, 503));
     }
 
     #[test]
@@ -807,11 +763,7 @@ mod tests {
                 },
             ]
         );
-        let err = parse_routes_json(
-            r#"{"routes":{"/x":"../y.py"}}"#,
-            Path::new("fn.routes.json"),
-        )
-        .unwrap_err();
+        let err = parse_routes_json(r#"{"routes":{"/x":"../y.py"}}"#, Path::new("fn.routes.json")).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("routes./x"));
     }
 }

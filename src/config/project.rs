@@ -187,10 +187,7 @@ impl Settings {
             });
         }
         let file = load_project_file(&project_dir)?;
-        let file_path = file
-            .path
-            .clone()
-            .unwrap_or_else(|| project_dir.join("fastfn.json"));
+        let file_path = file.path.clone().unwrap_or_else(|| project_dir.join("fastfn.json"));
         let field_err = |field: &str, message: String| ConfigError {
             code: "config.invalid_field",
             file: file_path.clone(),
@@ -220,12 +217,7 @@ impl Settings {
         let functions_dir = match file.keys.get("functions-dir") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(v) => {
-                return Err(field_err(
-                    "functions-dir",
-                    format!("expected a folder name, got {v}"),
-                ))
-            }
+            Some(v) => return Err(field_err("functions-dir", format!("expected a folder name, got {v}"))),
         };
         let root = match (&functions_dir, &overrides.dir, env("FN_FUNCTIONS_ROOT")) {
             (Some(f), _, _) => project_dir.join(f),
@@ -246,9 +238,10 @@ impl Settings {
             .unwrap_or_else(|| defaults::HOST.to_string());
         let port = match (overrides.port, env("FN_HOST_PORT")) {
             (Some(p), _) => p,
-            (None, Some(p)) => p.trim().parse().map_err(|_| {
-                env_err("FN_HOST_PORT", format!("expected a port number, got `{p}`"))
-            })?,
+            (None, Some(p)) => p
+                .trim()
+                .parse()
+                .map_err(|_| env_err("FN_HOST_PORT", format!("expected a port number, got `{p}`")))?,
             (None, None) => defaults::PORT,
         };
 
@@ -256,7 +249,12 @@ impl Settings {
             Some(list) if !list.trim().is_empty() => {
                 let mut out = Vec::new();
                 for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    let rt = RuntimeKind::parse(name).ok_or_else(|| env_err("FN_RUNTIMES", format!("unknown runtime `{name}` (known: node, python, php, lua, rust, go)")))?;
+                    let rt = RuntimeKind::parse(name).ok_or_else(|| {
+                        env_err(
+                            "FN_RUNTIMES",
+                            format!("unknown runtime `{name}` (known: node, python, php, lua, rust, go)"),
+                        )
+                    })?;
                     if !out.contains(&rt) {
                         out.push(rt);
                     }
@@ -280,9 +278,7 @@ impl Settings {
 
         let mut daemon_counts = match file.keys.get("runtime-daemons") {
             None | Some(Value::Null) => BTreeMap::new(),
-            Some(Value::String(s)) => {
-                parse_counts(s).map_err(|m| field_err("runtime-daemons", m))?
-            }
+            Some(Value::String(s)) => parse_counts(s).map_err(|m| field_err("runtime-daemons", m))?,
             Some(Value::Object(map)) => {
                 let csv = map
                     .iter()
@@ -311,8 +307,8 @@ impl Settings {
 
         let mut explicit_sockets = BTreeMap::new();
         if let Some(s) = env("FN_RUNTIME_SOCKETS").filter(|s| !s.trim().is_empty()) {
-            let v: Value = serde_json::from_str(&s)
-                .map_err(|e| env_err("FN_RUNTIME_SOCKETS", format!("invalid JSON: {e}")))?;
+            let v: Value =
+                serde_json::from_str(&s).map_err(|e| env_err("FN_RUNTIME_SOCKETS", format!("invalid JSON: {e}")))?;
             let Value::Object(map) = v else {
                 return Err(env_err(
                     "FN_RUNTIME_SOCKETS",
@@ -320,15 +316,11 @@ impl Settings {
                 ));
             };
             for (k, v) in map {
-                let rt = RuntimeKind::parse(&k).ok_or_else(|| {
-                    env_err("FN_RUNTIME_SOCKETS", format!("unknown runtime `{k}`"))
-                })?;
+                let rt = RuntimeKind::parse(&k)
+                    .ok_or_else(|| env_err("FN_RUNTIME_SOCKETS", format!("unknown runtime `{k}`")))?;
                 let list: Vec<String> = match v {
                     Value::String(s) => vec![s],
-                    Value::Array(a) => a
-                        .into_iter()
-                        .filter_map(|x| x.as_str().map(String::from))
-                        .collect(),
+                    Value::Array(a) => a.into_iter().filter_map(|x| x.as_str().map(String::from)).collect(),
                     other => {
                         return Err(env_err(
                             "FN_RUNTIME_SOCKETS",
@@ -406,9 +398,7 @@ impl Settings {
                 .parse()
                 .ok()
                 .filter(|d| (1..=5).contains(d))
-                .ok_or_else(|| {
-                    env_err("FN_NAMESPACE_DEPTH", format!("expected 1..5, got `{s}`"))
-                })?,
+                .ok_or_else(|| env_err("FN_NAMESPACE_DEPTH", format!("expected 1..5, got `{s}`")))?,
         };
         let ignore_dirs = env("FN_ZERO_CONFIG_IGNORE_DIRS")
             .map(|s| {
@@ -425,12 +415,12 @@ impl Settings {
         };
         let max_frame_bytes = match env("FN_MAX_FRAME_BYTES") {
             None => defaults::MAX_REQUEST_FRAME,
-            Some(s) => s.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                env_err(
-                    "FN_MAX_FRAME_BYTES",
-                    format!("expected a byte count, got `{s}`"),
-                )
-            })?,
+            Some(s) => s
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| env_err("FN_MAX_FRAME_BYTES", format!("expected a byte count, got `{s}`")))?,
         };
 
         Ok(Settings {
@@ -490,10 +480,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn resolve(dir: &Path, vars: &[(&str, &str)], o: Overrides) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::resolve(
             &Overrides {
                 dir: Some(dir.to_path_buf()),
@@ -556,10 +543,7 @@ mod tests {
             d.path(),
             &[
                 ("FN_RUNTIME_DAEMONS", "node=4"),
-                (
-                    "FN_RUNTIME_SOCKETS",
-                    r#"{"node": ["unix:/tmp/a.sock", "/tmp/b.sock"]}"#,
-                ),
+                ("FN_RUNTIME_SOCKETS", r#"{"node": ["unix:/tmp/a.sock", "/tmp/b.sock"]}"#),
             ],
             Overrides::default(),
         )
@@ -574,12 +558,7 @@ mod tests {
     #[test]
     fn runtime_order_is_kept_as_given() {
         let d = tempfile::tempdir().unwrap();
-        let s = resolve(
-            d.path(),
-            &[("FN_RUNTIMES", "python, node,go")],
-            Overrides::default(),
-        )
-        .unwrap();
+        let s = resolve(d.path(), &[("FN_RUNTIMES", "python, node,go")], Overrides::default()).unwrap();
         assert_eq!(
             s.runtimes,
             vec![RuntimeKind::Python, RuntimeKind::Node, RuntimeKind::Go]
@@ -589,18 +568,13 @@ mod tests {
     #[test]
     fn errors_name_the_file_and_field() {
         let d = tempfile::tempdir().unwrap();
-        std::fs::write(
-            d.path().join("fastfn.json"),
-            r#"{"runtime-daemons": "node=x"}"#,
-        )
-        .unwrap();
+        std::fs::write(d.path().join("fastfn.json"), r#"{"runtime-daemons": "node=x"}"#).unwrap();
         let e = resolve(d.path(), &[], Overrides::default()).unwrap_err();
         assert_eq!(e.code, "config.invalid_field");
         assert_eq!(e.field.as_deref(), Some("runtime-daemons"));
         assert!(
-            e.to_string().contains(
-                "fastfn.json (field `runtime-daemons`): expected a count for node, got `x`"
-            ),
+            e.to_string()
+                .contains("fastfn.json (field `runtime-daemons`): expected a count for node, got `x`"),
             "{e}"
         );
         std::fs::write(d.path().join("fastfn.json"), "{\n  \"force-url\": tru }").unwrap();
@@ -610,12 +584,7 @@ mod tests {
         let e = resolve(d.path().join("nope").as_path(), &[], Overrides::default()).unwrap_err();
         assert_eq!(e.code, "config.missing_dir");
         std::fs::remove_file(d.path().join("fastfn.json")).unwrap();
-        let e = resolve(
-            d.path(),
-            &[("FN_RUNTIMES", "python,cobol")],
-            Overrides::default(),
-        )
-        .unwrap_err();
+        let e = resolve(d.path(), &[("FN_RUNTIMES", "python,cobol")], Overrides::default()).unwrap_err();
         assert!(e.to_string().contains("unknown runtime `cobol`"), "{e}");
     }
 
@@ -629,10 +598,7 @@ mod tests {
         )
         .unwrap();
         let s = resolve(d.path(), &[], Overrides::default()).unwrap();
-        assert_eq!(
-            s.functions_root,
-            d.path().join("functions").canonicalize().unwrap()
-        );
+        assert_eq!(s.functions_root, d.path().join("functions").canonicalize().unwrap());
         assert!(s.force_url);
     }
 }

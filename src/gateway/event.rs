@@ -156,9 +156,7 @@ impl QueryValueOut {
         match self {
             QueryValueOut::Flag => QueryValue::Flag,
             QueryValueOut::One(s) => QueryValue::One(Cow::Borrowed(s)),
-            QueryValueOut::Many(vs) => {
-                QueryValue::Many(vs.iter().map(|v| v.as_deref().map(Cow::Borrowed)).collect())
-            }
+            QueryValueOut::Many(vs) => QueryValue::Many(vs.iter().map(|v| v.as_deref().map(Cow::Borrowed)).collect()),
         }
     }
 }
@@ -269,10 +267,7 @@ struct Debug {
 /// Serialise the request frame payload (without the 4-byte length).
 pub fn request_payload(p: &EventParts<'_>) -> Vec<u8> {
     let policy: &FnPolicy = &p.target.policy;
-    let cookie = p
-        .headers
-        .get(hyper::header::COOKIE)
-        .and_then(|v| v.to_str().ok());
+    let cookie = p.headers.get(hyper::header::COOKIE).and_then(|v| v.to_str().ok());
     let session = cookie.map(|raw| Session {
         id: cookie_pairs(raw)
             .find(|(k, _)| matches!(*k, "session_id" | "sessionid" | "sid"))
@@ -315,10 +310,7 @@ pub fn request_payload(p: &EventParts<'_>) -> Vec<u8> {
             session,
             client: Client {
                 ip: p.client_ip,
-                ua: p
-                    .headers
-                    .get(hyper::header::USER_AGENT)
-                    .and_then(|v| v.to_str().ok()),
+                ua: p.headers.get(hyper::header::USER_AGENT).and_then(|v| v.to_str().ok()),
             },
             context: Context {
                 request_id: p.request_id,
@@ -392,10 +384,7 @@ mod tests {
         assert_eq!(v["adapter"], "native");
         let e = &v["event"];
         assert_eq!(e["raw_path"], "/users/42?a=1&a=2&flag&q=hello+world%21");
-        assert_eq!(
-            e["query"],
-            json!({"a": ["1", "2"], "flag": true, "q": "hello world!"})
-        );
+        assert_eq!(e["query"], json!({"a": ["1", "2"], "flag": true, "q": "hello world!"}));
         assert_eq!(e["params"], json!({"id": "42"}));
         assert_eq!(e["path_params"], e["params"]);
         assert_eq!(e["headers"]["x-many"], json!(["a", "b"]));
@@ -439,10 +428,7 @@ mod tests {
         });
         let v: Value = serde_json::from_slice(&payload).unwrap();
         let e = &v["event"];
-        assert!(
-            e.get("body").is_none(),
-            "body is absent without a request body"
-        );
+        assert!(e.get("body").is_none(), "body is absent without a request body");
         assert_eq!(e["session"], Value::Null);
         assert_eq!(e["query"], json!({}));
         assert_eq!(e["params"], json!({}));

@@ -31,11 +31,7 @@ use tokio::time::Instant;
 pub type Body = Full<Bytes>;
 
 /// Accept connections until shutdown; each connection is served on its own task.
-pub(crate) async fn serve(
-    shared: Arc<Shared>,
-    listener: TcpListener,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -89,11 +85,7 @@ fn strip_port(host: &str) -> &str {
     }
 }
 
-pub async fn handle(
-    shared: &Arc<Shared>,
-    req: Request<Incoming>,
-    remote: SocketAddr,
-) -> Response<Body> {
+pub async fn handle(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
     if path == "/_fn" || path.starts_with("/_fn/") {
@@ -115,18 +107,11 @@ pub async fn handle(
     }
     let served = shared.served();
     let method = parts.method.as_str();
-    let resolution = served
-        .discovery
-        .routes
-        .resolve(method, lookup, request_host(&parts));
+    let resolution = served.discovery.routes.resolve(method, lookup, request_host(&parts));
     match resolution {
-        Resolution::Matched { route, params } => {
-            invoke(shared, &served, route, &params, &parts, body, remote).await
-        }
+        Resolution::Matched { route, params } => invoke(shared, &served, route, &params, &parts, body, remote).await,
         Resolution::Ambiguous => Failure::Ambiguous.into_response(),
-        Resolution::MethodNotAllowed { allow } => {
-            Failure::MethodNotAllowed { allow }.into_response()
-        }
+        Resolution::MethodNotAllowed { allow } => Failure::MethodNotAllowed { allow }.into_response(),
         Resolution::HostNotAllowed => Failure::HostNotAllowed.into_response(),
         Resolution::NotFound => Failure::NotFound.into_response(),
     }
@@ -165,17 +150,7 @@ async fn invoke(
     };
     let request_id = shared.next_request_id();
     let was_warm = slot.is_warm();
-    let outcome = call(
-        shared,
-        route,
-        slot,
-        params,
-        parts,
-        body,
-        remote,
-        &request_id,
-    )
-    .await;
+    let outcome = call(shared, route, slot, params, parts, body, remote, &request_id).await;
 
     let mut resp = match outcome.result {
         Ok(reply) => {
@@ -195,10 +170,7 @@ async fn invoke(
                 );
             }
             if policy.include_debug_headers {
-                for (name, text) in [
-                    ("x-fn-stdout", &reply.stdout),
-                    ("x-fn-stderr", &reply.stderr),
-                ] {
+                for (name, text) in [("x-fn-stdout", &reply.stdout), ("x-fn-stderr", &reply.stderr)] {
                     if let Some(v) = text.as_deref().and_then(debug_output_value) {
                         headers.insert(HeaderName::from_static(name), v);
                     }
@@ -248,10 +220,7 @@ async fn invoke(
                 "x-fn-worker-pool-max-queue",
                 Some(policy.worker_pool.max_queue.to_string()),
             ),
-            (
-                "x-fn-runtime-routing",
-                sockets.map(|s| s.routing().to_string()),
-            ),
+            ("x-fn-runtime-routing", sockets.map(|s| s.routing().to_string())),
             (
                 "x-fn-runtime-socket-index",
                 outcome.socket_index.map(|i| (i + 1).to_string()),
@@ -279,12 +248,7 @@ async fn invoke(
             headers: resp
                 .headers()
                 .iter()
-                .map(|(k, v)| {
-                    (
-                        k.to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
+                .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
                 .collect(),
         }));
     }
@@ -321,20 +285,14 @@ async fn call(
     }
     let body = match Limited::new(body, max_body as usize).collect().await {
         Ok(c) => c.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return fail(Failure::PayloadTooLarge)
-        }
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return fail(Failure::PayloadTooLarge),
         Err(_) => return fail(Failure::BadRequest("invalid request body")),
     };
 
     let permit = match slot.pool.acquire().await {
         Ok(p) => p,
-        Err(crate::pool::Refusal::Overflow { status }) => {
-            return fail(Failure::Overflow { status })
-        }
-        Err(crate::pool::Refusal::QueueTimeout { status }) => {
-            return fail(Failure::QueueTimeout { status })
-        }
+        Err(crate::pool::Refusal::Overflow { status }) => return fail(Failure::Overflow { status }),
+        Err(crate::pool::Refusal::QueueTimeout { status }) => return fail(Failure::QueueTimeout { status }),
     };
     let queued = permit.queued;
     let Some(sockets) = shared.runtimes.get(&target.runtime) else {
@@ -395,10 +353,7 @@ async fn exchange(
     }
     let max = crate::config::defaults::MAX_REPLY_FRAME;
     let attempt = async {
-        let first = sockets
-            .balance
-            .pick(None)
-            .ok_or((Failure::RuntimeDown, None))?;
+        let first = sockets.balance.pick(None).ok_or((Failure::RuntimeDown, None))?;
         let err = match client::exchange(&sockets.sockets[first].path, payload, max).await {
             Ok(r) => return Ok((r, first)),
             Err(e) => e,
@@ -435,9 +390,7 @@ async fn exchange(
 fn dropped_before_reply(e: &std::io::Error) -> bool {
     matches!(
         e.kind(),
-        std::io::ErrorKind::UnexpectedEof
-            | std::io::ErrorKind::ConnectionReset
-            | std::io::ErrorKind::BrokenPipe
+        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
     )
 }
 

@@ -32,13 +32,7 @@ struct Raw {
 fn hop_by_hop(name: &HeaderName) -> bool {
     matches!(
         name.as_str(),
-        "content-length"
-            | "transfer-encoding"
-            | "connection"
-            | "keep-alive"
-            | "upgrade"
-            | "te"
-            | "trailer"
+        "content-length" | "transfer-encoding" | "connection" | "keep-alive" | "upgrade" | "te" | "trailer"
     )
 }
 
@@ -135,8 +129,7 @@ mod tests {
             ["x-a=1", "set-cookie=a=1", "set-cookie=b=2"],
             "content-length is the gateway's"
         );
-        let r = parse(br#"{"status":200,"headers":{},"is_base64":true,"body_base64":"AAEC/w=="}"#)
-            .unwrap();
+        let r = parse(br#"{"status":200,"headers":{},"is_base64":true,"body_base64":"AAEC/w=="}"#).unwrap();
         assert_eq!(&r.body[..], &[0, 1, 2, 255]);
         let r = parse(br#"{"status":204}"#).unwrap();
         assert!(r.body.is_empty() && r.headers.is_empty());
@@ -149,10 +142,7 @@ mod tests {
             (br#"{"status":"200","body":""}"#, Failure::InvalidReply),
             (br#"{"status":99,"body":""}"#, Failure::InvalidReply),
             (br#"{"status":600,"body":""}"#, Failure::InvalidReply),
-            (
-                br#"{"status":200,"headers":[],"body":""}"#,
-                Failure::InvalidReply,
-            ),
+            (br#"{"status":200,"headers":[],"body":""}"#, Failure::InvalidReply),
             (br#"{"status":200,"body":{"a":1}}"#, Failure::InvalidReply),
             (
                 br#"{"status":200,"is_base64":true,"body_base64":"!!"}"#,

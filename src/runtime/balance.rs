@@ -43,11 +43,7 @@ impl RoundRobin {
 
     /// Every socket is known to be down.
     pub fn all_down(&self) -> bool {
-        !self.states.is_empty()
-            && self
-                .states
-                .iter()
-                .all(|s| s.load(Ordering::Relaxed) == DOWN)
+        !self.states.is_empty() && self.states.iter().all(|s| s.load(Ordering::Relaxed) == DOWN)
     }
 
     /// The next usable socket (0-based) other than `except`, or `None` when none is usable.

@@ -19,30 +19,18 @@ pub enum ExchangeError {
 
 /// Send `payload` as one frame and return the reply payload. No timeout here: the caller
 /// bounds the whole exchange (connect included) with the function's `timeout_ms`.
-pub async fn exchange(
-    socket: &Path,
-    payload: &[u8],
-    max_reply: usize,
-) -> Result<Vec<u8>, ExchangeError> {
-    let mut stream = UnixStream::connect(socket)
-        .await
-        .map_err(ExchangeError::Connect)?;
+pub async fn exchange(socket: &Path, payload: &[u8], max_reply: usize) -> Result<Vec<u8>, ExchangeError> {
+    let mut stream = UnixStream::connect(socket).await.map_err(ExchangeError::Connect)?;
     // Header and payload in one buffer: one write syscall, no Nagle-style split on the daemon side.
     stream
         .write_all(&frame::encode(payload))
         .await
         .map_err(ExchangeError::Io)?;
     let mut header = [0u8; 4];
-    stream
-        .read_exact(&mut header)
-        .await
-        .map_err(ExchangeError::Io)?;
+    stream.read_exact(&mut header).await.map_err(ExchangeError::Io)?;
     let len = frame::decode_header(header, max_reply)?;
     let mut reply = vec![0u8; len];
-    stream
-        .read_exact(&mut reply)
-        .await
-        .map_err(ExchangeError::Io)?;
+    stream.read_exact(&mut reply).await.map_err(ExchangeError::Io)?;
     Ok(reply)
 }
 

@@ -138,10 +138,7 @@ impl SocketSlot {
     }
 
     pub fn health(&self) -> SocketHealth {
-        self.health
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.health.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -165,11 +162,7 @@ impl RuntimeSockets {
                 health: Mutex::new(SocketHealth::default()),
             })
             .collect();
-        RuntimeSockets {
-            kind,
-            sockets,
-            balance,
-        }
+        RuntimeSockets { kind, sockets, balance }
     }
 
     /// `single` or `round_robin` (`X-Fn-Runtime-Routing`).
@@ -199,9 +192,7 @@ impl RuntimeSockets {
     pub async fn probe_all(&self) -> Vec<usize> {
         let mut flipped = Vec::new();
         for (i, slot) in self.sockets.iter().enumerate() {
-            let result = client::probe(&slot.path)
-                .await
-                .map_err(|e| probe_reason(&e));
+            let result = client::probe(&slot.path).await.map_err(|e| probe_reason(&e));
             let reason = result.as_ref().err().map(String::as_str);
             if self.observe(i, reason.map_or(Ok(()), Err), crate::clock::epoch_secs()) {
                 flipped.push(i);

@@ -40,9 +40,7 @@ mod tests {
     fn doubles_to_the_cap_and_resets_after_a_stable_run() {
         let mut b = Backoff::default();
         let quick = Duration::from_millis(10);
-        let delays: Vec<u64> = (0..7)
-            .map(|_| b.on_exit(quick).as_millis() as u64)
-            .collect();
+        let delays: Vec<u64> = (0..7).map(|_| b.on_exit(quick).as_millis() as u64).collect();
         assert_eq!(delays, [500, 1000, 2000, 4000, 8000, 8000, 8000]);
         assert_eq!(b.on_exit(STABLE), FIRST);
         assert_eq!(b.on_exit(quick), Duration::from_secs(1));

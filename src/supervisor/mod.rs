@@ -137,14 +137,8 @@ impl Supervisor {
         }
         let mut reports = Vec::new();
         for (runtime, index, rx) in firsts {
-            let result = rx
-                .await
-                .unwrap_or_else(|_| Err("supervisor stopped".into()));
-            reports.push(StartReport {
-                runtime,
-                index,
-                result,
-            });
+            let result = rx.await.unwrap_or_else(|_| Err("supervisor stopped".into()));
+            reports.push(StartReport { runtime, index, result });
         }
         (
             Supervisor {
@@ -163,8 +157,7 @@ impl Supervisor {
     /// Stop every daemon and wait for their process groups to be gone.
     pub async fn stop(&self) {
         let _ = self.shutdown.send(true);
-        let tasks: Vec<_> =
-            std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
         for task in tasks {
             let _ = task.await;
         }
@@ -192,11 +185,7 @@ impl<L: Launcher> Keeper<L> {
                 Ok(mut child) => {
                     let pid = child.pid();
                     self.handle.pid.store(pid, Ordering::Relaxed);
-                    self.ctx.events.emit(EngineEvent::DaemonStarted {
-                        runtime,
-                        index,
-                        pid,
-                    });
+                    self.ctx.events.emit(EngineEvent::DaemonStarted { runtime, index, pid });
                     let ready = tokio::select! {
                         r = child.ready() => r,
                         _ = self.shutdown.changed() => { child.stop().await; break; }
@@ -320,14 +309,7 @@ impl Launcher for ProcessLauncher {
         let stdin = child.stdin.take();
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
         if let Some(out) = child.stdout.take() {
-            tokio::spawn(pump(
-                out,
-                "stdout",
-                spec.runtime,
-                spec.index,
-                self.ctx.clone(),
-                None,
-            ));
+            tokio::spawn(pump(out, "stdout", spec.runtime, spec.index, self.ctx.clone(), None));
         }
         if let Some(err) = child.stderr.take() {
             tokio::spawn(pump(
@@ -387,13 +369,7 @@ async fn pump(
 impl ProcessChild {
     fn tail(&self) -> String {
         let t = self.stderr_tail.lock().unwrap_or_else(|p| p.into_inner());
-        t.iter()
-            .rev()
-            .take(5)
-            .rev()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(" | ")
+        t.iter().rev().take(5).rev().cloned().collect::<Vec<_>>().join(" | ")
     }
 
     fn signal_group(&self, signal: nix::sys::signal::Signal) {
@@ -446,10 +422,7 @@ impl DaemonChild for ProcessChild {
 
     async fn stop(&mut self) {
         self.signal_group(nix::sys::signal::Signal::SIGTERM);
-        if tokio::time::timeout(STOP_GRACE, self.child.wait())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(STOP_GRACE, self.child.wait()).await.is_err() {
             self.signal_group(nix::sys::signal::Signal::SIGKILL);
             let _ = self.child.wait().await;
         }
@@ -493,10 +466,7 @@ mod tests {
         fn launch(&self, _spec: &DaemonSpec) -> std::io::Result<FakeChild> {
             self.launches.lock().unwrap().push(Instant::now());
             let pid = self.pids.fetch_add(1, Ordering::Relaxed) as u32 + 100;
-            Ok(FakeChild {
-                pid,
-                life: self.life,
-            })
+            Ok(FakeChild { pid, life: self.life })
         }
     }
 
@@ -533,16 +503,13 @@ mod tests {
             vec!["/nonexistent.sock".into()],
         ));
         let t0 = Instant::now();
-        let (sup, reports) =
-            Supervisor::start(launcher, vec![spec()], vec![sockets.clone()], ctx()).await;
+        let (sup, reports) = Supervisor::start(launcher, vec![spec()], vec![sockets.clone()], ctx()).await;
         assert!(reports[0].result.is_ok());
         tokio::time::sleep(Duration::from_secs(30)).await;
         let gaps: Vec<u64> = {
             let l = launches.lock().unwrap();
             assert_eq!(l[0], t0);
-            l.windows(2)
-                .map(|w| (w[1] - w[0]).as_millis() as u64)
-                .collect()
+            l.windows(2).map(|w| (w[1] - w[0]).as_millis() as u64).collect()
         };
         assert_eq!(&gaps[..6], &[500, 1000, 2000, 4000, 8000, 8000]);
         assert!(sup.daemons()[0].restarts() >= 6);
@@ -565,8 +532,7 @@ mod tests {
             RuntimeKind::Python,
             vec!["/nonexistent.sock".into()],
         ));
-        let (sup, _) =
-            Supervisor::start(launcher, vec![spec()], vec![sockets.clone()], ctx()).await;
+        let (sup, _) = Supervisor::start(launcher, vec![spec()], vec![sockets.clone()], ctx()).await;
         assert_eq!(sockets.sockets[0].health().up, Some(true));
         tokio::time::sleep(Duration::from_secs(190)).await;
         let gaps: Vec<u64> = launches
