@@ -241,3 +241,40 @@ async fn openapi_lists_paths_with_templates() {
     assert!(!paths.keys().any(|k| k.contains(':') || k.contains('*')));
     e.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn env_ignore_dirs_skip_folders() {
+    let e = start("routing", &[("FN_ZERO_CONFIG_IGNORE_DIRS", "wiki, files")]).await;
+    for path in ["/wiki", "/wiki/a", "/files/a"] {
+        assert_eq!(e.get(path).await.status, 404, "{path}");
+    }
+    assert_eq!(e.get("/plain").await.status, 200);
+    e.stop().await;
+}
+
+/// Every URL the demo's README lists answers as the README says (2xx, or 418 for the teapot).
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_readme_urls_answer() {
+    let readme = std::fs::read_to_string(crate::support::fixture("demo").join("README.md"))
+        .expect("README.md");
+    let mut calls = Vec::new();
+    for row in readme.lines().filter(|l| l.starts_with("| `")) {
+        let first_cell = row.split('|').nth(1).unwrap_or("");
+        for code in first_cell.split('`').skip(1).step_by(2) {
+            if let Some((method, path)) = code.split_once(' ') {
+                calls.push((method.to_string(), path.to_string()));
+            }
+        }
+    }
+    assert!(calls.len() >= 25, "{calls:?}");
+    let e = start("demo", &[]).await;
+    for (method, path) in &calls {
+        let r = e.send(method, path, &[], Some(b"{}")).await;
+        let want_ok = (200..300).contains(&r.status) || (path == "/teapot" && r.status == 418);
+        assert!(want_ok, "{method} {path}: {} {}", r.status, r.text());
+    }
+    let r = e.send("DELETE", "/counter", &[], None).await;
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET, POST")));
+    assert_eq!(e.get("/shop/cart").await.status, 404);
+    e.stop().await;
+}

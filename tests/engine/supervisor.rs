@@ -56,6 +56,11 @@ async fn killing_a_daemon_under_load_fails_no_request() {
     })
     .await;
     kill(Pid::from_raw(old_pid as i32), Signal::SIGKILL).expect("kill daemon");
+    let at_kill = done.load(Ordering::Relaxed);
+    assert!(
+        at_kill < TOTAL * 2 / 3,
+        "the kill must land mid-load (at {at_kill})"
+    );
     let mut failures = Vec::new();
     for w in workers {
         failures.extend(w.await.expect("worker"));
