@@ -1,0 +1,11 @@
+//! Engine integration tests: a real engine (in-process, port 0) or the real `fastfn` binary,
+//! real Python and Node daemons on Unix sockets, real HTTP. One test binary, one module per
+//! concern; fixtures live in `fixtures/` and are copied to a temp dir when a test writes.
+
+mod cli;
+mod errors;
+mod events;
+mod health;
+mod routing;
+mod supervisor;
+mod support;
