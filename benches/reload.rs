@@ -11,8 +11,12 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn get(addr: std::net::SocketAddr, path: &str) -> String {
-    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else { return String::new() };
-    let _ = s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).await;
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+        return String::new();
+    };
+    let _ = s
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .await;
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out).await;
     String::from_utf8_lossy(&out).into_owned()
@@ -44,7 +48,11 @@ fn main() {
         ("FN_SOCKET_BASE_DIR", base.path().display().to_string()),
     ]);
     let settings = Settings::resolve(
-        &Overrides { dir: Some(root.clone()), port: Some(0), ..Default::default() },
+        &Overrides {
+            dir: Some(root.clone()),
+            port: Some(0),
+            ..Default::default()
+        },
         &|k| env.get(k).cloned(),
         &root,
     )
@@ -56,15 +64,31 @@ fn main() {
         let (mut new_fn, mut edited) = (Vec::new(), Vec::new());
         for i in 0..20 {
             let name = format!("f{i}");
-            std::fs::write(root.join(format!("{name}.py")), format!("def handler(e):\n    return 'v{i}'\n")).unwrap();
+            std::fs::write(
+                root.join(format!("{name}.py")),
+                format!("def handler(e):\n    return 'v{i}'\n"),
+            )
+            .unwrap();
             new_fn.push(until(addr, &format!("/{name}"), &format!("v{i}")).await.as_secs_f64() * 1000.0);
             tokio::time::sleep(Duration::from_millis(100)).await;
-            std::fs::write(root.join(format!("{name}.py")), format!("def handler(e):\n    return 'w{i}'\n")).unwrap();
+            std::fs::write(
+                root.join(format!("{name}.py")),
+                format!("def handler(e):\n    return 'w{i}'\n"),
+            )
+            .unwrap();
             edited.push(until(addr, &format!("/{name}"), &format!("w{i}")).await.as_secs_f64() * 1000.0);
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        println!("new function:   p50 {:.1} ms  p95 {:.1} ms  (n=20)", pct(&mut new_fn, 0.5), pct(&mut new_fn, 0.95));
-        println!("edited handler: p50 {:.1} ms  p95 {:.1} ms  (n=20)", pct(&mut edited, 0.5), pct(&mut edited, 0.95));
+        println!(
+            "new function:   p50 {:.1} ms  p95 {:.1} ms  (n=20)",
+            pct(&mut new_fn, 0.5),
+            pct(&mut new_fn, 0.95)
+        );
+        println!(
+            "edited handler: p50 {:.1} ms  p95 {:.1} ms  (n=20)",
+            pct(&mut edited, 0.5),
+            pct(&mut edited, 0.95)
+        );
         engine.stop().await;
     });
 }

@@ -26,11 +26,7 @@ fn init_writes_a_config_and_a_handler() {
         .current_dir(cwd.path())
         .output()
         .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let dir = cwd.path().join("hello");
     let mut files: Vec<String> = std::fs::read_dir(&dir)
         .expect("hello/")
@@ -39,8 +35,7 @@ fn init_writes_a_config_and_a_handler() {
     files.sort();
     assert_eq!(files, vec!["fn.config.json", "handler.js"]);
     let config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("fn.config.json")).expect("read"))
-            .expect("json");
+        serde_json::from_slice(&std::fs::read(dir.join("fn.config.json")).expect("read")).expect("json");
     assert_eq!(
         config,
         serde_json::json!({"runtime": "node", "name": "hello", "version": "1.0.0", "entrypoint": "handler.js"})
@@ -65,8 +60,8 @@ fn doctor_json_is_valid_json_with_ok() {
         .env("FN_HOST_PORT", free_port().to_string())
         .output()
         .expect("run");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
     assert!(v["ok"].is_boolean(), "{v}");
     assert!(v["checks"].as_array().is_some_and(|c| !c.is_empty()), "{v}");
     assert_eq!(v["ok"], true, "{v}");
@@ -137,10 +132,7 @@ async fn missing_interpreter_summary_says_how_to_fix() {
     );
     let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
     let r = request(addr, "GET", "/good", &[], None).await;
-    assert_eq!(
-        (r.status, r.json()),
-        (200, serde_json::json!({"good": "node"}))
-    );
+    assert_eq!((r.status, r.json()), (200, serde_json::json!({"good": "node"})));
     let h = request(addr, "GET", "/_fn/health", &[], None).await.json();
     assert!(h["runtimes_missing"]["python"].is_string(), "{h}");
     let pid = nix::unistd::Pid::from_raw(child.id().expect("pid") as i32);

@@ -14,11 +14,7 @@ async fn assert_ok(e: &TestEngine, paths: &[&str]) {
 async fn throwing_and_broken_handlers_answer_500() {
     let e = start("errors", &[]).await;
     let cases = [
-        (
-            "/throws-py",
-            Some(r#"{"error":"ValueError: boom"}"#),
-            "ValueError",
-        ),
+        ("/throws-py", Some(r#"{"error":"ValueError: boom"}"#), "ValueError"),
         ("/throws-js", Some(r#"{"error":"boom"}"#), "boom"),
         ("/syntax-py", None, "SyntaxError"),
         ("/syntax-js", None, "SyntaxError"),
@@ -59,17 +55,11 @@ async fn body_limits_by_length_and_by_size() {
     let r = e.send("POST", "/big/upload", &[], Some(&small)).await;
     assert_eq!((r.status, r.text().as_str()), (200, r#"{"bytes":1000}"#));
     let r = e.send("POST", "/big/upload", &[], Some(&big)).await;
-    assert_eq!(
-        (r.status, r.text().as_str()),
-        (413, r#"{"error":"payload too large"}"#)
-    );
+    assert_eq!((r.status, r.text().as_str()), (413, r#"{"error":"payload too large"}"#));
     // No Content-Length: a chunked body over the limit is cut by its actual size.
     let chunked = [("Transfer-Encoding", "chunked")];
     let r = e.send("POST", "/big/upload", &chunked, Some(&big)).await;
-    assert_eq!(
-        (r.status, r.text().as_str()),
-        (413, r#"{"error":"payload too large"}"#)
-    );
+    assert_eq!((r.status, r.text().as_str()), (413, r#"{"error":"payload too large"}"#));
     let r = e.send("POST", "/big/upload", &chunked, Some(&small)).await;
     assert_eq!((r.status, r.text().as_str()), (200, r#"{"bytes":1000}"#));
     e.stop().await;
@@ -81,10 +71,7 @@ async fn slow_handler_times_out_with_504() {
     let started = std::time::Instant::now();
     let r = e.get("/slow/nap").await;
     let took = started.elapsed();
-    assert_eq!(
-        (r.status, r.text().as_str()),
-        (504, r#"{"error":"runtime timeout"}"#)
-    );
+    assert_eq!((r.status, r.text().as_str()), (504, r#"{"error":"runtime timeout"}"#));
     assert!(
         took < std::time::Duration::from_millis(1500),
         "took {took:?} (timeout_ms 300)"
@@ -99,15 +86,7 @@ async fn the_21st_concurrent_call_gets_429() {
     e.ready().await;
     let addr = e.addr();
     let calls: Vec<_> = (0..21)
-        .map(|_| {
-            tokio::spawn(crate::support::request(
-                addr,
-                "GET",
-                "/sleepy?s=1.5",
-                &[],
-                None,
-            ))
-        })
+        .map(|_| tokio::spawn(crate::support::request(addr, "GET", "/sleepy?s=1.5", &[], None)))
         .collect();
     let mut statuses = Vec::new();
     let mut rejected = Vec::new();
@@ -122,26 +101,16 @@ async fn the_21st_concurrent_call_gets_429() {
     let mut want = vec![200u16; 20];
     want.push(429);
     assert_eq!(statuses, want);
-    assert_eq!(
-        rejected,
-        vec![r#"{"error":"worker pool overflow"}"#.to_string()]
-    );
+    assert_eq!(rejected, vec![r#"{"error":"worker pool overflow"}"#.to_string()]);
     let health = e.get("/_fn/health").await.json();
-    assert_eq!(
-        health["functions"]["summary"]["pool_queue_overflow_drops"],
-        1
-    );
+    assert_eq!(health["functions"]["summary"]["pool_queue_overflow_drops"], 1);
     e.stop().await;
 }
 
 /// Engine whose "python" is a fake daemon from `fixtures/fake-daemons`.
 async fn with_fake_python(fake: &str) -> TestEngine {
     let bin = fixture("fake-daemons").join(fake);
-    start(
-        "errors",
-        &[("FN_PYTHON_BIN", bin.to_str().expect("utf-8 path"))],
-    )
-    .await
+    start("errors", &[("FN_PYTHON_BIN", bin.to_str().expect("utf-8 path"))]).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -151,11 +120,7 @@ async fn garbage_replies_answer_502() {
         e.ready().await;
         let r = e.get("/ok-py").await;
         assert_eq!(r.status, 502, "{fake}");
-        assert_eq!(
-            r.text(),
-            r#"{"error":"invalid runtime response"}"#,
-            "{fake}"
-        );
+        assert_eq!(r.text(), r#"{"error":"invalid runtime response"}"#, "{fake}");
         assert_eq!(r.header("content-type"), Some("application/json"));
         assert_ok(&e, &["/ok-js"]).await;
         e.stop().await;
@@ -196,14 +161,7 @@ async fn missing_python_leaves_node_serving() {
     assert!(health["runtimes"].get("python").is_none());
     // good.js serves (good.py's route is not registered: python is off).
     let r = e.get("/good").await;
-    assert_eq!(
-        (r.status, r.json()),
-        (200, serde_json::json!({"good": "node"}))
-    );
-    assert!(e
-        .engine
-        .daemons()
-        .iter()
-        .all(|d| d.runtime.name() == "node"));
+    assert_eq!((r.status, r.json()), (200, serde_json::json!({"good": "node"})));
+    assert!(e.engine.daemons().iter().all(|d| d.runtime.name() == "node"));
     e.stop().await;
 }

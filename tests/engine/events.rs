@@ -4,13 +4,7 @@
 use crate::support::{start, TestEngine};
 use serde_json::{json, Value};
 
-async fn echo(
-    e: &TestEngine,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&[u8]>,
-) -> Value {
+async fn echo(e: &TestEngine, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Value {
     let r = e.send(method, path, headers, body).await;
     assert_eq!(r.status, 200, "{method} {path}: {}", r.text());
     assert_eq!(r.header("content-type"), Some("application/json"));
@@ -37,10 +31,7 @@ fn assert_request_id(id: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn python_and_node_see_the_same_event() {
     let e = start("echo", &[]).await;
-    for (rt, dir, file) in [
-        ("python", "py", "py/items.[id].py"),
-        ("node", "js", "js/items.[id].js"),
-    ] {
+    for (rt, dir, file) in [("python", "py", "py/items.[id].py"), ("node", "js", "js/items.[id].js")] {
         let path = format!("/{dir}/items/42?a=1&a=2&flag&x=hello%20world&plus=a+b");
         let ev = echo(
             &e,
@@ -72,24 +63,14 @@ async fn python_and_node_see_the_same_event() {
             .keys()
             .cloned()
             .collect::<Vec<_>>();
-        assert!(
-            names.iter().all(|k| *k == k.to_ascii_lowercase()),
-            "{rt}: {names:?}"
-        );
-        assert!(
-            ev.get("body").is_none(),
-            "{rt}: a GET without body has no `body`: {ev}"
-        );
+        assert!(names.iter().all(|k| *k == k.to_ascii_lowercase()), "{rt}: {names:?}");
+        assert!(ev.get("body").is_none(), "{rt}: a GET without body has no `body`: {ev}");
         assert_eq!(
             ev["session"],
             json!({"id": "abc123", "raw": "theme=dark; sid=abc123", "cookies": {"theme": "dark", "sid": "abc123"}}),
             "{rt}"
         );
-        assert_eq!(
-            ev["client"],
-            json!({"ip": "127.0.0.1", "ua": "fastfn-tests/1"}),
-            "{rt}"
-        );
+        assert_eq!(ev["client"], json!({"ip": "127.0.0.1", "ua": "fastfn-tests/1"}), "{rt}");
         let id = ev["id"].as_str().expect("id");
         assert_request_id(id);
         assert!(ev["ts"].as_u64().is_some(), "{rt}");
@@ -98,10 +79,7 @@ async fn python_and_node_see_the_same_event() {
         assert_eq!(ctx["runtime"], rt);
         assert_eq!(ctx["function_name"], file);
         assert_eq!(ctx["version"], "default");
-        assert_eq!(
-            ctx["timeout_ms"], 3000,
-            "{rt}: from the folder's fn.config.json"
-        );
+        assert_eq!(ctx["timeout_ms"], 3000, "{rt}: from the folder's fn.config.json");
         assert_eq!(ctx["max_concurrency"], 20);
         assert_eq!(ctx["max_body_bytes"], 1_048_576);
         assert_eq!(ctx["worker_pool"]["max_workers"], 20, "{rt}: {ctx}");
@@ -110,10 +88,7 @@ async fn python_and_node_see_the_same_event() {
         assert_eq!(ctx["user"], Value::Null);
         assert_eq!(ev["version"], "default", "{rt}");
         assert_eq!(ev["env"]["GREETING"], "hello", "{rt}: fn.env.json value");
-        assert_eq!(
-            ev["env"]["TOKEN"], "s3cret",
-            "{rt}: fn.env.json {{value, is_secret}}"
-        );
+        assert_eq!(ev["env"]["TOKEN"], "s3cret", "{rt}: fn.env.json {{value, is_secret}}");
     }
     e.stop().await;
 }
@@ -123,11 +98,7 @@ async fn python_and_node_see_the_same_event() {
 async fn env_hides_admin_variables(dir: &str) {
     let e = start("echo", &[]).await;
     let ev = echo(&e, "GET", &format!("/{dir}/echo"), &[], None).await;
-    assert_eq!(
-        ev["env"],
-        json!({"GREETING": "hello", "TOKEN": "s3cret"}),
-        "{dir}"
-    );
+    assert_eq!(ev["env"], json!({"GREETING": "hello", "TOKEN": "s3cret"}), "{dir}");
     e.stop().await;
 }
 
@@ -165,14 +136,7 @@ async fn bodies_arrays_and_missing_cookies() {
         let ev = echo(&e, "POST", &path, &[], Some(b"")).await;
         assert!(ev.get("body").is_none(), "{dir}: {ev}");
         // Repeated headers arrive as an array.
-        let ev = echo(
-            &e,
-            "GET",
-            &path,
-            &[("X-Multi", "one"), ("X-Multi", "two")],
-            None,
-        )
-        .await;
+        let ev = echo(&e, "GET", &path, &[("X-Multi", "one"), ("X-Multi", "two")], None).await;
         assert_eq!(ev["headers"]["x-multi"], json!(["one", "two"]), "{dir}");
     }
     e.stop().await;
@@ -228,12 +192,7 @@ async fn shorthand_returns_become_responses() {
             "application/json",
             br#"{"hello":"world"}"#.to_vec(),
         ),
-        (
-            "/js/shapes?kind=array",
-            200,
-            "application/json",
-            b"[1,2,3]".to_vec(),
-        ),
+        ("/js/shapes?kind=array", 200, "application/json", b"[1,2,3]".to_vec()),
         (
             "/js/shapes?kind=text",
             200,
@@ -265,10 +224,7 @@ async fn shorthand_returns_become_responses() {
         assert_eq!(r.header("content-type"), Some(ctype), "{path}");
         assert_eq!(r.body, body, "{path}");
     }
-    assert_eq!(
-        e.get("/py/shapes?kind=tuple").await.header("x-shape"),
-        Some("tuple")
-    );
+    assert_eq!(e.get("/py/shapes?kind=tuple").await.header("x-shape"), Some("tuple"));
     assert_eq!(
         e.get("/js/shapes?kind=response").await.header("x-shape"),
         Some("response")
@@ -292,16 +248,10 @@ async fn demo_binary_and_html_replies() {
     let bytes = e.get("/bytes").await;
     assert_eq!(bytes.body, vec![0, 1, 2, 253, 254, 255]);
     let page = e.get("/page").await;
-    assert_eq!(
-        page.header("content-type"),
-        Some("text/html; charset=utf-8")
-    );
+    assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
     assert!(page.text().starts_with("<!doctype html>"));
     let teapot = e.get("/teapot").await;
-    assert_eq!(
-        (teapot.status, teapot.text().as_str()),
-        (418, "I'm a teapot\n")
-    );
+    assert_eq!((teapot.status, teapot.text().as_str()), (418, "I'm a teapot\n"));
     assert_eq!(teapot.header("x-brew"), Some("earl-grey"));
     let settings = e.get("/settings").await.json();
     assert_eq!(

@@ -10,12 +10,7 @@ async fn three_each() -> TestEngine {
 }
 
 fn keys(v: &Value) -> Vec<&str> {
-    let mut k: Vec<&str> = v
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let mut k: Vec<&str> = v.as_object().expect("object").keys().map(String::as_str).collect();
     k.sort();
     k
 }
@@ -48,25 +43,16 @@ async fn health_has_the_contract_shape() {
         "functions",
         "runtimes",
     ] {
-        assert!(
-            h.get(key).is_some(),
-            "health.{key} missing: {}",
-            keys(&h).join(",")
-        );
+        assert!(h.get(key).is_some(), "health.{key} missing: {}", keys(&h).join(","));
     }
     assert!(h["config_loaded_at"].as_f64().is_some());
     assert_eq!(
         h["defaults"],
         json!({"timeout_ms": 2500, "max_concurrency": 20, "max_body_bytes": 1048576})
     );
-    let root = crate::support::fixture("demo")
-        .canonicalize()
-        .expect("root");
+    let root = crate::support::fixture("demo").canonicalize().expect("root");
     assert_eq!(h["functions_root"], root.display().to_string());
-    assert_eq!(
-        h["socket_base_dir"],
-        e.engine.socket_dir().display().to_string()
-    );
+    assert_eq!(h["socket_base_dir"], e.engine.socket_dir().display().to_string());
     assert_eq!(h["runtime_order"], json!(["node", "python"]));
     assert!(h["hot_reload"]["enabled"].is_boolean());
     assert!(h["hot_reload"]["last_catalog_scan_at"].as_f64().is_some());
@@ -128,11 +114,7 @@ async fn health_has_the_contract_shape() {
         for (i, s) in sockets.iter().enumerate() {
             assert_eq!(s["index"], i + 1);
             assert_eq!(s["uri"], format!("unix:{dir}/fn-{rt}-{}.sock", i + 1));
-            assert_eq!(
-                (&s["up"], &s["reason"]),
-                (&json!(true), &json!("ok")),
-                "{rt} {s}"
-            );
+            assert_eq!((&s["up"], &s["reason"]), (&json!(true), &json!("ok")), "{rt} {s}");
             assert!(s["ts"].as_f64().is_some());
             assert!(s["pid"].as_u64().is_some_and(|p| p > 0));
         }
@@ -179,18 +161,11 @@ async fn catalog_reload_and_csrf() {
         (r.status, r.text().as_str()),
         (403, r#"{"error":"missing CSRF header"}"#)
     );
-    let r = e
-        .send("POST", "/_fn/reload", &[("X-Fn-Request", "1")], None)
-        .await;
+    let r = e.send("POST", "/_fn/reload", &[("X-Fn-Request", "1")], None).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let body = r.json();
     assert_eq!(body["ok"], true);
-    for key in [
-        "reloaded_at",
-        "functions_root",
-        "runtime_order",
-        "catalog_generated_at",
-    ] {
+    for key in ["reloaded_at", "functions_root", "runtime_order", "catalog_generated_at"] {
         assert!(body.get(key).is_some(), "reload.{key}");
     }
     assert_eq!(body["runtime_order"], json!(["node", "python"]));
@@ -226,9 +201,7 @@ async fn debug_headers_and_socket_rotation() {
         assert_eq!(r.header("x-fn-runtime-routing"), Some("round_robin"));
         assert_eq!(r.header("x-fn-worker-pool-max-workers"), Some("20"));
         assert_eq!(r.header("x-fn-stdout"), Some("hello from the handler"));
-        assert!(r
-            .header("x-fn-latency-ms")
-            .is_some_and(|v| v.parse::<f64>().is_ok()));
+        assert!(r.header("x-fn-latency-ms").is_some_and(|v| v.parse::<f64>().is_ok()));
         indices.push(
             r.header("x-fn-runtime-socket-index")
                 .expect("socket index")
@@ -258,19 +231,11 @@ async fn function_state_is_cold_then_warm() {
     for path in ["/hello", "/time"] {
         let first = e.get(path).await;
         assert_eq!(first.status, 200);
-        assert_eq!(
-            first.header("x-fastfn-function-state"),
-            Some("cold"),
-            "{path}"
-        );
+        assert_eq!(first.header("x-fastfn-function-state"), Some("cold"), "{path}");
         assert_eq!(first.header("x-fastfn-warmed"), Some("true"), "{path}");
         for _ in 0..2 {
             let next = e.get(path).await;
-            assert_eq!(
-                next.header("x-fastfn-function-state"),
-                Some("warm"),
-                "{path}"
-            );
+            assert_eq!(next.header("x-fastfn-function-state"), Some("warm"), "{path}");
             assert_eq!(next.header("x-fastfn-warmed"), None, "{path}");
         }
     }
@@ -296,9 +261,7 @@ async fn reload_picks_up_a_new_file() {
         "def handler(event):\n    return {\"fresh\": True}\n",
     )
     .expect("write");
-    let r = e
-        .send("POST", "/_fn/reload", &[("X-Fn-Request", "1")], None)
-        .await;
+    let r = e.send("POST", "/_fn/reload", &[("X-Fn-Request", "1")], None).await;
     assert_eq!(r.json()["ok"], true, "{}", r.text());
     let r = e.get("/fresh").await;
     assert_eq!((r.status, r.json()), (200, json!({"fresh": true})));

@@ -7,10 +7,7 @@ use serde_json::{json, Value};
 fn served_by(r: &Resp) -> (String, Value) {
     assert_eq!(r.status, 200, "body: {}", r.text());
     let v = r.json();
-    (
-        v["file"].as_str().unwrap_or("").to_string(),
-        v["params"].clone(),
-    )
+    (v["file"].as_str().unwrap_or("").to_string(), v["params"].clone())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -39,32 +36,12 @@ async fn file_routes_answer_as_the_contract_says() {
             json!({"path": "a/b/c.txt"}),
         ),
         ("GET", "/wiki", "wiki/[[...page]].py", json!({})),
-        (
-            "GET",
-            "/wiki/x/y",
-            "wiki/[[...page]].py",
-            json!({"page": "x/y"}),
-        ),
-        (
-            "DELETE",
-            "/orders/7",
-            "orders/[id]/delete.py",
-            json!({"id": "7"}),
-        ),
-        (
-            "POST",
-            "/admin/users/9",
-            "admin/post.users.[id].py",
-            json!({"id": "9"}),
-        ),
+        ("GET", "/wiki/x/y", "wiki/[[...page]].py", json!({"page": "x/y"})),
+        ("DELETE", "/orders/7", "orders/[id]/delete.py", json!({"id": "7"})),
+        ("POST", "/admin/users/9", "admin/post.users.[id].py", json!({"id": "9"})),
         ("GET", "/single", "single/handler.py", json!({})),
         ("GET", "/single/extra", "single/get.extra.py", json!({})),
-        (
-            "GET",
-            "/deep/1/2/3/4/5/ok",
-            "deep/1/2/3/4/5/ok.js",
-            json!({}),
-        ),
+        ("GET", "/deep/1/2/3/4/5/ok", "deep/1/2/3/4/5/ok.js", json!({})),
     ];
     for (method, path, file, params) in cases {
         let r = e.send(method, path, &[], None).await;
@@ -118,25 +95,10 @@ async fn explicit_functions_versions_routes_json_and_405() {
     let ok = [
         ("GET", "/api", "api/handler.py", json!({})),
         ("POST", "/api", "api/handler.py", json!({})),
-        (
-            "GET",
-            "/api/a/b",
-            "api/handler.py",
-            json!({"wildcard": "a/b"}),
-        ),
+        ("GET", "/api/a/b", "api/handler.py", json!({"wildcard": "a/b"})),
         ("GET", "/api@v2", "api/v2/handler.py", json!({})),
-        (
-            "GET",
-            "/svc-alias/ann",
-            "svc/handler.js",
-            json!({"who": "ann"}),
-        ),
-        (
-            "GET",
-            "/svc-any/x/y",
-            "svc/handler.js",
-            json!({"wildcard": "x/y"}),
-        ),
+        ("GET", "/svc-alias/ann", "svc/handler.js", json!({"who": "ann"})),
+        ("GET", "/svc-any/x/y", "svc/handler.js", json!({"wildcard": "x/y"})),
         ("GET", "/old/path", "legacy/impl.js", json!({})),
         ("POST", "/old/path", "legacy/impl.js", json!({})),
         ("GET", "/x/5", "legacy/y.py", json!({"id": "5"})),
@@ -191,19 +153,11 @@ async fn cross_runtime_duplicates_follow_the_runtime_order() {
         let e = start("routing", &[("FN_RUNTIMES", order)]).await;
         assert_eq!(served_by(&e.get("/conflict").await).0, winner.1, "{order}");
         let catalog = e.get("/_fn/catalog").await.json();
-        let shadowed = catalog["shadowed_routes"]
-            .as_array()
-            .expect("shadowed_routes");
+        let shadowed = catalog["shadowed_routes"].as_array().expect("shadowed_routes");
         assert_eq!(shadowed.len(), 1, "{order}: {shadowed:?}");
         assert_eq!(shadowed[0]["route"], "/conflict");
-        assert_eq!(
-            shadowed[0]["winner"],
-            json!({"runtime": winner.0, "fn_name": winner.1})
-        );
-        assert_eq!(
-            shadowed[0]["loser"],
-            json!({"runtime": loser.0, "fn_name": loser.1})
-        );
+        assert_eq!(shadowed[0]["winner"], json!({"runtime": winner.0, "fn_name": winner.1}));
+        assert_eq!(shadowed[0]["loser"], json!({"runtime": loser.0, "fn_name": loser.1}));
         let order_list: Vec<&str> = order.split(',').collect();
         assert_eq!(catalog["runtime_order"], json!(order_list));
         let mapped = &catalog["mapped_routes"]["/conflict"];
@@ -255,8 +209,7 @@ async fn env_ignore_dirs_skip_folders() {
 /// Every URL the demo's README lists answers as the README says (2xx, or 418 for the teapot).
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_readme_urls_answer() {
-    let readme = std::fs::read_to_string(crate::support::fixture("demo").join("README.md"))
-        .expect("README.md");
+    let readme = std::fs::read_to_string(crate::support::fixture("demo").join("README.md")).expect("README.md");
     let mut calls = Vec::new();
     for row in readme.lines().filter(|l| l.starts_with("| `")) {
         let first_cell = row.split('|').nth(1).unwrap_or("");

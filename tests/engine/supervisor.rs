@@ -10,14 +10,7 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn killing_a_daemon_under_load_fails_no_request() {
-    let e = start(
-        "demo",
-        &[
-            ("FN_RUNTIME_DAEMONS", "python=3"),
-            ("FN_RUNTIMES", "python"),
-        ],
-    )
-    .await;
+    let e = start("demo", &[("FN_RUNTIME_DAEMONS", "python=3"), ("FN_RUNTIMES", "python")]).await;
     e.ready().await;
     let victim = e
         .engine
@@ -57,21 +50,13 @@ async fn killing_a_daemon_under_load_fails_no_request() {
     .await;
     kill(Pid::from_raw(old_pid as i32), Signal::SIGKILL).expect("kill daemon");
     let at_kill = done.load(Ordering::Relaxed);
-    assert!(
-        at_kill < TOTAL * 2 / 3,
-        "the kill must land mid-load (at {at_kill})"
-    );
+    assert!(at_kill < TOTAL * 2 / 3, "the kill must land mid-load (at {at_kill})");
     let mut failures = Vec::new();
     for w in workers {
         failures.extend(w.await.expect("worker"));
     }
     assert_eq!(done.load(Ordering::Relaxed), TOTAL);
-    assert_eq!(
-        failures,
-        Vec::<String>::new(),
-        "{} failed requests",
-        failures.len()
-    );
+    assert_eq!(failures, Vec::<String>::new(), "{} failed requests", failures.len());
 
     // Restarted: a new pid, its socket up again, restarts counted.
     wait_for(Duration::from_secs(5), || {
@@ -109,10 +94,7 @@ async fn no_daemon_outlives_a_killed_engine() {
     let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
     let until = tokio::time::Instant::now() + Duration::from_secs(20);
     let pids = loop {
-        assert!(
-            tokio::time::Instant::now() < until,
-            "fastfn dev never became ready"
-        );
+        assert!(tokio::time::Instant::now() < until, "fastfn dev never became ready");
         if tokio::net::TcpStream::connect(addr).await.is_ok() {
             let h = request(addr, "GET", "/_fn/health", &[], None).await.json();
             let ready = ["node", "python"]

@@ -13,9 +13,7 @@ use tokio::net::TcpStream;
 
 /// `fixtures/<name>` of this crate.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
 }
 
 /// Copy `fixtures/<name>` into a fresh temp dir (for tests that write).
@@ -49,10 +47,7 @@ pub struct TestEngine {
 /// Env for a test engine: unique socket base, fast health probes, node and python only.
 pub fn base_env(sockets: &Path) -> HashMap<String, String> {
     HashMap::from([
-        (
-            "FN_SOCKET_BASE_DIR".to_string(),
-            sockets.display().to_string(),
-        ),
+        ("FN_SOCKET_BASE_DIR".to_string(), sockets.display().to_string()),
         ("FN_HEALTH_INTERVAL".to_string(), "0.2".to_string()),
         ("FN_RUNTIMES".to_string(), "node,python".to_string()),
     ])
@@ -105,13 +100,7 @@ impl TestEngine {
         request(self.addr(), "GET", path, &[], None).await
     }
 
-    pub async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<&[u8]>,
-    ) -> Resp {
+    pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Resp {
         request(self.addr(), method, path, headers, body).await
     }
 
@@ -138,9 +127,7 @@ impl Drop for TestEngine {
         if !self.stopped {
             // A failed test: still stop the daemons and remove the socket folder.
             let engine = self.engine.clone();
-            tokio::task::block_in_place(|| {
-                tokio::runtime::Handle::current().block_on(engine.stop())
-            });
+            tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(engine.stop()));
         }
     }
 }
@@ -169,10 +156,7 @@ pub struct Resp {
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -180,8 +164,7 @@ impl Resp {
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text()))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text()))
     }
 }
 
@@ -213,10 +196,7 @@ pub async fn request(
             raw.extend_from_slice(b"0\r\n\r\n");
         }
         Some(b) => {
-            if !headers
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-            {
+            if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-length")) {
                 head.push_str(&format!("Content-Length: {}\r\n", b.len()));
             }
             head.push_str("\r\n");
@@ -277,23 +257,15 @@ fn parse_response(buf: &[u8]) -> Resp {
     {
         assert_eq!(body.len(), n, "body length differs from Content-Length");
     }
-    Resp {
-        status,
-        headers,
-        body,
-    }
+    Resp { status, headers, body }
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
-        let line_end = data
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("chunk size line");
+        let line_end = data.windows(2).position(|w| w == b"\r\n").expect("chunk size line");
         let size_text = std::str::from_utf8(&data[..line_end]).expect("chunk size");
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .expect("hex chunk size");
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16).expect("hex chunk size");
         data = &data[line_end + 2..];
         if size == 0 {
             return out;
