@@ -49,6 +49,7 @@ fn main() {
         target: &target,
         debug: false,
         worker_pid: 1,
+        user: None,
     }));
 
     let rt = tokio::runtime::Builder::new_current_thread()

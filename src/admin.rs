@@ -6,7 +6,7 @@ use crate::engine::Shared;
 use crate::gateway::Body;
 use crate::logs::LogFilter;
 use crate::rescue::{json_response, Failure};
-use crate::routing::{Methods, RouteSource};
+use crate::routing::{Methods, Resolution, RouteSource};
 use crate::runtime::RuntimeKind;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -60,7 +60,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, remote: SocketAddr) -> Response<Body> {
-    drop(body);
     let path = parts.uri.path();
     let settings = &shared.settings;
     if path == "/_fn/health" {
@@ -73,7 +72,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
         };
     }
     let is_docs = matches!(path, "/_fn/openapi.json" | "/_fn/docs");
-    let known = matches!(path, "/_fn/catalog" | "/_fn/reload" | "/_fn/logs") || is_docs;
+    let known = matches!(path, "/_fn/catalog" | "/_fn/reload" | "/_fn/logs" | "/_fn/invoke") || is_docs;
     if !known || !settings.admin_api_enabled || (is_docs && !settings.docs_enabled) {
         return Failure::NotFound.into_response();
     }
@@ -103,6 +102,9 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
         ("/_fn/openapi.json", &Method::GET) => json_response(StatusCode::OK, &openapi(shared)),
         ("/_fn/docs", &Method::GET) => html(DOCS_PAGE),
         ("/_fn/logs", &Method::GET) => logs(shared, parts.uri.query().unwrap_or("")),
+        ("/_fn/invoke", &Method::POST) => invoke(shared, body, remote)
+            .await
+            .unwrap_or_else(Failure::into_response),
         _ => Failure::MethodNotAllowed {
             allow: if path == "/_fn/reload" { "GET, POST" } else { "GET" }.into(),
         }
@@ -387,4 +389,161 @@ fn logs(shared: &Shared, query: &str) -> Response<Body> {
         return resp;
     }
     json_response(StatusCode::OK, &json!({"lines": lines}))
+}
+
+/// Largest `/_fn/invoke` request body.
+const INVOKE_MAX_BYTES: usize = 2 * 1024 * 1024;
+
+#[derive(serde::Deserialize)]
+struct InvokeRequest {
+    runtime: Option<String>,
+    /// Function name (`fn_name` in the catalog) or a URL path starting with `/`.
+    name: String,
+    version: Option<String>,
+    method: Option<String>,
+    query: Option<Value>,
+    body: Option<Value>,
+    headers: Option<Map<String, Value>>,
+    params: Option<Map<String, Value>>,
+    context: Option<Value>,
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `POST /_fn/invoke`: call a function by name without going through its public route.
+async fn invoke(shared: &Arc<Shared>, body: Incoming, remote: SocketAddr) -> Result<Response<Body>, Failure> {
+    use http_body_util::BodyExt;
+    let bytes = http_body_util::Limited::new(body, INVOKE_MAX_BYTES)
+        .collect()
+        .await
+        .map_err(|_| Failure::PayloadTooLarge)?
+        .to_bytes();
+    let req: InvokeRequest = serde_json::from_slice(&bytes)
+        .map_err(|_| Failure::BadRequest("invalid invoke request: expected {\"name\": …}"))?;
+    let method: Method = req
+        .method
+        .as_deref()
+        .unwrap_or("GET")
+        .to_ascii_uppercase()
+        .parse()
+        .map_err(|_| Failure::BadRequest("invalid method"))?;
+    let runtime = match req.runtime.as_deref() {
+        Some(r) => Some(RuntimeKind::parse(r).ok_or(Failure::BadRequest("unknown runtime"))?),
+        None => None,
+    };
+    let version = req.version.filter(|v| v != "default");
+    let served = shared.served();
+    let mut params: Vec<(String, String)> = req
+        .params
+        .unwrap_or_default()
+        .iter()
+        .map(|(k, v)| (k.clone(), scalar(v)))
+        .collect();
+    let route = if req.name.starts_with('/') {
+        match served.discovery.routes.resolve(method.as_str(), &req.name, None) {
+            Resolution::Matched { route, params: found } => {
+                params.extend(found);
+                route
+            }
+            _ => return Err(Failure::NotFound),
+        }
+    } else {
+        served
+            .discovery
+            .routes
+            .routes()
+            .iter()
+            .find(|r| {
+                r.target.fn_name == req.name
+                    && runtime.is_none_or(|rt| r.target.runtime == rt)
+                    && r.target.version == version
+            })
+            .ok_or(Failure::NotFound)?
+    };
+    let slot = served.slot(&route.target).ok_or(Failure::Internal)?;
+    let mut headers = hyper::HeaderMap::new();
+    for (k, v) in req.headers.unwrap_or_default() {
+        if let (Ok(name), Ok(value)) = (
+            hyper::header::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes()),
+            HeaderValue::from_str(&scalar(&v)),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    let query = match req.query {
+        None | Some(Value::Null) => None,
+        Some(Value::String(q)) => Some(q.trim_start_matches('?').to_string()),
+        Some(Value::Object(map)) => {
+            let enc =
+                |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+            Some(
+                map.iter()
+                    .map(|(k, v)| format!("{}={}", enc(k), enc(&scalar(v))))
+                    .collect::<Vec<_>>()
+                    .join("&"),
+            )
+        }
+        Some(_) => return Err(Failure::BadRequest("query must be a string or an object")),
+    };
+    let body = match req.body {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => s.into_bytes(),
+        Some(other) => other.to_string().into_bytes(),
+    };
+    let user = req.context.as_ref().and_then(|c| c.get("user"));
+    let client_ip = remote.ip().to_string();
+    let input = crate::gateway::CallInput {
+        method: &method,
+        path: if req.name.starts_with('/') {
+            &req.name
+        } else {
+            &route.pattern
+        },
+        query: query.as_deref(),
+        headers: &headers,
+        body: &body,
+        client_ip: &client_ip,
+        params: &params,
+        user,
+    };
+    let request_id = shared.next_request_id();
+    let started = tokio::time::Instant::now();
+    let outcome = crate::gateway::run(shared, &route.target, slot, &input, &request_id).await;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let reply = outcome.result?;
+    let mut reply_headers = Map::new();
+    for (k, v) in &reply.headers {
+        reply_headers.insert(
+            k.to_string(),
+            Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        );
+    }
+    let mut out = json!({
+        "status": reply.status,
+        "latency_ms": (latency_ms * 1000.0).round() / 1000.0,
+        "route": route.pattern,
+        "function": route.target.fn_name,
+        "runtime": route.target.runtime,
+        "headers": reply_headers,
+    });
+    match std::str::from_utf8(&reply.body) {
+        Ok(text) => out["body"] = json!(text),
+        Err(_) => {
+            use base64::Engine as _;
+            out["is_base64"] = json!(true);
+            out["body_base64"] = json!(base64::engine::general_purpose::STANDARD.encode(&reply.body));
+        }
+    }
+    if let Some(o) = reply.stdout {
+        out["stdout"] = json!(o);
+    }
+    if let Some(e) = reply.stderr {
+        out["stderr"] = json!(e);
+    }
+    Ok(json_response(StatusCode::OK, &out))
 }

@@ -253,12 +253,6 @@ fn print_summary(engine: &Engine) {
     for pattern in served.discovery.routes.conflicts() {
         println!("  409 {pattern}: several functions of one runtime claim it (ambiguous function)");
     }
-    for sh in served.discovery.routes.shadowed() {
-        println!(
-            "  shadowed: {} {} ({}) loses to {} ({})",
-            sh.pattern, sh.loser.entry, sh.loser.runtime, sh.winner.entry, sh.winner.runtime
-        );
-    }
     for w in &served.discovery.warnings {
         println!("  warning: {w}");
     }

@@ -25,6 +25,8 @@ pub struct EventParts<'a> {
     pub target: &'a Target,
     pub debug: bool,
     pub worker_pid: u32,
+    /// `context.user`, from `/_fn/invoke`.
+    pub user: Option<&'a serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -251,7 +253,7 @@ struct Context<'a> {
     worker_pool: &'a crate::config::WorkerPoolPolicy,
     gateway: Gateway,
     debug: Debug,
-    user: Option<()>,
+    user: Option<&'a serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -325,7 +327,7 @@ pub fn request_payload(p: &EventParts<'_>) -> Vec<u8> {
                     worker_pid: p.worker_pid,
                 },
                 debug: Debug { enabled: p.debug },
-                user: None,
+                user: p.user,
             },
         },
     };
@@ -375,6 +377,7 @@ mod tests {
             target: &t,
             debug: true,
             worker_pid: 99,
+            user: None,
         });
         let v: Value = serde_json::from_slice(&payload).unwrap();
         assert_eq!(v["fn"], "users/[id].py");
@@ -425,6 +428,7 @@ mod tests {
             target: &t,
             debug: false,
             worker_pid: 1,
+            user: None,
         });
         let v: Value = serde_json::from_slice(&payload).unwrap();
         let e = &v["event"];

@@ -127,10 +127,11 @@ fn redirect(to: &str) -> Response<Body> {
 }
 
 /// What the runtime call produced, before it becomes a response.
-struct Outcome {
-    result: Result<reply::Reply, Failure>,
-    socket_index: Option<usize>,
-    queued: bool,
+pub(crate) struct Outcome {
+    pub result: Result<reply::Reply, Failure>,
+    /// 0-based socket that answered.
+    pub socket_index: Option<usize>,
+    pub queued: bool,
 }
 
 async fn invoke(
@@ -289,10 +290,55 @@ async fn call(
         Err(_) => return fail(Failure::BadRequest("invalid request body")),
     };
 
+    let client_ip = remote.ip().to_string();
+    let input = CallInput {
+        method: &parts.method,
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        body: &body,
+        client_ip: &client_ip,
+        params,
+        user: None,
+    };
+    run(shared, target, slot, &input, request_id).await
+}
+
+/// A call to a function, however it arrived (HTTP request or `/_fn/invoke`).
+pub(crate) struct CallInput<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a hyper::HeaderMap,
+    pub body: &'a [u8],
+    pub client_ip: &'a str,
+    pub params: &'a [(String, String)],
+    /// `context.user` (from `/_fn/invoke`).
+    pub user: Option<&'a serde_json::Value>,
+}
+
+/// Admission, event, exchange and reply validation.
+pub(crate) async fn run(
+    shared: &Arc<Shared>,
+    target: &crate::routing::Target,
+    slot: &FunctionSlot,
+    input: &CallInput<'_>,
+    request_id: &str,
+) -> Outcome {
+    let policy = &target.policy;
     let permit = match slot.pool.acquire().await {
         Ok(p) => p,
-        Err(crate::pool::Refusal::Overflow { status }) => return fail(Failure::Overflow { status }),
-        Err(crate::pool::Refusal::QueueTimeout { status }) => return fail(Failure::QueueTimeout { status }),
+        Err(refusal) => {
+            let failure = match refusal {
+                crate::pool::Refusal::Overflow { status } => Failure::Overflow { status },
+                crate::pool::Refusal::QueueTimeout { status } => Failure::QueueTimeout { status },
+            };
+            return Outcome {
+                result: Err(failure),
+                socket_index: None,
+                queued: false,
+            };
+        }
     };
     let queued = permit.queued;
     let Some(sockets) = shared.runtimes.get(&target.runtime) else {
@@ -302,27 +348,28 @@ async fn call(
             queued,
         };
     };
-    let client_ip = remote.ip().to_string();
     let payload = event::request_payload(&event::EventParts {
         request_id,
         ts: crate::clock::epoch_millis(),
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query(),
-        headers: &parts.headers,
-        body: (!body.is_empty()).then_some(&body[..]),
-        client_ip: &client_ip,
-        params,
+        method: input.method.as_str(),
+        path: input.path,
+        query: input.query,
+        headers: input.headers,
+        body: (!input.body.is_empty()).then_some(input.body),
+        client_ip: input.client_ip,
+        params: input.params,
         target,
         debug: policy.include_debug_headers,
         worker_pid: shared.pid,
+        user: input.user,
     });
     let idempotent = matches!(
-        parts.method,
+        *input.method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
     );
     let timeout = Duration::from_millis(policy.timeout_ms);
     let exchanged = exchange(shared, sockets, &payload, timeout, idempotent).await;
+    // Free the slot before the reply is parsed and mapped.
     drop(permit);
     match exchanged {
         Ok((bytes, index)) => Outcome {
