@@ -12,8 +12,8 @@
 // - Every function (entry file) has its own module graph: its own instance of every file it
 //   requires (builtins and native addons excepted), kept warm between calls and dropped as a
 //   whole when the entry file's mtime or size changes.
-// - Handler output is captured per call (sync part via `syncCapture`, async continuations via
-//   AsyncLocalStorage) and returned in the reply; the daemon itself writes nothing per call.
+// - Handler output is captured per call and returned in the reply; the daemon itself writes
+//   nothing per call. See "Output capture" for how AsyncLocalStorage is kept off the hot path.
 // - Self-contained: Node built-ins only, so the engine can embed this file.
 
 const fs = require('fs');
@@ -58,9 +58,43 @@ function send(socket, buf) {
 // ---------------------------------------------------------------------------------------------
 // Output capture
 
-/** Capture of the call whose synchronous code is running right now (cheaper than ALS). */
+// Output of a call's synchronous code goes to `syncCapture`. Output of its async continuations
+// needs AsyncLocalStorage, whose hooks cost every promise and socket of the process ~8% of the
+// daemon's throughput while enabled. So a function runs inside ALS only until it is known to be
+// `quiet` (a call finished with no output from async continuations); quiet functions run plain,
+// and ALS is disabled again once no ALS call has been in flight for a second. If a plain call
+// does write from an async continuation, the output goes to the oldest plain call in flight
+// (exact when it is the only one) and its function leaves `quiet` mode for good.
+
+/** Capture of the call whose synchronous code is running right now. */
 let syncCapture = null;
 const als = new AsyncLocalStorage();
+let alsInFlight = 0;
+let alsDisableTimer = null;
+/** Captures of async calls running outside ALS, oldest first. */
+const plainInFlight = new Set();
+
+function asyncCapture() {
+  if (alsInFlight > 0) {
+    const cap = als.getStore();
+    if (cap !== undefined) return cap;
+  }
+  if (plainInFlight.size === 0) return undefined;
+  for (const c of plainInFlight) c.fn.quiet = false;
+  return plainInFlight.values().next().value;
+}
+
+function alsDone() {
+  if (--alsInFlight === 0 && alsDisableTimer === null) {
+    alsDisableTimer = setTimeout(maybeDisableAls, 1000);
+    alsDisableTimer.unref();
+  }
+}
+
+function maybeDisableAls() {
+  alsDisableTimer = null;
+  if (alsInFlight === 0) als.disable();
+}
 
 function chunkToString(chunk, encoding) {
   if (typeof chunk === 'string') return chunk;
@@ -71,8 +105,12 @@ function chunkToString(chunk, encoding) {
 function captureStream(stream, field) {
   const original = stream.write;
   stream.write = function write(chunk, encoding, cb) {
-    const cap = syncCapture !== null ? syncCapture : als.getStore();
-    if (cap === undefined) return original.apply(stream, arguments);
+    let cap = syncCapture;
+    if (cap === null) {
+      cap = asyncCapture();
+      if (cap === undefined) return original.apply(stream, arguments); // not from any call
+      cap.asyncOutput = true;
+    }
     if (cap.open) cap[field] += chunkToString(chunk, encoding);
     const done = typeof encoding === 'function' ? encoding : cb;
     if (typeof done === 'function') process.nextTick(done, null);
@@ -196,7 +234,7 @@ class Fn {
     this.loadError = null;
     this.handlerName = '';
     this.handler = null;
-    this.sync = false; // the handler returned a non-promise last time: no ALS needed
+    this.quiet = false; // a call finished with no output from async continuations: no ALS
   }
 }
 
@@ -233,7 +271,7 @@ function lookup(req) {
     fn.loadError = null;
     fn.handler = null;
     fn.handlerName = '';
-    fn.sync = false;
+    fn.quiet = false;
   }
   byKey.set(key, fn);
   return fn;
@@ -257,7 +295,7 @@ function handlerOf(fn, name) {
   if (typeof h !== 'function') throw new PlainError(`handler '${name}' is not exported`);
   fn.handlerName = name;
   fn.handler = h;
-  fn.sync = false;
+  fn.quiet = false;
   return h;
 }
 
@@ -340,11 +378,16 @@ function envFileOf(dir) {
 // ---------------------------------------------------------------------------------------------
 // Calls
 
+/** Output of one call; `als`: the call runs inside ALS; `asyncOutput`: written from an async
+ * continuation. */
 class Capture {
-  constructor() {
+  constructor(fn, als) {
+    this.fn = fn;
     this.stdout = '';
     this.stderr = '';
     this.open = true;
+    this.als = als;
+    this.asyncOutput = false;
   }
 }
 
@@ -368,24 +411,22 @@ function handleRequest(socket, req) {
   if (params === null || typeof params !== 'object') params = event.path_params !== null && typeof event.path_params === 'object' ? event.path_params : {};
   const name = typeof req.handler === 'string' && req.handler !== '' ? req.handler : 'handler';
 
-  const cap = new Capture();
+  const cap = new Capture(fn, !fn.quiet);
+  if (cap.als) alsInFlight++; // until finish(), whatever happens
   let result;
   syncCapture = cap;
   try {
     const h = handlerOf(fn, name);
-    // A handler that returned a promise last time (or never ran) runs inside ALS so output
-    // of its async continuations is attributed to this call; a sync one skips ALS entirely.
-    result = fn.sync ? callHandler(h, event, params) : als.run(cap, callHandler, h, event, params);
+    result = cap.als ? als.run(cap, callHandler, h, event, params) : callHandler(h, event, params);
   } catch (e) {
     syncCapture = null;
     return finish(socket, cap, failure(e, cap));
   }
   syncCapture = null;
   if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
-    fn.sync = false;
+    if (!cap.als) plainInFlight.add(cap);
     return settleAsync(socket, cap, result);
   }
-  fn.sync = true;
   let reply;
   try {
     reply = toReply(result);
@@ -400,7 +441,11 @@ async function settleAsync(socket, cap, pending) {
   let reply;
   try {
     const value = await pending;
-    reply = pending instanceof ReplyPromise ? value : await toReply(value);
+    if (pending instanceof ReplyPromise) reply = value;
+    else {
+      reply = toReply(value);
+      if (reply instanceof ReplyPromise) reply = await reply;
+    }
   } catch (e) {
     reply = failure(e, cap);
   }
@@ -422,6 +467,12 @@ function failure(e, cap) {
 
 function finish(socket, cap, reply) {
   cap.open = false;
+  if (cap.als) {
+    alsDone();
+    if (!cap.asyncOutput) cap.fn.quiet = true;
+  } else {
+    plainInFlight.delete(cap);
+  }
   if (cap.stdout !== '') reply.stdout = cap.stdout;
   if (cap.stderr !== '') reply.stderr = cap.stderr;
   let buf;

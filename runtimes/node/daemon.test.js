@@ -139,6 +139,12 @@ exports.handler = async (event) => {
   console.error('err ' + id);
   return 'ok ' + id;
 };\n`);
+  write('sometimes/handler.js', `
+exports.handler = async (event) => {
+  await new Promise((r) => setTimeout(r, Number(event.query.wait)));
+  if (event.query.log) console.log('late ' + event.query.log);
+  return 'done';
+};\n`);
   write('quiet/handler.js', 'exports.handler = () => "quiet";\n');
   write('throws/handler.js', 'exports.handler = async () => { throw new Error("boom here"); };\n');
   write('broken/handler.js', 'exports.handler = async () => { return 1 ;\n');
@@ -275,6 +281,19 @@ test('stdout/stderr are captured per call and not mixed between concurrent calls
   assert.equal('stdout' in quiet, false);
   assert.equal('stderr' in quiet, false);
   assert.equal(daemon.out, '', 'the daemon wrote nothing to its own stdout');
+});
+
+test('output from async continuations is still captured once a function ran quiet (outside ALS)', async () => {
+  const call1 = await call(SOCK, { fn: 'sometimes', event: ev({ wait: '5' }) });
+  assert.equal('stdout' in call1, false);
+  const alone = await call(SOCK, { fn: 'sometimes', event: ev({ wait: '5', log: 'X' }) });
+  assert.equal(alone.stdout, 'late X\n');
+  const [a, b] = await Promise.all([
+    call(SOCK, { fn: 'sometimes', event: ev({ wait: '80', log: 'A' }) }),
+    call(SOCK, { fn: 'sometimes', event: ev({ wait: '20', log: 'B' }) }),
+  ]);
+  assert.equal(a.stdout, 'late A\n');
+  assert.equal(b.stdout, 'late B\n');
 });
 
 test('a thrown error is a 500 with a JSON error body and the stack in stderr', async () => {
