@@ -62,7 +62,7 @@ function send(socket, buf) {
 // needs AsyncLocalStorage, whose hooks cost every promise and socket of the process ~8% of the
 // daemon's throughput while enabled. So a function runs inside ALS only until it is known to be
 // `quiet` (a call finished with no output from async continuations); quiet functions run plain,
-// and ALS is disabled again once no ALS call has been in flight for a second. If a plain call
+// and ALS is disabled again once no ALS call has been in flight for 200 ms. If a plain call
 // does write from an async continuation, the output goes to the oldest plain call in flight
 // (exact when it is the only one) and its function leaves `quiet` mode for good.
 
@@ -86,7 +86,7 @@ function asyncCapture() {
 
 function alsDone() {
   if (--alsInFlight === 0 && alsDisableTimer === null) {
-    alsDisableTimer = setTimeout(maybeDisableAls, 1000);
+    alsDisableTimer = setTimeout(maybeDisableAls, 200);
     alsDisableTimer.unref();
   }
 }
@@ -216,18 +216,111 @@ function resolveEntry(req) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Functions: records cached per request key
+// Functions: records cached per request key, folders watched for changes
+
+/**
+ * A folder holding function entries. A watch on it bumps `gen` on any change inside, so a call
+ * whose function saw the same `gen` last time needs no stat. This is exact for our protocol:
+ * a change completed before the client connects queues its inotify event before the accept, and
+ * the request bytes are read at least one event-loop turn after the accept, so the watch
+ * callback has run by then. Without a watch (fs.watch failed, e.g. inotify limit) every call
+ * stats. A folder that is removed or moved away is dropped (its watch would see nothing more)
+ * and watched afresh on the next call. It also caches the folder's parsed `fn.env.json` (`env`, as of `envGen`/mtime/size).
+ */
+class Folder {
+  constructor(dir) {
+    this.dir = dir;
+    this.gen = 0;
+    this.watcher = null;
+    this.envFile = path.join(dir, 'fn.env.json');
+    this.envGen = -1;
+    this.envMtime = -1;
+    this.envSize = -1;
+    this.env = null;
+    try {
+      const base = path.basename(dir);
+      this.watcher = fs.watch(dir, { persistent: false }, (_type, name) => {
+        this.gen++;
+        // The folder itself went away (or an entry of the same name changed: re-watching is
+        // harmless).
+        if (name === null || name === base) this.drop();
+      });
+      this.watcher.on('error', () => this.drop());
+    } catch {
+      // No watch: stat per call.
+    }
+  }
+
+  get watched() {
+    return this.watcher !== null;
+  }
+
+  drop() {
+    if (this.watcher !== null) this.watcher.close();
+    this.watcher = null;
+    this.gen++;
+    if (folders.get(this.dir) === this) folders.delete(this.dir);
+  }
+
+  /** fn.env.json, parsed; re-read when its mtime or size changes. */
+  envNow() {
+    const gen = this.gen;
+    if (this.watcher !== null && this.envGen === gen) return this.env;
+    this.envGen = gen;
+    const st = fs.statSync(this.envFile, STAT_OPTS);
+    if (st === undefined) {
+      this.envMtime = -1;
+      this.env = null;
+      return null;
+    }
+    if (st.mtimeMs === this.envMtime && st.size === this.envSize) return this.env;
+    this.envMtime = st.mtimeMs;
+    this.envSize = st.size;
+    this.env = null;
+    try {
+      const raw = JSON.parse(fs.readFileSync(this.envFile, 'utf8'));
+      if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
+        const env = {};
+        for (const k of Object.keys(raw)) {
+          let v = raw[k];
+          if (v !== null && typeof v === 'object' && !Array.isArray(v)) v = v.value;
+          if (v === null || v === undefined || typeof v === 'object') continue;
+          env[k] = String(v);
+        }
+        this.env = env;
+      }
+    } catch {
+      // An unreadable or invalid fn.env.json contributes nothing (re-read when it changes).
+    }
+    return this.env;
+  }
+}
+
+const folders = new Map(); // folder path -> Folder
+
+function folderOf(dir) {
+  let folder = folders.get(dir);
+  if (folder === undefined) {
+    folder = new Folder(dir);
+    folders.set(dir, folder);
+  }
+  return folder;
+}
 
 /**
  * One function, keyed by its entry file.
- * file/dir: absolute paths; envFile: the folder's fn.env.json; mtime/size: the entry as last loaded;
- * exports/loadError: result of the last load; handlerName/handler: the callable last used.
+ * file/dir: absolute paths; folder: the watched folder; seenGen: folder.gen when the entry was
+ * last found unchanged (-1: stat next call; always for a symlinked entry, whose target the
+ * watch does not see); mtime/size: the entry as last loaded; exports/loadError: result of the
+ * last load; handlerName/handler: the callable last used.
  */
 class Fn {
   constructor(file) {
     this.file = file;
     this.dir = path.dirname(file);
-    this.envFile = envFileOf(this.dir);
+    this.folder = null;
+    this.seenGen = -1;
+    this.symlink = false;
     this.mtime = -1;
     this.size = -1;
     this.exports = undefined;
@@ -246,13 +339,19 @@ function requestKey(req) {
   return 'f' + req.fn + '\0' + (req.fn_source_dir || '') + '\0' + (req.version || '');
 }
 
-/** The function of a request with a fresh stat of its entry, or null (404). */
+/** The function of a request, its entry known unchanged since the last load, or null (404). */
 function lookup(req) {
   const key = requestKey(req);
   let fn = byKey.get(key);
   if (fn !== undefined) {
+    if (fn.folder.gen === fn.seenGen) return fn;
+    if (folders.get(fn.dir) !== fn.folder) fn.folder = folderOf(fn.dir); // dropped: watch again
+    const gen = fn.folder.gen;
     const st = fs.statSync(fn.file, STAT_OPTS);
-    if (st !== undefined && st.mtimeMs === fn.mtime && st.size === fn.size) return fn;
+    if (st !== undefined && st.mtimeMs === fn.mtime && st.size === fn.size) {
+      if (fn.folder.watched && !fn.symlink) fn.seenGen = gen;
+      return fn;
+    }
     byKey.delete(key); // changed or gone: resolve again (symlinks may have moved too)
   }
   const file = resolveEntry(req);
@@ -262,8 +361,13 @@ function lookup(req) {
     fn = new Fn(file);
     byFile.set(file, fn);
   }
+  fn.folder = folderOf(fn.dir);
+  const gen = fn.folder.gen;
+  const lst = fs.lstatSync(file, STAT_OPTS);
   const st = fs.statSync(file, STAT_OPTS);
-  if (st === undefined) return null;
+  if (lst === undefined || st === undefined) return null;
+  fn.symlink = lst.isSymbolicLink();
+  fn.seenGen = fn.folder.watched && !fn.symlink ? gen : -1;
   if (st.mtimeMs !== fn.mtime || st.size !== fn.size) {
     fn.mtime = st.mtimeMs;
     fn.size = st.size;
@@ -304,77 +408,6 @@ function describe(e) {
   return String(e);
 }
 
-/**
- * `fn.env.json` of one folder, parsed. `fresh` means a watch on the folder saw no change since
- * the last read, so the call path needs no stat; without a watch (fs.watch failed) it is never
- * fresh and every call stats the file (mtime + size), as the contract's "cache by mtime".
- */
-class EnvFile {
-  constructor(dir) {
-    this.file = path.join(dir, 'fn.env.json');
-    this.fresh = false;
-    this.watching = false;
-    this.mtime = -1;
-    this.size = -1;
-    this.env = null;
-    try {
-      const watcher = fs.watch(dir, { persistent: false }, (_type, name) => {
-        if (name === null || name === 'fn.env.json') this.fresh = false;
-      });
-      watcher.on('error', () => {
-        watcher.close();
-        this.watching = false;
-        this.fresh = false;
-      });
-      this.watching = true;
-    } catch {
-      // No watch (e.g. inotify limit): stat per call.
-    }
-  }
-
-  get() {
-    if (this.fresh) return this.env;
-    this.fresh = this.watching;
-    const st = fs.statSync(this.file, STAT_OPTS);
-    if (st === undefined) {
-      this.mtime = -1;
-      this.env = null;
-      return null;
-    }
-    if (st.mtimeMs === this.mtime && st.size === this.size) return this.env;
-    this.mtime = st.mtimeMs;
-    this.size = st.size;
-    this.env = null;
-    try {
-      const raw = JSON.parse(fs.readFileSync(this.file, 'utf8'));
-      if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
-        const env = {};
-        for (const k of Object.keys(raw)) {
-          let v = raw[k];
-          if (v !== null && typeof v === 'object' && !Array.isArray(v)) v = v.value;
-          if (v === null || v === undefined || typeof v === 'object') continue;
-          env[k] = String(v);
-        }
-        this.env = env;
-      }
-    } catch {
-      // An unreadable or invalid fn.env.json contributes nothing (re-read when it changes).
-    }
-    return this.env;
-  }
-}
-
-const envByDir = new Map(); // folder -> EnvFile
-
-function envFileOf(dir) {
-  let ef = envByDir.get(dir);
-  if (ef === undefined) {
-    ef = new EnvFile(dir);
-    envByDir.set(dir, ef);
-  }
-  return ef;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Calls
 
@@ -404,7 +437,7 @@ function handleRequest(socket, req) {
   }
   let event = req.event;
   if (event === null || typeof event !== 'object' || Array.isArray(event)) event = {};
-  const env = fn.envFile.get();
+  const env = fn.folder.envNow();
   event.env = env === null ? (event.env !== null && typeof event.env === 'object' ? event.env : {}) : Object.assign({}, event.env, env);
   event.version = typeof req.version === 'string' && req.version !== '' ? req.version : 'default';
   let params = event.params;

@@ -248,7 +248,6 @@ test('fn.env.json is merged into event.env (both forms) and follows changes; eve
   const r = await call(SOCK, { fn: 'withenv', event: ev() });
   assert.deepEqual(JSON.parse(r.body), { env: { PLAIN: 'one', SECRET: 'two' }, version: 'default' });
   write('withenv/fn.env.json', JSON.stringify({ PLAIN: 'changed!' }));
-  await sleep(50); // the folder watch runs on the daemon's event loop
   const r2 = await call(SOCK, { fn: 'withenv', version: 'v9', entry: 'withenv/handler.js', event: ev() });
   assert.deepEqual(JSON.parse(r2.body), { env: { PLAIN: 'changed!' }, version: 'v9' });
 });
@@ -268,6 +267,18 @@ test('a changed handler file runs new code on the next call, with fresh module s
   assert.equal((await call(SOCK, { fn: 'changing', event: ev() })).body, 'v1 2');
   write('changing/handler.js', 'let n = 0; exports.handler = () => "v2 changed " + (++n);\n');
   assert.equal((await call(SOCK, { fn: 'changing', event: ev() })).body, 'v2 changed 1');
+});
+
+test('a folder replaced by a new one is watched again', async () => {
+  write('replaced/handler.js', 'exports.handler = () => "r1";\n');
+  assert.equal((await call(SOCK, { fn: 'replaced', event: ev() })).body, 'r1');
+  fs.rmSync(path.join(ROOT, 'replaced'), { recursive: true });
+  write('replaced/handler.js', 'exports.handler = () => "r2";\n');
+  assert.equal((await call(SOCK, { fn: 'replaced', event: ev() })).body, 'r2');
+  write('replaced/handler.js', 'exports.handler = () => "r3";\n');
+  assert.equal((await call(SOCK, { fn: 'replaced', event: ev() })).body, 'r3');
+  fs.rmSync(path.join(ROOT, 'replaced'), { recursive: true });
+  assert.equal((await call(SOCK, { fn: 'replaced', event: ev() })).status, 404);
 });
 
 test('stdout/stderr are captured per call and not mixed between concurrent calls', async () => {
