@@ -28,7 +28,6 @@ const ENTRY_NAMES = ['handler.ts', 'handler.js', 'index.ts', 'index.js'];
 const ENTRY_EXTS = new Set(['.js', '.cjs', '.ts']);
 const ENVELOPE_KEYS = ['status', 'statusCode', 'headers', 'body', 'is_base64', 'isBase64Encoded', 'body_base64', 'proxy'];
 const STAT_OPTS = { throwIfNoEntry: false };
-const JSON_HEADERS = { 'Content-Type': 'application/json' };
 
 // ---------------------------------------------------------------------------------------------
 // Replies
@@ -638,26 +637,27 @@ async function fromResponse(r) {
 
 let MAX_FRAME = DEFAULT_MAX_FRAME;
 
-/** Connection state lives on the socket: `fnBuf` (pending bytes) and `fnDone`. */
+/** Connection state lives on the socket: `fnChunks` (bytes so far, when the first chunk was not
+ * a whole frame), `fnHave` (their length), `fnNeed` (length to wait for), `fnDone`. */
 function onData(chunk) {
   const socket = this;
   if (socket.fnDone) return;
-  let buf = socket.fnBuf === null ? chunk : Buffer.concat([socket.fnBuf, chunk]);
-  if (buf.length < 4) {
-    socket.fnBuf = buf;
-    return;
+  let buf = chunk;
+  if (socket.fnChunks !== null) {
+    socket.fnChunks.push(chunk);
+    socket.fnHave += chunk.length;
+    if (socket.fnHave < socket.fnNeed) return;
+    buf = Buffer.concat(socket.fnChunks, socket.fnHave);
+    socket.fnChunks = null;
   }
+  if (buf.length < 4) return waitFor(socket, buf, 4);
   const len = buf.readUInt32BE(0);
   if (len === 0 || len > MAX_FRAME) {
     socket.fnDone = true;
     return send(socket, FRAME_BAD_LENGTH);
   }
-  if (buf.length < 4 + len) {
-    socket.fnBuf = buf;
-    return;
-  }
+  if (buf.length < 4 + len) return waitFor(socket, buf, 4 + len);
   socket.fnDone = true;
-  socket.fnBuf = null;
   let req;
   try {
     req = JSON.parse(buf.toString('utf8', 4, 4 + len));
@@ -673,12 +673,20 @@ function onData(chunk) {
   }
 }
 
+function waitFor(socket, buf, need) {
+  socket.fnChunks = [buf];
+  socket.fnHave = buf.length;
+  socket.fnNeed = need;
+}
+
 function onSocketError() {
   this.destroy();
 }
 
 function onConnection(socket) {
-  socket.fnBuf = null;
+  socket.fnChunks = null;
+  socket.fnHave = 0;
+  socket.fnNeed = 0;
   socket.fnDone = false;
   socket.on('data', onData);
   socket.on('error', onSocketError);

@@ -145,6 +145,7 @@ exports.handler = async (event) => {
   if (event.query.log) console.log('late ' + event.query.log);
   return 'done';
 };\n`);
+  write('echo/handler.js', 'exports.handler = (event) => ({ n: event.body.length, last: event.body.slice(-3) });\n');
   write('quiet/handler.js', 'exports.handler = () => "quiet";\n');
   write('throws/handler.js', 'exports.handler = async () => { throw new Error("boom here"); };\n');
   write('broken/handler.js', 'exports.handler = async () => { return 1 ;\n');
@@ -352,6 +353,16 @@ test('a frame split into several chunks is read whole', async () => {
   const buf = encode({ fn: 'hello', event: ev({ name: 'chunks' }) });
   const r = await exchange(SOCK, [buf.subarray(0, 2), buf.subarray(2, 9), buf.subarray(9)]);
   assert.equal(r.body, 'hello chunks');
+});
+
+test('a request near the frame limit, sent in many chunks, is served', async () => {
+  const body = 'x'.repeat(2 * 1024 * 1024 - 200) + 'end';
+  const buf = encode({ fn: 'echo', event: ev({}, { body }) });
+  assert.ok(buf.length - 4 <= 2 * 1024 * 1024);
+  const pieces = [];
+  for (let i = 0; i < buf.length; i += 256 * 1024) pieces.push(buf.subarray(i, i + 256 * 1024));
+  const r = await exchange(SOCK, pieces);
+  assert.deepEqual(JSON.parse(r.body), { n: body.length, last: 'end' });
 });
 
 test('bad JSON answers 400', async () => {
