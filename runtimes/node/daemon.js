@@ -61,16 +61,18 @@ function send(socket, buf) {
 // needs AsyncLocalStorage, whose hooks cost every promise and socket of the process ~8% of the
 // daemon's throughput while enabled. So a function runs inside ALS only until it is known to be
 // `quiet` (a call finished with no output from async continuations); quiet functions run plain,
-// and ALS is disabled again once no ALS call has been in flight for 200 ms. If a plain call
-// does write from an async continuation, the output goes to the oldest plain call in flight
-// (exact when it is the only one) and its function leaves `quiet` mode for good.
+// and ALS is disabled again once no ALS call has been in flight for 200 ms. Output from an async
+// continuation outside ALS cannot be attributed: it may come from a plain call or from a task an
+// earlier call left behind, of any function. It goes to the daemon's own stream (never into
+// another call's reply), and every function with a plain call in flight leaves `quiet` mode, so
+// a function that writes from async continuations loses at most that one write.
 
 /** Capture of the call whose synchronous code is running right now. */
 let syncCapture = null;
 const als = new AsyncLocalStorage();
 let alsInFlight = 0;
 let alsDisableTimer = null;
-/** Captures of async calls running outside ALS, oldest first. */
+/** Captures of async calls running outside ALS. */
 const plainInFlight = new Set();
 
 function asyncCapture() {
@@ -78,9 +80,8 @@ function asyncCapture() {
     const cap = als.getStore();
     if (cap !== undefined) return cap;
   }
-  if (plainInFlight.size === 0) return undefined;
   for (const c of plainInFlight) c.fn.quiet = false;
-  return plainInFlight.values().next().value;
+  return undefined;
 }
 
 function alsDone() {
@@ -107,7 +108,7 @@ function captureStream(stream, field) {
     let cap = syncCapture;
     if (cap === null) {
       cap = asyncCapture();
-      if (cap === undefined) return original.apply(stream, arguments); // not from any call
+      if (cap === undefined) return original.apply(stream, arguments); // not attributable
       cap.asyncOutput = true;
     }
     if (cap.open) cap[field] += chunkToString(chunk, encoding);
