@@ -549,7 +549,10 @@ function toReply(v) {
   if (typeof v === 'string') {
     return { status: 200, headers: { 'Content-Type': looksLikeHtml(v) ? 'text/html; charset=utf-8' : 'text/plain; charset=utf-8' }, body: v };
   }
-  if (typeof v !== 'object') return { status: 200, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(v) };
+  if (typeof v !== 'object') {
+    const json = JSON.stringify(v); // undefined for a function or symbol
+    return json === undefined ? { status: 200, headers: {}, body: '' } : { status: 200, headers: { 'Content-Type': 'application/json' }, body: json };
+  }
   if (isBytes(v)) return { status: 200, headers: { 'Content-Type': 'application/octet-stream' }, is_base64: true, body_base64: toBase64(v) };
   if (Array.isArray(v)) return { status: 200, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(v) };
   if (isResponse(v)) return ReplyPromise.resolve(fromResponse(v));
@@ -780,5 +783,3 @@ function shutdown(code) {
 }
 
 if (require.main === module) main();
-
-module.exports = { toReply, safeRelative };
