@@ -764,8 +764,8 @@ async function main() {
     } catch {
       // umask already gave 0600
     }
+    ownSocket = socketPath; // only ours once bound: never remove another daemon's socket
   });
-  ownSocket = socketPath; // bound synchronously; a failed bind exits through fail() instead
 }
 
 let ownSocket = null;
