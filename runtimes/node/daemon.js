@@ -12,8 +12,8 @@
 // - Every function (entry file) has its own module graph: its own instance of every file it
 //   requires (builtins and native addons excepted), kept warm between calls and dropped as a
 //   whole when the entry file's mtime or size changes.
-// - Handler output is captured per call (sync part via `syncCapture`, async continuations via
-//   AsyncLocalStorage) and returned in the reply; the daemon itself writes nothing per call.
+// - Handler output is captured per call and returned in the reply; the daemon itself writes
+//   nothing per call. See "Output capture" for how AsyncLocalStorage is kept off the hot path.
 // - Self-contained: Node built-ins only, so the engine can embed this file.
 
 const fs = require('fs');
@@ -28,7 +28,6 @@ const ENTRY_NAMES = ['handler.ts', 'handler.js', 'index.ts', 'index.js'];
 const ENTRY_EXTS = new Set(['.js', '.cjs', '.ts']);
 const ENVELOPE_KEYS = ['status', 'statusCode', 'headers', 'body', 'is_base64', 'isBase64Encoded', 'body_base64', 'proxy'];
 const STAT_OPTS = { throwIfNoEntry: false };
-const JSON_HEADERS = { 'Content-Type': 'application/json' };
 
 // ---------------------------------------------------------------------------------------------
 // Replies
@@ -58,9 +57,44 @@ function send(socket, buf) {
 // ---------------------------------------------------------------------------------------------
 // Output capture
 
-/** Capture of the call whose synchronous code is running right now (cheaper than ALS). */
+// Output of a call's synchronous code goes to `syncCapture`. Output of its async continuations
+// needs AsyncLocalStorage, whose hooks cost every promise and socket of the process ~8% of the
+// daemon's throughput while enabled. So a function runs inside ALS only until it is known to be
+// `quiet` (a call finished with no output from async continuations); quiet functions run plain,
+// and ALS is disabled again once no ALS call has been in flight for 200 ms. Output from an async
+// continuation outside ALS cannot be attributed: it may come from a plain call or from a task an
+// earlier call left behind, of any function. It goes to the daemon's own stream (never into
+// another call's reply), and every function with a plain call in flight leaves `quiet` mode, so
+// a function that writes from async continuations loses at most that one write.
+
+/** Capture of the call whose synchronous code is running right now. */
 let syncCapture = null;
 const als = new AsyncLocalStorage();
+let alsInFlight = 0;
+let alsDisableTimer = null;
+/** Captures of async calls running outside ALS. */
+const plainInFlight = new Set();
+
+function asyncCapture() {
+  if (alsInFlight > 0) {
+    const cap = als.getStore();
+    if (cap !== undefined) return cap;
+  }
+  for (const c of plainInFlight) c.fn.quiet = false;
+  return undefined;
+}
+
+function alsDone() {
+  if (--alsInFlight === 0 && alsDisableTimer === null) {
+    alsDisableTimer = setTimeout(maybeDisableAls, 200);
+    alsDisableTimer.unref();
+  }
+}
+
+function maybeDisableAls() {
+  alsDisableTimer = null;
+  if (alsInFlight === 0) als.disable();
+}
 
 function chunkToString(chunk, encoding) {
   if (typeof chunk === 'string') return chunk;
@@ -71,8 +105,12 @@ function chunkToString(chunk, encoding) {
 function captureStream(stream, field) {
   const original = stream.write;
   stream.write = function write(chunk, encoding, cb) {
-    const cap = syncCapture !== null ? syncCapture : als.getStore();
-    if (cap === undefined) return original.apply(stream, arguments);
+    let cap = syncCapture;
+    if (cap === null) {
+      cap = asyncCapture();
+      if (cap === undefined) return original.apply(stream, arguments); // not attributable
+      cap.asyncOutput = true;
+    }
     if (cap.open) cap[field] += chunkToString(chunk, encoding);
     const done = typeof encoding === 'function' ? encoding : cb;
     if (typeof done === 'function') process.nextTick(done, null);
@@ -178,25 +216,118 @@ function resolveEntry(req) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Functions: records cached per request key
+// Functions: records cached per request key, folders watched for changes
+
+/**
+ * A folder holding function entries. A watch on it bumps `gen` on any change inside, so a call
+ * whose function saw the same `gen` last time needs no stat. This is exact for our protocol:
+ * a change completed before the client connects queues its inotify event before the accept, and
+ * the request bytes are read at least one event-loop turn after the accept, so the watch
+ * callback has run by then. Without a watch (fs.watch failed, e.g. inotify limit) every call
+ * stats. A folder that is removed or moved away is dropped (its watch would see nothing more)
+ * and watched afresh on the next call. It also caches the folder's parsed `fn.env.json` (`env`, as of `envGen`/mtime/size).
+ */
+class Folder {
+  constructor(dir) {
+    this.dir = dir;
+    this.gen = 0;
+    this.watcher = null;
+    this.envFile = path.join(dir, 'fn.env.json');
+    this.envGen = -1;
+    this.envMtime = -1;
+    this.envSize = -1;
+    this.env = null;
+    try {
+      const base = path.basename(dir);
+      this.watcher = fs.watch(dir, { persistent: false }, (_type, name) => {
+        this.gen++;
+        // The folder itself went away (or an entry of the same name changed: re-watching is
+        // harmless).
+        if (name === null || name === base) this.drop();
+      });
+      this.watcher.on('error', () => this.drop());
+    } catch {
+      // No watch: stat per call.
+    }
+  }
+
+  get watched() {
+    return this.watcher !== null;
+  }
+
+  drop() {
+    if (this.watcher !== null) this.watcher.close();
+    this.watcher = null;
+    this.gen++;
+    if (folders.get(this.dir) === this) folders.delete(this.dir);
+  }
+
+  /** fn.env.json, parsed; re-read when its mtime or size changes. */
+  envNow() {
+    const gen = this.gen;
+    if (this.watcher !== null && this.envGen === gen) return this.env;
+    this.envGen = gen;
+    const st = fs.statSync(this.envFile, STAT_OPTS);
+    if (st === undefined) {
+      this.envMtime = -1;
+      this.env = null;
+      return null;
+    }
+    if (st.mtimeMs === this.envMtime && st.size === this.envSize) return this.env;
+    this.envMtime = st.mtimeMs;
+    this.envSize = st.size;
+    this.env = null;
+    try {
+      const raw = JSON.parse(fs.readFileSync(this.envFile, 'utf8'));
+      if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
+        const env = {};
+        for (const k of Object.keys(raw)) {
+          let v = raw[k];
+          if (v !== null && typeof v === 'object' && !Array.isArray(v)) v = v.value;
+          if (v === null || v === undefined || typeof v === 'object') continue;
+          env[k] = String(v);
+        }
+        this.env = env;
+      }
+    } catch {
+      // An unreadable or invalid fn.env.json contributes nothing (re-read when it changes).
+    }
+    return this.env;
+  }
+}
+
+const folders = new Map(); // folder path -> Folder
+
+function folderOf(dir) {
+  let folder = folders.get(dir);
+  if (folder === undefined) {
+    folder = new Folder(dir);
+    folders.set(dir, folder);
+  }
+  return folder;
+}
 
 /**
  * One function, keyed by its entry file.
- * file/dir: absolute paths; envFile: the folder's fn.env.json; mtime/size: the entry as last loaded;
- * exports/loadError: result of the last load; handlerName/handler: the callable last used.
+ * file/dir: absolute paths; folder: the watched folder; seenGen: folder.gen when the entry was
+ * last found unchanged (-1: stat next call; always for a symlinked entry, whose target the
+ * watch does not see); mtime/size: the entry as last loaded; exports/loadError: result of the
+ * last load; handlerName/handler: the callable last used.
  */
 class Fn {
   constructor(file) {
     this.file = file;
     this.dir = path.dirname(file);
-    this.envFile = envFileOf(this.dir);
+    this.folder = null;
+    this.seenGen = -1;
+    this.symlink = false;
     this.mtime = -1;
     this.size = -1;
     this.exports = undefined;
     this.loadError = null;
     this.handlerName = '';
     this.handler = null;
-    this.sync = false; // the handler returned a non-promise last time: no ALS needed
+    this.quiet = false; // a call finished with no output from async continuations: no ALS
   }
 }
 
@@ -208,13 +339,19 @@ function requestKey(req) {
   return 'f' + req.fn + '\0' + (req.fn_source_dir || '') + '\0' + (req.version || '');
 }
 
-/** The function of a request with a fresh stat of its entry, or null (404). */
+/** The function of a request, its entry known unchanged since the last load, or null (404). */
 function lookup(req) {
   const key = requestKey(req);
   let fn = byKey.get(key);
   if (fn !== undefined) {
+    if (fn.folder.gen === fn.seenGen) return fn;
+    if (folders.get(fn.dir) !== fn.folder) fn.folder = folderOf(fn.dir); // dropped: watch again
+    const gen = fn.folder.gen;
     const st = fs.statSync(fn.file, STAT_OPTS);
-    if (st !== undefined && st.mtimeMs === fn.mtime && st.size === fn.size) return fn;
+    if (st !== undefined && st.mtimeMs === fn.mtime && st.size === fn.size) {
+      if (fn.folder.watched && !fn.symlink) fn.seenGen = gen;
+      return fn;
+    }
     byKey.delete(key); // changed or gone: resolve again (symlinks may have moved too)
   }
   const file = resolveEntry(req);
@@ -224,8 +361,13 @@ function lookup(req) {
     fn = new Fn(file);
     byFile.set(file, fn);
   }
+  fn.folder = folderOf(fn.dir);
+  const gen = fn.folder.gen;
+  const lst = fs.lstatSync(file, STAT_OPTS);
   const st = fs.statSync(file, STAT_OPTS);
-  if (st === undefined) return null;
+  if (lst === undefined || st === undefined) return null;
+  fn.symlink = lst.isSymbolicLink();
+  fn.seenGen = fn.folder.watched && !fn.symlink ? gen : -1;
   if (st.mtimeMs !== fn.mtime || st.size !== fn.size) {
     fn.mtime = st.mtimeMs;
     fn.size = st.size;
@@ -233,7 +375,7 @@ function lookup(req) {
     fn.loadError = null;
     fn.handler = null;
     fn.handlerName = '';
-    fn.sync = false;
+    fn.quiet = false;
   }
   byKey.set(key, fn);
   return fn;
@@ -257,7 +399,7 @@ function handlerOf(fn, name) {
   if (typeof h !== 'function') throw new PlainError(`handler '${name}' is not exported`);
   fn.handlerName = name;
   fn.handler = h;
-  fn.sync = false;
+  fn.quiet = false;
   return h;
 }
 
@@ -266,85 +408,19 @@ function describe(e) {
   return String(e);
 }
 
-/**
- * `fn.env.json` of one folder, parsed. `fresh` means a watch on the folder saw no change since
- * the last read, so the call path needs no stat; without a watch (fs.watch failed) it is never
- * fresh and every call stats the file (mtime + size), as the contract's "cache by mtime".
- */
-class EnvFile {
-  constructor(dir) {
-    this.file = path.join(dir, 'fn.env.json');
-    this.fresh = false;
-    this.watching = false;
-    this.mtime = -1;
-    this.size = -1;
-    this.env = null;
-    try {
-      const watcher = fs.watch(dir, { persistent: false }, (_type, name) => {
-        if (name === null || name === 'fn.env.json') this.fresh = false;
-      });
-      watcher.on('error', () => {
-        watcher.close();
-        this.watching = false;
-        this.fresh = false;
-      });
-      this.watching = true;
-    } catch {
-      // No watch (e.g. inotify limit): stat per call.
-    }
-  }
-
-  get() {
-    if (this.fresh) return this.env;
-    this.fresh = this.watching;
-    const st = fs.statSync(this.file, STAT_OPTS);
-    if (st === undefined) {
-      this.mtime = -1;
-      this.env = null;
-      return null;
-    }
-    if (st.mtimeMs === this.mtime && st.size === this.size) return this.env;
-    this.mtime = st.mtimeMs;
-    this.size = st.size;
-    this.env = null;
-    try {
-      const raw = JSON.parse(fs.readFileSync(this.file, 'utf8'));
-      if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
-        const env = {};
-        for (const k of Object.keys(raw)) {
-          let v = raw[k];
-          if (v !== null && typeof v === 'object' && !Array.isArray(v)) v = v.value;
-          if (v === null || v === undefined || typeof v === 'object') continue;
-          env[k] = String(v);
-        }
-        this.env = env;
-      }
-    } catch {
-      // An unreadable or invalid fn.env.json contributes nothing (re-read when it changes).
-    }
-    return this.env;
-  }
-}
-
-const envByDir = new Map(); // folder -> EnvFile
-
-function envFileOf(dir) {
-  let ef = envByDir.get(dir);
-  if (ef === undefined) {
-    ef = new EnvFile(dir);
-    envByDir.set(dir, ef);
-  }
-  return ef;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Calls
 
+/** Output of one call; `als`: the call runs inside ALS; `asyncOutput`: written from an async
+ * continuation. */
 class Capture {
-  constructor() {
+  constructor(fn, als) {
+    this.fn = fn;
     this.stdout = '';
     this.stderr = '';
     this.open = true;
+    this.als = als;
+    this.asyncOutput = false;
   }
 }
 
@@ -361,31 +437,29 @@ function handleRequest(socket, req) {
   }
   let event = req.event;
   if (event === null || typeof event !== 'object' || Array.isArray(event)) event = {};
-  const env = fn.envFile.get();
+  const env = fn.folder.envNow();
   event.env = env === null ? (event.env !== null && typeof event.env === 'object' ? event.env : {}) : Object.assign({}, event.env, env);
   event.version = typeof req.version === 'string' && req.version !== '' ? req.version : 'default';
   let params = event.params;
   if (params === null || typeof params !== 'object') params = event.path_params !== null && typeof event.path_params === 'object' ? event.path_params : {};
   const name = typeof req.handler === 'string' && req.handler !== '' ? req.handler : 'handler';
 
-  const cap = new Capture();
+  const cap = new Capture(fn, !fn.quiet);
+  if (cap.als) alsInFlight++; // until finish(), whatever happens
   let result;
   syncCapture = cap;
   try {
     const h = handlerOf(fn, name);
-    // A handler that returned a promise last time (or never ran) runs inside ALS so output
-    // of its async continuations is attributed to this call; a sync one skips ALS entirely.
-    result = fn.sync ? callHandler(h, event, params) : als.run(cap, callHandler, h, event, params);
+    result = cap.als ? als.run(cap, callHandler, h, event, params) : callHandler(h, event, params);
   } catch (e) {
     syncCapture = null;
     return finish(socket, cap, failure(e, cap));
   }
   syncCapture = null;
   if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
-    fn.sync = false;
+    if (!cap.als) plainInFlight.add(cap);
     return settleAsync(socket, cap, result);
   }
-  fn.sync = true;
   let reply;
   try {
     reply = toReply(result);
@@ -400,7 +474,11 @@ async function settleAsync(socket, cap, pending) {
   let reply;
   try {
     const value = await pending;
-    reply = pending instanceof ReplyPromise ? value : await toReply(value);
+    if (pending instanceof ReplyPromise) reply = value;
+    else {
+      reply = toReply(value);
+      if (reply instanceof ReplyPromise) reply = await reply;
+    }
   } catch (e) {
     reply = failure(e, cap);
   }
@@ -422,6 +500,12 @@ function failure(e, cap) {
 
 function finish(socket, cap, reply) {
   cap.open = false;
+  if (cap.als) {
+    alsDone();
+    if (!cap.asyncOutput) cap.fn.quiet = true;
+  } else {
+    plainInFlight.delete(cap);
+  }
   if (cap.stdout !== '') reply.stdout = cap.stdout;
   if (cap.stderr !== '') reply.stderr = cap.stderr;
   let buf;
@@ -465,7 +549,10 @@ function toReply(v) {
   if (typeof v === 'string') {
     return { status: 200, headers: { 'Content-Type': looksLikeHtml(v) ? 'text/html; charset=utf-8' : 'text/plain; charset=utf-8' }, body: v };
   }
-  if (typeof v !== 'object') return { status: 200, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(v) };
+  if (typeof v !== 'object') {
+    const json = JSON.stringify(v); // undefined for a function or symbol
+    return json === undefined ? { status: 200, headers: {}, body: '' } : { status: 200, headers: { 'Content-Type': 'application/json' }, body: json };
+  }
   if (isBytes(v)) return { status: 200, headers: { 'Content-Type': 'application/octet-stream' }, is_base64: true, body_base64: toBase64(v) };
   if (Array.isArray(v)) return { status: 200, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(v) };
   if (isResponse(v)) return ReplyPromise.resolve(fromResponse(v));
@@ -554,26 +641,27 @@ async function fromResponse(r) {
 
 let MAX_FRAME = DEFAULT_MAX_FRAME;
 
-/** Connection state lives on the socket: `fnBuf` (pending bytes) and `fnDone`. */
+/** Connection state lives on the socket: `fnChunks` (bytes so far, when the first chunk was not
+ * a whole frame), `fnHave` (their length), `fnNeed` (length to wait for), `fnDone`. */
 function onData(chunk) {
   const socket = this;
   if (socket.fnDone) return;
-  let buf = socket.fnBuf === null ? chunk : Buffer.concat([socket.fnBuf, chunk]);
-  if (buf.length < 4) {
-    socket.fnBuf = buf;
-    return;
+  let buf = chunk;
+  if (socket.fnChunks !== null) {
+    socket.fnChunks.push(chunk);
+    socket.fnHave += chunk.length;
+    if (socket.fnHave < socket.fnNeed) return;
+    buf = Buffer.concat(socket.fnChunks, socket.fnHave);
+    socket.fnChunks = null;
   }
+  if (buf.length < 4) return waitFor(socket, buf, 4);
   const len = buf.readUInt32BE(0);
   if (len === 0 || len > MAX_FRAME) {
     socket.fnDone = true;
     return send(socket, FRAME_BAD_LENGTH);
   }
-  if (buf.length < 4 + len) {
-    socket.fnBuf = buf;
-    return;
-  }
+  if (buf.length < 4 + len) return waitFor(socket, buf, 4 + len);
   socket.fnDone = true;
-  socket.fnBuf = null;
   let req;
   try {
     req = JSON.parse(buf.toString('utf8', 4, 4 + len));
@@ -589,12 +677,20 @@ function onData(chunk) {
   }
 }
 
+function waitFor(socket, buf, need) {
+  socket.fnChunks = [buf];
+  socket.fnHave = buf.length;
+  socket.fnNeed = need;
+}
+
 function onSocketError() {
   this.destroy();
 }
 
 function onConnection(socket) {
-  socket.fnBuf = null;
+  socket.fnChunks = null;
+  socket.fnHave = 0;
+  socket.fnNeed = 0;
   socket.fnDone = false;
   socket.on('data', onData);
   socket.on('error', onSocketError);
@@ -668,8 +764,8 @@ async function main() {
     } catch {
       // umask already gave 0600
     }
+    ownSocket = socketPath; // only ours once bound: never remove another daemon's socket
   });
-  ownSocket = socketPath; // bound synchronously; a failed bind exits through fail() instead
 }
 
 let ownSocket = null;
@@ -687,5 +783,3 @@ function shutdown(code) {
 }
 
 if (require.main === module) main();
-
-module.exports = { toReply, safeRelative };

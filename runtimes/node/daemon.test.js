@@ -139,6 +139,13 @@ exports.handler = async (event) => {
   console.error('err ' + id);
   return 'ok ' + id;
 };\n`);
+  write('sometimes/handler.js', `
+exports.handler = async (event) => {
+  await new Promise((r) => setTimeout(r, Number(event.query.wait)));
+  if (event.query.log) console.log('late ' + event.query.log);
+  return 'done';
+};\n`);
+  write('echo/handler.js', 'exports.handler = (event) => ({ n: event.body.length, last: event.body.slice(-3) });\n');
   write('quiet/handler.js', 'exports.handler = () => "quiet";\n');
   write('throws/handler.js', 'exports.handler = async () => { throw new Error("boom here"); };\n');
   write('broken/handler.js', 'exports.handler = async () => { return 1 ;\n');
@@ -242,7 +249,6 @@ test('fn.env.json is merged into event.env (both forms) and follows changes; eve
   const r = await call(SOCK, { fn: 'withenv', event: ev() });
   assert.deepEqual(JSON.parse(r.body), { env: { PLAIN: 'one', SECRET: 'two' }, version: 'default' });
   write('withenv/fn.env.json', JSON.stringify({ PLAIN: 'changed!' }));
-  await sleep(50); // the folder watch runs on the daemon's event loop
   const r2 = await call(SOCK, { fn: 'withenv', version: 'v9', entry: 'withenv/handler.js', event: ev() });
   assert.deepEqual(JSON.parse(r2.body), { env: { PLAIN: 'changed!' }, version: 'v9' });
 });
@@ -264,6 +270,18 @@ test('a changed handler file runs new code on the next call, with fresh module s
   assert.equal((await call(SOCK, { fn: 'changing', event: ev() })).body, 'v2 changed 1');
 });
 
+test('a folder replaced by a new one is watched again', async () => {
+  write('replaced/handler.js', 'exports.handler = () => "r1";\n');
+  assert.equal((await call(SOCK, { fn: 'replaced', event: ev() })).body, 'r1');
+  fs.rmSync(path.join(ROOT, 'replaced'), { recursive: true });
+  write('replaced/handler.js', 'exports.handler = () => "r2";\n');
+  assert.equal((await call(SOCK, { fn: 'replaced', event: ev() })).body, 'r2');
+  write('replaced/handler.js', 'exports.handler = () => "r3";\n');
+  assert.equal((await call(SOCK, { fn: 'replaced', event: ev() })).body, 'r3');
+  fs.rmSync(path.join(ROOT, 'replaced'), { recursive: true });
+  assert.equal((await call(SOCK, { fn: 'replaced', event: ev() })).status, 404);
+});
+
 test('stdout/stderr are captured per call and not mixed between concurrent calls', async () => {
   const [a, b] = await Promise.all([
     call(SOCK, { fn: 'logs', event: ev({ id: 'A', wait: '120' }) }),
@@ -275,6 +293,22 @@ test('stdout/stderr are captured per call and not mixed between concurrent calls
   assert.equal('stdout' in quiet, false);
   assert.equal('stderr' in quiet, false);
   assert.equal(daemon.out, '', 'the daemon wrote nothing to its own stdout');
+});
+
+test('a quiet function that starts writing from async code loses that one write, then is captured', async () => {
+  const call1 = await call(SOCK, { fn: 'sometimes', event: ev({ wait: '5' }) });
+  assert.equal('stdout' in call1, false);
+  const before = daemon.out;
+  const unattributed = await call(SOCK, { fn: 'sometimes', event: ev({ wait: '5', log: 'X' }) });
+  assert.equal('stdout' in unattributed, false, 'ran outside ALS: the write is not guessed into a reply');
+  for (let i = 0; i < 50 && daemon.out.length === before.length; i++) await sleep(20); // pipe vs socket order
+  assert.equal(daemon.out.slice(before.length), 'late X\n', 'it went to the daemon stream instead');
+  const [a, b] = await Promise.all([
+    call(SOCK, { fn: 'sometimes', event: ev({ wait: '80', log: 'A' }) }),
+    call(SOCK, { fn: 'sometimes', event: ev({ wait: '20', log: 'B' }) }),
+  ]);
+  assert.equal(a.stdout, 'late A\n');
+  assert.equal(b.stdout, 'late B\n');
 });
 
 test('a thrown error is a 500 with a JSON error body and the stack in stderr', async () => {
@@ -322,6 +356,16 @@ test('a frame split into several chunks is read whole', async () => {
   const buf = encode({ fn: 'hello', event: ev({ name: 'chunks' }) });
   const r = await exchange(SOCK, [buf.subarray(0, 2), buf.subarray(2, 9), buf.subarray(9)]);
   assert.equal(r.body, 'hello chunks');
+});
+
+test('a request near the frame limit, sent in many chunks, is served', async () => {
+  const body = 'x'.repeat(2 * 1024 * 1024 - 200) + 'end';
+  const buf = encode({ fn: 'echo', event: ev({}, { body }) });
+  assert.ok(buf.length - 4 <= 2 * 1024 * 1024);
+  const pieces = [];
+  for (let i = 0; i < buf.length; i += 256 * 1024) pieces.push(buf.subarray(i, i + 256 * 1024));
+  const r = await exchange(SOCK, pieces);
+  assert.deepEqual(JSON.parse(r.body), { n: body.length, last: 'end' });
 });
 
 test('bad JSON answers 400', async () => {
