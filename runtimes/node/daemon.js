@@ -282,6 +282,8 @@ class Folder {
       if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
         const env = {};
         for (const k of Object.keys(raw)) {
+          // Contract §3.2: these never reach handlers.
+          if (HIDDEN_ENV.test(k)) continue;
           let v = raw[k];
           if (v !== null && typeof v === 'object' && !Array.isArray(v)) v = v.value;
           if (v === null || v === undefined || typeof v === 'object') continue;
@@ -295,6 +297,8 @@ class Folder {
     return this.env;
   }
 }
+
+const HIDDEN_ENV = /^FN_(ADMIN|CONSOLE|TRUSTED)_/;
 
 const folders = new Map(); // folder path -> Folder
 

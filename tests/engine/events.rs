@@ -108,7 +108,6 @@ async fn python_env_hides_admin_variables() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "engine bug: the node daemon passes FN_ADMIN_* keys of fn.env.json to handlers (EnvFile.get in runtimes/node/daemon.js has no prefix filter)"]
 async fn node_env_hides_admin_variables() {
     env_hides_admin_variables("js").await;
 }
