@@ -21,7 +21,7 @@ SOCKDIR=$(ls -d $BASE/s-*)
 
 # wrk's --latency table gives p50/p99 in us/ms; normalise to microseconds.
 wrk_run() { # url conc
-  wrk -t1 -c"$2" -d"${SECS}s" --latency "$1" | python3 -c '
+  wrk -t1 -c"$2" -d"${SECS}s" --latency "$1" | tee /tmp/ffb.wrk | python3 -c '
 import re,sys
 t=sys.stdin.read()
 def us(v):

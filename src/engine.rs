@@ -400,7 +400,7 @@ impl Engine {
                         runtime: t.runtime,
                         name: t.fn_name.clone(),
                         pool: Pool::with_observer(limits, move |stats| {
-                            if events.has_receivers() {
+                            if events.has_live_receivers() {
                                 events.emit(EngineEvent::Pool {
                                     key: observed_key.clone(),
                                     stats,

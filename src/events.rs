@@ -93,32 +93,74 @@ pub struct RequestRecord {
     pub headers: Vec<(String, String)>,
 }
 
-/// Fan-out of events. Sending never blocks; slow receivers lose the oldest events.
+/// Fan-out of events on two channels: `lifecycle` (phases, daemons, health, logs, reloads) for
+/// everyone, and `live` (one record per request, pool changes) for dashboards. The hot path only
+/// builds live events when someone listens to them, so a CLI that prints daemon events pays
+/// nothing per request. Sending never blocks; slow receivers lose the oldest events.
 #[derive(Debug, Clone)]
 pub struct EventBus {
-    tx: broadcast::Sender<EngineEvent>,
+    lifecycle: broadcast::Sender<EngineEvent>,
+    live: broadcast::Sender<EngineEvent>,
 }
 
 impl Default for EventBus {
     fn default() -> Self {
         EventBus {
-            tx: broadcast::channel(4096).0,
+            lifecycle: broadcast::channel(1024).0,
+            live: broadcast::channel(4096).0,
         }
     }
 }
 
 impl EventBus {
+    /// Emit on the channel the event belongs to.
     pub fn emit(&self, event: EngineEvent) {
+        let channel = match event {
+            EngineEvent::Request(_) | EngineEvent::Pool { .. } => &self.live,
+            _ => &self.lifecycle,
+        };
         // No receiver is fine: nobody is watching.
-        let _ = self.tx.send(event);
+        let _ = channel.send(event);
     }
 
+    /// Lifecycle events: phases, daemons, socket health, logs, reloads.
     pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
-        self.tx.subscribe()
+        self.lifecycle.subscribe()
     }
 
-    /// Whether anyone listens (lets the hot path skip building request records).
-    pub fn has_receivers(&self) -> bool {
-        self.tx.receiver_count() > 0
+    /// Live events: request records and pool changes.
+    pub fn subscribe_live(&self) -> broadcast::Receiver<EngineEvent> {
+        self.live.subscribe()
+    }
+
+    /// Whether anyone listens to live events (lets the hot path skip building them).
+    pub fn has_live_receivers(&self) -> bool {
+        self.live.receiver_count() > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn requests_and_pool_changes_go_to_live_listeners_only() {
+        let bus = EventBus::default();
+        let mut lifecycle = bus.subscribe();
+        assert!(!bus.has_live_receivers());
+        let mut live = bus.subscribe_live();
+        assert!(bus.has_live_receivers());
+        bus.emit(EngineEvent::Pool {
+            key: "node/a@default".into(),
+            stats: PoolStats::default(),
+        });
+        bus.emit(EngineEvent::Phase { phase: Phase::Serving });
+        assert!(matches!(live.recv().await.unwrap(), EngineEvent::Pool { .. }));
+        assert!(matches!(
+            lifecycle.recv().await.unwrap(),
+            EngineEvent::Phase { phase: Phase::Serving }
+        ));
+        assert!(lifecycle.try_recv().is_err(), "the pool event is not a lifecycle event");
+        assert!(live.try_recv().is_err());
     }
 }

@@ -233,7 +233,7 @@ async fn invoke(
             }
         }
     }
-    if shared.events.has_receivers() {
+    if shared.events.has_live_receivers() {
         shared.events.emit(EngineEvent::Request(RequestRecord {
             id: request_id,
             ts: crate::clock::epoch_millis(),
