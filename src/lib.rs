@@ -3,6 +3,7 @@
 //! embed this library.
 
 pub mod admin;
+pub mod assets;
 pub mod clock;
 pub mod config;
 pub mod discovery;
