@@ -81,6 +81,8 @@ impl FunctionSlot {
 /// The route map being served, with each route's function slot.
 pub struct Served {
     pub discovery: Discovery,
+    /// The root `assets` mount, when configured and valid.
+    pub assets: Option<crate::assets::Assets>,
     /// Keyed by the address of the route's `Arc<Target>`: stable while this `Served` lives,
     /// and a lookup without hashing strings on the request path.
     slots: HashMap<usize, Arc<FunctionSlot>>,
@@ -318,9 +320,10 @@ impl Engine {
         let discovery_opts = discovery_options(&settings, &runtime_order);
         let root = settings.functions_root.clone();
         // Discovery reads the tree: off the async threads, and in parallel with daemon start.
-        let discovering = tokio::task::spawn_blocking(move || discovery::discover(&root, &discovery_opts));
+        let max_asset_bytes = settings.max_asset_bytes;
+        let discovering = tokio::task::spawn_blocking(move || scan(&root, &discovery_opts, max_asset_bytes));
         let (supervisor, reports) = Supervisor::start(launcher, specs, runtimes.values().cloned().collect(), ctx).await;
-        let discovery = discovering.await.map_err(|e| ConfigError {
+        let scanned = discovering.await.map_err(|e| ConfigError {
             code: "discovery.panic",
             file: settings.functions_root.clone(),
             field: None,
@@ -332,6 +335,7 @@ impl Engine {
         let shared = Arc::new(Shared {
             served: ArcSwap::from_pointee(Served {
                 discovery: empty_discovery(),
+                assets: None,
                 slots: HashMap::new(),
                 generated_at: 0.0,
             }),
@@ -356,7 +360,7 @@ impl Engine {
             settings,
         });
         let engine = Engine(shared);
-        let served = engine.build_served(discovery);
+        let served = engine.build_served(scanned.0, scanned.1);
         engine.0.served.store(Arc::new(served));
 
         let probe = tokio::spawn(probe_loop(engine.0.clone()));
@@ -378,7 +382,7 @@ impl Engine {
         Ok(engine)
     }
 
-    fn build_served(&self, discovery: Discovery) -> Served {
+    fn build_served(&self, discovery: Discovery, assets: Option<crate::assets::Assets>) -> Served {
         let mut known = self.0.slots.lock().unwrap_or_else(|p| p.into_inner());
         let mut slots = HashMap::new();
         for route in discovery.routes.routes() {
@@ -421,6 +425,7 @@ impl Engine {
             discovery,
             slots,
             generated_at: crate::clock::epoch_secs(),
+            assets,
         }
     }
 
@@ -484,9 +489,10 @@ impl Engine {
         });
         let opts = discovery_options(&self.0.settings, &self.0.runtime_order);
         let root = self.0.settings.functions_root.clone();
-        let discovery = tokio::task::spawn_blocking(move || discovery::discover(&root, &opts))
+        let max_asset_bytes = self.0.settings.max_asset_bytes;
+        let (discovery, assets) = tokio::task::spawn_blocking(move || scan(&root, &opts, max_asset_bytes))
             .await
-            .unwrap_or_else(|_| empty_discovery());
+            .unwrap_or_else(|_| (empty_discovery(), None));
         let old = self.0.served.load_full();
         let old_patterns: std::collections::BTreeSet<&str> = old
             .discovery
@@ -508,7 +514,7 @@ impl Engine {
             discovery.routes.routes().len()
         };
         if !keep_old {
-            let served = self.build_served(discovery);
+            let served = self.build_served(discovery, assets);
             self.0.served.store(Arc::new(served));
         }
         let error = (!errors.is_empty()).then(|| errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "));
@@ -633,6 +639,17 @@ impl Shared {
     pub(crate) async fn reload(self: &Arc<Self>) -> ReloadReport {
         Engine(self.clone()).reload().await
     }
+}
+
+/// Discovery plus the assets mount it names: blocking file-system work, run off the async
+/// threads.
+fn scan(root: &Path, opts: &DiscoveryOptions, max_asset_bytes: u64) -> (Discovery, Option<crate::assets::Assets>) {
+    let discovery = discovery::discover(root, opts);
+    let assets = discovery
+        .assets
+        .as_ref()
+        .and_then(|cfg| crate::assets::Assets::open(root, cfg, max_asset_bytes));
+    (discovery, assets)
 }
 
 fn empty_discovery() -> Discovery {

@@ -60,6 +60,8 @@ pub struct Settings {
     pub home_function: Option<String>,
     pub home_redirect: Option<String>,
     pub max_frame_bytes: usize,
+    /// `FN_MAX_ASSET_BYTES`: largest static file served.
+    pub max_asset_bytes: u64,
 }
 
 /// `fastfn.json` / `fastfn.toml`, keys normalised to kebab-case.
@@ -423,7 +425,18 @@ impl Settings {
                 .ok_or_else(|| env_err("FN_MAX_FRAME_BYTES", format!("expected a byte count, got `{s}`")))?,
         };
 
+        let max_asset_bytes = match env("FN_MAX_ASSET_BYTES") {
+            None => defaults::MAX_ASSET_BYTES,
+            Some(s) => s
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| env_err("FN_MAX_ASSET_BYTES", format!("expected a byte count, got `{s}`")))?,
+        };
+
         Ok(Settings {
+            max_asset_bytes,
             project_dir,
             functions_root,
             host,

@@ -6,6 +6,7 @@
 pub mod event;
 pub mod reply;
 
+use crate::assets::AssetOutcome;
 use crate::engine::{FunctionSlot, Served, Shared};
 use crate::events::{EngineEvent, RequestRecord};
 use crate::logs::LogLine;
@@ -106,6 +107,14 @@ pub async fn handle(shared: &Arc<Shared>, req: Request<Incoming>, remote: Socket
         }
     }
     let served = shared.served();
+    // §2.6 step 1: a static file wins unless functions run first.
+    if let Some(assets) = served.assets.as_ref().filter(|a| !a.run_worker_first()) {
+        match assets.serve(&parts.method, path, &parts.headers, false).await {
+            AssetOutcome::Served(resp) => return resp,
+            AssetOutcome::Refused(failure) => return failure.into_response(),
+            AssetOutcome::NoMatch => {}
+        }
+    }
     let method = parts.method.as_str();
     let resolution = served.discovery.routes.resolve(method, lookup, request_host(&parts));
     match resolution {
@@ -113,7 +122,15 @@ pub async fn handle(shared: &Arc<Shared>, req: Request<Incoming>, remote: Socket
         Resolution::Ambiguous => Failure::Ambiguous.into_response(),
         Resolution::MethodNotAllowed { allow } => Failure::MethodNotAllowed { allow }.into_response(),
         Resolution::HostNotAllowed => Failure::HostNotAllowed.into_response(),
-        Resolution::NotFound => Failure::NotFound.into_response(),
+        // §2.6 step 6: assets again, with the SPA fallback.
+        Resolution::NotFound => match &served.assets {
+            Some(assets) => match assets.serve(&parts.method, path, &parts.headers, true).await {
+                AssetOutcome::Served(resp) => resp,
+                AssetOutcome::Refused(failure) => failure.into_response(),
+                AssetOutcome::NoMatch => Failure::NotFound.into_response(),
+            },
+            None => Failure::NotFound.into_response(),
+        },
     }
 }
 
