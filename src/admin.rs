@@ -15,6 +15,7 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::http::request::Parts;
 use hyper::{Method, Response, StatusCode};
 use serde_json::{json, Map, Value};
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -149,6 +150,42 @@ fn source_name(s: RouteSource) -> &'static str {
 fn defaults_json() -> Value {
     use crate::config::defaults as d;
     json!({"timeout_ms": d::TIMEOUT_MS, "max_concurrency": d::MAX_CONCURRENCY, "max_body_bytes": d::MAX_BODY_BYTES})
+}
+
+/// `GET /_fn/events`: lifecycle and live engine events as server-sent events, one JSON object
+/// per `data:` line (what the dashboard listens to in a browser).
+pub(crate) fn events(shared: &Shared, parts: &Parts, remote: SocketAddr) -> Response<crate::gateway::ResponseBody> {
+    use http_body_util::{BodyExt, Either, StreamBody};
+    use hyper::body::Frame;
+    use tokio_stream::wrappers::BroadcastStream;
+    use tokio_stream::StreamExt;
+    let refused = if !shared.settings.admin_api_enabled {
+        Some(Failure::NotFound)
+    } else if parts.method != Method::GET {
+        Some(Failure::MethodNotAllowed { allow: "GET".into() })
+    } else {
+        guard(shared, parts, remote)
+    };
+    if let Some(failure) = refused {
+        return failure.into_response().map(Either::Left);
+    }
+    let lifecycle = BroadcastStream::new(shared.events.subscribe());
+    let live = BroadcastStream::new(shared.events.subscribe_live());
+    let hello = tokio_stream::once(Ok::<_, Infallible>(Frame::data(Bytes::from_static(b": connected\n\n"))));
+    let frames = lifecycle.merge(live).map(|item| {
+        let text = match item {
+            Ok(event) => format!("data: {}\n\n", serde_json::to_string(&event).unwrap_or_default()),
+            // A slow reader missed events: say so and go on.
+            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => format!(": lagged {n}\n\n"),
+        };
+        Ok::<_, Infallible>(Frame::data(Bytes::from(text)))
+    });
+    let body = StreamBody::new(hello.chain(frames)).boxed();
+    let mut resp = Response::new(Either::Right(body));
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert("cache-control", HeaderValue::from_static("no-cache"));
+    resp
 }
 
 /// `/_fn/catalog` (contract §6) plus `shadowed`, `warnings` and `errors`.

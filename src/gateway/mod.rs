@@ -31,6 +31,10 @@ use tokio::time::Instant;
 
 pub type Body = Full<Bytes>;
 
+/// What the service answers with: a whole body (every response but one), or a stream
+/// (`/_fn/events`). `Either` keeps the common case unboxed.
+pub type ResponseBody = http_body_util::Either<Full<Bytes>, http_body_util::combinators::BoxBody<Bytes, Infallible>>;
+
 /// Accept connections until shutdown; each connection is served on its own task.
 pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
     loop {
@@ -86,7 +90,17 @@ fn strip_port(host: &str) -> &str {
     }
 }
 
-pub async fn handle(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
+pub async fn handle(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketAddr) -> Response<ResponseBody> {
+    if req.uri().path() == "/_fn/events" {
+        let (parts, _) = req.into_parts();
+        return crate::admin::events(shared, &parts, remote);
+    }
+    handle_whole(shared, req, remote)
+        .await
+        .map(http_body_util::Either::Left)
+}
+
+async fn handle_whole(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
     if path == "/_fn" || path.starts_with("/_fn/") {
