@@ -73,7 +73,10 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
         };
     }
     let is_docs = matches!(path, "/_fn/openapi.json" | "/_fn/docs");
-    let known = matches!(path, "/_fn/catalog" | "/_fn/reload" | "/_fn/logs" | "/_fn/invoke") || is_docs;
+    let known = matches!(
+        path,
+        "/_fn/catalog" | "/_fn/reload" | "/_fn/logs" | "/_fn/invoke" | "/_fn/resolve" | "/_fn/daemons/kill"
+    ) || is_docs;
     if !known || !settings.admin_api_enabled || (is_docs && !settings.docs_enabled) {
         return Failure::NotFound.into_response();
     }
@@ -103,6 +106,10 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
         ("/_fn/openapi.json", &Method::GET) => json_response(StatusCode::OK, &openapi(shared)),
         ("/_fn/docs", &Method::GET) => html(DOCS_PAGE),
         ("/_fn/logs", &Method::GET) => logs(shared, parts.uri.query().unwrap_or("")),
+        ("/_fn/resolve", &Method::GET) => {
+            json_response(StatusCode::OK, &resolve(shared, parts.uri.query().unwrap_or("")).await)
+        }
+        ("/_fn/daemons/kill", &Method::POST) => kill_daemon(shared, parts.uri.query().unwrap_or("")),
         ("/_fn/invoke", &Method::POST) => invoke(shared, body, remote)
             .await
             .unwrap_or_else(Failure::into_response),
@@ -216,6 +223,18 @@ pub(crate) fn catalog(shared: &Shared) -> Value {
         }
     }
     let conflicts: Map<String, Value> = map.conflicts().iter().map(|p| (p.clone(), Value::Bool(true))).collect();
+    let claimants: Map<String, Value> = map
+        .conflicts()
+        .iter()
+        .map(|p| {
+            let list = map
+                .claimants(p)
+                .iter()
+                .map(|t| json!({"runtime": t.runtime, "fn_name": t.fn_name, "entry": t.entry}))
+                .collect();
+            (p.clone(), Value::Array(list))
+        })
+        .collect();
     let shadowed: Vec<Value> = map
         .shadowed()
         .iter()
@@ -228,6 +247,7 @@ pub(crate) fn catalog(shared: &Shared) -> Value {
         "runtime_order": shared.runtime_order,
         "mapped_routes": mapped,
         "mapped_route_conflicts": conflicts,
+        "conflict_claimants": claimants,
         "shadowed_routes": shadowed,
         "runtimes": runtimes_json(shared),
         "warnings": served.discovery.warnings,
@@ -246,8 +266,11 @@ fn runtimes_json(shared: &Shared) -> Value {
                 let mut v =
                     json!({"index": s.index, "uri": s.uri(), "up": h.up == Some(true), "ts": h.ts, "reason": h.reason});
                 if let Some(d) = shared.daemons().iter().find(|d| d.runtime == *rt && d.index == s.index) {
+                    let (cpu, rss) = d.usage();
                     v["pid"] = json!(d.pid());
                     v["restarts"] = json!(d.restarts());
+                    v["cpu_percent"] = json!(cpu);
+                    v["rss_bytes"] = json!(rss);
                 }
                 v
             })
@@ -583,4 +606,151 @@ async fn invoke(shared: &Arc<Shared>, body: Incoming, remote: SocketAddr) -> Res
         out["stderr"] = json!(e);
     }
     Ok(json_response(StatusCode::OK, &out))
+}
+
+fn query_value(query: &str, key: &str) -> Option<String> {
+    crate::gateway::event::parse_query(query)
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .and_then(|(_, v)| match v {
+            crate::gateway::event::QueryValueOut::One(s) => Some(s),
+            _ => None,
+        })
+}
+
+/// `GET /_fn/resolve?method=GET&url=/users/42[&host=…]`: which route and file would answer,
+/// and why — or why the answer would be 404, 405, 409 or 421. Nothing is called.
+pub(crate) async fn resolve(shared: &Shared, query: &str) -> Value {
+    let method = query_value(query, "method")
+        .unwrap_or_else(|| "GET".into())
+        .to_ascii_uppercase();
+    let url = query_value(query, "url").unwrap_or_else(|| "/".into());
+    let host = query_value(query, "host");
+    let path = url.split(['?', '#']).next().unwrap_or("/").to_string();
+    let served = shared.served();
+    let map = &served.discovery.routes;
+    let mut out = json!({"method": method, "url": url, "path": path});
+    if path == "/_fn" || path.starts_with("/_fn/") || path == "/console" || path.starts_with("/console/") {
+        out["status"] = json!(if path.starts_with("/_fn") { 200 } else { 404 });
+        out["why"] = json!("reserved prefix: answered by the engine itself, never by a function");
+        return out;
+    }
+    // A plain file under the assets folder (no traversal: a path with `..` or a dotfile is
+    // never a static file, and the assets module refuses it before looking).
+    let static_file = match &served.discovery.assets {
+        Some(a) if matches!(method.as_str(), "GET" | "HEAD") && !path.split('/').any(|s| s.starts_with('.')) => {
+            let file = shared
+                .settings
+                .functions_root
+                .join(&a.directory)
+                .join(path.trim_start_matches('/'));
+            let is_file = tokio::fs::metadata(&file).await.is_ok_and(|m| m.is_file());
+            is_file.then(|| {
+                (
+                    format!("{}/{}", a.directory, path.trim_start_matches('/')),
+                    a.run_worker_first,
+                )
+            })
+        }
+        _ => None,
+    };
+    if let Some((file, false)) = &static_file {
+        out["status"] = json!(200);
+        out["file"] = json!(file);
+        out["source"] = json!("assets");
+        out["why"] = json!(format!(
+            "{file} is a static file, and static files are served before functions"
+        ));
+        return out;
+    }
+    match map.resolve(&method, &path, host.as_deref()) {
+        Resolution::Matched { route, params } => {
+            let t = &route.target;
+            out["status"] = json!(200);
+            out["route"] = json!(route.pattern);
+            out["runtime"] = json!(t.runtime);
+            out["function"] = json!(t.fn_name);
+            out["file"] = json!(t.entry);
+            out["source"] = json!(source_name(route.source));
+            out["params"] = Value::Object(params.into_iter().map(|(k, v)| (k, Value::String(v))).collect());
+            let why = format!(
+                "{} {} matches {} ({} route), served by {} ({})",
+                method,
+                path,
+                route.pattern,
+                source_name(route.source),
+                t.entry,
+                t.runtime
+            );
+            out["why"] = json!(why);
+        }
+        Resolution::Ambiguous => {
+            let claimants: Vec<Value> = map
+                .conflicts()
+                .iter()
+                .filter(|p| crate::routing::pattern_matches(p, &path))
+                .flat_map(|p| {
+                    map.claimants(p)
+                        .iter()
+                        .map(move |t| json!({"route": p, "runtime": t.runtime, "file": t.entry}))
+                })
+                .collect();
+            out["status"] = json!(409);
+            out["claimants"] = json!(claimants);
+            out["why"] = json!("several functions of one runtime claim this URL with the same priority: rename or remove one (409 ambiguous function)");
+        }
+        Resolution::MethodNotAllowed { allow } => {
+            out["status"] = json!(405);
+            out["allow"] = json!(allow);
+            out["why"] = json!(format!(
+                "an explicit function answers this URL for {allow} only (its invoke.methods)"
+            ));
+        }
+        Resolution::HostNotAllowed => {
+            out["status"] = json!(421);
+            out["why"] = json!(format!(
+                "a route matches, but its allow_hosts do not include {}",
+                host.as_deref().unwrap_or("(no host)")
+            ));
+        }
+        Resolution::NotFound if static_file.is_some() => {
+            let file = static_file.map(|(f, _)| f).unwrap_or_default();
+            out["status"] = json!(200);
+            out["source"] = json!("assets");
+            out["why"] = json!(format!("no function matches; {file} is served as a static file"));
+            out["file"] = json!(file);
+        }
+        Resolution::NotFound => {
+            out["status"] = json!(404);
+            let other = Methods::ALL_NAMES
+                .iter()
+                .map(|(m, _)| *m)
+                .filter(|m| *m != method)
+                .find_map(|m| match map.resolve(m, &path, host.as_deref()) {
+                    Resolution::Matched { route, .. } => Some((m, route.pattern.clone(), route.target.entry.clone())),
+                    _ => None,
+                });
+            out["why"] = json!(match other {
+                Some((m, pattern, file)) => format!("{pattern} ({file}) answers {m}, not {method}: a file route answers 404 for other methods (only explicit functions answer 405)"),
+                None => format!("no route matches {path}"),
+            });
+        }
+    }
+    out
+}
+
+/// `POST /_fn/daemons/kill?runtime=python&index=1`: SIGKILL one daemon (the supervisor restarts
+/// it). For the dashboard and for failover tests.
+fn kill_daemon(shared: &Shared, query: &str) -> Response<Body> {
+    let runtime = query_value(query, "runtime").and_then(|r| RuntimeKind::parse(&r));
+    let index: usize = query_value(query, "index").and_then(|i| i.parse().ok()).unwrap_or(1);
+    let Some(daemon) = runtime.and_then(|rt| shared.daemons().iter().find(|d| d.runtime == rt && d.index == index))
+    else {
+        return Failure::NotFound.into_response();
+    };
+    let pid = daemon.pid();
+    json_response(
+        StatusCode::OK,
+        &json!({"ok": daemon.kill(), "runtime": daemon.runtime, "index": index, "pid": pid}),
+    )
 }

@@ -364,6 +364,7 @@ impl Engine {
         engine.0.served.store(Arc::new(served));
 
         let probe = tokio::spawn(probe_loop(engine.0.clone()));
+        let usage = tokio::spawn(crate::usage::sample_loop(engine.daemons().to_vec(), events.clone()));
         let serve = tokio::spawn(crate::gateway::serve(
             engine.0.clone(),
             listener,
@@ -374,7 +375,7 @@ impl Engine {
             .tasks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .extend([probe, serve]);
+            .extend([probe, serve, usage]);
         if engine.0.settings.hot_reload {
             engine.start_watching();
         }

@@ -74,6 +74,14 @@ pub enum EngineEvent {
         stats: PoolStats,
     },
     Request(RequestRecord),
+    /// CPU (% of one core) and resident memory of a daemon, every few seconds.
+    DaemonUsage {
+        runtime: RuntimeKind,
+        index: usize,
+        pid: u32,
+        cpu_percent: f32,
+        rss_bytes: u64,
+    },
 }
 
 /// One finished request, for the request log.
@@ -116,7 +124,7 @@ impl EventBus {
     /// Emit on the channel the event belongs to.
     pub fn emit(&self, event: EngineEvent) {
         let channel = match event {
-            EngineEvent::Request(_) | EngineEvent::Pool { .. } => &self.live,
+            EngineEvent::Request(_) | EngineEvent::Pool { .. } | EngineEvent::DaemonUsage { .. } => &self.live,
             _ => &self.lifecycle,
         };
         // No receiver is fine: nobody is watching.

@@ -20,4 +20,5 @@ pub mod supervisor;
 pub use engine::{Engine, StartError};
 pub mod cli;
 pub mod doctor;
+pub mod usage;
 pub mod watch;

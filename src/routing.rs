@@ -320,6 +320,8 @@ pub struct RouteMap {
     /// Entries with params, most specific first.
     dynamic: Vec<usize>,
     conflicts: BTreeSet<String>,
+    /// The targets that tie on each conflicting pattern (for reports).
+    claimants: BTreeMap<String, Vec<Arc<Target>>>,
     shadowed: Vec<Shadowed>,
 }
 
@@ -412,6 +414,15 @@ impl RouteMap {
                     .is_some_and(|&i| strength(&group[i], runtime_order) == best_strength)
                 {
                     ambiguous = ambiguous | bit;
+                    let tied = map.claimants.entry(pattern.clone()).or_default();
+                    for &i in contenders
+                        .iter()
+                        .filter(|&&i| strength(&group[i], runtime_order) == best_strength)
+                    {
+                        if !tied.contains(&group[i].target) {
+                            tied.push(group[i].target.clone());
+                        }
+                    }
                     continue;
                 }
                 won[best] = won[best] | bit;
@@ -547,10 +558,21 @@ impl RouteMap {
         &self.conflicts
     }
 
+    /// The targets that tie on a pattern answering 409.
+    pub fn claimants(&self, pattern: &str) -> &[Arc<Target>] {
+        self.claimants.get(pattern).map(Vec::as_slice).unwrap_or(&[])
+    }
+
     /// Routes that lost their URL to another route, with the reason.
     pub fn shadowed(&self) -> &[Shadowed] {
         &self.shadowed
     }
+}
+
+/// Whether `pattern` (`/users/:id`, `/blog/:slug*`, `/x/*`) matches `path`, ignoring methods and
+/// hosts. For explanations off the request path (it compiles the pattern every call).
+pub fn pattern_matches(pattern: &str, path: &str) -> bool {
+    walk(&compile(pattern), &normalise_path(path), |_, _| {})
 }
 
 /// Collapses `//` and drops a trailing `/`; borrows when the path is already clean.
@@ -661,6 +683,7 @@ mod tests {
         );
         assert_eq!(outcome(&map, "GET", "/dup", None), "409");
         assert_eq!(map.conflicts().iter().collect::<Vec<_>>(), vec!["/dup"]);
+        assert_eq!(map.claimants("/dup").len(), 2, "both tied targets are reported");
         assert!(map.routes().is_empty());
     }
 

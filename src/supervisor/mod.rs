@@ -74,9 +74,38 @@ pub struct DaemonHandle {
     pub index: usize,
     pid: AtomicU32,
     restarts: AtomicU32,
+    /// CPU use in hundredths of a percent of one core, sampled by [`crate::usage`].
+    cpu_centi: AtomicU32,
+    rss_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl DaemonHandle {
+    /// Last sampled CPU use (% of one core) and resident memory.
+    pub fn usage(&self) -> (f32, u64) {
+        (
+            self.cpu_centi.load(Ordering::Relaxed) as f32 / 100.0,
+            self.rss_bytes.load(Ordering::Relaxed),
+        )
+    }
+
+    pub fn set_usage(&self, cpu_percent: f32, rss_bytes: u64) {
+        self.cpu_centi
+            .store((cpu_percent * 100.0).round() as u32, Ordering::Relaxed);
+        self.rss_bytes.store(rss_bytes, Ordering::Relaxed);
+    }
+
+    /// SIGKILL the daemon's process group (tests and the dashboard's "kill" button): the
+    /// supervisor sees it exit and restarts it with backoff.
+    pub fn kill(&self) -> bool {
+        let pid = self.pid();
+        pid != 0
+            && nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .is_ok()
+    }
+
     /// 0 while not running.
     pub fn pid(&self) -> u32 {
         self.pid.load(Ordering::Relaxed)
@@ -120,6 +149,8 @@ impl Supervisor {
                 index: spec.index,
                 pid: AtomicU32::new(0),
                 restarts: AtomicU32::new(0),
+                cpu_centi: AtomicU32::new(0),
+                rss_bytes: std::sync::atomic::AtomicU64::new(0),
             });
             let rt_sockets = sockets.iter().find(|s| s.kind == spec.runtime).cloned();
             let (first_tx, first_rx) = tokio::sync::oneshot::channel();
