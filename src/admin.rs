@@ -56,6 +56,34 @@ fn guard(shared: &Shared, parts: &Parts, remote: SocketAddr) -> Option<Failure> 
     None
 }
 
+/// `/console/*`: the dashboard (`ui/dist`) for a browser, when `FN_UI_ENABLED=1`, behind the
+/// admin guard. Client-side routes fall back to `index.html`.
+pub(crate) async fn console(shared: &Shared, parts: &Parts, remote: SocketAddr) -> Response<Body> {
+    let Some(ui) = shared.console.as_ref().filter(|_| shared.settings.ui_enabled) else {
+        return Failure::NotFound.into_response();
+    };
+    if let Some(refused) = guard(shared, parts, remote) {
+        return refused.into_response();
+    }
+    let path = parts.uri.path();
+    let rest = match path.strip_prefix("/console").unwrap_or("/") {
+        "" => {
+            // `/console` → `/console/` so relative asset URLs resolve inside the console.
+            let mut resp = Response::new(Body::default());
+            *resp.status_mut() = StatusCode::MOVED_PERMANENTLY;
+            resp.headers_mut()
+                .insert(hyper::header::LOCATION, HeaderValue::from_static("/console/"));
+            return resp;
+        }
+        rest => rest,
+    };
+    match ui.serve(&parts.method, rest, &parts.headers, true).await {
+        crate::assets::AssetOutcome::Served(resp) => resp,
+        crate::assets::AssetOutcome::Refused(f) => f.into_response(),
+        crate::assets::AssetOutcome::NoMatch => Failure::NotFound.into_response(),
+    }
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

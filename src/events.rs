@@ -7,7 +7,8 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 /// Lifecycle phase of the engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[ts(export)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     Starting,
@@ -17,7 +18,8 @@ pub enum Phase {
     Stopped,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[ts(export)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EngineEvent {
     Phase {
@@ -32,6 +34,7 @@ pub enum EngineEvent {
         runtime: RuntimeKind,
         index: usize,
         pid: u32,
+        #[ts(type = "number")]
         ms: u64,
     },
     DaemonExited {
@@ -39,6 +42,7 @@ pub enum EngineEvent {
         index: usize,
         pid: u32,
         status: String,
+        #[ts(type = "number | null")]
         restart_in_ms: Option<u64>,
     },
     /// A daemon could not be started at all (binary vanished, exec error).
@@ -66,6 +70,7 @@ pub enum EngineEvent {
         routes: usize,
         added: Vec<String>,
         removed: Vec<String>,
+        #[ts(type = "number")]
         ms: u64,
         error: Option<String>,
     },
@@ -80,18 +85,22 @@ pub enum EngineEvent {
         index: usize,
         pid: u32,
         cpu_percent: f32,
+        #[ts(type = "number")]
         rss_bytes: u64,
     },
 }
 
 /// One finished request, for the request log.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[ts(export)]
 pub struct RequestRecord {
     pub id: String,
+    #[ts(type = "number")]
     pub ts: u64,
     pub method: String,
     pub path: String,
     pub status: u16,
+    #[ts(type = "number")]
     pub latency_us: u64,
     pub runtime: Option<RuntimeKind>,
     pub function: Option<String>,

@@ -8,8 +8,10 @@ use std::sync::Mutex;
 
 pub const CAPACITY: usize = 2000;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[ts(export)]
 pub struct LogLine {
+    #[ts(type = "number")]
     pub ts: u64,
     pub runtime: RuntimeKind,
     /// Function that printed it, for per-call handler output.

@@ -46,11 +46,16 @@ pub enum Decision {
 }
 
 /// Counters, as `/_fn/health` reports them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[ts(export)]
 pub struct PoolStats {
+    #[ts(type = "number")]
     pub active: u64,
+    #[ts(type = "number")]
     pub queued: u64,
+    #[ts(type = "number")]
     pub overflow_drops: u64,
+    #[ts(type = "number")]
     pub timeout_drops: u64,
 }
 

@@ -107,8 +107,7 @@ async fn handle_whole(shared: &Arc<Shared>, req: Request<Incoming>, remote: Sock
         return crate::admin::handle(shared, parts, body, remote).await;
     }
     if path == "/console" || path.starts_with("/console/") {
-        // The browser console arrives with the dashboard; until then the prefix is reserved.
-        return Failure::NotFound.into_response();
+        return crate::admin::console(shared, &parts, remote).await;
     }
     let settings = &shared.settings;
     let mut lookup = path;

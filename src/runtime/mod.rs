@@ -6,7 +6,8 @@ use std::fmt;
 
 /// A language runtime. The order of the variants is not meaningful; the enabled order comes
 /// from `FN_RUNTIMES` (see [`crate::config`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 #[serde(rename_all = "lowercase")]
 pub enum RuntimeKind {
     Node,
