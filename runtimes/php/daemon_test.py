@@ -51,6 +51,10 @@ FILES = {
         "echo 'method=', $_SERVER['REQUEST_METHOD'], ' q=', $_GET['q'] ?? '', ' post=', $_POST['f'] ?? '',\n"
         "     ' input=', file_get_contents('php://input'), ' n=', $n, ' env=', getenv('GREETING');\n"),
     "modphp/fn.env.json": json.dumps({"GREETING": "hey"}),
+    "hdr/handler.php": (
+        "<?php\ndeclare(strict_types=1);\n"
+        "function handler(array $e) {\n    header('X-From-Header: yes');\n"
+        "    return ['status' => 200, 'headers' => ['X-Own' => '1'], 'body' => basename(__FILE__)];\n}\n"),
     "modplain/index.php": "<p>static <?= 1 + 1 ?></p>\n",
     "modexit/index.php": "<?php\nheader('Content-Type: application/json');\necho '{\"done\":true}';\nexit;\necho 'never';\n",
     "iso_a/handler.php": (
@@ -294,6 +298,10 @@ class DaemonTest(unittest.TestCase):
         r = self.call("modphp", event={"method": "GET", "query": {}})
         self.assertEqual(r["body"], "method=GET q= post= input= n=1 env=hey")
 
+    def test_header_in_handler_function_merged(self):
+        self.assertEqual(self.call("hdr"), {"status": 200, "headers": {"X-Own": "1", "X-From-Header": "yes"},
+                                            "body": "handler.php"})
+
     def test_modphp_plain_template_and_exit(self):
         self.assertEqual(self.call("modplain"),
                          {"status": 200, "headers": {"Content-Type": "text/html; charset=utf-8"},
@@ -451,7 +459,7 @@ class LifecycleTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="fnphp-life-")
         self.root = os.path.join(self.tmp, "functions")
-        for name, code in (("hello", "return 'hi';"), ("slow", "usleep(200000); return 'slow';")):
+        for name, code in (("hello", "return 'hi';"), ("slow", "sleep(3); return 'slow';")):
             os.makedirs(os.path.join(self.root, name))
             with open(os.path.join(self.root, name, "handler.php"), "w") as f:
                 f.write("<?php\nfunction handler($e) { %s }\n" % code)
