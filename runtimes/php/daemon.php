@@ -1498,6 +1498,7 @@ function rewrite_headers(string $src, string $path): ?string
     $out = '';
     $changed = false;
     $prev = null; // previous significant token
+    $php = false;  // the source starts with an open tag
     $count = count($tokens);
     for ($i = 0; $i < $count; $i++) {
         $t = $tokens[$i];
@@ -1516,6 +1517,11 @@ function rewrite_headers(string $src, string $path): ?string
                         $changed = true;
                     }
                 }
+            } elseif ($id === T_OPEN_TAG && $i === 0) {
+                // eval() starts in PHP mode; dropping the open tag (rather than prefixing a close tag) keeps a
+                // leading declare(strict_types=1) the first statement. Newlines keep lines.
+                $text = str_repeat("\n", substr_count($text, "\n"));
+                $php = true;
             } elseif ($id === T_FILE) {
                 $text = var_export($path, true);
             } elseif ($id === T_DIR) {
@@ -1530,7 +1536,7 @@ function rewrite_headers(string $src, string $path): ?string
             $prev = $t;
         }
     }
-    return $changed ? '?>' . $out : null;
+    return $changed ? ($php ? $out : '?>' . $out) : null;
 }
 
 /** `php://input` reads the request body; every other php:// stream is the real one. */
