@@ -388,6 +388,18 @@ function lookup(req) {
 /** Loads the module graph if needed (inside the call's capture), then finds the callable. */
 function handlerOf(fn, name) {
   if (fn.handler !== null && fn.handlerName === name) return fn.handler;
+  const exp = exportsOf(fn);
+  let h = exp !== null && exp !== undefined ? exp[name] : undefined;
+  if (typeof h !== 'function' && typeof exp === 'function' && name === 'handler') h = exp;
+  if (typeof h !== 'function') throw new PlainError(`handler '${name}' is not exported`);
+  fn.handlerName = name;
+  fn.handler = h;
+  fn.quiet = false;
+  return h;
+}
+
+/** The entry's exports, loading its module graph if needed (inside the call's capture). */
+function exportsOf(fn) {
   if (fn.loadError !== null) throw fn.loadError;
   if (fn.exports === undefined) {
     try {
@@ -397,14 +409,7 @@ function handlerOf(fn, name) {
       throw fn.loadError;
     }
   }
-  const exp = fn.exports;
-  let h = exp !== null && exp !== undefined ? exp[name] : undefined;
-  if (typeof h !== 'function' && typeof exp === 'function' && name === 'handler') h = exp;
-  if (typeof h !== 'function') throw new PlainError(`handler '${name}' is not exported`);
-  fn.handlerName = name;
-  fn.handler = h;
-  fn.quiet = false;
-  return h;
+  return fn.exports;
 }
 
 function describe(e) {
@@ -436,8 +441,10 @@ function handleRequest(socket, req) {
   const fn = lookup(req);
   if (fn === null) return send(socket, FRAME_NOT_FOUND);
   const adapter = req.adapter;
+  let kind = null; // native
   if (adapter !== undefined && adapter !== null && adapter !== 'native') {
-    return send(socket, frame(errorReply(500, 'adapter not supported yet')));
+    kind = typeof adapter === 'string' ? ADAPTERS.get(adapter) : undefined;
+    if (kind === undefined) return send(socket, frame(errorReply(500, `unknown adapter: ${adapter} (want native, aws-lambda or cloudflare-worker)`)));
   }
   let event = req.event;
   if (event === null || typeof event !== 'object' || Array.isArray(event)) event = {};
@@ -453,8 +460,12 @@ function handleRequest(socket, req) {
   let result;
   syncCapture = cap;
   try {
-    const h = handlerOf(fn, name);
-    result = cap.als ? als.run(cap, callHandler, h, event, params) : callHandler(h, event, params);
+    if (kind === null) {
+      const h = handlerOf(fn, name);
+      result = cap.als ? als.run(cap, callHandler, h, event, params) : callHandler(h, event, params);
+    } else {
+      result = cap.als ? als.run(cap, callAdapter, kind, fn, name, event, params) : callAdapter(kind, fn, name, event, params);
+    }
   } catch (e) {
     syncCapture = null;
     return finish(socket, cap, failure(e, cap));
@@ -462,25 +473,25 @@ function handleRequest(socket, req) {
   syncCapture = null;
   if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
     if (!cap.als) plainInFlight.add(cap);
-    return settleAsync(socket, cap, result);
+    return settleAsync(socket, cap, result, kind === 'aws-lambda' ? lambdaReply : toReply);
   }
   let reply;
   try {
-    reply = toReply(result);
+    reply = kind === 'aws-lambda' ? lambdaReply(result) : toReply(result);
   } catch (e) {
     reply = failure(e, cap);
   }
-  if (typeof reply.then === 'function') return settleAsync(socket, cap, reply);
+  if (typeof reply.then === 'function') return settleAsync(socket, cap, reply, toReply);
   finish(socket, cap, reply);
 }
 
-async function settleAsync(socket, cap, pending) {
+async function settleAsync(socket, cap, pending, convert) {
   let reply;
   try {
     const value = await pending;
     if (pending instanceof ReplyPromise) reply = value;
     else {
-      reply = toReply(value);
+      reply = convert(value);
       if (reply instanceof ReplyPromise) reply = await reply;
     }
   } catch (e) {
@@ -638,6 +649,213 @@ async function fromResponse(r) {
     reply.body_base64 = bytes.toString('base64');
   }
   return reply;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Adapters (invoke.adapter): only reached when a request's `adapter` is not `native`. Mappings
+// and choices: README.md, "Adapters".
+
+const ADAPTERS = new Map([
+  ['aws-lambda', 'aws-lambda'], ['lambda', 'aws-lambda'], ['apigw-v2', 'aws-lambda'], ['api-gateway-v2', 'aws-lambda'],
+  ['cloudflare-worker', 'cloudflare-worker'], ['worker', 'cloudflare-worker'], ['workers', 'cloudflare-worker'],
+]);
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+function objectOr(v) {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? v : {};
+}
+
+function tsOf(event) {
+  return Number.isInteger(event.ts) && event.ts > 0 ? event.ts : Date.now();
+}
+
+function two(n) {
+  return n < 10 ? `0${n}` : String(n);
+}
+
+function callAdapter(kind, fn, name, event, params) {
+  if (kind === 'aws-lambda') {
+    const h = handlerOf(fn, name);
+    const timeout = objectOr(event.context).timeout_ms;
+    const deadline = tsOf(event) + (Number.isInteger(timeout) ? timeout : 2500);
+    return callLambda(h, lambdaEvent(event), lambdaContext(event, deadline));
+  }
+  const fname = name === 'handler' ? 'fetch' : name;
+  const exp = exportsOf(fn);
+  const def = exp !== null && exp !== undefined ? exp.default : undefined;
+  const self = def !== null && def !== undefined && typeof def[fname] === 'function' ? def : exp;
+  if (self === null || self === undefined || typeof self[fname] !== 'function') {
+    throw new PlainError(`worker module exports no ${fname}(request, env, ctx): use export default { ${fname} } or module.exports = { ${fname} }`);
+  }
+  return self[fname](workerRequest(event), event.env, workerContext(params));
+}
+
+/** API Gateway HTTP API (payload format 2.0) event from a FastFN event. */
+function lambdaEvent(event) {
+  const headers = {};
+  const cookies = [];
+  const rawHeaders = objectOr(event.headers);
+  for (const k of Object.keys(rawHeaders)) {
+    const name = k.toLowerCase();
+    const values = Array.isArray(rawHeaders[k]) ? rawHeaders[k] : [rawHeaders[k]];
+    if (name === 'cookie') {
+      for (const v of values) for (const c of String(v).split(';')) if (c.trim() !== '') cookies.push(c.trim());
+      continue;
+    }
+    headers[name] = values.map(String).join(',');
+  }
+  const path = typeof event.path === 'string' ? event.path : '/';
+  const rawPath = typeof event.raw_path === 'string' ? event.raw_path : path;
+  const q = rawPath.indexOf('?');
+  const query = {};
+  const rawQuery = objectOr(event.query);
+  for (const k of Object.keys(rawQuery)) {
+    const values = Array.isArray(rawQuery[k]) ? rawQuery[k] : [rawQuery[k]];
+    query[k] = values.map((x) => (x === true ? '' : String(x))).join(',');
+  }
+  const params = objectOr(event.params);
+  const client = objectOr(event.client);
+  const context = objectOr(event.context);
+  const ts = tsOf(event);
+  const t = new Date(ts);
+  const host = headers.host !== undefined ? headers.host : 'localhost';
+  const method = typeof event.method === 'string' ? event.method : 'GET';
+  const out = {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: path,
+    rawQueryString: q >= 0 ? rawPath.slice(q + 1) : '',
+    headers,
+    requestContext: {
+      accountId: 'anonymous',
+      apiId: 'fastfn',
+      domainName: host,
+      domainPrefix: host.split('.')[0],
+      http: { method, path, protocol: 'HTTP/1.1', sourceIp: client.ip || '', userAgent: client.ua || headers['user-agent'] || '' },
+      requestId: String(context.request_id || event.id || ''),
+      routeKey: '$default',
+      stage: '$default',
+      time: `${two(t.getUTCDate())}/${MONTHS[t.getUTCMonth()]}/${t.getUTCFullYear()}:${two(t.getUTCHours())}:${two(t.getUTCMinutes())}:${two(t.getUTCSeconds())} +0000`,
+      timeEpoch: ts,
+    },
+    isBase64Encoded: false,
+  };
+  if (cookies.length > 0) out.cookies = cookies;
+  if (Object.keys(query).length > 0) out.queryStringParameters = query;
+  if (Object.keys(params).length > 0) {
+    out.pathParameters = {};
+    for (const k of Object.keys(params)) out.pathParameters[k] = String(params[k]);
+  }
+  if (typeof event.body_base64 === 'string') {
+    out.body = event.body_base64;
+    out.isBase64Encoded = true;
+  } else if (typeof event.body === 'string') {
+    out.body = event.body;
+  }
+  return out;
+}
+
+/** The Lambda context object (Node names, as AWS passes them). */
+function lambdaContext(event, deadline) {
+  const c = objectOr(event.context);
+  const name = String(c.function_name || '');
+  return {
+    awsRequestId: String(c.request_id || event.id || ''),
+    functionName: name,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${name}`,
+    memoryLimitInMB: '128',
+    logGroupName: `/aws/lambda/${name}`,
+    logStreamName: 'fastfn',
+    callbackWaitsForEmptyEventLoop: true,
+    env: event.env, // FastFN extra: fn.env.json (process.env is the daemon's, shared)
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+  };
+}
+
+/** `handler(event, context)`; with 3+ declared parameters also a callback, as Lambda does. */
+function callLambda(h, event, context) {
+  if (h.length < 3) return h(event, context);
+  return new Promise((resolve, reject) => {
+    const r = h(event, context, (err, res) => (err !== null && err !== undefined ? reject(err) : resolve(res)));
+    if (r !== null && typeof r === 'object' && typeof r.then === 'function') r.then(resolve, reject);
+  });
+}
+
+/** Lambda HTTP API v2 reply rules: an object with `statusCode` is a structured response, any
+ * other plain object is JSON 200; other values follow the native shorthand rules. */
+function lambdaReply(v) {
+  if (v === null || typeof v !== 'object' || Array.isArray(v) || isBytes(v) || isResponse(v)) return toReply(v);
+  if (!('statusCode' in v)) return { status: 200, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(v) };
+  const headers = headersOf(v.multiValueHeaders);
+  const single = headersOf(v.headers);
+  for (const k of Object.keys(single)) {
+    for (const old of Object.keys(headers)) if (old.toLowerCase() === k.toLowerCase()) delete headers[old];
+    headers[k] = single[k];
+  }
+  const cookies = v.cookies;
+  if (cookies !== undefined && cookies !== null) {
+    if (!Array.isArray(cookies)) throw new PlainError('invalid handler response: cookies must be an array of strings');
+    if (cookies.length > 0) {
+      let key = 'Set-Cookie';
+      const values = [];
+      for (const k of Object.keys(headers)) {
+        if (k.toLowerCase() !== 'set-cookie') continue;
+        key = k;
+        values.push(...(Array.isArray(headers[k]) ? headers[k] : [headers[k]]));
+        delete headers[k];
+      }
+      headers[key] = values.concat(cookies.map(String));
+    }
+  }
+  return fromEnvelope({ statusCode: v.statusCode, headers, body: v.body, isBase64Encoded: v.isBase64Encoded });
+}
+
+/** The WHATWG Request a worker's `fetch` gets: `http://<host><raw_path>`, method, headers,
+ * body (the exact bytes: event.body_base64 when present; none for GET/HEAD). */
+function workerRequest(event) {
+  const headers = new Headers();
+  const rawHeaders = objectOr(event.headers);
+  for (const k of Object.keys(rawHeaders)) {
+    const v = rawHeaders[k];
+    const values = !Array.isArray(v) ? [v] : k.toLowerCase() === 'cookie' ? [v.join('; ')] : v;
+    for (const x of values) {
+      try {
+        headers.append(k, String(x));
+      } catch {
+        // Not a valid WHATWG header name or value: left out.
+      }
+    }
+  }
+  const rawPath = typeof event.raw_path === 'string' ? event.raw_path : typeof event.path === 'string' ? event.path : '/';
+  const method = typeof event.method === 'string' ? event.method : 'GET';
+  let body = null;
+  if (method !== 'GET' && method !== 'HEAD') {
+    if (typeof event.body_base64 === 'string') body = Buffer.from(event.body_base64, 'base64');
+    else if (typeof event.body === 'string') body = event.body;
+  }
+  let url;
+  try {
+    url = new URL(`http://${headers.get('host') || 'localhost'}${rawPath}`);
+  } catch {
+    url = new URL(rawPath.startsWith('/') ? rawPath : '/', 'http://localhost');
+  }
+  return new Request(url, { method, headers, body });
+}
+
+/** A worker's `ctx`: `waitUntil(promise)` lets it run on after the reply (a rejection is written
+ * to the daemon's stderr, never to a reply), `passThroughOnException()` does nothing, and
+ * `params` (FastFN extra) holds the route's path parameters. */
+function workerContext(params) {
+  return {
+    waitUntil(promise) {
+      Promise.resolve(promise).catch((e) => {
+        process.stderr.write(`waitUntil: ${e instanceof Error && e.stack ? e.stack : String(e)}\n`);
+      });
+    },
+    passThroughOnException() {},
+    params,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

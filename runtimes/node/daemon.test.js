@@ -157,6 +157,73 @@ exports.handler = async (event) => {
   write('versioned/v2/handler.js', 'exports.handler = () => "version two";\n');
   write('indexed/index.js', 'exports.handler = () => "from index";\n');
   write('files/page.js', 'exports.handler = () => "file route";\n');
+  write('lam/echo.js', `
+exports.handler = async (event, context) => ({
+  event,
+  context: { awsRequestId: context.awsRequestId, functionName: context.functionName, remaining: context.getRemainingTimeInMillis(), env: context.env, waits: context.callbackWaitsForEmptyEventLoop },
+});\n`);
+  write('lam/shapes.js', `
+exports.handler = async (event) => {
+  const kind = event.queryStringParameters.kind;
+  switch (kind) {
+    case 'full': return { statusCode: 201, headers: { 'X-A': 'b', 'Set-Cookie': 'z=0' }, multiValueHeaders: { 'X-M': ['1', '2'], 'x-a': ['lost'] }, cookies: ['a=1', 'b=2; Path=/'], body: 'made' };
+    case 'b64': return { statusCode: 200, headers: { 'content-type': 'image/png' }, isBase64Encoded: true, body: 'AAEC' };
+    case 'string': return 'hello';
+    case 'nostatus': return { body: 'x', headers: { 'X-A': 'b' } };
+    case 'strstatus': return { statusCode: '404' };
+    case 'objbody': return { statusCode: 200, body: { ok: true } };
+    case 'buffer': return Buffer.from([0, 1, 2]);
+    case 'bad': return { statusCode: 99 };
+  }
+  throw new Error('nope ' + kind);
+};\n`);
+  write('lam/callback.js', `
+exports.handler = (event, context, callback) => {
+  if (event.rawPath === '/fail') return setTimeout(() => callback(new Error('cb failed')), 5);
+  setTimeout(() => callback(null, { statusCode: 200, body: 'via callback' }), 5);
+};\n`);
+  write('wk/echo.js', `
+module.exports = {
+  async fetch(request, env, ctx) {
+    const text = await request.clone().text();
+    const bytes = Buffer.from(await request.clone().arrayBuffer());
+    const data = { method: request.method, url: request.url, headers: Object.fromEntries(request.headers), text, body_b64: bytes.toString('base64'), env, params: ctx.params };
+    if (request.headers.get('content-type') === 'application/json') data.json = await request.json();
+    return Response.json(data, { status: 202, headers: { 'X-Echo': 'yes' } });
+  },
+};\n`);
+  write('wk/shapes.js', `
+exports.default = {
+  prefix: 'worker ',
+  async fetch(request, env, ctx) {
+    const kind = new URL(request.url).searchParams.get('kind');
+    switch (kind) {
+      case 'cookies': {
+        const h = new Headers([['Set-Cookie', 'a=1'], ['set-cookie', 'b=2'], ['X-Many', 'x'], ['x-many', 'y'], ['Content-Type', 'text/html']]);
+        return new Response('<p>hi</p>', { status: 418, headers: h });
+      }
+      case 'binary': return new Response(new Uint8Array([0, 159, 146]), { headers: { 'content-type': 'image/png' } });
+      case 'notutf8': return new Response(new Uint8Array([255, 254]));
+      case 'text': return new Response('plain');
+      case 'empty': return new Response(null, { status: 204 });
+      case 'redirect': return Response.redirect('http://h/there', 301);
+      case 'string': return 'not a Response';
+    }
+    throw new Error(this.prefix + kind);
+  },
+};\n`);
+  write('wk/plain.js', 'exports.fetch = (request, env) => new Response(env.K);\n');
+  write('wk/esm.js', 'export default { async fetch(request) { return new Response("esm " + request.method); } };\n');
+  write('wk/nofetch.js', 'exports.handler = () => "native";\n');
+  write('wk/later.js', `
+const fs = require('fs');
+exports.fetch = (request, env, ctx) => {
+  ctx.waitUntil(new Promise((r) => setTimeout(r, 200)).then(() => fs.writeFileSync(env.MARK, 'done')));
+  ctx.waitUntil(Promise.reject(new Error('ignored')));
+  ctx.waitUntil('not a promise');
+  ctx.passThroughOnException();
+  return new Response('replied');
+};\n`);
   fs.mkdirSync(path.join(tmp, 'outside'), { recursive: true });
   fs.writeFileSync(path.join(tmp, 'outside', 'handler.js'), 'exports.handler = () => "escaped";\n');
   fs.symlinkSync(path.join(tmp, 'outside'), path.join(ROOT, 'linkout'));
@@ -338,10 +405,146 @@ test('TypeScript handler: runs where Node strips types, else a clear 500', async
   }
 });
 
-test('adapters other than native answer 500', async () => {
-  const r = await call(SOCK, { fn: 'hello', adapter: 'aws-lambda', event: ev() });
-  assert.deepEqual(r, { status: 500, headers: { 'Content-Type': 'application/json' }, body: '{"error":"adapter not supported yet"}' });
+test('an unknown adapter answers 500; native and absent take the native path', async () => {
+  for (const adapter of ['azure', 7]) {
+    const r = await call(SOCK, { fn: 'hello', adapter, event: ev() });
+    assert.deepEqual(r, { status: 500, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ error: `unknown adapter: ${adapter} (want native, aws-lambda or cloudflare-worker)` }) });
+  }
   assert.equal((await call(SOCK, { fn: 'hello', adapter: 'native', event: ev({ name: 'n' }) })).body, 'hello n');
+  assert.equal((await call(SOCK, { fn: 'hello', adapter: null, event: ev({ name: 'm' }) })).body, 'hello m');
+});
+
+const LAMBDA_EVENT = {
+  id: 'req-1700000000123-42-000007', ts: 1700000000123, method: 'POST',
+  path: '/items/7', raw_path: '/items/7?a=1&a=2&flag&q=hi%21',
+  query: { a: ['1', '2'], flag: true, q: 'hi!' },
+  params: { id: '7' }, path_params: { id: '7' },
+  headers: { host: 'example.test:8080', 'x-many': ['a', 'b'], cookie: 'theme=dark; sid=abc', 'user-agent': 'curl/8', 'content-type': 'application/json' },
+  body: '{"x":1}', session: null,
+  client: { ip: '10.0.0.9', ua: 'curl/8' },
+  context: { request_id: 'req-1700000000123-42-000007', function_name: 'lam/echo.js', timeout_ms: 2500 },
+  env: { K: 'v' },
+};
+const lambdaEv = (extra = {}) => ({ ...structuredClone(LAMBDA_EVENT), ...extra });
+const shapeEv = (kind) => lambdaEv({ query: { kind }, raw_path: `/shapes?kind=${kind}` });
+const errorOf = (r) => {
+  assert.deepEqual(r.headers, { 'Content-Type': 'application/json' });
+  return [r.status, JSON.parse(r.body).error];
+};
+
+test('aws-lambda: the v2 event and the context', async () => {
+  const r = await call(SOCK, { fn: 'lam/echo.js', adapter: 'aws-lambda', event: lambdaEv() });
+  assert.deepEqual([r.status, r.headers], [200, { 'Content-Type': 'application/json' }]);
+  const got = JSON.parse(r.body);
+  assert.deepEqual(got.event, {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: '/items/7',
+    rawQueryString: 'a=1&a=2&flag&q=hi%21',
+    cookies: ['theme=dark', 'sid=abc'],
+    headers: { host: 'example.test:8080', 'x-many': 'a,b', 'user-agent': 'curl/8', 'content-type': 'application/json' },
+    queryStringParameters: { a: '1,2', flag: '', q: 'hi!' },
+    pathParameters: { id: '7' },
+    requestContext: {
+      accountId: 'anonymous', apiId: 'fastfn', domainName: 'example.test:8080', domainPrefix: 'example',
+      http: { method: 'POST', path: '/items/7', protocol: 'HTTP/1.1', sourceIp: '10.0.0.9', userAgent: 'curl/8' },
+      requestId: 'req-1700000000123-42-000007', routeKey: '$default', stage: '$default',
+      time: '14/Nov/2023:22:13:20 +0000', timeEpoch: 1700000000123,
+    },
+    body: '{"x":1}',
+    isBase64Encoded: false,
+  });
+  assert.deepEqual(got.context, { awsRequestId: 'req-1700000000123-42-000007', functionName: 'lam/echo.js', remaining: 0, env: { K: 'v' }, waits: true });
+});
+
+test('aws-lambda: remaining time, a minimal event, a binary body, aliases', async () => {
+  const minimal = { ts: Date.now(), method: 'GET', path: '/p', raw_path: '/p', query: {}, params: {}, headers: {}, context: { request_id: 'r1', function_name: 'f', timeout_ms: 5000 } };
+  const got = JSON.parse((await call(SOCK, { fn: 'lam/echo.js', adapter: 'lambda', event: minimal })).body);
+  assert.ok(got.context.remaining > 4000 && got.context.remaining <= 5000, String(got.context.remaining));
+  assert.deepEqual(Object.keys(got.event).sort(), ['headers', 'isBase64Encoded', 'rawPath', 'rawQueryString', 'requestContext', 'routeKey', 'version']);
+  assert.deepEqual([got.event.rawQueryString, got.event.headers, got.event.requestContext.domainName], ['', {}, 'localhost']);
+  const bin = lambdaEv({ body: '\ufffd\u0000', body_base64: Buffer.from([255, 0]).toString('base64') });
+  for (const adapter of ['apigw-v2', 'api-gateway-v2']) {
+    const e = JSON.parse((await call(SOCK, { fn: 'lam/echo.js', adapter, event: bin })).body).event;
+    assert.deepEqual([e.body, e.isBase64Encoded], ['/wA=', true]);
+  }
+});
+
+test('aws-lambda: reply mapping', async () => {
+  const shape = (kind) => call(SOCK, { fn: 'lam/shapes.js', adapter: 'aws-lambda', event: shapeEv(kind) });
+  assert.deepEqual(await shape('full'), { status: 201, headers: { 'X-M': ['1', '2'], 'X-A': 'b', 'Set-Cookie': ['z=0', 'a=1', 'b=2; Path=/'] }, body: 'made' });
+  assert.deepEqual(await shape('b64'), { status: 200, headers: { 'content-type': 'image/png' }, is_base64: true, body_base64: 'AAEC' });
+  assert.deepEqual(await shape('string'), { status: 200, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: 'hello' });
+  assert.deepEqual(await shape('nostatus'), { status: 200, headers: { 'Content-Type': 'application/json' }, body: '{"body":"x","headers":{"X-A":"b"}}' });
+  assert.deepEqual(await shape('strstatus'), { status: 404, headers: {}, body: '' });
+  assert.deepEqual(await shape('objbody'), { status: 200, headers: { 'Content-Type': 'application/json' }, body: '{"ok":true}' });
+  assert.deepEqual(await shape('buffer'), { status: 200, headers: { 'Content-Type': 'application/octet-stream' }, is_base64: true, body_base64: 'AAEC' });
+  assert.deepEqual(errorOf(await shape('bad')), [500, 'invalid handler response: status must be an integer 100..599, got 99']);
+  const boom = await shape('boom');
+  assert.deepEqual(errorOf(boom), [500, 'nope boom']);
+  assert.match(boom.stderr, /Error: nope boom/);
+});
+
+test('aws-lambda: callback-style handlers', async () => {
+  const ok = await call(SOCK, { fn: 'lam/callback.js', adapter: 'aws-lambda', event: lambdaEv() });
+  assert.deepEqual(ok, { status: 200, headers: {}, body: 'via callback' });
+  const failed = await call(SOCK, { fn: 'lam/callback.js', adapter: 'aws-lambda', event: lambdaEv({ path: '/fail', raw_path: '/fail' }) });
+  assert.deepEqual(errorOf(failed), [500, 'cb failed']);
+});
+
+test('cloudflare-worker: the Request, env and ctx.params; Response.json', async () => {
+  const r = await call(SOCK, { fn: 'wk/echo.js', adapter: 'cloudflare-worker', event: lambdaEv() });
+  assert.deepEqual([r.status, r.headers], [202, { 'content-type': 'application/json', 'x-echo': 'yes' }]);
+  assert.deepEqual(JSON.parse(r.body), {
+    method: 'POST', url: 'http://example.test:8080/items/7?a=1&a=2&flag&q=hi%21',
+    headers: { host: 'example.test:8080', 'x-many': 'a, b', cookie: 'theme=dark; sid=abc', 'user-agent': 'curl/8', 'content-type': 'application/json' },
+    text: '{"x":1}', body_b64: Buffer.from('{"x":1}').toString('base64'), json: { x: 1 },
+    env: { K: 'v' }, params: { id: '7' },
+  });
+});
+
+test('cloudflare-worker: a binary request body, no body, no host; aliases', async () => {
+  const bin = lambdaEv({ body: '\ufffd\u0000', body_base64: Buffer.from([255, 0]).toString('base64'), headers: { 'content-type': 'application/octet-stream' } });
+  const got = JSON.parse((await call(SOCK, { fn: 'wk/echo.js', adapter: 'worker', event: bin })).body);
+  assert.deepEqual([got.url, got.body_b64], ['http://localhost/items/7?a=1&a=2&flag&q=hi%21', '/wA=']);
+  const bare = { method: 'GET', path: '/', raw_path: '/', headers: { host: 'h' } };
+  const g = JSON.parse((await call(SOCK, { fn: 'wk/echo.js', adapter: 'workers', event: bare })).body);
+  assert.deepEqual([g.method, g.url, g.text, g.body_b64, g.env, g.params], ['GET', 'http://h/', '', '', {}, {}]);
+});
+
+test('cloudflare-worker: reply mapping', async () => {
+  const shape = (kind) => call(SOCK, { fn: 'wk/shapes.js', adapter: 'cloudflare-worker', event: shapeEv(kind) });
+  assert.deepEqual(await shape('cookies'), { status: 418, headers: { 'set-cookie': ['a=1', 'b=2'], 'x-many': 'x, y', 'content-type': 'text/html' }, body: '<p>hi</p>' });
+  assert.deepEqual(await shape('binary'), { status: 200, headers: { 'content-type': 'image/png' }, is_base64: true, body_base64: 'AJ+S' });
+  assert.deepEqual(await shape('notutf8'), { status: 200, headers: {}, is_base64: true, body_base64: '//4=' });
+  assert.deepEqual(await shape('text'), { status: 200, headers: { 'content-type': 'text/plain;charset=UTF-8' }, body: 'plain' });
+  assert.deepEqual(await shape('empty'), { status: 204, headers: {}, body: '' });
+  assert.deepEqual(await shape('redirect'), { status: 301, headers: { location: 'http://h/there' }, body: '' });
+  assert.deepEqual(await shape('string'), { status: 200, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: 'not a Response' });
+  const boom = await shape('boom');
+  assert.deepEqual(errorOf(boom), [500, 'worker boom']);
+  assert.match(boom.stderr, /Error: worker boom/);
+});
+
+test('cloudflare-worker: exports.fetch, ESM default export, missing fetch', async () => {
+  const ev2 = { method: 'PUT', path: '/', raw_path: '/', headers: {}, env: { K: 'two' } };
+  assert.equal((await call(SOCK, { fn: 'wk/plain.js', adapter: 'worker', event: ev2 })).body, 'two');
+  if (process.features.require_module) {
+    assert.equal((await call(SOCK, { fn: 'wk/esm.js', adapter: 'worker', event: ev2 })).body, 'esm PUT');
+  }
+  assert.deepEqual(errorOf(await call(SOCK, { fn: 'wk/nofetch.js', adapter: 'worker', event: ev2 })), [500, 'worker module exports no fetch(request, env, ctx): use export default { fetch } or module.exports = { fetch }']);
+  assert.equal((await call(SOCK, { fn: 'wk/nofetch.js', event: ev2 })).body, 'native');
+  assert.deepEqual(errorOf(await call(SOCK, { fn: 'wk/plain.js', adapter: 'worker', handler: 'other', event: ev2 })), [500, 'worker module exports no other(request, env, ctx): use export default { other } or module.exports = { other }']);
+});
+
+test('cloudflare-worker: ctx.waitUntil runs on after the reply', async () => {
+  const mark = path.join(tmp, 'later.mark');
+  const r = await call(SOCK, { fn: 'wk/later.js', adapter: 'worker', event: { method: 'GET', path: '/', raw_path: '/', headers: {}, env: { MARK: mark } } });
+  assert.deepEqual([r.status, r.body], [200, 'replied']);
+  assert.equal(fs.existsSync(mark), false);
+  for (let i = 0; i < 250 && !fs.existsSync(mark); i++) await sleep(20);
+  assert.equal(fs.readFileSync(mark, 'utf8'), 'done');
+  assert.equal(daemon.exitCode, null, 'a rejected waitUntil promise does not take the daemon down');
 });
 
 test('bad frame length answers 400', async () => {

@@ -44,8 +44,47 @@ Choices within the contract:
   `FN_CONSOLE_*`, `FN_TRUSTED_*` dropped. Invalid `fn.env.json` → 500. `event.version` =
   request `version`, else `"default"`.
 - Errors: handler exception → 500 `"<Type>: <message>"`, traceback in `stderr`; import failure
-  → 500 `failed to load handler: <Type>: <message>`; non-native adapter → 500
-  `adapter not supported yet: <adapter>`; reply over 10 MiB → 500 `response too large`.
+  → 500 `failed to load handler: <Type>: <message>`; an `adapter` other than the ones below →
+  500 `unknown adapter: <adapter> (want native, aws-lambda or cloudflare-worker)`; reply over
+  10 MiB → 500 `response too large`.
+
+Adapters (request `adapter`, contract §3.1; aliases accepted here too; `native` or absent takes
+the native path, which never looks at this section's code). Env, function loading, output
+capture and handler errors (500 `"<Type>: <message>"`) are as for native handlers.
+- `aws-lambda`: callable `handler` (request `handler`), else `main`, else `lambda_handler`,
+  called as `handler(event, context)` (fewer positional arguments if it takes fewer; async
+  allowed). `event` is an API Gateway HTTP API payload 2.0 event: `version` "2.0", `routeKey`
+  and `requestContext.routeKey` "$default" (the route pattern is not sent to daemons), `rawPath`
+  = path, `rawQueryString` = raw_path after `?`, `cookies` = the cookie header split on `;`
+  (the cookie header is then left out of `headers`, as AWS does), `headers` lower-case with
+  repeated values joined by `,`, `queryStringParameters` (decoded, repeated joined by `,`, a
+  key without value → ""), `pathParameters` = params, `requestContext` {accountId "anonymous",
+  apiId "fastfn", domainName = host header, domainPrefix, http {method, path, protocol
+  "HTTP/1.1", sourceIp, userAgent}, requestId, routeKey, stage "$default", time
+  ("14/Nov/2023:22:13:20 +0000"), timeEpoch = event.ts}, `body` (event.body_base64 with
+  `isBase64Encoded` true for non-UTF-8 bodies), `isBase64Encoded`. `cookies`,
+  `queryStringParameters`, `pathParameters` and `body` are absent when empty, as in AWS.
+  `context` has the Python Lambda names: aws_request_id, function_name, function_version
+  "$LATEST", invoked_function_arn, memory_limit_in_mb 128, log_group_name, log_stream_name,
+  identity/client_context None, get_remaining_time_in_millis() (event.ts + timeout_ms - now),
+  and `env` (FastFN extra: fn.env.json is not in os.environ, which the daemon shares).
+  Reply: a dict with `statusCode` → status (int or numeric string), `multiValueHeaders` then
+  `headers` (same name, any case: `headers` wins), `cookies` → one `Set-Cookie` list (after any
+  set-cookie from headers), `body` (str; dict/list → JSON; `isBase64Encoded` → base64 body).
+  A dict without `statusCode` (or a list) → 200 JSON of the whole value; anything else (str,
+  bytes, None, tuple) → the native shorthand rules.
+- `cloudflare-worker`: callable `fetch`, else `on_fetch` (or the request `handler` when it is
+  not `handler`), called as `fetch(request, env, ctx)` (fewer arguments if it takes fewer; sync
+  or async). `Request`, `Response` and `Headers` (module `fastfn_worker`, also set as globals
+  of the handler module unless it defines them) are documented on their classes: request.url =
+  `http://<host header or localhost><raw_path>`, request.body = bytes (event.body_base64
+  decoded when present), `text()`/`json()` are synchronous. `env` = event.env. `ctx.waitUntil(
+  awaitable)` runs it on the daemon's event loop without delaying the reply (its output and
+  errors go to the daemon's own stdout/stderr, not to any reply; non-awaitables are ignored);
+  `ctx.passThroughOnException()` does nothing; `ctx.params` = path params (FastFN extra).
+  Reply of a Response: its status, headers lower-case (repeated values joined by `, `, several
+  set-cookie → a list), body as text when there is no content-type or a textual one and it is
+  UTF-8, else base64. A return value that is not a Response follows the native rules.
 - No .pyc files are written into the functions tree. Private helpers are importable while
   the handler file is imported (top-level imports); a helper first imported lazily inside a
   call is not on the path then. Only the handler file's change triggers a re-import.
@@ -64,6 +103,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Mapping
 
 MAX_THREADS = 256          # worker threads at most (slow calls in flight + 1)
 MAX_PARKED = 32            # spare worker threads kept parked for the next slow call
@@ -511,12 +551,473 @@ async def _captured(awaitable, cap):
     return await awaitable
 
 
+# ---------------------------------------------------------------- adapters (invoke.adapter)
+#
+# Only looked at when a request's `adapter` is not `native`; the native path never enters here.
+
+ADAPTERS = {"aws-lambda": "aws-lambda", "lambda": "aws-lambda", "apigw-v2": "aws-lambda",
+            "api-gateway-v2": "aws-lambda", "cloudflare-worker": "cloudflare-worker",
+            "worker": "cloudflare-worker", "workers": "cloudflare-worker"}
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_TEXT_TYPE = None  # compiled on first use (re is not needed on the native path)
+
+
+def _now_ms():
+    return int(time.time() * 1000)
+
+
+def _ts_of(event):
+    ts = event.get("ts")
+    return ts if type(ts) is int and ts > 0 else _now_ms()
+
+
+def _header_text(name, value):
+    """One header value as text: repeated values joined (`; ` for cookie, else `, `)."""
+    if isinstance(value, list):
+        return ("; " if name == "cookie" else ", ").join(str(v) for v in value)
+    return value if isinstance(value, str) else str(value)
+
+
+def _lambda_event(event):
+    """API Gateway HTTP API (payload format 2.0) event from a FastFN event."""
+    headers = {}
+    cookies = []
+    raw_headers = event.get("headers")
+    if isinstance(raw_headers, dict):
+        for k, v in raw_headers.items():
+            k = str(k).lower()
+            values = v if isinstance(v, list) else [v]
+            if k == "cookie":
+                cookies.extend(c.strip() for x in values for c in str(x).split(";") if c.strip())
+                continue
+            headers[k] = ",".join(str(x) for x in values)
+    path = event.get("path") if isinstance(event.get("path"), str) else "/"
+    raw_path = event.get("raw_path") if isinstance(event.get("raw_path"), str) else path
+    raw_query = raw_path.split("?", 1)[1] if "?" in raw_path else ""
+    query = {}
+    if isinstance(event.get("query"), dict):
+        for k, v in event["query"].items():
+            values = v if isinstance(v, list) else [v]
+            query[k] = ",".join("" if x is True else str(x) for x in values)
+    params = event.get("params")
+    ts = _ts_of(event)
+    t = time.gmtime(ts // 1000)
+    client = event.get("client") if isinstance(event.get("client"), dict) else {}
+    context = event.get("context") if isinstance(event.get("context"), dict) else {}
+    method = event.get("method") if isinstance(event.get("method"), str) else "GET"
+    host = headers.get("host", "localhost")
+    request_id = context.get("request_id") or event.get("id") or ""
+    out = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": raw_query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "fastfn",
+            "domainName": host,
+            "domainPrefix": host.split(".", 1)[0],
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": client.get("ip") or "",
+                     "userAgent": client.get("ua") or headers.get("user-agent", "")},
+            "requestId": request_id,
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "%02d/%s/%d:%02d:%02d:%02d +0000" % (
+                t.tm_mday, _MONTHS[t.tm_mon - 1], t.tm_year, t.tm_hour, t.tm_min, t.tm_sec),
+            "timeEpoch": ts,
+        },
+        "isBase64Encoded": False,
+    }
+    if cookies:
+        out["cookies"] = cookies
+    if query:
+        out["queryStringParameters"] = query
+    if isinstance(params, dict) and params:
+        out["pathParameters"] = {k: v if isinstance(v, str) else str(v) for k, v in params.items()}
+    if isinstance(event.get("body_base64"), str):
+        out["body"] = event["body_base64"]
+        out["isBase64Encoded"] = True
+    elif isinstance(event.get("body"), str):
+        out["body"] = event["body"]
+    return out
+
+
+class LambdaContext:
+    """The Lambda context object (Python names, as AWS passes them)."""
+
+    def __init__(self, event, deadline_ms):
+        context = event.get("context") if isinstance(event.get("context"), dict) else {}
+        name = str(context.get("function_name") or "")
+        self.function_name = name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = "arn:aws:lambda:local:000000000000:function:" + name
+        self.memory_limit_in_mb = 128
+        self.aws_request_id = str(context.get("request_id") or event.get("id") or "")
+        self.log_group_name = "/aws/lambda/" + name
+        self.log_stream_name = "fastfn"
+        self.identity = None
+        self.client_context = None
+        self.env = event.get("env")  # FastFN extra: fn.env.json (os.environ is the daemon's)
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self):
+        return max(0, self._deadline_ms - _now_ms())
+
+
+def _lambda_reply(res):
+    """Lambda HTTP API v2 reply rules: a dict with `statusCode` is a structured response, any
+    other dict (or list) is JSON 200; other values follow the native shorthand rules."""
+    if not isinstance(res, dict):
+        return _to_reply(res) if not isinstance(res, list) else \
+            {"status": 200, "headers": {"Content-Type": _JSON_CT}, "body": _encode_body(res)}
+    if "statusCode" not in res:
+        return {"status": 200, "headers": {"Content-Type": _JSON_CT}, "body": _encode_body(res)}
+    headers = {}
+    multi = res.get("multiValueHeaders")
+    if multi is not None:
+        headers = _clean_headers(multi)
+    for k, v in _clean_headers(res.get("headers")).items():
+        for old in [o for o in headers if o.lower() == k.lower()]:
+            del headers[old]
+        headers[k] = v
+    cookies = res.get("cookies")
+    if cookies:
+        if not isinstance(cookies, (list, tuple)):
+            raise _HandlerError("handler returned invalid cookies (not a list)")
+        key, values = "Set-Cookie", []
+        for k in list(headers):
+            if k.lower() == "set-cookie":
+                v = headers.pop(k)
+                key = k
+                values.extend(v if isinstance(v, list) else [v])
+        headers[key] = values + [c if isinstance(c, str) else str(c) for c in cookies]
+    reply = {"status": _status(res["statusCode"]), "headers": headers}
+    body = res.get("body")
+    if res.get("isBase64Encoded"):
+        if isinstance(body, (bytes, bytearray, memoryview)):
+            body = bytes(body).decode("ascii")
+        if body is not None and not isinstance(body, str):
+            raise _HandlerError("handler returned a base64 body that is not a string")
+        reply["is_base64"] = True
+        reply["body_base64"] = body or ""
+        return reply
+    return _with_body(reply, body, headers, False)
+
+
+class Headers(Mapping):
+    """Case-insensitive, multi-valued headers (a small WHATWG `Headers`). Names are kept
+    lower-case; `h[name]` and `h.get(name)` give the values joined with `, ` (`; ` for cookie);
+    `get_all(name)` gives the list."""
+
+    def __init__(self, init=None):
+        self._items = {}
+        if init is None:
+            return
+        if isinstance(init, Headers):
+            self._items = {k: list(v) for k, v in init._items.items()}
+            return
+        pairs = init.items() if isinstance(init, Mapping) else init
+        for k, v in pairs:
+            if v is None:
+                continue
+            for x in (v if isinstance(v, (list, tuple)) else [v]):
+                self.append(k, x)
+
+    def __getitem__(self, name):
+        if not isinstance(name, str):
+            raise KeyError(name)
+        name = name.lower()
+        return _header_text(name, self._items[name])
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self):
+        return len(self._items)
+
+    def __repr__(self):
+        return "Headers(%r)" % (self._items,)
+
+    def get_all(self, name):
+        return list(self._items.get(name.lower(), ()))
+
+    def has(self, name):
+        return name.lower() in self._items
+
+    def append(self, name, value):
+        self._items.setdefault(str(name).lower(), []).append(
+            value if isinstance(value, str) else str(value))
+
+    def set(self, name, value):
+        self._items[str(name).lower()] = [value if isinstance(value, str) else str(value)]
+
+    def delete(self, name):
+        self._items.pop(name.lower(), None)
+
+    __setitem__ = set
+    __delitem__ = delete
+
+
+class Request:
+    """The request a worker's `fetch` gets: `method`, `url` (`http://<host><raw_path>`),
+    `headers` (Headers), `body` (bytes, b"" when none), `text()`, `json()` (synchronous)."""
+
+    def __init__(self, url, method="GET", headers=None, body=b""):
+        self.url = url
+        self.method = method
+        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        self.body = bytes(body) if body else b""
+
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        return _loads(self.body)
+
+    def __repr__(self):
+        return "<Request %s %s>" % (self.method, self.url)
+
+
+class Response:
+    """What a worker's `fetch` returns: `Response(body=None, status=200, headers=None)`.
+    body: str (gets `text/plain;charset=UTF-8` unless a content-type is given), bytes, None, or
+    a dict/list (JSON, `application/json`). headers: a dict (list values repeat a header), a list
+    of (name, value) pairs, or Headers. `Response.json(data, status, headers)` and
+    `Response.redirect(url, status=302)` as in Workers."""
+
+    def __init__(self, body=None, status=200, headers=None, status_text=""):
+        self.status = status
+        self.status_text = status_text
+        self.headers = Headers(headers)
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+            if not self.headers.has("content-type"):
+                self.headers.set("content-type", "text/plain;charset=UTF-8")
+        elif isinstance(body, (bytes, bytearray, memoryview)):
+            body = bytes(body)
+        elif body is not None:
+            body = _encode_body(body).encode("utf-8")
+            if not self.headers.has("content-type"):
+                self.headers.set("content-type", _JSON_CT)
+        self.body = body
+
+    @classmethod
+    def json(cls, data, status=200, headers=None):
+        h = Headers(headers)
+        if not h.has("content-type"):
+            h.set("content-type", _JSON_CT)
+        return cls(_encode_body(data), status, h)
+
+    @classmethod
+    def redirect(cls, url, status=302):
+        return cls(None, status, {"location": url})
+
+    def text(self):
+        return (self.body or b"").decode("utf-8", "replace")
+
+    def __repr__(self):
+        return "<Response %s>" % (self.status,)
+
+
+def _worker_reply(res):
+    """A Response → reply; anything else follows the native shorthand rules."""
+    global _TEXT_TYPE
+    if not isinstance(res, Response):
+        return _to_reply(res)
+    headers = {}
+    for k, values in res.headers._items.items():
+        headers[k] = list(values) if k == "set-cookie" and len(values) > 1 else \
+            _header_text(k, values)
+    reply = {"status": _status(res.status), "headers": headers}
+    body = res.body or b""
+    ctype = headers.get("content-type")
+    if _TEXT_TYPE is None:
+        import re
+        _TEXT_TYPE = re.compile(r"^(text/|application/(json|javascript|xml|x-www-form-urlencoded)"
+                                r"|[^;]*\+(json|xml))", re.I)
+    if ctype is None or _TEXT_TYPE.match(ctype):
+        try:
+            reply["body"] = body.decode("utf-8")
+            return reply
+        except UnicodeDecodeError:
+            pass
+    reply["is_base64"] = True
+    reply["body_base64"] = base64.b64encode(body).decode("ascii")
+    return reply
+
+
+def _worker_request(event):
+    headers = Headers()
+    raw_headers = event.get("headers")
+    if isinstance(raw_headers, dict):
+        for k, v in raw_headers.items():
+            for x in (v if isinstance(v, list) else [v]):
+                headers.append(k, x)
+    host = headers.get("host") or "localhost"
+    raw_path = event.get("raw_path") or event.get("path") or "/"
+    method = event.get("method") if isinstance(event.get("method"), str) else "GET"
+    b64 = event.get("body_base64")
+    if isinstance(b64, str):
+        body = base64.b64decode(b64)
+    else:
+        body = event.get("body")
+        body = body.encode("utf-8") if isinstance(body, str) else b""
+    return Request("http://%s%s" % (host, raw_path), method, headers, body)
+
+
+async def _background(awaitable):
+    """A `ctx.waitUntil` task: runs after the reply; its output goes to the daemon's streams."""
+    _CAPTURE.set(None)
+    try:
+        await awaitable
+    except BaseException:  # noqa: a background task must not take the loop down
+        sys.stderr.write(traceback.format_exc())
+
+
+class ExecutionContext:
+    """A worker's `ctx`: `waitUntil(awaitable)` schedules it on the daemon's event loop and does
+    not delay the reply (anything not awaitable is ignored); `passThroughOnException()` does
+    nothing. FastFN extra: `params` (the route's path parameters)."""
+
+    def __init__(self, params):
+        self.params = params
+
+    def waitUntil(self, awaitable):
+        if inspect.isawaitable(awaitable):
+            asyncio.run_coroutine_threadsafe(_background(awaitable), _event_loop())
+
+    wait_until = waitUntil
+
+    def passThroughOnException(self):
+        pass
+
+    pass_through_on_exception = passThroughOnException
+
+
+class _AdapterCallable:
+    """A callable called with as many of its adapter's positional arguments as it takes."""
+    __slots__ = ("func", "is_async", "nargs")
+
+    def __init__(self, func, most):
+        self.func = func
+        self.is_async = inspect.iscoroutinefunction(func)
+        self.nargs = most
+        try:
+            params = list(inspect.signature(func).parameters.values())
+        except (TypeError, ValueError):
+            return
+        P = inspect.Parameter
+        if not any(p.kind == P.VAR_POSITIONAL for p in params):
+            self.nargs = min(most, sum(1 for p in params
+                                       if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)))
+
+
+_WORKER_GLOBALS = (("Request", Request), ("Response", Response), ("Headers", Headers))
+
+
+def _register_worker_module():
+    """`from fastfn_worker import Response, Request, Headers` works in handlers."""
+    import types
+    mod = types.ModuleType("fastfn_worker", "FastFN cloudflare-worker adapter classes.")
+    for attr, value in _WORKER_GLOBALS + (("ExecutionContext", ExecutionContext),):
+        setattr(mod, attr, value)
+    sys.modules["fastfn_worker"] = mod
+
+
+def _adapter_target(fn, kind, name):
+    key = (kind, name)
+    target = fn.callables.get(key)
+    if target is not None:
+        return target
+    if kind == "aws-lambda":
+        names = (name, "main", "lambda_handler")
+    else:
+        names = ("fetch", "on_fetch") if name == "handler" else (name,)
+        for attr, value in _WORKER_GLOBALS:  # like the Workers globals, unless the module has its own
+            if not hasattr(fn.module, attr):
+                setattr(fn.module, attr, value)
+    for n in names:
+        obj = getattr(fn.module, n, None) if isinstance(n, str) else None
+        if callable(obj):
+            target = fn.callables[key] = _AdapterCallable(obj, 2 if kind == "aws-lambda" else 3)
+            return target
+    if kind == "aws-lambda":
+        raise _HandlerError("handler %r not found" % (name,))
+    raise _HandlerError("worker function %s(request, env, ctx) not found" % (names[0],))
+
+
+def _dispatch_adapter(kind, req, fn, event):
+    try:
+        target = _adapter_target(fn, kind, req.get("handler") or "handler")
+    except _HandlerError as exc:
+        return _error(500, str(exc))
+    failed = _with_env(fn, event, req)
+    if failed is not None:
+        return failed
+    cap = ([], [])
+    _CAPTURE.set(cap)
+    try:
+        if kind == "aws-lambda":
+            context = event.get("context") if isinstance(event.get("context"), dict) else {}
+            timeout = context.get("timeout_ms")
+            deadline = _ts_of(event) + (timeout if type(timeout) is int else 2500)
+            args = (_lambda_event(event), LambdaContext(event, deadline))
+            convert = _lambda_reply
+        else:
+            params = event.get("params") if isinstance(event.get("params"), dict) else {}
+            args = (_worker_request(event), event["env"], ExecutionContext(params))
+            convert = _worker_reply
+        res = target.func(*args[:target.nargs])
+        if target.is_async or inspect.isawaitable(res):
+            res = asyncio.run_coroutine_threadsafe(_captured(res, cap), _event_loop()).result()
+        reply = convert(res)
+    except _HandlerError as exc:
+        reply = _error(500, str(exc))
+    except BaseException as exc:
+        cap[1].append(traceback.format_exc())
+        reply = _error(500, "%s: %s" % (type(exc).__name__, exc))
+    finally:
+        _CAPTURE.set(None)
+    if cap[0]:
+        reply["stdout"] = "".join(cap[0])
+    if cap[1]:
+        reply["stderr"] = (reply.get("stderr") or "") + "".join(cap[1])
+    return reply
+
+
 # ---------------------------------------------------------------- dispatch
+
+def _with_env(fn, event, req):
+    """Sets `event.env` (gateway env + fn.env.json) and `event.version`; an error reply or None."""
+    try:
+        file_env = _file_env(fn.env_path)
+    except (OSError, ValueError) as exc:
+        return _error(500, "invalid fn.env.json: %s" % (exc,))
+    env = event.get("env")
+    if type(env) is dict:
+        env = {k: v for k, v in env.items() if not k.startswith(HIDDEN_ENV_PREFIXES)}
+        if file_env:
+            env.update(file_env)
+    else:
+        env = dict(file_env) if file_env else {}
+    event["env"] = env
+    event["version"] = req.get("version") or "default"
+    return None
+
 
 def _dispatch(req):
     adapter = req.get("adapter")
     if adapter and adapter != "native":
-        return _error(500, "adapter not supported yet: %s" % (adapter,))
+        adapter = ADAPTERS.get(adapter) if isinstance(adapter, str) else None
+        if adapter is None:
+            return _error(500, "unknown adapter: %s (want native, aws-lambda or cloudflare-worker)"
+                          % (req.get("adapter"),))
+    else:
+        adapter = None
     event = req.get("event")
     if event is None:
         event = {}
@@ -541,6 +1042,8 @@ def _dispatch(req):
         return _error(404, "unknown function")
     if fn.error is not None:
         return _error(500, fn.error, fn.trace)
+    if adapter is not None:
+        return _dispatch_adapter(adapter, req, fn, event)
 
     name = req.get("handler") or "handler"
     target = fn.callables.get(name)
@@ -552,19 +1055,9 @@ def _dispatch(req):
             return _error(500, "handler %r not found" % (name,))
         target = fn.callables[name] = _Callable(obj)
 
-    try:
-        file_env = _file_env(fn.env_path)
-    except (OSError, ValueError) as exc:
-        return _error(500, "invalid fn.env.json: %s" % (exc,))
-    env = event.get("env")
-    if type(env) is dict:
-        env = {k: v for k, v in env.items() if not k.startswith(HIDDEN_ENV_PREFIXES)}
-        if file_env:
-            env.update(file_env)
-    else:
-        env = dict(file_env) if file_env else {}
-    event["env"] = env
-    event["version"] = req.get("version") or "default"
+    failed = _with_env(fn, event, req)
+    if failed is not None:
+        return failed
 
     cap = ([], [])
     _CAPTURE.set(cap)
@@ -807,6 +1300,7 @@ def main(argv):
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != here]
     sys.dont_write_bytecode = True
+    _register_worker_module()
     listener = _bind(path)
     ident = os.stat(path).st_ino
 

@@ -99,6 +99,106 @@ FILES = {
 }
 
 
+FILES.update({
+    "lam/echo.py": (
+        "def handler(event, context):\n"
+        "    return {'event': event, 'context': {\n"
+        "        'aws_request_id': context.aws_request_id,\n"
+        "        'function_name': context.function_name,\n"
+        "        'remaining': context.get_remaining_time_in_millis(),\n"
+        "        'env': context.env}}\n"),
+    "lam/shapes.py": (
+        "import asyncio\n"
+        "async def handler(event, context):\n"
+        "    await asyncio.sleep(0)\n"
+        "    kind = event['queryStringParameters']['kind']\n"
+        "    if kind == 'full':\n"
+        "        return {'statusCode': 201, 'headers': {'X-A': 'b', 'Set-Cookie': 'z=0'},\n"
+        "                'multiValueHeaders': {'X-M': ['1', '2'], 'x-a': ['lost']},\n"
+        "                'cookies': ['a=1', 'b=2; Path=/'], 'body': 'made'}\n"
+        "    if kind == 'b64':\n"
+        "        return {'statusCode': 200, 'headers': {'content-type': 'image/png'},\n"
+        "                'isBase64Encoded': True, 'body': 'AAEC'}\n"
+        "    if kind == 'string':\n"
+        "        return 'hello'\n"
+        "    if kind == 'nostatus':\n"
+        "        return {'body': 'x', 'headers': {'X-A': 'b'}}\n"
+        "    if kind == 'strstatus':\n"
+        "        return {'statusCode': '404'}\n"
+        "    if kind == 'objbody':\n"
+        "        return {'statusCode': 200, 'body': {'ok': True}}\n"
+        "    if kind == 'bad':\n"
+        "        return {'statusCode': 99}\n"
+        "    raise ValueError('nope ' + kind)\n"),
+    "lam/named.py": "def lambda_handler(event, context):\n    return {'statusCode': 204}\n",
+    "lam/onearg.py": "def handler(event):\n    return event['rawPath']\n",
+    "wk/echo.py": (
+        "import base64\n"
+        "def fetch(request, env, ctx):\n"
+        "    data = {'method': request.method, 'url': request.url,\n"
+        "            'headers': dict(request.headers), 'x_many': request.headers.get_all('X-Many'),\n"
+        "            'has_host': 'HOST' in request.headers, 'text': request.text(),\n"
+        "            'body_b64': base64.b64encode(request.body).decode(),\n"
+        "            'env': env, 'params': ctx.params}\n"
+        "    if request.headers.get('content-type') == 'application/json':\n"
+        "        data['json'] = request.json()\n"
+        "    return Response.json(data, status=202, headers={'X-Echo': 'yes'})\n"),
+    "wk/shapes.py": (
+        "from urllib.parse import urlsplit, parse_qs\n"
+        "from fastfn_worker import Response as R, Headers\n"
+        "async def fetch(request, env, ctx):\n"
+        "    kind = parse_qs(urlsplit(request.url).query)['kind'][0]\n"
+        "    if kind == 'cookies':\n"
+        "        h = Headers([('Set-Cookie', 'a=1'), ('set-cookie', 'b=2'), ('X-Many', 'x'),\n"
+        "                     ('x-many', 'y'), ('Content-Type', 'text/html')])\n"
+        "        return R('<p>hi</p>', status=418, headers=h)\n"
+        "    if kind == 'binary':\n"
+        "        return R(b'\\x00\\x9f\\x92', headers={'content-type': 'image/png'})\n"
+        "    if kind == 'notutf8':\n"
+        "        return R(b'\\xff\\xfe')\n"
+        "    if kind == 'text':\n"
+        "        return R('plain')\n"
+        "    if kind == 'empty':\n"
+        "        return R(None, status=204)\n"
+        "    if kind == 'redirect':\n"
+        "        return R.redirect('/there', 301)\n"
+        "    if kind == 'string':\n"
+        "        return 'not a Response'\n"
+        "    if kind == 'badstatus':\n"
+        "        return R('x', status=42)\n"
+        "    raise RuntimeError('worker ' + kind)\n"),
+    "wk/twoargs.py": "def fetch(request, env):\n    return Response(env['K'])\n",
+    "wk/nofetch.py": "def handler(event):\n    return 'native'\n",
+    "wk/onfetch.py": "async def on_fetch(request, env):\n    return Response('on_fetch ' + request.method)\n",
+    "wk/later.py": (
+        "import asyncio\n"
+        "def fetch(request, env, ctx):\n"
+        "    async def later():\n"
+        "        await asyncio.sleep(0.2)\n"
+        "        with open(env['MARK'], 'w') as f:\n"
+        "            f.write('done')\n"
+        "    ctx.waitUntil(later())\n"
+        "    ctx.waitUntil('not awaitable')\n"
+        "    ctx.passThroughOnException()\n"
+        "    return Response('replied')\n"),
+})
+
+LAMBDA_EVENT = {
+    "id": "req-1700000000123-42-000007", "ts": 1700000000123, "method": "POST",
+    "path": "/items/7", "raw_path": "/items/7?a=1&a=2&flag&q=hi%21",
+    "query": {"a": ["1", "2"], "flag": True, "q": "hi!"},
+    "params": {"id": "7"}, "path_params": {"id": "7"},
+    "headers": {"host": "example.test:8080", "x-many": ["a", "b"],
+                "cookie": "theme=dark; sid=abc", "user-agent": "curl/8",
+                "content-type": "application/json"},
+    "body": "{\"x\":1}", "session": None,
+    "client": {"ip": "10.0.0.9", "ua": "curl/8"},
+    "context": {"request_id": "req-1700000000123-42-000007", "function_name": "lam/echo.py",
+                "timeout_ms": 2500},
+    "env": {"K": "v"},
+}
+
+
 def frame(obj):
     raw = json.dumps(obj).encode()
     return struct.pack(">I", len(raw)) + raw
@@ -313,11 +413,184 @@ class DaemonTest(unittest.TestCase):
         r = self.call("hello", fn_source_dir="explicit", version="../hello")
         self.assertEqual(r["status"], 404)
 
-    def test_adapter_other_than_native_500(self):
+    def test_unknown_adapter_500(self):
         self.assertEqual(self.call("adapter", adapter="native")["body"], "x")
-        r = self.call("adapter", adapter="aws-lambda")
+        self.assertEqual(self.call("adapter", adapter=None)["body"], "x")
+        for adapter in ("azure", 7):
+            r = self.call("adapter", adapter=adapter)
+            self.assertEqual((r["status"], self.error_of(r)), (500, "unknown adapter: %s (want "
+                             "native, aws-lambda or cloudflare-worker)" % adapter))
+
+    # -- aws-lambda adapter
+
+    def lam(self, fn, event=None, adapter="aws-lambda", **extra):
+        ev = json.loads(json.dumps(LAMBDA_EVENT)) if event is None else event
+        return self.call(fn, event=ev, adapter=adapter, **extra)
+
+    def test_lambda_v2_event_and_context(self):
+        r = self.lam("lam/echo.py")
+        self.assertEqual((r["status"], r["headers"]), (200, {"Content-Type": "application/json"}))
+        got = json.loads(r["body"])
+        self.assertEqual(got["event"], {
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": "/items/7",
+            "rawQueryString": "a=1&a=2&flag&q=hi%21",
+            "cookies": ["theme=dark", "sid=abc"],
+            "headers": {"host": "example.test:8080", "x-many": "a,b", "user-agent": "curl/8",
+                        "content-type": "application/json"},
+            "queryStringParameters": {"a": "1,2", "flag": "", "q": "hi!"},
+            "pathParameters": {"id": "7"},
+            "requestContext": {
+                "accountId": "anonymous", "apiId": "fastfn",
+                "domainName": "example.test:8080", "domainPrefix": "example",
+                "http": {"method": "POST", "path": "/items/7", "protocol": "HTTP/1.1",
+                         "sourceIp": "10.0.0.9", "userAgent": "curl/8"},
+                "requestId": "req-1700000000123-42-000007",
+                "routeKey": "$default", "stage": "$default",
+                "time": "14/Nov/2023:22:13:20 +0000", "timeEpoch": 1700000000123},
+            "body": "{\"x\":1}",
+            "isBase64Encoded": False,
+        })
+        self.assertEqual(got["context"], {"aws_request_id": "req-1700000000123-42-000007",
+                                          "function_name": "lam/echo.py", "remaining": 0,
+                                          "env": {"K": "v"}})
+
+    def test_lambda_remaining_time_and_minimal_event(self):
+        ev = {"ts": int(time.time() * 1000), "method": "GET", "path": "/p", "raw_path": "/p",
+              "query": {}, "params": {}, "headers": {},
+              "context": {"request_id": "r1", "function_name": "f", "timeout_ms": 5000}}
+        got = json.loads(self.lam("lam/echo.py", event=ev)["body"])
+        self.assertTrue(4000 < got["context"]["remaining"] <= 5000, got["context"])
+        e = got["event"]
+        self.assertEqual(sorted(e), ["headers", "isBase64Encoded", "rawPath", "rawQueryString",
+                                     "requestContext", "routeKey", "version"])
+        self.assertEqual((e["rawQueryString"], e["headers"], e["isBase64Encoded"]), ("", {}, False))
+        self.assertEqual(e["requestContext"]["domainName"], "localhost")
+
+    def test_lambda_binary_request_body(self):
+        ev = dict(json.loads(json.dumps(LAMBDA_EVENT)), body="\ufffd\x00",
+                  body_base64=base64.b64encode(b"\xff\x00").decode())
+        e = json.loads(self.lam("lam/echo.py", event=ev)["body"])["event"]
+        self.assertEqual((e["body"], e["isBase64Encoded"]), ("/wA=", True))
+
+    def test_lambda_aliases(self):
+        for alias in ("lambda", "apigw-v2", "api-gateway-v2"):
+            r = self.lam("lam/echo.py", adapter=alias)
+            self.assertEqual(json.loads(r["body"])["event"]["version"], "2.0", alias)
+
+    def shape(self, fn, kind, adapter):
+        ev = json.loads(json.dumps(LAMBDA_EVENT))
+        ev["query"] = {"kind": kind}
+        ev["raw_path"] = "/shapes?kind=" + kind
+        return self.call(fn, event=ev, adapter=adapter)
+
+    def test_lambda_reply_mapping(self):
+        def shape(kind):
+            return self.shape("lam/shapes.py", kind, "aws-lambda")
+        self.assertEqual(shape("full"), {
+            "status": 201, "body": "made",
+            "headers": {"X-M": ["1", "2"], "X-A": "b", "Set-Cookie": ["z=0", "a=1", "b=2; Path=/"]}})
+        self.assertEqual(shape("b64"), {"status": 200, "headers": {"content-type": "image/png"},
+                                        "is_base64": True, "body_base64": "AAEC"})
+        self.assertEqual(shape("string"), {
+            "status": 200, "headers": {"Content-Type": "text/plain; charset=utf-8"},
+            "body": "hello"})
+        self.assertEqual(shape("nostatus"), {
+            "status": 200, "headers": {"Content-Type": "application/json"},
+            "body": '{"body":"x","headers":{"X-A":"b"}}'})
+        self.assertEqual(shape("strstatus"), {"status": 404, "headers": {}, "body": ""})
+        self.assertEqual(shape("objbody"), {
+            "status": 200, "headers": {"Content-Type": "application/json"}, "body": '{"ok":true}'})
+        r = shape("bad")
         self.assertEqual((r["status"], self.error_of(r)),
-                         (500, "adapter not supported yet: aws-lambda"))
+                         (500, "handler returned an invalid status: 99"))
+        r = shape("boom")
+        self.assertEqual((r["status"], self.error_of(r)), (500, "ValueError: nope boom"))
+        self.assertIn("Traceback", r["stderr"])
+
+    def test_lambda_handler_names_and_arity(self):
+        self.assertEqual(self.lam("lam/named.py"), {"status": 204, "headers": {}, "body": ""})
+        r = self.lam("lam/onearg.py")
+        self.assertEqual(r["body"], "/items/7")
+        r = self.lam("lam/onearg.py", handler="missing")
+        self.assertEqual((r["status"], self.error_of(r)), (500, "handler 'missing' not found"))
+
+    # -- cloudflare-worker adapter
+
+    def test_worker_request_and_json_response(self):
+        r = self.lam("wk/echo.py", adapter="cloudflare-worker")
+        self.assertEqual((r["status"], r["headers"]),
+                         (202, {"x-echo": "yes", "content-type": "application/json"}))
+        self.assertEqual(json.loads(r["body"]), {
+            "method": "POST", "url": "http://example.test:8080/items/7?a=1&a=2&flag&q=hi%21",
+            "headers": {"host": "example.test:8080", "x-many": "a, b",
+                        "cookie": "theme=dark; sid=abc", "user-agent": "curl/8",
+                        "content-type": "application/json"},
+            "x_many": ["a", "b"], "has_host": True, "text": '{"x":1}',
+            "body_b64": base64.b64encode(b'{"x":1}').decode(), "json": {"x": 1},
+            "env": {"K": "v"}, "params": {"id": "7"}})
+
+    def test_worker_binary_request_and_no_body(self):
+        ev = dict(json.loads(json.dumps(LAMBDA_EVENT)), body="\ufffd\x00",
+                  body_base64=base64.b64encode(b"\xff\x00").decode())
+        ev["headers"] = {"content-type": "application/octet-stream"}
+        got = json.loads(self.call("wk/echo.py", event=ev, adapter="worker")["body"])
+        self.assertEqual((got["url"], got["body_b64"]), ("http://localhost/items/7?a=1&a=2&flag&q=hi%21", "/wA="))
+        ev = {"method": "GET", "path": "/", "raw_path": "/", "headers": {"host": "h"}}
+        got = json.loads(self.call("wk/echo.py", event=ev, adapter="workers")["body"])
+        self.assertEqual((got["method"], got["url"], got["text"], got["body_b64"], got["env"],
+                          got["params"]), ("GET", "http://h/", "", "", {}, {}))
+
+    def test_worker_reply_mapping(self):
+        def shape(kind):
+            return self.shape("wk/shapes.py", kind, "cloudflare-worker")
+        self.assertEqual(shape("cookies"), {
+            "status": 418, "body": "<p>hi</p>",
+            "headers": {"set-cookie": ["a=1", "b=2"], "x-many": "x, y", "content-type": "text/html"}})
+        self.assertEqual(shape("binary"), {"status": 200, "headers": {"content-type": "image/png"},
+                                           "is_base64": True, "body_base64": "AJ+S"})
+        self.assertEqual(shape("notutf8"), {"status": 200, "headers": {}, "is_base64": True,
+                                            "body_base64": "//4="})
+        self.assertEqual(shape("text"), {
+            "status": 200, "headers": {"content-type": "text/plain;charset=UTF-8"}, "body": "plain"})
+        self.assertEqual(shape("empty"), {"status": 204, "headers": {}, "body": ""})
+        self.assertEqual(shape("redirect"), {"status": 301, "headers": {"location": "/there"},
+                                             "body": ""})
+        self.assertEqual(shape("string"), {
+            "status": 200, "headers": {"Content-Type": "text/plain; charset=utf-8"},
+            "body": "not a Response"})
+        r = shape("badstatus")
+        self.assertEqual((r["status"], self.error_of(r)),
+                         (500, "handler returned an invalid status: 42"))
+        r = shape("boom")
+        self.assertEqual((r["status"], self.error_of(r)), (500, "RuntimeError: worker boom"))
+        self.assertIn("Traceback", r["stderr"])
+
+    def test_worker_function_lookup(self):
+        ev = {"method": "PUT", "path": "/", "raw_path": "/", "headers": {}, "env": {"K": "two"}}
+        self.assertEqual(self.call("wk/twoargs.py", event=ev, adapter="worker")["body"], "two")
+        self.assertEqual(self.call("wk/onfetch.py", event=ev, adapter="worker")["body"],
+                         "on_fetch PUT")
+        r = self.call("wk/nofetch.py", event=ev, adapter="worker")
+        self.assertEqual((r["status"], self.error_of(r)),
+                         (500, "worker function fetch(request, env, ctx) not found"))
+        self.assertEqual(self.call("wk/nofetch.py", event=ev)["body"], "native")
+        r = self.call("wk/twoargs.py", event=ev, adapter="worker", handler="other")
+        self.assertEqual((r["status"], self.error_of(r)),
+                         (500, "worker function other(request, env, ctx) not found"))
+
+    def test_worker_wait_until_runs_after_the_reply(self):
+        mark = os.path.join(self.tmp, "later.mark")
+        ev = {"method": "GET", "path": "/", "raw_path": "/", "headers": {}, "env": {"MARK": mark}}
+        r = self.call("wk/later.py", event=ev, adapter="worker")
+        self.assertEqual((r["status"], r["body"]), (200, "replied"))
+        self.assertFalse(os.path.exists(mark))
+        end = time.monotonic() + 5
+        while not os.path.exists(mark) and time.monotonic() < end:
+            time.sleep(0.02)
+        with open(mark) as f:
+            self.assertEqual(f.read(), "done")
 
     # -- env
 
