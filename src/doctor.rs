@@ -71,7 +71,7 @@ pub fn checks(dir: Option<PathBuf>) -> Vec<Check> {
             }
         };
         match tool_version(settings.binary(key)) {
-            Ok(v) if matches!(rt, RuntimeKind::Python | RuntimeKind::Node) => {
+            Ok(v) if matches!(rt, RuntimeKind::Python | RuntimeKind::Node | RuntimeKind::Php) => {
                 available.push(rt);
                 push(&format!("runtime {rt}"), "ok", v)
             }

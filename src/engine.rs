@@ -147,9 +147,21 @@ pub struct Engine(pub(crate) Arc<Shared>);
 /// The daemon scripts, compiled into the binary so that an installed `fastfn` (or the desktop
 /// app) needs nothing beside it. `FN_RUNTIMES_DIR` points at a folder of scripts instead.
 const DAEMON_SCRIPTS: [(RuntimeKind, &str, &str); 3] = [
-    (RuntimeKind::Python, "python/daemon.py", include_str!("../runtimes/python/daemon.py")),
-    (RuntimeKind::Node, "node/daemon.js", include_str!("../runtimes/node/daemon.js")),
-    (RuntimeKind::Php, "php/daemon.php", include_str!("../runtimes/php/daemon.php")),
+    (
+        RuntimeKind::Python,
+        "python/daemon.py",
+        include_str!("../runtimes/python/daemon.py"),
+    ),
+    (
+        RuntimeKind::Node,
+        "node/daemon.js",
+        include_str!("../runtimes/node/daemon.js"),
+    ),
+    (
+        RuntimeKind::Php,
+        "php/daemon.php",
+        include_str!("../runtimes/php/daemon.php"),
+    ),
 ];
 
 fn daemon_script(rt: RuntimeKind) -> Option<&'static str> {
