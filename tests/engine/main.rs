@@ -6,6 +6,7 @@ mod cli;
 mod errors;
 mod events;
 mod health;
+mod pool;
 mod routing;
 mod supervisor;
 mod support;
