@@ -7,6 +7,7 @@ mod errors;
 mod events;
 mod health;
 mod pool;
+mod reload;
 mod routing;
 mod supervisor;
 mod support;
