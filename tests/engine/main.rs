@@ -2,6 +2,7 @@
 //! real Python and Node daemons on Unix sockets, real HTTP. One test binary, one module per
 //! concern; fixtures live in `fixtures/` and are copied to a temp dir when a test writes.
 
+mod admin;
 mod cli;
 mod errors;
 mod events;
