@@ -2,10 +2,13 @@
 //! real Python and Node daemons on Unix sockets, real HTTP. One test binary, one module per
 //! concern; fixtures live in `fixtures/` and are copied to a temp dir when a test writes.
 
+mod admin;
 mod cli;
 mod errors;
 mod events;
 mod health;
+mod pool;
+mod reload;
 mod routing;
 mod supervisor;
 mod support;
