@@ -44,7 +44,7 @@ fn guard(shared: &Shared, parts: &Parts, remote: SocketAddr) -> Option<Failure> 
         return None;
     }
     let forwarded = parts.headers.contains_key("x-forwarded-for");
-    if !remote.ip().is_loopback() || forwarded {
+    if !remote.ip().to_canonical().is_loopback() || forwarded {
         return Some(Failure::Forbidden("admin endpoints answer loopback clients only"));
     }
     let host = crate::gateway::request_host(parts);
@@ -584,7 +584,7 @@ async fn invoke(shared: &Arc<Shared>, body: Incoming, remote: SocketAddr) -> Res
         Some(other) => other.to_string().into_bytes(),
     };
     let user = req.context.as_ref().and_then(|c| c.get("user"));
-    let client_ip = remote.ip().to_string();
+    let client_ip = remote.ip().to_canonical().to_string();
     let input = crate::gateway::CallInput {
         method: &method,
         path: if req.name.starts_with('/') {

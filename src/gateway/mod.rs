@@ -183,6 +183,11 @@ async fn invoke(
     let was_warm = slot.is_warm();
     let outcome = call(shared, route, slot, params, parts, body, remote, &request_id).await;
 
+    // Pool refusals are the gateway's own answer, not a runtime error: no warm-up headers.
+    let runtime_error = match &outcome.result {
+        Ok(reply) => reply.status >= 500,
+        Err(failure) => failure.is_runtime(),
+    };
     let mut resp = match outcome.result {
         Ok(reply) => {
             let mut resp = Response::new(Full::new(reply.body));
@@ -221,7 +226,7 @@ async fn invoke(
         if slot.warm_up() {
             headers.insert("x-fastfn-warmed", HeaderValue::from_static("true"));
         }
-    } else if !was_warm {
+    } else if !was_warm && runtime_error {
         headers.insert("x-fastfn-warming", HeaderValue::from_static("true"));
         headers.insert("retry-after", HeaderValue::from_static("1"));
     }
@@ -320,7 +325,8 @@ async fn call(
         Err(_) => return fail(Failure::BadRequest("invalid request body")),
     };
 
-    let client_ip = remote.ip().to_string();
+    // `::ffff:127.0.0.1` on a dual-stack listener is 127.0.0.1.
+    let client_ip = remote.ip().to_canonical().to_string();
     let input = CallInput {
         method: &parts.method,
         path: parts.uri.path(),

@@ -269,7 +269,6 @@ async fn logs_return_what_handlers_printed() {
 /// Loopback clients are admitted however they arrive: on a dual-stack listener (`FN_HOST=::`)
 /// an IPv4 client on 127.0.0.1 shows up as `::ffff:127.0.0.1`, which is still loopback.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "engine bug: admin::guard checks remote.ip().is_loopback() without to_canonical(), so ::ffff:127.0.0.1 gets 403"]
 async fn ipv4_loopback_clients_of_a_dual_stack_listener_are_admitted() {
     let e = admin_engine(&[("FN_HOST", "::")]).await;
     let v4 = std::net::SocketAddr::from(([127, 0, 0, 1], e.addr().port()));

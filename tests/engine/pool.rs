@@ -172,7 +172,6 @@ async fn overflow_status_503_applies_to_both_refusals() {
 /// function whose first call is still running is cold, and the gateway adds
 /// `X-FastFN-Warming: true` + `Retry-After: 1` to every 5xx of a cold function.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "engine bug: a 503 pool refusal of a cold function gets Retry-After: 1 and X-FastFN-Warming (gateway::invoke)"]
 async fn pool_refusals_of_a_cold_function_carry_no_retry_after() {
     let e = pool_engine().await;
     let hold = spawn_get(e.addr(), "/short-wait-503/nap");
@@ -260,7 +259,8 @@ async fn a_saturated_function_does_not_delay_another() {
 #[tokio::test(flavor = "multi_thread")]
 async fn pool_events_show_the_saturation() {
     let e = pool_engine().await;
-    let mut rx = e.engine.events().subscribe();
+    // Pool changes travel on the live channel (with request records), not the lifecycle one.
+    let mut rx = e.engine.events().subscribe_live();
     let hold = spawn_get(e.addr(), "/slow-queue/nap?s=0.5");
     wait_pool(&e, SLOW, 1, 0).await;
     let waiting = spawn_get(e.addr(), "/slow-queue/nap?s=0");
