@@ -115,6 +115,7 @@ mod tests {
 
 pub mod balance;
 pub mod client;
+pub mod compiled;
 pub mod frame;
 pub mod health;
 
