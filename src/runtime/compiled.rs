@@ -149,6 +149,20 @@ impl Proc {
     }
 }
 
+/// Kills a process group when dropped (a no-op once the group is gone).
+struct GroupKill(u32);
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        if self.0 != 0 {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(self.0 as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
@@ -200,6 +214,16 @@ impl Compiled {
     pub fn socket_path(&self, entry: &str) -> Option<PathBuf> {
         let entry = normalize_entry(entry, self.inner.kind)?;
         Some(self.inner.socket_for(&entry))
+    }
+
+    /// Whether a build or start of this function is in progress right now (lets the gateway
+    /// choose to answer 503 + `Retry-After` instead of waiting, contract §4.2).
+    pub fn building(&self, entry: &str) -> bool {
+        let Some(entry) = normalize_entry(entry, self.inner.kind) else {
+            return false;
+        };
+        let slot = lock(&self.inner.slots).get(&entry).cloned();
+        slot.is_some_and(|s| s.gate.try_lock().is_err())
     }
 
     /// PID of a function's running process, if any (tests, dashboard).
@@ -675,6 +699,9 @@ impl Inner {
                 self.toolchain.display()
             ))
         })?;
+        // Timed out or aborted (engine stop): kill the whole group (rustc, compile, link…),
+        // not only the toolchain's own process.
+        let _group = GroupKill(child.id().unwrap_or(0));
         let (mut so, mut se) = (child.stdout.take(), child.stderr.take());
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let read_out = async {

@@ -292,6 +292,7 @@ async fn rust_concurrent_first_calls_share_one_build() {
     let Some(mut env) = setup(RuntimeKind::Rust, &["hello"]) else {
         return;
     };
+    assert!(!env.compiled.building("hello/handler.rs"));
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let c = env.compiled.clone();
@@ -299,11 +300,14 @@ async fn rust_concurrent_first_calls_share_one_build() {
             c.call("hello/handler.rs", &request(json!({})), T).await
         }));
     }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(env.compiled.building("hello/handler.rs"), "a build is in progress");
     for t in tasks {
         let reply: Value = serde_json::from_slice(&t.await.unwrap().unwrap()).unwrap();
         assert_eq!(reply["status"], 200);
     }
     assert_eq!(builds_started(&mut env), ["hello/handler.rs"]);
+    assert!(!env.compiled.building("hello/handler.rs"));
     env.compiled.stop().await;
 }
 
@@ -352,6 +356,47 @@ async fn dropping_compiled_kills_its_processes() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("pid {pid} still alive after drop");
+}
+
+/// The built program, started by hand, exits (removing its socket) when its stdin closes.
+async fn exits_on_stdin_eof(kind: RuntimeKind, folder: &str) {
+    let Some(env) = setup(kind, &["hello"]) else { return };
+    let entry = format!("hello/handler.{}", if kind == RuntimeKind::Go { "go" } else { "rs" });
+    assert_eq!(call(&env, &entry, json!({})).await["status"], 200);
+    let bin_dir = env.root.path().join("hello").join(folder).join("handler/bin");
+    let binary = std::fs::read_dir(bin_dir).unwrap().next().unwrap().unwrap().path();
+    let socket = env._sockets.path().join("manual.sock");
+    let mut child = tokio::process::Command::new(&binary)
+        .arg(&socket)
+        .stdin(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if client::probe(&socket).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let reply = client::exchange(&socket, &request(json!({})), MAX_REPLY_BYTES)
+        .await
+        .unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&reply).unwrap()["status"], 200);
+    drop(child.stdin.take());
+    let status = tokio::time::timeout(Duration::from_secs(3), child.wait()).await;
+    assert!(matches!(status, Ok(Ok(s)) if s.success()), "{status:?}");
+    assert!(!socket.exists(), "socket removed on exit");
+    env.compiled.stop().await;
+}
+
+#[tokio::test]
+async fn rust_process_exits_when_stdin_closes() {
+    exits_on_stdin_eof(RuntimeKind::Rust, ".rust-build").await;
+}
+
+#[tokio::test]
+async fn go_process_exits_when_stdin_closes() {
+    exits_on_stdin_eof(RuntimeKind::Go, ".go-build").await;
 }
 
 #[tokio::test]
@@ -455,6 +500,13 @@ async fn measure() {
             lat.push(t.elapsed());
         }
         lat.sort();
+        // A changed handler: rebuild with the dependencies already compiled.
+        let file = env.root.path().join(entry);
+        let src = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, src.replace("\"world\"", "\"again\"")).unwrap();
+        let t0 = Instant::now();
+        c.call(entry, &request(json!({})), T).await.unwrap();
+        let rebuild = t0.elapsed();
         c.stop().await;
         // Engine restart: the cached binary is reused.
         let c2 = Compiled::new(
@@ -469,8 +521,10 @@ async fn measure() {
         let restart = t0.elapsed();
         c2.stop().await;
         println!(
-            "{kind}: cold build+start+call {:.1} s, first call after engine restart (cached binary) {} ms, warm p50 {} µs, p99 {} µs",
+            "{kind}: cold build+start+call {:.1} s, rebuild after a change {:.1} s, first call after engine restart \
+             (cached binary) {} ms, warm p50 {} µs, p99 {} µs",
             cold.as_secs_f64(),
+            rebuild.as_secs_f64(),
             restart.as_millis(),
             lat[100].as_micros(),
             lat[197].as_micros()
