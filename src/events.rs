@@ -78,6 +78,20 @@ pub enum EngineEvent {
         key: String,
         stats: PoolStats,
     },
+    /// A compiled function (rust/go) started building; `function` is its root-relative entry.
+    BuildStarted {
+        runtime: RuntimeKind,
+        function: String,
+    },
+    /// A compiled function's build ended; `message` is empty on success, else the trimmed
+    /// compiler output (≤ 8 KiB).
+    BuildFinished {
+        runtime: RuntimeKind,
+        function: String,
+        ok: bool,
+        ms: u64,
+        message: String,
+    },
     Request(RequestRecord),
     /// CPU (% of one core) and resident memory of a daemon, every few seconds.
     DaemonUsage {

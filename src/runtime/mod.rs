@@ -116,6 +116,7 @@ mod tests {
 
 pub mod balance;
 pub mod client;
+pub mod compiled;
 pub mod frame;
 pub mod health;
 
