@@ -321,6 +321,20 @@ fn runtimes_json(shared: &Shared) -> Value {
             }),
         );
     }
+    let now = crate::clock::epoch_secs();
+    for rt in &shared.runtime_order {
+        let (socket, routing) = match rt {
+            RuntimeKind::Lua => ("inprocess:lua".to_string(), "in_process"),
+            RuntimeKind::Rust | RuntimeKind::Go if shared.compiled.contains_key(rt) => {
+                (format!("compiled:{rt}"), "per_function")
+            }
+            _ => continue,
+        };
+        // In-process and compiled runtimes are up while their toolchain is there; each
+        // compiled function's process is started (and restarted) on demand.
+        let health = json!({"up": true, "ts": now, "reason": "ok", "sockets": []});
+        out.insert(rt.to_string(), json!({"socket": socket, "sockets": [], "routing": routing, "timeout_ms": crate::config::defaults::TIMEOUT_MS, "health": health}));
+    }
     Value::Object(out)
 }
 

@@ -9,6 +9,7 @@ use crate::events::{EngineEvent, EventBus, Phase};
 use crate::logs::LogBook;
 use crate::pool::{Limits, Pool};
 use crate::routing::Target;
+use crate::runtime::compiled::Compiled;
 use crate::runtime::{RuntimeKind, RuntimeSockets};
 use crate::supervisor::{DaemonHandle, DaemonSpec, ProcessLauncher, StartReport, Supervisor, SupervisorCtx};
 use arc_swap::ArcSwap;
@@ -115,6 +116,8 @@ pub struct ReloadReport {
 
 pub struct Shared {
     pub settings: Settings,
+    /// Rust and Go functions: built on first call, one process per function.
+    pub compiled: BTreeMap<RuntimeKind, Arc<Compiled>>,
     /// The dashboard's built files, served at `/console` when `FN_UI_ENABLED=1`.
     pub console: Option<crate::assets::Assets>,
     served: ArcSwap<Served>,
@@ -201,6 +204,9 @@ fn binary_key(rt: RuntimeKind) -> &'static str {
     }
 }
 
+/// Flipped when the in-process Lua runtime lands.
+const LUA_IN_BUILD: bool = false;
+
 const SUN_PATH_MAX: usize = 103;
 
 fn socket_dir_for(settings: &Settings, pid: u32) -> PathBuf {
@@ -250,8 +256,14 @@ impl Engine {
         let mut runtime_order = Vec::new();
         let mut binaries = BTreeMap::new();
         for &rt in &settings.runtimes {
-            if !rt.uses_daemons() || daemon_script(rt).is_none() {
-                missing.insert(rt, format!("the {rt} runtime is not available in this build yet"));
+            if !rt.uses_daemons() {
+                // In-process runtimes.
+                match rt {
+                    RuntimeKind::Lua if LUA_IN_BUILD => runtime_order.push(rt),
+                    _ => {
+                        missing.insert(rt, format!("the {rt} runtime is not available in this build yet"));
+                    }
+                }
                 continue;
             }
             let bin = settings.binary(binary_key(rt));
@@ -284,7 +296,7 @@ impl Engine {
             .filter_map(|(k, _)| k.into_string().ok())
             .filter(|k| k.starts_with("FN_ADMIN_") || k.starts_with("FN_CONSOLE_") || k.starts_with("FN_TRUSTED_"))
             .collect();
-        for &rt in &runtime_order {
+        for &rt in runtime_order.iter().filter(|rt| daemon_script(**rt).is_some()) {
             let n = settings.daemon_count(rt);
             let paths: Vec<PathBuf> = match settings.explicit_sockets.get(&rt) {
                 Some(p) => p.clone(),
@@ -338,8 +350,25 @@ impl Engine {
         })?;
         log_start_reports(&reports);
 
+        // Rust and Go: a cached build per function, started on first call.
+        let compiled: BTreeMap<RuntimeKind, Arc<Compiled>> = runtime_order
+            .iter()
+            .filter(|rt| matches!(rt, RuntimeKind::Rust | RuntimeKind::Go))
+            .map(|&rt| {
+                let c = Compiled::new(
+                    rt,
+                    settings.functions_root.clone(),
+                    binaries[&rt].clone(),
+                    socket_dir.clone(),
+                    events.clone(),
+                );
+                (rt, Arc::new(c))
+            })
+            .collect();
+
         let (shutdown, _) = watch::channel(false);
         let shared = Arc::new(Shared {
+            compiled,
             served: ArcSwap::from_pointee(Served {
                 discovery: empty_discovery(),
                 assets: None,
@@ -613,6 +642,9 @@ impl Engine {
         let _ = self.0.shutdown.send(true);
         drop(self.0.watcher.lock().unwrap_or_else(|p| p.into_inner()).take());
         self.0.supervisor.stop().await;
+        for c in self.0.compiled.values() {
+            c.stop().await;
+        }
         let tasks: Vec<_> = std::mem::take(&mut *self.0.tasks.lock().unwrap_or_else(|p| p.into_inner()));
         for t in tasks {
             t.abort();

@@ -43,6 +43,9 @@ pub enum Failure {
     RuntimeUnavailable,
     #[error("runtime timeout")]
     Timeout,
+    /// A rust/go handler does not compile; `output` is the compiler's message.
+    #[error("{runtime} build failed")]
+    BuildFailed { runtime: &'static str, output: String },
     #[error("internal error")]
     Internal,
 }
@@ -61,6 +64,7 @@ impl Failure {
             Failure::InvalidReply | Failure::InvalidBase64 | Failure::RuntimeError(_) => 502,
             Failure::RuntimeDown | Failure::RuntimeUnavailable => 503,
             Failure::Timeout => 504,
+            Failure::BuildFailed { .. } => 500,
             Failure::Internal => 500,
         };
         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
@@ -85,7 +89,11 @@ impl Failure {
             Failure::MethodNotAllowed { allow } => HeaderValue::from_str(allow).ok(),
             _ => None,
         };
-        let mut resp = json_response(status, &serde_json::json!({ "error": self.to_string() }));
+        let mut body = serde_json::json!({ "error": self.to_string() });
+        if let Failure::BuildFailed { output, .. } = &self {
+            body["output"] = serde_json::json!(output);
+        }
+        let mut resp = json_response(status, &body);
         if let Some(allow) = allow {
             resp.headers_mut().insert(ALLOW, allow);
         }

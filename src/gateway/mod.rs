@@ -13,7 +13,8 @@ use crate::logs::LogLine;
 use crate::rescue::Failure;
 use crate::routing::{Resolution, Route};
 use crate::runtime::client::{self, ExchangeError};
-use crate::runtime::RuntimeSockets;
+use crate::runtime::compiled::CompiledError;
+use crate::runtime::{RuntimeKind, RuntimeSockets};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -377,13 +378,6 @@ pub(crate) async fn run(
         }
     };
     let queued = permit.queued;
-    let Some(sockets) = shared.runtimes.get(&target.runtime) else {
-        return Outcome {
-            result: Err(Failure::RuntimeUnavailable),
-            socket_index: None,
-            queued,
-        };
-    };
     let payload = event::request_payload(&event::EventParts {
         request_id,
         ts: crate::clock::epoch_millis(),
@@ -404,7 +398,31 @@ pub(crate) async fn run(
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
     );
     let timeout = Duration::from_millis(policy.timeout_ms);
-    let exchanged = exchange(shared, sockets, &payload, timeout, idempotent).await;
+    let exchanged = match target.runtime {
+        RuntimeKind::Rust | RuntimeKind::Go => match shared.compiled.get(&target.runtime) {
+            Some(compiled) => compiled
+                .call(&target.entry, &payload, timeout)
+                .await
+                .map(|r| (r, 0))
+                .map_err(|e| {
+                    let failure = match e {
+                        CompiledError::Build { runtime, output } => Failure::BuildFailed {
+                            runtime: runtime.name(),
+                            output,
+                        },
+                        CompiledError::Timeout => Failure::Timeout,
+                        CompiledError::Unavailable(_) => Failure::RuntimeUnavailable,
+                        CompiledError::Exchange(msg) => Failure::RuntimeError(msg),
+                    };
+                    (failure, None)
+                }),
+            None => Err((Failure::RuntimeUnavailable, None)),
+        },
+        _ => match shared.runtimes.get(&target.runtime) {
+            Some(sockets) => exchange(shared, sockets, &payload, timeout, idempotent).await,
+            None => Err((Failure::RuntimeUnavailable, None)),
+        },
+    };
     // Free the slot before the reply is parsed and mapped.
     drop(permit);
     match exchanged {
