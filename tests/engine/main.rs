@@ -10,5 +10,6 @@ mod health;
 mod pool;
 mod reload;
 mod routing;
+mod runtimes;
 mod supervisor;
 mod support;
