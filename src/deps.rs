@@ -1227,3 +1227,67 @@ mod tests {
         assert_eq!(again.readiness(&t), Readiness::Ready);
     }
 }
+
+#[cfg(test)]
+mod fixture_tests {
+    use super::*;
+    use crate::discovery::{discover, DiscoveryOptions};
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                copy_dir(&e.path(), &to.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+
+    /// `fixtures/deps`, discovered as the engine does: the folders with manifests are
+    /// preparing at once, the others are ready. Installers are stand-ins that never finish
+    /// within the test (no network).
+    #[tokio::test]
+    async fn fixture_folders_with_manifests_are_preparing() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("deps");
+        copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/deps"), &root);
+        let opts = DiscoveryOptions {
+            runtimes: vec![RuntimeKind::Node, RuntimeKind::Python],
+            ..DiscoveryOptions::default()
+        };
+        let found = discover(&root, &opts);
+        let targets: Vec<Arc<Target>> = found.routes.routes().iter().map(|r| r.target.clone()).collect();
+        let sleeper = d.path().join("sleeper");
+        std::fs::write(&sleeper, "#!/bin/sh\nexec sleep 5\n").unwrap();
+        std::fs::set_permissions(&sleeper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let s = sleeper.display().to_string();
+        let options = Options {
+            timeout: Duration::from_secs(5),
+            concurrency: 4,
+        };
+        let deps = Deps::with_options(s.clone(), s, "composer".into(), EventBus::default(), options);
+        deps.prepare(&root, &targets);
+        let mut states: Vec<(String, Readiness)> = found
+            .routes
+            .routes()
+            .iter()
+            .map(|r| (r.pattern.clone(), deps.readiness(&r.target)))
+            .collect();
+        states.sort_by(|a, b| a.0.cmp(&b.0));
+        let preparing = |p: &str| (p.to_string(), Readiness::Preparing);
+        let ready = |p: &str| (p.to_string(), Readiness::Ready);
+        assert_eq!(
+            states,
+            [
+                ready("/node-nodeps"),
+                preparing("/node-pkg"),
+                preparing("/py-inline"),
+                preparing("/py-missing"),
+                ready("/py-nodeps"),
+                preparing("/py-requirements"),
+            ]
+        );
+    }
+}
