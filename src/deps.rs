@@ -603,7 +603,9 @@ impl Deps {
             };
             let ms = started.elapsed().as_millis() as u64;
 
-            // The folder may have changed while the installer ran: read it again.
+            // The folder may have changed while the installer ran (manifests, or handlers with
+            // `#@requirements` added by a reload meanwhile): read it again.
+            let handlers = self.with_unit(&key, |u| u.handlers.clone()).unwrap_or(handlers);
             let again_dir = dir.clone();
             let after = tokio::task::spawn_blocking(move || Manifest::read(&again_dir, installer, &handlers))
                 .await
@@ -1055,6 +1057,37 @@ mod tests {
         assert_eq!(deps.readiness(&with), Readiness::Preparing);
         assert_eq!(settled(&deps, &with, Duration::from_secs(10)).await, Readiness::Ready);
         assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_manifest_changed_during_the_install_is_installed_once_it_ends() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("fns");
+        let count = d.path().join("count");
+        let python = script(
+            d.path(),
+            "python",
+            &format!("echo run >> {}; sleep 0.3; mkdir -p \"$5\"", count.display()),
+        );
+        write(&root, &[("f/requirements.txt", "one\n"), ("f/handler.py", "")]);
+        let t = target(RuntimeKind::Python, "f/handler.py");
+        let deps = deps_with(&python, "npm", Duration::from_secs(10));
+        deps.prepare(&root, std::slice::from_ref(&t));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // A handler with `#@requirements` is added while pip runs; the reload sees an install
+        // running.
+        write(&root, &[("f/other.py", "#@requirements two\n")]);
+        deps.prepare(&root, &[t.clone(), target(RuntimeKind::Python, "f/other.py")]);
+        assert_eq!(deps.readiness(&t), Readiness::Preparing);
+        assert_eq!(settled(&deps, &t, Duration::from_secs(10)).await, Readiness::Ready);
+        assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 2);
+        let handlers = [root.join("f/handler.py"), root.join("f/other.py")];
+        let now = Manifest::read(&root.join("f"), Installer::Pip, &handlers)
+            .unwrap()
+            .unwrap()
+            .signature(&python);
+        let stamp = std::fs::read_to_string(root.join("f/.deps").join(STAMP_FILE)).unwrap();
+        assert_eq!(stamp, now.stamp());
     }
 
     #[tokio::test]
