@@ -20,8 +20,9 @@
 //! - Installs run in the background (`tokio::process`), at most [`Options::concurrency`] at a
 //!   time, each within [`Options::timeout`] (then its whole process group is killed); stdin is
 //!   closed, so an installer that asks a question fails instead of hanging.
-//! - A failed install stays failed (with the installer's output) until its manifests change; a
-//!   manifest changed while its install ran is installed again once that run ends.
+//! - A failed install stays failed (with the installer's output) until its manifests change or
+//!   [`Deps::retry_failed`] is called (a manual reload); a manifest changed while its install
+//!   ran is installed again once that run ends.
 //! - Nothing is installed outside the function folder except what the installers themselves
 //!   cache per user (pip's and npm's download caches), as they do when run by hand.
 
@@ -321,9 +322,18 @@ pub fn function_folder(target: &Target) -> &str {
 /// State of one (folder, installer) unit.
 #[derive(Debug, Clone, PartialEq)]
 enum State {
-    Installing { sig: Signature },
-    Ready { sig: Signature },
-    Failed { sig: Signature, output: String },
+    Installing {
+        sig: Signature,
+    },
+    Ready {
+        sig: Signature,
+    },
+    /// `retry`: install again at the next `prepare` even if nothing changed.
+    Failed {
+        sig: Signature,
+        output: String,
+        retry: bool,
+    },
 }
 
 /// What [`Deps::prepare`] does with one unit.
@@ -345,7 +355,9 @@ fn decide(state: Option<&State>, sig: Signature, stamped: bool) -> Step {
         None => Step::Install,
         Some(State::Installing { .. }) => Step::Keep,
         Some(State::Ready { sig: s }) if s.full == sig.full && stamped => Step::Keep,
-        Some(State::Failed { sig: s, .. }) if s.full == sig.full => Step::Keep,
+        Some(State::Failed {
+            sig: s, retry: false, ..
+        }) if s.full == sig.full => Step::Keep,
         Some(_) => Step::Install,
     }
 }
@@ -520,6 +532,18 @@ impl Deps {
         match not_ready.get(function_folder(target)) {
             Some(per) => per[installer.index()].clone().unwrap_or(Readiness::Ready),
             None => Readiness::Ready,
+        }
+    }
+
+    /// Make the next [`Deps::prepare`] try failed installs again even though their manifests did
+    /// not change (for a manual reload, after a network failure). They answer as failed until
+    /// then.
+    pub fn retry_failed(&self) {
+        let mut units = self.units.lock().unwrap_or_else(|p| p.into_inner());
+        for u in units.values_mut() {
+            if let State::Failed { retry, .. } = &mut u.state {
+                *retry = true;
+            }
         }
     }
 
@@ -735,6 +759,7 @@ impl Deps {
             u.state = State::Failed {
                 sig,
                 output: output.clone(),
+                retry: false,
             }
         });
         self.events.emit(EngineEvent::DepsFailed {
@@ -969,6 +994,7 @@ mod tests {
         let failed = State::Failed {
             sig: a,
             output: "x".into(),
+            retry: false,
         };
         assert_eq!(
             decide(Some(&failed), a, false),
@@ -976,6 +1002,12 @@ mod tests {
             "retried only after a change"
         );
         assert_eq!(decide(Some(&failed), b, false), Step::Install);
+        let retry = State::Failed {
+            sig: a,
+            output: "x".into(),
+            retry: true,
+        };
+        assert_eq!(decide(Some(&retry), a, false), Step::Install);
     }
 
     #[test]
@@ -1123,6 +1155,18 @@ mod tests {
         // Not retried by a reload that changed nothing; retried when the manifest changes.
         deps.prepare(&root, std::slice::from_ref(&t));
         assert!(matches!(deps.readiness(&t), Readiness::Failed(_)));
+        // Unless asked to (a manual reload).
+        deps.retry_failed();
+        assert!(
+            matches!(deps.readiness(&t), Readiness::Failed(_)),
+            "until the next prepare"
+        );
+        deps.prepare(&root, std::slice::from_ref(&t));
+        assert_eq!(deps.readiness(&t), Readiness::Preparing);
+        assert!(matches!(
+            settled(&deps, &t, Duration::from_secs(10)).await,
+            Readiness::Failed(_)
+        ));
         write(&root, &[("f/handler.py", "#@requirements something-else\n")]);
         deps.prepare(&root, std::slice::from_ref(&t));
         assert_eq!(deps.readiness(&t), Readiness::Preparing);
