@@ -89,8 +89,38 @@ pub enum EngineEvent {
         runtime: RuntimeKind,
         function: String,
         ok: bool,
+        #[ts(type = "number")]
         ms: u64,
         message: String,
+    },
+    /// A function folder's dependencies started installing (contract §4.2). `function` is the
+    /// folder, relative to the root (`.` for the root itself); `manifest` names what is
+    /// installed (`requirements.txt`, `package.json`, …); `installer` is the command line.
+    DepsInstalling {
+        runtime: RuntimeKind,
+        function: String,
+        manifest: String,
+        installer: String,
+    },
+    /// The install finished; the function answers again.
+    DepsReady {
+        runtime: RuntimeKind,
+        function: String,
+        manifest: String,
+        #[ts(type = "number")]
+        ms: u64,
+    },
+    /// The install failed (`deps.install_failed`, `deps.timeout`, `deps.missing_installer`,
+    /// `deps.io`); `output` is the installer's output, trimmed to its last lines. Retried when
+    /// the manifest changes.
+    DepsFailed {
+        runtime: RuntimeKind,
+        function: String,
+        manifest: String,
+        code: &'static str,
+        #[ts(type = "number")]
+        ms: u64,
+        output: String,
     },
     Request(RequestRecord),
     /// CPU (% of one core) and resident memory of a daemon, every few seconds.
@@ -154,7 +184,7 @@ impl EventBus {
         let _ = channel.send(event);
     }
 
-    /// Lifecycle events: phases, daemons, socket health, logs, reloads.
+    /// Lifecycle events: phases, daemons, socket health, logs, reloads, dependency installs.
     pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
         self.lifecycle.subscribe()
     }

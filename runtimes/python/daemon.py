@@ -16,6 +16,11 @@ Invariants kept here:
   private helpers it imported from its folder (`_util.py`, ...) are moved out of `sys.modules`
   into that function's own record, so two functions' same-named helpers never collide.
 - A changed handler file (mtime_ns or size) is re-imported on its next call.
+- Dependencies (contract §4.2): the engine installs a function's packages into
+  `<handler folder>/.deps`; it is searched right after the handler's folder while the handler
+  is imported, and what is imported from it stays private to that function like its helpers
+  (two functions may hold different versions of one package). A new install (its
+  `.deps/.fastfn-signature` stamp changes) re-imports the handler on its next call.
 - The daemon writes nothing of its own per call; handler stdout/stderr are captured per call
   (a context-variable selected buffer behind proxies on sys.stdout/sys.stderr) and returned in
   the reply's `stdout`/`stderr` fields.
@@ -87,7 +92,8 @@ capture and handler errors (500 `"<Type>: <message>"`) are as for native handler
   UTF-8, else base64. A return value that is not a Response follows the native rules.
 - No .pyc files are written into the functions tree. Private helpers are importable while
   the handler file is imported (top-level imports); a helper first imported lazily inside a
-  call is not on the path then. Only the handler file's change triggers a re-import.
+  call is not on the path then. Only the handler file's change (or a new install of its
+  dependencies) triggers a re-import.
 """
 import asyncio
 import base64
@@ -112,6 +118,8 @@ IDLE_TICK_SECONDS = 0.05   # watchdog tick after 1 s without calls
 MAX_REPLY_BYTES = 10 * 1024 * 1024  # the gateway rejects larger reply frames
 ENV_FILE = "fn.env.json"
 ENTRY_FILES = ("handler.py", "main.py")
+DEPS_DIR = ".deps"                 # per-function packages, installed by the engine
+DEPS_STAMP = ".fastfn-signature"   # written by the engine after each successful install
 HIDDEN_ENV_PREFIXES = ("FN_ADMIN_", "FN_CONSOLE_", "FN_TRUSTED_")
 ENVELOPE_KEYS = frozenset(("status", "statusCode", "headers", "body", "is_base64",
                            "isBase64Encoded", "body_base64", "proxy"))
@@ -327,7 +335,8 @@ class _Capture:
 class _Function:
     """One handler file, loaded: its module, private helpers and callables, or its load error."""
 
-    __slots__ = ("path", "sig", "module", "private", "error", "trace", "callables", "env_path")
+    __slots__ = ("path", "sig", "module", "private", "error", "trace", "callables", "env_path",
+                 "stamp_path")
 
     def __init__(self, path, sig):
         self.path = path
@@ -338,6 +347,7 @@ class _Function:
         self.trace = None
         self.callables = {}
         self.env_path = os.path.join(os.path.dirname(path), ENV_FILE)
+        self.stamp_path = _stamp_path(path)
 
 
 class _Callable:
@@ -372,9 +382,26 @@ _module_seq = [0]
 
 
 def _search_dirs(folder):
-    """Folders put first on sys.path while a handler is imported. A later `<fn>/.deps` goes
-    here too (contract §4.2); whatever is imported from these folders stays per function."""
-    return [folder]
+    """Folders put first on sys.path while a handler is imported: its own folder (its helpers
+    win), then its installed packages `<folder>/.deps` when present (contract §4.2). Whatever is
+    imported from these folders stays per function (see _load)."""
+    deps = os.path.join(folder, DEPS_DIR)
+    return [folder, deps] if os.path.isdir(deps) else [folder]
+
+
+def _stamp_path(handler_path):
+    return os.path.join(os.path.dirname(handler_path), DEPS_DIR, DEPS_STAMP)
+
+
+def _stamp_mtime(stamp_path):
+    """mtime_ns of a function's dependency stamp, 0 when it has none (checked with access()
+    first: most functions have none, and a failed stat costs an exception per call)."""
+    if not os.access(stamp_path, os.F_OK):
+        return 0
+    try:
+        return os.stat(stamp_path).st_mtime_ns
+    except OSError:
+        return 0
 
 
 def _load(path, sig):
@@ -418,13 +445,15 @@ def _load(path, sig):
 
 
 def _function(path):
-    """The loaded function for `path`, re-imported when the file changed. None if missing."""
+    """The loaded function for `path`, re-imported when the file or its dependencies changed.
+    None if missing."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    sig = (st.st_mtime_ns, st.st_size)
     fn = _functions.get(path)
+    stamp = _stamp_mtime(fn.stamp_path if fn is not None else _stamp_path(path))
+    sig = (st.st_mtime_ns, st.st_size, stamp)
     if fn is not None and fn.sig == sig:
         return fn
     with _load_lock:

@@ -96,6 +96,19 @@ FILES = {
     "explicit/v2/handler.py": "def handler(event):\n    return 'v2'\n",
     "mainonly/main.py": "def handler(event):\n    return 'from main.py'\n",
     "adapter/handler.py": "def handler(event):\n    return 'x'\n",
+    # Dependencies installed by the engine into <fn>/.deps (contract §4.2).
+    "withdep/handler.py": (
+        "import fastfn_probe_dep\n"
+        "def handler(event):\n    return fastfn_probe_dep.WHO\n"),
+    "withdep/.deps/fastfn_probe_dep/__init__.py": "WHO = 'withdep ' + __name__\n",
+    "withdep/.deps/.fastfn-signature": "fastfn-deps-v1 0000000000000001\n",
+    "otherdep/handler.py": (
+        "import fastfn_probe_dep\n"
+        "def handler(event):\n    return fastfn_probe_dep.WHO\n"),
+    "otherdep/.deps/fastfn_probe_dep.py": "WHO = 'otherdep'\n",
+    "nodep/handler.py": (
+        "import fastfn_probe_dep\n"
+        "def handler(event):\n    return fastfn_probe_dep.WHO\n"),
 }
 
 
@@ -630,6 +643,33 @@ class DaemonTest(unittest.TestCase):
         self.assertEqual(self.call("helper_a")["body"], "a")
         self.assertEqual(self.call("helper_b")["body"], "b")
         self.assertEqual(self.call("helper_a")["body"], "a")
+
+    def test_deps_folder_is_private_to_its_function(self):
+        self.assertEqual(self.call("withdep")["body"], "withdep fastfn_probe_dep")
+        # Another function's own copy of the same package, and a function without it.
+        self.assertEqual(self.call("otherdep")["body"], "otherdep")
+        r = self.call("nodep")
+        self.assertEqual(r["status"], 500)
+        self.assertEqual(self.error_of(r), "failed to load handler: ModuleNotFoundError: "
+                                           "No module named 'fastfn_probe_dep'")
+        self.assertEqual(self.call("withdep")["body"], "withdep fastfn_probe_dep")
+
+    def test_new_deps_install_reimports_the_handler(self):
+        d = os.path.join(self.root, "lateinstall")
+        os.makedirs(d)
+        with open(os.path.join(d, "handler.py"), "w") as f:
+            f.write("import fastfn_late_dep\ndef handler(event):\n    return fastfn_late_dep.V\n")
+        r = self.call("lateinstall")
+        self.assertEqual(r["status"], 500)
+        self.assertIn("ModuleNotFoundError", self.error_of(r))
+        # What the engine does: install into .deps, then write the stamp. The handler file
+        # itself is unchanged.
+        os.makedirs(os.path.join(d, ".deps"))
+        with open(os.path.join(d, ".deps", "fastfn_late_dep.py"), "w") as f:
+            f.write("V = 'installed'\n")
+        with open(os.path.join(d, ".deps", ".fastfn-signature"), "w") as f:
+            f.write("fastfn-deps-v1 0000000000000002\n")
+        self.assertEqual(self.call("lateinstall")["body"], "installed")
 
     def test_changed_handler_runs_new_code(self):
         d = os.path.join(self.root, "reload")
