@@ -416,6 +416,10 @@ pub(crate) fn health(shared: &Shared) -> Value {
     if !missing.is_empty() {
         out["runtimes_missing"] = Value::Object(missing);
     }
+    let deps = shared.deps.status();
+    if !deps.is_empty() {
+        out["deps"] = json!(deps);
+    }
     if let Some(e) = shared.last_reload_error() {
         out["hot_reload"]["last_error"] = json!(e);
     }

@@ -333,6 +333,30 @@ fn print_event(ev: &EngineEvent) {
                 );
             }
         }
+        EngineEvent::DepsInstalling {
+            function, installer, ..
+        } => eprintln!("{function}: installing dependencies ({installer})…"),
+        EngineEvent::DepsReady { function, ms, .. } => {
+            eprintln!("{function}: dependencies ready in {:.1} s", *ms as f64 / 1000.0)
+        }
+        EngineEvent::DepsFailed { function, output, .. } => {
+            let last = output.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+            eprintln!("{function}: dependency install failed: {last}");
+        }
+        EngineEvent::BuildStarted { function, .. } => eprintln!("{function}: building…"),
+        EngineEvent::BuildFinished {
+            function,
+            ok,
+            ms,
+            message,
+            ..
+        } => {
+            if *ok {
+                eprintln!("{function}: built in {:.1} s", *ms as f64 / 1000.0);
+            } else {
+                eprintln!("{function}: build failed: {}", message.lines().next().unwrap_or(""));
+            }
+        }
         _ => {}
     }
 }

@@ -116,6 +116,8 @@ pub struct ReloadReport {
 
 pub struct Shared {
     pub settings: Settings,
+    /// Per-function dependency installs (pip, npm, composer).
+    pub deps: Arc<crate::deps::Deps>,
     /// Rust and Go functions: built on first call, one process per function.
     pub compiled: BTreeMap<RuntimeKind, Arc<Compiled>>,
     /// The dashboard's built files, served at `/console` when `FN_UI_ENABLED=1`.
@@ -368,6 +370,12 @@ impl Engine {
 
         let (shutdown, _) = watch::channel(false);
         let shared = Arc::new(Shared {
+            deps: crate::deps::Deps::new(
+                settings.binary("python").to_string(),
+                settings.binary("npm").to_string(),
+                settings.binary("composer").to_string(),
+                events.clone(),
+            ),
             compiled,
             served: ArcSwap::from_pointee(Served {
                 discovery: empty_discovery(),
@@ -397,6 +405,7 @@ impl Engine {
             settings,
         });
         let engine = Engine(shared);
+        engine.prepare_deps(&scanned.0).await;
         let served = engine.build_served(scanned.0, scanned.1);
         engine.0.served.store(Arc::new(served));
 
@@ -418,6 +427,15 @@ impl Engine {
         }
         events.emit(EngineEvent::Phase { phase: Phase::Serving });
         Ok(engine)
+    }
+
+    /// Check (and start) per-function dependency installs for every target of `discovery`.
+    async fn prepare_deps(&self, discovery: &Discovery) {
+        let targets: Vec<Arc<Target>> = discovery.routes.routes().iter().map(|r| r.target.clone()).collect();
+        let deps = self.0.deps.clone();
+        let root = self.0.settings.functions_root.clone();
+        // Reads manifests and stamps: off the async threads.
+        let _ = tokio::task::spawn_blocking(move || deps.prepare(&root, &targets)).await;
     }
 
     fn build_served(&self, discovery: Discovery, assets: Option<crate::assets::Assets>) -> Served {
@@ -516,6 +534,8 @@ impl Engine {
     /// Rescan the functions root and swap the new route map in. A scan with config errors
     /// keeps the last good map serving (errors are reported) unless nothing was served yet.
     pub async fn reload(&self) -> ReloadReport {
+        // A manual reload also retries failed dependency installs.
+        self.0.deps.retry_failed();
         self.reload_files(Vec::new()).await
     }
 
@@ -551,6 +571,9 @@ impl Engine {
         } else {
             discovery.routes.routes().len()
         };
+        // A function with new or changed manifests is `Preparing` before the new map goes live.
+        self.prepare_deps(if keep_old { &old.discovery } else { &discovery })
+            .await;
         if !keep_old {
             let served = self.build_served(discovery, assets);
             self.0.served.store(Arc::new(served));

@@ -43,6 +43,12 @@ pub enum Failure {
     RuntimeUnavailable,
     #[error("runtime timeout")]
     Timeout,
+    /// The function's dependencies are being installed (`Retry-After: 2`).
+    #[error("dependencies are being installed")]
+    DepsPreparing,
+    /// The function's dependency install failed; `output` is shown only with debug headers.
+    #[error("dependency install failed")]
+    DepsFailed { output: Option<String> },
     /// A rust/go handler does not compile; `output` is the compiler's message.
     #[error("{runtime} build failed")]
     BuildFailed { runtime: &'static str, output: String },
@@ -65,6 +71,7 @@ impl Failure {
             Failure::RuntimeDown | Failure::RuntimeUnavailable => 503,
             Failure::Timeout => 504,
             Failure::BuildFailed { .. } => 500,
+            Failure::DepsPreparing | Failure::DepsFailed { .. } => 503,
             Failure::Internal => 500,
         };
         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
@@ -90,12 +97,23 @@ impl Failure {
             _ => None,
         };
         let mut body = serde_json::json!({ "error": self.to_string() });
-        if let Failure::BuildFailed { output, .. } = &self {
-            body["output"] = serde_json::json!(output);
+        match &self {
+            Failure::BuildFailed { output, .. } | Failure::DepsFailed { output: Some(output) } => {
+                body["output"] = serde_json::json!(output);
+            }
+            Failure::DepsFailed { output: None } => {
+                body["hint"] = serde_json::json!("the installer's output is in /_fn/health (deps) and /_fn/logs");
+            }
+            _ => {}
         }
+        let retry_after = matches!(self, Failure::DepsPreparing);
         let mut resp = json_response(status, &body);
         if let Some(allow) = allow {
             resp.headers_mut().insert(ALLOW, allow);
+        }
+        if retry_after {
+            resp.headers_mut()
+                .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("2"));
         }
         resp
     }

@@ -363,6 +363,24 @@ pub(crate) async fn run(
     request_id: &str,
 ) -> Outcome {
     let policy = &target.policy;
+    match shared.deps.readiness(target) {
+        crate::deps::Readiness::Ready => {}
+        crate::deps::Readiness::Preparing => {
+            return Outcome {
+                result: Err(Failure::DepsPreparing),
+                socket_index: None,
+                queued: false,
+            };
+        }
+        crate::deps::Readiness::Failed(output) => {
+            let output = policy.include_debug_headers.then_some(output);
+            return Outcome {
+                result: Err(Failure::DepsFailed { output }),
+                socket_index: None,
+                queued: false,
+            };
+        }
+    }
     let permit = match slot.pool.acquire().await {
         Ok(p) => p,
         Err(refusal) => {

@@ -94,10 +94,10 @@ async fn php_serves_concurrent_calls_in_parallel() {
     e.ready().await;
     // Warm the workers once, then 6 calls of a 200 ms handler at once.
     let warm: Vec<_> = (0..6).map(|_| e.get("/nap")).collect();
-    futures_join(warm).await;
+    join_all(warm).await;
     let started = Instant::now();
     let calls: Vec<_> = (0..6).map(|_| e.get("/nap")).collect();
-    let replies = futures_join(calls).await;
+    let replies = join_all(calls).await;
     let elapsed = started.elapsed();
     assert!(replies.iter().all(|r| r.status == 200));
     assert!(
@@ -107,15 +107,7 @@ async fn php_serves_concurrent_calls_in_parallel() {
     e.stop().await;
 }
 
-async fn futures_join<F: std::future::Future<Output = crate::support::Resp>>(fs: Vec<F>) -> Vec<crate::support::Resp> {
-    let mut out = Vec::new();
-    let handles: Vec<_> = fs.into_iter().map(|f| async move { f.await }).collect();
-    // Run them concurrently on this task.
-    let joined = join_all(handles).await;
-    out.extend(joined);
-    out
-}
-
+/// Poll every future on this task until all are done (no extra dependency for a join).
 async fn join_all<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {
     let mut pinned: Vec<_> = fs.into_iter().map(Box::pin).collect();
     let mut results: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
@@ -225,5 +217,60 @@ async fn lambda_and_worker_adapters_through_the_gateway() {
             .collect();
         assert_eq!(cookies, ["a=1", "b=2"], "{rt}");
     }
+    e.stop().await;
+}
+
+/// Poll `path` until it stops answering 503 `dependencies are being installed`; returns the
+/// first other response. Every 503 on the way must carry `Retry-After: 2`.
+async fn after_install(e: &crate::support::TestEngine, path: &str) -> crate::support::Resp {
+    let until = Instant::now() + Duration::from_secs(180);
+    loop {
+        let r = e.get(path).await;
+        let preparing = r.status == 503 && r.text().contains("dependencies are being installed");
+        if !preparing {
+            return r;
+        }
+        assert_eq!(r.header("retry-after"), Some("2"), "{path}");
+        assert!(Instant::now() < until, "{path}: still installing after 180 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dependencies_are_installed_per_function_and_never_shared() {
+    if !require("npm") {
+        return;
+    }
+    let dir = copy_fixture("deps");
+    let e = start_in(dir.path(), &[]).await;
+    e.ready().await;
+    // While pip/npm run, the function answers 503 + Retry-After: 2, then its real reply.
+    let r = after_install(&e, "/py-requirements").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json(), json!({"six": "1.16.0", "from_deps": true}));
+    assert!(dir.path().join("py-requirements/.deps/six.py").is_file());
+    let r = after_install(&e, "/py-inline").await;
+    assert_eq!(r.json()["from_deps"], true, "{}", r.text());
+    let r = after_install(&e, "/node-pkg?n=42").await;
+    assert_eq!(r.json(), json!({"n": "42", "isNumber": true}), "{}", r.text());
+    // Functions without manifests never see another function's packages.
+    assert_eq!(e.get("/py-nodeps").await.json(), json!({"from_deps": false}));
+    assert_eq!(e.get("/node-nodeps").await.json(), json!({"found": false}));
+    // A package that does not exist: a clear failure, never a hang.
+    let r = after_install(&e, "/py-missing").await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.json()["error"], "dependency install failed");
+    let health = e.engine.health();
+    let failed = health["deps"]
+        .as_array()
+        .expect("deps in health")
+        .iter()
+        .find(|d| d["function"] == "py-missing")
+        .cloned();
+    let output = failed.map(|d| d.to_string()).unwrap_or_default();
+    assert!(
+        output.contains("No matching distribution"),
+        "pip's output in health: {output}"
+    );
     e.stop().await;
 }
