@@ -6,13 +6,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
+BENCH_RUNTIMES=${BENCH_RUNTIMES:-node,python,php}
 SECS=${2:-5}
 PORT=${BENCH_PORT:-18080}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 2; }
 cargo build --release --bin fastfn --bench frameload >/dev/null 2>&1
 LOAD=$(ls -t target/release/deps/frameload-* | grep -v '\.d$' | head -1)
 BASE=$(mktemp -d /tmp/ffbench.XXXX)
-FN_GATEWAY_THREADS=${FN_GATEWAY_THREADS:-} FN_SOCKET_BASE_DIR=$BASE FN_HOST_PORT=$PORT FN_HOT_RELOAD=0 FN_RUNTIMES=node,python \
+FN_GATEWAY_THREADS=${FN_GATEWAY_THREADS:-} FN_SOCKET_BASE_DIR=$BASE FN_HOST_PORT=$PORT FN_HOT_RELOAD=0 FN_RUNTIMES=${BENCH_RUNTIMES:-node,python,php} \
   ./target/release/fastfn run fixtures/bench >/dev/null 2>&1 &
 ENGINE=$!
 trap 'kill $ENGINE 2>/dev/null; wait $ENGINE 2>/dev/null; rm -rf $BASE' EXIT
@@ -39,9 +40,10 @@ import json,sys; d=json.load(sys.stdin); print(d["rps"], d["p50_us"], d["p99_us"
 median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 
 printf "%-8s %-4s %-8s %10s %8s %8s\n" runtime c path "req/s" "p50_us" "p99_us"
-for rt in node python; do
-  entry=$([ $rt = node ] && echo hellojs.js || echo hellopy.py)
-  url="http://127.0.0.1:$PORT/$([ $rt = node ] && echo hellojs || echo hellopy)"
+for rt in ${BENCH_RUNTIMES//,/ }; do
+  case $rt in node) name=hellojs; ext=js;; python) name=hellopy; ext=py;; php) name=hellophp; ext=php;; esac
+  entry=$name.$ext
+  url="http://127.0.0.1:$PORT/$name"
   curl -sf "$url" >/dev/null
   for c in 1 16; do
     : > /tmp/ffb.g; : > /tmp/ffb.d

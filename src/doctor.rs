@@ -59,27 +59,21 @@ pub fn checks(dir: Option<PathBuf>) -> Vec<Check> {
     };
     let mut available = Vec::new();
     for &rt in &settings.runtimes {
-        let key = match rt {
-            RuntimeKind::Python => "python",
-            RuntimeKind::Node => "node",
-            RuntimeKind::Php => "php",
-            RuntimeKind::Rust => "cargo",
-            RuntimeKind::Go => "go",
-            RuntimeKind::Lua => {
+        if rt == RuntimeKind::Lua {
+            if crate::engine::LUA_IN_BUILD {
+                available.push(rt);
+                push("runtime lua", "ok", "in-process (built in)".into());
+            } else {
                 push("runtime lua", "warn", "not available in this build yet".into());
-                continue;
             }
-        };
-        match tool_version(settings.binary(key)) {
-            Ok(v) if matches!(rt, RuntimeKind::Python | RuntimeKind::Node | RuntimeKind::Php) => {
+            continue;
+        }
+        let bin = settings.binary(crate::engine::binary_key(rt));
+        match tool_version(bin) {
+            Ok(v) => {
                 available.push(rt);
                 push(&format!("runtime {rt}"), "ok", v)
             }
-            Ok(v) => push(
-                &format!("runtime {rt}"),
-                "warn",
-                format!("{v}; the {rt} daemon is not available in this build yet"),
-            ),
             Err(e) => push(
                 &format!("runtime {rt}"),
                 "warn",

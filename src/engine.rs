@@ -194,8 +194,8 @@ fn install_daemon_script(rt: RuntimeKind, socket_dir: &Path) -> std::io::Result<
     Ok(path)
 }
 
-/// The interpreter key (`runtime-binaries`) of a daemon runtime.
-fn binary_key(rt: RuntimeKind) -> &'static str {
+/// The interpreter or toolchain key (`runtime-binaries`) of a runtime.
+pub fn binary_key(rt: RuntimeKind) -> &'static str {
     match rt {
         RuntimeKind::Python => "python",
         RuntimeKind::Node => "node",
@@ -207,7 +207,7 @@ fn binary_key(rt: RuntimeKind) -> &'static str {
 }
 
 /// Flipped when the in-process Lua runtime lands.
-const LUA_IN_BUILD: bool = false;
+pub const LUA_IN_BUILD: bool = false;
 
 const SUN_PATH_MAX: usize = 103;
 
