@@ -3,6 +3,7 @@
 //! concern; fixtures live in `fixtures/` and are copied to a temp dir when a test writes.
 
 mod admin;
+mod assets;
 mod cli;
 mod errors;
 mod events;
