@@ -29,7 +29,7 @@ def us(v):
     n=float(re.match(r"[\d.]+",v).group()); u=v[len(re.match(r"[\d.]+",v).group()):]
     return n*{"us":1,"ms":1000,"s":1e6}[u]
 rps=float(re.search(r"Requests/sec:\s+([\d.]+)",t).group(1))
-p50=us(re.search(r"50%\s+(\S+)",t).group(1)); p99=us(re.search(r"99%\s+(\S+)",t).group(1))
+p50=us(re.search(r"^\s+50%\s+(\S+)",t,re.M).group(1)); p99=us(re.search(r"^\s+99%\s+(\S+)",t,re.M).group(1))
 err=re.search(r"Non-2xx or 3xx responses: (\d+)",t)
 print(f"{rps:.0f} {p50:.0f} {p99:.0f} {err.group(1) if err else 0}")'
 }
