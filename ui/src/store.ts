@@ -89,6 +89,8 @@ export class Store {
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
   private resyncTimer: ReturnType<typeof setTimeout> | null = null;
   private logSeq = 0;
+  /** Whether the Logs view is open (it then follows handler output too). */
+  logsWatched = false;
   private stops: (() => void)[] = [];
 
   constructor(readonly backend: Backend) {}
@@ -327,25 +329,41 @@ export class Store {
         const { type: _t, ...rec } = e;
         s.requests.unshift(rec);
         if (s.requests.length > MAX_REQUESTS) s.requests.length = MAX_REQUESTS;
+        if (this.logsWatched) this.refreshLogs(1500);
         break;
       }
     }
     this.changed();
   }
 
-  /** Append log lines (history or live), keeping the newest MAX_LOGS. */
-  pushLogs(lines: LogEntry[], history = false) {
-    const stamped = lines.map((l) => ({ ...l, seq: ++this.logSeq }));
-    if (history) {
-      // History goes before whatever arrived live since.
-      const firstLive = this.state.logs[0]?.ts ?? Infinity;
-      this.state.logs = [...stamped.filter((l) => l.ts <= firstLive), ...this.state.logs];
-    } else {
-      this.state.logs.push(...stamped);
-    }
+  /** Append live log lines, keeping the newest MAX_LOGS. */
+  pushLogs(lines: LogEntry[]) {
+    this.state.logs.push(...lines.map((l) => ({ ...l, seq: ++this.logSeq })));
     const extra = this.state.logs.length - MAX_LOGS;
     if (extra > 0) this.state.logs.splice(0, extra);
     this.changed();
+  }
+
+  /** Replace the buffer with the engine's history (`logs`), keeping live lines newer than it. */
+  setLogHistory(lines: LogLine[]) {
+    const last = lines.reduce((m, l) => Math.max(m, l.ts), 0);
+    const live = this.state.logs.filter((l) => l.ts > last && l.function === null);
+    const hist = lines.map((l) => ({ ...l, function: l.function ?? null, seq: ++this.logSeq }));
+    this.state.logs = [...hist, ...live].slice(-MAX_LOGS);
+    this.changed();
+  }
+
+  private historyTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Handler output reaches the engine's log buffer but not the event stream: re-read it. */
+  refreshLogs(delay = 0) {
+    if (this.historyTimer) return;
+    this.historyTimer = setTimeout(() => {
+      this.backend
+        .logs({ lines: MAX_LOGS, stream: 'all' })
+        .then(({ lines }) => this.setLogHistory(lines))
+        .catch(() => {})
+        .finally(() => (this.historyTimer = null));
+    }, delay);
   }
 
   private sampleQueues() {

@@ -3,21 +3,18 @@ import { useApp } from '../ctx';
 import { fmtTime } from '../format';
 
 export function LogsView() {
-  const { state, store, backend } = useApp();
+  const { state, store } = useApp();
   const [runtime, setRuntime] = useState('');
   const [fn, setFn] = useState('');
   const [stream, setStream] = useState('all');
   const [follow, setFollow] = useState(true);
   const box = useRef<HTMLDivElement>(null);
-  const loaded = useRef(false);
   useEffect(() => {
-    // History once per session; live lines arrive as `log` events.
-    if (loaded.current) return;
-    loaded.current = true;
-    backend
-      .logs({ lines: 2000, stream: 'all' })
-      .then(({ lines }) => store.pushLogs(lines.map((l) => ({ ...l, function: l.function ?? null, seq: 0 })), true))
-      .catch(() => {});
+    store.logsWatched = true;
+    store.refreshLogs();
+    return () => {
+      store.logsWatched = false;
+    };
   }, []);
   const f = fn.trim().toLowerCase();
   const lines = state.logs.filter(
@@ -54,6 +51,9 @@ export function LogsView() {
         <label>
           <input type="checkbox" checked={follow} onChange={(e) => setFollow((e.target as HTMLInputElement).checked)} /> follow
         </label>
+        <button class="small" onClick={() => store.refreshLogs()}>
+          Refresh
+        </button>
         <span class="muted">
           {lines.length} of {state.logs.length} lines (last 2000 kept)
         </span>

@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { useApp } from '../ctx';
-import type { State } from '../store';
+import { QUEUE_WINDOW, type State } from '../store';
 
 const PALETTE = ['#2f7de1', '#e0533d', '#2aa876', '#b46ee0', '#e09a21', '#1aa3b8', '#d94f8f', '#7a8b2f', '#8a6d4f'];
 
@@ -40,7 +40,10 @@ function QueueChart() {
       {
         width: Math.max(300, el.clientWidth),
         height: 220,
-        scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(2, max)] } },
+        scales: { x: { time: true, range: (_u, _min, max) => {
+              const m = max ?? Date.now() / 1000;
+              return [m - QUEUE_WINDOW, m];
+            } }, y: { range: (_u, _min, max) => [0, Math.max(2, max)] } },
         axes: [axis, { ...axis, label: 'active + queued' }],
         series: [
           {},
