@@ -152,6 +152,8 @@ function NoProject() {
 function States() {
   const { state } = useApp();
   const errors = [...(state.catalog?.errors ?? [])];
+  // A failed reload keeps the previous routes; the engine reports why in health.
+  const reloadError = state.health?.hot_reload.last_error;
   const ee = state.engineError;
   const missing = Object.entries(state.health?.runtimes_missing ?? {});
   const socks = [...state.sockets.values()];
@@ -168,13 +170,18 @@ function States() {
           <strong>The engine could not start</strong> ({ee.code}): {ee.message}
         </div>
       )}
-      {(errors.length > 0 || ee?.code.startsWith('config.')) && (
+      {(errors.length > 0 || reloadError || ee?.code.startsWith('config.')) && (
         <div class="banner bad" data-testid="state-config-error">
           <strong>Configuration errors</strong> — the affected functions are not served until fixed:
           <ul>
             {ee?.code.startsWith('config.') && (
               <li>
                 <code>{ee.code}</code> {ee.message}
+              </li>
+            )}
+            {reloadError && (
+              <li>
+                last reload failed (the previous routes are still served): {reloadError}
               </li>
             )}
             {errors.map((e, i) => (
