@@ -281,6 +281,17 @@ async fn drive(port: u16, project: &Path) -> Result<()> {
         if let Ok(v) = js(&c, "return document.body ? document.body.innerHTML.slice(0, 1500) : 'no body'", vec![]).await {
             eprintln!("page at failure: {v:.600}");
         }
+        // A dashboard that threw while loading: importing its module again gives the error.
+        let why = c
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 const s = document.querySelector('script[type=module]');
+                 if (!s) return done('no module script');
+                 import(s.src).then(() => done('module loaded'), (e) => done(String(e && e.stack || e)));",
+                vec![],
+            )
+            .await;
+        eprintln!("dashboard module: {why:?}");
     }
     let _ = c.close().await;
     outcome
