@@ -659,6 +659,17 @@ impl Engine {
         crate::admin::catalog(&self.0)
     }
 
+    /// `/_fn/resolve` as JSON: which route would answer `method url`, and why.
+    pub async fn resolve(&self, method: &str, url: &str) -> serde_json::Value {
+        use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+        let query = format!(
+            "method={}&url={}",
+            utf8_percent_encode(method, NON_ALPHANUMERIC),
+            utf8_percent_encode(url, NON_ALPHANUMERIC)
+        );
+        crate::admin::resolve(&self.0, &query).await
+    }
+
     /// Stop serving, stop every daemon (and its process group), remove the socket folder.
     pub async fn stop(&self) {
         self.0.events.emit(EngineEvent::Phase { phase: Phase::Stopping });

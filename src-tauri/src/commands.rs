@@ -1,0 +1,137 @@
+//! The IPC commands of `docs/dashboard.md` (desktop column). Each answers the same JSON as its
+//! `/_fn/*` twin; failures are `{code, message}`.
+
+use crate::project::{self, ProjectInfo, UiError};
+use crate::send::{self, Reply};
+use crate::AppState;
+use fastfn::logs::LogFilter;
+use fastfn::runtime::RuntimeKind;
+use fastfn::Engine;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use tauri::{AppHandle, State};
+use tauri_plugin_dialog::DialogExt;
+use tauri_plugin_opener::OpenerExt;
+
+type Result<T> = std::result::Result<T, UiError>;
+
+async fn engine(state: &State<'_, AppState>) -> Result<Engine> {
+    state
+        .engine()
+        .await
+        .ok_or_else(|| UiError::new("project.not_serving", "no project is being served"))
+}
+
+#[tauri::command]
+pub async fn health(state: State<'_, AppState>) -> Result<Value> {
+    Ok(engine(&state).await?.health())
+}
+
+#[tauri::command]
+pub async fn catalog(state: State<'_, AppState>) -> Result<Value> {
+    Ok(engine(&state).await?.catalog())
+}
+
+#[tauri::command]
+pub async fn resolve(state: State<'_, AppState>, method: Option<String>, url: String) -> Result<Value> {
+    Ok(engine(&state)
+        .await?
+        .resolve(method.as_deref().unwrap_or("GET"), &url)
+        .await)
+}
+
+/// `{runtime?, fn?, stream?, lines?}` → `{lines: LogLine[]}` (`fn` is a Rust keyword, so the
+/// arguments are read from the raw payload).
+#[tauri::command]
+pub async fn logs(state: State<'_, AppState>, request: tauri::ipc::Request<'_>) -> Result<Value> {
+    let args = match request.body() {
+        tauri::ipc::InvokeBody::Json(v) => v.clone(),
+        _ => Value::Null,
+    };
+    let text = |k: &str| args.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+    let lines = args
+        .get("lines")
+        .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+        .unwrap_or(200)
+        .min(2000) as usize;
+    let filter = LogFilter {
+        runtime: text("runtime").and_then(|r| RuntimeKind::parse(&r)),
+        function: text("fn"),
+        stream: text("stream").filter(|s| s != "all"),
+        lines,
+    };
+    Ok(json!({"lines": engine(&state).await?.logs().tail(&filter)}))
+}
+
+#[tauri::command]
+pub async fn send_request(
+    state: State<'_, AppState>,
+    method: Option<String>,
+    path: String,
+    headers: Option<Value>,
+    body: Option<String>,
+) -> Result<Reply> {
+    let headers = send::parse_headers(&headers.unwrap_or(Value::Null))?;
+    let addr = engine(&state).await?.addr();
+    send::send(addr, method.as_deref().unwrap_or("GET"), &path, &headers, body).await
+}
+
+#[tauri::command]
+pub async fn kill_daemon(state: State<'_, AppState>, runtime: String, index: Option<usize>) -> Result<Value> {
+    let engine = engine(&state).await?;
+    let index = index.unwrap_or(1);
+    let rt = RuntimeKind::parse(&runtime);
+    let daemon = engine
+        .daemons()
+        .iter()
+        .find(|d| Some(d.runtime) == rt && d.index == index)
+        .ok_or_else(|| UiError::new("daemon.not_found", format!("no {runtime} daemon {index}")))?;
+    let pid = daemon.pid();
+    Ok(json!({"ok": daemon.kill(), "runtime": daemon.runtime, "index": index, "pid": pid}))
+}
+
+#[tauri::command]
+pub async fn open_project(app: AppHandle, state: State<'_, AppState>, path: String) -> Result<ProjectInfo> {
+    state.open(&app, PathBuf::from(path)).await
+}
+
+/// The folder dialog; `null` when cancelled.
+#[tauri::command]
+pub async fn pick_project(app: AppHandle, state: State<'_, AppState>) -> Result<Option<ProjectInfo>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    app.dialog()
+        .file()
+        .set_title("Open a FastFN project")
+        .pick_folder(move |folder| {
+            let _ = tx.send(folder);
+        });
+    let Some(folder) = rx.await.ok().flatten() else {
+        return Ok(None);
+    };
+    let path = folder
+        .into_path()
+        .map_err(|e| UiError::new("project.bad_path", e.to_string()))?;
+    state.open(&app, path).await.map(Some)
+}
+
+#[tauri::command]
+pub async fn recent_projects(state: State<'_, AppState>) -> Result<Vec<String>> {
+    Ok(state.recents.list())
+}
+
+/// `{path, url, port}` (`null`s and an `error` when the engine failed to start); `null` when
+/// no project is open.
+#[tauri::command]
+pub async fn current_project(state: State<'_, AppState>) -> Result<Option<ProjectInfo>> {
+    Ok(state.current.lock().await.as_ref().map(|o| o.info()))
+}
+
+#[tauri::command]
+pub async fn open_file(app: AppHandle, state: State<'_, AppState>, path: String) -> Result<String> {
+    let root = engine(&state).await?.settings().functions_root.clone();
+    let file = project::file_under(&root, &path)?;
+    app.opener()
+        .open_path(file.display().to_string(), None::<&str>)
+        .map_err(|e| UiError::new("file.open_failed", e.to_string()))?;
+    Ok(file.display().to_string())
+}

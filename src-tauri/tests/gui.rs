@@ -1,0 +1,440 @@
+//! The real GUI test: the built app under WebKitWebDriver, driven with fantoccini through the
+//! dashboard's stable selectors (`docs/dashboard.md`).
+//!
+//! Run: `xvfb-run -a cargo test -p fastfn-desktop -- --test-threads=1`. Without
+//! `WebKitWebDriver` or a display it is skipped, unless `CI` is set (then it fails).
+
+use anyhow::{anyhow, bail, Context, Result};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const APP: &str = env!("CARGO_BIN_EXE_fastfn-desktop");
+
+/// A python function that takes a second, one worker and a queue of ten.
+const SLOW_HANDLER: &str = "import time\n\ndef handler(event):\n    time.sleep(1)\n    return {\"slept\": 1}\n";
+const SLOW_CONFIG: &str =
+    r#"{"worker_pool": {"max_workers": 1, "max_queue": 10, "queue_timeout_ms": 10000}}"#;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn which(bin: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(bin)).find(|f| f.is_file()))
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(4444)
+}
+
+/// Pids whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        if pid == std::process::id() {
+            continue;
+        }
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let cmd = String::from_utf8_lossy(&raw).replace('\0', " ");
+        if cmd.contains(needle) {
+            out.push((pid, cmd));
+        }
+    }
+    out
+}
+
+fn kill(pid: u32, signal: &str) {
+    let _ = Command::new("kill").args([signal, &pid.to_string()]).stderr(Stdio::null()).status();
+}
+
+/// Everything the test started; stopped on drop, even when the test fails.
+struct Launched {
+    driver: Child,
+    project: PathBuf,
+}
+
+impl Launched {
+    fn stop(&mut self) {
+        // The app: WebKitWebDriver's child, found by the project folder on its command line.
+        for (pid, cmd) in processes_mentioning(&self.project.display().to_string()) {
+            if cmd.contains("fastfn-desktop") {
+                kill(pid, "-TERM");
+            }
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Launched {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Poll `f` until it yields a value or `within` passes.
+async fn until<T, F, Fut>(what: &str, within: Duration, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let deadline = Instant::now() + within;
+    let mut last_err = None;
+    loop {
+        match f().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last_err = Some(e),
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {within:?} waiting for {what} (last error: {last_err:?})");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn js(c: &Client, script: &str, args: Vec<Value>) -> Result<Value> {
+    c.execute(script, args).await.context("execute script")
+}
+
+async fn count(c: &Client, css: &str) -> Result<usize> {
+    Ok(js(c, "return document.querySelectorAll(arguments[0]).length", vec![json!(css)])
+        .await?
+        .as_u64()
+        .unwrap_or(0) as usize)
+}
+
+async fn click_tab(c: &Client, tab: &str) -> Result<()> {
+    c.find(Locator::Css(&format!("[data-testid=tab-{tab}]")))
+        .await
+        .with_context(|| format!("tab {tab}"))?
+        .click()
+        .await?;
+    Ok(())
+}
+
+/// Make `css` visible: it may be on any tab.
+async fn reveal(c: &Client, css: &str) -> Result<()> {
+    if count(c, css).await? > 0 {
+        return Ok(());
+    }
+    for tab in ["requests", "routes", "health", "logs", "queues", "reloads"] {
+        if click_tab(c, tab).await.is_ok() && count(c, css).await? > 0 {
+            return Ok(());
+        }
+    }
+    bail!("{css} is on no tab")
+}
+
+async fn screenshot(c: &Client, name: &str) -> Result<()> {
+    let png = c.screenshot().await?;
+    let dir = repo().join("docs/screenshots");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join(name), png)?;
+    Ok(())
+}
+
+async fn set_field(c: &Client, testid: &str, value: &str) -> Result<()> {
+    let el = c
+        .find(Locator::Css(&format!("[data-testid={testid}]")))
+        .await
+        .with_context(|| format!("find {testid}"))?;
+    let tag = el.tag_name().await.context("tag name")?.to_ascii_lowercase();
+    if tag == "select" {
+        // Clicking an <option> is not supported by WebKitWebDriver: pick it the way a script
+        // would, with the events a user's pick fires.
+        js(
+            c,
+            "const e = document.querySelector(arguments[0]); e.value = arguments[1];
+             e.dispatchEvent(new Event('input', {bubbles: true})); e.dispatchEvent(new Event('change', {bubbles: true}));",
+            vec![json!(format!("[data-testid={testid}]")), json!(value)],
+        )
+        .await
+        .with_context(|| format!("select {value} in {testid}"))?;
+    } else {
+        el.clear().await.with_context(|| format!("clear {testid}"))?;
+        if !value.is_empty() {
+            el.send_keys(value).await.with_context(|| format!("type into {testid}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// One HTTP/1.1 GET; the status code.
+async fn get_status(host_port: &str, path: &str) -> Result<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(host_port).await?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host_port}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await?;
+    let head = String::from_utf8_lossy(&buf);
+    head.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| anyhow!("bad response: {head:.80}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_drives_the_engine() {
+    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
+    let driver_bin = which("WebKitWebDriver");
+    let display = std::env::var_os("DISPLAY").or_else(|| std::env::var_os("WAYLAND_DISPLAY"));
+    if driver_bin.is_none() || display.is_none() {
+        let why = if driver_bin.is_none() {
+            "WebKitWebDriver is not installed (apt-get install webkit2gtk-driver)"
+        } else {
+            "there is no display (run under `xvfb-run -a`)"
+        };
+        assert!(!ci, "GUI test cannot run under CI: {why}");
+        eprintln!("SKIPPED dashboard_drives_the_engine: {why}");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let project = tmp.path().join("demo");
+    copy_dir(&repo().join("fixtures/demo"), &project).expect("copy the demo");
+    std::fs::create_dir_all(project.join("slow")).expect("slow fn");
+    std::fs::write(project.join("slow/handler.py"), SLOW_HANDLER).expect("slow fn");
+    std::fs::write(project.join("slow/fn.config.json"), SLOW_CONFIG).expect("slow fn");
+    let home = tmp.path().join("home");
+    let sockets = tmp.path().join("sock");
+    std::fs::create_dir_all(&home).expect("home");
+
+    let port = free_port();
+    let driver = Command::new(driver_bin.expect("checked"))
+        .arg(format!("--port={port}"))
+        .env("TAURI_WEBVIEW_AUTOMATION", "true")
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("FN_SOCKET_BASE_DIR", &sockets)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start WebKitWebDriver");
+    let mut launched = Launched {
+        driver,
+        project: project.clone(),
+    };
+
+    let result = drive(port, &project).await;
+
+    launched.stop();
+    // No daemon of the app may outlive it.
+    let needle = sockets.display().to_string();
+    let survivors = until("the daemons to exit", Duration::from_secs(10), || async {
+        let left = processes_mentioning(&needle);
+        Ok(left.is_empty().then_some(()))
+    })
+    .await;
+    let left = processes_mentioning(&needle);
+    for (pid, _) in &left {
+        kill(*pid, "-KILL");
+    }
+    if let Err(e) = result {
+        panic!("GUI scenario: {e:#}");
+    }
+    assert!(survivors.is_ok(), "daemons survived the app: {left:?}");
+}
+
+async fn drive(port: u16, project: &Path) -> Result<()> {
+    // Wait for the driver to listen.
+    until("WebKitWebDriver", Duration::from_secs(10), || async move {
+        Ok(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok().map(|_| ()))
+    })
+    .await?;
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "webkitgtk:browserOptions".into(),
+        json!({"binary": APP, "args": [project.display().to_string()]}),
+    );
+    let launched_at = Instant::now();
+    let c = ClientBuilder::native()
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .context("WebDriver session (the app)")?;
+    let outcome = scenario(&c, launched_at).await;
+    if outcome.is_err() {
+        let _ = screenshot(&c, "failure.png").await;
+        if let Ok(v) = js(&c, "return document.body ? document.body.innerHTML.slice(0, 1500) : 'no body'", vec![]).await {
+            eprintln!("page at failure: {v:.600}");
+        }
+        // A dashboard that threw while loading: importing its module again gives the error.
+        let why = c
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 const s = document.querySelector('script[type=module]');
+                 if (!s) return done('no module script');
+                 import(s.src).then(() => done('module loaded'), (e) => done(String(e && e.stack || e)));",
+                vec![],
+            )
+            .await;
+        eprintln!("dashboard module: {why:?}");
+    }
+    let _ = c.close().await;
+    outcome
+}
+
+async fn scenario(c: &Client, launched_at: Instant) -> Result<()> {
+    // 1. Routes: the demo's route table.
+    let wanted = ["/hello", "/debug/whoami", "/slow"];
+    until("the demo's routes in the route table", Duration::from_secs(60), || async {
+        let _ = click_tab(c, "routes").await;
+        let patterns = js(
+            c,
+            "return [...document.querySelectorAll('[data-testid=route-row]')].map(r => r.dataset.pattern)",
+            vec![],
+        )
+        .await?;
+        let patterns: Vec<String> = serde_json::from_value(patterns).unwrap_or_default();
+        Ok(wanted.iter().all(|w| patterns.iter().any(|p| p == w)).then_some(()))
+    })
+    .await?;
+    let startup = launched_at.elapsed();
+    println!("start-up (launch → route table with the demo's routes): {} ms", startup.as_millis());
+    let rows = count(c, "[data-testid=route-row]").await?;
+    println!("route rows: {rows}");
+    screenshot(c, "routes.png").await.context("screenshot")?;
+
+    let url = c
+        .find(Locator::Css("[data-testid=project-url]"))
+        .await
+        .context("project-url")?
+        .text()
+        .await?;
+    let host_port = url
+        .trim()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    println!("engine at {host_port}");
+
+    // 2. Send panel → request log with X-Fn-* headers.
+    reveal(c, "[data-testid=send-path]").await?;
+    set_field(c, "send-method", "GET").await?;
+    set_field(c, "send-path", "/debug/whoami").await?;
+    c.find(Locator::Css("[data-testid=send-button]"))
+        .await?
+        .click()
+        .await
+        .context("click send")?;
+    let result = until("the send result", Duration::from_secs(20), || async {
+        let t = js(
+            c,
+            "const e = document.querySelector('[data-testid=send-result]'); return e ? e.textContent : ''",
+            vec![],
+        )
+        .await?;
+        Ok(t.as_str().filter(|t| t.contains("200")).map(str::to_string))
+    })
+    .await?;
+    println!("send result: {:.120}", result.replace('\n', " "));
+    reveal(c, "[data-testid=request-row][data-path='/debug/whoami']").await?;
+    c.find(Locator::Css("[data-testid=request-row][data-path='/debug/whoami']"))
+        .await?
+        .click()
+        .await?;
+    let headers: Vec<String> = until("the request's headers", Duration::from_secs(10), || async {
+        let v = js(
+            c,
+            "return [...document.querySelectorAll('[data-testid=request-headers] li')].map(l => l.textContent)",
+            vec![],
+        )
+        .await?;
+        let list: Vec<String> = serde_json::from_value(v).unwrap_or_default();
+        Ok((!list.is_empty()).then_some(list))
+    })
+    .await?;
+    if !headers[0].to_ascii_lowercase().starts_with("x-fn-") {
+        bail!("X-Fn-* headers are not first: {headers:?}");
+    }
+    screenshot(c, "request.png").await?;
+
+    // 3. Health: kill a daemon with its button; its socket goes down and comes back.
+    click_tab(c, "health").await?;
+    let row = "[data-testid=socket-row][data-runtime=node][data-index='1']";
+    until("the node socket up", Duration::from_secs(20), || async {
+        Ok((count(c, &format!("{row}[data-up=true]")).await? > 0).then_some(()))
+    })
+    .await?;
+    js(
+        c,
+        "window.__up = [];
+         const note = () => { const r = document.querySelector(arguments[0]);
+           const v = r ? r.dataset.up : 'gone'; if (window.__up[window.__up.length - 1] !== v) window.__up.push(v); };
+         note(); new MutationObserver(note).observe(document.body, {subtree: true, childList: true, attributes: true});",
+        vec![json!(row)],
+    )
+    .await?;
+    c.find(Locator::Css(&format!("{row} [data-testid=kill-daemon]")))
+        .await?
+        .click()
+        .await?;
+    let seen: Vec<String> = until("the socket down then up", Duration::from_secs(30), || async {
+        let seen: Vec<String> = serde_json::from_value(js(c, "return window.__up", vec![]).await?).unwrap_or_default();
+        let down = seen.iter().position(|v| v == "false");
+        Ok(down
+            .filter(|&i| seen[i..].iter().any(|v| v == "true"))
+            .map(|_| seen.clone()))
+    })
+    .await?;
+    println!("node socket went {seen:?}");
+    screenshot(c, "health.png").await?;
+
+    // 4. Queues: saturate the slow function (1 worker, queue of 10).
+    let mut calls = Vec::new();
+    for _ in 0..25 {
+        let hp = host_port.clone();
+        calls.push(tokio::spawn(async move { get_status(&hp, "/slow").await }));
+    }
+    click_tab(c, "queues").await?;
+    let queued = until("queue depth above zero", Duration::from_secs(20), || async {
+        let v = js(
+            c,
+            "return [...document.querySelectorAll('[data-testid=queue-row]')]
+               .filter(r => (r.dataset.key || '').includes('slow'))
+               .map(r => Number((r.querySelector('[data-testid=queue-queued]') || {}).textContent))",
+            vec![],
+        )
+        .await?;
+        let depths: Vec<f64> = serde_json::from_value(v).unwrap_or_default();
+        Ok(depths.into_iter().find(|d| *d > 0.0))
+    })
+    .await?;
+    println!("slow queue depth seen: {queued}");
+    screenshot(c, "queues.png").await?;
+    let mut statuses = Vec::new();
+    for call in calls {
+        if let Ok(Ok(Ok(s))) = tokio::time::timeout(Duration::from_secs(30), call).await {
+            statuses.push(s);
+        }
+    }
+    statuses.sort_unstable();
+    println!("slow statuses: {statuses:?}");
+    if !statuses.contains(&200) {
+        bail!("no call of the slow function succeeded: {statuses:?}");
+    }
+    Ok(())
+}

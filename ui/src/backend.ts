@@ -1,0 +1,209 @@
+// The one seam between the UI and an engine: `HttpBackend` in a browser at `/console`
+// (same-origin `/_fn/*` and `EventSource('/_fn/events')`), `TauriBackend` inside the desktop
+// app (commands and events of `src-tauri/`). Both carry the same data (docs/dashboard.md).
+import { invoke } from '@tauri-apps/api/core';
+import { listen, type UnlistenFn } from '@tauri-apps/api/event';
+import type { EngineEvent } from './bindings/EngineEvent';
+import type { LogLine } from './bindings/LogLine';
+import type { Catalog, EngineError, Health, Project, Resolve, RuntimeKind, SendResult } from './contract';
+
+export interface LogQuery {
+  runtime?: RuntimeKind;
+  fn?: string;
+  stream?: 'stdout' | 'stderr' | 'all';
+  lines?: number;
+}
+
+export interface SendRequest {
+  method: string;
+  path: string;
+  headers: [string, string][];
+  body: string;
+}
+
+export interface Backend {
+  readonly kind: 'http' | 'tauri';
+  health(): Promise<Health>;
+  catalog(): Promise<Catalog>;
+  resolve(method: string, url: string): Promise<Resolve>;
+  logs(q: LogQuery): Promise<{ lines: LogLine[] }>;
+  sendRequest(req: SendRequest): Promise<SendResult>;
+  killDaemon(runtime: RuntimeKind, index: number): Promise<unknown>;
+  /** Live events; `onConnected(true)` each time the stream (re)connects. Returns unsubscribe. */
+  subscribe(onEvent: (e: EngineEvent) => void, onConnected: (up: boolean) => void): () => void;
+  /** The project being served (browser: the engine's own, derived from health). */
+  currentProject(): Promise<Project | null>;
+  pickProject(): Promise<Project | null>;
+  openProject(path: string): Promise<Project | null>;
+  recentProjects(): Promise<string[]>;
+  /** Opens a file (relative to the functions root) in the editor; false when not possible. */
+  openFile(path: string): Promise<boolean>;
+  onProjectChanged(cb: (p: Project | null) => void): () => void;
+  onEngineError(cb: (e: EngineError) => void): () => void;
+}
+
+async function getJson<T>(url: string, init?: RequestInit): Promise<T> {
+  const resp = await fetch(url, { cache: 'no-store', ...init });
+  if (!resp.ok) {
+    const text = await resp.text().catch(() => '');
+    throw new Error(`${url}: HTTP ${resp.status} ${text.slice(0, 200)}`);
+  }
+  return (await resp.json()) as T;
+}
+
+function query(params: Record<string, string | number | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') q.set(k, String(v));
+  return q.toString();
+}
+
+export class HttpBackend implements Backend {
+  readonly kind = 'http' as const;
+  constructor(private readonly base = '') {}
+
+  health() {
+    return getJson<Health>(`${this.base}/_fn/health`);
+  }
+  catalog() {
+    return getJson<Catalog>(`${this.base}/_fn/catalog`);
+  }
+  resolve(method: string, url: string) {
+    return getJson<Resolve>(`${this.base}/_fn/resolve?${query({ method, url })}`);
+  }
+  logs(q: LogQuery) {
+    return getJson<{ lines: LogLine[] }>(`${this.base}/_fn/logs?${query({ format: 'json', ...q })}`);
+  }
+  async sendRequest(req: SendRequest): Promise<SendResult> {
+    const headers = new Headers();
+    for (const [k, v] of req.headers) {
+      try {
+        headers.append(k, v);
+      } catch {
+        /* a header name the browser refuses: skip it */
+      }
+    }
+    const hasBody = !['GET', 'HEAD'].includes(req.method.toUpperCase());
+    const started = performance.now();
+    const resp = await fetch(`${this.base}${req.path}`, {
+      method: req.method,
+      headers,
+      body: hasBody && req.body !== '' ? req.body : undefined,
+      cache: 'no-store',
+      redirect: 'manual',
+    });
+    const body = await resp.text();
+    const ms = performance.now() - started;
+    return { status: resp.status, headers: [...resp.headers.entries()], body, ms };
+  }
+  killDaemon(runtime: RuntimeKind, index: number) {
+    return getJson(`${this.base}/_fn/daemons/kill?${query({ runtime, index })}`, {
+      method: 'POST',
+      headers: { 'X-Fn-Request': '1' },
+    });
+  }
+  subscribe(onEvent: (e: EngineEvent) => void, onConnected: (up: boolean) => void) {
+    const es = new EventSource(`${this.base}/_fn/events`);
+    es.onopen = () => onConnected(true);
+    es.onerror = () => onConnected(false); // EventSource reconnects by itself
+    es.onmessage = (m) => {
+      try {
+        onEvent(JSON.parse(m.data) as EngineEvent);
+      } catch {
+        /* not JSON: ignore */
+      }
+    };
+    return () => es.close();
+  }
+  async currentProject(): Promise<Project | null> {
+    const h = await this.health();
+    const url = `${location.origin}/`;
+    return { path: h.functions_root, url, port: Number(location.port || (location.protocol === 'https:' ? 443 : 80)) };
+  }
+  async pickProject() {
+    return null;
+  }
+  async openProject() {
+    return null;
+  }
+  async recentProjects() {
+    return [];
+  }
+  async openFile() {
+    return false;
+  }
+  onProjectChanged() {
+    return () => {};
+  }
+  onEngineError() {
+    return () => {};
+  }
+}
+
+function later(p: Promise<UnlistenFn>): () => void {
+  let done = false;
+  let un: UnlistenFn | undefined;
+  p.then((f) => (done ? f() : (un = f))).catch(() => {});
+  return () => {
+    done = true;
+    un?.();
+  };
+}
+
+export class TauriBackend implements Backend {
+  readonly kind = 'tauri' as const;
+
+  health() {
+    return invoke<Health>('health');
+  }
+  catalog() {
+    return invoke<Catalog>('catalog');
+  }
+  resolve(method: string, url: string) {
+    return invoke<Resolve>('resolve', { method, url });
+  }
+  logs(q: LogQuery) {
+    return invoke<{ lines: LogLine[] }>('logs', { ...q });
+  }
+  sendRequest(req: SendRequest) {
+    return invoke<SendResult>('send_request', { ...req });
+  }
+  killDaemon(runtime: RuntimeKind, index: number) {
+    return invoke('kill_daemon', { runtime, index });
+  }
+  subscribe(onEvent: (e: EngineEvent) => void, onConnected: (up: boolean) => void) {
+    const un = later(listen<EngineEvent>('engine-event', (e) => onEvent(e.payload)));
+    onConnected(true);
+    return un;
+  }
+  currentProject() {
+    return invoke<Project | null>('current_project');
+  }
+  pickProject() {
+    return invoke<Project | null>('pick_project');
+  }
+  openProject(path: string) {
+    return invoke<Project | null>('open_project', { path });
+  }
+  async recentProjects(): Promise<string[]> {
+    const list = await invoke<(string | { path: string })[]>('recent_projects');
+    return (list ?? []).map((p) => (typeof p === 'string' ? p : p.path));
+  }
+  async openFile(path: string) {
+    await invoke('open_file', { path });
+    return true;
+  }
+  onProjectChanged(cb: (p: Project | null) => void) {
+    return later(listen<Project | null>('project-changed', (e) => cb(e.payload)));
+  }
+  onEngineError(cb: (e: EngineError) => void) {
+    return later(listen<EngineError>('engine-error', (e) => cb(e.payload)));
+  }
+}
+
+export function isTauri(): boolean {
+  return typeof window !== 'undefined' && '__TAURI_INTERNALS__' in window;
+}
+
+export function makeBackend(): Backend {
+  return isTauri() ? new TauriBackend() : new HttpBackend();
+}

@@ -1,0 +1,150 @@
+import { useState } from 'preact/hooks';
+import { useApp } from '../ctx';
+import type { RuntimeKind } from '../contract';
+import { fmtAgo, fmtBytes, INSTALL_HINT } from '../format';
+import type { SocketState } from '../store';
+
+export function HealthView() {
+  const { state } = useApp();
+  const h = state.health;
+  if (!h) return <p class="muted">Loading health…</p>;
+  const byRuntime = new Map<string, SocketState[]>();
+  for (const s of state.sockets.values()) {
+    const list = byRuntime.get(s.runtime) ?? [];
+    list.push(s);
+    byRuntime.set(s.runtime, list);
+  }
+  const runtimes = [...new Set([...h.runtime_order, ...byRuntime.keys()])] as RuntimeKind[];
+  const missing = Object.entries(h.runtimes_missing ?? {});
+  const sum = h.functions.summary;
+  return (
+    <div class="health">
+      <div class="cards">
+        {runtimes.map((rt) => {
+          const socks = (byRuntime.get(rt) ?? []).sort((a, b) => a.index - b.index);
+          const up = socks.length > 0 && socks.some((s) => s.up);
+          const info = h.runtimes[rt];
+          return (
+            <section class="panel runtime" key={rt} data-testid="runtime-card" data-runtime={rt} data-up={String(up)}>
+              <h3>
+                <span class={`dot ${up ? 'up' : 'down'}`} /> <span class={`rt rt-${rt}`}>{rt}</span>{' '}
+                <span class="muted">
+                  {up ? 'up' : 'down'} · {info?.routing ?? '–'} · {socks.filter((s) => s.up).length}/{socks.length} sockets
+                </span>
+              </h3>
+              <table class="grid">
+                <thead>
+                  <tr>
+                    <th>#</th>
+                    <th>State</th>
+                    <th>Reason</th>
+                    <th>Last check</th>
+                    <th>Restarts</th>
+                    <th>PID</th>
+                    <th class="num">CPU</th>
+                    <th class="num">RSS</th>
+                    <th>Socket</th>
+                    <th />
+                  </tr>
+                </thead>
+                <tbody>
+                  {socks.map((s) => (
+                    <SocketRow s={s} key={s.index} />
+                  ))}
+                </tbody>
+              </table>
+            </section>
+          );
+        })}
+      </div>
+      {missing.length > 0 && (
+        <section class="panel warn">
+          <h3>Runtimes not available</h3>
+          <ul>
+            {missing.map(([rt, why]) => (
+              <li key={rt}>
+                <span class={`rt rt-${rt}`}>{rt}</span> {why} — install: {INSTALL_HINT[rt] ?? rt}
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
+      <section class="panel">
+        <h3>Engine</h3>
+        <dl class="facts">
+          <dt>Functions</dt>
+          <dd>
+            {sum.total} ({sum.warm} warm, {sum.cold} cold)
+          </dd>
+          <dt>Routes</dt>
+          <dd>
+            {h.routing.mapped_routes} mapped, {h.routing.mapped_route_conflicts} conflicts, {h.routing.shadowed_routes}{' '}
+            shadowed
+          </dd>
+          <dt>Hot reload</dt>
+          <dd>
+            {h.hot_reload.enabled ? 'on' : 'off'}
+            {h.hot_reload.watchdog.backend ? ` (${h.hot_reload.watchdog.backend})` : ''} · last scan{' '}
+            {fmtAgo(h.hot_reload.last_catalog_scan_at)}
+            {h.hot_reload.last_error && <span class="bad"> · {h.hot_reload.last_error}</span>}
+          </dd>
+          <dt>Sockets</dt>
+          <dd>
+            <code>{h.socket_base_dir}</code>
+          </dd>
+          <dt>Defaults</dt>
+          <dd>
+            timeout {h.defaults.timeout_ms} ms · concurrency {h.defaults.max_concurrency} · body ≤{' '}
+            {fmtBytes(h.defaults.max_body_bytes)}
+          </dd>
+          <dt>Phase</dt>
+          <dd>{state.phase ?? 'serving'}</dd>
+        </dl>
+      </section>
+    </div>
+  );
+}
+
+function SocketRow({ s }: { s: SocketState }) {
+  const { backend } = useApp();
+  const [busy, setBusy] = useState(false);
+  return (
+    <tr data-testid="socket-row" data-runtime={s.runtime} data-index={s.index} data-up={String(s.up)}>
+      <td>{s.index}</td>
+      <td>
+        <span class={`dot ${s.up ? 'up' : 'down'}`} /> {s.up ? 'up' : 'down'}
+      </td>
+      <td class={s.up ? 'muted' : 'bad'}>{s.reason}</td>
+      <td class="muted" title={new Date(s.ts * 1000).toLocaleString()}>
+        {fmtAgo(s.ts)}
+      </td>
+      <td class="num">{s.restarts}</td>
+      <td class="num">{s.pid ?? '–'}</td>
+      <td class="num">{s.cpu_percent != null ? `${s.cpu_percent.toFixed(1)} %` : '–'}</td>
+      <td class="num">{fmtBytes(s.rss_bytes)}</td>
+      <td>
+        <code class="muted small">{s.uri}</code>
+      </td>
+      <td>
+        {s.pid != null && (
+          <button
+            class="small danger"
+            data-testid="kill-daemon"
+            disabled={busy}
+            title="SIGKILL this daemon; the supervisor restarts it"
+            onClick={async () => {
+              setBusy(true);
+              try {
+                await backend.killDaemon(s.runtime, s.index);
+              } finally {
+                setBusy(false);
+              }
+            }}
+          >
+            Kill
+          </button>
+        )}
+      </td>
+    </tr>
+  );
+}

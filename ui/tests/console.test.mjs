@@ -1,0 +1,204 @@
+// Browser test of the dashboard at /console, against the real engine serving fixtures/demo.
+// Needs `cargo build --bin fastfn` (repo root) and `npm run build` (ui/) first; `npm test`
+// runs `tsc --noEmit` (which checks src/contract.ts against the captured samples) then this.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const UI = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = resolve(UI, '..');
+const BIN = process.env.FASTFN_BIN ?? join(ROOT, 'target/debug/fastfn');
+const DIST = join(UI, 'dist');
+const SCREENSHOT = join(ROOT, 'docs/screenshots/console.png');
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.on('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Objects in the samples keyed by data (routes, runtimes…), not by schema. */
+const DATA_MAPS = new Set(['mapped_routes', 'mapped_route_conflicts', 'conflict_claimants', 'runtimes', 'params']);
+/** Keys present only in some states of the engine (see the `?` in src/contract.ts). */
+const SOMETIMES = new Set(['runtimes_missing', 'config_errors', 'last_error', 'warm_at', 'last_scan_at']);
+
+/** Every key of `sample` (recursively) that `live` lacks, as paths. */
+function missingKeys(sample, live, path = '$') {
+  const out = [];
+  if (Array.isArray(sample)) {
+    if (sample.length && Array.isArray(live) && live.length) out.push(...missingKeys(sample[0], live[0], `${path}[0]`));
+    return out;
+  }
+  if (sample === null || typeof sample !== 'object') return out;
+  if (live === null || typeof live !== 'object') return [`${path} (not an object)`];
+  const isDataMap = DATA_MAPS.has(path.split('.').pop());
+  for (const [k, v] of Object.entries(sample)) {
+    if (!(k in live)) {
+      if (!isDataMap && !SOMETIMES.has(k)) out.push(`${path}.${k}`);
+      continue;
+    }
+    out.push(...missingKeys(v, live[k], `${path}.${k}`));
+  }
+  return out;
+}
+
+/** The typed constants of src/contract.samples.ts, as plain JSON. */
+function loadSamples() {
+  const text = readFileSync(join(UI, 'src/contract.samples.ts'), 'utf8');
+  const samples = {};
+  for (const m of text.matchAll(/export const (\w+): \w+ = ([\s\S]*?);\n(?=\nexport|$)/g)) samples[m[1]] = JSON.parse(m[2]);
+  return samples;
+}
+
+describe('console in a browser', () => {
+  let engine;
+  let engineLog = '';
+  let base;
+  let ctx;
+  let page;
+  let tmp;
+
+  before(async () => {
+    if (!existsSync(BIN)) throw new Error(`engine binary ${BIN} is missing: run \`cargo build --bin fastfn\` in ${ROOT} first`);
+    if (!existsSync(join(DIST, 'index.html'))) throw new Error(`${DIST}/index.html is missing: run \`npm run build\` in ${UI} first`);
+    if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM)`);
+    tmp = mkdtempSync(join(tmpdir(), 'fastfn-ui-test-'));
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    engine = spawn(BIN, ['dev', join(ROOT, 'fixtures/demo'), '--port', String(port)], {
+      cwd: ROOT,
+      env: { ...process.env, FN_UI_ENABLED: '1', FN_UI_DIR: DIST, FN_SOCKET_BASE_DIR: join(tmp, 'sock'), NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    mkdirSync(join(tmp, 'sock'), { recursive: true });
+    const keep = (d) => (engineLog = (engineLog + d).slice(-20000));
+    engine.stdout.on('data', keep);
+    engine.stderr.on('data', keep);
+    // Ready = every runtime of runtime_order reports up.
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (engine.exitCode !== null) throw new Error(`engine exited (${engine.exitCode}):\n${engineLog}`);
+      try {
+        const h = await (await fetch(`${base}/_fn/health`)).json();
+        if (h.runtime_order.every((rt) => h.runtimes[rt]?.health?.up)) break;
+      } catch {
+        /* not listening yet */
+      }
+      if (Date.now() > deadline) throw new Error(`engine not ready in 60 s:\n${engineLog}`);
+      await sleep(200);
+    }
+    ctx = await chromium.launchPersistentContext(join(tmp, 'profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
+      viewport: { width: 1400, height: 900 },
+      colorScheme: 'light',
+    });
+    page = ctx.pages()[0] ?? (await ctx.newPage());
+    page.on('pageerror', (e) => console.error('page error:', e.message));
+    await page.goto(`${base}/console/`);
+    await page.locator('[data-testid=connection]', { hasText: 'live' }).waitFor();
+  });
+
+  after(async () => {
+    await ctx?.close().catch(() => {});
+    if (engine && engine.exitCode === null) {
+      engine.kill('SIGTERM');
+      const gone = new Promise((r) => engine.once('exit', r));
+      if ((await Promise.race([gone.then(() => true), sleep(5000).then(() => false)])) === false) {
+        engine.kill('SIGKILL');
+        await gone;
+      }
+    }
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test('live JSON has every key of the typed samples', async () => {
+    const samples = loadSamples();
+    assert.ok(samples.healthSample && samples.catalogSample && samples.resolve404Sample, 'samples parsed');
+    const get = async (p) => (await fetch(base + p)).json();
+    const live = {
+      healthSample: await get('/_fn/health'),
+      catalogSample: await get('/_fn/catalog'),
+      resolve404Sample: await get('/_fn/resolve?method=POST&url=/users/42'),
+      resolve200Sample: await get('/_fn/resolve?method=GET&url=/users/42'),
+    };
+    for (const [name, json] of Object.entries(live)) {
+      assert.deepEqual(missingKeys(samples[name], json), [], `${name}: keys missing from the live JSON`);
+    }
+  });
+
+  test('route table lists the same patterns as the catalog', async () => {
+    const catalog = await (await fetch(`${base}/_fn/catalog`)).json();
+    const want = Object.keys(catalog.mapped_routes).sort();
+    assert.ok(want.length > 5, 'the demo has routes');
+    await page.locator('[data-testid=tab-routes]').click();
+    await page.locator('[data-testid=route-row]').first().waitFor();
+    const got = await page.$$eval('[data-testid=route-row]', (rows) => rows.map((r) => r.getAttribute('data-pattern')));
+    assert.deepEqual([...new Set(got)].sort(), want);
+  });
+
+  test('resolver explains POST /users/42 as a 404 with a why', async () => {
+    await page.locator('[data-testid=tab-routes]').click();
+    await page.locator('[data-testid=resolve-method]').selectOption('POST');
+    await page.locator('[data-testid=resolve-url]').fill('/users/42');
+    await page.locator('[data-testid=resolve-button]').click();
+    const result = page.locator('[data-testid=resolve-result][data-status="404"]');
+    await result.waitFor();
+    const text = await result.innerText();
+    assert.match(text, /404/);
+    assert.match(text, /Why:\s*\S+/);
+    assert.match(text, /\/users\/:id/, 'the why names the route that answers GET');
+  });
+
+  test('health tab shows python and node sockets up', async () => {
+    await page.locator('[data-testid=tab-health]').click();
+    for (const rt of ['python', 'node']) {
+      await page.locator(`[data-testid=socket-row][data-runtime=${rt}][data-up=true]`).first().waitFor();
+      assert.ok(await page.locator(`[data-testid=socket-row][data-runtime=${rt}] [data-testid=kill-daemon]`).count());
+    }
+  });
+
+  test('a request sent from the panel shows in the log with its X-Fn headers', async () => {
+    await page.locator('[data-testid=tab-requests]').click();
+    await page.locator('[data-testid=send-method]').selectOption('GET');
+    await page.locator('[data-testid=send-path]').fill('/debug/whoami');
+    await page.locator('[data-testid=send-button]').click();
+    await page.locator('[data-testid=send-result][data-status="200"]').waitFor();
+    const row = page.locator('[data-testid=request-row][data-path="/debug/whoami"]').first();
+    await row.waitFor();
+    assert.equal(await row.getAttribute('data-status'), '200');
+    await row.click();
+    const headers = page.locator('[data-testid=request-headers] li');
+    await headers.first().waitFor();
+    const names = (await headers.allInnerTexts()).map((t) => t.split(':')[0].trim().toLowerCase());
+    assert.ok(names.includes('x-fn-request-id'), `headers: ${names.join(', ')}`);
+    const firstOther = names.findIndex((n) => !n.startsWith('x-fn-'));
+    const lastFn = names.findLastIndex((n) => n.startsWith('x-fn-'));
+    assert.ok(firstOther === -1 || lastFn < firstOther, 'X-Fn-* headers come first');
+    mkdirSync(dirname(SCREENSHOT), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT });
+  });
+});

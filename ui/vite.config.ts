@@ -1,0 +1,14 @@
+import { defineConfig } from 'vite';
+import preact from '@preact/preset-vite';
+
+// `base: './'`: asset URLs are relative, so the same build works under `/console/` (engine)
+// and from the Tauri app's own origin.
+export default defineConfig({
+  base: './',
+  plugins: [preact()],
+  build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 400 },
+  server: {
+    // `npm run dev` against a running engine: FN_DEV_ENGINE=http://127.0.0.1:8090
+    proxy: process.env.FN_DEV_ENGINE ? { '/_fn': { target: process.env.FN_DEV_ENGINE, changeOrigin: false } } : undefined,
+  },
+});
