@@ -117,6 +117,7 @@ pub mod balance;
 pub mod client;
 pub mod frame;
 pub mod health;
+pub mod lua;
 
 use balance::RoundRobin;
 use health::SocketHealth;
