@@ -157,7 +157,7 @@ fn run_engine(serve: ServeArgs, hot_reload: Option<bool>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(async move {
+    let code = rt.block_on(async move {
         let engine = match Engine::start(settings).await {
             Ok(e) => e,
             Err(e) => {
@@ -181,7 +181,10 @@ fn run_engine(serve: ServeArgs, hot_reload: Option<bool>) -> ExitCode {
         engine.stop().await;
         printer.abort();
         ExitCode::SUCCESS
-    })
+    });
+    // A Lua call stuck in a long C function holds a blocking thread: do not wait for it.
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    code
 }
 
 /// The gateway mostly waits on sockets while the daemons burn CPU, so by default it takes half

@@ -116,6 +116,8 @@ pub struct ReloadReport {
 
 pub struct Shared {
     pub settings: Settings,
+    /// Lua functions, run in-process when lua is enabled.
+    pub lua: Option<crate::runtime::lua::LuaRuntime>,
     /// Per-function dependency installs (pip, npm, composer).
     pub deps: Arc<crate::deps::Deps>,
     /// Rust and Go functions: built on first call, one process per function.
@@ -206,8 +208,8 @@ pub fn binary_key(rt: RuntimeKind) -> &'static str {
     }
 }
 
-/// Flipped when the in-process Lua runtime lands.
-pub const LUA_IN_BUILD: bool = false;
+/// Lua runs in-process (mlua, vendored Lua 5.4): always available.
+pub const LUA_IN_BUILD: bool = true;
 
 const SUN_PATH_MAX: usize = 103;
 
@@ -370,6 +372,9 @@ impl Engine {
 
         let (shutdown, _) = watch::channel(false);
         let shared = Arc::new(Shared {
+            lua: runtime_order
+                .contains(&RuntimeKind::Lua)
+                .then(|| crate::runtime::lua::LuaRuntime::new(settings.functions_root.clone())),
             deps: crate::deps::Deps::new(
                 settings.binary("python").to_string(),
                 settings.binary("npm").to_string(),

@@ -75,11 +75,11 @@ pub fn notification_for(event: &EngineEvent) -> Option<(String, String)> {
             format!("{runtime} daemon {index} exited"),
             format!("{status}; the supervisor restarts it"),
         )),
-        EngineEvent::Reload {
-            ok: false, error, ..
-        } => Some((
+        EngineEvent::Reload { ok: false, error, .. } => Some((
             "Reload failed".to_string(),
-            error.clone().unwrap_or_else(|| "the last good routes keep serving".into()),
+            error
+                .clone()
+                .unwrap_or_else(|| "the last good routes keep serving".into()),
         )),
         _ => None,
     }

@@ -48,7 +48,12 @@ pub async fn logs(state: State<'_, AppState>, request: tauri::ipc::Request<'_>) 
         tauri::ipc::InvokeBody::Json(v) => v.clone(),
         _ => Value::Null,
     };
-    let text = |k: &str| args.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+    let text = |k: &str| {
+        args.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
     let lines = args
         .get("lines")
         .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))

@@ -41,7 +41,10 @@ impl AppState {
                 if p.is_dir() {
                     Ok(p)
                 } else {
-                    Err(UiError::new("config.missing_dir", format!("{} is not a folder", p.display())))
+                    Err(UiError::new(
+                        "config.missing_dir",
+                        format!("{} is not a folder", p.display()),
+                    ))
                 }
             });
         let path = match path {
@@ -218,9 +221,15 @@ mod tests {
     #[test]
     fn project_argument_skips_flags() {
         let args = ["app", "--automation", "fixtures/demo"].map(String::from).into_iter();
-        assert_eq!(project_arg(args, Path::new("/w")), Some(PathBuf::from("/w/fixtures/demo")));
+        assert_eq!(
+            project_arg(args, Path::new("/w")),
+            Some(PathBuf::from("/w/fixtures/demo"))
+        );
         let args = ["app", "/abs"].map(String::from).into_iter();
         assert_eq!(project_arg(args, Path::new("/w")), Some(PathBuf::from("/abs")));
-        assert_eq!(project_arg(["app"].map(String::from).into_iter(), Path::new("/w")), None);
+        assert_eq!(
+            project_arg(["app"].map(String::from).into_iter(), Path::new("/w")),
+            None
+        );
     }
 }

@@ -23,7 +23,12 @@ pub struct Reply {
 /// Headers as the UI gives them: `[[k, v]]`, `{k: v}`, or the send panel's text
 /// (`Name: value` per line).
 pub fn parse_headers(v: &Value) -> Result<Vec<(String, String)>, UiError> {
-    let bad = || UiError::new("request.bad_headers", "headers must be [[name, value]], {name: value} or `Name: value` lines");
+    let bad = || {
+        UiError::new(
+            "request.bad_headers",
+            "headers must be [[name, value]], {name: value} or `Name: value` lines",
+        )
+    };
     Ok(match v {
         Value::Null => Vec::new(),
         Value::Array(items) => items
@@ -44,14 +49,28 @@ pub fn parse_headers(v: &Value) -> Result<Vec<(String, String)>, UiError> {
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
-            .map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).ok_or_else(bad))
+            .map(|l| {
+                l.split_once(':')
+                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                    .ok_or_else(bad)
+            })
             .collect::<Result<_, _>>()?,
         _ => return Err(bad()),
     })
 }
 
-pub async fn send(addr: SocketAddr, method: &str, path: &str, headers: &[(String, String)], body: Option<String>) -> Result<Reply, UiError> {
-    let path = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
+pub async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: Option<String>,
+) -> Result<Reply, UiError> {
+    let path = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    };
     let mut addr = addr;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());

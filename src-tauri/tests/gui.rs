@@ -15,8 +15,7 @@ const APP: &str = env!("CARGO_BIN_EXE_fastfn-desktop");
 
 /// A python function that takes a second, one worker and a queue of ten.
 const SLOW_HANDLER: &str = "import time\n\ndef handler(event):\n    time.sleep(1)\n    return {\"slept\": 1}\n";
-const SLOW_CONFIG: &str =
-    r#"{"worker_pool": {"max_workers": 1, "max_queue": 10, "queue_timeout_ms": 10000}}"#;
+const SLOW_CONFIG: &str = r#"{"worker_pool": {"max_workers": 1, "max_queue": 10, "queue_timeout_ms": 10000}}"#;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -50,13 +49,19 @@ fn free_port() -> u16 {
 /// Pids whose command line mentions `needle`.
 fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
     for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
         if pid == std::process::id() {
             continue;
         }
-        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
         let cmd = String::from_utf8_lossy(&raw).replace('\0', " ");
         if cmd.contains(needle) {
             out.push((pid, cmd));
@@ -66,7 +71,10 @@ fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
 }
 
 fn kill(pid: u32, signal: &str) {
-    let _ = Command::new("kill").args([signal, &pid.to_string()]).stderr(Stdio::null()).status();
+    let _ = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// Everything the test started; stopped on drop, even when the test fails.
@@ -120,10 +128,14 @@ async fn js(c: &Client, script: &str, args: Vec<Value>) -> Result<Value> {
 }
 
 async fn count(c: &Client, css: &str) -> Result<usize> {
-    Ok(js(c, "return document.querySelectorAll(arguments[0]).length", vec![json!(css)])
-        .await?
-        .as_u64()
-        .unwrap_or(0) as usize)
+    Ok(js(
+        c,
+        "return document.querySelectorAll(arguments[0]).length",
+        vec![json!(css)],
+    )
+    .await?
+    .as_u64()
+    .unwrap_or(0) as usize)
 }
 
 async fn click_tab(c: &Client, tab: &str) -> Result<()> {
@@ -176,7 +188,9 @@ async fn set_field(c: &Client, testid: &str, value: &str) -> Result<()> {
     } else {
         el.clear().await.with_context(|| format!("clear {testid}"))?;
         if !value.is_empty() {
-            el.send_keys(value).await.with_context(|| format!("type into {testid}"))?;
+            el.send_keys(value)
+                .await
+                .with_context(|| format!("type into {testid}"))?;
         }
     }
     Ok(())
@@ -261,7 +275,10 @@ async fn dashboard_drives_the_engine() {
 async fn drive(port: u16, project: &Path) -> Result<()> {
     // Wait for the driver to listen.
     until("WebKitWebDriver", Duration::from_secs(10), || async move {
-        Ok(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok().map(|_| ()))
+        Ok(tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()
+            .map(|_| ()))
     })
     .await?;
     let mut caps = serde_json::Map::new();
@@ -278,7 +295,13 @@ async fn drive(port: u16, project: &Path) -> Result<()> {
     let outcome = scenario(&c, launched_at).await;
     if outcome.is_err() {
         let _ = screenshot(&c, "failure.png").await;
-        if let Ok(v) = js(&c, "return document.body ? document.body.innerHTML.slice(0, 1500) : 'no body'", vec![]).await {
+        if let Ok(v) = js(
+            &c,
+            "return document.body ? document.body.innerHTML.slice(0, 1500) : 'no body'",
+            vec![],
+        )
+        .await
+        {
             eprintln!("page at failure: {v:.600}");
         }
         // A dashboard that threw while loading: importing its module again gives the error.
@@ -300,20 +323,27 @@ async fn drive(port: u16, project: &Path) -> Result<()> {
 async fn scenario(c: &Client, launched_at: Instant) -> Result<()> {
     // 1. Routes: the demo's route table.
     let wanted = ["/hello", "/debug/whoami", "/slow"];
-    until("the demo's routes in the route table", Duration::from_secs(60), || async {
-        let _ = click_tab(c, "routes").await;
-        let patterns = js(
-            c,
-            "return [...document.querySelectorAll('[data-testid=route-row]')].map(r => r.dataset.pattern)",
-            vec![],
-        )
-        .await?;
-        let patterns: Vec<String> = serde_json::from_value(patterns).unwrap_or_default();
-        Ok(wanted.iter().all(|w| patterns.iter().any(|p| p == w)).then_some(()))
-    })
+    until(
+        "the demo's routes in the route table",
+        Duration::from_secs(60),
+        || async {
+            let _ = click_tab(c, "routes").await;
+            let patterns = js(
+                c,
+                "return [...document.querySelectorAll('[data-testid=route-row]')].map(r => r.dataset.pattern)",
+                vec![],
+            )
+            .await?;
+            let patterns: Vec<String> = serde_json::from_value(patterns).unwrap_or_default();
+            Ok(wanted.iter().all(|w| patterns.iter().any(|p| p == w)).then_some(()))
+        },
+    )
     .await?;
     let startup = launched_at.elapsed();
-    println!("start-up (launch → route table with the demo's routes): {} ms", startup.as_millis());
+    println!(
+        "start-up (launch → route table with the demo's routes): {} ms",
+        startup.as_millis()
+    );
     let rows = count(c, "[data-testid=route-row]").await?;
     println!("route rows: {rows}");
     screenshot(c, "routes.png").await.context("screenshot")?;

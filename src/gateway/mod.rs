@@ -14,6 +14,7 @@ use crate::rescue::Failure;
 use crate::routing::{Resolution, Route};
 use crate::runtime::client::{self, ExchangeError};
 use crate::runtime::compiled::CompiledError;
+use crate::runtime::lua::LuaError;
 use crate::runtime::{RuntimeKind, RuntimeSockets};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -257,7 +258,14 @@ async fn invoke(
                 "x-fn-worker-pool-max-queue",
                 Some(policy.worker_pool.max_queue.to_string()),
             ),
-            ("x-fn-runtime-routing", sockets.map(|s| s.routing().to_string())),
+            (
+                "x-fn-runtime-routing",
+                match target.runtime {
+                    RuntimeKind::Lua => Some("in_process".to_string()),
+                    RuntimeKind::Rust | RuntimeKind::Go => Some("per_function".to_string()),
+                    _ => sockets.map(|s| s.routing().to_string()),
+                },
+            ),
             (
                 "x-fn-runtime-socket-index",
                 outcome.socket_index.map(|i| (i + 1).to_string()),
@@ -417,6 +425,16 @@ pub(crate) async fn run(
     );
     let timeout = Duration::from_millis(policy.timeout_ms);
     let exchanged = match target.runtime {
+        RuntimeKind::Lua => match &shared.lua {
+            Some(lua) => lua.call(payload, timeout).await.map(|r| (r, 0)).map_err(|e| {
+                let failure = match e {
+                    LuaError::Timeout => Failure::Timeout,
+                    LuaError::Worker(msg) => Failure::RuntimeError(msg),
+                };
+                (failure, None)
+            }),
+            None => Err((Failure::RuntimeUnavailable, None)),
+        },
         RuntimeKind::Rust | RuntimeKind::Go => match shared.compiled.get(&target.runtime) {
             Some(compiled) => compiled
                 .call(&target.entry, &payload, timeout)

@@ -119,6 +119,7 @@ pub mod client;
 pub mod compiled;
 pub mod frame;
 pub mod health;
+pub mod lua;
 
 use balance::RoundRobin;
 use health::SocketHealth;

@@ -274,3 +274,40 @@ async fn dependencies_are_installed_per_function_and_never_shared() {
     );
     e.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lua_runs_in_process_sandboxed_and_bounded() {
+    let e = start("lua", &[("FN_RUNTIMES", "lua")]).await;
+    for (path, want) in [
+        ("/forms/global", json!({"form": "global"})),
+        (
+            "/forms/returns-function",
+            json!({"form": "function", "same": true, "method": "GET"}),
+        ),
+        ("/forms/returns-table", json!({"form": "table.handler"})),
+    ] {
+        let r = e.get(path).await;
+        assert_eq!(r.json(), want, "{path}");
+    }
+    // Module state per function, never across functions.
+    assert_eq!(e.get("/counter-a").await.json()["count"], 1);
+    assert_eq!(e.get("/counter-a").await.json()["count"], 2);
+    assert_eq!(e.get("/counter-b").await.json()["count"], 1);
+    // Escapes fail as errors, not as reads.
+    for probe in ["io_open", "os_execute", "require_os", "string_dump", "dofile"] {
+        let r = e.get(&format!("/sandbox?probe={probe}")).await;
+        assert_eq!(r.status, 500, "{probe}: {}", r.text());
+        assert!(!r.text().contains("root:"), "{probe} read /etc/passwd");
+    }
+    // An infinite loop cannot defeat the timeout, and the runtime keeps serving.
+    let started = Instant::now();
+    let r = e.get("/loop").await;
+    assert_eq!((r.status, r.json()), (504, json!({"error": "runtime timeout"})));
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!(e.get("/forms/global").await.status, 200);
+    let h = e.engine.health();
+    assert_eq!(h["runtimes"]["lua"]["socket"], "inprocess:lua");
+    assert_eq!(h["runtimes"]["lua"]["routing"], "in_process");
+    assert_eq!(h["runtimes"]["lua"]["health"]["up"], true);
+    e.stop().await;
+}
