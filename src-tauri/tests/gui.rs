@@ -381,11 +381,21 @@ async fn scenario(c: &Client, launched_at: Instant) -> Result<()> {
     })
     .await?;
     println!("send result: {:.120}", result.replace('\n', " "));
-    reveal(c, "[data-testid=request-row][data-path='/debug/whoami']").await?;
-    c.find(Locator::Css("[data-testid=request-row][data-path='/debug/whoami']"))
-        .await?
-        .click()
-        .await?;
+    // The row arrives with the `request` event, a moment after the send result.
+    until("the request in the log", Duration::from_secs(10), || async {
+        Ok(reveal(c, "[data-testid=request-row][data-path='/debug/whoami']")
+            .await
+            .ok())
+    })
+    .await?;
+    // A script click: the row may sit below the fold, where WebKitWebDriver refuses a click.
+    js(
+        c,
+        "document.querySelector(\"[data-testid=request-row][data-path='/debug/whoami']\").click()",
+        vec![],
+    )
+    .await
+    .context("click the request row")?;
     let headers: Vec<String> = until("the request's headers", Duration::from_secs(10), || async {
         let v = js(
             c,

@@ -1,3 +1,4 @@
+import { showFatal } from './boot';
 import { render } from 'preact';
 import { App } from './app';
 import { makeBackend } from './backend';
@@ -5,11 +6,17 @@ import { StoreCtx } from './ctx';
 import { Store } from './store';
 import './style.css';
 
-const store = new Store(makeBackend());
-void store.start();
-render(
-  <StoreCtx.Provider value={store}>
-    <App />
-  </StoreCtx.Provider>,
-  document.getElementById('app')!,
-);
+const root = document.getElementById('app')!;
+
+try {
+  const store = new Store(makeBackend());
+  void store.start();
+  render(
+    <StoreCtx.Provider value={store}>
+      <App />
+    </StoreCtx.Provider>,
+    root,
+  );
+} catch (err) {
+  showFatal('start-up failed', err);
+}

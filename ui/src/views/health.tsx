@@ -22,14 +22,18 @@ export function HealthView() {
       <div class="cards">
         {runtimes.map((rt) => {
           const socks = (byRuntime.get(rt) ?? []).sort((a, b) => a.index - b.index);
-          const up = socks.length > 0 && socks.some((s) => s.up);
           const info = h.runtimes[rt];
+          // In-process (lua) and per-function (rust, go) runtimes have no daemon sockets: their
+          // health is the engine's word for them.
+          const socketless = socks.length === 0 && info?.routing !== undefined && info.routing !== 'single' && info.routing !== 'round_robin';
+          const up = socketless ? info?.health?.up === true : socks.length > 0 && socks.some((s) => s.up);
           return (
             <section class="panel runtime" key={rt} data-testid="runtime-card" data-runtime={rt} data-up={String(up)}>
               <h3>
                 <span class={`dot ${up ? 'up' : 'down'}`} /> <span class={`rt rt-${rt}`}>{rt}</span>{' '}
                 <span class="muted">
-                  {up ? 'up' : 'down'} · {info?.routing ?? '–'} · {socks.filter((s) => s.up).length}/{socks.length} sockets
+                  {up ? 'up' : 'down'} · {info?.routing ?? '–'}
+                  {socketless ? ` · ${info?.socket ?? ''}` : ` · ${socks.filter((s) => s.up).length}/${socks.length} sockets`}
                 </span>
               </h3>
               <table class="grid">
@@ -115,7 +119,7 @@ function SocketRow({ s }: { s: SocketState }) {
         <span class={`dot ${s.up ? 'up' : 'down'}`} /> {s.up ? 'up' : 'down'}
       </td>
       <td class={s.up ? 'muted' : 'bad'}>{s.reason}</td>
-      <td class="muted" title={new Date(s.ts * 1000).toLocaleString()}>
+      <td class="muted" title={new Date(s.ts * 1000).toISOString()}>
         {fmtAgo(s.ts)}
       </td>
       <td class="num">{s.restarts}</td>

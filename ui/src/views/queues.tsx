@@ -91,7 +91,7 @@ function Bar({ value, max }: { value: number; max: number | undefined }) {
 export function QueuesView() {
   const { state } = useApp();
   const [busyOnly, setBusyOnly] = useState(false);
-  let pools = [...state.pools.values()].sort((a, b) => a.key.localeCompare(b.key));
+  let pools = [...state.pools.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   if (busyOnly)
     pools = pools.filter((p) => p.stats.active + p.stats.queued + p.stats.overflow_drops + p.stats.timeout_drops > 0);
   return (

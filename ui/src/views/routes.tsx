@@ -40,7 +40,7 @@ export function RoutesView() {
       for (const e of entries)
         out.push({ pattern, e, conflict: !!cat.mapped_route_conflicts[pattern], shadowed: shadowed.has(pattern) });
     }
-    out.sort((a, b) => a.pattern.localeCompare(b.pattern));
+    out.sort((a, b) => (a.pattern < b.pattern ? -1 : a.pattern > b.pattern ? 1 : 0));
     return out;
   }, [cat]);
   if (!cat) return <p class="muted">Loading the route map…</p>;
