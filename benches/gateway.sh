@@ -6,14 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
-BENCH_RUNTIMES=${BENCH_RUNTIMES:-node,python,php}
+BENCH_RUNTIMES=${BENCH_RUNTIMES:-node,python,php,lua}
 SECS=${2:-5}
 PORT=${BENCH_PORT:-18080}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 2; }
-cargo build --release --bin fastfn --bench frameload >/dev/null 2>&1
+cargo build --release --bin fastfn --bench frameload --bench luadirect >/dev/null 2>&1
 LOAD=$(ls -t target/release/deps/frameload-* | grep -v '\.d$' | head -1)
+LUALOAD=$(ls -t target/release/deps/luadirect-* | grep -v '\.d$' | head -1)
 BASE=$(mktemp -d /tmp/ffbench.XXXX)
-FN_GATEWAY_THREADS=${FN_GATEWAY_THREADS:-} FN_SOCKET_BASE_DIR=$BASE FN_HOST_PORT=$PORT FN_HOT_RELOAD=0 FN_RUNTIMES=${BENCH_RUNTIMES:-node,python,php} \
+FN_GATEWAY_THREADS=${FN_GATEWAY_THREADS:-} FN_SOCKET_BASE_DIR=$BASE FN_HOST_PORT=$PORT FN_HOT_RELOAD=0 FN_RUNTIMES=$BENCH_RUNTIMES \
   ./target/release/fastfn run fixtures/bench >/dev/null 2>&1 &
 ENGINE=$!
 trap 'kill $ENGINE 2>/dev/null; wait $ENGINE 2>/dev/null; rm -rf $BASE' EXIT
@@ -34,14 +35,14 @@ err=re.search(r"Non-2xx or 3xx responses: (\d+)",t)
 print(f"{rps:.0f} {p50:.0f} {p99:.0f} {err.group(1) if err else 0}")'
 }
 direct_run() { # runtime entry conc
-  "$LOAD" "$SOCKDIR/fn-$1.sock" "$1" "$2" "$3" "$SECS" | python3 -c '
+  if [ "$1" = lua ]; then "$LUALOAD" fixtures/bench "$2" "$3" "$SECS"; else "$LOAD" "$SOCKDIR/fn-$1.sock" "$1" "$2" "$3" "$SECS"; fi | python3 -c '
 import json,sys; d=json.load(sys.stdin); print(d["rps"], d["p50_us"], d["p99_us"], d["errors"])'
 }
 median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 
 printf "%-8s %-4s %-8s %10s %8s %8s\n" runtime c path "req/s" "p50_us" "p99_us"
 for rt in ${BENCH_RUNTIMES//,/ }; do
-  case $rt in node) name=hellojs; ext=js;; python) name=hellopy; ext=py;; php) name=hellophp; ext=php;; esac
+  case $rt in node) name=hellojs; ext=js;; python) name=hellopy; ext=py;; php) name=hellophp; ext=php;; lua) name=hellolua; ext=lua;; esac
   entry=$name.$ext
   url="http://127.0.0.1:$PORT/$name"
   curl -sf "$url" >/dev/null
