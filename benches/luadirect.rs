@@ -48,7 +48,11 @@ fn main() {
         worker_pid: 1,
         user: None,
     });
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let lua = Arc::new(LuaRuntime::new(root));
     let (count, mut lat) = rt.block_on(async move {
         let deadline = Instant::now() + Duration::from_secs_f64(seconds);
@@ -74,7 +78,11 @@ fn main() {
     });
     rt.shutdown_timeout(Duration::from_secs(1));
     lat.sort_unstable();
-    let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
     println!(
         "{{\"requests\":{count},\"errors\":0,\"rps\":{:.0},\"p50_us\":{},\"p99_us\":{}}}",
         count as f64 / seconds,

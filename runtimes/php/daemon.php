@@ -873,10 +873,12 @@ final class Worker
         register_shutdown_function([$this, 'onShutdown']);
     }
 
-    /** Files required before the handler file. Later: `<fn>/vendor/autoload.php` (composer). */
+    /** Files required before the handler file: the function's own composer autoloader
+     *  (`<fn>/vendor/autoload.php`, installed by the engine from its `composer.json`). */
     public function autoloaders(): array
     {
-        return [];
+        $autoload = $this->dir . '/vendor/autoload.php';
+        return is_file($autoload) ? [$autoload] : [];
     }
 
     /** The next request frame from the daemon, or null at EOF. */

@@ -242,7 +242,7 @@ async fn dependencies_are_installed_per_function_and_never_shared() {
         return;
     }
     let dir = copy_fixture("deps");
-    let e = start_in(dir.path(), &[]).await;
+    let e = start_in(dir.path(), &[("FN_RUNTIMES", "node,python,php")]).await;
     e.ready().await;
     // While pip/npm run, the function answers 503 + Retry-After: 2, then its real reply.
     let r = after_install(&e, "/py-requirements").await;
@@ -256,6 +256,16 @@ async fn dependencies_are_installed_per_function_and_never_shared() {
     // Functions without manifests never see another function's packages.
     assert_eq!(e.get("/py-nodeps").await.json(), json!({"from_deps": false}));
     assert_eq!(e.get("/node-nodeps").await.json(), json!({"found": false}));
+    // composer.json → `composer install` → vendor/autoload.php required before the handler.
+    if require("composer") && require("php") {
+        let r = after_install(&e, "/php-composer").await;
+        assert_eq!(
+            r.json(),
+            json!({"greeting": "hello php from composer's autoloader"}),
+            "{}",
+            r.text()
+        );
+    }
     // A package that does not exist: a clear failure, never a hang.
     let r = after_install(&e, "/py-missing").await;
     assert_eq!(r.status, 503);
