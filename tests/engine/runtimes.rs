@@ -299,6 +299,29 @@ async fn lua_runs_in_process_sandboxed_and_bounded() {
         let r = e.get(path).await;
         assert_eq!(r.json(), want, "{path}");
     }
+    assert_eq!(
+        e.get("/items/7").await.json(),
+        json!({"id": "7", "same": true}),
+        "route params"
+    );
+    let r = e.get("/shorthand?kind=object").await;
+    assert_eq!(
+        (r.status, r.json()),
+        (200, json!({"hello": "world", "n": 3})),
+        "table → JSON 200"
+    );
+    let r = e.get("/shorthand?kind=envelope").await;
+    assert_eq!(
+        (r.status, r.text().as_str(), r.header("x-kind")),
+        (201, "made", Some("env"))
+    );
+    let r = e.get("/env").await;
+    assert_eq!(
+        r.json(),
+        json!({"env": {"NUM": "3", "PLAIN": "one", "SECRET": "two"}, "version": "default"})
+    );
+    let r = e.get("/throws").await;
+    assert_eq!((r.status, r.json()), (500, json!({"error": "throws.lua:2: boom"})));
     // Module state per function, never across functions.
     assert_eq!(e.get("/counter-a").await.json()["count"], 1);
     assert_eq!(e.get("/counter-a").await.json()["count"], 2);
@@ -309,6 +332,15 @@ async fn lua_runs_in_process_sandboxed_and_bounded() {
         assert_eq!(r.status, 500, "{probe}: {}", r.text());
         assert!(!r.text().contains("root:"), "{probe} read /etc/passwd");
     }
+    // Concurrent calls run on separate Lua states at once: 6 calls of a 100 ms handler.
+    let started = Instant::now();
+    let replies = join_all((0..6).map(|_| e.get("/busy")).collect()).await;
+    assert!(replies.iter().all(|r| r.status == 200));
+    assert!(
+        started.elapsed() < Duration::from_millis(450),
+        "not parallel: {:?}",
+        started.elapsed()
+    );
     // An infinite loop cannot defeat the timeout, and the runtime keeps serving.
     let started = Instant::now();
     let r = e.get("/loop").await;
