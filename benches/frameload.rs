@@ -4,13 +4,13 @@
 //!
 //! `cargo bench --bench frameload -- <socket> <runtime> <entry> <concurrency> <seconds>`
 
-use fastfn::config::FnPolicy;
-use fastfn::gateway::event::{request_payload, EventParts};
-use fastfn::routing::Target;
 use fastfn::runtime::{client, RuntimeKind};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[path = "support/mod.rs"]
+mod support;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
@@ -25,38 +25,13 @@ fn main() {
     let seconds: f64 = args[4].parse().expect("seconds");
 
     // The same payload the gateway would send for `GET /<name>` from wrk.
-    let target = Target {
-        runtime,
-        fn_name: entry.clone(),
-        fn_source_dir: None,
-        version: None,
-        entry: entry.clone(),
-        policy: FnPolicy::default(),
-        explicit: false,
-    };
-    let mut headers = hyper::HeaderMap::new();
-    headers.insert("host", "127.0.0.1:8080".parse().unwrap());
-    let payload = Arc::new(request_payload(&EventParts {
-        request_id: "req-1700000000000-1-000001",
-        ts: 1_700_000_000_000,
-        method: "GET",
-        path: "/bench",
-        query: None,
-        headers: &headers,
-        body: None,
-        client_ip: "127.0.0.1",
-        params: &[],
-        target: &target,
-        debug: false,
-        worker_pid: 1,
-        user: None,
-    }));
+    let payload = Arc::new(support::bench_payload(runtime, &entry));
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let (count, errors, mut lat) = rt.block_on(async move {
+    let (errors, lat) = rt.block_on(async move {
         let deadline = Instant::now() + Duration::from_secs_f64(seconds);
         let mut tasks = Vec::new();
         for _ in 0..concurrency {
@@ -82,18 +57,7 @@ fn main() {
             all.extend(l);
             errors += e;
         }
-        (all.len(), errors, all)
+        (errors, all)
     });
-    lat.sort_unstable();
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0)
-    };
-    println!(
-        "{{\"requests\":{count},\"errors\":{errors},\"rps\":{:.0},\"p50_us\":{},\"p99_us\":{}}}",
-        count as f64 / seconds,
-        pct(0.50),
-        pct(0.99)
-    );
+    support::report(lat, errors, seconds);
 }

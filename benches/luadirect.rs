@@ -4,13 +4,13 @@
 //!
 //! `cargo bench --bench luadirect -- <functions-root> <entry> <concurrency> <seconds>`
 
-use fastfn::config::FnPolicy;
-use fastfn::gateway::event::{request_payload, EventParts};
-use fastfn::routing::Target;
 use fastfn::runtime::lua::LuaRuntime;
 use fastfn::runtime::RuntimeKind;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[path = "support/mod.rs"]
+mod support;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
@@ -22,39 +22,14 @@ fn main() {
     let entry = args[1].clone();
     let concurrency: usize = args[2].parse().expect("concurrency");
     let seconds: f64 = args[3].parse().expect("seconds");
-    let target = Target {
-        runtime: RuntimeKind::Lua,
-        fn_name: entry.clone(),
-        fn_source_dir: None,
-        version: None,
-        entry,
-        policy: FnPolicy::default(),
-        explicit: false,
-    };
-    let mut headers = hyper::HeaderMap::new();
-    headers.insert("host", "127.0.0.1:8080".parse().unwrap());
-    let payload = request_payload(&EventParts {
-        request_id: "req-1700000000000-1-000001",
-        ts: 1_700_000_000_000,
-        method: "GET",
-        path: "/bench",
-        query: None,
-        headers: &headers,
-        body: None,
-        client_ip: "127.0.0.1",
-        params: &[],
-        target: &target,
-        debug: false,
-        worker_pid: 1,
-        user: None,
-    });
+    let payload = support::bench_payload(RuntimeKind::Lua, &entry);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
     let lua = Arc::new(LuaRuntime::new(root));
-    let (count, mut lat) = rt.block_on(async move {
+    let lat = rt.block_on(async move {
         let deadline = Instant::now() + Duration::from_secs_f64(seconds);
         let mut tasks = Vec::new();
         for _ in 0..concurrency {
@@ -74,19 +49,8 @@ fn main() {
         for t in tasks {
             all.extend(t.await.unwrap());
         }
-        (all.len(), all)
+        all
     });
     rt.shutdown_timeout(Duration::from_secs(1));
-    lat.sort_unstable();
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0)
-    };
-    println!(
-        "{{\"requests\":{count},\"errors\":0,\"rps\":{:.0},\"p50_us\":{},\"p99_us\":{}}}",
-        count as f64 / seconds,
-        pct(0.5),
-        pct(0.99)
-    );
+    support::report(lat, 0, seconds);
 }
