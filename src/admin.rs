@@ -47,7 +47,9 @@ fn guard(shared: &Shared, parts: &Parts, remote: SocketAddr) -> Option<Failure> 
     if !remote.ip().to_canonical().is_loopback() || forwarded {
         return Some(Failure::Forbidden("admin endpoints answer loopback clients only"));
     }
-    let host = crate::gateway::request_host(parts);
+    // `Host` only: a rebound page is same-origin and may add any header, `X-Forwarded-Host`
+    // included, but cannot change the `Host` its browser sends.
+    let host = crate::gateway::authority_host(parts);
     if let Some(host) = host {
         if !is_loopback_name(host) && !host.eq_ignore_ascii_case(&settings.host) {
             return Some(Failure::HostNotAllowed);

@@ -68,7 +68,9 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdo
     }
 }
 
-/// Host of the request without port: first `X-Forwarded-Host`, else `Host`.
+/// Host of the request without port, for a route's `allow_hosts` (contract §3): first
+/// `X-Forwarded-Host`, else `Host`. Never for a security decision: any client can send
+/// `X-Forwarded-Host` (see [`authority_host`]).
 pub(crate) fn request_host(parts: &Parts) -> Option<&str> {
     let raw = parts
         .headers
@@ -76,6 +78,18 @@ pub(crate) fn request_host(parts: &Parts) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(',').next())
         .or_else(|| parts.headers.get(HOST).and_then(|v| v.to_str().ok()))
+        .or_else(|| parts.uri.host())?
+        .trim();
+    Some(strip_port(raw))
+}
+
+/// Host of the request without port from `Host` (or the absolute-form URI) only: what a browser
+/// sets from the URL and a page cannot change. The admin guard's DNS-rebinding check uses this.
+pub(crate) fn authority_host(parts: &Parts) -> Option<&str> {
+    let raw = parts
+        .headers
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
         .or_else(|| parts.uri.host())?
         .trim();
     Some(strip_port(raw))

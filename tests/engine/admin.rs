@@ -104,10 +104,12 @@ async fn admin_answers_loopback_host_names_only() {
     let evil = ("Host", "evil.example.com");
     let r = e.send("GET", "/_fn/catalog", &[evil], None).await;
     assert_error(&r, 421, "host not allowed", "Host: evil.example.com");
+    // The guard reads `Host` only: a forwarded host is neither trusted nor held against a
+    // loopback `Host` (see `dns_rebinding_attack_is_refused` for the attack it once allowed).
     let r = e
         .send("GET", "/_fn/catalog", &[("X-Forwarded-Host", "evil.example.com")], None)
         .await;
-    assert_error(&r, 421, "host not allowed", "X-Forwarded-Host: evil.example.com");
+    assert_eq!(r.status, 200, "X-Forwarded-Host is not consulted: {}", r.text());
     let r = e.send("POST", "/_fn/reload", &[evil, CSRF], None).await;
     assert_eq!(r.status, 421, "{}", r.text());
     for host in ["localhost:1234", "127.0.0.1", "[::1]:8080", "app.localhost"] {
@@ -117,6 +119,53 @@ async fn admin_answers_loopback_host_names_only() {
     // User routes and health do not care about the Host (no allow_hosts here).
     assert_eq!(e.send("GET", "/hello", &[evil], None).await.status, 200);
     assert_eq!(e.send("GET", "/_fn/health", &[evil], None).await.status, 200);
+    e.stop().await;
+}
+
+/// The DNS-rebinding attack, replayed: a page on `evil.example` rebound to 127.0.0.1 is
+/// same-origin with the engine, so it may send `X-Fn-Request: 1` and any `X-Forwarded-Host`;
+/// only the `Host` its browser sets gives it away. Every admin surface must refuse it, and the
+/// daemon it tried to kill must still be the same process.
+#[tokio::test(flavor = "multi_thread")]
+async fn dns_rebinding_attack_is_refused() {
+    let e = admin_engine(&[("FN_UI_ENABLED", "1")]).await;
+    let before = crate::support::health_pids(&e.get("/_fn/health").await.json());
+    let attack = [
+        ("Host", "evil.example:8080"),
+        ("X-Forwarded-Host", "localhost"),
+        ("Origin", "http://evil.example:8080"),
+        CSRF,
+    ];
+    let invoke_body = json!({"name": "hello.py"}).to_string();
+    let cases: [(&str, &str, Option<&[u8]>); 10] = [
+        ("POST", "/_fn/daemons/kill?runtime=python&index=1", None),
+        ("POST", "/_fn/invoke", Some(invoke_body.as_bytes())),
+        ("GET", "/_fn/catalog", None),
+        ("GET", "/_fn/logs", None),
+        ("GET", "/_fn/resolve?path=/hello", None),
+        ("POST", "/_fn/reload", None),
+        ("GET", "/_fn/openapi.json", None),
+        ("GET", "/_fn/events", None),
+        ("GET", "/console/", None),
+        ("GET", "/console/index.html", None),
+    ];
+    for (method, path, body) in cases {
+        let r = e.send(method, path, &attack, body).await;
+        assert_error(&r, 421, "host not allowed", &format!("{method} {path}"));
+    }
+    let after = crate::support::health_pids(&e.get("/_fn/health").await.json());
+    assert!(!before.is_empty());
+    assert_eq!(before, after, "no daemon was killed");
+    // The same requests with the engine's own Host go through (the guard is not just closed).
+    let r = e
+        .send(
+            "POST",
+            "/_fn/invoke",
+            &[("X-Forwarded-Host", "evil.example"), CSRF],
+            Some(invoke_body.as_bytes()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
     e.stop().await;
 }
 
