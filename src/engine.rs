@@ -145,6 +145,8 @@ pub struct Shared {
     watcher: Mutex<Option<crate::watch::Watcher>>,
     shutdown: watch::Sender<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The gateway's accept loop; it returns once its connections are drained.
+    serving: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// A running engine; cheap to clone.
@@ -324,6 +326,8 @@ impl Engine {
                             settings.functions_root.display().to_string(),
                         ),
                         ("FN_MAX_FRAME_BYTES".into(), settings.max_frame_bytes.to_string()),
+                        // docs/protocol.md: the engine speaks v2 to the daemons it starts.
+                        ("FN_DAEMON_PROTOCOL".into(), "2".into()),
                         ("FN_RUNTIME".into(), rt.to_string()),
                         ("FN_SOCKET_INDEX".into(), (i + 1).to_string()),
                     ],
@@ -331,7 +335,10 @@ impl Engine {
                     cwd: settings.functions_root.clone(),
                 });
             }
-            runtimes.insert(rt, Arc::new(RuntimeSockets::new(rt, paths)));
+            runtimes.insert(
+                rt,
+                Arc::new(RuntimeSockets::with_connections(rt, paths, settings.runtime_connections)),
+            );
         }
 
         let logs = Arc::new(LogBook::default());
@@ -407,6 +414,7 @@ impl Engine {
             console: console_assets(&settings),
             shutdown,
             tasks: Mutex::new(Vec::new()),
+            serving: Mutex::new(None),
             settings,
         });
         let engine = Engine(shared);
@@ -426,7 +434,8 @@ impl Engine {
             .tasks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .extend([probe, serve, usage]);
+            .extend([probe, usage]);
+        *engine.0.serving.lock().unwrap_or_else(|p| p.into_inner()) = Some(serve);
         if engine.0.settings.hot_reload {
             engine.start_watching();
         }
@@ -680,6 +689,11 @@ impl Engine {
         self.0.events.emit(EngineEvent::Phase { phase: Phase::Stopping });
         let _ = self.0.shutdown.send(true);
         drop(self.0.watcher.lock().unwrap_or_else(|p| p.into_inner()).take());
+        // Drain: requests in flight finish on live daemons before those are stopped.
+        let serving = self.0.serving.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(serving) = serving {
+            let _ = serving.await;
+        }
         self.0.supervisor.stop().await;
         for c in self.0.compiled.values() {
             c.stop().await;

@@ -151,7 +151,28 @@ pub struct RequestRecord {
     pub socket_index: Option<usize>,
     pub queued: bool,
     pub cold: bool,
+    /// Where the time went, stage by stage.
+    pub stages: Stages,
     pub headers: Vec<(String, String)>,
+}
+
+/// A request's stages in microseconds, from the engine's own clock (also sent as
+/// `Server-Timing` with debug headers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct Stages {
+    /// Waiting for a worker-pool slot, queue included.
+    #[ts(type = "number")]
+    pub admission_us: u64,
+    /// Reading the request body.
+    #[ts(type = "number")]
+    pub body_us: u64,
+    /// Connect/send, the handler, and the reply's bytes back.
+    #[ts(type = "number")]
+    pub runtime_us: u64,
+    /// Parsing and validating the reply.
+    #[ts(type = "number")]
+    pub reply_us: u64,
 }
 
 /// Fan-out of events on two channels: `lifecycle` (phases, daemons, health, logs, reloads) for

@@ -90,8 +90,42 @@ impl Failure {
         )
     }
 
+    /// Refused before anything ran: the request was too large, its function's dependencies
+    /// are not ready, or its worker pool is full.
+    pub fn is_admission(&self) -> bool {
+        matches!(
+            self,
+            Failure::PayloadTooLarge
+                | Failure::Overflow { .. }
+                | Failure::QueueTimeout { .. }
+                | Failure::DepsPreparing
+        )
+    }
+
+    /// The body of a failure that carries nothing but its message, built at compile time:
+    /// refusals under load must cost no allocation beyond the response.
+    fn static_body(&self) -> Option<&'static [u8]> {
+        Some(match self {
+            Failure::NotFound => br#"{"error":"not found"}"#,
+            Failure::PayloadTooLarge => br#"{"error":"payload too large"}"#,
+            Failure::HostNotAllowed => br#"{"error":"host not allowed"}"#,
+            Failure::Overflow { .. } => br#"{"error":"worker pool overflow"}"#,
+            Failure::QueueTimeout { .. } => br#"{"error":"worker pool queue timeout"}"#,
+            Failure::RuntimeDown => br#"{"error":"runtime down"}"#,
+            Failure::Timeout => br#"{"error":"runtime timeout"}"#,
+            _ => return None,
+        })
+    }
+
     pub fn into_response(self) -> Response<Full<Bytes>> {
         let status = self.status();
+        if let Some(body) = self.static_body() {
+            let mut resp = Response::new(Full::new(Bytes::from_static(body)));
+            *resp.status_mut() = status;
+            resp.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            return resp;
+        }
         let allow = match &self {
             Failure::MethodNotAllowed { allow } => HeaderValue::from_str(allow).ok(),
             _ => None,
@@ -169,6 +203,7 @@ mod tests {
             (Failure::RuntimeDown, 503, r#"{"error":"runtime down"}"#),
             (Failure::RuntimeUnavailable, 503, r#"{"error":"runtime unavailable"}"#),
             (Failure::Timeout, 504, r#"{"error":"runtime timeout"}"#),
+            (Failure::NotFound, 404, r#"{"error":"not found"}"#),
             (
                 Failure::Forbidden("missing CSRF header"),
                 403,

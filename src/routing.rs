@@ -44,6 +44,12 @@ impl Methods {
             .map(|(_, m)| *m)
     }
 
+    /// A request's method → bit. Exact: HTTP method names are case-sensitive (RFC 9110 §9.1),
+    /// so `get` is an unknown method, not GET.
+    pub fn of_request(name: &str) -> Option<Methods> {
+        Methods::ALL_NAMES.iter().find(|(n, _)| *n == name).map(|(_, m)| *m)
+    }
+
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
@@ -491,7 +497,7 @@ impl RouteMap {
     /// `X-Forwarded-Host`) without port. HEAD is answered by a GET route when no route
     /// declares HEAD.
     pub fn resolve(&self, method: &str, path: &str, host: Option<&str>) -> Resolution<'_> {
-        let Some(wanted) = Methods::parse(method) else {
+        let Some(wanted) = Methods::of_request(method) else {
             return Resolution::NotFound;
         };
         let path = normalise_path(path);
@@ -646,6 +652,8 @@ mod tests {
     fn methods_parse_and_display() {
         assert_eq!(Methods::parse("post"), Some(Methods::POST));
         assert_eq!(Methods::parse("FETCH"), None);
+        assert_eq!(Methods::of_request("POST"), Some(Methods::POST));
+        assert_eq!(Methods::of_request("post"), None, "request methods are case-sensitive");
         assert_eq!((Methods::POST | Methods::GET).to_string(), "GET, POST");
         assert!(!Methods::GET.contains(Methods::default()));
     }

@@ -31,6 +31,13 @@ pub mod defaults {
     /// Largest request frame a daemon accepts (`FN_MAX_FRAME_BYTES`).
     pub const MAX_REQUEST_FRAME: usize = 2 * 1024 * 1024;
     pub const DEBUG_OUTPUT_BYTES: usize = 4096;
+    /// Persistent connections per daemon socket (`FN_RUNTIME_CONNECTIONS`).
+    pub const RUNTIME_CONNECTIONS: usize = 4;
+    /// Client header/body read timeout, as nginx's `client_header_timeout` (`FN_CLIENT_TIMEOUT_MS`).
+    pub const CLIENT_TIMEOUT_MS: u64 = 60_000;
+    /// Headers of a reply a daemon may send, and their total size; past either → 502.
+    pub const MAX_REPLY_HEADERS: usize = 1000;
+    pub const MAX_REPLY_HEADER_BYTES: usize = 256 * 1024;
     pub const MAX_ASSET_BYTES: u64 = 32 * 1024 * 1024;
 }
 

@@ -60,6 +60,10 @@ pub struct Settings {
     pub home_function: Option<String>,
     pub home_redirect: Option<String>,
     pub max_frame_bytes: usize,
+    /// `FN_CLIENT_TIMEOUT_MS`: a client must send its request head, and its body, within this.
+    pub client_timeout: Duration,
+    /// `FN_RUNTIME_CONNECTIONS`: persistent connections per daemon socket.
+    pub runtime_connections: usize,
     /// `FN_MAX_ASSET_BYTES`: largest static file served.
     pub max_asset_bytes: u64,
 }
@@ -424,6 +428,19 @@ impl Settings {
                 .filter(|n| *n > 0)
                 .ok_or_else(|| env_err("FN_MAX_FRAME_BYTES", format!("expected a byte count, got `{s}`")))?,
         };
+        let positive = |name: &str, default: u64| -> Result<u64, ConfigError> {
+            match env(name) {
+                None => Ok(default),
+                Some(s) => s
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| env_err(name, format!("expected a positive integer, got `{s}`"))),
+            }
+        };
+        let client_timeout = Duration::from_millis(positive("FN_CLIENT_TIMEOUT_MS", defaults::CLIENT_TIMEOUT_MS)?);
+        let runtime_connections = positive("FN_RUNTIME_CONNECTIONS", defaults::RUNTIME_CONNECTIONS as u64)? as usize;
 
         let max_asset_bytes = match env("FN_MAX_ASSET_BYTES") {
             None => defaults::MAX_ASSET_BYTES,
@@ -460,6 +477,8 @@ impl Settings {
             home_function: env("FN_HOME_FUNCTION").filter(|s| !s.is_empty()),
             home_redirect: env("FN_HOME_REDIRECT").filter(|s| !s.is_empty()),
             max_frame_bytes,
+            client_timeout,
+            runtime_connections,
         })
     }
 

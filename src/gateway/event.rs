@@ -11,6 +11,7 @@ use serde::{Serialize, Serializer};
 use std::borrow::Cow;
 
 /// Everything about one request that goes into the event.
+#[derive(Clone, Copy)]
 pub struct EventParts<'a> {
     pub request_id: &'a str,
     pub ts: u64,

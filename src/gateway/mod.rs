@@ -3,6 +3,7 @@
 //! round robin (with one failover on connect errors), and maps the reply to a response with
 //! the contract's headers. Infallible: every failure becomes a response via [`crate::rescue`].
 
+mod backend;
 pub mod event;
 pub mod reply;
 
@@ -12,10 +13,7 @@ use crate::events::{EngineEvent, RequestRecord};
 use crate::logs::LogLine;
 use crate::rescue::Failure;
 use crate::routing::{Resolution, Route};
-use crate::runtime::client::{self, ExchangeError};
-use crate::runtime::compiled::CompiledError;
-use crate::runtime::lua::LuaError;
-use crate::runtime::{RuntimeKind, RuntimeSockets};
+use crate::runtime::RuntimeKind;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -37,12 +35,39 @@ pub type Body = Full<Bytes>;
 /// (`/_fn/events`). `Either` keeps the common case unboxed.
 pub type ResponseBody = http_body_util::Either<Full<Bytes>, http_body_util::combinators::BoxBody<Bytes, Infallible>>;
 
-/// Accept connections until shutdown; each connection is served on its own task.
+/// How long in-flight requests may take to finish once the engine stops or switches project.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Open client connections, and the most the engine keeps at once (file descriptors are
+/// shared with daemon connections, installs and assets: a flood of idle clients must not
+/// starve them).
+struct Connections {
+    open: std::sync::atomic::AtomicUsize,
+    max: usize,
+    idle: tokio::sync::Notify,
+}
+
+/// Accept connections until shutdown; each connection is served on its own task. A client
+/// must send its request head within the client timeout (idle keep-alive connections
+/// included); past the connection cap new connections are closed at once. On shutdown,
+/// accepting stops, every connection finishes its current request and closes, and this
+/// returns when all are closed (or after [`DRAIN_TIMEOUT`]).
 pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+    use std::sync::atomic::Ordering;
+    let conns = Arc::new(Connections {
+        open: std::sync::atomic::AtomicUsize::new(0),
+        max: connection_cap(),
+        idle: tokio::sync::Notify::new(),
+    });
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(shared.settings.client_timeout)
+        .keep_alive(true);
+    let http = Arc::new(http);
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => break,
         };
         let (stream, remote) = match accepted {
             Ok(a) => a,
@@ -53,18 +78,89 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdo
                 continue;
             }
         };
+        if conns.open.load(Ordering::Relaxed) >= conns.max {
+            drop(stream);
+            continue;
+        }
+        conns.open.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
+        let http = http.clone();
+        let conns = conns.clone();
+        let mut stop = shutdown.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle(&shared, req, remote).await) }
+                async move { Ok::<_, Infallible>(handle_guarded(&shared, req, remote).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let conn = http.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn).await;
+                }
+            }
+            if conns.open.fetch_sub(1, Ordering::Relaxed) == 1 {
+                conns.idle.notify_waiters();
+            }
         });
+    }
+    drop(listener);
+    let drained = async {
+        loop {
+            let idle = conns.idle.notified();
+            if conns.open.load(Ordering::Relaxed) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, drained).await;
+}
+
+/// The connection cap: the file-descriptor limit (raised to the hard limit first: the default
+/// soft 1024 is a shell's, not a server's) less a reserve for daemons, installs and assets.
+fn connection_cap() -> usize {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let limit = match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => hard,
+            Err(_) => soft,
+        },
+        Ok((soft, _)) => soft,
+        Err(_) => 1024,
+    };
+    let cap = std::env::var("FN_MAX_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(u64::MAX);
+    (limit.saturating_sub(256).min(cap) as usize).max(16)
+}
+
+/// [`handle`], with a panic anywhere in it turned into a 500 that says so: the client gets an
+/// answer and the connection keeps its framing, instead of a reset.
+async fn handle_guarded(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketAddr) -> Response<ResponseBody> {
+    use futures_util::FutureExt;
+    match std::panic::AssertUnwindSafe(handle(shared, req, remote))
+        .catch_unwind()
+        .await
+    {
+        Ok(resp) => resp,
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!("request handler panicked: {why}");
+            crate::rescue::json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &serde_json::json!({"error": "internal error", "reason": "the gateway failed while serving this request (a bug: see the engine log)"}),
+            )
+            .map(http_body_util::Either::Left)
+        }
     }
 }
 
@@ -178,6 +274,49 @@ pub(crate) struct Outcome {
     /// 0-based socket that answered.
     pub socket_index: Option<usize>,
     pub queued: bool,
+    pub timings: Timings,
+}
+
+impl Outcome {
+    fn refused(failure: Failure) -> Outcome {
+        Outcome {
+            result: Err(failure),
+            socket_index: None,
+            queued: false,
+            timings: Timings::default(),
+        }
+    }
+}
+
+/// Where a call's time went, stage by stage (microseconds, from the engine's own clock).
+/// Shown as `Server-Timing` with debug headers and kept in the request record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timings {
+    /// Waiting for a worker-pool slot (includes the queue).
+    pub admission_us: u64,
+    /// Reading the request body (after admission).
+    pub body_us: u64,
+    /// Connect/send, the handler, and the reply's bytes back.
+    pub runtime_us: u64,
+    /// Parsing and validating the reply.
+    pub reply_us: u64,
+}
+
+impl Timings {
+    fn server_timing(&self) -> String {
+        let ms = |us: u64| us as f64 / 1000.0;
+        format!(
+            "admission;dur={:.3}, body;dur={:.3}, runtime;dur={:.3}, reply;dur={:.3}",
+            ms(self.admission_us),
+            ms(self.body_us),
+            ms(self.runtime_us),
+            ms(self.reply_us)
+        )
+    }
+}
+
+fn micros_since(t: Instant) -> u64 {
+    t.elapsed().as_micros() as u64
 }
 
 async fn invoke(
@@ -195,9 +334,19 @@ async fn invoke(
     let Some(slot) = served.slot(target) else {
         return Failure::Internal.into_response();
     };
-    let request_id = shared.next_request_id();
     let was_warm = slot.is_warm();
-    let outcome = call(shared, route, slot, params, parts, body, remote, &request_id).await;
+    let outcome = call(shared, route, slot, params, parts, body, remote).await;
+    // Refused before a slot was taken (body too large, deps, pool full): the cheapest path.
+    // No request id, no event, no debug headers: nothing ran.
+    let cheap = matches!(&outcome.result, Err(f) if f.is_admission())
+        && !policy.include_debug_headers
+        && !shared.events.has_live_receivers();
+    if cheap {
+        if let Err(failure) = outcome.result {
+            return failure.into_response();
+        }
+    }
+    let request_id = shared.next_request_id();
 
     // Pool refusals are the gateway's own answer, not a runtime error: no warm-up headers.
     let runtime_error = match &outcome.result {
@@ -252,7 +401,7 @@ async fn invoke(
     let latency = started.elapsed();
     if policy.include_debug_headers {
         let sockets = shared.runtimes.get(&target.runtime);
-        let pairs: [(&'static str, Option<String>); 9] = [
+        let pairs: [(&'static str, Option<String>); 10] = [
             ("x-fn-request-id", Some(request_id.clone())),
             ("x-fn-runtime", Some(target.runtime.to_string())),
             ("x-fn-function", Some(target.fn_name.clone())),
@@ -284,6 +433,7 @@ async fn invoke(
                 "x-fn-runtime-socket-index",
                 outcome.socket_index.map(|i| (i + 1).to_string()),
             ),
+            ("server-timing", Some(outcome.timings.server_timing())),
         ];
         for (name, value) in pairs {
             if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
@@ -292,6 +442,7 @@ async fn invoke(
         }
     }
     if shared.events.has_live_receivers() {
+        let t = outcome.timings;
         shared.events.emit(EngineEvent::Request(RequestRecord {
             id: request_id,
             ts: crate::clock::epoch_millis(),
@@ -304,6 +455,12 @@ async fn invoke(
             socket_index: outcome.socket_index.map(|i| i + 1),
             queued: outcome.queued,
             cold: !was_warm,
+            stages: crate::events::Stages {
+                admission_us: t.admission_us,
+                body_us: t.body_us,
+                runtime_us: t.runtime_us,
+                reply_us: t.reply_us,
+            },
             headers: resp
                 .headers()
                 .iter()
@@ -314,8 +471,9 @@ async fn invoke(
     resp
 }
 
-/// Body limit, admission, event, exchange and reply validation.
-#[allow(clippy::too_many_arguments)]
+/// An HTTP request's call: every refusal that needs no body comes first (declared size,
+/// dependencies, admission), so a refused request costs no body read; then the body is read
+/// within the client timeout and the admitted call runs.
 async fn call(
     shared: &Arc<Shared>,
     route: &Route,
@@ -324,13 +482,7 @@ async fn call(
     parts: &Parts,
     body: Incoming,
     remote: SocketAddr,
-    request_id: &str,
 ) -> Outcome {
-    let fail = |f: Failure| Outcome {
-        result: Err(f),
-        socket_index: None,
-        queued: false,
-    };
     let target = &route.target;
     let policy = &target.policy;
     let max_body = policy.max_body_bytes;
@@ -340,13 +492,28 @@ async fn call(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max_body) {
-        return fail(Failure::PayloadTooLarge);
+        return Outcome::refused(Failure::PayloadTooLarge);
     }
-    let body = match Limited::new(body, max_body as usize).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return fail(Failure::PayloadTooLarge),
-        Err(_) => return fail(Failure::BadRequest("invalid request body")),
+    if let Err(failure) = ready(shared, target) {
+        return Outcome::refused(failure);
+    }
+    let waited = Instant::now();
+    let permit = match admit(slot).await {
+        Ok(p) => p,
+        Err(failure) => return Outcome::refused(failure),
     };
+    let admission_us = micros_since(waited);
+    let reading = Instant::now();
+    let limit = shared.settings.client_timeout;
+    let body = match tokio::time::timeout(limit, Limited::new(body, max_body as usize).collect()).await {
+        Ok(Ok(c)) => c.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return Outcome::refused(Failure::PayloadTooLarge)
+        }
+        Ok(Err(_)) => return Outcome::refused(Failure::BadRequest("invalid request body")),
+        Err(_) => return Outcome::refused(Failure::BadRequest("request body timeout")),
+    };
+    let body_us = micros_since(reading);
 
     // `::ffff:127.0.0.1` on a dual-stack listener is 127.0.0.1.
     let client_ip = remote.ip().to_canonical().to_string();
@@ -360,7 +527,11 @@ async fn call(
         params,
         user: None,
     };
-    run(shared, target, slot, &input, request_id).await
+    let request_id = shared.next_request_id();
+    let mut outcome = run_admitted(shared, target, &input, &request_id, permit).await;
+    outcome.timings.admission_us = admission_us;
+    outcome.timings.body_us = body_us;
+    outcome
 }
 
 /// A call to a function, however it arrived (HTTP request or `/_fn/invoke`).
@@ -376,7 +547,25 @@ pub(crate) struct CallInput<'a> {
     pub user: Option<&'a serde_json::Value>,
 }
 
-/// Admission, event, exchange and reply validation.
+/// The function's dependencies: ready, being installed (503 + Retry-After), or failed.
+fn ready(shared: &Shared, target: &crate::routing::Target) -> Result<(), Failure> {
+    match shared.deps.readiness(target) {
+        crate::deps::Readiness::Ready => Ok(()),
+        crate::deps::Readiness::Preparing => Err(Failure::DepsPreparing),
+        crate::deps::Readiness::Failed(output) => Err(Failure::DepsFailed {
+            output: target.policy.include_debug_headers.then_some(output),
+        }),
+    }
+}
+
+async fn admit(slot: &FunctionSlot) -> Result<crate::pool::Permit, Failure> {
+    slot.pool.acquire().await.map_err(|refusal| match refusal {
+        crate::pool::Refusal::Overflow { status } => Failure::Overflow { status },
+        crate::pool::Refusal::QueueTimeout { status } => Failure::QueueTimeout { status },
+    })
+}
+
+/// Readiness, admission, then the call (for `/_fn/invoke`, whose body is already read).
 pub(crate) async fn run(
     shared: &Arc<Shared>,
     target: &crate::routing::Target,
@@ -384,187 +573,85 @@ pub(crate) async fn run(
     input: &CallInput<'_>,
     request_id: &str,
 ) -> Outcome {
-    let policy = &target.policy;
-    match shared.deps.readiness(target) {
-        crate::deps::Readiness::Ready => {}
-        crate::deps::Readiness::Preparing => {
-            return Outcome {
-                result: Err(Failure::DepsPreparing),
-                socket_index: None,
-                queued: false,
-            };
-        }
-        crate::deps::Readiness::Failed(output) => {
-            let output = policy.include_debug_headers.then_some(output);
-            return Outcome {
-                result: Err(Failure::DepsFailed { output }),
-                socket_index: None,
-                queued: false,
-            };
-        }
+    if let Err(failure) = ready(shared, target) {
+        return Outcome::refused(failure);
     }
-    let permit = match slot.pool.acquire().await {
+    let waited = Instant::now();
+    let permit = match admit(slot).await {
         Ok(p) => p,
-        Err(refusal) => {
-            let failure = match refusal {
-                crate::pool::Refusal::Overflow { status } => Failure::Overflow { status },
-                crate::pool::Refusal::QueueTimeout { status } => Failure::QueueTimeout { status },
-            };
-            return Outcome {
-                result: Err(failure),
-                socket_index: None,
-                queued: false,
-            };
-        }
+        Err(failure) => return Outcome::refused(failure),
     };
+    let mut outcome = run_admitted(shared, target, input, request_id, permit).await;
+    outcome.timings.admission_us = micros_since(waited);
+    outcome
+}
+
+/// The admitted call: event, backend, reply. The slot is freed as soon as the backend answers.
+async fn run_admitted(
+    shared: &Arc<Shared>,
+    target: &crate::routing::Target,
+    input: &CallInput<'_>,
+    request_id: &str,
+    permit: crate::pool::Permit,
+) -> Outcome {
+    let policy = &target.policy;
     let queued = permit.queued;
-    let payload = event::request_payload(&event::EventParts {
+    let parts = event::EventParts {
         request_id,
         ts: crate::clock::epoch_millis(),
         method: input.method.as_str(),
         path: input.path,
         query: input.query,
         headers: input.headers,
-        body: (!input.body.is_empty()).then_some(input.body),
+        body: None,
         client_ip: input.client_ip,
         params: input.params,
         target,
         debug: policy.include_debug_headers,
         worker_pid: shared.pid,
         user: input.user,
-    });
+    };
+    let started = Instant::now();
+    // Daemons on v2 get the body apart, raw; the whole frame is built only for a backend
+    // that takes it (Lua, Rust/Go, a v1 socket).
+    let uses_sockets = target.runtime.uses_daemons() && !matches!(target.runtime, RuntimeKind::Rust | RuntimeKind::Go);
+    let meta = if uses_sockets {
+        event::request_payload(&parts)
+    } else {
+        Vec::new()
+    };
+    let whole = || {
+        event::request_payload(&event::EventParts {
+            body: (!input.body.is_empty()).then_some(input.body),
+            ..parts
+        })
+    };
     let idempotent = matches!(
         *input.method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
     );
-    let timeout = Duration::from_millis(policy.timeout_ms);
-    let exchanged = match target.runtime {
-        RuntimeKind::Lua => match &shared.lua {
-            Some(lua) => lua.call(payload, timeout).await.map(|r| (r, 0)).map_err(|e| {
-                let failure = match e {
-                    LuaError::Timeout => Failure::Timeout,
-                    LuaError::Worker(msg) => Failure::RuntimeError(msg),
-                };
-                (failure, None)
-            }),
-            None => Err((Failure::RuntimeUnavailable, None)),
-        },
-        RuntimeKind::Rust | RuntimeKind::Go => match shared.compiled.get(&target.runtime) {
-            Some(compiled) => compiled
-                .call(&target.entry, &payload, timeout)
-                .await
-                .map(|r| (r, 0))
-                .map_err(|e| {
-                    let failure = match e {
-                        CompiledError::Build { runtime, output } => Failure::BuildFailed {
-                            runtime: runtime.name(),
-                            output,
-                        },
-                        CompiledError::Timeout => Failure::Timeout,
-                        CompiledError::Unavailable(_) => Failure::RuntimeUnavailable,
-                        CompiledError::Exchange(msg) => Failure::RuntimeError(msg),
-                    };
-                    (failure, None)
-                }),
-            None => Err((Failure::RuntimeUnavailable, None)),
-        },
-        _ => match shared.runtimes.get(&target.runtime) {
-            Some(sockets) => exchange(shared, sockets, &payload, timeout, idempotent).await,
-            None => Err((Failure::RuntimeUnavailable, None)),
-        },
+    let call = backend::Call {
+        meta: &meta,
+        body: input.body,
+        whole: &whole,
+        timeout: Duration::from_millis(policy.timeout_ms),
+        idempotent,
     };
-    // Free the slot before the reply is parsed and mapped.
+    let (frame, socket_index) = backend::call(shared, target, &call).await;
+    let runtime_us = micros_since(started);
+    // Free the slot before the reply is parsed and the response built.
     drop(permit);
-    match exchanged {
-        Ok((bytes, index)) => Outcome {
-            result: reply::parse(&bytes),
-            socket_index: Some(index),
-            queued,
+    let parsing = Instant::now();
+    let result = frame.and_then(|f| reply::parse_frame(&f.meta, f.body));
+    Outcome {
+        result,
+        socket_index,
+        queued,
+        timings: Timings {
+            runtime_us,
+            reply_us: micros_since(parsing),
+            ..Timings::default()
         },
-        Err((failure, index)) => Outcome {
-            result: Err(failure),
-            socket_index: index,
-            queued,
-        },
-    }
-}
-
-/// One exchange on a socket picked by round robin. A connect error marks that socket down and
-/// retries once on another; so does a connection dropped before any reply for an idempotent
-/// method (a daemon killed mid-call). Everything within `timeout`.
-async fn exchange(
-    shared: &Shared,
-    sockets: &RuntimeSockets,
-    payload: &[u8],
-    timeout: Duration,
-    idempotent: bool,
-) -> Result<(Vec<u8>, usize), (Failure, Option<usize>)> {
-    if sockets.balance.all_down() {
-        return Err((Failure::RuntimeDown, None));
-    }
-    let max = crate::config::defaults::MAX_REPLY_FRAME;
-    let attempt = async {
-        let first = sockets.balance.pick(None).ok_or((Failure::RuntimeDown, None))?;
-        let err = match client::exchange(&sockets.sockets[first].path, payload, max).await {
-            Ok(r) => return Ok((r, first)),
-            Err(e) => e,
-        };
-        let retry = match &err {
-            ExchangeError::Connect(e) => {
-                mark_down(shared, sockets, first, e);
-                true
-            }
-            ExchangeError::Io(e) => idempotent && dropped_before_reply(e),
-            ExchangeError::Frame(_) => false,
-        };
-        if !retry {
-            return Err((exchange_failure(err), Some(first)));
-        }
-        let Some(second) = sockets.balance.pick(Some(first)) else {
-            return Err((Failure::RuntimeUnavailable, Some(first)));
-        };
-        match client::exchange(&sockets.sockets[second].path, payload, max).await {
-            Ok(r) => Ok((r, second)),
-            Err(ExchangeError::Connect(e)) => {
-                mark_down(shared, sockets, second, &e);
-                Err((Failure::RuntimeUnavailable, Some(second)))
-            }
-            Err(e) => Err((exchange_failure(e), Some(second))),
-        }
-    };
-    match tokio::time::timeout(timeout, attempt).await {
-        Ok(r) => r,
-        Err(_) => Err((Failure::Timeout, None)),
-    }
-}
-
-fn dropped_before_reply(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
-    )
-}
-
-fn exchange_failure(e: ExchangeError) -> Failure {
-    match e {
-        ExchangeError::Connect(_) => Failure::RuntimeUnavailable,
-        ExchangeError::Frame(_) => Failure::InvalidReply,
-        ExchangeError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            Failure::RuntimeError("connection closed before a reply".into())
-        }
-        ExchangeError::Io(e) => Failure::RuntimeError(e.kind().to_string()),
-    }
-}
-
-fn mark_down(shared: &Shared, sockets: &RuntimeSockets, i: usize, e: &std::io::Error) {
-    let reason = crate::runtime::probe_reason(e);
-    if sockets.observe(i, Err(&reason), crate::clock::epoch_secs()) {
-        shared.events.emit(EngineEvent::SocketHealth {
-            runtime: sockets.kind,
-            index: i + 1,
-            up: false,
-            reason,
-        });
     }
 }
 

@@ -7,6 +7,8 @@ use hyper::header::{HeaderName, HeaderValue};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::config::defaults::{MAX_REPLY_HEADERS, MAX_REPLY_HEADER_BYTES};
+
 /// A validated reply.
 #[derive(Debug)]
 pub struct Reply {
@@ -43,16 +45,26 @@ fn text(v: Option<Value>) -> Option<String> {
     }
 }
 
+/// A v1 reply frame: the reply object with its body inside.
 pub fn parse(payload: &[u8]) -> Result<Reply, Failure> {
+    parse_frame(payload, Bytes::new())
+}
+
+/// A reply object, and the raw body a v2 daemon sent apart from it (empty: the body is in
+/// the object, as in v1).
+pub fn parse_frame(payload: &[u8], raw_body: Bytes) -> Result<Reply, Failure> {
     let raw: Raw = serde_json::from_slice(payload).map_err(|_| Failure::InvalidReply)?;
+    // 1xx are not final statuses: sent as one, the client would wait for another response
+    // (or take a 101 as a protocol switch) and the connection would lose its framing.
     let status = match raw.status {
         Some(Value::Number(n)) => n
             .as_u64()
-            .filter(|s| (100..=599).contains(s))
+            .filter(|s| (200..=599).contains(s))
             .ok_or(Failure::InvalidReply)? as u16,
         _ => return Err(Failure::InvalidReply),
     };
     let mut headers = Vec::new();
+    let mut header_bytes = 0usize;
     match raw.headers {
         None | Some(Value::Null) => {}
         Some(Value::Object(map)) => {
@@ -76,6 +88,12 @@ pub fn parse(payload: &[u8]) -> Result<Reply, Failure> {
                         _ => continue,
                     };
                     if let Ok(value) = HeaderValue::from_str(&s) {
+                        // Bounded: a `HeaderMap` panics past 32,768 entries, and a client
+                        // should never get megabytes of headers.
+                        header_bytes += name.as_str().len() + value.len();
+                        if headers.len() >= MAX_REPLY_HEADERS || header_bytes > MAX_REPLY_HEADER_BYTES {
+                            return Err(Failure::InvalidReply);
+                        }
                         headers.push((name.clone(), value));
                     }
                 }
@@ -84,7 +102,9 @@ pub fn parse(payload: &[u8]) -> Result<Reply, Failure> {
         Some(_) => return Err(Failure::InvalidReply),
     }
     let is_base64 = matches!(raw.is_base64, Some(Value::Bool(true)));
-    let body = if is_base64 {
+    let body = if !raw_body.is_empty() {
+        raw_body
+    } else if is_base64 {
         match raw.body_base64 {
             Some(Value::String(b64)) => Bytes::from(
                 base64::engine::general_purpose::STANDARD
@@ -137,8 +157,28 @@ mod tests {
     }
 
     #[test]
+    fn raw_bodies_win_and_header_floods_are_refused() {
+        let r = parse_frame(br#"{"status":200,"body":"ignored"}"#, Bytes::from_static(&[0, 255])).unwrap();
+        assert_eq!(&r.body[..], &[0, 255]);
+        let many: serde_json::Map<String, Value> = (0..MAX_REPLY_HEADERS + 1)
+            .map(|i| (format!("x-h{i}"), Value::from("v")))
+            .collect();
+        let flood = serde_json::json!({"status": 200, "headers": many}).to_string();
+        assert_eq!(parse(flood.as_bytes()).unwrap_err(), Failure::InvalidReply);
+        let big = serde_json::json!({"status": 200, "headers": {"x-big": "a".repeat(MAX_REPLY_HEADER_BYTES)}});
+        assert_eq!(parse(big.to_string().as_bytes()).unwrap_err(), Failure::InvalidReply);
+        let fine: serde_json::Map<String, Value> = (0..MAX_REPLY_HEADERS)
+            .map(|i| (format!("x-h{i}"), Value::from("v")))
+            .collect();
+        let ok = serde_json::json!({"status": 200, "headers": fine}).to_string();
+        assert_eq!(parse(ok.as_bytes()).unwrap().headers.len(), MAX_REPLY_HEADERS);
+    }
+
+    #[test]
     fn invalid_replies_map_to_the_contract_errors() {
-        let cases: [(&[u8], Failure); 8] = [
+        let cases: [(&[u8], Failure); 10] = [
+            (br#"{"status":100,"body":""}"#, Failure::InvalidReply),
+            (br#"{"status":101,"body":""}"#, Failure::InvalidReply),
             (b"garbage", Failure::InvalidReply),
             (br#"{"status":"200","body":""}"#, Failure::InvalidReply),
             (br#"{"status":99,"body":""}"#, Failure::InvalidReply),

@@ -12,7 +12,13 @@ pub struct SocketHealth {
     pub reason: String,
     /// Epoch seconds of the last observation.
     pub ts: f64,
+    /// Connect refusals since the last observation (a busy daemon's backlog is not a refusal).
+    #[serde(skip)]
+    pub refusals: u32,
 }
+
+/// Refused connects in a row that mark a socket down before the next probe.
+pub const REFUSALS_TO_DOWN: u32 = 3;
 
 impl Default for SocketHealth {
     fn default() -> Self {
@@ -20,6 +26,7 @@ impl Default for SocketHealth {
             up: None,
             reason: "unknown".into(),
             ts: 0.0,
+            refusals: 0,
         }
     }
 }
@@ -36,7 +43,18 @@ impl SocketHealth {
             Err(e) => e.to_string(),
         };
         self.ts = ts;
+        self.refusals = 0;
         changed
+    }
+
+    /// A connect was refused. Down only after [`REFUSALS_TO_DOWN`] in a row, so one refusal
+    /// (a daemon restarting, a race with its bind) does not send fast 503s for a probe interval.
+    pub fn observe_refusal(&mut self, reason: &str, ts: f64) -> bool {
+        self.refusals += 1;
+        if self.refusals < REFUSALS_TO_DOWN || self.up == Some(false) {
+            return false;
+        }
+        self.observe(Err(reason), ts)
     }
 
     /// Usable for selection: up or not yet known.
@@ -61,5 +79,20 @@ mod tests {
         assert!(!h.observe(Err("connection refused"), 4.0));
         assert!(h.observe(Ok(()), 5.0));
         assert_eq!((h.up, h.reason.as_str(), h.ts), (Some(true), "ok", 5.0));
+    }
+
+    #[test]
+    fn repeated_refusals_mark_down_and_a_probe_resets_the_count() {
+        let mut h = SocketHealth::default();
+        h.observe(Ok(()), 1.0);
+        assert!(!h.observe_refusal("connection refused", 2.0));
+        assert!(!h.observe_refusal("connection refused", 2.1));
+        assert!(h.usable(), "two refusals are not down");
+        assert!(h.observe_refusal("connection refused", 2.2), "the third flips");
+        assert!(!h.usable());
+        assert!(!h.observe_refusal("connection refused", 2.3), "already down: no new flip");
+        assert!(h.observe(Ok(()), 3.0));
+        assert!(!h.observe_refusal("connection refused", 3.1), "the count restarted");
+        assert!(h.usable());
     }
 }

@@ -120,6 +120,7 @@ pub mod compiled;
 pub mod frame;
 pub mod health;
 pub mod lua;
+pub mod mux;
 
 use balance::RoundRobin;
 use health::SocketHealth;
@@ -133,6 +134,8 @@ pub struct SocketSlot {
     pub index: usize,
     pub path: PathBuf,
     health: Mutex<SocketHealth>,
+    /// The persistent connections to this socket's daemon.
+    pub mux: mux::Mux,
 }
 
 impl SocketSlot {
@@ -155,12 +158,19 @@ pub struct RuntimeSockets {
 
 impl RuntimeSockets {
     pub fn new(kind: RuntimeKind, paths: Vec<PathBuf>) -> RuntimeSockets {
+        Self::with_connections(kind, paths, crate::config::defaults::RUNTIME_CONNECTIONS)
+    }
+
+    /// `connections`: at most this many persistent connections per socket.
+    pub fn with_connections(kind: RuntimeKind, paths: Vec<PathBuf>, connections: usize) -> RuntimeSockets {
         let balance = RoundRobin::new(paths.len());
+        let max_reply = crate::config::defaults::MAX_REPLY_FRAME;
         let sockets = paths
             .into_iter()
             .enumerate()
             .map(|(i, path)| SocketSlot {
                 index: i + 1,
+                mux: mux::Mux::new(path.clone(), connections, max_reply),
                 path,
                 health: Mutex::new(SocketHealth::default()),
             })
@@ -191,11 +201,24 @@ impl RuntimeSockets {
         changed
     }
 
-    /// Connect to every socket once; returns the sockets whose state flipped.
+    /// A connect to socket `i` was refused. Busy is not down: only repeated refusals (or a
+    /// failed probe) mark it down. Returns true when it flipped.
+    pub fn observe_refusal(&self, i: usize, reason: &str, ts: f64) -> bool {
+        let Some(slot) = self.sockets.get(i) else {
+            return false;
+        };
+        let mut health = slot.health.lock().unwrap_or_else(|p| p.into_inner());
+        let changed = health.observe_refusal(reason, ts);
+        self.balance.set_up(i, health.usable());
+        changed
+    }
+
+    /// Probe every socket once (a hello on a fresh connection, so a foreign listener is told
+    /// apart from a daemon); returns the sockets whose state flipped.
     pub async fn probe_all(&self) -> Vec<usize> {
         let mut flipped = Vec::new();
         for (i, slot) in self.sockets.iter().enumerate() {
-            let result = client::probe(&slot.path).await.map_err(|e| probe_reason(&e));
+            let result = probe_socket(slot).await;
             let reason = result.as_ref().err().map(String::as_str);
             if self.observe(i, reason.map_or(Ok(()), Err), crate::clock::epoch_secs()) {
                 flipped.push(i);
@@ -207,6 +230,20 @@ impl RuntimeSockets {
     /// A runtime is up when any socket is.
     pub fn up(&self) -> bool {
         self.sockets.iter().any(|s| s.health().up == Some(true))
+    }
+}
+
+/// One probe: connect only for a socket known to speak v1 (a hello would be a call to it),
+/// else a hello, which also tells a daemon from a foreign listener.
+async fn probe_socket(slot: &SocketSlot) -> Result<(), String> {
+    if slot.mux.protocol() == Some(mux::Protocol::V1) {
+        return client::probe(&slot.path).await.map_err(|e| probe_reason(&e));
+    }
+    match mux::hello(&slot.path).await {
+        Ok(_) => Ok(()),
+        Err(mux::CallError::Connect(e)) | Err(mux::CallError::NotSent(e)) => Err(probe_reason(&e)),
+        Err(mux::CallError::Foreign(why)) => Err(format!("foreign listener: {why}")),
+        Err(e) => Err(e.to_string()),
     }
 }
 

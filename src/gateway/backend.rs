@@ -1,0 +1,167 @@
+//! The backends: how a call reaches each kind of runtime. Socket daemons (python, node, php)
+//! over persistent v2 connections (or the contract's v1), in-process Lua, and compiled
+//! Rust/Go processes. An enum rather than a `dyn` trait: three fixed kinds, and the hot path
+//! keeps its futures unboxed.
+
+use crate::engine::Shared;
+use crate::events::EngineEvent;
+use crate::rescue::Failure;
+use crate::runtime::compiled::CompiledError;
+use crate::runtime::lua::LuaError;
+use crate::runtime::mux::{self, CallError, ReplyFrame};
+use crate::runtime::{RuntimeKind, RuntimeSockets};
+use crate::routing::Target;
+use std::time::Duration;
+
+/// One call, as every backend needs it: the request object without the body (`meta`), the
+/// raw body, and a builder for the contract's whole frame (body inside, as text or base64) for
+/// the backends that take it.
+pub(crate) struct Call<'a> {
+    pub meta: &'a [u8],
+    pub body: &'a [u8],
+    pub whole: &'a (dyn Fn() -> Vec<u8> + Sync),
+    pub timeout: Duration,
+    /// Safe to send again after the connection broke mid-call.
+    pub idempotent: bool,
+}
+
+/// A call's result: the reply frame (parsed by the caller), and the 0-based socket that
+/// served (or failed) it.
+pub(crate) type Answer = (Result<ReplyFrame, Failure>, Option<usize>);
+
+fn whole_reply(bytes: Vec<u8>) -> ReplyFrame {
+    ReplyFrame {
+        meta: bytes::Bytes::from(bytes),
+        body: bytes::Bytes::new(),
+    }
+}
+
+pub(crate) async fn call(shared: &Shared, target: &Target, call: &Call<'_>) -> Answer {
+    match target.runtime {
+        RuntimeKind::Lua => match &shared.lua {
+            Some(lua) => match lua.call((call.whole)(), call.timeout).await {
+                Ok(bytes) => (Ok(whole_reply(bytes)), Some(0)),
+                Err(LuaError::Timeout) => (Err(Failure::Timeout), None),
+                Err(LuaError::Worker(msg)) => (Err(Failure::RuntimeError(msg)), None),
+            },
+            None => (Err(Failure::RuntimeUnavailable), None),
+        },
+        RuntimeKind::Rust | RuntimeKind::Go => match shared.compiled.get(&target.runtime) {
+            Some(compiled) => match compiled.call(&target.entry, &(call.whole)(), call.timeout).await {
+                Ok(bytes) => (Ok(whole_reply(bytes)), Some(0)),
+                Err(e) => {
+                    let failure = match e {
+                        CompiledError::Build { runtime, output } => Failure::BuildFailed {
+                            runtime: runtime.name(),
+                            output,
+                        },
+                        CompiledError::Timeout => Failure::Timeout,
+                        CompiledError::Unavailable(_) => Failure::RuntimeUnavailable,
+                        CompiledError::Exchange(msg) => Failure::RuntimeError(msg),
+                    };
+                    (Err(failure), None)
+                }
+            },
+            None => (Err(Failure::RuntimeUnavailable), None),
+        },
+        _ => match shared.runtimes.get(&target.runtime) {
+            Some(sockets) => {
+                let max = shared.settings.max_frame_bytes;
+                if mux::call_frame_len(call.meta.len(), call.body.len()) > max {
+                    return (Err(Failure::PayloadTooLarge), None);
+                }
+                match exchange(shared, sockets, call).await {
+                    Ok((frame, i)) => (Ok(frame), Some(i)),
+                    Err((failure, i)) => (Err(failure), i),
+                }
+            }
+            None => (Err(Failure::RuntimeUnavailable), None),
+        },
+    }
+}
+
+/// One call on a socket picked by round robin, within the call's timeout. Retried once on
+/// another socket when nothing reached a handler (connect refused, not written whole, a
+/// foreign listener), or when the connection broke mid-call for an idempotent method. A busy
+/// socket (full backlog) is retried, never marked down.
+async fn exchange(
+    shared: &Shared,
+    sockets: &RuntimeSockets,
+    call: &Call<'_>,
+) -> Result<(mux::ReplyFrame, usize), (Failure, Option<usize>)> {
+    if sockets.balance.all_down() {
+        return Err((Failure::RuntimeDown, None));
+    }
+    let attempt = async {
+        let mut except = None;
+        let mut tries = 0;
+        loop {
+            let Some(i) = sockets.balance.pick(except) else {
+                let failure = if tries == 0 {
+                    Failure::RuntimeDown
+                } else {
+                    Failure::RuntimeUnavailable
+                };
+                return Err((failure, except));
+            };
+            let err = match sockets.sockets[i].mux.call(call.meta, call.body, call.whole).await {
+                Ok(frame) => return Ok((frame, i)),
+                Err(e) => e,
+            };
+            tries += 1;
+            let retry = match &err {
+                CallError::Connect(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    // Busy, not down: give its accept loop a moment (or another socket a turn).
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    true
+                }
+                CallError::Connect(e) => {
+                    let reason = crate::runtime::probe_reason(e);
+                    if sockets.observe_refusal(i, &reason, crate::clock::epoch_secs()) {
+                        emit_health(shared, sockets, i, reason);
+                    }
+                    true
+                }
+                CallError::Foreign(why) => {
+                    let reason = format!("foreign listener: {why}");
+                    if sockets.observe(i, Err(&reason), crate::clock::epoch_secs()) {
+                        emit_health(shared, sockets, i, reason);
+                    }
+                    true
+                }
+                CallError::NotSent(_) => true,
+                CallError::Lost => call.idempotent,
+                CallError::Frame(_) => false,
+            };
+            let busy = matches!(&err, CallError::Connect(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+            // Busy sockets may be tried again until the timeout; a broken one once elsewhere.
+            if !retry || (!busy && tries >= 2) {
+                return Err((failure_of(err), Some(i)));
+            }
+            if !busy && sockets.sockets.len() > 1 {
+                except = Some(i);
+            }
+        }
+    };
+    match tokio::time::timeout(call.timeout, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err((Failure::Timeout, None)),
+    }
+}
+
+fn failure_of(e: CallError) -> Failure {
+    match e {
+        CallError::Connect(_) | CallError::Foreign(_) | CallError::NotSent(_) => Failure::RuntimeUnavailable,
+        CallError::Lost => Failure::RuntimeError("connection closed before a reply".into()),
+        CallError::Frame(_) => Failure::InvalidReply,
+    }
+}
+
+fn emit_health(shared: &Shared, sockets: &RuntimeSockets, i: usize, reason: String) {
+    shared.events.emit(EngineEvent::SocketHealth {
+        runtime: sockets.kind,
+        index: i + 1,
+        up: false,
+        reason,
+    });
+}
