@@ -61,12 +61,16 @@ fn guard(shared: &Shared, parts: &Parts, remote: SocketAddr) -> Option<Failure> 
 /// `/console/*`: the dashboard (`ui/dist`) for a browser, when `FN_UI_ENABLED=1`, behind the
 /// admin guard. Client-side routes fall back to `index.html`.
 pub(crate) async fn console(shared: &Shared, parts: &Parts, remote: SocketAddr) -> Response<Body> {
-    let Some(ui) = shared.console.as_ref().filter(|_| shared.settings.ui_enabled) else {
+    if !shared.settings.ui_enabled {
         return Failure::NotFound.into_response();
-    };
+    }
+    // The guard first: whether the dashboard is built is nobody else's business.
     if let Some(refused) = guard(shared, parts, remote) {
         return refused.into_response();
     }
+    let Some(ui) = shared.console.as_ref() else {
+        return Failure::NotFound.into_response();
+    };
     let path = parts.uri.path();
     let rest = match path.strip_prefix("/console").unwrap_or("/") {
         "" => {

@@ -337,7 +337,12 @@ impl Engine {
             }
             runtimes.insert(
                 rt,
-                Arc::new(RuntimeSockets::with_connections(rt, paths, settings.runtime_connections)),
+                Arc::new(RuntimeSockets::with_limits(
+                    rt,
+                    paths,
+                    settings.runtime_connections,
+                    settings.max_frame_bytes,
+                )),
             );
         }
 

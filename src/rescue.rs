@@ -95,10 +95,7 @@ impl Failure {
     pub fn is_admission(&self) -> bool {
         matches!(
             self,
-            Failure::PayloadTooLarge
-                | Failure::Overflow { .. }
-                | Failure::QueueTimeout { .. }
-                | Failure::DepsPreparing
+            Failure::PayloadTooLarge | Failure::Overflow { .. } | Failure::QueueTimeout { .. } | Failure::DepsPreparing
         )
     }
 

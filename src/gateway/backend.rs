@@ -6,11 +6,11 @@
 use crate::engine::Shared;
 use crate::events::EngineEvent;
 use crate::rescue::Failure;
+use crate::routing::Target;
 use crate::runtime::compiled::CompiledError;
 use crate::runtime::lua::LuaError;
 use crate::runtime::mux::{self, CallError, ReplyFrame};
 use crate::runtime::{RuntimeKind, RuntimeSockets};
-use crate::routing::Target;
 use std::time::Duration;
 
 /// One call, as every backend needs it: the request object without the body (`meta`), the
@@ -131,7 +131,7 @@ async fn exchange(
                 }
                 CallError::NotSent(_) => true,
                 CallError::Lost => call.idempotent,
-                CallError::Frame(_) => false,
+                CallError::Frame(_) | CallError::TooLarge => false,
             };
             let busy = matches!(&err, CallError::Connect(e) if e.kind() == std::io::ErrorKind::WouldBlock);
             // Busy sockets may be tried again until the timeout; a broken one once elsewhere.
@@ -154,6 +154,7 @@ fn failure_of(e: CallError) -> Failure {
         CallError::Connect(_) | CallError::Foreign(_) | CallError::NotSent(_) => Failure::RuntimeUnavailable,
         CallError::Lost => Failure::RuntimeError("connection closed before a reply".into()),
         CallError::Frame(_) => Failure::InvalidReply,
+        CallError::TooLarge => Failure::PayloadTooLarge,
     }
 }
 

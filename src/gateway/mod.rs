@@ -142,11 +142,12 @@ fn connection_cap() -> usize {
 /// [`handle`], with a panic anywhere in it turned into a 500 that says so: the client gets an
 /// answer and the connection keeps its framing, instead of a reset.
 async fn handle_guarded(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketAddr) -> Response<ResponseBody> {
+    guard_panics(handle(shared, req, remote)).await
+}
+
+async fn guard_panics(fut: impl std::future::Future<Output = Response<ResponseBody>>) -> Response<ResponseBody> {
     use futures_util::FutureExt;
-    match std::panic::AssertUnwindSafe(handle(shared, req, remote))
-        .catch_unwind()
-        .await
-    {
+    match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
         Ok(resp) => resp,
         Err(panic) => {
             let why = panic
@@ -157,7 +158,10 @@ async fn handle_guarded(shared: &Arc<Shared>, req: Request<Incoming>, remote: So
             tracing::error!("request handler panicked: {why}");
             crate::rescue::json_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                &serde_json::json!({"error": "internal error", "reason": "the gateway failed while serving this request (a bug: see the engine log)"}),
+                &serde_json::json!({
+                    "error": "internal error",
+                    "reason": "the gateway failed while serving this request (a bug: see the engine log)"
+                }),
             )
             .map(http_body_util::Either::Left)
         }
@@ -214,6 +218,9 @@ pub async fn handle(shared: &Arc<Shared>, req: Request<Incoming>, remote: Socket
 
 async fn handle_whole(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
     let (parts, body) = req.into_parts();
+    if !is_method_token(parts.method.as_str()) {
+        return Failure::BadRequest("invalid method").into_response();
+    }
     let path = parts.uri.path();
     if path == "/_fn" || path.starts_with("/_fn/") {
         return crate::admin::handle(shared, parts, body, remote).await;
@@ -257,6 +264,12 @@ async fn handle_whole(shared: &Arc<Shared>, req: Request<Incoming>, remote: Sock
             None => Failure::NotFound.into_response(),
         },
     }
+}
+
+/// Methods as an HTTP edge like nginx takes them: upper-case letters, `_` and `-`. `get` is
+/// not GET (method names are case-sensitive) and is refused rather than routed.
+fn is_method_token(m: &str) -> bool {
+    !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase() || b == b'_' || b == b'-')
 }
 
 fn redirect(to: &str) -> Response<Body> {
@@ -507,9 +520,7 @@ async fn call(
     let limit = shared.settings.client_timeout;
     let body = match tokio::time::timeout(limit, Limited::new(body, max_body as usize).collect()).await {
         Ok(Ok(c)) => c.to_bytes(),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            return Outcome::refused(Failure::PayloadTooLarge)
-        }
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return Outcome::refused(Failure::PayloadTooLarge),
         Ok(Err(_)) => return Outcome::refused(Failure::BadRequest("invalid request body")),
         Err(_) => return Outcome::refused(Failure::BadRequest("request body timeout")),
     };
@@ -696,6 +707,31 @@ fn record_output(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_panic_while_serving_is_a_500_with_a_reason() {
+        let resp = guard_panics(async { panic!("index out of bounds") }).await;
+        assert_eq!(resp.status(), 500);
+        let body = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"], "internal error");
+        assert!(v["reason"].as_str().unwrap().contains("gateway failed"));
+        let fine = guard_panics(async { Response::new(http_body_util::Either::Left(Body::default())) }).await;
+        assert_eq!(fine.status(), 200);
+    }
+
+    #[test]
+    fn method_tokens_are_upper_case() {
+        for ok in ["GET", "POST", "PROPFIND", "VERSION-CONTROL", "M_SEARCH"] {
+            assert!(is_method_token(ok), "{ok}");
+        }
+        for bad in ["get", "Get", "", "GE T", "GET1"] {
+            assert!(!is_method_token(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn ports_are_stripped_from_hosts() {

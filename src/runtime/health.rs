@@ -90,7 +90,10 @@ mod tests {
         assert!(h.usable(), "two refusals are not down");
         assert!(h.observe_refusal("connection refused", 2.2), "the third flips");
         assert!(!h.usable());
-        assert!(!h.observe_refusal("connection refused", 2.3), "already down: no new flip");
+        assert!(
+            !h.observe_refusal("connection refused", 2.3),
+            "already down: no new flip"
+        );
         assert!(h.observe(Ok(()), 3.0));
         assert!(!h.observe_refusal("connection refused", 3.1), "the count restarted");
         assert!(h.usable());

@@ -158,11 +158,12 @@ pub struct RuntimeSockets {
 
 impl RuntimeSockets {
     pub fn new(kind: RuntimeKind, paths: Vec<PathBuf>) -> RuntimeSockets {
-        Self::with_connections(kind, paths, crate::config::defaults::RUNTIME_CONNECTIONS)
+        let d = crate::config::defaults::RUNTIME_CONNECTIONS;
+        Self::with_limits(kind, paths, d, crate::config::defaults::MAX_REQUEST_FRAME)
     }
 
-    /// `connections`: at most this many persistent connections per socket.
-    pub fn with_connections(kind: RuntimeKind, paths: Vec<PathBuf>, connections: usize) -> RuntimeSockets {
+    /// At most `connections` persistent connections per socket; call frames up to `max_frame`.
+    pub fn with_limits(kind: RuntimeKind, paths: Vec<PathBuf>, connections: usize, max_frame: usize) -> RuntimeSockets {
         let balance = RoundRobin::new(paths.len());
         let max_reply = crate::config::defaults::MAX_REPLY_FRAME;
         let sockets = paths
@@ -170,7 +171,7 @@ impl RuntimeSockets {
             .enumerate()
             .map(|(i, path)| SocketSlot {
                 index: i + 1,
-                mux: mux::Mux::new(path.clone(), connections, max_reply),
+                mux: mux::Mux::new(path.clone(), connections, max_reply, max_frame),
                 path,
                 health: Mutex::new(SocketHealth::default()),
             })
@@ -236,11 +237,17 @@ impl RuntimeSockets {
 /// One probe: connect only for a socket known to speak v1 (a hello would be a call to it),
 /// else a hello, which also tells a daemon from a foreign listener.
 async fn probe_socket(slot: &SocketSlot) -> Result<(), String> {
+    // A full listen backlog (EAGAIN) means a live daemon that is busy: up.
+    let busy = |e: &std::io::Error| e.kind() == std::io::ErrorKind::WouldBlock;
     if slot.mux.protocol() == Some(mux::Protocol::V1) {
-        return client::probe(&slot.path).await.map_err(|e| probe_reason(&e));
+        return match client::probe(&slot.path).await {
+            Err(e) if !busy(&e) => Err(probe_reason(&e)),
+            _ => Ok(()),
+        };
     }
     match mux::hello(&slot.path).await {
         Ok(_) => Ok(()),
+        Err(mux::CallError::Connect(e)) if busy(&e) => Ok(()),
         Err(mux::CallError::Connect(e)) | Err(mux::CallError::NotSent(e)) => Err(probe_reason(&e)),
         Err(mux::CallError::Foreign(why)) => Err(format!("foreign listener: {why}")),
         Err(e) => Err(e.to_string()),

@@ -61,6 +61,9 @@ pub enum CallError {
     /// The reply frame broke the protocol.
     #[error("invalid reply frame: {0}")]
     Frame(String),
+    /// The call's frame is over the daemon's `FN_MAX_FRAME_BYTES`: not sent.
+    #[error("frame too large")]
+    TooLarge,
 }
 
 impl CallError {
@@ -160,10 +163,14 @@ pub async fn hello(path: &Path) -> Result<(Protocol, UnixStream), CallError> {
     let reply = match tokio::time::timeout(HELLO_TIMEOUT, exchange).await {
         Err(_) => return Err(CallError::Foreign("no answer to the hello within 1 s".into())),
         Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
-            return Err(CallError::Foreign(format!("answered the hello with an invalid frame ({e})")))
+            return Err(CallError::Foreign(format!(
+                "answered the hello with an invalid frame ({e})"
+            )))
         }
         Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
-            return Err(CallError::Foreign("closed the connection without answering the hello".into()))
+            return Err(CallError::Foreign(
+                "closed the connection without answering the hello".into(),
+            ))
         }
         Ok(Err(e)) => return Err(CallError::NotSent(e)),
         Ok(Ok(reply)) => reply,
@@ -266,6 +273,8 @@ pub struct Mux {
     path: PathBuf,
     max_conns: usize,
     max_reply: usize,
+    /// `FN_MAX_FRAME_BYTES`: the largest call frame the daemon takes.
+    max_frame: usize,
     conns: Mutex<Vec<Arc<Conn>>>,
     /// Serialises opening connections, so a burst opens one at a time instead of `c` at once.
     opening: tokio::sync::Mutex<()>,
@@ -283,11 +292,12 @@ impl std::fmt::Debug for Mux {
 }
 
 impl Mux {
-    pub fn new(path: PathBuf, max_conns: usize, max_reply: usize) -> Mux {
+    pub fn new(path: PathBuf, max_conns: usize, max_reply: usize, max_frame: usize) -> Mux {
         Mux {
             path,
             max_conns: max_conns.max(1),
             max_reply,
+            max_frame,
             conns: Mutex::new(Vec::new()),
             opening: tokio::sync::Mutex::new(()),
             protocol: AtomicU8::new(0),
@@ -350,7 +360,10 @@ impl Mux {
             }
         }
         let _opening = self.opening.lock().await;
-        // Someone else may have opened one while we waited.
+        // Someone else may have opened one (or learnt the protocol) while we waited.
+        if self.protocol() == Some(Protocol::V1) {
+            return Ok(Err(Protocol::V1));
+        }
         let (best, room) = self.pick();
         if let Some(c) = &best {
             if !room || c.in_flight.load(Ordering::Relaxed) == 0 {
@@ -375,10 +388,7 @@ impl Mux {
             alive: AtomicBool::new(true),
         });
         tokio::spawn(read_replies(conn.clone(), read, self.max_reply));
-        self.conns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(conn.clone());
+        self.conns.lock().unwrap_or_else(|e| e.into_inner()).push(conn.clone());
         Ok(Ok(conn))
     }
 
@@ -394,19 +404,22 @@ impl Mux {
         let conn = match self.connection().await? {
             Ok(conn) => conn,
             Err(_) => {
-                return match super::client::exchange(&self.path, &v1_payload(), self.max_reply).await {
+                // v1 carries a binary body twice (text + base64): check the real frame.
+                let payload = v1_payload();
+                if payload.len() > self.max_frame {
+                    return Err(CallError::TooLarge);
+                }
+                return match super::client::exchange(&self.path, &payload, self.max_reply).await {
                     Ok(reply) => Ok(ReplyFrame {
                         meta: Bytes::from(reply),
                         body: Bytes::new(),
                     }),
                     Err(super::client::ExchangeError::Connect(e)) => Err(CallError::Connect(e)),
-                    Err(super::client::ExchangeError::Io(e)) => Err(
-                        if matches!(e.kind(), io::ErrorKind::BrokenPipe) {
-                            CallError::NotSent(e)
-                        } else {
-                            CallError::Lost
-                        },
-                    ),
+                    Err(super::client::ExchangeError::Io(e)) => Err(if matches!(e.kind(), io::ErrorKind::BrokenPipe) {
+                        CallError::NotSent(e)
+                    } else {
+                        CallError::Lost
+                    }),
                     Err(super::client::ExchangeError::Frame(e)) => Err(CallError::Frame(e.to_string())),
                 };
             }
@@ -510,7 +523,10 @@ mod tests {
         };
         assert!(bad(|h| h[4..8].copy_from_slice(&0u32.to_be_bytes())).is_err(), "id 0");
         assert!(bad(|h| h[8] = 9).is_err(), "unknown kind");
-        assert!(bad(|h| h[0..4].copy_from_slice(&3u32.to_be_bytes())).is_err(), "len < 9");
+        assert!(
+            bad(|h| h[0..4].copy_from_slice(&3u32.to_be_bytes())).is_err(),
+            "len < 9"
+        );
         assert!(
             bad(|h| h[9..13].copy_from_slice(&99u32.to_be_bytes())).is_err(),
             "meta longer than the frame"

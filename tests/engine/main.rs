@@ -5,6 +5,7 @@
 mod admin;
 mod assets;
 mod cli;
+mod edge;
 mod errors;
 mod events;
 mod health;
