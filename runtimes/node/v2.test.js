@@ -134,7 +134,12 @@ function startDaemon(sock, env = {}) {
 
 async function waitReady(sock) {
   for (let i = 0; i < 200; i++) {
-    if (fs.existsSync(sock)) return;
+    const ok = await new Promise((resolve) => {
+      const s = net.createConnection(sock);
+      s.on('connect', () => { s.destroy(); resolve(true); });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
     await sleep(25);
   }
   throw new Error('daemon did not become ready');

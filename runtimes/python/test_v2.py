@@ -137,17 +137,24 @@ def start_daemon(root, sock, **env):
     e = dict(os.environ, FN_FUNCTIONS_ROOT=root, FN_DAEMON_PROTOCOL="2", **env)
     proc = subprocess.Popen([sys.executable, DAEMON, sock], env=e, stdin=subprocess.PIPE)
     end = time.monotonic() + 10
-    while not os.path.exists(sock):
+    while True:  # ready when it accepts (the socket file exists a moment before listen())
         if time.monotonic() > end or proc.poll() is not None:
             raise RuntimeError("daemon did not come up")
-        time.sleep(0.02)
-    return proc
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(sock)
+            return proc
+        except OSError:
+            time.sleep(0.02)
+        finally:
+            s.close()
 
 
 def stop_daemon(proc):
     if proc.poll() is None:
         proc.stdin.close()
         proc.wait(5)
+    proc.stdin.close()
 
 
 class V2Test(unittest.TestCase):
@@ -300,6 +307,7 @@ class V2Test(unittest.TestCase):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+            proc.stdin.close()
 
 
 if __name__ == "__main__":
