@@ -179,7 +179,7 @@ test.after(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-test('v2: hello answer, then calls; v1 still served by the same daemon', async () => {
+test('v2: hello answer, then calls; v1 still served by the same daemon', { timeout: 15000 }, async () => {
   const c = await Client.open(SOCK);
   assert.deepEqual(c.hello, { fastfn_hello: 2, runtime: 'node', pid: daemon.pid });
   const r = await c.call(req('hello', { name: 'v2' }));
@@ -191,7 +191,7 @@ test('v2: hello answer, then calls; v1 still served by the same daemon', async (
   assert.equal((await v1Call(SOCK, req('hello', { name: 'v1' }))).body, 'hello v1');
 });
 
-test('v2: calls sent right behind the hello, and a call split into pieces', async () => {
+test('v2: calls sent right behind the hello, and a call split into pieces', { timeout: 15000 }, async () => {
   const c = await Client.open(SOCK, v2Frame(7, 1, req('hello', { name: 'early' })));
   assert.equal((await c.reply(7)).meta.body, 'hello early');
   const f = v2Frame(8, 1, req('hello', { name: 'pieces' }));
@@ -203,7 +203,7 @@ test('v2: calls sent right behind the hello, and a call split into pieces', asyn
   c.end();
 });
 
-test('v2: a slow call does not hold back a fast one behind it on the same connection', async () => {
+test('v2: a slow call does not hold back a fast one behind it on the same connection', { timeout: 15000 }, async () => {
   const c = await Client.open(SOCK);
   const slow = c.call(req('wait', { ms: '300' }));
   const fast = c.call(req('hello', { name: 'fast' }));
@@ -215,7 +215,7 @@ test('v2: a slow call does not hold back a fast one behind it on the same connec
   c.end();
 });
 
-test('v2: 50 pipelined calls in one write are all answered with their ids', async () => {
+test('v2: 50 pipelined calls in one write are all answered with their ids', { timeout: 15000 }, async () => {
   const c = await Client.open(SOCK);
   const frames = [];
   for (let i = 1; i <= 50; i++) frames.push(v2Frame(i, 1, req(i % 2 ? 'hello' : 'wait', { name: `n${i}`, ms: String(i % 7) })));
@@ -228,7 +228,7 @@ test('v2: 50 pipelined calls in one write are all answered with their ids', asyn
   c.end();
 });
 
-test('v2: a raw binary body reaches the handler as v1 gives it (text + body_base64)', async () => {
+test('v2: a raw binary body reaches the handler as v1 gives it (text + body_base64)', { timeout: 15000 }, async () => {
   const c = await Client.open(SOCK);
   const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
   const v2 = await c.call(req('echo', { i: '1' }), bytes);
@@ -250,7 +250,7 @@ test('v2: a raw binary body reaches the handler as v1 gives it (text + body_base
   c.end();
 });
 
-test('v2: a binary reply body is the raw frame body, not base64', async () => {
+test('v2: a binary reply body is the raw frame body, not base64', { timeout: 15000 }, async () => {
   const c = await Client.open(SOCK);
   const r = await c.call(req('bin'));
   assert.equal(r.meta.status, 200);
@@ -263,7 +263,7 @@ test('v2: a binary reply body is the raw frame body, not base64', async () => {
   c.end();
 });
 
-test('v2: a call over FN_MAX_FRAME_BYTES gets 413 for its id; the connection serves on', async () => {
+test('v2: a call over FN_MAX_FRAME_BYTES gets 413 for its id; the connection serves on', { timeout: 15000 }, async () => {
   const c = await Client.open(SMALL);
   const over = c.call(req('echo', { i: 'big' }), Buffer.alloc(100 * 1024, 120));
   const next = c.call(req('hello', { name: 'after' }));
@@ -274,7 +274,7 @@ test('v2: a call over FN_MAX_FRAME_BYTES gets 413 for its id; the connection ser
   c.end();
 });
 
-test('v2: a malformed header or a non-object meta closes the connection', async () => {
+test('v2: a malformed header or a non-object meta closes the connection', { timeout: 15000 }, async () => {
   const bad = [];
   const short = Buffer.alloc(12);
   short.writeUInt32BE(8, 0); // len < 9
@@ -297,7 +297,7 @@ test('v2: a malformed header or a non-object meta closes the connection', async 
   assert.equal((await v1Call(SOCK, req('hello', { name: 'alive' }))).body, 'hello alive');
 });
 
-test('v2: cancel of an unknown or finished id is harmless; cancel of a queued call drops it', async () => {
+test('v2: cancel of an unknown or finished id is harmless; cancel of a queued call drops it', { timeout: 15000 }, async () => {
   const c = await Client.open(SOCK);
   c.send(v2Frame(999, 3, null));
   assert.equal((await c.call(req('hello', { name: 'a' }))).meta.body, 'hello a');
@@ -309,7 +309,7 @@ test('v2: cancel of an unknown or finished id is harmless; cancel of a queued ca
   c.end();
 });
 
-test('v2: stdin EOF exits at once with a v2 connection open', async () => {
+test('v2: stdin EOF exits at once with a v2 connection open', { timeout: 15000 }, async () => {
   const sock = path.join(tmp, 'eof.sock');
   const child = startDaemon(sock);
   await waitReady(sock);
