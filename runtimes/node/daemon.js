@@ -50,8 +50,10 @@ const FRAME_BAD_LENGTH = frame(errorReply(400, 'invalid frame length'));
 const FRAME_BAD_JSON = frame(errorReply(400, 'invalid json request'));
 const FRAME_NOT_FOUND = frame(errorReply(404, 'unknown function'));
 
+/** Sends a reply frame: ends a v1 connection, or (a V2Call) writes it as that call's reply. */
 function send(socket, buf) {
-  if (!socket.destroyed) socket.end(buf);
+  if (socket instanceof V2Call) socket.sendFrame(buf);
+  else if (!socket.destroyed) socket.end(buf);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -523,6 +525,7 @@ function finish(socket, cap, reply) {
   }
   if (cap.stdout !== '') reply.stdout = cap.stdout;
   if (cap.stderr !== '') reply.stderr = cap.stderr;
+  if (socket instanceof V2Call) return socket.sendReply(reply);
   let buf;
   try {
     buf = frame(reply);
@@ -891,6 +894,7 @@ function onData(chunk) {
     return send(socket, FRAME_BAD_JSON);
   }
   if (req === null || typeof req !== 'object' || Array.isArray(req)) return send(socket, FRAME_BAD_JSON);
+  if (req.fastfn_hello === 2) return upgrade(socket, buf.subarray(4 + len));
   try {
     handleRequest(socket, req);
   } catch (e) {
@@ -916,6 +920,244 @@ function onConnection(socket) {
   socket.fnDone = false;
   socket.on('data', onData);
   socket.on('error', onSocketError);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Protocol v2 (docs/protocol.md): after a hello, a connection carries multiplexed frames
+// `u32 len | u32 id | u8 kind | u32 meta_len | meta JSON | raw body` both ways. Every call runs
+// as its own task (the event loop interleaves them, so a slow call never holds back a fast one)
+// and its reply is written with one socket.write as soon as it is ready: writes are queued
+// whole by the stream, so two replies' bytes never interleave.
+
+const KIND_CALL = 1;
+const KIND_REPLY = 2;
+const KIND_CANCEL = 3;
+const V2_HEADER = 13; // len + id + kind + meta_len
+
+function replyFrameV2(id, meta, body) {
+  const metaLen = Buffer.byteLength(meta);
+  const bodyLen = body === null ? 0 : body.length;
+  const buf = Buffer.allocUnsafe(V2_HEADER + metaLen + bodyLen);
+  buf.writeUInt32BE(9 + metaLen + bodyLen, 0);
+  buf.writeUInt32BE(id, 4);
+  buf[8] = KIND_REPLY;
+  buf.writeUInt32BE(metaLen, 9);
+  buf.write(meta, V2_HEADER, metaLen, 'utf8');
+  if (bodyLen > 0) body.copy(buf, V2_HEADER + metaLen);
+  return buf;
+}
+
+const TOO_LARGE = JSON.stringify(errorReply(413, 'payload too large'));
+const MAX_REPLY = 10 * 1024 * 1024; // the engine refuses larger reply frames (as v1)
+
+/** One call of a v2 connection: the `socket` handleRequest() and finish() answer to. */
+class V2Call {
+  constructor(conn, id) {
+    this.conn = conn;
+    this.id = id;
+    this.cancelled = false;
+  }
+
+  /** A reply object: a binary body goes raw in the frame's body instead of base64 in meta. */
+  sendReply(reply) {
+    let body = null;
+    if (reply.is_base64 === true && typeof reply.body_base64 === 'string') {
+      body = Buffer.from(reply.body_base64, 'base64');
+      delete reply.is_base64;
+      delete reply.body_base64;
+    }
+    let meta;
+    try {
+      meta = JSON.stringify(reply);
+    } catch (e) {
+      meta = JSON.stringify(errorReply(500, `invalid handler response: ${describe(e)}`));
+      body = null;
+    }
+    const bodyLen = body === null ? 0 : body.length;
+    if (meta.length + bodyLen > MAX_REPLY / 3 && Buffer.byteLength(meta) + bodyLen > MAX_REPLY) {
+      meta = JSON.stringify(errorReply(500, 'response too large'));
+      body = null;
+    }
+    this.write(replyFrameV2(this.id, meta, body));
+  }
+
+  /** A prebuilt v1 reply frame: its JSON is the meta as it stands. */
+  sendFrame(v1frame) {
+    this.write(replyFrameV2(this.id, v1frame.toString('utf8', 4), null));
+  }
+
+  write(buf) {
+    const conn = this.conn;
+    if (conn.calls.get(this.id) === this) conn.calls.delete(this.id);
+    if (this.cancelled || conn.socket.destroyed) return; // nobody waits for it any more
+    conn.socket.write(buf);
+  }
+}
+
+/** Per v2 connection: unparsed bytes (`chunks`, `have`), what the parser waits for (`need`),
+ * bytes of an over-limit call still to skip, calls in flight by id, calls parsed but not yet
+ * started. */
+class V2Conn {
+  constructor(socket) {
+    this.socket = socket;
+    this.chunks = [];
+    this.have = 0;
+    this.need = 4;
+    this.skip = 0;
+    this.calls = new Map();
+    this.parsed = [];
+    this.scheduled = false;
+  }
+
+  onData(chunk) {
+    if (this.skip > 0) {
+      if (chunk.length <= this.skip) {
+        this.skip -= chunk.length;
+        return;
+      }
+      chunk = chunk.subarray(this.skip);
+      this.skip = 0;
+    }
+    this.chunks.push(chunk);
+    this.have += chunk.length;
+    if (this.have < this.need) return;
+    let buf = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.have);
+    this.chunks = [];
+    this.have = 0;
+    let off = 0;
+    while (true) {
+      const left = buf.length - off;
+      if (left < 4) {
+        this.need = 4;
+        break;
+      }
+      const len = buf.readUInt32BE(off);
+      if (len < 9) return this.close(); // protocol error
+      if (left < V2_HEADER) {
+        this.need = V2_HEADER;
+        break;
+      }
+      const id = buf.readUInt32BE(off + 4);
+      const kind = buf[off + 8];
+      const metaLen = buf.readUInt32BE(off + 9);
+      if (metaLen > len - 9 || id === 0 || kind < KIND_CALL || kind > KIND_CANCEL || kind === KIND_REPLY) {
+        return this.close(); // protocol error
+      }
+      if (len > MAX_FRAME) {
+        // Over the limit: skip its bytes (not buffered) and answer 413 for that id.
+        if (kind === KIND_CALL) this.socket.write(replyFrameV2(id, TOO_LARGE, null));
+        const rest = len - 9;
+        const here = Math.min(rest, left - V2_HEADER);
+        off += V2_HEADER + here;
+        if (here < rest) {
+          this.skip = rest - here;
+          this.need = 4;
+          break;
+        }
+        continue;
+      }
+      if (left < 4 + len) {
+        this.need = 4 + len;
+        break;
+      }
+      const start = off + V2_HEADER;
+      off += 4 + len;
+      if (kind === KIND_CANCEL) {
+        this.cancel(id);
+        continue;
+      }
+      let req;
+      try {
+        req = metaLen === 0 ? null : JSON.parse(buf.toString('utf8', start, start + metaLen));
+      } catch {
+        req = null;
+      }
+      if (req === null || typeof req !== 'object' || Array.isArray(req)) return this.close();
+      const call = new V2Call(this, id);
+      this.calls.set(id, call);
+      this.parsed.push(call, req, buf.subarray(start + metaLen, off));
+    }
+    if (off < buf.length) {
+      const rest = buf.subarray(off);
+      this.chunks.push(rest);
+      this.have = rest.length;
+    }
+    if (this.parsed.length > 0 && !this.scheduled) {
+      // Calls start on the next turn, after this poll phase: a function change made before the
+      // call was sent has its watch event (same poll phase) seen by then, as for v1 (Folder).
+      this.scheduled = true;
+      setImmediate(startParsed, this);
+    }
+  }
+
+  cancel(id) {
+    // Best effort: a call not started yet is dropped; a started one just sends no reply.
+    const call = this.calls.get(id);
+    if (call === undefined) return;
+    call.cancelled = true;
+    this.calls.delete(id);
+  }
+
+  close() {
+    this.chunks = [];
+    this.parsed = [];
+    this.socket.destroy();
+  }
+}
+
+function startParsed(conn) {
+  conn.scheduled = false;
+  const p = conn.parsed;
+  conn.parsed = [];
+  for (let i = 0; i < p.length; i += 3) {
+    const call = p[i];
+    if (call.cancelled || conn.socket.destroyed) continue;
+    const req = p[i + 1];
+    const body = p[i + 2];
+    if (body.length > 0) {
+      // The body exactly as v1 gives it: text, plus base64 of the bytes when not UTF-8.
+      let event = req.event;
+      if (event === undefined || event === null) event = req.event = {};
+      if (typeof event === 'object' && !Array.isArray(event)) {
+        event.body = body.toString('utf8');
+        if (isUtf8(body)) delete event.body_base64;
+        else event.body_base64 = body.toString('base64');
+      }
+    }
+    try {
+      handleRequest(call, req);
+    } catch (e) {
+      call.sendReply(errorReply(500, `runtime error: ${describe(e)}`));
+    }
+  }
+}
+
+const HELLO = JSON.stringify({ fastfn_hello: 2, runtime: 'node', pid: process.pid });
+
+function onDataV2(chunk) {
+  this.fnConn.onData(chunk);
+}
+
+/** A v1 frame `{"fastfn_hello": 2}` opened the connection: answer it, then speak v2. */
+function upgrade(socket, rest) {
+  socket.removeListener('data', onData);
+  const conn = new V2Conn(socket);
+  socket.fnConn = conn;
+  socket.on('data', onDataV2);
+  socket.on('close', () => {
+    conn.calls.clear();
+    conn.parsed = [];
+  });
+  socket.write(encodeV1(HELLO));
+  if (rest.length > 0) conn.onData(rest);
+}
+
+function encodeV1(json) {
+  const len = Buffer.byteLength(json);
+  const buf = Buffer.allocUnsafe(4 + len);
+  buf.writeUInt32BE(len, 0);
+  buf.write(json, 4, len, 'utf8');
+  return buf;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -99,6 +99,21 @@ function encode_reply(array $reply): string
     return $raw;
 }
 
+// The lossy UTF-8 text of bytes: each maximal ill-formed subpart becomes U+FFFD (the Unicode
+// recommendation; what the engine's from_utf8_lossy gives v1 handlers). PCRE only, no mbstring.
+const UTF8_CHAR = '[\x00-\x7F]|[\xC2-\xDF][\x80-\xBF]|\xE0[\xA0-\xBF][\x80-\xBF]'
+    . '|[\xE1-\xEC\xEE\xEF][\x80-\xBF]{2}|\xED[\x80-\x9F][\x80-\xBF]|\xF0[\x90-\xBF][\x80-\xBF]{2}'
+    . '|[\xF1-\xF3][\x80-\xBF]{3}|\xF4[\x80-\x8F][\x80-\xBF]{2}';
+const UTF8_BAD = '\xE0[\xA0-\xBF]?|[\xE1-\xEC\xEE\xEF][\x80-\xBF]?|\xED[\x80-\x9F]?'
+    . '|\xF0(?:[\x90-\xBF][\x80-\xBF]?)?|[\xF1-\xF3](?:[\x80-\xBF][\x80-\xBF]?)?'
+    . '|\xF4(?:[\x80-\x8F][\x80-\xBF]?)?|[\x80-\xFF]';
+
+function utf8_lossy(string $s): string
+{
+    $r = preg_replace('/(?:' . UTF8_CHAR . ')++(*SKIP)(*FAIL)|' . UTF8_BAD . '/', "\u{FFFD}", $s);
+    return $r ?? json_decode(json_encode($s, JSON_INVALID_UTF8_SUBSTITUTE)); // PCRE limit: near enough
+}
+
 function fail(string $message): void
 {
     fwrite(STDERR, "fastfn php daemon: $message\n");
@@ -114,6 +129,11 @@ final class Client
     public int $need = 0;        // total frame size once the length is known
     public string $out = '';     // reply bytes still to write
     public bool $writing = false;
+    public bool $v2 = false;     // a hello made it a v2 connection (many calls, kept open)
+    public int $skip = 0;        // v2: bytes of an over-limit call still to discard
+    /** @var array<int, true> v2: ids of calls waiting in a pool queue (a cancel drops them) */
+    public array $queued = [];
+    public bool $closed = false;
 
     public function __construct($sock)
     {
@@ -151,6 +171,7 @@ final class WorkerProc
     public string $out = '';
     public string $err = '';
     public ?Client $client = null;
+    public int $callId = 0;      // the v2 call id it serves, 0 for a v1 connection
     public Pool $pool;
     public string $sig;
     public float $idleSince = 0.0;
@@ -260,7 +281,12 @@ final class Daemon
             $r = [$this->server, $stdin];
             $w = [];
             foreach ($this->clients as $c) {
-                if ($c->writing) {
+                if ($c->v2) {
+                    $r[] = $c->sock;
+                    if ($c->out !== '') {
+                        $w[] = $c->sock;
+                    }
+                } elseif ($c->writing) {
                     $w[] = $c->sock;
                 } else {
                     $r[] = $c->sock;
@@ -333,12 +359,17 @@ final class Daemon
 
     private function closeClient(Client $c): void
     {
+        $c->closed = true;
         unset($this->clients[get_resource_id($c->sock)]);
         @fclose($c->sock);
     }
 
     private function readClient(Client $c): void
     {
+        if ($c->v2) {
+            $this->readClientV2($c);
+            return;
+        }
         $eof = false;
         while (true) {
             $data = @fread($c->sock, 1 << 20);
@@ -373,18 +404,26 @@ final class Daemon
         }
     }
 
-    /** Queue a complete reply frame for a client. */
-    private function reply(Client $c, string $frame): void
+    /** Queue a complete reply frame for a client (for v2 call $id: its JSON is the meta). */
+    private function reply(Client $c, string $frame, int $id = 0): void
     {
+        if ($id !== 0) {
+            $this->sendV2($c, $id, substr($frame, 4), '');
+            return;
+        }
         $c->buf = '';
         $c->out = $frame;
         $c->writing = true;
         $this->writeClient($c);
     }
 
-    private function replyWith(Client $c, array $reply): void
+    private function replyWith(Client $c, array $reply, int $id = 0): void
     {
         $raw = encode_reply($reply);
+        if ($id !== 0) {
+            $this->sendV2($c, $id, $raw, '');
+            return;
+        }
         $this->reply($c, pack('N', strlen($raw)) . $raw);
     }
 
@@ -399,27 +438,41 @@ final class Daemon
             $c->out = (string)substr($c->out, $n);
         }
         if ($c->out === '') {
+            if ($c->v2) {
+                $c->writing = false;
+                return;
+            }
             $this->closeClient($c);
         }
     }
 
     private function dispatch(Client $c, string $frame): void
     {
-        $c->buf = '';
         $req = json_decode(substr($frame, 4));
+        if ($req instanceof \stdClass && ($req->fastfn_hello ?? null) === 2) {
+            $this->upgrade($c, (string)substr($c->buf, strlen($frame)));
+            return;
+        }
+        $c->buf = '';
         if (!($req instanceof \stdClass)) {
             $this->reply($c, $this->jsonError);
             return;
         }
+        $this->route($c, $req, $frame, 0);
+    }
+
+    /** Resolve a request's handler file and hand the call to that file's pool. */
+    private function route(Client $c, \stdClass $req, string $frame, int $id): void
+    {
         $event = $req->event ?? null;
         if ($event !== null && !($event instanceof \stdClass)) {
-            $this->reply($c, $this->jsonError);
+            $this->reply($c, $this->jsonError, $id);
             return;
         }
         $adapter = $req->adapter ?? null;
         if ($adapter !== null && $adapter !== '' && $adapter !== 'native') {
             $this->replyWith($c, error_reply(500, 'adapter not supported yet: '
-                . (is_scalar($adapter) ? (string)$adapter : json_encode($adapter))));
+                . (is_scalar($adapter) ? (string)$adapter : json_encode($adapter))), $id);
             return;
         }
         $entry = $req->entry ?? null;
@@ -434,7 +487,7 @@ final class Daemon
             $path = $this->resolve($entry, $fn, $src, $version);
             $sig = $path === null ? null : $this->sig($path);
             if ($sig === null) {
-                $this->replyWith($c, error_reply(404, 'unknown function'));
+                $this->replyWith($c, error_reply(404, 'unknown function'), $id);
                 return;
             }
             if (count($this->resolved) > 10000) {
@@ -456,7 +509,179 @@ final class Daemon
             }
             $pool->idle = [];
         }
-        $this->assign($pool, $c, $frame);
+        $this->assign($pool, $c, $frame, $id);
+    }
+
+    // -------------------------------------------------------------- protocol v2
+    //
+    // After a hello a connection carries frames `u32 len | u32 id | u8 kind | u32 meta_len |
+    // meta JSON | raw body` both ways (docs/protocol.md). Each call goes to its handler's pool
+    // like a v1 request, so the calls of one connection run in as many workers at once as the
+    // pools allow; replies are appended whole to the connection's output as workers answer.
+
+    /** A v1 frame `{"fastfn_hello": 2}` opened the connection: answer it, then speak v2. */
+    private function upgrade(Client $c, string $rest): void
+    {
+        $c->v2 = true;
+        $c->buf = '';
+        $c->need = 0;
+        $hello = json_encode(['fastfn_hello' => 2, 'runtime' => 'php', 'pid' => getmypid()]);
+        $c->out .= pack('N', strlen($hello)) . $hello;
+        $c->writing = true;
+        $this->writeClient($c);
+        if ($rest !== '' && !$c->closed) {
+            $c->buf = $rest;
+            if (!$this->parseV2($c)) {
+                $this->closeClient($c);
+            }
+        }
+    }
+
+    private function readClientV2(Client $c): void
+    {
+        $eof = false;
+        while (true) {
+            $data = @fread($c->sock, 1 << 20);
+            if ($data === false || $data === '') {
+                $eof = feof($c->sock);
+                break;
+            }
+            if ($c->skip > 0) { // the rest of an over-limit call: never buffered
+                $n = min($c->skip, strlen($data));
+                $c->skip -= $n;
+                if ($n === strlen($data)) {
+                    continue;
+                }
+                $data = substr($data, $n);
+            }
+            $c->buf .= $data;
+            if (strlen($c->buf) >= 4 << 20) {
+                break; // parse in bounded steps; select reports the rest
+            }
+        }
+        if (!$this->parseV2($c)) {
+            $this->closeClient($c); // protocol error
+            return;
+        }
+        if ($eof) {
+            $this->closeClient($c);
+        }
+    }
+
+    /** Dispatch the complete frames in a v2 client's buffer; false on a protocol error. */
+    private function parseV2(Client $c): bool
+    {
+        $buf = $c->buf;
+        $size = strlen($buf);
+        $off = 0;
+        while ($size - $off >= 4) {
+            $len = unpack('N', $buf, $off)[1];
+            if ($len < 9) {
+                return false;
+            }
+            if ($size - $off < 13) {
+                break;
+            }
+            $h = unpack('Nid/Ckind/Nmeta', $buf, $off + 4);
+            $id = $h['id'];
+            $kind = $h['kind'];
+            if ($h['meta'] > $len - 9 || $id === 0 || ($kind !== 1 && $kind !== 3)) {
+                return false;
+            }
+            if ($len > $this->maxFrame) {
+                if ($kind === 1) {
+                    $this->replyWith($c, error_reply(413, 'payload too large'), $id);
+                }
+                $rest = $len - 9;
+                $here = min($rest, $size - $off - 13);
+                $off += 13 + $here;
+                if ($here < $rest) {
+                    $c->skip = $rest - $here;
+                    break;
+                }
+                continue;
+            }
+            if ($size - $off < 4 + $len) {
+                break;
+            }
+            $meta = substr($buf, $off + 13, $h['meta']);
+            $body = (string)substr($buf, $off + 13 + $h['meta'], $len - 9 - $h['meta']);
+            $off += 4 + $len;
+            if ($kind === 3) {
+                unset($c->queued[$id]); // best effort: only a call still queued is dropped
+                continue;
+            }
+            $req = json_decode($meta);
+            if (!($req instanceof \stdClass)) {
+                return false;
+            }
+            $this->dispatchV2($c, $id, $req, $meta, $body);
+            if ($c->closed) {
+                return true;
+            }
+        }
+        $c->buf = $off === $size ? '' : substr($buf, $off);
+        return true;
+    }
+
+    /** A v2 call: the worker gets the v1 request, its event built from the raw body as v1
+     * gives it (text; plus base64 when not UTF-8). */
+    private function dispatchV2(Client $c, int $id, \stdClass $req, string $meta, string $body): void
+    {
+        if ($body === '') {
+            $this->route($c, $req, pack('N', strlen($meta)) . $meta, $id);
+            return;
+        }
+        $event = $req->event ?? null;
+        if ($event === null) {
+            $event = $req->event = new \stdClass();
+        }
+        if ($event instanceof \stdClass) {
+            if (preg_match('//u', $body) === 1) {
+                $event->body = $body;
+                unset($event->body_base64);
+            } else {
+                $event->body = utf8_lossy($body);
+                $event->body_base64 = base64_encode($body);
+            }
+        }
+        $json = json_encode($req, JSON_FLAGS);
+        if ($json === false) {
+            $this->reply($c, $this->jsonError, $id);
+            return;
+        }
+        $this->route($c, $req, pack('N', strlen($json)) . $json, $id);
+    }
+
+    /** A worker's reply JSON for v2 call $id: a base64 body goes raw in the frame's body. */
+    private function replyV2(Client $c, int $id, string $json): void
+    {
+        $body = '';
+        if (strpos($json, '"is_base64":true') !== false) {
+            $r = json_decode($json);
+            if ($r instanceof \stdClass && ($r->is_base64 ?? null) === true && is_string($r->body_base64 ?? null)) {
+                $raw = base64_decode($r->body_base64, true);
+                if ($raw !== false) {
+                    unset($r->is_base64, $r->body_base64);
+                    $meta = json_encode($r, JSON_FLAGS);
+                    if ($meta !== false) {
+                        [$json, $body] = [$meta, $raw];
+                    }
+                }
+            }
+        }
+        $this->sendV2($c, $id, $json, $body);
+    }
+
+    /** Append one whole reply frame to a v2 client's output. */
+    private function sendV2(Client $c, int $id, string $meta, string $body): void
+    {
+        if ($c->closed) {
+            return;
+        }
+        $c->out .= pack('NNCN', 9 + strlen($meta) + strlen($body), $id, 2, strlen($meta)) . $meta . $body;
+        $c->writing = true;
+        $this->writeClient($c);
     }
 
     private function sig(string $path): ?string
@@ -527,7 +752,7 @@ final class Daemon
         return null;
     }
 
-    private function assign(Pool $pool, Client $c, string $frame): void
+    private function assign(Pool $pool, Client $c, string $frame, int $id): void
     {
         $wk = array_pop($pool->idle);
         if ($wk !== null) {
@@ -535,19 +760,43 @@ final class Daemon
         } elseif (count($pool->all) < MAX_WORKERS_PER_FN) {
             $wk = $this->spawn($pool);
             if ($wk === null) {
-                $this->replyWith($c, error_reply(500, 'cannot start a php worker'));
+                $this->replyWith($c, error_reply(500, 'cannot start a php worker'), $id);
                 return;
             }
         } else {
-            $pool->queue[] = [$c, $frame];
+            $pool->queue[] = [$c, $frame, $id];
+            if ($id !== 0) {
+                $c->queued[$id] = true;
+            }
             return;
         }
-        $this->send($wk, $c, $frame);
+        $this->send($wk, $c, $frame, $id);
     }
 
-    private function send(WorkerProc $wk, Client $c, string $frame): void
+    /** The next queued call still wanted (its client open, a v2 call not cancelled), or null. */
+    private function nextQueued(Pool $pool): ?array
+    {
+        while ($pool->queue) {
+            $q = array_shift($pool->queue);
+            [$c, , $id] = $q;
+            if ($c->closed) {
+                continue;
+            }
+            if ($id !== 0) {
+                if (!isset($c->queued[$id])) {
+                    continue; // cancelled
+                }
+                unset($c->queued[$id]);
+            }
+            return $q;
+        }
+        return null;
+    }
+
+    private function send(WorkerProc $wk, Client $c, string $frame, int $id): void
     {
         $wk->client = $c;
+        $wk->callId = $id;
         $wk->out = '';
         $wk->err = '';
         $wk->wbuf = $frame;
@@ -684,7 +933,11 @@ final class Daemon
             if (strlen($json) > MAX_REPLY_BYTES) {
                 $json = encode_reply(error_reply(500, 'response too large'));
             }
-            $this->reply($c, pack('N', strlen($json)) . $json);
+            if ($wk->callId === 0) {
+                $this->reply($c, pack('N', strlen($json)) . $json);
+            } else {
+                $this->replyV2($c, $wk->callId, $json);
+            }
         }
         if ($flag !== 'k' || $wk->stale || $wk->sig !== $wk->pool->sig) {
             $this->retire($wk, $flag !== 'k');
@@ -697,9 +950,9 @@ final class Daemon
     private function release(WorkerProc $wk): void
     {
         $pool = $wk->pool;
-        if ($pool->queue) {
-            [$c, $frame] = array_shift($pool->queue);
-            $this->send($wk, $c, $frame);
+        $q = $this->nextQueued($pool);
+        if ($q !== null) {
+            $this->send($wk, ...$q);
             return;
         }
         $wk->idleSince = microtime(true);
@@ -713,14 +966,13 @@ final class Daemon
     /** A pool lost a worker: start another for its queued calls, if any. */
     private function serveQueue(Pool $pool): void
     {
-        while ($pool->queue && count($pool->all) < MAX_WORKERS_PER_FN) {
-            [$c, $frame] = array_shift($pool->queue);
+        while (count($pool->all) < MAX_WORKERS_PER_FN && ($q = $this->nextQueued($pool)) !== null) {
             $wk = $this->spawn($pool);
             if ($wk === null) {
-                $this->replyWith($c, error_reply(500, 'cannot start a php worker'));
+                $this->replyWith($q[0], error_reply(500, 'cannot start a php worker'), $q[2]);
                 continue;
             }
-            $this->send($wk, $c, $frame);
+            $this->send($wk, ...$q);
         }
     }
 
@@ -762,7 +1014,7 @@ final class Daemon
             if ($err !== '') {
                 $reply['stderr'] = $err;
             }
-            $this->replyWith($c, $reply);
+            $this->replyWith($c, $reply, $wk->callId);
         }
         $this->serveQueue($wk->pool);
     }

@@ -97,14 +97,17 @@ capture and handler errors (500 `"<Type>: <message>"`) are as for native handler
 """
 import asyncio
 import base64
+import collections
 import contextvars
 import importlib.util
 import inspect
 import json
 import os
+import selectors
 import signal
 import socket
 import stat
+import struct
 import sys
 import threading
 import time
@@ -1146,20 +1149,22 @@ def _send(fd, data):
 
 
 def _serve(fd):
+    """Serves a connection's first frame as a v1 call. Returns None when done (the caller closes
+    fd), or, when that frame was a v2 hello, the bytes read past it (the connection is kept)."""
     read = os.read
     data = read(fd, 65536)
     if not data:
-        return
+        return None
     while len(data) < 4:
         more = read(fd, 65536)
         if not more:
             _send(fd, _LENGTH_ERROR)
-            return
+            return None
         data += more
     n = int.from_bytes(data[:4], "big")
     if n == 0 or n > MAX_FRAME:
         _send(fd, _LENGTH_ERROR)
-        return
+        return None
     total = n + 4
     if len(data) < total:
         buf = bytearray(data)
@@ -1167,43 +1172,200 @@ def _serve(fd):
             more = read(fd, min(total - len(buf), 1 << 20))
             if not more:
                 _send(fd, _LENGTH_ERROR)
-                return
+                return None
             buf += more
         data = buf
     try:
         req = _loads(data[4:total])
     except ValueError:  # also invalid UTF-8
         _send(fd, _JSON_ERROR)
-        return
+        return None
     if type(req) is not dict:
         _send(fd, _JSON_ERROR)
-        return
+        return None
+    if req.get("fastfn_hello") == 2:
+        return bytes(data[total:])
     try:
         reply = _dispatch(req)
     except Exception:
         reply = _error(500, "internal daemon error", traceback.format_exc())
     _send(fd, _frame(reply))
+    return None
+
+
+# ---------------------------------------------------------------- protocol v2
+
+# After a hello a connection carries frames `u32 len | u32 id | u8 kind | u32 meta_len | meta
+# JSON | raw body` both ways (docs/protocol.md). Calls of one connection run concurrently (see
+# _Pool); each reply frame is written whole under the connection's write lock.
+
+_CALL, _REPLY, _CANCEL = 1, 2, 3
+_V2_HEAD = struct.Struct(">IIBI")
+_TOO_LARGE = None  # reply meta, set in main()
+_HELLO = None      # hello answer frame (v1), set in main()
+
+
+class _Conn:
+    """A v2 connection. `buf`, `skip` and `queued` belong to the leader thread (it alone reads
+    and parses); replies are written by whichever thread served the call, under `wlock`."""
+    __slots__ = ("sock", "fd", "buf", "skip", "queued", "wlock", "closed")
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.buf = bytearray()
+        self.skip = 0        # bytes of an over-limit call still to discard
+        self.queued = {}     # id -> job, parsed but not started (a cancel drops it)
+        self.wlock = threading.Lock()
+        self.closed = False
+
+    def send(self, data):
+        with self.wlock:
+            if self.closed:
+                return
+            try:
+                _send(self.fd, data)
+            except OSError:
+                pass  # the peer went away: the leader sees EOF and closes
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes a writer blocked on a full buffer
+        except OSError:
+            pass
+        with self.wlock:
+            self.closed = True
+            self.sock.close()
+
+
+def _feed(conn, data, ready):
+    """Adds bytes read from a v2 connection; complete calls go to `ready` as jobs
+    [conn, id, request, body]. Returns False on a protocol error (the caller closes)."""
+    if conn.skip:
+        n = min(conn.skip, len(data))
+        conn.skip -= n
+        data = data[n:]
+    buf = conn.buf
+    buf += data
+    size = len(buf)
+    off = 0
+    while size - off >= 4:
+        length = int.from_bytes(buf[off:off + 4], "big")
+        if length < 9:
+            return False
+        if size - off < 13:
+            break
+        _, cid, kind, meta_len = _V2_HEAD.unpack_from(buf, off)
+        if meta_len > length - 9 or cid == 0 or (kind != _CALL and kind != _CANCEL):
+            return False
+        if length > MAX_FRAME:
+            # Answer 413 now and discard the frame's bytes as they come (never buffered).
+            if kind == _CALL:
+                conn.send(_v2_frame(cid, _TOO_LARGE, b""))
+            rest = length - 9
+            here = min(rest, size - off - 13)
+            off += 13 + here
+            if here < rest:
+                conn.skip = rest - here
+                break
+            continue
+        if size - off < 4 + length:
+            break
+        start = off + 13
+        off += 4 + length
+        if kind == _CANCEL:
+            conn.queued.pop(cid, None)  # best effort: only a call not started yet is dropped
+            continue
+        try:
+            req = _loads(buf[start:start + meta_len])
+        except ValueError:
+            return False
+        if type(req) is not dict:
+            return False
+        job = (conn, cid, req, bytes(buf[start + meta_len:off]))
+        conn.queued[cid] = job
+        ready.append(job)
+    del buf[:off]
+    return True
+
+
+def _v2_frame(cid, meta, body):
+    return _V2_HEAD.pack(9 + len(meta) + len(body), cid, _REPLY, len(meta)) + meta + body
+
+
+def _serve_call(job):
+    conn, cid, req, body = job
+    if body:
+        # The event exactly as v1 gives it: the body as text, plus base64 when not UTF-8.
+        event = req.get("event")
+        if event is None:
+            event = req["event"] = {}
+        if type(event) is dict:
+            try:
+                event["body"] = body.decode("utf-8")
+                event.pop("body_base64", None)
+            except UnicodeDecodeError:
+                event["body"] = body.decode("utf-8", "replace")
+                event["body_base64"] = base64.b64encode(body).decode("ascii")
+    try:
+        reply = _dispatch(req)
+    except Exception:
+        reply = _error(500, "internal daemon error", traceback.format_exc())
+    raw = b""
+    if reply.get("is_base64") is True and type(reply.get("body_base64")) is str:
+        # A binary body goes raw in the frame instead of base64 in meta (invalid base64 from
+        # a handler's envelope stays in meta, as v1 sends it).
+        try:
+            raw = base64.b64decode(reply["body_base64"], validate=True)
+            del reply["is_base64"], reply["body_base64"]
+        except ValueError:
+            raw = b""
+    try:
+        meta = _encode_frame(reply).encode()
+    except (TypeError, ValueError) as exc:
+        meta = _encode_frame(_error(500, "handler returned a value that cannot be encoded: %s"
+                                    % (exc,))).encode()
+        raw = b""
+    if len(meta) + len(raw) > MAX_REPLY_BYTES:
+        meta = _encode_frame(_error(500, "response too large")).encode()
+        raw = b""
+    conn.send(_v2_frame(cid, meta, raw))
 
 
 # ---------------------------------------------------------------- server
 
-class _Pool:
-    """Worker threads serving connections from one listening socket.
+_WAKE = object()
 
-    Exactly one thread (the acceptor) blocks in accept() and serves each connection inline,
-    so a fast handler costs no thread hand-off and no GIL contention. A watchdog notices when
-    the acceptor has spent more than STALL_SECONDS in one call (a sleeping or slow handler)
-    and designates another thread (a parked one, or a new one up to MAX_THREADS) as acceptor;
-    the replaced thread finishes its call and parks. So slow calls pin only their own thread.
+
+class _Pool:
+    """Worker threads serving v1 connections and v2 calls (leader/followers).
+
+    Exactly one thread, the leader, waits (selector) on the listener and every v2 connection,
+    reads what is ready (a new connection, or complete v2 frames into its connection's buffer),
+    appends the work to `ready` and serves it inline, one job after the other, so a fast call
+    costs no thread hand-off and no GIL contention. A watchdog notices when the leader has
+    spent more than STALL_SECONDS in one job (a sleeping or slow handler) and designates
+    another thread (a parked one, or a new one up to MAX_THREADS) as leader; it takes over
+    `ready` and the selector, and the replaced thread finishes its job and parks. So a slow
+    call pins only its own thread, and the calls behind it (on the same v2 connection too)
+    wait at most a watchdog tick. A v1 connection is a job too: its frame is read and served
+    inline as before; when that frame is a v2 hello, the connection joins the selector.
     """
 
     def __init__(self, listener):
         self.listener = listener
+        listener.setblocking(False)  # accept() until EAGAIN, then back to the selector
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(listener, selectors.EVENT_READ, None)
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        self.sel.register(self.wake_r, selectors.EVENT_READ, _WAKE)
+        self.ready = collections.deque()  # v1 connection fds and v2 call jobs, in order
         self.lock = threading.Lock()
         self.wake = threading.Semaphore(0)
-        self.token = 0        # designation of the current acceptor
-        self.seq = 0          # calls started by the current acceptor
-        self.in_call = False  # the current acceptor is serving a connection
+        self.token = 0        # designation of the current leader
+        self.seq = 0          # jobs started by the current leader
+        self.in_call = False  # the current leader is serving a job
         self.parked = 0
         self.total = 0
 
@@ -1239,36 +1401,92 @@ class _Pool:
                     quiet = 0.0
                 last = self.seq
 
+    def _poll(self):
+        """Leader only: waits for the listener or a v2 connection and queues what is ready."""
+        ready = self.ready
+        for key, _ in self.sel.select():
+            conn = key.data
+            if conn is None:
+                accept = self.listener._accept
+                for _ in range(64):
+                    try:
+                        fd, _ = accept()
+                    except OSError:  # EAGAIN: the backlog is empty
+                        break
+                    ready.append(fd)
+            elif conn is _WAKE:
+                try:
+                    os.read(self.wake_r, 4096)
+                except OSError:
+                    pass
+            else:
+                try:
+                    data = os.read(conn.fd, 262144)
+                except OSError:
+                    data = b""
+                if not data or not _feed(conn, data, ready):
+                    self.sel.unregister(conn.fd)
+                    conn.close()
+
+    def _upgrade(self, fd, rest):
+        """A v1 connection sent a hello: answer it and hand the connection to the selector."""
+        try:
+            _send(fd, _HELLO)
+            conn = _Conn(socket.socket(fileno=fd))
+        except OSError:
+            os.close(fd)
+            return
+        if rest and not _feed(conn, rest, self.ready):
+            conn.close()
+            return
+        self.sel.register(conn.fd, selectors.EVENT_READ, conn)
+        if self.ready:
+            # Calls sent right behind the hello: if this thread has been replaced meanwhile,
+            # the new leader may sit in select() and must look at `ready`.
+            os.write(self.wake_w, b"x")
+
     def run(self):
-        accept = self.listener._accept
         lock = self.lock
         close = os.close
+        ready = self.ready
         while True:
             with lock:
                 me = self.token
             while True:
-                try:
-                    fd, _ = accept()
-                except OSError:
+                if not ready:
+                    self._poll()
                     continue
+                job = ready.popleft()
+                if type(job) is not int:
+                    conn = job[0]
+                    if conn.queued.pop(job[1], None) is not job or conn.closed:
+                        continue  # cancelled before it started, or its connection is gone
                 with lock:
                     if me == self.token:
                         self.seq += 1
                         self.in_call = True
-                try:
-                    _serve(fd)
-                except Exception:
-                    pass
-                finally:
+                if type(job) is int:
                     try:
-                        close(fd)
-                    except OSError:
+                        rest = _serve(job)
+                    except Exception:
+                        rest = None
+                    if rest is None:
+                        try:
+                            close(job)
+                        except OSError:
+                            pass
+                    else:
+                        self._upgrade(job, rest)
+                else:
+                    try:
+                        _serve_call(job)
+                    except Exception:
                         pass
                 with lock:
                     if me == self.token:
                         self.in_call = False
                         continue
-                    # Replaced while serving a slow call: park, or retire if enough are parked.
+                    # Replaced while serving a slow job: park, or retire if enough are parked.
                     if self.parked >= MAX_PARKED:
                         self.total -= 1
                         return
@@ -1320,7 +1538,7 @@ def _bind(path):
 
 
 def main(argv):
-    global _LENGTH_ERROR, _JSON_ERROR
+    global _LENGTH_ERROR, _JSON_ERROR, _TOO_LARGE, _HELLO
     if len(argv) != 2:
         _fail("usage: daemon.py <socket-path>")
     path = os.path.abspath(argv[1])
@@ -1357,6 +1575,8 @@ def main(argv):
     signal.signal(signal.SIGINT, on_signal)
     threading.Thread(target=watch_stdin, name="fastfn-stdin", daemon=True).start()
 
+    _TOO_LARGE = _encode_frame(_error(413, "payload too large")).encode()
+    _HELLO = _frame({"fastfn_hello": 2, "runtime": "python", "pid": os.getpid()})
     _LENGTH_ERROR = _frame(_error(400, "invalid frame length"))
     _JSON_ERROR = _frame(_error(400, "invalid json request"))
     sys.stdout = _Capture(sys.stdout, 0)
