@@ -1,9 +1,12 @@
-//! Frame-protocol load generator: drives one daemon socket directly, the way the gateway does
-//! (connect, one request frame, one reply frame, close), with `c` concurrent clients for `d`
-//! seconds, and prints requests/s and p50/p99 latency as one JSON line.
+//! Frame-protocol load generator: drives one daemon socket directly, with the engine's own
+//! client but no HTTP, with `c` concurrent callers for `d` seconds, and prints requests/s and
+//! p50/p99 latency as one JSON line. `FRAMELOAD_PROTOCOL=v2` (default): persistent multiplexed
+//! connections (`runtime::mux`, 4 per socket, as the gateway keeps them); `v1`: connect, one
+//! request frame, one reply frame, close (the contract's protocol).
 //!
 //! `cargo bench --bench frameload -- <socket> <runtime> <entry> <concurrency> <seconds>`
 
+use fastfn::runtime::mux::Mux;
 use fastfn::runtime::{client, RuntimeKind};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,6 +29,8 @@ fn main() {
 
     // The same payload the gateway would send for `GET /<name>` from wrk.
     let payload = Arc::new(support::bench_payload(runtime, &entry));
+    let v2 = std::env::var("FRAMELOAD_PROTOCOL").map_or(true, |p| p != "v1");
+    let mux = Arc::new(Mux::new(socket.clone(), 4, 10 << 20, 2 << 20));
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -37,14 +42,22 @@ fn main() {
         for _ in 0..concurrency {
             let socket = socket.clone();
             let payload = payload.clone();
+            let mux = mux.clone();
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::with_capacity(200_000);
                 let mut errors = 0u64;
+                let whole = || payload.to_vec();
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    match client::exchange(&socket, &payload, 10 << 20).await {
-                        Ok(_) => lat.push(t.elapsed().as_micros() as u32),
-                        Err(_) => errors += 1,
+                    let ok = if v2 {
+                        mux.call(&payload, &[], &whole).await.is_ok()
+                    } else {
+                        client::exchange(&socket, &payload, 10 << 20).await.is_ok()
+                    };
+                    if ok {
+                        lat.push(t.elapsed().as_micros() as u32);
+                    } else {
+                        errors += 1;
                     }
                 }
                 (lat, errors)

@@ -3,8 +3,8 @@
 //! and `X-Fn-Request: 1` on anything but GET/HEAD/OPTIONS (CSRF). `/_fn/health` is always open.
 
 use crate::engine::Shared;
-use crate::gateway::Body;
 use crate::logs::LogFilter;
+use crate::rescue::Body;
 use crate::rescue::{json_response, Failure};
 use crate::routing::{Methods, Resolution, RouteSource};
 use crate::runtime::RuntimeKind;
@@ -49,7 +49,7 @@ fn guard(shared: &Shared, parts: &Parts, remote: SocketAddr) -> Option<Failure> 
     }
     // `Host` only: a rebound page is same-origin and may add any header, `X-Forwarded-Host`
     // included, but cannot change the `Host` its browser sends.
-    let host = crate::gateway::authority_host(parts);
+    let host = crate::host::authority_host(parts);
     if let Some(host) = host {
         if !is_loopback_name(host) && !host.eq_ignore_ascii_case(&settings.host) {
             return Some(Failure::HostNotAllowed);
@@ -195,7 +195,7 @@ fn defaults_json() -> Value {
 
 /// `GET /_fn/events`: lifecycle and live engine events as server-sent events, one JSON object
 /// per `data:` line (what the dashboard listens to in a browser).
-pub(crate) fn events(shared: &Shared, parts: &Parts, remote: SocketAddr) -> Response<crate::gateway::ResponseBody> {
+pub(crate) fn events(shared: &Shared, parts: &Parts, remote: SocketAddr) -> Response<crate::rescue::ResponseBody> {
     use http_body_util::{BodyExt, Either, StreamBody};
     use hyper::body::Frame;
     use tokio_stream::wrappers::BroadcastStream;
@@ -476,10 +476,10 @@ pub(crate) fn openapi(shared: &Shared) -> Value {
 }
 
 fn logs(shared: &Shared, query: &str) -> Response<Body> {
-    let q = crate::gateway::event::parse_query(query);
+    let q = crate::invoke::event::parse_query(query);
     let get = |k: &str| {
         q.iter().find(|(key, _)| key == k).and_then(|(_, v)| match v {
-            crate::gateway::event::QueryValueOut::One(s) => Some(s.clone()),
+            crate::invoke::event::QueryValueOut::One(s) => Some(s.clone()),
             _ => None,
         })
     };
@@ -609,7 +609,7 @@ async fn invoke(shared: &Arc<Shared>, body: Incoming, remote: SocketAddr) -> Res
     };
     let user = req.context.as_ref().and_then(|c| c.get("user"));
     let client_ip = remote.ip().to_canonical().to_string();
-    let input = crate::gateway::CallInput {
+    let input = crate::invoke::CallInput {
         method: &method,
         path: if req.name.starts_with('/') {
             &req.name
@@ -625,7 +625,7 @@ async fn invoke(shared: &Arc<Shared>, body: Incoming, remote: SocketAddr) -> Res
     };
     let request_id = shared.next_request_id();
     let started = tokio::time::Instant::now();
-    let outcome = crate::gateway::run(shared, &route.target, slot, &input, &request_id).await;
+    let outcome = crate::invoke::run(shared, &route.target, slot, &input, &request_id).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let reply = outcome.result?;
     let mut reply_headers = Map::new();
@@ -661,11 +661,11 @@ async fn invoke(shared: &Arc<Shared>, body: Incoming, remote: SocketAddr) -> Res
 }
 
 fn query_value(query: &str, key: &str) -> Option<String> {
-    crate::gateway::event::parse_query(query)
+    crate::invoke::event::parse_query(query)
         .into_iter()
         .find(|(k, _)| k == key)
         .and_then(|(_, v)| match v {
-            crate::gateway::event::QueryValueOut::One(s) => Some(s),
+            crate::invoke::event::QueryValueOut::One(s) => Some(s),
             _ => None,
         })
 }

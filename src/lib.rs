@@ -11,6 +11,8 @@ pub mod discovery;
 pub mod engine;
 pub mod events;
 pub mod gateway;
+pub mod host;
+pub mod invoke;
 pub mod logs;
 pub mod pool;
 pub mod rescue;

@@ -6,6 +6,14 @@ use http_body_util::Full;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 
+/// A whole response body (every response but one).
+pub type Body = Full<Bytes>;
+
+/// What the HTTP service answers with: a whole body, or a stream (`/_fn/events`). `Either`
+/// keeps the common case unboxed.
+pub type ResponseBody =
+    http_body_util::Either<Full<Bytes>, http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>>;
+
 /// Why a request could not be served. Says who caused it: the client (4xx), the gateway's
 /// admission (429/503 overflow), or the runtime (502/503/504).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

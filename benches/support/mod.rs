@@ -2,7 +2,7 @@
 //! would send for `GET /bench` from wrk, and the one-line JSON report.
 
 use fastfn::config::FnPolicy;
-use fastfn::gateway::event::{request_payload, EventParts};
+use fastfn::invoke::event::{request_payload, EventParts};
 use fastfn::routing::Target;
 use fastfn::runtime::RuntimeKind;
 

@@ -3,24 +3,23 @@
 //! round robin (with one failover on connect errors), and maps the reply to a response with
 //! the contract's headers. Infallible: every failure becomes a response via [`crate::rescue`].
 
-mod backend;
-pub mod event;
-pub mod reply;
+pub mod router;
 
 use crate::assets::AssetOutcome;
 use crate::engine::{FunctionSlot, Served, Shared};
 use crate::events::{EngineEvent, RequestRecord};
+use crate::invoke::{CallInput, Outcome};
 use crate::logs::LogLine;
 use crate::rescue::Failure;
-use crate::routing::{Resolution, Route};
+use crate::routing::Route;
 use crate::runtime::RuntimeKind;
-use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, HOST, LOCATION};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, LOCATION};
 use hyper::http::request::Parts;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use router::{Decision, RouteDecision};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,11 +28,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-pub type Body = Full<Bytes>;
+pub use crate::rescue::Body;
 
-/// What the service answers with: a whole body (every response but one), or a stream
-/// (`/_fn/events`). `Either` keeps the common case unboxed.
-pub type ResponseBody = http_body_util::Either<Full<Bytes>, http_body_util::combinators::BoxBody<Bytes, Infallible>>;
+pub use crate::rescue::ResponseBody;
 
 /// How long in-flight requests may take to finish once the engine stops or switches project.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -168,44 +165,6 @@ async fn guard_panics(fut: impl std::future::Future<Output = Response<ResponseBo
     }
 }
 
-/// Host of the request without port, for a route's `allow_hosts` (contract §3): first
-/// `X-Forwarded-Host`, else `Host`. Never for a security decision: any client can send
-/// `X-Forwarded-Host` (see [`authority_host`]).
-pub(crate) fn request_host(parts: &Parts) -> Option<&str> {
-    let raw = parts
-        .headers
-        .get("x-forwarded-host")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .or_else(|| parts.headers.get(HOST).and_then(|v| v.to_str().ok()))
-        .or_else(|| parts.uri.host())?
-        .trim();
-    Some(strip_port(raw))
-}
-
-/// Host of the request without port from `Host` (or the absolute-form URI) only: what a browser
-/// sets from the URL and a page cannot change. The admin guard's DNS-rebinding check uses this.
-pub(crate) fn authority_host(parts: &Parts) -> Option<&str> {
-    let raw = parts
-        .headers
-        .get(HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| parts.uri.host())?
-        .trim();
-    Some(strip_port(raw))
-}
-
-fn strip_port(host: &str) -> &str {
-    if let Some(rest) = host.strip_prefix('[') {
-        // [::1]:8080
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    match host.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host,
-    }
-}
-
 pub async fn handle(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketAddr) -> Response<ResponseBody> {
     if req.uri().path() == "/_fn/events" {
         let (parts, _) = req.into_parts();
@@ -218,44 +177,31 @@ pub async fn handle(shared: &Arc<Shared>, req: Request<Incoming>, remote: Socket
 
 async fn handle_whole(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    if !is_method_token(parts.method.as_str()) {
-        return Failure::BadRequest("invalid method").into_response();
-    }
-    let path = parts.uri.path();
-    if path == "/_fn" || path.starts_with("/_fn/") {
-        return crate::admin::handle(shared, parts, body, remote).await;
-    }
-    if path == "/console" || path.starts_with("/console/") {
-        return crate::admin::console(shared, &parts, remote).await;
-    }
-    let settings = &shared.settings;
-    let mut lookup = path;
-    if path == "/" {
-        if let Some(to) = &settings.home_redirect {
-            return redirect(to);
-        }
-        if let Some(home) = &settings.home_function {
-            lookup = home.as_str();
-        }
-    }
     let served = shared.served();
+    let assets_first = served.assets.as_ref().is_some_and(|a| !a.run_worker_first());
+    let plan = match router::decide(&shared.settings, &served.discovery.routes, assets_first, &parts) {
+        Decision::Admin => return crate::admin::handle(shared, parts, body, remote).await,
+        Decision::Console => return crate::admin::console(shared, &parts, remote).await,
+        Decision::Redirect(to) => return redirect(to),
+        Decision::Refuse(failure) => return failure.into_response(),
+        Decision::Serve(plan) => plan,
+    };
+    let path = parts.uri.path();
     // §2.6 step 1: a static file wins unless functions run first.
-    if let Some(assets) = served.assets.as_ref().filter(|a| !a.run_worker_first()) {
-        match assets.serve(&parts.method, path, &parts.headers, false).await {
-            AssetOutcome::Served(resp) => return resp,
-            AssetOutcome::Refused(failure) => return failure.into_response(),
-            AssetOutcome::NoMatch => {}
+    if plan.assets_first {
+        if let Some(assets) = served.assets.as_ref() {
+            match assets.serve(&parts.method, path, &parts.headers, false).await {
+                AssetOutcome::Served(resp) => return resp,
+                AssetOutcome::Refused(failure) => return failure.into_response(),
+                AssetOutcome::NoMatch => {}
+            }
         }
     }
-    let method = parts.method.as_str();
-    let resolution = served.discovery.routes.resolve(method, lookup, request_host(&parts));
-    match resolution {
-        Resolution::Matched { route, params } => invoke(shared, &served, route, &params, &parts, body, remote).await,
-        Resolution::Ambiguous => Failure::Ambiguous.into_response(),
-        Resolution::MethodNotAllowed { allow } => Failure::MethodNotAllowed { allow }.into_response(),
-        Resolution::HostNotAllowed => Failure::HostNotAllowed.into_response(),
+    match plan.route {
+        RouteDecision::Invoke { route, params } => invoke(shared, &served, route, &params, &parts, body, remote).await,
+        RouteDecision::Refuse(failure) => failure.into_response(),
         // §2.6 step 6: assets again, with the SPA fallback.
-        Resolution::NotFound => match &served.assets {
+        RouteDecision::Assets => match &served.assets {
             Some(assets) => match assets.serve(&parts.method, path, &parts.headers, true).await {
                 AssetOutcome::Served(resp) => resp,
                 AssetOutcome::Refused(failure) => failure.into_response(),
@@ -266,12 +212,6 @@ async fn handle_whole(shared: &Arc<Shared>, req: Request<Incoming>, remote: Sock
     }
 }
 
-/// Methods as an HTTP edge like nginx takes them: upper-case letters, `_` and `-`. `get` is
-/// not GET (method names are case-sensitive) and is refused rather than routed.
-fn is_method_token(m: &str) -> bool {
-    !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase() || b == b'_' || b == b'-')
-}
-
 fn redirect(to: &str) -> Response<Body> {
     let mut resp = Response::new(Body::default());
     *resp.status_mut() = StatusCode::FOUND;
@@ -279,57 +219,6 @@ fn redirect(to: &str) -> Response<Body> {
         resp.headers_mut().insert(LOCATION, v);
     }
     resp
-}
-
-/// What the runtime call produced, before it becomes a response.
-pub(crate) struct Outcome {
-    pub result: Result<reply::Reply, Failure>,
-    /// 0-based socket that answered.
-    pub socket_index: Option<usize>,
-    pub queued: bool,
-    pub timings: Timings,
-}
-
-impl Outcome {
-    fn refused(failure: Failure) -> Outcome {
-        Outcome {
-            result: Err(failure),
-            socket_index: None,
-            queued: false,
-            timings: Timings::default(),
-        }
-    }
-}
-
-/// Where a call's time went, stage by stage (microseconds, from the engine's own clock).
-/// Shown as `Server-Timing` with debug headers and kept in the request record.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Timings {
-    /// Waiting for a worker-pool slot (includes the queue).
-    pub admission_us: u64,
-    /// Reading the request body (after admission).
-    pub body_us: u64,
-    /// Connect/send, the handler, and the reply's bytes back.
-    pub runtime_us: u64,
-    /// Parsing and validating the reply.
-    pub reply_us: u64,
-}
-
-impl Timings {
-    fn server_timing(&self) -> String {
-        let ms = |us: u64| us as f64 / 1000.0;
-        format!(
-            "admission;dur={:.3}, body;dur={:.3}, runtime;dur={:.3}, reply;dur={:.3}",
-            ms(self.admission_us),
-            ms(self.body_us),
-            ms(self.runtime_us),
-            ms(self.reply_us)
-        )
-    }
-}
-
-fn micros_since(t: Instant) -> u64 {
-    t.elapsed().as_micros() as u64
 }
 
 async fn invoke(
@@ -507,15 +396,15 @@ async fn call(
     if declared.is_some_and(|n| n > max_body) {
         return Outcome::refused(Failure::PayloadTooLarge);
     }
-    if let Err(failure) = ready(shared, target) {
+    if let Err(failure) = crate::invoke::ready(shared, target) {
         return Outcome::refused(failure);
     }
     let waited = Instant::now();
-    let permit = match admit(slot).await {
+    let permit = match crate::invoke::admit(slot).await {
         Ok(p) => p,
         Err(failure) => return Outcome::refused(failure),
     };
-    let admission_us = micros_since(waited);
+    let admission_us = crate::invoke::micros_since(waited);
     let reading = Instant::now();
     let limit = shared.settings.client_timeout;
     let body = match tokio::time::timeout(limit, Limited::new(body, max_body as usize).collect()).await {
@@ -524,7 +413,7 @@ async fn call(
         Ok(Err(_)) => return Outcome::refused(Failure::BadRequest("invalid request body")),
         Err(_) => return Outcome::refused(Failure::BadRequest("request body timeout")),
     };
-    let body_us = micros_since(reading);
+    let body_us = crate::invoke::micros_since(reading);
 
     // `::ffff:127.0.0.1` on a dual-stack listener is 127.0.0.1.
     let client_ip = remote.ip().to_canonical().to_string();
@@ -539,131 +428,10 @@ async fn call(
         user: None,
     };
     let request_id = shared.next_request_id();
-    let mut outcome = run_admitted(shared, target, &input, &request_id, permit).await;
+    let mut outcome = crate::invoke::run_admitted(shared, target, &input, &request_id, permit).await;
     outcome.timings.admission_us = admission_us;
     outcome.timings.body_us = body_us;
     outcome
-}
-
-/// A call to a function, however it arrived (HTTP request or `/_fn/invoke`).
-pub(crate) struct CallInput<'a> {
-    pub method: &'a Method,
-    pub path: &'a str,
-    pub query: Option<&'a str>,
-    pub headers: &'a hyper::HeaderMap,
-    pub body: &'a [u8],
-    pub client_ip: &'a str,
-    pub params: &'a [(String, String)],
-    /// `context.user` (from `/_fn/invoke`).
-    pub user: Option<&'a serde_json::Value>,
-}
-
-/// The function's dependencies: ready, being installed (503 + Retry-After), or failed.
-fn ready(shared: &Shared, target: &crate::routing::Target) -> Result<(), Failure> {
-    match shared.deps.readiness(target) {
-        crate::deps::Readiness::Ready => Ok(()),
-        crate::deps::Readiness::Preparing => Err(Failure::DepsPreparing),
-        crate::deps::Readiness::Failed(output) => Err(Failure::DepsFailed {
-            output: target.policy.include_debug_headers.then_some(output),
-        }),
-    }
-}
-
-async fn admit(slot: &FunctionSlot) -> Result<crate::pool::Permit, Failure> {
-    slot.pool.acquire().await.map_err(|refusal| match refusal {
-        crate::pool::Refusal::Overflow { status } => Failure::Overflow { status },
-        crate::pool::Refusal::QueueTimeout { status } => Failure::QueueTimeout { status },
-    })
-}
-
-/// Readiness, admission, then the call (for `/_fn/invoke`, whose body is already read).
-pub(crate) async fn run(
-    shared: &Arc<Shared>,
-    target: &crate::routing::Target,
-    slot: &FunctionSlot,
-    input: &CallInput<'_>,
-    request_id: &str,
-) -> Outcome {
-    if let Err(failure) = ready(shared, target) {
-        return Outcome::refused(failure);
-    }
-    let waited = Instant::now();
-    let permit = match admit(slot).await {
-        Ok(p) => p,
-        Err(failure) => return Outcome::refused(failure),
-    };
-    let mut outcome = run_admitted(shared, target, input, request_id, permit).await;
-    outcome.timings.admission_us = micros_since(waited);
-    outcome
-}
-
-/// The admitted call: event, backend, reply. The slot is freed as soon as the backend answers.
-async fn run_admitted(
-    shared: &Arc<Shared>,
-    target: &crate::routing::Target,
-    input: &CallInput<'_>,
-    request_id: &str,
-    permit: crate::pool::Permit,
-) -> Outcome {
-    let policy = &target.policy;
-    let queued = permit.queued;
-    let parts = event::EventParts {
-        request_id,
-        ts: crate::clock::epoch_millis(),
-        method: input.method.as_str(),
-        path: input.path,
-        query: input.query,
-        headers: input.headers,
-        body: None,
-        client_ip: input.client_ip,
-        params: input.params,
-        target,
-        debug: policy.include_debug_headers,
-        worker_pid: shared.pid,
-        user: input.user,
-    };
-    let started = Instant::now();
-    // Daemons on v2 get the body apart, raw; the whole frame is built only for a backend
-    // that takes it (Lua, Rust/Go, a v1 socket).
-    let uses_sockets = target.runtime.uses_daemons() && !matches!(target.runtime, RuntimeKind::Rust | RuntimeKind::Go);
-    let meta = if uses_sockets {
-        event::request_payload(&parts)
-    } else {
-        Vec::new()
-    };
-    let whole = || {
-        event::request_payload(&event::EventParts {
-            body: (!input.body.is_empty()).then_some(input.body),
-            ..parts
-        })
-    };
-    let idempotent = matches!(
-        *input.method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
-    );
-    let call = backend::Call {
-        meta: &meta,
-        body: input.body,
-        whole: &whole,
-        timeout: Duration::from_millis(policy.timeout_ms),
-        idempotent,
-    };
-    let (frame, socket_index) = backend::call(shared, target, &call).await;
-    let runtime_us = micros_since(started);
-    // Free the slot before the reply is parsed and the response built.
-    drop(permit);
-    let parsing = Instant::now();
-    let result = frame.and_then(|f| reply::parse_frame(&f.meta, f.body));
-    Outcome {
-        result,
-        socket_index,
-        queued,
-        timings: Timings {
-            runtime_us,
-            reply_us: micros_since(parsing),
-            ..Timings::default()
-        },
-    }
 }
 
 /// `X-Fn-Stdout`/`X-Fn-Stderr`: the first 4096 bytes, control characters shown as spaces.
@@ -721,24 +489,6 @@ mod tests {
         assert!(v["reason"].as_str().unwrap().contains("gateway failed"));
         let fine = guard_panics(async { Response::new(http_body_util::Either::Left(Body::default())) }).await;
         assert_eq!(fine.status(), 200);
-    }
-
-    #[test]
-    fn method_tokens_are_upper_case() {
-        for ok in ["GET", "POST", "PROPFIND", "VERSION-CONTROL", "M_SEARCH"] {
-            assert!(is_method_token(ok), "{ok}");
-        }
-        for bad in ["get", "Get", "", "GE T", "GET1"] {
-            assert!(!is_method_token(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn ports_are_stripped_from_hosts() {
-        assert_eq!(strip_port("example.com:8080"), "example.com");
-        assert_eq!(strip_port("example.com"), "example.com");
-        assert_eq!(strip_port("[::1]:8080"), "::1");
-        assert_eq!(strip_port("127.0.0.1"), "127.0.0.1");
     }
 
     #[test]

@@ -1260,7 +1260,7 @@ mod tests {
         // Every reply is one the gateway accepts.
         for (kind, reply) in &got {
             let raw = serde_json::to_vec(reply).unwrap();
-            assert!(crate::gateway::reply::parse(&raw).is_ok(), "{kind}");
+            assert!(crate::invoke::reply::parse(&raw).is_ok(), "{kind}");
         }
     }
 

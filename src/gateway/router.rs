@@ -1,0 +1,186 @@
+//! The router: a request head → what the gateway does with it. Pure (no I/O, no awaits): the
+//! admin and console prefixes, refusals of malformed heads, the home route, and the route
+//! map's answer, in contract order (§2.6). Static files are the one step that needs the disk:
+//! the decision says when to try them, and the gateway does.
+
+use super::Failure;
+use crate::config::project::Settings;
+use crate::host::request_host;
+use crate::routing::{Resolution, Route, RouteMap};
+use hyper::http::request::Parts;
+
+/// What to do with a request.
+#[derive(Debug)]
+pub enum Decision<'a> {
+    /// `/_fn/*` (the admin surface decides the rest).
+    Admin,
+    /// `/console/*`.
+    Console,
+    /// `GET /` with `home.redirect` / `FN_HOME_REDIRECT`.
+    Redirect(&'a str),
+    /// Refused before any lookup.
+    Refuse(Failure),
+    Serve(Plan<'a>),
+}
+
+/// A request for the project's own routes.
+#[derive(Debug)]
+pub struct Plan<'a> {
+    /// Try static files before the route map (§2.6 step 1; off with `run_worker_first`).
+    pub assets_first: bool,
+    pub route: RouteDecision<'a>,
+}
+
+#[derive(Debug)]
+pub enum RouteDecision<'a> {
+    Invoke {
+        route: &'a Route,
+        params: Vec<(String, String)>,
+    },
+    /// No route: static files with the SPA fallback, else 404 (§2.6 step 6).
+    Assets,
+    Refuse(Failure),
+}
+
+/// `assets_first`: a root assets mount exists and functions do not run first.
+pub fn decide<'a>(settings: &'a Settings, routes: &'a RouteMap, assets_first: bool, parts: &'a Parts) -> Decision<'a> {
+    if !is_method_token(parts.method.as_str()) {
+        return Decision::Refuse(Failure::BadRequest("invalid method"));
+    }
+    let path = parts.uri.path();
+    if path == "/_fn" || path.starts_with("/_fn/") {
+        return Decision::Admin;
+    }
+    if path == "/console" || path.starts_with("/console/") {
+        return Decision::Console;
+    }
+    let mut lookup = path;
+    if path == "/" {
+        if let Some(to) = &settings.home_redirect {
+            return Decision::Redirect(to);
+        }
+        if let Some(home) = &settings.home_function {
+            lookup = home.as_str();
+        }
+    }
+    let route = match routes.resolve(parts.method.as_str(), lookup, request_host(parts)) {
+        Resolution::Matched { route, params } => RouteDecision::Invoke { route, params },
+        Resolution::Ambiguous => RouteDecision::Refuse(Failure::Ambiguous),
+        Resolution::MethodNotAllowed { allow } => RouteDecision::Refuse(Failure::MethodNotAllowed { allow }),
+        Resolution::HostNotAllowed => RouteDecision::Refuse(Failure::HostNotAllowed),
+        Resolution::NotFound => RouteDecision::Assets,
+    };
+    Decision::Serve(Plan { assets_first, route })
+}
+
+/// Methods as an HTTP edge like nginx takes them: upper-case letters, `_` and `-`. `get` is
+/// not GET (method names are case-sensitive) and is refused rather than routed.
+pub fn is_method_token(m: &str) -> bool {
+    !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase() || b == b'_' || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::project::Overrides;
+    use crate::discovery::{discover, DiscoveryOptions};
+    use crate::runtime::RuntimeKind;
+    use std::collections::HashMap;
+
+    fn project(files: &[(&str, &str)], env: &[(&str, &str)]) -> (tempfile::TempDir, Settings, RouteMap) {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let vars: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let settings = Settings::resolve(&Overrides::default(), &|k| vars.get(k).cloned(), dir.path()).unwrap();
+        let opts = DiscoveryOptions {
+            runtimes: vec![RuntimeKind::Python, RuntimeKind::Node],
+            ..DiscoveryOptions::default()
+        };
+        let routes = discover(dir.path(), &opts).routes;
+        (dir, settings, routes)
+    }
+
+    fn head(method: &str, uri: &str, headers: &[(&str, &str)]) -> Parts {
+        let mut b = hyper::Request::builder()
+            .method(hyper::Method::from_bytes(method.as_bytes()).unwrap())
+            .uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    /// Every kind of decision, from request heads alone (no socket, no engine).
+    #[test]
+    fn request_heads_map_to_decisions() {
+        let files = [
+            ("hello.py", "def handler(e): return 'hi'"),
+            ("users/[id].py", "def handler(e): return e['params']"),
+            ("post.users.py", "def handler(e): return 'made'"),
+            ("dup.py", "def handler(e): return 'py'"),
+            ("dup.js", "exports.handler = () => 'js'"),
+            (
+                "only/fn.config.json",
+                r#"{"invoke": {"allow_hosts": ["api.example.com"]}}"#,
+            ),
+            ("only/handler.py", "def handler(e): return 'api'"),
+        ];
+        let (_dir, settings, routes) = project(&files, &[("FN_HOME_REDIRECT", "/hello")]);
+        let kind = |d: &Decision| -> String {
+            match d {
+                Decision::Admin => "admin".into(),
+                Decision::Console => "console".into(),
+                Decision::Redirect(to) => format!("redirect {to}"),
+                Decision::Refuse(f) => format!("refuse {}", f.status().as_u16()),
+                Decision::Serve(p) => match &p.route {
+                    RouteDecision::Invoke { route, params } => {
+                        let ps: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                        format!("invoke {} {} [{}]", route.pattern, route.target.runtime, ps.join(","))
+                    }
+                    RouteDecision::Assets => "assets".into(),
+                    RouteDecision::Refuse(f) => format!("refuse {}", f.status().as_u16()),
+                },
+            }
+        };
+        let cases: &[(&str, &str, &[(&str, &str)], &str)] = &[
+            ("GET", "/_fn/health", &[], "admin"),
+            ("POST", "/_fn/reload", &[], "admin"),
+            ("GET", "/_fnx", &[], "assets"),
+            ("GET", "/console/", &[], "console"),
+            ("GET", "/", &[], "redirect /hello"),
+            ("GET", "/hello", &[], "invoke /hello python []"),
+            ("HEAD", "/hello", &[], "invoke /hello python []"),
+            ("GET", "/users/42", &[], "invoke /users/:id python [id=42]"),
+            ("POST", "/users", &[], "invoke /users python []"),
+            ("GET", "/dup", &[], "invoke /dup python []"),
+            ("GET", "/nope", &[], "assets"),
+            ("get", "/hello", &[], "refuse 400"),
+            ("GET", "/only", &[("host", "api.example.com")], "invoke /only python []"),
+            ("GET", "/only", &[("host", "evil.example.com")], "refuse 421"),
+        ];
+        for (method, uri, headers, want) in cases {
+            let parts = head(method, uri, headers);
+            let got = kind(&decide(&settings, &routes, false, &parts));
+            assert_eq!(&got, want, "{method} {uri} {headers:?}");
+        }
+        let parts = head("GET", "/hello", &[]);
+        let Decision::Serve(plan) = decide(&settings, &routes, true, &parts) else {
+            panic!()
+        };
+        assert!(plan.assets_first);
+    }
+
+    #[test]
+    fn method_tokens_are_upper_case() {
+        for ok in ["GET", "POST", "PROPFIND", "VERSION-CONTROL", "M_SEARCH"] {
+            assert!(is_method_token(ok), "{ok}");
+        }
+        for bad in ["get", "Get", "", "GE T", "GET1"] {
+            assert!(!is_method_token(bad), "{bad}");
+        }
+    }
+}

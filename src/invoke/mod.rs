@@ -1,0 +1,189 @@
+//! The invoke pipeline: one call to a function, however it arrived (an HTTP request through
+//! the gateway, `/_fn/invoke`, later schedules and jobs): dependency readiness → admission →
+//! event → backend → reply, each stage timed. Knows nothing of hyper's connections: the
+//! gateway reads the request body between admission and the call, so a refused request costs
+//! no body read.
+
+mod backend;
+pub mod event;
+pub mod reply;
+
+use crate::engine::{FunctionSlot, Shared};
+use crate::rescue::Failure;
+use crate::runtime::RuntimeKind;
+use hyper::Method;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// What the runtime call produced, before it becomes a response.
+pub(crate) struct Outcome {
+    pub result: Result<reply::Reply, Failure>,
+    /// 0-based socket that answered.
+    pub socket_index: Option<usize>,
+    pub queued: bool,
+    pub timings: Timings,
+}
+
+impl Outcome {
+    pub(crate) fn refused(failure: Failure) -> Outcome {
+        Outcome {
+            result: Err(failure),
+            socket_index: None,
+            queued: false,
+            timings: Timings::default(),
+        }
+    }
+}
+
+/// Where a call's time went, stage by stage (microseconds, from the engine's own clock).
+/// Shown as `Server-Timing` with debug headers and kept in the request record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timings {
+    /// Waiting for a worker-pool slot (includes the queue).
+    pub admission_us: u64,
+    /// Reading the request body (after admission).
+    pub body_us: u64,
+    /// Connect/send, the handler, and the reply's bytes back.
+    pub runtime_us: u64,
+    /// Parsing and validating the reply.
+    pub reply_us: u64,
+}
+
+impl Timings {
+    pub(crate) fn server_timing(&self) -> String {
+        let ms = |us: u64| us as f64 / 1000.0;
+        format!(
+            "admission;dur={:.3}, body;dur={:.3}, runtime;dur={:.3}, reply;dur={:.3}",
+            ms(self.admission_us),
+            ms(self.body_us),
+            ms(self.runtime_us),
+            ms(self.reply_us)
+        )
+    }
+}
+
+pub(crate) fn micros_since(t: Instant) -> u64 {
+    t.elapsed().as_micros() as u64
+}
+
+/// A call to a function, however it arrived (HTTP request or `/_fn/invoke`).
+pub(crate) struct CallInput<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a hyper::HeaderMap,
+    pub body: &'a [u8],
+    pub client_ip: &'a str,
+    pub params: &'a [(String, String)],
+    /// `context.user` (from `/_fn/invoke`).
+    pub user: Option<&'a serde_json::Value>,
+}
+
+/// The function's dependencies: ready, being installed (503 + Retry-After), or failed.
+pub(crate) fn ready(shared: &Shared, target: &crate::routing::Target) -> Result<(), Failure> {
+    match shared.deps.readiness(target) {
+        crate::deps::Readiness::Ready => Ok(()),
+        crate::deps::Readiness::Preparing => Err(Failure::DepsPreparing),
+        crate::deps::Readiness::Failed(output) => Err(Failure::DepsFailed {
+            output: target.policy.include_debug_headers.then_some(output),
+        }),
+    }
+}
+
+pub(crate) async fn admit(slot: &FunctionSlot) -> Result<crate::pool::Permit, Failure> {
+    slot.pool.acquire().await.map_err(|refusal| match refusal {
+        crate::pool::Refusal::Overflow { status } => Failure::Overflow { status },
+        crate::pool::Refusal::QueueTimeout { status } => Failure::QueueTimeout { status },
+    })
+}
+
+/// Readiness, admission, then the call (for `/_fn/invoke`, whose body is already read).
+pub(crate) async fn run(
+    shared: &Arc<Shared>,
+    target: &crate::routing::Target,
+    slot: &FunctionSlot,
+    input: &CallInput<'_>,
+    request_id: &str,
+) -> Outcome {
+    if let Err(failure) = ready(shared, target) {
+        return Outcome::refused(failure);
+    }
+    let waited = Instant::now();
+    let permit = match admit(slot).await {
+        Ok(p) => p,
+        Err(failure) => return Outcome::refused(failure),
+    };
+    let mut outcome = run_admitted(shared, target, input, request_id, permit).await;
+    outcome.timings.admission_us = micros_since(waited);
+    outcome
+}
+
+/// The admitted call: event, backend, reply. The slot is freed as soon as the backend answers.
+pub(crate) async fn run_admitted(
+    shared: &Arc<Shared>,
+    target: &crate::routing::Target,
+    input: &CallInput<'_>,
+    request_id: &str,
+    permit: crate::pool::Permit,
+) -> Outcome {
+    let policy = &target.policy;
+    let queued = permit.queued;
+    let parts = event::EventParts {
+        request_id,
+        ts: crate::clock::epoch_millis(),
+        method: input.method.as_str(),
+        path: input.path,
+        query: input.query,
+        headers: input.headers,
+        body: None,
+        client_ip: input.client_ip,
+        params: input.params,
+        target,
+        debug: policy.include_debug_headers,
+        worker_pid: shared.pid,
+        user: input.user,
+    };
+    let started = Instant::now();
+    // Daemons on v2 get the body apart, raw; the whole frame is built only for a backend
+    // that takes it (Lua, Rust/Go, a v1 socket).
+    let uses_sockets = target.runtime.uses_daemons() && !matches!(target.runtime, RuntimeKind::Rust | RuntimeKind::Go);
+    let meta = if uses_sockets {
+        event::request_payload(&parts)
+    } else {
+        Vec::new()
+    };
+    let whole = || {
+        event::request_payload(&event::EventParts {
+            body: (!input.body.is_empty()).then_some(input.body),
+            ..parts
+        })
+    };
+    let idempotent = matches!(
+        *input.method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
+    );
+    let call = backend::Call {
+        meta: &meta,
+        body: input.body,
+        whole: &whole,
+        timeout: Duration::from_millis(policy.timeout_ms),
+        idempotent,
+    };
+    let (frame, socket_index) = backend::call(shared, target, &call).await;
+    let runtime_us = micros_since(started);
+    // Free the slot before the reply is parsed and the response built.
+    drop(permit);
+    let parsing = Instant::now();
+    let result = frame.and_then(|f| reply::parse_frame(&f.meta, f.body));
+    Outcome {
+        result,
+        socket_index,
+        queued,
+        timings: Timings {
+            runtime_us,
+            reply_us: micros_since(parsing),
+            ..Timings::default()
+        },
+    }
+}
