@@ -10,8 +10,9 @@ BENCH_RUNTIMES=${BENCH_RUNTIMES:-node,python,php,lua}
 SECS=${2:-5}
 PORT=${BENCH_PORT:-18080}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 2; }
-cargo build --release --bin fastfn --bench frameload --bench luadirect >/dev/null 2>&1
+cargo build --release --bin fastfn --bench frameload --bench luadirect --bench barehello >/dev/null 2>&1
 LOAD=$(ls -t target/release/deps/frameload-* | grep -v '\.d$' | head -1)
+BARE=$(ls -t target/release/deps/barehello-* | grep -v '\.d$' | head -1)
 LUALOAD=$(ls -t target/release/deps/luadirect-* | grep -v '\.d$' | head -1)
 BASE=$(mktemp -d /tmp/ffbench.XXXX)
 FN_GATEWAY_THREADS=${FN_GATEWAY_THREADS:-} FN_SOCKET_BASE_DIR=$BASE FN_HOST_PORT=$PORT FN_HOT_RELOAD=0 FN_RUNTIMES=$BENCH_RUNTIMES \
@@ -60,3 +61,34 @@ for rt in ${BENCH_RUNTIMES//,/ }; do
     done
   done
 done
+
+# The gateway's own floor: /nope (a 404 the router decides) against a bare hyper server that
+# answers a constant 404, same wrk, same run, alternating.
+BARE_PORT=$((PORT + 1))
+"$BARE" "$BARE_PORT" >/dev/null 2>&1 &
+BARE_PID=$!
+trap 'kill $ENGINE $BARE_PID 2>/dev/null; wait $ENGINE 2>/dev/null; rm -rf $BASE' EXIT
+sleep 0.5
+: > /tmp/ffb.g; : > /tmp/ffb.d
+for _ in $(seq "$RUNS"); do
+  wrk_run "http://127.0.0.1:$PORT/nope" 16 >> /tmp/ffb.g
+  wrk_run "http://127.0.0.1:$BARE_PORT/nope" 16 >> /tmp/ffb.d
+done
+for kind in gateway bare; do
+  f=/tmp/ffb.g; [ $kind = bare ] && f=/tmp/ffb.d
+  printf "%-8s %-4s %-8s %10s %8s %8s   runs: %s\n" "404" 16 "$kind" \
+    "$(cut -d' ' -f1 $f | median)" "$(cut -d' ' -f2 $f | median)" "$(cut -d' ' -f3 $f | median)" \
+    "$(cut -d' ' -f1 $f | paste -sd, -)"
+done
+
+# Above the gate: hellopy has 20 worker-pool slots (the default max_concurrency). At c=64 the
+# extra clients get 429s at once and come straight back; the rate of 200s must hold.
+if [[ ",$BENCH_RUNTIMES," == *",python,"* ]]; then
+  : > /tmp/ffb.g; : > /tmp/ffb.d
+  for _ in $(seq "$RUNS"); do
+    wrk_run "http://127.0.0.1:$PORT/hellopy" 16 | awk -v s="$SECS" '{printf "%.0f\n", $1 - $4 / s}' >> /tmp/ffb.g
+    wrk_run "http://127.0.0.1:$PORT/hellopy" 64 | awk -v s="$SECS" '{printf "%.0f\n", $1 - $4 / s}' >> /tmp/ffb.d
+  done
+  printf "%-8s %-4s %-8s %10s   runs: %s\n" gate 16 "200s/s" "$(median < /tmp/ffb.g)" "$(paste -sd, /tmp/ffb.g)"
+  printf "%-8s %-4s %-8s %10s   runs: %s\n" gate 64 "200s/s" "$(median < /tmp/ffb.d)" "$(paste -sd, /tmp/ffb.d)"
+fi
