@@ -265,7 +265,7 @@ test('v2: a binary reply body is the raw frame body, not base64', { timeout: 150
 
 test('v2: a call over FN_MAX_FRAME_BYTES gets 413 for its id; the connection serves on', { timeout: 15000 }, async () => {
   const c = await Client.open(SMALL);
-  const over = c.call(req('echo', { i: 'big' }), Buffer.alloc(100 * 1024, 120));
+  const over = c.call(req('echo', { i: 'big' }), Buffer.alloc(1024 * 1024, 120)); // several reads
   const next = c.call(req('hello', { name: 'after' }));
   const r = await over;
   assert.equal(r.meta.status, 413);

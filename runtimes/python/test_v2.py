@@ -254,7 +254,7 @@ class V2Test(unittest.TestCase):
 
     def test_over_limit_call_gets_413_and_the_connection_serves_on(self):
         c = self.client(self.small_sock)
-        over = c.call(req("echo", {"i": "big"}), b"x" * (100 << 10))
+        over = c.call(req("echo", {"i": "big"}), b"x" * (1 << 20))  # several reads
         nxt = c.call(req("hello", {"name": "after"}))
         meta, _ = c.reply(over)
         self.assertEqual((meta["status"], meta["body"]), (413, '{"error":"payload too large"}'))
