@@ -173,7 +173,9 @@ test.after(async () => {
   for (const d of [daemon, small]) {
     if (d.exitCode === null) {
       d.stdin.end();
+      const t = setTimeout(() => d.kill('SIGKILL'), 3000); // never leave a broken daemon behind
       await d.exited;
+      clearTimeout(t);
     }
   }
   fs.rmSync(tmp, { recursive: true, force: true });
@@ -319,7 +321,10 @@ test('v2: stdin EOF exits at once with a v2 connection open', { timeout: 15000 }
   await sleep(50);
   const t0 = Date.now();
   child.stdin.end();
-  assert.equal(await child.exited, 0);
+  const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+  const code = await child.exited;
+  clearTimeout(t);
+  assert.equal(code, 0);
   assert.ok(Date.now() - t0 < 1000, `exit took ${Date.now() - t0} ms`);
   await c.closed();
 });

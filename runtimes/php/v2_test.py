@@ -148,10 +148,12 @@ def start_daemon(root, sock, **env):
 
 
 def stop_daemon(proc):
-    if proc.poll() is None:
-        proc.stdin.close()
-        proc.wait(5)
     proc.stdin.close()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:  # never leave a daemon behind, even when it is broken
+        proc.kill()
+        proc.wait()
 
 
 class V2Test(unittest.TestCase):
