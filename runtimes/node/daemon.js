@@ -4,8 +4,10 @@
 //   node daemon.js <socket-path>
 //   env: FN_FUNCTIONS_ROOT (absolute root of the user's functions), FN_MAX_FRAME_BYTES (2 MiB)
 //
-// Per connection: read one frame (4-byte big-endian length + UTF-8 JSON request), write one
-// reply frame, end. Contract: shared/contract/FASTFN.md §4; ours: docs/architecture.md.
+// v1: per connection read one frame (4-byte big-endian length + UTF-8 JSON request), write one
+// reply frame, end. v2: a connection whose first frame is `{"fastfn_hello": 2}` gets the hello
+// answer and then carries multiplexed call/reply/cancel frames until closed ("Protocol v2").
+// Contract: shared/contract/FASTFN.md §4; ours: docs/architecture.md, docs/protocol.md.
 //
 // Invariants:
 // - Only files inside the functions root (after symlinks) are loaded as entries.
