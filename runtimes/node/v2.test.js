@@ -217,6 +217,15 @@ test('v2: a slow call does not hold back a fast one behind it on the same connec
   c.end();
 });
 
+test('v2: 10 slow calls of one connection run together', { timeout: 15000 }, async () => {
+  const c = await Client.open(SOCK);
+  const t0 = Date.now();
+  const replies = await Promise.all(Array.from({ length: 10 }, () => c.call(req('wait', { ms: '300' }))));
+  for (const r of replies) assert.equal(r.meta.body, '{"ms":"300"}');
+  assert.ok(Date.now() - t0 < 900, `took ${Date.now() - t0} ms`);
+  c.end();
+});
+
 test('v2: 50 pipelined calls in one write are all answered with their ids', { timeout: 15000 }, async () => {
   const c = await Client.open(SOCK);
   const frames = [];

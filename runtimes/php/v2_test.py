@@ -210,6 +210,14 @@ class V2Test(unittest.TestCase):
         self.assertEqual(c.reply(slow)[0]["body"], '{"ms":"300"}')
         self.assertEqual(c.order, [fast, slow])
 
+    def test_slow_calls_of_one_connection_run_in_parallel(self):
+        c = self.client()
+        t0 = time.monotonic()
+        ids = [c.call(req("wait", {"ms": "300"})) for _ in range(6)]
+        for i in ids:
+            self.assertEqual(c.reply(i)[0]["body"], '{"ms":"300"}')
+        self.assertLess(time.monotonic() - t0, 1.2)
+
     def test_fifty_pipelined_calls(self):
         c = self.client()
         c.send(b"".join(
