@@ -595,6 +595,9 @@ final class Daemon
             if ($len > $this->maxFrame) {
                 if ($kind === 1) {
                     $this->replyWith($c, error_reply(413, 'payload too large'), $id);
+                    if ($c->closed) {
+                        return true;
+                    }
                 }
                 $rest = $len - 9;
                 $here = min($rest, $size - $off - 13);
@@ -621,7 +624,7 @@ final class Daemon
             }
             $this->dispatchV2($c, $id, $req, $meta, $body);
             if ($c->closed) {
-                return true;
+                return true; // a reply write failed: the peer is gone
             }
         }
         $c->buf = $off === $size ? '' : substr($buf, $off);
