@@ -4,8 +4,10 @@
 //   node daemon.js <socket-path>
 //   env: FN_FUNCTIONS_ROOT (absolute root of the user's functions), FN_MAX_FRAME_BYTES (2 MiB)
 //
-// Per connection: read one frame (4-byte big-endian length + UTF-8 JSON request), write one
-// reply frame, end. Contract: shared/contract/FASTFN.md §4; ours: docs/architecture.md.
+// v1: per connection read one frame (4-byte big-endian length + UTF-8 JSON request), write one
+// reply frame, end. v2: a connection whose first frame is `{"fastfn_hello": 2}` gets the hello
+// answer and then carries multiplexed call/reply/cancel frames until closed ("Protocol v2").
+// Contract: shared/contract/FASTFN.md §4; ours: docs/architecture.md, docs/protocol.md.
 //
 // Invariants:
 // - Only files inside the functions root (after symlinks) are loaded as entries.
@@ -225,7 +227,9 @@ function resolveEntry(req) {
  * whose function saw the same `gen` last time needs no stat. This is exact for our protocol:
  * a change completed before the client connects queues its inotify event before the accept, and
  * the request bytes are read at least one event-loop turn after the accept, so the watch
- * callback has run by then. Without a watch (fs.watch failed, e.g. inotify limit) every call
+ * callback has run by then. A v2 call arrives on an open connection: it starts in the check
+ * phase after the poll phase that read it (startParsed), so a watch event queued before its
+ * bytes were sent has been handled by then too. Without a watch (fs.watch failed, e.g. inotify limit) every call
  * stats. A folder that is removed or moved away is dropped (its watch would see nothing more)
  * and watched afresh on the next call. It also caches the folder's parsed `fn.env.json` (`env`, as of `envGen`/mtime/size).
  */

@@ -173,7 +173,9 @@ test.after(async () => {
   for (const d of [daemon, small]) {
     if (d.exitCode === null) {
       d.stdin.end();
+      const t = setTimeout(() => d.kill('SIGKILL'), 3000); // never leave a broken daemon behind
       await d.exited;
+      clearTimeout(t);
     }
   }
   fs.rmSync(tmp, { recursive: true, force: true });
@@ -212,6 +214,15 @@ test('v2: a slow call does not hold back a fast one behind it on the same connec
   assert.ok(Date.now() - t0 < 200, 'the fast reply does not wait for the slow one');
   assert.equal((await slow).meta.body, '{"ms":"300"}');
   assert.deepEqual(c.order, [2, 1]);
+  c.end();
+});
+
+test('v2: 10 slow calls of one connection run together', { timeout: 15000 }, async () => {
+  const c = await Client.open(SOCK);
+  const t0 = Date.now();
+  const replies = await Promise.all(Array.from({ length: 10 }, () => c.call(req('wait', { ms: '300' }))));
+  for (const r of replies) assert.equal(r.meta.body, '{"ms":"300"}');
+  assert.ok(Date.now() - t0 < 900, `took ${Date.now() - t0} ms`);
   c.end();
 });
 
@@ -265,7 +276,7 @@ test('v2: a binary reply body is the raw frame body, not base64', { timeout: 150
 
 test('v2: a call over FN_MAX_FRAME_BYTES gets 413 for its id; the connection serves on', { timeout: 15000 }, async () => {
   const c = await Client.open(SMALL);
-  const over = c.call(req('echo', { i: 'big' }), Buffer.alloc(100 * 1024, 120));
+  const over = c.call(req('echo', { i: 'big' }), Buffer.alloc(1024 * 1024, 120)); // several reads
   const next = c.call(req('hello', { name: 'after' }));
   const r = await over;
   assert.equal(r.meta.status, 413);
@@ -319,7 +330,10 @@ test('v2: stdin EOF exits at once with a v2 connection open', { timeout: 15000 }
   await sleep(50);
   const t0 = Date.now();
   child.stdin.end();
-  assert.equal(await child.exited, 0);
+  const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+  const code = await child.exited;
+  clearTimeout(t);
+  assert.equal(code, 0);
   assert.ok(Date.now() - t0 < 1000, `exit took ${Date.now() - t0} ms`);
   await c.closed();
 });

@@ -8,10 +8,13 @@
  * One self-contained file using only what Debian's php-cli ships; the engine embeds it. The
  * same file is the worker: `php daemon.php --worker <handler-path>`.
  *
- * Protocol: per connection read one frame (4-byte big-endian length + UTF-8 JSON request), write
- * one reply frame, close. Every failure is an ordinary reply; error bodies are JSON
- * `{"error": "..."}` with `Content-Type: application/json`. A connection closed before any byte
- * (health probe) is ignored.
+ * Protocol (docs/protocol.md): v1 — per connection read one frame (4-byte big-endian length +
+ * UTF-8 JSON request), write one reply frame, close. v2 — a connection whose first frame is
+ * `{"fastfn_hello": 2}` gets the hello answer, then carries multiplexed call/reply/cancel frames
+ * (id, meta JSON, raw body) until closed; each call is dispatched to a worker like a v1 request
+ * and answered, tagged with its id, when its worker replies (see "protocol v2" below). Every
+ * failure is an ordinary reply; error bodies are JSON `{"error": "..."}` with `Content-Type:
+ * application/json`. A connection closed before any byte (health probe) is ignored.
  *
  * Design:
  * - The daemon is one non-blocking stream_select loop over the listening socket, stdin, every
@@ -21,7 +24,8 @@
  *   on demand to MAX_WORKERS_PER_FN; further calls queue. Idle workers are reused most recently
  *   used first (a warm worker keeps its module state), reaped after IDLE_SECONDS, and at most
  *   MAX_IDLE_TOTAL stay idle across all pools.
- * - Daemon → worker: the client's request frame, forwarded unchanged, on the worker's stdin.
+ * - Daemon → worker: the client's request frame, forwarded unchanged, on the worker's stdin (for
+ *   a v2 call: the v1 request rebuilt from its meta and raw body).
  *   Worker → daemon: on fd 3, a frame whose first payload byte is a flag ('k' = keep me,
  *   'x' = I exit after this reply) followed by the reply JSON. The worker's fd 1 and fd 2 are
  *   pipes the daemon reads; whatever arrives during a call (echo inside handler(),
@@ -591,6 +595,9 @@ final class Daemon
             if ($len > $this->maxFrame) {
                 if ($kind === 1) {
                     $this->replyWith($c, error_reply(413, 'payload too large'), $id);
+                    if ($c->closed) {
+                        return true;
+                    }
                 }
                 $rest = $len - 9;
                 $here = min($rest, $size - $off - 13);
@@ -617,7 +624,7 @@ final class Daemon
             }
             $this->dispatchV2($c, $id, $req, $meta, $body);
             if ($c->closed) {
-                return true;
+                return true; // a reply write failed: the peer is gone
             }
         }
         $c->buf = $off === $size ? '' : substr($buf, $off);

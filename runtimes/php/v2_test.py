@@ -148,10 +148,12 @@ def start_daemon(root, sock, **env):
 
 
 def stop_daemon(proc):
-    if proc.poll() is None:
-        proc.stdin.close()
-        proc.wait(5)
     proc.stdin.close()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:  # never leave a daemon behind, even when it is broken
+        proc.kill()
+        proc.wait()
 
 
 class V2Test(unittest.TestCase):
@@ -208,6 +210,14 @@ class V2Test(unittest.TestCase):
         self.assertEqual(c.reply(slow)[0]["body"], '{"ms":"300"}')
         self.assertEqual(c.order, [fast, slow])
 
+    def test_slow_calls_of_one_connection_run_in_parallel(self):
+        c = self.client()
+        t0 = time.monotonic()
+        ids = [c.call(req("wait", {"ms": "300"})) for _ in range(6)]
+        for i in ids:
+            self.assertEqual(c.reply(i)[0]["body"], '{"ms":"300"}')
+        self.assertLess(time.monotonic() - t0, 1.2)
+
     def test_fifty_pipelined_calls(self):
         c = self.client()
         c.send(b"".join(
@@ -251,7 +261,7 @@ class V2Test(unittest.TestCase):
 
     def test_over_limit_call_gets_413_and_the_connection_serves_on(self):
         c = self.client(self.small_sock)
-        over = c.call(req("echo", {"i": "big"}), b"x" * (100 << 10))
+        over = c.call(req("echo", {"i": "big"}), b"x" * (1 << 20))  # several reads
         nxt = c.call(req("hello", {"name": "after"}))
         meta, _ = c.reply(over)
         self.assertEqual((meta["status"], meta["body"]), (413, '{"error":"payload too large"}'))

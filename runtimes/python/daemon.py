@@ -6,9 +6,11 @@
 
 One self-contained file, standard library only, so the engine can embed it.
 
-Protocol: per connection read one frame (4-byte big-endian length + UTF-8 JSON request), write
-one reply frame, close. Every failure is an ordinary reply; error bodies are JSON
-`{"error": "..."}` with `Content-Type: application/json`.
+Protocol (docs/protocol.md): v1 — per connection read one frame (4-byte big-endian length +
+UTF-8 JSON request), write one reply frame, close. v2 — a connection whose first frame is
+`{"fastfn_hello": 2}` gets the hello answer, then carries multiplexed call/reply/cancel frames
+(id, meta JSON, raw body) until closed; its calls are served concurrently. Every failure is an
+ordinary reply; error bodies are JSON `{"error": "..."}` with `Content-Type: application/json`.
 
 Invariants kept here:
 - Never loads a file outside the functions root (`..`, absolute paths and symlinks out → 404).
@@ -24,9 +26,11 @@ Invariants kept here:
 - The daemon writes nothing of its own per call; handler stdout/stderr are captured per call
   (a context-variable selected buffer behind proxies on sys.stdout/sys.stderr) and returned in
   the reply's `stdout`/`stderr` fields.
-- Concurrency: one acceptor thread serves connections inline; a watchdog hands the accept()
-  role to another thread when a call stalls (see _Pool), so a sleeping handler pins only its
-  own thread. Coroutines run on one event loop thread, awaited by the calling worker thread.
+- Concurrency: leader/followers (see _Pool). One leader thread waits on the listener and all
+  v2 connections and serves v1 connections and v2 calls inline; a watchdog hands the leader
+  role to another thread when a call stalls, so a sleeping handler pins only its own thread
+  (also between calls of one v2 connection). Coroutines run on one event loop thread, awaited
+  by the calling worker thread.
 - Exits at once when stdin reaches EOF (the engine holds the other end; so stdin must be a
   pipe kept open, not /dev/null), cleanly on SIGTERM/SIGINT (socket file removed, exit 0).
 
