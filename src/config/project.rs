@@ -64,6 +64,9 @@ pub struct Settings {
     pub client_timeout: Duration,
     /// `FN_RUNTIME_CONNECTIONS`: persistent connections per daemon socket.
     pub runtime_connections: usize,
+    /// `FN_MAX_CONNECTIONS`: client connections open at once (else the file-descriptor limit
+    /// less a reserve).
+    pub max_connections: Option<usize>,
     /// `FN_MAX_ASSET_BYTES`: largest static file served.
     pub max_asset_bytes: u64,
 }
@@ -441,6 +444,10 @@ impl Settings {
         };
         let client_timeout = Duration::from_millis(positive("FN_CLIENT_TIMEOUT_MS", defaults::CLIENT_TIMEOUT_MS)?);
         let runtime_connections = positive("FN_RUNTIME_CONNECTIONS", defaults::RUNTIME_CONNECTIONS as u64)? as usize;
+        let max_connections = match env("FN_MAX_CONNECTIONS") {
+            None => None,
+            Some(_) => Some(positive("FN_MAX_CONNECTIONS", 1)? as usize),
+        };
 
         let max_asset_bytes = match env("FN_MAX_ASSET_BYTES") {
             None => defaults::MAX_ASSET_BYTES,
@@ -479,6 +486,7 @@ impl Settings {
             max_frame_bytes,
             client_timeout,
             runtime_connections,
+            max_connections,
         })
     }
 

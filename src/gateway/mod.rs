@@ -20,6 +20,7 @@ use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use router::{Decision, RouteDecision};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,6 +43,44 @@ struct Connections {
     open: std::sync::atomic::AtomicUsize,
     max: usize,
     idle: tokio::sync::Notify,
+    /// Open connections per client address: once half the cap is in use, one client may not
+    /// hold more than a quarter of it (a flood from one address cannot lock others out).
+    per_client: std::sync::Mutex<HashMap<std::net::IpAddr, usize>>,
+}
+
+impl Connections {
+    /// Admit a new connection from `ip`, or refuse it (the cap, or this client's share).
+    fn admit(&self, ip: std::net::IpAddr) -> bool {
+        use std::sync::atomic::Ordering;
+        let open = self.open.load(Ordering::Relaxed);
+        if open >= self.max {
+            return false;
+        }
+        let mut per = self.per_client.lock().unwrap_or_else(|p| p.into_inner());
+        let mine = per.entry(ip).or_insert(0);
+        if open >= self.max / 2 && *mine >= self.max / 4 {
+            return false;
+        }
+        *mine += 1;
+        self.open.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    fn release(&self, ip: std::net::IpAddr) {
+        use std::sync::atomic::Ordering;
+        {
+            let mut per = self.per_client.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(n) = per.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    per.remove(&ip);
+                }
+            }
+        }
+        if self.open.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
 }
 
 /// Accept connections until shutdown; each connection is served on its own task. A client
@@ -53,8 +92,9 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdo
     use std::sync::atomic::Ordering;
     let conns = Arc::new(Connections {
         open: std::sync::atomic::AtomicUsize::new(0),
-        max: connection_cap(),
+        max: connection_cap(shared.settings.max_connections),
         idle: tokio::sync::Notify::new(),
+        per_client: std::sync::Mutex::new(HashMap::new()),
     });
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new())
@@ -75,11 +115,11 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdo
                 continue;
             }
         };
-        if conns.open.load(Ordering::Relaxed) >= conns.max {
+        let client = remote.ip().to_canonical();
+        if !conns.admit(client) {
             drop(stream);
             continue;
         }
-        conns.open.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let http = http.clone();
@@ -99,9 +139,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdo
                     let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn).await;
                 }
             }
-            if conns.open.fetch_sub(1, Ordering::Relaxed) == 1 {
-                conns.idle.notify_waiters();
-            }
+            conns.release(client);
         });
     }
     drop(listener);
@@ -119,7 +157,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdo
 
 /// The connection cap: the file-descriptor limit (raised to the hard limit first: the default
 /// soft 1024 is a shell's, not a server's) less a reserve for daemons, installs and assets.
-fn connection_cap() -> usize {
+fn connection_cap(configured: Option<usize>) -> usize {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     let limit = match getrlimit(Resource::RLIMIT_NOFILE) {
         Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
@@ -129,11 +167,8 @@ fn connection_cap() -> usize {
         Ok((soft, _)) => soft,
         Err(_) => 1024,
     };
-    let cap = std::env::var("FN_MAX_CONNECTIONS")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(u64::MAX);
-    (limit.saturating_sub(256).min(cap) as usize).max(16)
+    let fits = (limit.saturating_sub(256) as usize).max(16);
+    configured.map_or(fits, |c| c.min(fits))
 }
 
 /// [`handle`], with a panic anywhere in it turned into a 500 that says so: the client gets an

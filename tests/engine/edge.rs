@@ -285,3 +285,58 @@ async fn a_foreign_listener_on_a_configured_socket_is_reported() {
     e.stop().await;
     server.abort();
 }
+
+/// Stopping the engine drains: a request in flight finishes on its live daemon (200), and
+/// the listener stops taking new connections at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_drains_requests_in_flight() {
+    let e = edge(&[]).await;
+    let addr = e.addr();
+    let in_flight = tokio::spawn(async move { crate::support::request(addr, "GET", "/slow?ms=800", &[], None).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t = Instant::now();
+    e.stop().await;
+    let r = in_flight.await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        t.elapsed() >= Duration::from_millis(400),
+        "stop waited for the call: {:?}",
+        t.elapsed()
+    );
+    assert!(TcpStream::connect(addr).await.is_err(), "no new connections after stop");
+}
+
+/// Connect from another loopback address (127.0.0.2), as a second client would.
+async fn connect_from(ip: &str, addr: std::net::SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(format!("{ip}:0").parse().unwrap())?;
+    socket.connect(addr).await
+}
+
+/// One client holding many idle connections cannot lock another out: past half the cap, a
+/// client keeps at most a quarter of it, and the others are still served.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_client_cannot_take_every_connection() {
+    let e = edge(&[("FN_MAX_CONNECTIONS", "40")]).await;
+    let addr = e.addr();
+    let mut held = Vec::new();
+    for _ in 0..60 {
+        if let Ok(s) = connect_from("127.0.0.2", addr).await {
+            held.push(s);
+        }
+    }
+    // Let the engine accept (and refuse) them.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = e.get("/ok").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The flood's surplus was closed at once.
+    let mut closed = 0;
+    for s in held.iter_mut() {
+        let mut buf = [0u8; 1];
+        if let Ok(Ok(0)) = tokio::time::timeout(Duration::from_millis(50), s.read(&mut buf)).await {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 40, "only {closed} of 60 were refused");
+    e.stop().await;
+}
