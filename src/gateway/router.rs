@@ -146,7 +146,8 @@ mod tests {
                 },
             }
         };
-        let cases: &[(&str, &str, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             ("GET", "/_fn/health", &[], "admin"),
             ("POST", "/_fn/reload", &[], "admin"),
             ("GET", "/_fnx", &[], "assets"),
