@@ -93,6 +93,12 @@ impl<W> Admission<W> {
 
     /// A call arrives. `waker` is kept only if the call is queued.
     pub fn arrive(&mut self, waker: W) -> Decision {
+        self.arrive_with(|| waker)
+    }
+
+    /// [`Pool::arrive`], making the waker only when the call is queued: a call that runs at
+    /// once or is refused allocates nothing.
+    pub fn arrive_with(&mut self, waker: impl FnOnce() -> W) -> Decision {
         let has_room = self.limits.max_workers.is_none_or(|max| self.active < max);
         if has_room && self.queue.is_empty() {
             self.active += 1;
@@ -102,7 +108,7 @@ impl<W> Admission<W> {
         if can_wait && (self.queue.len() as u64) < self.limits.max_queue {
             let ticket = self.next_ticket;
             self.next_ticket += 1;
-            self.queue.push_back((ticket, waker));
+            self.queue.push_back((ticket, waker()));
             return Decision::Queued(ticket);
         }
         self.overflow_drops += 1;
@@ -224,10 +230,14 @@ impl Pool {
 
     /// Wait for a running slot, or be refused.
     pub async fn acquire(self: &Arc<Self>) -> Result<Permit, Refusal> {
-        let (tx, rx) = oneshot::channel();
+        let mut rx = None;
         let (decision, limits, stats) = {
             let mut state = self.lock();
-            let d = state.arrive(tx);
+            let d = state.arrive_with(|| {
+                let (tx, r) = oneshot::channel();
+                rx = Some(r);
+                tx
+            });
             (d, state.limits(), state.stats())
         };
         self.notify(stats);
@@ -244,6 +254,9 @@ impl Pool {
                 })
             }
             Decision::Queued(ticket) => ticket,
+        };
+        let Some(rx) = rx else {
+            unreachable!("a queued call has its waker")
         };
         // If this future is dropped while queued (client hung up), the guard leaves the queue,
         // or, if the slot was handed over meanwhile, gives it back.
