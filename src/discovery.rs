@@ -1,6 +1,11 @@
 //! Discovery: the functions root on disk → candidate routes → [`RouteMap`] (contract §2).
 //! Reads the filesystem but holds no state; the engine calls it at start and on every reload.
 //!
+//! Every read goes through a [`TreeCache`]: a full scan starts from an empty cache, and a hot
+//! reload keeps the cache, patches only the paths a change touched ([`TreeCache::touch`]) and
+//! walks the rest from memory. The walk is the same code either way, so a patched scan equals a
+//! full one (a property test checks it against random add/remove/rename sequences).
+//!
 //! Invariants: directory reads are sorted, so the same tree always gives the same routes and
 //! warnings; a folder whose `fn.config.json` (or `fn.routes.json`) is invalid publishes nothing
 //! below it while the rest of the tree still publishes; routes of runtimes that are not enabled
@@ -13,6 +18,7 @@ use crate::config::{defaults, ConfigError};
 use crate::routing::{validate_pattern, Methods, Route, RouteMap, RouteSource, Target};
 use crate::runtime::RuntimeKind;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;
@@ -249,10 +255,134 @@ fn is_version_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
-/// Sorted sub-folders and files of one folder.
+/// Sorted sub-folders and files of one folder (UTF-8 names, symlinks followed, editor noise
+/// left out).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Listing {
     dirs: Vec<String>,
     files: Vec<String>,
+}
+
+/// Files that never matter to routes and whose changes the watcher drops: editor swap and
+/// backup files, Python byte-code. Left out of listings too, so that a cached listing the
+/// watcher was not told about stays equal to a fresh read.
+pub fn is_noise_file(name: &str) -> bool {
+    name.ends_with('~') || name.ends_with(".swp") || name.ends_with(".swx") || name.ends_with(".pyc") || name == "4913"
+}
+
+/// `a//b/./c/` → `a/b/c`: one key per folder whatever way a path was written.
+fn clean_rel(rel: &str) -> String {
+    let parts: Vec<&str> = rel.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
+    parts.join("/")
+}
+
+fn insert_sorted(names: &mut Vec<String>, name: &str) {
+    if let Err(at) = names.binary_search_by(|n| n.as_str().cmp(name)) {
+        names.insert(at, name.to_string());
+    }
+}
+
+/// What discovery read from disk: folder listings and config texts, by root-relative path.
+/// Kept by the engine between reloads; a change is applied with [`TreeCache::touch`], and
+/// anything not cached is read on demand. Errors are cached too, so a cached scan reports the
+/// same warnings as the read that failed.
+#[derive(Debug, Default, Clone)]
+pub struct TreeCache {
+    folders: HashMap<String, Result<Arc<Listing>, String>>,
+    texts: HashMap<String, Result<Arc<str>, String>>,
+}
+
+impl TreeCache {
+    /// Forget everything (a manual reload, or a watcher that lost events).
+    pub fn clear(&mut self) {
+        self.folders.clear();
+        self.texts.clear();
+    }
+
+    /// Folders currently cached (for reports and tests).
+    pub fn cached_folders(&self) -> usize {
+        self.folders.len()
+    }
+
+    /// Apply a change at `rel` (root-relative; created, modified, removed or renamed): drop
+    /// what was read at or below it and patch its folder's listing with one `stat` instead of
+    /// re-reading the folder (a folder of 10,000 files costs one syscall, not 10,000).
+    pub fn touch(&mut self, root: &Path, rel: &str) {
+        let rel = clean_rel(rel);
+        if rel.is_empty() {
+            return self.clear();
+        }
+        let below = format!("{rel}/");
+        self.folders.retain(|k, _| !k.starts_with(&below));
+        self.texts.retain(|k, _| !k.starts_with(&below));
+        self.folders.remove(&rel);
+        self.texts.remove(&rel);
+        let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel.as_str()));
+        // An unread (or unreadable) parent is read in full when the walk needs it.
+        if let Some(Ok(listing)) = self.folders.get_mut(parent) {
+            let listing = Arc::make_mut(listing);
+            listing.dirs.retain(|d| d != name);
+            listing.files.retain(|f| f != name);
+            if is_noise_file(name) {
+                return;
+            }
+            match fs::metadata(root.join(&rel)) {
+                Ok(m) if m.is_dir() => insert_sorted(&mut listing.dirs, name),
+                Ok(m) if m.is_file() => insert_sorted(&mut listing.files, name),
+                _ => {}
+            }
+        }
+    }
+
+    fn listing(&mut self, root: &Path, rel: &str) -> Result<Arc<Listing>, String> {
+        let rel = clean_rel(rel);
+        if let Some(cached) = self.folders.get(&rel) {
+            return cached.clone();
+        }
+        let read = read_listing(&root.join(&rel)).map(Arc::new).map_err(|e| e.to_string());
+        self.folders.insert(rel, read.clone());
+        read
+    }
+
+    /// Whether `rel` is a file (symlinks followed), answered from its folder's listing.
+    fn is_file(&mut self, root: &Path, rel: &str) -> bool {
+        let rel = clean_rel(rel);
+        let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel.as_str()));
+        !name.is_empty()
+            && self
+                .listing(root, parent)
+                .is_ok_and(|l| l.files.binary_search_by(|f| f.as_str().cmp(name)).is_ok())
+    }
+
+    fn text(&mut self, root: &Path, rel: &str) -> Result<Arc<str>, String> {
+        let rel = clean_rel(rel);
+        if let Some(cached) = self.texts.get(&rel) {
+            return cached.clone();
+        }
+        let read = fs::read_to_string(root.join(&rel))
+            .map(Arc::from)
+            .map_err(|e| e.to_string());
+        self.texts.insert(rel, read.clone());
+        read
+    }
+}
+
+fn read_listing(dir: &Path) -> std::io::Result<Listing> {
+    let mut listing = Listing::default();
+    for entry in fs::read_dir(dir)?.flatten() {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue; // Not UTF-8: cannot be a URL.
+        };
+        // `metadata` follows symlinks, so linked folders and files count.
+        match fs::metadata(entry.path()) {
+            Ok(m) if m.is_dir() => listing.dirs.push(name),
+            Ok(m) if m.is_file() && !is_noise_file(&name) => listing.files.push(name),
+            _ => {}
+        }
+    }
+    listing.dirs.sort();
+    listing.files.sort();
+    Ok(listing)
 }
 
 /// How files of a folder become routes (contract §2.3).
@@ -267,6 +397,7 @@ enum Mode {
 /// One walk of the tree; collects candidates, warnings and errors.
 struct Scan<'a> {
     root: &'a Path,
+    tree: &'a mut TreeCache,
     opts: &'a DiscoveryOptions,
     /// Folder names or root-relative paths never scanned.
     ignore: Vec<String>,
@@ -284,34 +415,22 @@ impl<'a> Scan<'a> {
         self.opts.runtimes.contains(&runtime)
     }
 
-    fn list(&mut self, rel: &str) -> Listing {
-        let mut listing = Listing {
-            dirs: Vec::new(),
-            files: Vec::new(),
-        };
-        let read = match fs::read_dir(self.root.join(rel)) {
-            Ok(read) => read,
+    fn list(&mut self, rel: &str) -> Arc<Listing> {
+        match self.tree.listing(self.root, rel) {
+            Ok(listing) => {
+                self.files_scanned += listing.files.len();
+                listing
+            }
             Err(e) => {
                 self.warnings
                     .push(format!("{}: cannot read folder: {e}", display_dir(rel)));
-                return listing;
-            }
-        };
-        for entry in read.flatten() {
-            let Ok(name) = entry.file_name().into_string() else {
-                continue; // Not UTF-8: cannot be a URL.
-            };
-            // `metadata` follows symlinks, so linked folders and files count.
-            match fs::metadata(entry.path()) {
-                Ok(m) if m.is_dir() => listing.dirs.push(name),
-                Ok(m) if m.is_file() => listing.files.push(name),
-                _ => {}
+                Arc::default()
             }
         }
-        self.files_scanned += listing.files.len();
-        listing.dirs.sort();
-        listing.files.sort();
-        listing
+    }
+
+    fn is_file(&mut self, rel: &str) -> bool {
+        self.tree.is_file(self.root, rel)
     }
 
     fn skip_dir(&self, parent: &str, name: &str) -> bool {
@@ -326,10 +445,12 @@ impl<'a> Scan<'a> {
     /// publishes nothing from that folder down.
     fn read_config(&mut self, rel: &str) -> Result<Option<FnConfig>, ()> {
         let path = self.root.join(rel).join(FN_CONFIG_FILE);
-        if !path.is_file() {
+        if !self.is_file(&join(rel, FN_CONFIG_FILE)) {
             return Ok(None);
         }
-        let parsed = fs::read_to_string(&path)
+        let parsed = self
+            .tree
+            .text(self.root, &join(rel, FN_CONFIG_FILE))
             .map_err(|e| ConfigError {
                 code: "config.unreadable",
                 file: path.clone(),
@@ -337,6 +458,11 @@ impl<'a> Scan<'a> {
                 message: format!("cannot read: {e}"),
             })
             .and_then(|text| parse_fn_config(&text, &path));
+        if let Ok(cfg) = &parsed {
+            let file = join(rel, FN_CONFIG_FILE);
+            self.warnings
+                .extend(cfg.warnings.iter().map(|w| format!("{file}: {w}")));
+        }
         parsed.map(Some).map_err(|e| self.errors.push(e))
     }
 
@@ -436,11 +562,8 @@ impl<'a> Scan<'a> {
     /// A root folder named after an enabled runtime that holds no route file of its own.
     fn runtime_group(&mut self, dir: &str) -> Option<RuntimeKind> {
         let runtime = self.opts.runtimes.iter().copied().find(|r| r.name() == dir)?;
-        let files = fs::read_dir(self.root.join(dir)).ok()?;
-        let exposes_routes = files.flatten().any(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            e.path().is_file() && self.route_file_runtime(&name).is_some()
-        });
+        let listing = self.tree.listing(self.root, dir).ok()?;
+        let exposes_routes = listing.files.iter().any(|name| self.route_file_runtime(name).is_some());
         (!exposes_routes).then_some(runtime)
     }
 
@@ -520,7 +643,9 @@ impl<'a> Scan<'a> {
 
     fn routes_json(&mut self, dir: &str, overlay: &PolicyOverlay) {
         let path = self.root.join(dir).join(FN_ROUTES_FILE);
-        let parsed = fs::read_to_string(&path)
+        let parsed = self
+            .tree
+            .text(self.root, &join(dir, FN_ROUTES_FILE))
             .map_err(|e| ConfigError {
                 code: "config.unreadable",
                 file: path.clone(),
@@ -545,7 +670,7 @@ impl<'a> Scan<'a> {
             if !self.enabled(runtime) {
                 continue;
             }
-            if !self.root.join(&rel_file).is_file() {
+            if !self.is_file(&rel_file) {
                 self.warnings
                     .push(format!("{origin}: ignored `{}`: {rel_file} does not exist", entry.path));
                 continue;
@@ -621,7 +746,7 @@ impl<'a> Scan<'a> {
 
     /// The entry of a function folder: `entrypoint` if it exists, else the canonical entry.
     fn function_entry(
-        &self,
+        &mut self,
         rel: &str,
         cfg: &FnConfig,
         runtime: Option<RuntimeKind>,
@@ -630,11 +755,7 @@ impl<'a> Scan<'a> {
         match &cfg.entrypoint {
             Some(entry) => {
                 let runtime = runtime.or_else(|| RuntimeKind::from_file_name(entry))?;
-                self.root
-                    .join(rel)
-                    .join(entry)
-                    .is_file()
-                    .then(|| (runtime, entry.clone()))
+                self.is_file(&join(rel, entry)).then(|| (runtime, entry.clone()))
             }
             None => self
                 .choose_entry(files, runtime)
@@ -671,9 +792,9 @@ impl<'a> Scan<'a> {
                 versions.push(dir.clone()); // Its error is recorded; it publishes nothing.
                 continue;
             };
-            let files = self.list(&version_dir).files;
+            let files = self.list(&version_dir);
             let Some((_, version_entry)) = self
-                .choose_entry(&files, Some(runtime))
+                .choose_entry(&files.files, Some(runtime))
                 .map(|(r, n)| (r, n.to_string()))
             else {
                 continue;
@@ -773,9 +894,18 @@ fn display_dir(rel: &str) -> &str {
     }
 }
 
+/// A full scan of `root`.
 pub fn discover(root: &Path, opts: &DiscoveryOptions) -> Discovery {
+    discover_with(root, opts, &mut TreeCache::default())
+}
+
+/// A scan that reads through `tree`: what it holds is trusted, what it lacks is read from disk
+/// and kept. With a cache patched by [`TreeCache::touch`] for every changed path, the result
+/// equals [`discover`].
+pub fn discover_with(root: &Path, opts: &DiscoveryOptions, tree: &mut TreeCache) -> Discovery {
     let mut scan = Scan {
         root,
+        tree,
         opts,
         ignore: opts.extra_ignore_dirs.clone(),
         assets_dir: None,
@@ -949,6 +1079,35 @@ mod tests {
                 "console/x.js: ignored: `/console/x` is reserved",
             ]
         );
+    }
+
+    /// A root `assets.directory` outside the root turns assets off with a warning; it must not
+    /// invalidate the root config (which would drop every route).
+    #[test]
+    fn escaping_assets_directory_turns_assets_off_and_keeps_routes() {
+        for dir in ["../outside", "/etc", "a/../../b"] {
+            let cfg = format!(r#"{{"assets":{{"directory":"{dir}"}},"timeout_ms":1234}}"#);
+            let d = run(
+                &[("fn.config.json", &cfg), ("hello.py", ""), ("api/users.js", "")],
+                &DiscoveryOptions::default(),
+            );
+            assert_eq!(
+                lines(&d),
+                vec!["GET /api/users -> api/users.js", "GET /hello -> hello.py"],
+                "{dir}"
+            );
+            assert!(d.errors.is_empty(), "{dir}: {:?}", d.errors);
+            assert_eq!(d.assets, None, "{dir}");
+            assert!(
+                d.warnings
+                    .iter()
+                    .any(|w| w.contains("assets.directory") && w.contains("assets are off")),
+                "{dir}: {:?}",
+                d.warnings
+            );
+            // The rest of the root config still applies.
+            assert_eq!(d.routes.routes()[0].target.policy.timeout_ms, 1234, "{dir}");
+        }
     }
 
     #[test]
