@@ -1500,6 +1500,197 @@ mod tests {
         }
     }
 
+    /// Everything a scan says, for comparing a patched scan with a full one.
+    fn fingerprint(d: &Discovery) -> String {
+        format!(
+            "{:#?}\n{:#?}\n{:?}\n{:?}\n{:?}\n{}",
+            d.routes.routes(),
+            d.warnings,
+            d.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+            d.assets,
+            d.routes.conflicts(),
+            d.files_scanned
+        )
+    }
+
+    /// A change to the test tree, as the watcher would see it.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Write(usize, usize, usize),
+        Remove(usize, usize),
+        Rename(usize, usize, usize, usize),
+        RemoveDir(usize),
+        RenameDir(usize, usize),
+    }
+
+    const DIRS: [&str; 9] = [
+        "",
+        "a",
+        "a/b",
+        "[id]",
+        "python",
+        "python/fx",
+        "fnx",
+        "fnx/v2",
+        "a/b/[[...s]]",
+    ];
+    const FILES: [&str; 13] = [
+        "x.py",
+        "y.js",
+        "get.z.py",
+        "handler.py",
+        "index.js",
+        "_p.py",
+        "[k].php",
+        "post.items.py",
+        "main.lua",
+        "notes.txt",
+        "x.py~",
+        "fn.config.json",
+        "fn.routes.json",
+    ];
+    const CONTENTS: [&str; 8] = [
+        "",
+        "{}",
+        r#"{"timeout_ms": 7, "invoke": {"methods": ["GET", "POST"]}}"#,
+        r#"{"name": "fx"}"#,
+        r#"{"runtime": "python", "invoke": {"routes": ["/fx-route"]}}"#,
+        "{ broken",
+        r#"{"home": {"route": "/x"}, "assets": {"directory": "../out"}, "routes": {"/rj": "x.py"}}"#,
+        r#"{"routes": {"POST /rj/[n]": "y.js", "/gone": "nope.py"}, "force_url": true}"#,
+    ];
+
+    fn op() -> impl Strategy<Value = Op> {
+        let (d, f, c) = (0..DIRS.len(), 0..FILES.len(), 0..CONTENTS.len());
+        prop_oneof![
+            4 => (d.clone(), f.clone(), c).prop_map(|(d, f, c)| Op::Write(d, f, c)),
+            2 => (d.clone(), f.clone()).prop_map(|(d, f)| Op::Remove(d, f)),
+            1 => (d.clone(), f.clone(), d.clone(), f).prop_map(|(a, b, c, e)| Op::Rename(a, b, c, e)),
+            1 => d.clone().prop_map(Op::RemoveDir),
+            1 => (d.clone(), d).prop_map(|(a, b)| Op::RenameDir(a, b)),
+        ]
+    }
+
+    /// Apply `op` under `root`; returns the paths the watcher would report (created parents,
+    /// both ends of a rename).
+    fn apply(root: &Path, op: &Op) -> Vec<String> {
+        let file = |d: usize, f: usize| join(DIRS[d], FILES[f]);
+        let mkdirs = |rel: &str| -> Vec<String> {
+            let mut created = Vec::new();
+            let mut at = String::new();
+            for part in rel.split('/').filter(|p| !p.is_empty()) {
+                at = join(&at, part);
+                if !root.join(&at).is_dir() {
+                    let _ = fs::remove_file(root.join(&at));
+                    fs::create_dir(root.join(&at)).unwrap();
+                    created.push(at.clone());
+                }
+            }
+            created
+        };
+        match *op {
+            Op::Write(d, f, c) => {
+                let mut touched = mkdirs(DIRS[d]);
+                let path = file(d, f);
+                if !root.join(&path).is_dir() {
+                    fs::write(root.join(&path), CONTENTS[c]).unwrap();
+                    touched.push(path);
+                }
+                touched
+            }
+            Op::Remove(d, f) => {
+                let path = file(d, f);
+                if fs::remove_file(root.join(&path)).is_ok() {
+                    vec![path]
+                } else {
+                    vec![]
+                }
+            }
+            Op::Rename(a, b, c, e) => {
+                let (from, to) = (file(a, b), file(c, e));
+                if !root.join(&from).is_file() || root.join(&to).is_dir() {
+                    return vec![];
+                }
+                let mut touched = mkdirs(DIRS[c]);
+                fs::rename(root.join(&from), root.join(&to)).unwrap();
+                touched.extend([from, to]);
+                touched
+            }
+            Op::RemoveDir(d) if !DIRS[d].is_empty() => {
+                if fs::remove_dir_all(root.join(DIRS[d])).is_ok() {
+                    vec![DIRS[d].to_string()]
+                } else {
+                    vec![]
+                }
+            }
+            Op::RenameDir(a, b) if !DIRS[a].is_empty() && !DIRS[b].is_empty() => {
+                let (from, to) = (DIRS[a], DIRS[b]);
+                if !root.join(from).is_dir() || root.join(to).exists() || to.starts_with(&format!("{from}/")) {
+                    return vec![];
+                }
+                let mut touched = mkdirs(to.rsplit_once('/').map_or("", |(p, _)| p));
+                fs::rename(root.join(from), root.join(to)).unwrap();
+                touched.extend([from.to_string(), to.to_string()]);
+                touched
+            }
+            _ => vec![],
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// A scan through a cache patched with the watcher's paths equals a full scan, after
+        /// every step of a random sequence of adds, removes and renames.
+        #[test]
+        fn patched_scan_equals_full_scan(ops in proptest::collection::vec(op(), 1..24)) {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path();
+            let o = opts(&[Python, Node, RuntimeKind::Php, RuntimeKind::Lua]);
+            let mut cache = TreeCache::default();
+            discover_with(root, &o, &mut cache);
+            for (i, op) in ops.iter().enumerate() {
+                for rel in apply(root, op) {
+                    cache.touch(root, &rel);
+                }
+                let patched = fingerprint(&discover_with(root, &o, &mut cache));
+                let full = fingerprint(&discover(root, &o));
+                prop_assert_eq!(patched, full, "after step {} ({:?}) of {:?}", i, op, ops);
+            }
+        }
+    }
+
+    #[test]
+    fn a_touch_rereads_only_what_changed() {
+        let dir = tree(&[("a/x.py", ""), ("b/y.py", "")]);
+        let root = dir.path();
+        let mut cache = TreeCache::default();
+        let d = discover_with(root, &DiscoveryOptions::default(), &mut cache);
+        assert_eq!(lines(&d), vec!["GET /a/x -> a/x.py", "GET /b/y -> b/y.py"]);
+        let cached = cache.cached_folders();
+        // Written behind the cache's back: not seen until touched.
+        fs::write(root.join("b/z.py"), "").unwrap();
+        assert_eq!(
+            lines(&discover_with(root, &DiscoveryOptions::default(), &mut cache)).len(),
+            2
+        );
+        cache.touch(root, "b/z.py");
+        assert_eq!(
+            cache.cached_folders(),
+            cached,
+            "the folder listing is patched, not dropped"
+        );
+        assert_eq!(
+            lines(&discover_with(root, &DiscoveryOptions::default(), &mut cache)).len(),
+            3
+        );
+        fs::remove_dir_all(root.join("a")).unwrap();
+        cache.touch(root, "a");
+        assert_eq!(
+            lines(&discover_with(root, &DiscoveryOptions::default(), &mut cache)),
+            vec!["GET /b/y -> b/y.py", "GET /b/z -> b/z.py"]
+        );
+    }
+
     #[test]
     fn normalise_segment_examples() {
         let cases = [
