@@ -263,6 +263,20 @@ struct Listing {
     files: Vec<String>,
 }
 
+/// Folders never listed: dependencies, build output, caches. The watcher ignores changes in
+/// them (so a cached listing never goes stale because of them).
+pub const UNWATCHED_DIRS: [&str; 9] = [
+    "node_modules",
+    "__pycache__",
+    ".deps",
+    ".rust-build",
+    ".go-build",
+    "target",
+    ".git",
+    ".fastfn",
+    "vendor",
+];
+
 /// Files that never matter to routes and whose changes the watcher drops: editor swap and
 /// backup files, Python byte-code. Left out of listings too, so that a cached listing the
 /// watcher was not told about stays equal to a fresh read.
@@ -327,7 +341,7 @@ impl TreeCache {
                 return;
             }
             match fs::metadata(root.join(&rel)) {
-                Ok(m) if m.is_dir() => insert_sorted(&mut listing.dirs, name),
+                Ok(m) if m.is_dir() && !UNWATCHED_DIRS.contains(&name) => insert_sorted(&mut listing.dirs, name),
                 Ok(m) if m.is_file() => insert_sorted(&mut listing.files, name),
                 _ => {}
             }
@@ -375,7 +389,7 @@ fn read_listing(dir: &Path) -> std::io::Result<Listing> {
         };
         // `metadata` follows symlinks, so linked folders and files count.
         match fs::metadata(entry.path()) {
-            Ok(m) if m.is_dir() => listing.dirs.push(name),
+            Ok(m) if m.is_dir() && !UNWATCHED_DIRS.contains(&name.as_str()) => listing.dirs.push(name),
             Ok(m) if m.is_file() && !is_noise_file(&name) => listing.files.push(name),
             _ => {}
         }
