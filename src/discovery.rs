@@ -304,6 +304,32 @@ fn insert_sorted(names: &mut Vec<String>, name: &str) {
 pub struct TreeCache {
     folders: HashMap<String, Result<Arc<Listing>, String>>,
     texts: HashMap<String, Result<Arc<str>, String>>,
+    /// What the walk of each sub-tree produced (see `Scan::memoized`); dropped for a folder
+    /// and all its ancestors when something in it changes.
+    subtrees: HashMap<String, Arc<Subtree>>,
+    /// The scan-wide inputs the memos were made with (options, root config's ignore list
+    /// and assets folder); memos of other inputs are dropped.
+    scan_inputs: String,
+}
+
+/// Inputs of one sub-tree walk besides the files in it.
+#[derive(Debug, Clone, PartialEq)]
+struct SubtreeInputs {
+    at_root: bool,
+    depth: usize,
+    overlay: PolicyOverlay,
+    mode: Mode,
+}
+
+/// What one sub-tree walk appended to the scan.
+#[derive(Debug)]
+struct Subtree {
+    inputs: SubtreeInputs,
+    candidates: Box<[Route]>,
+    homes: Box<[(String, String)]>,
+    warnings: Box<[String]>,
+    errors: Box<[ConfigError]>,
+    files_scanned: usize,
 }
 
 impl TreeCache {
@@ -311,6 +337,7 @@ impl TreeCache {
     pub fn clear(&mut self) {
         self.folders.clear();
         self.texts.clear();
+        self.subtrees.clear();
     }
 
     /// Folders currently cached (for reports and tests).
@@ -331,6 +358,16 @@ impl TreeCache {
         self.texts.retain(|k, _| !k.starts_with(&below));
         self.folders.remove(&rel);
         self.texts.remove(&rel);
+        self.subtrees.retain(|k, _| !k.starts_with(&below));
+        // The sub-trees that contain the change: the path itself and every folder above it.
+        let mut at = rel.as_str();
+        loop {
+            self.subtrees.remove(at);
+            match at.rsplit_once('/') {
+                Some((parent, _)) => at = parent,
+                None => break,
+            }
+        }
         let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel.as_str()));
         // An unread (or unreadable) parent is read in full when the walk needs it.
         if let Some(Ok(listing)) = self.folders.get_mut(parent) {
@@ -447,6 +484,39 @@ impl<'a> Scan<'a> {
         self.tree.is_file(self.root, rel)
     }
 
+    /// Runs `walk` for the sub-tree at `rel`, or replays what it produced last time when
+    /// nothing at or below `rel` was touched since and it is walked with the same inputs.
+    /// Everything a walk produces is appended in order, so a replay is indistinguishable
+    /// from a walk; a walk reads nothing outside its sub-tree.
+    fn memoized(&mut self, rel: &str, inputs: SubtreeInputs, walk: impl FnOnce(&mut Self)) {
+        if let Some(memo) = self.tree.subtrees.get(rel).filter(|m| m.inputs == inputs) {
+            let memo = memo.clone();
+            self.candidates.extend(memo.candidates.iter().cloned());
+            self.homes.extend(memo.homes.iter().cloned());
+            self.warnings.extend(memo.warnings.iter().cloned());
+            self.errors.extend(memo.errors.iter().cloned());
+            self.files_scanned += memo.files_scanned;
+            return;
+        }
+        let start = (
+            self.candidates.len(),
+            self.homes.len(),
+            self.warnings.len(),
+            self.errors.len(),
+            self.files_scanned,
+        );
+        walk(self);
+        let memo = Subtree {
+            inputs,
+            candidates: self.candidates[start.0..].into(),
+            homes: self.homes[start.1..].into(),
+            warnings: self.warnings[start.2..].into(),
+            errors: self.errors[start.3..].into(),
+            files_scanned: self.files_scanned - start.4,
+        };
+        self.tree.subtrees.insert(rel.to_string(), Arc::new(memo));
+    }
+
     fn skip_dir(&self, parent: &str, name: &str) -> bool {
         let rel = join(parent, name);
         name.starts_with('.')
@@ -560,16 +630,24 @@ impl<'a> Scan<'a> {
                 continue;
             }
             let child = join(rel, dir);
-            let Ok(child_cfg) = self.read_config(&child) else {
-                continue;
+            let inputs = SubtreeInputs {
+                at_root: is_root,
+                depth: depth + 1,
+                overlay: overlay.clone(),
+                mode,
             };
-            if is_root {
-                if let Some(runtime) = self.runtime_group(&child) {
-                    self.grouped(&child, "", runtime, 1);
-                    continue;
+            self.memoized(&child, inputs, |scan| {
+                let Ok(child_cfg) = scan.read_config(&child) else {
+                    return;
+                };
+                if is_root {
+                    if let Some(runtime) = scan.runtime_group(&child) {
+                        scan.grouped(&child, "", runtime, 1);
+                        return;
+                    }
                 }
-            }
-            self.folder(&child, depth + 1, child_cfg, &overlay, mode);
+                scan.folder(&child, depth + 1, child_cfg, &overlay, mode);
+            });
         }
     }
 
@@ -935,6 +1013,11 @@ pub fn discover_with(root: &Path, opts: &DiscoveryOptions, tree: &mut TreeCache)
             scan.ignore.extend(cfg.ignore_dirs.iter().cloned());
             assets = cfg.assets.clone();
             scan.assets_dir = assets.as_ref().map(|a| a.directory.clone());
+        }
+        let inputs = format!("{opts:?} {:?} {:?}", scan.ignore, scan.assets_dir);
+        if scan.tree.scan_inputs != inputs {
+            scan.tree.subtrees.clear();
+            scan.tree.scan_inputs = inputs;
         }
         scan.folder("", 0, cfg, &PolicyOverlay::default(), Mode::Tree);
         scan.apply_homes();
