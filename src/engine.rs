@@ -520,8 +520,8 @@ impl Engine {
             settings,
         });
         let engine = Engine(shared);
-        engine.prepare_deps(&scanned.0).await;
-        let served = engine.build_served(scanned.0, scanned.1);
+        engine.prepare_deps(&scanned.0, None).await;
+        let served = engine.build_served(scanned.0, scanned.1, None);
         engine.0.served.store(Arc::new(served));
 
         let probe = tokio::spawn(probe_loop(engine.0.clone()));
@@ -544,20 +544,33 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Check (and start) per-function dependency installs for every target of `discovery`.
-    async fn prepare_deps(&self, discovery: &Discovery) {
+    /// Check (and start) per-function dependency installs for the targets of `discovery`
+    /// (only in the folders of `touched` paths when given).
+    async fn prepare_deps(&self, discovery: &Discovery, touched: Option<Vec<String>>) {
         let targets: Vec<Arc<Target>> = discovery.routes.routes().iter().map(|r| r.target.clone()).collect();
         let deps = self.0.deps.clone();
         let root = self.0.settings.functions_root.clone();
         // Reads manifests and stamps: off the async threads.
-        let _ = tokio::task::spawn_blocking(move || deps.prepare(&root, &targets)).await;
+        let _ = tokio::task::spawn_blocking(move || deps.prepare_touched(&root, &targets, touched.as_deref())).await;
     }
 
-    fn build_served(&self, discovery: Discovery, assets: Option<crate::assets::Assets>) -> Served {
+    /// The served map for `discovery`, with each target's live slot. `previous` is the map
+    /// being replaced: a target it already served (the same `Arc`, which a reload keeps for
+    /// every untouched folder) takes its slot without building the key again.
+    fn build_served(
+        &self,
+        discovery: Discovery,
+        assets: Option<crate::assets::Assets>,
+        previous: Option<&Served>,
+    ) -> Served {
         let mut known = self.0.slots.lock().unwrap_or_else(|p| p.into_inner());
         let mut slots = HashMap::new();
         for route in discovery.routes.routes() {
             let t = &route.target;
+            if let Some(slot) = previous.and_then(|p| p.slot(t)) {
+                slots.insert(Arc::as_ptr(t) as usize, slot.clone());
+                continue;
+            }
             let key = format!(
                 "{}/{}@{}",
                 t.runtime,
@@ -681,6 +694,7 @@ impl Engine {
         let max_asset_bytes = self.0.settings.max_asset_bytes;
         let mut tree = std::mem::take(&mut *self.0.tree.lock().unwrap_or_else(|p| p.into_inner()));
         let blocking_root = root.clone();
+        let touched_folders = touched.clone();
         let joined = tokio::task::spawn_blocking(move || {
             let root = blocking_root;
             match &touched {
@@ -722,11 +736,11 @@ impl Engine {
         // A function with new or changed manifests is `Preparing` before the new map goes live.
         match (scanned, keep) {
             (Ok((discovery, assets)), false) => {
-                self.prepare_deps(&discovery).await;
-                let served = self.build_served(discovery, assets);
+                self.prepare_deps(&discovery, touched_folders).await;
+                let served = self.build_served(discovery, assets, Some(&old));
                 self.0.served.store(Arc::new(served));
             }
-            _ => self.prepare_deps(&old.discovery).await,
+            _ => self.prepare_deps(&old.discovery, touched_folders).await,
         }
         let error = (!errors.is_empty()).then(|| errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "));
         *self.0.last_reload_error.lock().unwrap_or_else(|p| p.into_inner()) = error.clone();
