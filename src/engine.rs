@@ -454,14 +454,14 @@ impl Engine {
             let (d, a) = scan(&root, &discovery_opts, max_asset_bytes, &mut tree);
             (d, a, tree)
         });
-        let (supervisor, reports) = Supervisor::start(launcher, specs, runtimes.values().cloned().collect(), ctx).await;
+        // Daemons start once discovery says which runtimes the routes use.
+        let supervisor = Supervisor::new(launcher, specs, runtimes.values().cloned().collect(), ctx);
         let scanned = discovering.await.map_err(|e| ConfigError {
             code: "discovery.panic",
             file: settings.functions_root.clone(),
             field: None,
             message: e.to_string(),
         })?;
-        log_start_reports(&reports);
 
         // Rust and Go: a cached build per function, started on first call.
         let compiled: BTreeMap<RuntimeKind, Arc<Compiled>> = runtime_order
@@ -520,7 +520,20 @@ impl Engine {
             settings,
         });
         let engine = Engine(shared);
-        engine.prepare_deps(&scanned.0, None).await;
+        // The daemons the routes need start while dependency manifests are read.
+        let ((), reports) = tokio::join!(engine.prepare_deps(&scanned.0, None), engine.apply_demand(&scanned.0));
+        log_start_reports(&reports);
+        for (rt, sockets) in &engine.0.runtimes {
+            if !engine.0.supervisor.is_running(*rt) {
+                for i in 0..sockets.sockets.len() {
+                    sockets.observe(i, Err(NOT_NEEDED), crate::clock::epoch_secs());
+                }
+                events.emit(EngineEvent::RuntimeDemand {
+                    runtime: *rt,
+                    needed: false,
+                });
+            }
+        }
         let served = engine.build_served(scanned.0, scanned.1, None);
         engine.0.served.store(Arc::new(served));
 
@@ -542,6 +555,37 @@ impl Engine {
         }
         events.emit(EngineEvent::Phase { phase: Phase::Serving });
         Ok(engine)
+    }
+
+    /// Start the daemons of runtimes `discovery` has routes for and that are not running yet
+    /// (waiting until they are ready, so the map that needs them can go live). Stopping the
+    /// ones it no longer needs is [`Engine::retire_unneeded`], after the map is swapped.
+    async fn apply_demand(&self, discovery: &Discovery) -> Vec<StartReport> {
+        let needed = needed_runtimes(discovery);
+        let start: Vec<RuntimeKind> = self
+            .0
+            .runtimes
+            .keys()
+            .copied()
+            .filter(|rt| needed.contains(rt) && !self.0.supervisor.is_running(*rt))
+            .collect();
+        for &runtime in &start {
+            self.0.events.emit(EngineEvent::RuntimeDemand { runtime, needed: true });
+        }
+        self.0.supervisor.ensure(&start).await
+    }
+
+    /// Stop the daemons of runtimes the served map has no route for.
+    async fn retire_unneeded(&self) {
+        let needed = needed_runtimes(&self.0.served.load().discovery);
+        for &runtime in self.0.runtimes.keys() {
+            if !needed.contains(&runtime) && self.0.supervisor.is_running(runtime) {
+                self.0.supervisor.retire(runtime, NOT_NEEDED).await;
+                self.0
+                    .events
+                    .emit(EngineEvent::RuntimeDemand { runtime, needed: false });
+            }
+        }
     }
 
     /// Check (and start) per-function dependency installs for the targets of `discovery`
@@ -736,9 +780,14 @@ impl Engine {
         // A function with new or changed manifests is `Preparing` before the new map goes live.
         match (scanned, keep) {
             (Ok((discovery, assets)), false) => {
-                self.prepare_deps(&discovery, touched_folders).await;
+                let ((), reports) = tokio::join!(
+                    self.prepare_deps(&discovery, touched_folders),
+                    self.apply_demand(&discovery)
+                );
+                log_start_reports(&reports);
                 let served = self.build_served(discovery, assets, Some(&old));
                 self.0.served.store(Arc::new(served));
+                self.retire_unneeded().await;
             }
             _ => self.prepare_deps(&old.discovery, touched_folders).await,
         }
@@ -874,6 +923,11 @@ impl Shared {
         self.supervisor.daemons()
     }
 
+    /// Whether `runtime`'s daemons run: false for an enabled runtime with no route.
+    pub(crate) fn runtime_needed(&self, runtime: RuntimeKind) -> bool {
+        self.supervisor.is_running(runtime)
+    }
+
     pub(crate) async fn reload(self: &Arc<Self>) -> ReloadReport {
         Engine(self.clone()).reload().await
     }
@@ -953,6 +1007,20 @@ fn discovery_options(settings: &Settings, runtimes: &[RuntimeKind]) -> Discovery
     }
 }
 
+/// Why a runtime's sockets are down while it has no route (health reason).
+pub const NOT_NEEDED: &str = "not needed";
+
+/// The daemon runtimes (python, node, php) that `discovery`'s routes use.
+fn needed_runtimes(discovery: &Discovery) -> std::collections::BTreeSet<RuntimeKind> {
+    discovery
+        .routes
+        .routes()
+        .iter()
+        .map(|r| r.target.runtime)
+        .filter(|rt| rt.uses_daemons())
+        .collect()
+}
+
 fn log_start_reports(reports: &[StartReport]) {
     for r in reports {
         if let Err(e) = &r.result {
@@ -968,6 +1036,10 @@ async fn probe_loop(shared: Arc<Shared>) {
     loop {
         tick.tick().await;
         for sockets in shared.runtimes.values() {
+            // A runtime with no route has no daemon to probe ("not needed", not down).
+            if !shared.supervisor.is_running(sockets.kind) {
+                continue;
+            }
             for i in sockets.probe_all().await {
                 let h = sockets.sockets[i].health();
                 shared.events.emit(EngineEvent::SocketHealth {
