@@ -1,12 +1,17 @@
-//! Hot-reload latency: time from a file written to the first response that shows it, over 20
-//! runs each for (a) a new function file (route map rebuilt by the watcher) and (b) an edited
-//! handler (new code on the next call). Prints p50/p95 in milliseconds.
+//! Hot-reload latency and start-up, on a small project (one function) and on a generated
+//! project of 10,000 file routes (100 folders × 100 Python files):
 //!
-//! `cargo bench --bench reload`
+//! - launch → ready: `Engine::start` called → the first `200` of an existing route;
+//! - new function: a file written → the first response that shows it (route map patched);
+//! - edited handler: a handler rewritten → the first response with its new text.
+//!
+//! Each scenario runs 3 times on a fresh engine (20 samples per run); printed per run (p50/p95)
+//! and as the median of the runs. `cargo bench --bench reload` (`RELOAD_RUNS=5` for more runs).
 
 use fastfn::config::project::{Overrides, Settings};
 use fastfn::Engine;
 use std::collections::HashMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -33,62 +38,116 @@ async fn until(addr: std::net::SocketAddr, path: &str, want: &str) -> Duration {
     }
 }
 
-fn pct(v: &mut [f64], p: f64) -> f64 {
+fn pct(v: &[f64], p: f64) -> f64 {
+    let mut v = v.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn main() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().canonicalize().unwrap();
-    std::fs::write(root.join("keep.py"), "def handler(e):\n    return 'ok'\n").unwrap();
-    let base = tempfile::tempdir().unwrap();
+fn median(v: &[f64]) -> f64 {
+    pct(v, 0.5)
+}
+
+fn handler(text: &str) -> String {
+    format!("def handler(e):\n    return {text:?}\n")
+}
+
+/// `keep.py` only, or 100 folders `d00..d99` of 100 files `f00..f99` (`/dNN/fMM`).
+fn project(root: &Path, routes: usize) {
+    std::fs::write(root.join("keep.py"), handler("ok")).unwrap();
+    let per = 100;
+    for d in 0..routes / per {
+        let dir = root.join(format!("d{d:02}"));
+        std::fs::create_dir(&dir).unwrap();
+        for f in 0..per {
+            std::fs::write(dir.join(format!("f{f:02}.py")), handler("gen")).unwrap();
+        }
+    }
+}
+
+fn settings(root: &Path, base: &Path) -> Settings {
     let env: HashMap<&str, String> = HashMap::from([
         ("FN_RUNTIMES", "python,node".to_string()),
-        ("FN_SOCKET_BASE_DIR", base.path().display().to_string()),
+        ("FN_SOCKET_BASE_DIR", base.display().to_string()),
+        ("FN_HOT_RELOAD", "1".to_string()),
     ]);
-    let settings = Settings::resolve(
+    Settings::resolve(
         &Overrides {
-            dir: Some(root.clone()),
+            dir: Some(root.to_path_buf()),
             port: Some(0),
             ..Default::default()
         },
         &|k| env.get(k).cloned(),
-        &root,
+        root,
     )
-    .unwrap();
+    .unwrap()
+}
+
+struct Run {
+    launch_ms: f64,
+    new_fn: Vec<f64>,
+    edited: Vec<f64>,
+}
+
+async fn run(routes: usize) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    project(&root, routes);
+    let base = tempfile::tempdir().unwrap();
+    let s = settings(&root, base.path());
+    let t = Instant::now();
+    let engine = Engine::start(s).await.unwrap();
+    let addr = engine.addr();
+    until(addr, "/keep", "ok").await;
+    let launch_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let (mut new_fn, mut edited) = (Vec::new(), Vec::new());
+    // New files go into a generated folder when there is one (its listing is patched).
+    let folder = if routes >= 100 { "d42/" } else { "" };
+    for i in 0..20 {
+        let rel = format!("{folder}new{i}.py");
+        let url = format!("/{folder}new{i}");
+        std::fs::write(root.join(&rel), handler(&format!("v{i}"))).unwrap();
+        new_fn.push(until(addr, &url, &format!("v{i}")).await.as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        std::fs::write(root.join(&rel), handler(&format!("w{i}"))).unwrap();
+        edited.push(until(addr, &url, &format!("w{i}")).await.as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    engine.stop().await;
+    Run {
+        launch_ms,
+        new_fn,
+        edited,
+    }
+}
+
+fn main() {
+    let runs: usize = std::env::var("RELOAD_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async move {
-        let engine = Engine::start(settings).await.unwrap();
-        let addr = engine.addr();
-        let (mut new_fn, mut edited) = (Vec::new(), Vec::new());
-        for i in 0..20 {
-            let name = format!("f{i}");
-            std::fs::write(
-                root.join(format!("{name}.py")),
-                format!("def handler(e):\n    return 'v{i}'\n"),
-            )
-            .unwrap();
-            new_fn.push(until(addr, &format!("/{name}"), &format!("v{i}")).await.as_secs_f64() * 1000.0);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            std::fs::write(
-                root.join(format!("{name}.py")),
-                format!("def handler(e):\n    return 'w{i}'\n"),
-            )
-            .unwrap();
-            edited.push(until(addr, &format!("/{name}"), &format!("w{i}")).await.as_secs_f64() * 1000.0);
-            tokio::time::sleep(Duration::from_millis(100)).await;
+    for (label, routes) in [("small (1 route)", 0), ("generated (10,000 routes)", 10_000)] {
+        let results: Vec<Run> = (0..runs).map(|_| rt.block_on(run(routes))).collect();
+        println!("{label}:");
+        for r in &results {
+            println!(
+                "  run: launch→ready {:.1} ms | new function p50 {:.1} / p95 {:.1} ms | edited handler p50 {:.1} / p95 {:.1} ms",
+                r.launch_ms,
+                pct(&r.new_fn, 0.5),
+                pct(&r.new_fn, 0.95),
+                pct(&r.edited, 0.5),
+                pct(&r.edited, 0.95)
+            );
         }
+        let m = |f: &dyn Fn(&Run) -> f64| median(&results.iter().map(f).collect::<Vec<_>>());
         println!(
-            "new function:   p50 {:.1} ms  p95 {:.1} ms  (n=20)",
-            pct(&mut new_fn, 0.5),
-            pct(&mut new_fn, 0.95)
+            "  median of {runs}: launch→ready {:.1} ms | new function p50 {:.1} / p95 {:.1} ms | edited handler p50 {:.1} / p95 {:.1} ms",
+            m(&|r| r.launch_ms),
+            m(&|r| pct(&r.new_fn, 0.5)),
+            m(&|r| pct(&r.new_fn, 0.95)),
+            m(&|r| pct(&r.edited, 0.5)),
+            m(&|r| pct(&r.edited, 0.95)),
         );
-        println!(
-            "edited handler: p50 {:.1} ms  p95 {:.1} ms  (n=20)",
-            pct(&mut edited, 0.5),
-            pct(&mut edited, 0.95)
-        );
-        engine.stop().await;
-    });
+    }
 }

@@ -316,6 +316,12 @@ fn runtimes_json(shared: &Shared) -> Value {
         } else {
             sockets.sockets.first().map(|s| s.health().reason).unwrap_or_default()
         };
+        // Daemons run only for runtimes with routes: "not_needed" is not "down".
+        let state = match (shared.runtime_needed(*rt), up) {
+            (false, _) => "not_needed",
+            (true, true) => "up",
+            (true, false) => "down",
+        };
         out.insert(
             rt.to_string(),
             json!({
@@ -323,7 +329,7 @@ fn runtimes_json(shared: &Shared) -> Value {
                 "sockets": list,
                 "routing": sockets.routing(),
                 "timeout_ms": crate::config::defaults::TIMEOUT_MS,
-                "health": {"up": up, "ts": ts, "reason": reason, "sockets": list},
+                "health": {"up": up, "state": state, "ts": ts, "reason": reason, "sockets": list},
             }),
         );
     }
@@ -431,6 +437,9 @@ pub(crate) fn health(shared: &Shared) -> Value {
     }
     if !served.discovery.errors.is_empty() {
         out["config_errors"] = json!(served.discovery.errors);
+    }
+    if !served.discovery.warnings.is_empty() {
+        out["warnings"] = json!(served.discovery.warnings);
     }
     out
 }

@@ -459,12 +459,35 @@ impl Deps {
     /// blocking reads), marks folders that need an install as preparing, and starts those
     /// installs in the background. Must be called within a tokio runtime.
     pub fn prepare(self: &Arc<Self>, root: &Path, targets: &[Arc<Target>]) {
+        self.prepare_touched(root, targets, None)
+    }
+
+    /// [`Deps::prepare`] for a hot reload: only folders at, above the files of, or below a
+    /// `touched` path (root-relative) are read again; the others keep their state (their
+    /// manifests and handlers did not change). `None` reads every folder.
+    pub fn prepare_touched(self: &Arc<Self>, root: &Path, targets: &[Arc<Target>], touched: Option<&[String]>) {
+        let is_touched = |folder: &str| {
+            touched.is_none_or(|paths| {
+                paths.iter().any(|t| {
+                    let parent = t.rsplit_once('/').map_or("", |(dir, _)| dir);
+                    parent == folder
+                        || t == folder
+                        || folder.strip_prefix(t.as_str()).is_some_and(|r| r.starts_with('/'))
+                })
+            })
+        };
+        let mut untouched = std::collections::HashSet::new();
         let mut wanted: BTreeMap<Key, Vec<PathBuf>> = BTreeMap::new();
         for t in targets {
             let Some(installer) = Installer::for_runtime(t.runtime) else {
                 continue;
             };
-            let handlers = wanted.entry((function_folder(t).to_string(), installer)).or_default();
+            let folder = function_folder(t);
+            if !is_touched(folder) {
+                untouched.insert((folder.to_string(), installer));
+                continue;
+            }
+            let handlers = wanted.entry((folder.to_string(), installer)).or_default();
             if installer == Installer::Pip {
                 let path = root.join(&t.entry);
                 if !handlers.contains(&path) {
@@ -491,7 +514,7 @@ impl Deps {
         let mut start = Vec::new();
         {
             let mut units = self.units.lock().unwrap_or_else(|p| p.into_inner());
-            let live: std::collections::HashSet<&Key> = read.iter().map(|(k, ..)| k).collect();
+            let live: std::collections::HashSet<&Key> = read.iter().map(|(k, ..)| k).chain(untouched.iter()).collect();
             // Folders gone (or without manifests now) are forgotten; a running install keeps
             // its unit until it ends.
             units.retain(|k, u| live.contains(k) || matches!(u.state, State::Installing { .. }));
@@ -1120,6 +1143,44 @@ mod tests {
             .signature(&python);
         let stamp = std::fs::read_to_string(root.join("f/.deps").join(STAMP_FILE)).unwrap();
         assert_eq!(stamp, now.stamp());
+    }
+
+    /// A hot reload reads only the folders its paths touched: a changed manifest elsewhere
+    /// waits for its own event (which always comes), untouched units keep their state.
+    #[tokio::test]
+    async fn a_hot_reload_reads_only_touched_folders() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("fns");
+        let python = script(d.path(), "python", "echo \"failed: $*\" >&2; exit 3");
+        write(
+            &root,
+            &[("f/handler.py", "#@requirements first-pkg\n"), ("g/handler.py", "")],
+        );
+        let (f, g) = (
+            target(RuntimeKind::Python, "f/handler.py"),
+            target(RuntimeKind::Python, "g/handler.py"),
+        );
+        let both = [f.clone(), g.clone()];
+        let deps = deps_with(&python, "npm", Duration::from_secs(10));
+        deps.prepare(&root, &both);
+        let Readiness::Failed(first) = settled(&deps, &f, Duration::from_secs(10)).await else {
+            panic!("not failed")
+        };
+        assert!(first.contains("first-pkg"), "{first}");
+        write(&root, &[("f/handler.py", "#@requirements second-pkg\n")]);
+        // Only g was touched: f keeps its unit and state (not forgotten, not re-read).
+        deps.prepare_touched(&root, &both, Some(&["g/new.py".to_string()]));
+        assert_eq!(deps.readiness(&f), Readiness::Failed(first.clone()));
+        assert_eq!(deps.status().len(), 1);
+        // Its own event re-reads it.
+        deps.prepare_touched(&root, &both, Some(&["f/handler.py".to_string()]));
+        let Readiness::Failed(second) = settled(&deps, &f, Duration::from_secs(10)).await else {
+            panic!("not failed")
+        };
+        assert!(second.contains("second-pkg"), "{second}");
+        // A removed folder (touched as a whole) drops its unit.
+        deps.prepare_touched(&root, std::slice::from_ref(&g), Some(&["f".to_string()]));
+        assert!(deps.status().is_empty(), "{:?}", deps.status());
     }
 
     #[tokio::test]

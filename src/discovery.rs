@@ -1,6 +1,11 @@
 //! Discovery: the functions root on disk → candidate routes → [`RouteMap`] (contract §2).
 //! Reads the filesystem but holds no state; the engine calls it at start and on every reload.
 //!
+//! Every read goes through a [`TreeCache`]: a full scan starts from an empty cache, and a hot
+//! reload keeps the cache, patches only the paths a change touched ([`TreeCache::touch`]) and
+//! walks the rest from memory. The walk is the same code either way, so a patched scan equals a
+//! full one (a property test checks it against random add/remove/rename sequences).
+//!
 //! Invariants: directory reads are sorted, so the same tree always gives the same routes and
 //! warnings; a folder whose `fn.config.json` (or `fn.routes.json`) is invalid publishes nothing
 //! below it while the rest of the tree still publishes; routes of runtimes that are not enabled
@@ -13,6 +18,7 @@ use crate::config::{defaults, ConfigError};
 use crate::routing::{validate_pattern, Methods, Route, RouteMap, RouteSource, Target};
 use crate::runtime::RuntimeKind;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;
@@ -249,10 +255,185 @@ fn is_version_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
-/// Sorted sub-folders and files of one folder.
+/// Sorted sub-folders and files of one folder (UTF-8 names, symlinks followed, editor noise
+/// left out).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Listing {
     dirs: Vec<String>,
     files: Vec<String>,
+}
+
+/// Folders never listed: dependencies, build output, caches. The watcher ignores changes in
+/// them (so a cached listing never goes stale because of them).
+pub const UNWATCHED_DIRS: [&str; 9] = [
+    "node_modules",
+    "__pycache__",
+    ".deps",
+    ".rust-build",
+    ".go-build",
+    "target",
+    ".git",
+    ".fastfn",
+    "vendor",
+];
+
+/// Files that never matter to routes and whose changes the watcher drops: editor swap and
+/// backup files, Python byte-code. Left out of listings too, so that a cached listing the
+/// watcher was not told about stays equal to a fresh read.
+pub fn is_noise_file(name: &str) -> bool {
+    name.ends_with('~') || name.ends_with(".swp") || name.ends_with(".swx") || name.ends_with(".pyc") || name == "4913"
+}
+
+/// `a//b/./c/` → `a/b/c`: one key per folder whatever way a path was written.
+fn clean_rel(rel: &str) -> String {
+    let parts: Vec<&str> = rel.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
+    parts.join("/")
+}
+
+fn insert_sorted(names: &mut Vec<String>, name: &str) {
+    if let Err(at) = names.binary_search_by(|n| n.as_str().cmp(name)) {
+        names.insert(at, name.to_string());
+    }
+}
+
+/// What discovery read from disk: folder listings and config texts, by root-relative path.
+/// Kept by the engine between reloads; a change is applied with [`TreeCache::touch`], and
+/// anything not cached is read on demand. Errors are cached too, so a cached scan reports the
+/// same warnings as the read that failed.
+#[derive(Debug, Default, Clone)]
+pub struct TreeCache {
+    folders: HashMap<String, Result<Arc<Listing>, String>>,
+    texts: HashMap<String, Result<Arc<str>, String>>,
+    /// What the walk of each sub-tree produced (see `Scan::memoized`); dropped for a folder
+    /// and all its ancestors when something in it changes.
+    subtrees: HashMap<String, Arc<Subtree>>,
+    /// The scan-wide inputs the memos were made with (options, root config's ignore list
+    /// and assets folder); memos of other inputs are dropped.
+    scan_inputs: String,
+}
+
+/// Inputs of one sub-tree walk besides the files in it.
+#[derive(Debug, Clone, PartialEq)]
+struct SubtreeInputs {
+    at_root: bool,
+    depth: usize,
+    overlay: PolicyOverlay,
+    mode: Mode,
+}
+
+/// What one sub-tree walk appended to the scan.
+#[derive(Debug)]
+struct Subtree {
+    inputs: SubtreeInputs,
+    candidates: Box<[Route]>,
+    homes: Box<[(String, String)]>,
+    warnings: Box<[String]>,
+    errors: Box<[ConfigError]>,
+    files_scanned: usize,
+}
+
+impl TreeCache {
+    /// Forget everything (a manual reload, or a watcher that lost events).
+    pub fn clear(&mut self) {
+        self.folders.clear();
+        self.texts.clear();
+        self.subtrees.clear();
+    }
+
+    /// Folders currently cached (for reports and tests).
+    pub fn cached_folders(&self) -> usize {
+        self.folders.len()
+    }
+
+    /// Apply a change at `rel` (root-relative; created, modified, removed or renamed): drop
+    /// what was read at or below it and patch its folder's listing with one `stat` instead of
+    /// re-reading the folder (a folder of 10,000 files costs one syscall, not 10,000).
+    pub fn touch(&mut self, root: &Path, rel: &str) {
+        let rel = clean_rel(rel);
+        if rel.is_empty() {
+            return self.clear();
+        }
+        let below = format!("{rel}/");
+        self.folders.retain(|k, _| !k.starts_with(&below));
+        self.texts.retain(|k, _| !k.starts_with(&below));
+        self.folders.remove(&rel);
+        self.texts.remove(&rel);
+        self.subtrees.retain(|k, _| !k.starts_with(&below));
+        // The sub-trees that contain the change: the path itself and every folder above it.
+        let mut at = rel.as_str();
+        loop {
+            self.subtrees.remove(at);
+            match at.rsplit_once('/') {
+                Some((parent, _)) => at = parent,
+                None => break,
+            }
+        }
+        let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel.as_str()));
+        // An unread (or unreadable) parent is read in full when the walk needs it.
+        if let Some(Ok(listing)) = self.folders.get_mut(parent) {
+            let listing = Arc::make_mut(listing);
+            listing.dirs.retain(|d| d != name);
+            listing.files.retain(|f| f != name);
+            if is_noise_file(name) {
+                return;
+            }
+            match fs::metadata(root.join(&rel)) {
+                Ok(m) if m.is_dir() && !UNWATCHED_DIRS.contains(&name) => insert_sorted(&mut listing.dirs, name),
+                Ok(m) if m.is_file() => insert_sorted(&mut listing.files, name),
+                _ => {}
+            }
+        }
+    }
+
+    fn listing(&mut self, root: &Path, rel: &str) -> Result<Arc<Listing>, String> {
+        let rel = clean_rel(rel);
+        if let Some(cached) = self.folders.get(&rel) {
+            return cached.clone();
+        }
+        let read = read_listing(&root.join(&rel)).map(Arc::new).map_err(|e| e.to_string());
+        self.folders.insert(rel, read.clone());
+        read
+    }
+
+    /// Whether `rel` is a file (symlinks followed), answered from its folder's listing.
+    fn is_file(&mut self, root: &Path, rel: &str) -> bool {
+        let rel = clean_rel(rel);
+        let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel.as_str()));
+        !name.is_empty()
+            && self
+                .listing(root, parent)
+                .is_ok_and(|l| l.files.binary_search_by(|f| f.as_str().cmp(name)).is_ok())
+    }
+
+    fn text(&mut self, root: &Path, rel: &str) -> Result<Arc<str>, String> {
+        let rel = clean_rel(rel);
+        if let Some(cached) = self.texts.get(&rel) {
+            return cached.clone();
+        }
+        let read = fs::read_to_string(root.join(&rel))
+            .map(Arc::from)
+            .map_err(|e| e.to_string());
+        self.texts.insert(rel, read.clone());
+        read
+    }
+}
+
+fn read_listing(dir: &Path) -> std::io::Result<Listing> {
+    let mut listing = Listing::default();
+    for entry in fs::read_dir(dir)?.flatten() {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue; // Not UTF-8: cannot be a URL.
+        };
+        // `metadata` follows symlinks, so linked folders and files count.
+        match fs::metadata(entry.path()) {
+            Ok(m) if m.is_dir() && !UNWATCHED_DIRS.contains(&name.as_str()) => listing.dirs.push(name),
+            Ok(m) if m.is_file() && !is_noise_file(&name) => listing.files.push(name),
+            _ => {}
+        }
+    }
+    listing.dirs.sort();
+    listing.files.sort();
+    Ok(listing)
 }
 
 /// How files of a folder become routes (contract §2.3).
@@ -267,6 +448,7 @@ enum Mode {
 /// One walk of the tree; collects candidates, warnings and errors.
 struct Scan<'a> {
     root: &'a Path,
+    tree: &'a mut TreeCache,
     opts: &'a DiscoveryOptions,
     /// Folder names or root-relative paths never scanned.
     ignore: Vec<String>,
@@ -284,34 +466,55 @@ impl<'a> Scan<'a> {
         self.opts.runtimes.contains(&runtime)
     }
 
-    fn list(&mut self, rel: &str) -> Listing {
-        let mut listing = Listing {
-            dirs: Vec::new(),
-            files: Vec::new(),
-        };
-        let read = match fs::read_dir(self.root.join(rel)) {
-            Ok(read) => read,
+    fn list(&mut self, rel: &str) -> Arc<Listing> {
+        match self.tree.listing(self.root, rel) {
+            Ok(listing) => {
+                self.files_scanned += listing.files.len();
+                listing
+            }
             Err(e) => {
                 self.warnings
                     .push(format!("{}: cannot read folder: {e}", display_dir(rel)));
-                return listing;
-            }
-        };
-        for entry in read.flatten() {
-            let Ok(name) = entry.file_name().into_string() else {
-                continue; // Not UTF-8: cannot be a URL.
-            };
-            // `metadata` follows symlinks, so linked folders and files count.
-            match fs::metadata(entry.path()) {
-                Ok(m) if m.is_dir() => listing.dirs.push(name),
-                Ok(m) if m.is_file() => listing.files.push(name),
-                _ => {}
+                Arc::default()
             }
         }
-        self.files_scanned += listing.files.len();
-        listing.dirs.sort();
-        listing.files.sort();
-        listing
+    }
+
+    fn is_file(&mut self, rel: &str) -> bool {
+        self.tree.is_file(self.root, rel)
+    }
+
+    /// Runs `walk` for the sub-tree at `rel`, or replays what it produced last time when
+    /// nothing at or below `rel` was touched since and it is walked with the same inputs.
+    /// Everything a walk produces is appended in order, so a replay is indistinguishable
+    /// from a walk; a walk reads nothing outside its sub-tree.
+    fn memoized(&mut self, rel: &str, inputs: SubtreeInputs, walk: impl FnOnce(&mut Self)) {
+        if let Some(memo) = self.tree.subtrees.get(rel).filter(|m| m.inputs == inputs) {
+            let memo = memo.clone();
+            self.candidates.extend(memo.candidates.iter().cloned());
+            self.homes.extend(memo.homes.iter().cloned());
+            self.warnings.extend(memo.warnings.iter().cloned());
+            self.errors.extend(memo.errors.iter().cloned());
+            self.files_scanned += memo.files_scanned;
+            return;
+        }
+        let start = (
+            self.candidates.len(),
+            self.homes.len(),
+            self.warnings.len(),
+            self.errors.len(),
+            self.files_scanned,
+        );
+        walk(self);
+        let memo = Subtree {
+            inputs,
+            candidates: self.candidates[start.0..].into(),
+            homes: self.homes[start.1..].into(),
+            warnings: self.warnings[start.2..].into(),
+            errors: self.errors[start.3..].into(),
+            files_scanned: self.files_scanned - start.4,
+        };
+        self.tree.subtrees.insert(rel.to_string(), Arc::new(memo));
     }
 
     fn skip_dir(&self, parent: &str, name: &str) -> bool {
@@ -326,10 +529,12 @@ impl<'a> Scan<'a> {
     /// publishes nothing from that folder down.
     fn read_config(&mut self, rel: &str) -> Result<Option<FnConfig>, ()> {
         let path = self.root.join(rel).join(FN_CONFIG_FILE);
-        if !path.is_file() {
+        if !self.is_file(&join(rel, FN_CONFIG_FILE)) {
             return Ok(None);
         }
-        let parsed = fs::read_to_string(&path)
+        let parsed = self
+            .tree
+            .text(self.root, &join(rel, FN_CONFIG_FILE))
             .map_err(|e| ConfigError {
                 code: "config.unreadable",
                 file: path.clone(),
@@ -337,6 +542,11 @@ impl<'a> Scan<'a> {
                 message: format!("cannot read: {e}"),
             })
             .and_then(|text| parse_fn_config(&text, &path));
+        if let Ok(cfg) = &parsed {
+            let file = join(rel, FN_CONFIG_FILE);
+            self.warnings
+                .extend(cfg.warnings.iter().map(|w| format!("{file}: {w}")));
+        }
         parsed.map(Some).map_err(|e| self.errors.push(e))
     }
 
@@ -420,27 +630,32 @@ impl<'a> Scan<'a> {
                 continue;
             }
             let child = join(rel, dir);
-            let Ok(child_cfg) = self.read_config(&child) else {
-                continue;
+            let inputs = SubtreeInputs {
+                at_root: is_root,
+                depth: depth + 1,
+                overlay: overlay.clone(),
+                mode,
             };
-            if is_root {
-                if let Some(runtime) = self.runtime_group(&child) {
-                    self.grouped(&child, "", runtime, 1);
-                    continue;
+            self.memoized(&child, inputs, |scan| {
+                let Ok(child_cfg) = scan.read_config(&child) else {
+                    return;
+                };
+                if is_root {
+                    if let Some(runtime) = scan.runtime_group(&child) {
+                        scan.grouped(&child, "", runtime, 1);
+                        return;
+                    }
                 }
-            }
-            self.folder(&child, depth + 1, child_cfg, &overlay, mode);
+                scan.folder(&child, depth + 1, child_cfg, &overlay, mode);
+            });
         }
     }
 
     /// A root folder named after an enabled runtime that holds no route file of its own.
     fn runtime_group(&mut self, dir: &str) -> Option<RuntimeKind> {
         let runtime = self.opts.runtimes.iter().copied().find(|r| r.name() == dir)?;
-        let files = fs::read_dir(self.root.join(dir)).ok()?;
-        let exposes_routes = files.flatten().any(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            e.path().is_file() && self.route_file_runtime(&name).is_some()
-        });
+        let listing = self.tree.listing(self.root, dir).ok()?;
+        let exposes_routes = listing.files.iter().any(|name| self.route_file_runtime(name).is_some());
         (!exposes_routes).then_some(runtime)
     }
 
@@ -520,7 +735,9 @@ impl<'a> Scan<'a> {
 
     fn routes_json(&mut self, dir: &str, overlay: &PolicyOverlay) {
         let path = self.root.join(dir).join(FN_ROUTES_FILE);
-        let parsed = fs::read_to_string(&path)
+        let parsed = self
+            .tree
+            .text(self.root, &join(dir, FN_ROUTES_FILE))
             .map_err(|e| ConfigError {
                 code: "config.unreadable",
                 file: path.clone(),
@@ -545,7 +762,7 @@ impl<'a> Scan<'a> {
             if !self.enabled(runtime) {
                 continue;
             }
-            if !self.root.join(&rel_file).is_file() {
+            if !self.is_file(&rel_file) {
                 self.warnings
                     .push(format!("{origin}: ignored `{}`: {rel_file} does not exist", entry.path));
                 continue;
@@ -621,7 +838,7 @@ impl<'a> Scan<'a> {
 
     /// The entry of a function folder: `entrypoint` if it exists, else the canonical entry.
     fn function_entry(
-        &self,
+        &mut self,
         rel: &str,
         cfg: &FnConfig,
         runtime: Option<RuntimeKind>,
@@ -630,11 +847,7 @@ impl<'a> Scan<'a> {
         match &cfg.entrypoint {
             Some(entry) => {
                 let runtime = runtime.or_else(|| RuntimeKind::from_file_name(entry))?;
-                self.root
-                    .join(rel)
-                    .join(entry)
-                    .is_file()
-                    .then(|| (runtime, entry.clone()))
+                self.is_file(&join(rel, entry)).then(|| (runtime, entry.clone()))
             }
             None => self
                 .choose_entry(files, runtime)
@@ -671,9 +884,9 @@ impl<'a> Scan<'a> {
                 versions.push(dir.clone()); // Its error is recorded; it publishes nothing.
                 continue;
             };
-            let files = self.list(&version_dir).files;
+            let files = self.list(&version_dir);
             let Some((_, version_entry)) = self
-                .choose_entry(&files, Some(runtime))
+                .choose_entry(&files.files, Some(runtime))
                 .map(|(r, n)| (r, n.to_string()))
             else {
                 continue;
@@ -773,9 +986,18 @@ fn display_dir(rel: &str) -> &str {
     }
 }
 
+/// A full scan of `root`.
 pub fn discover(root: &Path, opts: &DiscoveryOptions) -> Discovery {
+    discover_with(root, opts, &mut TreeCache::default())
+}
+
+/// A scan that reads through `tree`: what it holds is trusted, what it lacks is read from disk
+/// and kept. With a cache patched by [`TreeCache::touch`] for every changed path, the result
+/// equals [`discover`].
+pub fn discover_with(root: &Path, opts: &DiscoveryOptions, tree: &mut TreeCache) -> Discovery {
     let mut scan = Scan {
         root,
+        tree,
         opts,
         ignore: opts.extra_ignore_dirs.clone(),
         assets_dir: None,
@@ -791,6 +1013,11 @@ pub fn discover(root: &Path, opts: &DiscoveryOptions) -> Discovery {
             scan.ignore.extend(cfg.ignore_dirs.iter().cloned());
             assets = cfg.assets.clone();
             scan.assets_dir = assets.as_ref().map(|a| a.directory.clone());
+        }
+        let inputs = format!("{opts:?} {:?} {:?}", scan.ignore, scan.assets_dir);
+        if scan.tree.scan_inputs != inputs {
+            scan.tree.subtrees.clear();
+            scan.tree.scan_inputs = inputs;
         }
         scan.folder("", 0, cfg, &PolicyOverlay::default(), Mode::Tree);
         scan.apply_homes();
@@ -949,6 +1176,35 @@ mod tests {
                 "console/x.js: ignored: `/console/x` is reserved",
             ]
         );
+    }
+
+    /// A root `assets.directory` outside the root turns assets off with a warning; it must not
+    /// invalidate the root config (which would drop every route).
+    #[test]
+    fn escaping_assets_directory_turns_assets_off_and_keeps_routes() {
+        for dir in ["../outside", "/etc", "a/../../b"] {
+            let cfg = format!(r#"{{"assets":{{"directory":"{dir}"}},"timeout_ms":1234}}"#);
+            let d = run(
+                &[("fn.config.json", &cfg), ("hello.py", ""), ("api/users.js", "")],
+                &DiscoveryOptions::default(),
+            );
+            assert_eq!(
+                lines(&d),
+                vec!["GET /api/users -> api/users.js", "GET /hello -> hello.py"],
+                "{dir}"
+            );
+            assert!(d.errors.is_empty(), "{dir}: {:?}", d.errors);
+            assert_eq!(d.assets, None, "{dir}");
+            assert!(
+                d.warnings
+                    .iter()
+                    .any(|w| w.contains("assets.directory") && w.contains("assets are off")),
+                "{dir}: {:?}",
+                d.warnings
+            );
+            // The rest of the root config still applies.
+            assert_eq!(d.routes.routes()[0].target.policy.timeout_ms, 1234, "{dir}");
+        }
     }
 
     #[test]
@@ -1339,6 +1595,197 @@ mod tests {
                 prop_assert_eq!(normalise_segment(&seg), Some(seg.clone()));
             }
         }
+    }
+
+    /// Everything a scan says, for comparing a patched scan with a full one.
+    fn fingerprint(d: &Discovery) -> String {
+        format!(
+            "{:#?}\n{:#?}\n{:?}\n{:?}\n{:?}\n{}",
+            d.routes.routes(),
+            d.warnings,
+            d.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+            d.assets,
+            d.routes.conflicts(),
+            d.files_scanned
+        )
+    }
+
+    /// A change to the test tree, as the watcher would see it.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Write(usize, usize, usize),
+        Remove(usize, usize),
+        Rename(usize, usize, usize, usize),
+        RemoveDir(usize),
+        RenameDir(usize, usize),
+    }
+
+    const DIRS: [&str; 9] = [
+        "",
+        "a",
+        "a/b",
+        "[id]",
+        "python",
+        "python/fx",
+        "fnx",
+        "fnx/v2",
+        "a/b/[[...s]]",
+    ];
+    const FILES: [&str; 13] = [
+        "x.py",
+        "y.js",
+        "get.z.py",
+        "handler.py",
+        "index.js",
+        "_p.py",
+        "[k].php",
+        "post.items.py",
+        "main.lua",
+        "notes.txt",
+        "x.py~",
+        "fn.config.json",
+        "fn.routes.json",
+    ];
+    const CONTENTS: [&str; 8] = [
+        "",
+        "{}",
+        r#"{"timeout_ms": 7, "invoke": {"methods": ["GET", "POST"]}}"#,
+        r#"{"name": "fx"}"#,
+        r#"{"runtime": "python", "invoke": {"routes": ["/fx-route"]}}"#,
+        "{ broken",
+        r#"{"home": {"route": "/x"}, "assets": {"directory": "../out"}, "routes": {"/rj": "x.py"}}"#,
+        r#"{"routes": {"POST /rj/[n]": "y.js", "/gone": "nope.py"}, "force_url": true}"#,
+    ];
+
+    fn op() -> impl Strategy<Value = Op> {
+        let (d, f, c) = (0..DIRS.len(), 0..FILES.len(), 0..CONTENTS.len());
+        prop_oneof![
+            4 => (d.clone(), f.clone(), c).prop_map(|(d, f, c)| Op::Write(d, f, c)),
+            2 => (d.clone(), f.clone()).prop_map(|(d, f)| Op::Remove(d, f)),
+            1 => (d.clone(), f.clone(), d.clone(), f).prop_map(|(a, b, c, e)| Op::Rename(a, b, c, e)),
+            1 => d.clone().prop_map(Op::RemoveDir),
+            1 => (d.clone(), d).prop_map(|(a, b)| Op::RenameDir(a, b)),
+        ]
+    }
+
+    /// Apply `op` under `root`; returns the paths the watcher would report (created parents,
+    /// both ends of a rename).
+    fn apply(root: &Path, op: &Op) -> Vec<String> {
+        let file = |d: usize, f: usize| join(DIRS[d], FILES[f]);
+        let mkdirs = |rel: &str| -> Vec<String> {
+            let mut created = Vec::new();
+            let mut at = String::new();
+            for part in rel.split('/').filter(|p| !p.is_empty()) {
+                at = join(&at, part);
+                if !root.join(&at).is_dir() {
+                    let _ = fs::remove_file(root.join(&at));
+                    fs::create_dir(root.join(&at)).unwrap();
+                    created.push(at.clone());
+                }
+            }
+            created
+        };
+        match *op {
+            Op::Write(d, f, c) => {
+                let mut touched = mkdirs(DIRS[d]);
+                let path = file(d, f);
+                if !root.join(&path).is_dir() {
+                    fs::write(root.join(&path), CONTENTS[c]).unwrap();
+                    touched.push(path);
+                }
+                touched
+            }
+            Op::Remove(d, f) => {
+                let path = file(d, f);
+                if fs::remove_file(root.join(&path)).is_ok() {
+                    vec![path]
+                } else {
+                    vec![]
+                }
+            }
+            Op::Rename(a, b, c, e) => {
+                let (from, to) = (file(a, b), file(c, e));
+                if !root.join(&from).is_file() || root.join(&to).is_dir() {
+                    return vec![];
+                }
+                let mut touched = mkdirs(DIRS[c]);
+                fs::rename(root.join(&from), root.join(&to)).unwrap();
+                touched.extend([from, to]);
+                touched
+            }
+            Op::RemoveDir(d) if !DIRS[d].is_empty() => {
+                if fs::remove_dir_all(root.join(DIRS[d])).is_ok() {
+                    vec![DIRS[d].to_string()]
+                } else {
+                    vec![]
+                }
+            }
+            Op::RenameDir(a, b) if !DIRS[a].is_empty() && !DIRS[b].is_empty() => {
+                let (from, to) = (DIRS[a], DIRS[b]);
+                if !root.join(from).is_dir() || root.join(to).exists() || to.starts_with(&format!("{from}/")) {
+                    return vec![];
+                }
+                let mut touched = mkdirs(to.rsplit_once('/').map_or("", |(p, _)| p));
+                fs::rename(root.join(from), root.join(to)).unwrap();
+                touched.extend([from.to_string(), to.to_string()]);
+                touched
+            }
+            _ => vec![],
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// A scan through a cache patched with the watcher's paths equals a full scan, after
+        /// every step of a random sequence of adds, removes and renames.
+        #[test]
+        fn patched_scan_equals_full_scan(ops in proptest::collection::vec(op(), 1..24)) {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path();
+            let o = opts(&[Python, Node, RuntimeKind::Php, RuntimeKind::Lua]);
+            let mut cache = TreeCache::default();
+            discover_with(root, &o, &mut cache);
+            for (i, op) in ops.iter().enumerate() {
+                for rel in apply(root, op) {
+                    cache.touch(root, &rel);
+                }
+                let patched = fingerprint(&discover_with(root, &o, &mut cache));
+                let full = fingerprint(&discover(root, &o));
+                prop_assert_eq!(patched, full, "after step {} ({:?}) of {:?}", i, op, ops);
+            }
+        }
+    }
+
+    #[test]
+    fn a_touch_rereads_only_what_changed() {
+        let dir = tree(&[("a/x.py", ""), ("b/y.py", "")]);
+        let root = dir.path();
+        let mut cache = TreeCache::default();
+        let d = discover_with(root, &DiscoveryOptions::default(), &mut cache);
+        assert_eq!(lines(&d), vec!["GET /a/x -> a/x.py", "GET /b/y -> b/y.py"]);
+        let cached = cache.cached_folders();
+        // Written behind the cache's back: not seen until touched.
+        fs::write(root.join("b/z.py"), "").unwrap();
+        assert_eq!(
+            lines(&discover_with(root, &DiscoveryOptions::default(), &mut cache)).len(),
+            2
+        );
+        cache.touch(root, "b/z.py");
+        assert_eq!(
+            cache.cached_folders(),
+            cached,
+            "the folder listing is patched, not dropped"
+        );
+        assert_eq!(
+            lines(&discover_with(root, &DiscoveryOptions::default(), &mut cache)).len(),
+            3
+        );
+        fs::remove_dir_all(root.join("a")).unwrap();
+        cache.touch(root, "a");
+        assert_eq!(
+            lines(&discover_with(root, &DiscoveryOptions::default(), &mut cache)),
+            vec!["GET /b/y -> b/y.py", "GET /b/z -> b/z.py"]
+        );
     }
 
     #[test]

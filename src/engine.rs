@@ -4,7 +4,7 @@
 
 use crate::config::project::Settings;
 use crate::config::ConfigError;
-use crate::discovery::{self, Discovery, DiscoveryOptions};
+use crate::discovery::{self, Discovery, DiscoveryOptions, TreeCache};
 use crate::events::{EngineEvent, EventBus, Phase};
 use crate::logs::LogBook;
 use crate::pool::{Limits, Pool};
@@ -100,6 +100,57 @@ impl Served {
     }
 }
 
+/// Why a rescan produced no route map at all (as opposed to a map with config errors).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RescanError {
+    /// A bug in discovery; the last good map keeps serving.
+    #[error("discovery panicked: {0}")]
+    Panicked(String),
+}
+
+impl RescanError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RescanError::Panicked(_) => "discovery.panic",
+        }
+    }
+
+    fn into_config_error(self, root: &Path) -> ConfigError {
+        ConfigError {
+            code: self.code(),
+            file: root.to_path_buf(),
+            field: None,
+            message: self.to_string(),
+        }
+    }
+}
+
+/// Run the blocking part of a scan, turning a panic into a [`RescanError`] instead of
+/// unwinding through the reload (which would leave nothing, or an empty map, to publish).
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, RescanError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        let text = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        RescanError::Panicked(text)
+    })
+}
+
+/// Whether a reload publishes its scan or keeps the map being served. A map with config
+/// errors is published only when nothing is served yet (start-up publishes what is valid); a
+/// scan that failed outright is never published.
+fn keep_old(scanned: Option<&Discovery>, serving_routes: usize) -> bool {
+    match scanned {
+        None => true,
+        Some(d) => !d.errors.is_empty() && serving_routes > 0,
+    }
+}
+
+/// The scanner a reload runs: a full scan in production; tests substitute one that fails.
+type Scanner = fn(&Path, &DiscoveryOptions, u64, &mut TreeCache) -> (Discovery, Option<crate::assets::Assets>);
+
 /// Outcome of one reload.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ReloadReport {
@@ -139,6 +190,9 @@ pub struct Shared {
     pub pid: u32,
     pub config_loaded_at: f64,
     seq: AtomicU64,
+    /// What discovery has read, patched by the watcher's paths between reloads. Locked by
+    /// whoever holds `reload_lock`.
+    tree: Mutex<TreeCache>,
     reload_lock: tokio::sync::Mutex<()>,
     last_reload_error: Mutex<Option<String>>,
     watch_status: Mutex<crate::watch::WatchStatus>,
@@ -225,6 +279,52 @@ fn socket_dir_for(settings: &Settings, pid: u32) -> PathBuf {
     }
 }
 
+/// Whether a process with `pid` exists (signal 0; `EPERM` means it exists but is not ours).
+fn pid_alive(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    raw > 0
+        && !matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None),
+            Err(nix::errno::Errno::ESRCH)
+        )
+}
+
+/// Remove the `s-<pid>` socket folders under `base` left by engines that died without cleaning
+/// up (SIGKILL). Careful by construction: only names of exactly our pattern, only real folders
+/// (a symlink named `s-1` is left alone and never followed), never our own pid, and only when
+/// `alive` says no process has that pid (a live one may be another engine). Returns what it
+/// removed.
+fn sweep_stale_socket_dirs(base: &Path, own_pid: u32, alive: impl Fn(u32) -> bool) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("s-"))
+            .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|digits| digits.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // `file_type` does not follow symlinks.
+        let is_real_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if !is_real_dir || pid == own_pid || alive(pid) {
+            continue;
+        }
+        // `remove_dir_all` does not follow symlinks inside the folder either.
+        match std::fs::remove_dir_all(entry.path()) {
+            Ok(()) => removed.push(entry.path()),
+            Err(e) => tracing::debug!("cannot remove the stale socket folder {}: {e}", entry.path().display()),
+        }
+    }
+    removed
+}
+
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     if dir.exists() {
@@ -291,6 +391,11 @@ impl Engine {
 
         let pid = std::process::id();
         let socket_dir = socket_dir_for(&settings, pid);
+        if let Some(base) = socket_dir.parent() {
+            for dir in sweep_stale_socket_dirs(base, pid, pid_alive) {
+                tracing::debug!("removed the socket folder of a dead engine: {}", dir.display());
+            }
+        }
         create_private_dir(&socket_dir).map_err(|source| StartError::SocketDir {
             path: socket_dir.clone(),
             source,
@@ -356,15 +461,19 @@ impl Engine {
         let root = settings.functions_root.clone();
         // Discovery reads the tree: off the async threads, and in parallel with daemon start.
         let max_asset_bytes = settings.max_asset_bytes;
-        let discovering = tokio::task::spawn_blocking(move || scan(&root, &discovery_opts, max_asset_bytes));
-        let (supervisor, reports) = Supervisor::start(launcher, specs, runtimes.values().cloned().collect(), ctx).await;
+        let discovering = tokio::task::spawn_blocking(move || {
+            let mut tree = TreeCache::default();
+            let (d, a) = scan(&root, &discovery_opts, max_asset_bytes, &mut tree);
+            (d, a, tree)
+        });
+        // Daemons start once discovery says which runtimes the routes use.
+        let supervisor = Supervisor::new(launcher, specs, runtimes.values().cloned().collect(), ctx);
         let scanned = discovering.await.map_err(|e| ConfigError {
             code: "discovery.panic",
             file: settings.functions_root.clone(),
             field: None,
             message: e.to_string(),
         })?;
-        log_start_reports(&reports);
 
         // Rust and Go: a cached build per function, started on first call.
         let compiled: BTreeMap<RuntimeKind, Arc<Compiled>> = runtime_order
@@ -412,6 +521,7 @@ impl Engine {
             pid,
             config_loaded_at: crate::clock::epoch_secs(),
             seq: AtomicU64::new(0),
+            tree: Mutex::new(scanned.2),
             reload_lock: tokio::sync::Mutex::new(()),
             last_reload_error: Mutex::new(None),
             watch_status: Mutex::new(crate::watch::WatchStatus::off()),
@@ -423,8 +533,21 @@ impl Engine {
             settings,
         });
         let engine = Engine(shared);
-        engine.prepare_deps(&scanned.0).await;
-        let served = engine.build_served(scanned.0, scanned.1);
+        // The daemons the routes need start while dependency manifests are read.
+        let ((), reports) = tokio::join!(engine.prepare_deps(&scanned.0, None), engine.apply_demand(&scanned.0));
+        log_start_reports(&reports);
+        for (rt, sockets) in &engine.0.runtimes {
+            if !engine.0.supervisor.is_running(*rt) {
+                for i in 0..sockets.sockets.len() {
+                    sockets.observe(i, Err(NOT_NEEDED), crate::clock::epoch_secs());
+                }
+                events.emit(EngineEvent::RuntimeDemand {
+                    runtime: *rt,
+                    needed: false,
+                });
+            }
+        }
+        let served = engine.build_served(scanned.0, scanned.1, None);
         engine.0.served.store(Arc::new(served));
 
         let probe = tokio::spawn(probe_loop(engine.0.clone()));
@@ -448,20 +571,64 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Check (and start) per-function dependency installs for every target of `discovery`.
-    async fn prepare_deps(&self, discovery: &Discovery) {
+    /// Start the daemons of runtimes `discovery` has routes for and that are not running yet
+    /// (waiting until they are ready, so the map that needs them can go live). Stopping the
+    /// ones it no longer needs is [`Engine::retire_unneeded`], after the map is swapped.
+    async fn apply_demand(&self, discovery: &Discovery) -> Vec<StartReport> {
+        let needed = needed_runtimes(discovery);
+        let start: Vec<RuntimeKind> = self
+            .0
+            .runtimes
+            .keys()
+            .copied()
+            .filter(|rt| needed.contains(rt) && !self.0.supervisor.is_running(*rt))
+            .collect();
+        for &runtime in &start {
+            self.0.events.emit(EngineEvent::RuntimeDemand { runtime, needed: true });
+        }
+        self.0.supervisor.ensure(&start).await
+    }
+
+    /// Stop the daemons of runtimes the served map has no route for.
+    async fn retire_unneeded(&self) {
+        let needed = needed_runtimes(&self.0.served.load().discovery);
+        for &runtime in self.0.runtimes.keys() {
+            if !needed.contains(&runtime) && self.0.supervisor.is_running(runtime) {
+                self.0.supervisor.retire(runtime, NOT_NEEDED).await;
+                self.0
+                    .events
+                    .emit(EngineEvent::RuntimeDemand { runtime, needed: false });
+            }
+        }
+    }
+
+    /// Check (and start) per-function dependency installs for the targets of `discovery`
+    /// (only in the folders of `touched` paths when given).
+    async fn prepare_deps(&self, discovery: &Discovery, touched: Option<Vec<String>>) {
         let targets: Vec<Arc<Target>> = discovery.routes.routes().iter().map(|r| r.target.clone()).collect();
         let deps = self.0.deps.clone();
         let root = self.0.settings.functions_root.clone();
         // Reads manifests and stamps: off the async threads.
-        let _ = tokio::task::spawn_blocking(move || deps.prepare(&root, &targets)).await;
+        let _ = tokio::task::spawn_blocking(move || deps.prepare_touched(&root, &targets, touched.as_deref())).await;
     }
 
-    fn build_served(&self, discovery: Discovery, assets: Option<crate::assets::Assets>) -> Served {
+    /// The served map for `discovery`, with each target's live slot. `previous` is the map
+    /// being replaced: a target it already served (the same `Arc`, which a reload keeps for
+    /// every untouched folder) takes its slot without building the key again.
+    fn build_served(
+        &self,
+        discovery: Discovery,
+        assets: Option<crate::assets::Assets>,
+        previous: Option<&Served>,
+    ) -> Served {
         let mut known = self.0.slots.lock().unwrap_or_else(|p| p.into_inner());
         let mut slots = HashMap::new();
         for route in discovery.routes.routes() {
             let t = &route.target;
+            if let Some(slot) = previous.and_then(|p| p.slot(t)) {
+                slots.insert(Arc::as_ptr(t) as usize, slot.clone());
+                continue;
+            }
             let key = format!(
                 "{}/{}@{}",
                 t.runtime,
@@ -540,25 +707,41 @@ impl Engine {
                 }
                 paths.sort();
                 paths.dedup();
-                let files = paths
-                    .iter()
-                    .map(|p| p.strip_prefix(&root).unwrap_or(p).display().to_string())
-                    .collect();
-                engine.reload_files(files).await;
+                engine.reload_paths(paths).await;
             }
         });
         self.0.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(task);
     }
 
-    /// Rescan the functions root and swap the new route map in. A scan with config errors
-    /// keeps the last good map serving (errors are reported) unless nothing was served yet.
+    /// Rescan the functions root (everything read again) and swap the new route map in. A
+    /// scan with config errors keeps the last good map serving (errors are reported) unless
+    /// nothing was served yet.
     pub async fn reload(&self) -> ReloadReport {
         // A manual reload also retries failed dependency installs.
         self.0.deps.retry_failed();
-        self.reload_files(Vec::new()).await
+        self.rescan(None, Vec::new(), scan).await
     }
 
-    async fn reload_files(&self, files: Vec<String>) -> ReloadReport {
+    /// A reload for changed paths (absolute, from the watcher): only those are read again.
+    async fn reload_paths(&self, paths: Vec<PathBuf>) -> ReloadReport {
+        let root = &self.0.settings.functions_root;
+        let files: Vec<String> = paths
+            .iter()
+            .map(|p| p.strip_prefix(root).unwrap_or(p).display().to_string())
+            .collect();
+        // A path outside the root (the watcher's "rescan everything" signal is the root
+        // itself) means: forget the cache.
+        let touched = paths
+            .iter()
+            .map(|p| p.strip_prefix(root).ok().map(|r| r.display().to_string()))
+            .collect::<Option<Vec<String>>>()
+            .filter(|t| t.iter().all(|r| !r.is_empty()));
+        self.rescan(touched, files, scan).await
+    }
+
+    /// One reload: patch the tree cache with `touched` (or clear it when `None`), run
+    /// `scanner` off the async threads with panics caught, and publish or keep the map.
+    async fn rescan(&self, touched: Option<Vec<String>>, files: Vec<String>, scanner: Scanner) -> ReloadReport {
         let _one_at_a_time = self.0.reload_lock.lock().await;
         let started = tokio::time::Instant::now();
         self.0.events.emit(EngineEvent::Phase {
@@ -567,40 +750,64 @@ impl Engine {
         let opts = discovery_options(&self.0.settings, &self.0.runtime_order);
         let root = self.0.settings.functions_root.clone();
         let max_asset_bytes = self.0.settings.max_asset_bytes;
-        let (discovery, assets) = tokio::task::spawn_blocking(move || scan(&root, &opts, max_asset_bytes))
-            .await
-            .unwrap_or_else(|_| (empty_discovery(), None));
+        let mut tree = std::mem::take(&mut *self.0.tree.lock().unwrap_or_else(|p| p.into_inner()));
+        let blocking_root = root.clone();
+        let touched_folders = touched.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let root = blocking_root;
+            match &touched {
+                None => tree.clear(),
+                Some(paths) => paths.iter().for_each(|p| tree.touch(&root, p)),
+            }
+            let out = guarded(|| scanner(&root, &opts, max_asset_bytes, &mut tree));
+            // A panic may have left the cache half-patched: read everything next time.
+            let tree = if out.is_ok() { tree } else { TreeCache::default() };
+            (out, tree)
+        })
+        .await;
+        let scanned = match joined {
+            Ok((out, tree)) => {
+                *self.0.tree.lock().unwrap_or_else(|p| p.into_inner()) = tree;
+                out
+            }
+            Err(e) => Err(RescanError::Panicked(e.to_string())),
+        };
         let old = self.0.served.load_full();
-        let old_patterns: std::collections::BTreeSet<&str> = old
-            .discovery
-            .routes
-            .routes()
-            .iter()
-            .map(|r| r.pattern.as_str())
-            .collect();
-        let new_patterns: std::collections::BTreeSet<&str> =
-            discovery.routes.routes().iter().map(|r| r.pattern.as_str()).collect();
-        let added: Vec<String> = new_patterns.difference(&old_patterns).map(|s| s.to_string()).collect();
-        let removed: Vec<String> = old_patterns.difference(&new_patterns).map(|s| s.to_string()).collect();
-        let errors = discovery.errors.clone();
-        let warnings = discovery.warnings.clone();
-        let keep_old = !errors.is_empty() && !old.discovery.routes.routes().is_empty();
-        let routes = if keep_old {
-            old.discovery.routes.routes().len()
-        } else {
-            discovery.routes.routes().len()
+        let keep = keep_old(
+            scanned.as_ref().ok().map(|(d, _)| d),
+            old.discovery.routes.routes().len(),
+        );
+        let (errors, warnings) = match &scanned {
+            Ok((d, _)) => (d.errors.clone(), d.warnings.clone()),
+            Err(e) => {
+                tracing::error!("reload failed, the last good route map keeps serving: {e}");
+                (vec![e.clone().into_config_error(&root)], Vec::new())
+            }
+        };
+        let (routes, added, removed) = match (&scanned, keep) {
+            (Ok((discovery, _)), false) => {
+                let (added, removed) = route_diff(&old.discovery, discovery);
+                (discovery.routes.routes().len(), added, removed)
+            }
+            _ => (old.discovery.routes.routes().len(), vec![], vec![]),
         };
         // A function with new or changed manifests is `Preparing` before the new map goes live.
-        self.prepare_deps(if keep_old { &old.discovery } else { &discovery })
-            .await;
-        if !keep_old {
-            let served = self.build_served(discovery, assets);
-            self.0.served.store(Arc::new(served));
+        match (scanned, keep) {
+            (Ok((discovery, assets)), false) => {
+                let ((), reports) = tokio::join!(
+                    self.prepare_deps(&discovery, touched_folders),
+                    self.apply_demand(&discovery)
+                );
+                log_start_reports(&reports);
+                let served = self.build_served(discovery, assets, Some(&old));
+                self.0.served.store(Arc::new(served));
+                self.retire_unneeded().await;
+            }
+            _ => self.prepare_deps(&old.discovery, touched_folders).await,
         }
         let error = (!errors.is_empty()).then(|| errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "));
         *self.0.last_reload_error.lock().unwrap_or_else(|p| p.into_inner()) = error.clone();
         let ms = started.elapsed().as_millis() as u64;
-        let (added, removed) = if keep_old { (vec![], vec![]) } else { (added, removed) };
         self.0
             .watch_status
             .lock()
@@ -735,6 +942,11 @@ impl Shared {
         self.supervisor.daemons()
     }
 
+    /// Whether `runtime`'s daemons run: false for an enabled runtime with no route.
+    pub(crate) fn runtime_needed(&self, runtime: RuntimeKind) -> bool {
+        self.supervisor.is_running(runtime)
+    }
+
     pub(crate) async fn reload(self: &Arc<Self>) -> ReloadReport {
         Engine(self.clone()).reload().await
     }
@@ -769,13 +981,30 @@ fn console_assets(settings: &Settings) -> Option<crate::assets::Assets> {
 
 /// Discovery plus the assets mount it names: blocking file-system work, run off the async
 /// threads.
-fn scan(root: &Path, opts: &DiscoveryOptions, max_asset_bytes: u64) -> (Discovery, Option<crate::assets::Assets>) {
-    let discovery = discovery::discover(root, opts);
+fn scan(
+    root: &Path,
+    opts: &DiscoveryOptions,
+    max_asset_bytes: u64,
+    tree: &mut TreeCache,
+) -> (Discovery, Option<crate::assets::Assets>) {
+    let discovery = discovery::discover_with(root, opts, tree);
     let assets = discovery
         .assets
         .as_ref()
         .and_then(|cfg| crate::assets::Assets::open(root, cfg, max_asset_bytes));
     (discovery, assets)
+}
+
+/// Patterns the new map adds and removes, sorted.
+fn route_diff(old: &Discovery, new: &Discovery) -> (Vec<String>, Vec<String>) {
+    use std::collections::BTreeSet;
+    let patterns =
+        |d: &Discovery| -> BTreeSet<String> { d.routes.routes().iter().map(|r| r.pattern.clone()).collect() };
+    let (old, new) = (patterns(old), patterns(new));
+    (
+        new.difference(&old).cloned().collect(),
+        old.difference(&new).cloned().collect(),
+    )
 }
 
 fn empty_discovery() -> Discovery {
@@ -797,6 +1026,20 @@ fn discovery_options(settings: &Settings, runtimes: &[RuntimeKind]) -> Discovery
     }
 }
 
+/// Why a runtime's sockets are down while it has no route (health reason).
+pub const NOT_NEEDED: &str = "not needed";
+
+/// The daemon runtimes (python, node, php) that `discovery`'s routes use.
+fn needed_runtimes(discovery: &Discovery) -> std::collections::BTreeSet<RuntimeKind> {
+    discovery
+        .routes
+        .routes()
+        .iter()
+        .map(|r| r.target.runtime)
+        .filter(|rt| rt.uses_daemons())
+        .collect()
+}
+
 fn log_start_reports(reports: &[StartReport]) {
     for r in reports {
         if let Err(e) = &r.result {
@@ -812,6 +1055,10 @@ async fn probe_loop(shared: Arc<Shared>) {
     loop {
         tick.tick().await;
         for sockets in shared.runtimes.values() {
+            // A runtime with no route has no daemon to probe ("not needed", not down).
+            if !shared.supervisor.is_running(sockets.kind) {
+                continue;
+            }
             for i in sockets.probe_all().await {
                 let h = sockets.sockets[i].health();
                 shared.events.emit(EngineEvent::SocketHealth {
@@ -822,5 +1069,168 @@ async fn probe_loop(shared: Arc<Shared>) {
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::project::Overrides;
+
+    #[test]
+    fn stale_socket_folders_of_dead_engines_are_swept() {
+        let base = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("keep.txt"), "x").unwrap();
+        let b = base.path();
+        for name in ["s-100", "s-200", "s-300", "s-abc", "s-", "s-100x", "other"] {
+            std::fs::create_dir(b.join(name)).unwrap();
+            std::fs::write(b.join(name).join("fn-python.sock"), "").unwrap();
+        }
+        // A dead pid's folder holding a symlink out: the link goes, its target stays.
+        std::os::unix::fs::symlink(outside.path(), b.join("s-100/link")).unwrap();
+        // A symlink with our name pattern is never followed nor removed.
+        std::os::unix::fs::symlink(outside.path(), b.join("s-400")).unwrap();
+        std::fs::write(b.join("s-500"), "a file, not ours").unwrap();
+        let alive = |pid: u32| pid == 200;
+        let mut removed = sweep_stale_socket_dirs(b, 300, alive);
+        removed.sort();
+        assert_eq!(removed, vec![b.join("s-100")]);
+        for kept in ["s-200", "s-300", "s-abc", "s-", "s-100x", "other", "s-400", "s-500"] {
+            assert!(b.join(kept).symlink_metadata().is_ok(), "{kept} was removed");
+        }
+        assert!(outside.path().join("keep.txt").exists());
+        assert!(sweep_stale_socket_dirs(&b.join("missing"), 1, alive).is_empty());
+    }
+
+    #[test]
+    fn pid_liveness() {
+        assert!(pid_alive(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(!pid_alive(pid), "a reaped child is dead");
+        assert!(!pid_alive(0) && !pid_alive(u32::MAX));
+    }
+
+    #[test]
+    fn a_failed_scan_is_never_published() {
+        let panicked: Result<Discovery, _> = guarded(|| panic!("boom"));
+        match &panicked {
+            Err(RescanError::Panicked(m)) => assert_eq!(m, "boom"),
+            Ok(_) => panic!("not caught"),
+        }
+        assert!(keep_old(None, 0) && keep_old(None, 3));
+        let mut with_errors = empty_discovery();
+        assert!(!keep_old(Some(&with_errors), 3));
+        with_errors.errors.push(ConfigError {
+            code: "config.invalid_json",
+            file: "fn.config.json".into(),
+            field: None,
+            message: "x".into(),
+        });
+        assert!(keep_old(Some(&with_errors), 3));
+        assert!(!keep_old(Some(&with_errors), 0), "start-up publishes what is valid");
+    }
+
+    /// An engine with only lua (in-process: no daemons) on port 0.
+    async fn lua_engine(root: &Path, base: &Path) -> Engine {
+        let env: HashMap<&str, String> = HashMap::from([
+            ("FN_RUNTIMES", "lua".to_string()),
+            ("FN_SOCKET_BASE_DIR", base.display().to_string()),
+            ("FN_HOT_RELOAD", "0".to_string()),
+        ]);
+        let settings = Settings::resolve(
+            &Overrides {
+                dir: Some(root.to_path_buf()),
+                port: Some(0),
+                ..Default::default()
+            },
+            &|k| env.get(k).cloned(),
+            root,
+        )
+        .unwrap();
+        Engine::start(settings).await.unwrap()
+    }
+
+    fn panicking_scanner(
+        _: &Path,
+        _: &DiscoveryOptions,
+        _: u64,
+        _: &mut TreeCache,
+    ) -> (Discovery, Option<crate::assets::Assets>) {
+        panic!("discovery bug")
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_panicking_rescan_keeps_the_last_good_map_and_reports_it() {
+        let root = tempfile::tempdir().unwrap();
+        let base = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("hello.lua"), "function handler(e) return 'hi' end").unwrap();
+        // A folder left by a SIGKILLed engine: swept at start.
+        let mut dead = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = dead.id();
+        dead.wait().unwrap();
+        std::fs::create_dir_all(base.path().join(format!("s-{dead_pid}"))).unwrap();
+
+        let engine = lua_engine(root.path(), base.path()).await;
+        assert!(
+            !base.path().join(format!("s-{dead_pid}")).exists(),
+            "stale socket folder kept"
+        );
+        let before: Vec<String> = engine
+            .served()
+            .discovery
+            .routes
+            .routes()
+            .iter()
+            .map(|r| r.pattern.clone())
+            .collect();
+        assert_eq!(before, vec!["/hello"]);
+        let mut events = engine.events().subscribe();
+
+        let report = engine.rescan(None, Vec::new(), panicking_scanner).await;
+        assert!(!report.ok);
+        assert_eq!(report.routes, 1);
+        assert_eq!(report.errors.len(), 1);
+        assert_eq!(report.errors[0].code, "discovery.panic");
+        assert!(
+            report.errors[0].message.contains("discovery bug"),
+            "{:?}",
+            report.errors
+        );
+        let after: Vec<String> = engine
+            .served()
+            .discovery
+            .routes
+            .routes()
+            .iter()
+            .map(|r| r.pattern.clone())
+            .collect();
+        assert_eq!(after, before, "the last good map must keep serving");
+        assert!(engine
+            .0
+            .last_reload_error()
+            .is_some_and(|e| e.contains("discovery bug")));
+        let reload_event = loop {
+            match events.try_recv() {
+                Ok(EngineEvent::Reload { ok, error, .. }) => break (ok, error),
+                Ok(_) => continue,
+                Err(e) => panic!("no Reload event: {e}"),
+            }
+        };
+        assert!(
+            !reload_event.0
+                && reload_event
+                    .1
+                    .is_some_and(|e| e.contains("discovery.panic") || e.contains("discovery bug"))
+        );
+
+        // The next good scan publishes again (the cache was reset, not left half-patched).
+        std::fs::write(root.path().join("more.lua"), "function handler(e) return 'm' end").unwrap();
+        let report = engine.reload().await;
+        assert!(report.ok, "{:?}", report.errors);
+        assert_eq!(report.added, vec!["/more"]);
+        engine.stop().await;
     }
 }

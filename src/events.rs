@@ -52,6 +52,14 @@ pub enum EngineEvent {
         code: &'static str,
         message: String,
     },
+    /// Daemons run only for runtimes the route map uses: `needed: true` when a runtime's first
+    /// route appeared and its daemons are starting; `needed: false` when it has no route (at
+    /// start, or after its last route went) and its daemons are stopped. A runtime that is not
+    /// needed is not down.
+    RuntimeDemand {
+        runtime: RuntimeKind,
+        needed: bool,
+    },
     SocketHealth {
         runtime: RuntimeKind,
         index: usize,

@@ -30,6 +30,9 @@ pub struct FnConfig {
     pub ignore_dirs: Vec<String>,
     /// Fields that merge down the folder tree.
     pub overlay: PolicyOverlay,
+    /// Problems that switch one feature off without invalidating the file (an `assets`
+    /// folder outside the root), one readable line each, without the file name.
+    pub warnings: Vec<String>,
 }
 
 impl FnConfig {
@@ -344,7 +347,16 @@ pub fn parse_fn_config(text: &str, file: &Path) -> Result<FnConfig, ConfigError>
         cfg.home_route = Some(r.route("home.route", v)?);
     }
     if let Some(v) = obj.get("assets") {
-        cfg.assets = Some(parse_assets(&r, v)?);
+        match parse_assets(&r, v) {
+            Ok(assets) => cfg.assets = Some(assets),
+            // A bad assets folder costs the assets, not the routes (docs/compat.md "Assets"):
+            // failing the whole file would unpublish everything below it.
+            Err(e) if e.field.as_deref() == Some("assets.directory") => cfg.warnings.push(format!(
+                "`assets.directory` must be a folder inside the functions root ({}); assets are off",
+                e.message
+            )),
+            Err(e) => return Err(e),
+        }
     }
     for field in [
         "zero_config.ignore_dirs",

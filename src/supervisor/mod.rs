@@ -12,7 +12,7 @@ use crate::events::{EngineEvent, EventBus};
 use crate::logs::{LogBook, LogLine};
 use crate::runtime::{client, RuntimeKind, RuntimeSockets};
 use backoff::Backoff;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -124,73 +124,149 @@ pub struct StartReport {
     pub result: Result<(), String>,
 }
 
-pub struct Supervisor {
+/// The daemons of the enabled runtimes. Every daemon has a [`DaemonHandle`] from the start
+/// (pid 0 while not running), but a runtime's daemons run only between [`Supervisor::ensure`]
+/// and [`Supervisor::retire`]: the engine starts a runtime when the route map first has a route
+/// for it and stops it when the last one goes.
+pub struct Supervisor<L: Launcher = ProcessLauncher> {
+    launcher: Arc<L>,
+    ctx: SupervisorCtx,
+    specs: Vec<DaemonSpec>,
+    sockets: Vec<Arc<RuntimeSockets>>,
     daemons: Vec<Arc<DaemonHandle>>,
-    shutdown: watch::Sender<bool>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The runtimes whose keepers run, each with its own shutdown signal.
+    running: Mutex<BTreeMap<RuntimeKind, Group>>,
 }
 
-impl Supervisor {
-    /// Start every daemon in parallel and wait until each is ready or has failed its first
-    /// start. Failed daemons keep being retried with backoff in the background.
-    pub async fn start<L: Launcher>(
+/// The keepers of one runtime's daemons.
+struct Group {
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl<L: Launcher> Supervisor<L> {
+    /// Handles for every daemon of `specs`; nothing is started.
+    pub fn new(
         launcher: Arc<L>,
         specs: Vec<DaemonSpec>,
         sockets: Vec<Arc<RuntimeSockets>>,
         ctx: SupervisorCtx,
-    ) -> (Supervisor, Vec<StartReport>) {
-        let (shutdown, _) = watch::channel(false);
-        let mut daemons = Vec::new();
-        let mut tasks = Vec::new();
-        let mut firsts = Vec::new();
-        for spec in specs {
-            let handle = Arc::new(DaemonHandle {
-                runtime: spec.runtime,
-                index: spec.index,
-                pid: AtomicU32::new(0),
-                restarts: AtomicU32::new(0),
-                cpu_centi: AtomicU32::new(0),
-                rss_bytes: std::sync::atomic::AtomicU64::new(0),
-            });
-            let rt_sockets = sockets.iter().find(|s| s.kind == spec.runtime).cloned();
-            let (first_tx, first_rx) = tokio::sync::oneshot::channel();
-            let keeper = Keeper {
-                launcher: launcher.clone(),
-                spec,
-                handle: handle.clone(),
-                sockets: rt_sockets,
-                ctx: ctx.clone(),
-                shutdown: shutdown.subscribe(),
-            };
-            tasks.push(tokio::spawn(keeper.run(first_tx)));
-            firsts.push((handle.runtime, handle.index, first_rx));
-            daemons.push(handle);
+    ) -> Self {
+        let daemons = specs
+            .iter()
+            .map(|spec| {
+                Arc::new(DaemonHandle {
+                    runtime: spec.runtime,
+                    index: spec.index,
+                    pid: AtomicU32::new(0),
+                    restarts: AtomicU32::new(0),
+                    cpu_centi: AtomicU32::new(0),
+                    rss_bytes: std::sync::atomic::AtomicU64::new(0),
+                })
+            })
+            .collect();
+        Supervisor {
+            launcher,
+            ctx,
+            specs,
+            sockets,
+            daemons,
+            running: Mutex::new(BTreeMap::new()),
         }
-        let mut reports = Vec::new();
-        for (runtime, index, rx) in firsts {
-            let result = rx.await.unwrap_or_else(|_| Err("supervisor stopped".into()));
-            reports.push(StartReport { runtime, index, result });
-        }
-        (
-            Supervisor {
-                daemons,
-                shutdown,
-                tasks: Mutex::new(tasks),
-            },
-            reports,
-        )
+    }
+
+    /// Start every daemon in parallel and wait until each is ready or has failed its first
+    /// start. Failed daemons keep being retried with backoff in the background.
+    pub async fn start(
+        launcher: Arc<L>,
+        specs: Vec<DaemonSpec>,
+        sockets: Vec<Arc<RuntimeSockets>>,
+        ctx: SupervisorCtx,
+    ) -> (Supervisor<L>, Vec<StartReport>) {
+        let runtimes: Vec<RuntimeKind> = specs.iter().map(|s| s.runtime).collect();
+        let sup = Supervisor::new(launcher, specs, sockets, ctx);
+        let reports = sup.ensure(&runtimes).await;
+        (sup, reports)
     }
 
     pub fn daemons(&self) -> &[Arc<DaemonHandle>] {
         &self.daemons
     }
 
+    /// Whether `runtime`'s daemons are kept running.
+    pub fn is_running(&self, runtime: RuntimeKind) -> bool {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&runtime)
+    }
+
+    /// Start the daemons of those `runtimes` that are not running yet, in parallel, and wait
+    /// until each is ready or has failed its first start (it is then retried with backoff).
+    /// Reports only the daemons it started.
+    pub async fn ensure(&self, runtimes: &[RuntimeKind]) -> Vec<StartReport> {
+        let mut firsts = Vec::new();
+        {
+            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+            for &rt in runtimes {
+                if running.contains_key(&rt) || !self.specs.iter().any(|s| s.runtime == rt) {
+                    continue;
+                }
+                let (shutdown, _) = watch::channel(false);
+                let mut tasks = Vec::new();
+                for (spec, handle) in self.specs.iter().zip(&self.daemons).filter(|(s, _)| s.runtime == rt) {
+                    let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+                    let keeper = Keeper {
+                        launcher: self.launcher.clone(),
+                        spec: spec.clone(),
+                        handle: handle.clone(),
+                        sockets: self.sockets.iter().find(|s| s.kind == rt).cloned(),
+                        ctx: self.ctx.clone(),
+                        shutdown: shutdown.subscribe(),
+                    };
+                    tasks.push(tokio::spawn(keeper.run(first_tx)));
+                    firsts.push((rt, spec.index, first_rx));
+                }
+                running.insert(rt, Group { shutdown, tasks });
+            }
+        }
+        let mut reports = Vec::new();
+        for (runtime, index, rx) in firsts {
+            let result = rx.await.unwrap_or_else(|_| Err("supervisor stopped".into()));
+            reports.push(StartReport { runtime, index, result });
+        }
+        reports
+    }
+
+    /// Stop `runtime`'s daemons (and their process groups) and wait until they are gone. Its
+    /// sockets are marked down with `reason`.
+    pub async fn retire(&self, runtime: RuntimeKind, reason: &str) {
+        let group = self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&runtime);
+        let Some(group) = group else {
+            return;
+        };
+        let _ = group.shutdown.send(true);
+        for task in group.tasks {
+            let _ = task.await;
+        }
+        if let Some(sockets) = self.sockets.iter().find(|s| s.kind == runtime) {
+            for i in 0..sockets.sockets.len() {
+                sockets.observe(i, Err(reason), crate::clock::epoch_secs());
+            }
+        }
+    }
+
     /// Stop every daemon and wait for their process groups to be gone.
     pub async fn stop(&self) {
-        let _ = self.shutdown.send(true);
-        let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
-        for task in tasks {
-            let _ = task.await;
+        let runtimes: Vec<RuntimeKind> = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        for rt in runtimes {
+            self.retire(rt, "stopped").await;
         }
     }
 }
@@ -574,5 +650,45 @@ mod tests {
             .collect();
         assert_eq!(gaps, [60_500, 60_500, 60_500]);
         sup.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn runtimes_start_on_demand_and_retire() {
+        let launches = Arc::new(Mutex::new(Vec::new()));
+        let launcher = Arc::new(FakeLauncher {
+            life: Duration::from_secs(3600),
+            launches: launches.clone(),
+            pids: AtomicUsize::new(0),
+        });
+        let sockets = Arc::new(RuntimeSockets::new(
+            RuntimeKind::Python,
+            vec!["/nonexistent.sock".into()],
+        ));
+        let sup = Supervisor::new(launcher, vec![spec()], vec![sockets.clone()], ctx());
+        assert_eq!(sup.daemons().len(), 1, "a handle exists before any start");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(launches.lock().unwrap().is_empty(), "nothing starts until asked");
+        assert!(!sup.is_running(RuntimeKind::Python));
+        // A runtime without specs (node here) is ignored.
+        let reports = sup.ensure(&[RuntimeKind::Python, RuntimeKind::Node]).await;
+        assert_eq!(reports.len(), 1);
+        assert!(reports[0].result.is_ok());
+        assert!(sup.is_running(RuntimeKind::Python) && !sup.is_running(RuntimeKind::Node));
+        assert_eq!(sup.daemons()[0].pid(), 100);
+        assert!(sup.ensure(&[RuntimeKind::Python]).await.is_empty(), "already running");
+        assert_eq!(launches.lock().unwrap().len(), 1);
+
+        sup.retire(RuntimeKind::Python, "not needed").await;
+        assert!(!sup.is_running(RuntimeKind::Python));
+        assert_eq!(sup.daemons()[0].pid(), 0);
+        let h = sockets.sockets[0].health();
+        assert_eq!((h.up, h.reason.as_str()), (Some(false), "not needed"));
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(launches.lock().unwrap().len(), 1, "a retired runtime is not restarted");
+
+        assert_eq!(sup.ensure(&[RuntimeKind::Python]).await.len(), 1);
+        assert_eq!(sup.daemons()[0].pid(), 101);
+        sup.stop().await;
+        assert!(!sup.is_running(RuntimeKind::Python));
     }
 }

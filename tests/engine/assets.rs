@@ -71,3 +71,30 @@ async fn files_etags_and_the_spa_fallback() {
     assert_eq!(r.status, 404, "assets answer GET/HEAD only");
     e.stop().await;
 }
+
+/// A root `assets.directory` outside the functions root turns assets off with a warning in
+/// `/_fn/health`; every route keeps serving (docs/compat.md "Assets").
+#[tokio::test(flavor = "multi_thread")]
+async fn an_assets_folder_outside_the_root_turns_assets_off_not_routes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("fns");
+    std::fs::create_dir_all(root.join("api")).expect("mkdir");
+    std::fs::create_dir_all(dir.path().join("public")).expect("mkdir");
+    std::fs::write(dir.path().join("public/index.html"), "OUTSIDE").expect("write");
+    std::fs::write(root.join("fn.config.json"), r#"{"assets":{"directory":"../public"}}"#).expect("write");
+    std::fs::write(root.join("api/hello.py"), "def handler(e):\n    return 'hello'\n").expect("write");
+    let e = crate::support::start_in(&root, &[("FN_RUNTIMES", "python")]).await;
+    let r = e.get("/api/hello").await;
+    assert_eq!((r.status, r.text().as_str()), (200, "hello"));
+    assert!(!e.get("/").await.text().contains("OUTSIDE"));
+    let health = e.engine.health();
+    let warnings = health["warnings"].as_array().cloned().unwrap_or_default();
+    assert!(
+        warnings.iter().any(|w| w
+            .as_str()
+            .is_some_and(|w| w.contains("assets.directory") && w.contains("assets are off"))),
+        "{warnings:?}"
+    );
+    assert!(health.get("config_errors").is_none(), "{health}");
+    e.stop().await;
+}

@@ -294,3 +294,67 @@ async fn without_hot_reload_only_a_manual_reload_serves_new_files() {
     assert_eq!((r.status, r.text().as_str()), (200, "fresh"));
     e.stop().await;
 }
+
+/// The pid of `rt`'s first daemon; 0 while it does not run.
+fn daemon_pid(e: &TestEngine, rt: fastfn::runtime::RuntimeKind) -> u32 {
+    e.engine
+        .daemons()
+        .iter()
+        .filter(|d| d.runtime == rt)
+        .map(|d| d.pid())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Daemons run only for runtimes the routes use (docs/compat.md "Runtimes"): a python-only
+/// project starts no node or php process; a `.js` file starts node and is served; deleting it
+/// stops node again. Health says `not_needed`, not `down`.
+#[tokio::test(flavor = "multi_thread")]
+async fn runtimes_start_when_a_route_needs_them_and_stop_with_the_last() {
+    use fastfn::runtime::RuntimeKind::{Node, Php, Python};
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(dir.path(), "only.py", &py_returning("py"));
+    let e = start_in(dir.path(), &[("FN_RUNTIMES", "python,node,php")]).await;
+    let mut events = e.engine.events().subscribe();
+    assert_eq!(e.get("/only").await.text(), "py");
+    assert!(daemon_pid(&e, Python) > 0);
+    assert_eq!(
+        (daemon_pid(&e, Node), daemon_pid(&e, Php)),
+        (0, 0),
+        "node/php started for nothing"
+    );
+    let health = e.engine.health();
+    for (rt, state) in [("python", "up"), ("node", "not_needed"), ("php", "not_needed")] {
+        assert_eq!(
+            health["runtimes"][rt]["health"]["state"], state,
+            "{rt}: {}",
+            health["runtimes"][rt]
+        );
+    }
+
+    write(dir.path(), "hi.js", "exports.handler = async () => \"js\";\n");
+    let took = poll(&e, "/hi", |r| r.status == 200 && r.text() == "js").await;
+    assert!(took < WITHIN, "node route served after {took:?}");
+    let node = daemon_pid(&e, Node);
+    assert!(node > 0 && Path::new(&format!("/proc/{node}")).exists());
+    assert_eq!(e.engine.health()["runtimes"]["node"]["health"]["state"], "up");
+    assert_eq!(daemon_pid(&e, Php), 0);
+
+    std::fs::remove_file(dir.path().join("hi.js")).expect("rm");
+    poll(&e, "/hi", |r| r.status == 404).await;
+    let t = Instant::now();
+    while daemon_pid(&e, Node) != 0 || Path::new(&format!("/proc/{node}")).exists() {
+        assert!(t.elapsed() < Duration::from_secs(5), "node daemon {node} still running");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(e.engine.health()["runtimes"]["node"]["health"]["state"], "not_needed");
+    assert_eq!(e.get("/only").await.text(), "py", "python unaffected");
+    let mut demand = Vec::new();
+    while let Ok(ev) = events.try_recv() {
+        if let EngineEvent::RuntimeDemand { runtime, needed } = ev {
+            demand.push((runtime, needed));
+        }
+    }
+    assert_eq!(demand, vec![(Node, true), (Node, false)]);
+    e.stop().await;
+}
