@@ -21,6 +21,9 @@ pub struct Sources {
 
 /// Names of a file route (`get.x`, `[id]`, `index`, `handler`, `main`…): never a Go helper.
 pub fn is_route_stem(stem: &str) -> bool {
+    if stem.contains('[') && stem.contains(']') {
+        return true;
+    }
     let tokens: Vec<&str> = stem.split('.').filter(|t| !t.is_empty()).collect();
     let Some(first) = tokens.first() else {
         return false;
@@ -28,9 +31,7 @@ pub fn is_route_stem(stem: &str) -> bool {
     if ["get", "post", "put", "patch", "delete"].contains(first) {
         return true;
     }
-    tokens
-        .iter()
-        .any(|t| ["index", "handler", "main"].contains(t) || (t.starts_with('[') && t.ends_with(']')))
+    tokens.iter().any(|t| ["index", "handler", "main"].contains(t))
 }
 
 /// A folder that is one function (an entry file or an `entrypoint` in `fn.config.json`).
@@ -196,7 +197,12 @@ pub fn rewrite_go_mod(text: &str, local: Option<(u32, u32)>, fn_dir: &Path) -> S
             if let (Some(want), Some(have)) = (parse_go_version(&format!("go{}", rest.trim())), local) {
                 if want > have || (old_go && rest.trim().matches('.').count() > 1) {
                     let lowered = want.min(have);
-                    new_line = format!("go {}.{} // lowered from {} by FastFN", lowered.0, lowered.1, rest.trim());
+                    new_line = format!(
+                        "go {}.{} // lowered from {} by FastFN",
+                        lowered.0,
+                        lowered.1,
+                        rest.trim()
+                    );
                 }
             }
         } else if (t.starts_with("toolchain") || t.starts_with("godebug")) && old_go {
@@ -226,7 +232,11 @@ fn absolute_replace(line: &str, fn_dir: &Path) -> String {
     if path.starts_with("./") || path.starts_with("../") || path == "." || path == ".." {
         let abs = fn_dir.join(path);
         let rest = target[path.len()..].trim();
-        let rest = if rest.is_empty() { String::new() } else { format!(" {rest}") };
+        let rest = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(" {rest}")
+        };
         return format!("{left}=> {}{rest}", abs.display());
     }
     line.to_string()
