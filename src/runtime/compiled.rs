@@ -2,23 +2,37 @@
 //! program (a frame server, see `compiled/rust_main.rs.in` and `compiled/go_main.go.in`), built
 //! once, cached, and run as a persistent per-function process on its own Unix socket.
 //!
-//! Layout (contract §4.2), for a handler `<fn>/<stem>.rs|.go`:
-//! - rust: `<fn>/.rust-build/<stem>/` is a generated crate (`Cargo.toml` with `serde_json`,
-//!   `src/main.rs` that `#[path]`-mods the user's file); cargo's target dir is
+//! Layout (contract §4.2), for a handler `<fn>/<stem>.rs|.go` (`<fn>/src/lib.rs` beside a
+//! `<fn>/Cargo.toml` counts as the function `<fn>`):
+//! - rust: `<fn>/.rust-build/<stem>/` is a generated crate: `Cargo.toml` with `serde_json`,
+//!   `libc` and the `[dependencies]` of the function's own `Cargo.toml` (relative `path`s made
+//!   absolute; its `Cargo.lock` copied), and `src/main.rs` that `#[path]`-mods the user's file,
+//!   so `mod helper;` and `#[path = "x.rs"] mod x;` resolve beside it. Cargo's target dir is
 //!   `<fn>/.rust-build/target` (shared by the handlers of that folder) unless
 //!   [`Compiled::with_cargo_target_dir`] says otherwise.
-//! - go: `<fn>/.go-build/<stem>/` holds `go.mod` (`module fastfnhandler`, `go 1.19`), the
-//!   generated `main.go` and `handler.go` (a copy of the user's file, package clause forced to
-//!   `main`, a `//line` directive so compiler messages name the user's file). Standard library
-//!   only, `GOPROXY=off`, `CGO_ENABLED=0`; the machine's default `GOCACHE` (inside the build dir
-//!   when there is no `HOME`).
+//! - go: `<fn>/.go-build/<stem>/` holds `go.mod` (the function's own, made buildable by the
+//!   local Go by [`sources::rewrite_go_mod`], plus its `go.sum`; else `module fastfnhandler`,
+//!   `go 1.19`), the generated `main.go`, `fastfn_entry.go` (calls `handler` or `Handler`,
+//!   whatever it returns) and `fastfn_dup_*.go`, `handler.go` (a copy of the user's file,
+//!   package clause forced to `main`, a `//line` directive so compiler messages name the
+//!   user's file) and `user_<name>.go` copies of its helper files ([`sources::go_helpers`]).
+//!   `CGO_ENABLED=0`, `GOTOOLCHAIN=local`; `GOPROXY=off` unless the function has a `go.mod`;
+//!   the machine's default `GOCACHE` (inside the build dir when there is no `HOME`).
 //! - the built program is copied to `<build>/bin/fn-<signature>`; the process runs that copy, so
 //!   a rebuild never touches a running binary.
 //!
+//! Handlers return any value: Go maps, structs (field names matched to the envelope keys
+//! without regard to case or `_`), strings (text body) and `[]byte` (binary body); a Rust
+//! `serde_json::Value` envelope. Each call's stdout/stderr comes back in the reply
+//! (`stdout`/`stderr`, so the gateway logs it per function): the wrappers run one call at a
+//! time and point fds 1 and 2 at capture files during it. What a process prints outside calls
+//! goes to the engine's log as `Log` events.
+//!
 //! Cache and rebuild rules:
-//! - signature = FNV-1a 64 of (wrapper version, runtime, wrapper template, handler bytes, path of
-//!   the handler relative to the build dir). It is recomputed when the handler's mtime/size/inode
-//!   changes (a `stat` per call). `bin/fn-<signature>` present → no build, even after a restart
+//! - signature = FNV-1a 64 of (wrapper version, runtime, wrapper template, entry path, and the
+//!   path and bytes of every input file: handler, helpers, manifests, see
+//!   [`sources::sources`]). It is recomputed when one of their stats, or a folder's, changes
+//!   (a `stat` each per call). `bin/fn-<signature>` present → no build, even after a restart
 //!   of the engine.
 //! - changed handler → the first call that notices builds (it waits for the build); concurrent
 //!   calls keep being served by the old process while that build runs. Then the old process is
@@ -28,8 +42,9 @@
 //!   changes again (serving stale code would hide the error). Reverting to a previously built
 //!   version reuses its binary if it is still there (only the latest binary is kept).
 //! - one build at a time per function: concurrent first calls wait for the same build. A build
-//!   runs in its own task, so a caller that gives up does not cancel it; it is bounded by
-//!   [`BUILD_TIMEOUT`].
+//!   runs in its own task, so a caller that gives up does not cancel it; it is bounded by the
+//!   build timeout ([`BUILD_TIMEOUT`], or `FN_GO_BUILD_TIMEOUT_S` / `GO_BUILD_TIMEOUT_S` /
+//!   `FN_RUST_BUILD_TIMEOUT_S` from the engine's environment).
 //!
 //! Processes: spawned in their own process group, stdin a pipe held by us (the wrappers exit on
 //! EOF, so none outlives the engine), `kill_on_drop`; a dead process is restarted by the next
