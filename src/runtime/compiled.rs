@@ -4,8 +4,8 @@
 //!
 //! Layout (contract §4.2), for a handler `<fn>/<stem>.rs|.go` (`<fn>/src/lib.rs` beside a
 //! `<fn>/Cargo.toml` counts as the function `<fn>`):
-//! - rust: `<fn>/.rust-build/<stem>/` is a generated crate: `Cargo.toml` with `serde_json`,
-//!   `libc` and the `[dependencies]` of the function's own `Cargo.toml` (relative `path`s made
+//! - rust: `<fn>/.rust-build/<stem>/` is a generated crate: `Cargo.toml` with `serde_json`
+//!   and the `[dependencies]` of the function's own `Cargo.toml` (relative `path`s made
 //!   absolute; its `Cargo.lock` copied), and `src/main.rs` that `#[path]`-mods the user's file,
 //!   so `mod helper;` and `#[path = "x.rs"] mod x;` resolve beside it. Cargo's target dir is
 //!   `<fn>/.rust-build/target` (shared by the handlers of that folder) unless
@@ -48,7 +48,8 @@
 //!
 //! Processes: spawned in their own process group, stdin a pipe held by us (the wrappers exit on
 //! EOF, so none outlives the engine), `kill_on_drop`; a dead process is restarted by the next
-//! call (also when a connect fails: one retry after a restart).
+//! call (also when a connect fails: one retry after a restart). A call that times out stops
+//! its process (it serves one call at a time, so a stuck handler would block the others).
 
 mod sources;
 
@@ -293,8 +294,27 @@ impl Compiled {
         let slot = self.inner.slot(entry)?;
         for attempt in 0..2 {
             let socket = self.inner.ensure(&slot).await?;
+            let pid = lock(&slot.state).proc.as_ref().map(|p| p.pid);
             match tokio::time::timeout(timeout, client::exchange(&socket, payload, MAX_REPLY_BYTES)).await {
-                Err(_) => return Err(CompiledError::Timeout),
+                Err(_) => {
+                    // The process runs one call at a time: a call stuck past its timeout
+                    // would hold every later one. Stop it (as the original kills a timed-out
+                    // worker); the next call starts a fresh one from the cached binary.
+                    let stuck = {
+                        let mut state = lock(&slot.state);
+                        match &state.proc {
+                            Some(p) if Some(p.pid) == pid => state.proc.take(),
+                            _ => None,
+                        }
+                    };
+                    if let Some(p) = stuck {
+                        // SIGKILL now: on SIGTERM the wrapper removes its socket, which could
+                        // be the next process's by then. Reaped in the background.
+                        p.signal_group(nix::sys::signal::Signal::SIGKILL);
+                        tokio::spawn(p.stop());
+                    }
+                    return Err(CompiledError::Timeout);
+                }
                 Ok(Ok(reply)) => return Ok(reply),
                 // Nothing was sent: the process died under us. Forget it, restart once.
                 Ok(Err(ExchangeError::Connect(e))) if attempt == 0 => {

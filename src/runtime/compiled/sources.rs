@@ -242,13 +242,12 @@ fn absolute_replace(line: &str, fn_dir: &Path) -> String {
     line.to_string()
 }
 
-/// The generated crate's manifest: our `serde_json` and `libc` (output capture), plus the
+/// The generated crate's manifest: our `serde_json`, plus the
 /// `[dependencies]` of the function's own `Cargo.toml` (theirs win; relative `path`s made
 /// absolute, since the crate lives in `.rust-build/<stem>/`). Other sections are not used.
 pub fn rust_manifest(crate_name: &str, header: &str, user_toml: Option<&str>, fn_dir: &Path) -> Result<String, String> {
     let mut deps = toml::Table::new();
     deps.insert("serde_json".into(), toml::Value::String("1".into()));
-    deps.insert("libc".into(), toml::Value::String("0.2".into()));
     if let Some(text) = user_toml {
         let parsed: toml::Table = text.parse().map_err(|e| format!("Cargo.toml: {e}"))?;
         if let Some(user) = parsed.get("dependencies") {
