@@ -98,9 +98,10 @@ pub fn go_helpers(root: &Path, handler: &Path) -> Vec<PathBuf> {
 }
 
 /// Everything a build of `handler` reads. Go: the handler, its helpers, `go.mod`, `go.sum`.
-/// Rust: every `.rs` below the function folder (a `mod x;` may live in a sub-folder; dot
-/// folders and `target` skipped), `Cargo.toml`, `Cargo.lock`. Missing manifests are listed
-/// too (their appearance is a change).
+/// Rust, in a single-entry folder (or one with a `Cargo.toml`): every `.rs` below it (a
+/// `mod x;` may live in a sub-folder; dot folders and `target` skipped); in a folder of file
+/// routes: the `.rs` siblings that are not routes. Plus `Cargo.toml`, `Cargo.lock`. Missing
+/// manifests are listed too (their appearance is a change).
 pub fn sources(kind: RuntimeKind, root: &Path, fn_dir: &Path, handler: &Path) -> Sources {
     let mut s = Sources {
         dirs: vec![fn_dir.to_path_buf()],
@@ -111,6 +112,26 @@ pub fn sources(kind: RuntimeKind, root: &Path, fn_dir: &Path, handler: &Path) ->
             s.files.extend(go_helpers(root, handler));
             s.files.push(fn_dir.join("go.mod"));
             s.files.push(fn_dir.join("go.sum"));
+        }
+        _ if !single_entry_dir(fn_dir, kind) && !fn_dir.join("Cargo.toml").is_file() => {
+            // A folder of file routes (or the root): its non-route `.rs` siblings, so another
+            // route's edit does not rebuild (and restart) this one.
+            let mut helpers: Vec<PathBuf> = std::fs::read_dir(fn_dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p != handler && p.is_file())
+                .filter(|p| {
+                    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                    name.strip_suffix(".rs")
+                        .is_some_and(|stem| !name.starts_with('.') && !is_route_stem(stem))
+                })
+                .collect();
+            helpers.sort();
+            s.files.extend(helpers);
+            s.files.push(fn_dir.join("Cargo.toml"));
+            s.files.push(fn_dir.join("Cargo.lock"));
         }
         _ => {
             let mut stack = vec![fn_dir.to_path_buf()];

@@ -818,3 +818,55 @@ fn go_helpers_follow_the_folder_kind() {
         ["handler.go", "_shared.go", "util.go", "go.mod", "go.sum"]
     );
 }
+
+#[test]
+fn rust_sources_follow_the_folder_kind() {
+    let root = tempfile::tempdir().unwrap();
+    let root_path = root.path().canonicalize().unwrap();
+    for f in [
+        "routes/get.health.rs",
+        "routes/get.version.rs",
+        "routes/_shared.rs",
+        "routes/util.rs",
+        "single/handler.rs",
+        "single/helper.rs",
+        "single/deep/mod.rs",
+        "single/target/x.rs",
+        "single/.rust-build/y.rs",
+    ] {
+        let p = root_path.join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, "").unwrap();
+    }
+    let rel = |s: sources::Sources| -> Vec<String> {
+        s.files
+            .iter()
+            .map(|p| p.strip_prefix(&root_path).unwrap().display().to_string())
+            .collect()
+    };
+    let routes = root_path.join("routes");
+    let got = sources::sources(RuntimeKind::Rust, &root_path, &routes, &routes.join("get.health.rs"));
+    assert_eq!(
+        rel(got),
+        [
+            "routes/get.health.rs",
+            "routes/_shared.rs",
+            "routes/util.rs",
+            "routes/Cargo.toml",
+            "routes/Cargo.lock"
+        ],
+        "another route's file is not an input"
+    );
+    let single = root_path.join("single");
+    let got = sources::sources(RuntimeKind::Rust, &root_path, &single, &single.join("handler.rs"));
+    assert_eq!(
+        rel(got),
+        [
+            "single/handler.rs",
+            "single/helper.rs",
+            "single/deep/mod.rs",
+            "single/Cargo.toml",
+            "single/Cargo.lock"
+        ]
+    );
+}
