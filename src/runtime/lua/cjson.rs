@@ -73,6 +73,9 @@ pub struct Config {
     pub number_precision: usize,
     pub invalid_numbers: InvalidNumbers,
     pub decode_array_with_array_mt: bool,
+    /// `encode_keep_buffer`: lua-cjson's buffer reuse, which changes nothing visible; kept
+    /// only so the setting can be read back.
+    pub keep_buffer: bool,
 }
 
 impl Default for Config {
@@ -88,6 +91,7 @@ impl Default for Config {
             number_precision: 14,
             invalid_numbers: InvalidNumbers::Refuse,
             decode_array_with_array_mt: false,
+            keep_buffer: true,
         }
     }
 }
@@ -707,6 +711,14 @@ pub fn module(lua: &Lua, safe: bool) -> mlua::Result<Table> {
                 Ok(())
             },
             |c| vec![Value::Boolean(c.escape_forward_slash)],
+        ),
+        (
+            "encode_keep_buffer",
+            |c, a| {
+                c.keep_buffer = truthy_or_bool(&a[0]);
+                Ok(())
+            },
+            |c| vec![Value::Boolean(c.keep_buffer)],
         ),
         (
             "decode_array_with_array_mt",

@@ -126,6 +126,7 @@ fn settings_change_encoding() {
         got,
         r#"false false true 3 null [] "a/b" {"1":1,"20":2} 3.14 [null] {} "a\/b""#
     );
+    assert_eq!(eval(&lua, "return tostring(cjson.encode_keep_buffer(false))"), "false");
     // `new()` gives fresh settings.
     assert_eq!(eval(&lua, "return cjson.new().encode({})"), "{}");
 }
