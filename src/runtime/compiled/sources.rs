@@ -263,6 +263,40 @@ fn absolute_replace(line: &str, fn_dir: &Path) -> String {
     line.to_string()
 }
 
+/// A function that is a cargo library package (`[package]` in its `Cargo.toml`, and the entry
+/// is that package's library, `src/lib.rs` or `[lib] path`): `(package name, library name)`.
+/// Such a function is built as a dependency of the generated crate, so everything cargo
+/// offers (`crate::` paths, features, build scripts) works as in the user's own checkout.
+pub fn rust_lib_crate(user_toml: &str, fn_dir: &Path, entry: &Path) -> Option<(String, String)> {
+    let parsed: toml::Table = user_toml.parse().ok()?;
+    let package = parsed.get("package")?.get("name")?.as_str()?.to_string();
+    let lib = parsed.get("lib");
+    let lib_path = lib
+        .and_then(|l| l.get("path"))
+        .and_then(|p| p.as_str())
+        .unwrap_or("src/lib.rs");
+    if fn_dir.join(lib_path) != entry {
+        return None;
+    }
+    let lib_name = lib
+        .and_then(|l| l.get("name"))
+        .and_then(|n| n.as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| package.replace('-', "_"));
+    Some((package, lib_name))
+}
+
+/// The generated crate's manifest for a function that is a cargo library package: our
+/// `serde_json` and the package itself by path.
+pub fn rust_crate_manifest(crate_name: &str, header: &str, package: &str, fn_dir: &Path) -> Result<String, String> {
+    let mut spec = toml::Table::new();
+    spec.insert("path".into(), toml::Value::String(fn_dir.display().to_string()));
+    let mut deps = toml::Table::new();
+    deps.insert("serde_json".into(), toml::Value::String("1".into()));
+    deps.insert(package.into(), toml::Value::Table(spec));
+    manifest(crate_name, header, deps)
+}
+
 /// The generated crate's manifest: our `serde_json`, plus the
 /// `[dependencies]` of the function's own `Cargo.toml` (theirs win; relative `path`s made
 /// absolute, since the crate lives in `.rust-build/<stem>/`). Other sections are not used.
@@ -289,6 +323,10 @@ pub fn rust_manifest(crate_name: &str, header: &str, user_toml: Option<&str>, fn
             }
         }
     }
+    manifest(crate_name, header, deps)
+}
+
+fn manifest(crate_name: &str, header: &str, deps: toml::Table) -> Result<String, String> {
     let mut package = toml::Table::new();
     package.insert("name".into(), toml::Value::String(crate_name.into()));
     package.insert("version".into(), toml::Value::String("0.1.0".into()));

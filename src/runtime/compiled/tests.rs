@@ -208,7 +208,7 @@ async fn rust_params_are_merged_into_the_event() {
 }
 
 #[tokio::test]
-async fn rust_cargo_layout_entry_with_helper_module_and_captured_output() {
+async fn rust_library_package_entry_with_crate_paths_and_captured_output() {
     let Some(mut env) = setup(RuntimeKind::Rust, &[]) else {
         return;
     };
@@ -216,14 +216,14 @@ async fn rust_cargo_layout_entry_with_helper_module_and_captured_output() {
     std::fs::create_dir_all(dir.join("src")).unwrap();
     std::fs::write(
         dir.join("Cargo.toml"),
-        "[package]\nname = \"libfn\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nitoa = \"1\"\n",
+        "[package]\nname = \"lib-fn\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nitoa = \"1\"\nserde_json = \"1\"\n",
     )
     .unwrap();
     std::fs::write(
         dir.join("src/lib.rs"),
         "mod helper;\nuse serde_json::{json, Value};\n\
          pub fn handler(_e: Value) -> Value {\n  print!(\"no newline\");\n  eprintln!(\"err line\");\n  \
-         json!({\"status\": 200, \"body\": helper::text(7)})\n}\n",
+         json!({\"status\": 200, \"body\": crate::helper::text(7)})\n}\n",
     )
     .unwrap();
     std::fs::write(
@@ -231,6 +231,7 @@ async fn rust_cargo_layout_entry_with_helper_module_and_captured_output() {
         "pub fn text(n: u64) -> String { itoa::Buffer::new().format(n).to_string() }\n",
     )
     .unwrap();
+    // A cargo library package: built as a dependency, so `crate::helper` is the user's crate.
     let reply = call(&env, "libfn/src/lib.rs", json!({})).await;
     assert_eq!(reply["status"], 200, "{reply}");
     assert_eq!(reply["body"], "7");
@@ -254,6 +255,18 @@ async fn rust_cargo_layout_entry_with_helper_module_and_captured_output() {
     .unwrap();
     assert_eq!(call(&env, "libfn/src/lib.rs", json!({})).await["body"], "n=7");
     assert_eq!(builds_started(&mut env).len(), 2);
+    // Compiler messages name the user's files relative to the functions root.
+    std::fs::write(dir.join("src/helper.rs"), "pub fn text(n: u64) -> String { n }\n").unwrap();
+    let err = env
+        .compiled
+        .call("libfn/src/lib.rs", &request(json!({})), T)
+        .await
+        .unwrap_err();
+    let CompiledError::Build { output, .. } = err else {
+        panic!("{err:?}");
+    };
+    assert!(output.contains("libfn/src/helper.rs"), "{output}");
+    assert!(!output.contains(&env.root.path().display().to_string()), "{output}");
     env.compiled.stop().await;
 }
 
@@ -869,4 +882,33 @@ fn rust_sources_follow_the_folder_kind() {
             "single/Cargo.lock"
         ]
     );
+}
+
+#[test]
+fn library_packages_are_recognised() {
+    let fn_dir = Path::new("/fns/f");
+    let lib = fn_dir.join("src/lib.rs");
+    let toml = "[package]\nname = \"my-fn\"\nversion = \"0.1.0\"\n";
+    assert_eq!(
+        sources::rust_lib_crate(toml, fn_dir, &lib),
+        Some(("my-fn".into(), "my_fn".into()))
+    );
+    assert_eq!(
+        sources::rust_lib_crate(toml, fn_dir, &fn_dir.join("handler.rs")),
+        None,
+        "not the library"
+    );
+    let custom = "[package]\nname = \"p\"\n[lib]\nname = \"core_fn\"\npath = \"lib.rs\"\n";
+    assert_eq!(
+        sources::rust_lib_crate(custom, fn_dir, &fn_dir.join("lib.rs")),
+        Some(("p".into(), "core_fn".into()))
+    );
+    assert_eq!(
+        sources::rust_lib_crate("[dependencies]\nitoa = \"1\"\n", fn_dir, &lib),
+        None,
+        "no [package]"
+    );
+    let m = sources::rust_crate_manifest("gen", "#", "my-fn", fn_dir).unwrap();
+    let parsed: toml::Table = m.parse().unwrap();
+    assert_eq!(parsed["dependencies"]["my-fn"]["path"].as_str(), Some("/fns/f"));
 }
