@@ -165,16 +165,17 @@ pub fn sources(kind: RuntimeKind, root: &Path, fn_dir: &Path, handler: &Path) ->
     s
 }
 
-/// `handler` or `Handler` (in that order), declared as a function in the Go source.
+/// `handler` or `Handler` (in that order), declared as a top-level function in the Go source
+/// (a line starting with `func <name>(`, so comments and methods do not count).
 pub fn go_symbol(source: &str) -> Option<&'static str> {
     ["handler", "Handler"].into_iter().find(|sym| {
-        source.match_indices("func").any(|(i, _)| {
-            let before_ok = i == 0 || !source.as_bytes()[i - 1].is_ascii_alphanumeric();
-            let rest = &source[i + 4..];
-            let trimmed = rest.trim_start_matches([' ', '\t']);
-            before_ok
-                && trimmed.len() < rest.len()
-                && trimmed
+        source.lines().any(|line| {
+            let Some(rest) = line.trim_start().strip_prefix("func") else {
+                return false;
+            };
+            let name = rest.trim_start_matches([' ', '\t']);
+            name.len() < rest.len()
+                && name
                     .strip_prefix(sym)
                     .is_some_and(|after| after.trim_start_matches([' ', '\t']).starts_with('('))
         })

@@ -691,6 +691,16 @@ fn go_symbol_is_handler_then_handler_capitalised() {
         None
     );
     assert_eq!(sources::go_symbol("var handler = 1"), None);
+    assert_eq!(
+        sources::go_symbol("// func handler( is the old name\nfunc Handler(e E) R {}"),
+        Some("Handler"),
+        "a comment is not a declaration"
+    );
+    assert_eq!(
+        sources::go_symbol("func (s S) handler(e E) R {}"),
+        None,
+        "a method is not the handler"
+    );
 }
 
 #[test]
