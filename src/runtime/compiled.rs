@@ -26,7 +26,8 @@
 //!
 //! Handlers return any value: Go maps, structs (field names matched to the envelope keys
 //! without regard to case or `_`), strings (text body) and `[]byte` (binary body); a Rust
-//! `serde_json::Value` envelope. Each call's stdout/stderr comes back in the reply
+//! `serde_json::Value` envelope. During a call its `event.env` is also the process env (as the
+//! original sets it). Each call's stdout/stderr comes back in the reply
 //! (`stdout`/`stderr`, so the gateway logs it per function): the wrappers run one call at a
 //! time and point fds 1 and 2 at capture files during it. What a process prints outside calls
 //! goes to the engine's log as `Log` events.

@@ -222,7 +222,7 @@ async fn rust_library_package_entry_with_crate_paths_and_captured_output() {
     std::fs::write(
         dir.join("src/lib.rs"),
         "mod helper;\nuse serde_json::{json, Value};\n\
-         pub fn handler(_e: Value) -> Value {\n  print!(\"no newline\");\n  eprintln!(\"err line\");\n  \
+         pub fn handler(_e: Value) -> Value {\n  print!(\"no newline {}\", std::env::var(\"FROM_GATEWAY\").unwrap_or_default());\n  eprintln!(\"err line\");\n  \
          json!({\"status\": 200, \"body\": crate::helper::text(7)})\n}\n",
     )
     .unwrap();
@@ -235,13 +235,14 @@ async fn rust_library_package_entry_with_crate_paths_and_captured_output() {
     let reply = call(&env, "libfn/src/lib.rs", json!({})).await;
     assert_eq!(reply["status"], 200, "{reply}");
     assert_eq!(reply["body"], "7");
-    // Per call: the unterminated print is flushed into this reply, not the next one.
-    assert_eq!(reply["stdout"], "no newline");
+    // Per call: the unterminated print is flushed into this reply, not the next one; the
+    // call's env is in the process env while it runs.
+    assert_eq!(reply["stdout"], "no newline yes");
     assert_eq!(reply["stderr"], "err line\n");
     let again = call(&env, "libfn/src/lib.rs", json!({})).await;
     assert_eq!(
         (&again["stdout"], &again["stderr"]),
-        (&json!("no newline"), &json!("err line\n"))
+        (&json!("no newline yes"), &json!("err line\n"))
     );
     assert!(
         dir.join(".rust-build/lib/Cargo.toml").is_file(),
@@ -282,12 +283,13 @@ async fn go_output_is_captured_per_call() {
         "package main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n)\n\n\
          func handler(e map[string]interface{}) map[string]interface{} {\n\
          \tfmt.Println(\"out\", e[\"n\"])\n\tfmt.Fprint(os.Stderr, \"err\")\n\
-         \treturn map[string]interface{}{\"status\": 200, \"body\": \"ok\"}\n}\n",
+         \treturn map[string]interface{}{\"status\": 200, \"body\": \"ok \" + os.Getenv(\"FROM_GATEWAY\")}\n}\n",
     )
     .unwrap();
     for n in ["1", "2"] {
         let reply = call(&env, "printer/handler.go", json!({"n": n})).await;
-        assert_eq!(reply["body"], "ok", "{reply}");
+        // The call's env is in the process env while it runs.
+        assert_eq!(reply["body"], "ok yes", "{reply}");
         assert_eq!(reply["stdout"], format!("out {n}\n"));
         assert_eq!(reply["stderr"], "err");
     }
