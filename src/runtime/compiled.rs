@@ -2,23 +2,41 @@
 //! program (a frame server, see `compiled/rust_main.rs.in` and `compiled/go_main.go.in`), built
 //! once, cached, and run as a persistent per-function process on its own Unix socket.
 //!
-//! Layout (contract §4.2), for a handler `<fn>/<stem>.rs|.go`:
-//! - rust: `<fn>/.rust-build/<stem>/` is a generated crate (`Cargo.toml` with `serde_json`,
-//!   `src/main.rs` that `#[path]`-mods the user's file); cargo's target dir is
+//! Layout (contract §4.2), for a handler `<fn>/<stem>.rs|.go` (`<fn>/src/lib.rs` beside a
+//! `<fn>/Cargo.toml` counts as the function `<fn>`):
+//! - rust: `<fn>/.rust-build/<stem>/` is a generated crate: `Cargo.toml` with `serde_json`
+//!   and the `[dependencies]` of the function's own `Cargo.toml` (relative `path`s made
+//!   absolute; its `Cargo.lock` copied), and `src/main.rs` that `#[path]`-mods the user's file,
+//!   so `mod helper;` and `#[path = "x.rs"] mod x;` resolve beside it. When the function is a
+//!   cargo library package (its `Cargo.toml` has `[package]` and the entry is that package's
+//!   library), the generated crate depends on the package by path instead and calls its
+//!   `handler`, so `crate::` paths, features and build scripts work. Cargo's target dir is
 //!   `<fn>/.rust-build/target` (shared by the handlers of that folder) unless
 //!   [`Compiled::with_cargo_target_dir`] says otherwise.
-//! - go: `<fn>/.go-build/<stem>/` holds `go.mod` (`module fastfnhandler`, `go 1.19`), the
-//!   generated `main.go` and `handler.go` (a copy of the user's file, package clause forced to
-//!   `main`, a `//line` directive so compiler messages name the user's file). Standard library
-//!   only, `GOPROXY=off`, `CGO_ENABLED=0`; the machine's default `GOCACHE` (inside the build dir
-//!   when there is no `HOME`).
+//! - go: `<fn>/.go-build/<stem>/` holds `go.mod` (the function's own, made buildable by the
+//!   local Go by [`sources::rewrite_go_mod`], plus its `go.sum`; else `module fastfnhandler`,
+//!   `go 1.19`), the generated `main.go`, `fastfn_entry.go` (calls `handler` or `Handler`,
+//!   whatever it returns) and `fastfn_dup_*.go`, `handler.go` (a copy of the user's file,
+//!   package clause forced to `main`, a `//line` directive so compiler messages name the
+//!   user's file) and `user_<name>.go` copies of its helper files ([`sources::go_helpers`]).
+//!   `CGO_ENABLED=0`, `GOTOOLCHAIN=local`; `GOPROXY=off` unless the function has a `go.mod`;
+//!   the machine's default `GOCACHE` (inside the build dir when there is no `HOME`).
 //! - the built program is copied to `<build>/bin/fn-<signature>`; the process runs that copy, so
 //!   a rebuild never touches a running binary.
 //!
+//! Handlers return any value: Go maps, structs (field names matched to the envelope keys
+//! without regard to case or `_`), strings (text body) and `[]byte` (binary body); a Rust
+//! `serde_json::Value` envelope. During a call its `event.env` is also the process env (as the
+//! original sets it). Each call's stdout/stderr comes back in the reply
+//! (`stdout`/`stderr`, so the gateway logs it per function): the wrappers run one call at a
+//! time and point fds 1 and 2 at capture files during it. What a process prints outside calls
+//! goes to the engine's log as `Log` events.
+//!
 //! Cache and rebuild rules:
-//! - signature = FNV-1a 64 of (wrapper version, runtime, wrapper template, handler bytes, path of
-//!   the handler relative to the build dir). It is recomputed when the handler's mtime/size/inode
-//!   changes (a `stat` per call). `bin/fn-<signature>` present → no build, even after a restart
+//! - signature = FNV-1a 64 of (wrapper version, runtime, wrapper template, entry path, and the
+//!   path and bytes of every input file: handler, helpers, manifests, see
+//!   [`sources::sources`]). It is recomputed when one of their stats, or a folder's, changes
+//!   (a `stat` each per call). `bin/fn-<signature>` present → no build, even after a restart
 //!   of the engine.
 //! - changed handler → the first call that notices builds (it waits for the build); concurrent
 //!   calls keep being served by the old process while that build runs. Then the old process is
@@ -28,12 +46,16 @@
 //!   changes again (serving stale code would hide the error). Reverting to a previously built
 //!   version reuses its binary if it is still there (only the latest binary is kept).
 //! - one build at a time per function: concurrent first calls wait for the same build. A build
-//!   runs in its own task, so a caller that gives up does not cancel it; it is bounded by
-//!   [`BUILD_TIMEOUT`].
+//!   runs in its own task, so a caller that gives up does not cancel it; it is bounded by the
+//!   build timeout ([`BUILD_TIMEOUT`], or `FN_GO_BUILD_TIMEOUT_S` / `GO_BUILD_TIMEOUT_S` /
+//!   `FN_RUST_BUILD_TIMEOUT_S` from the engine's environment).
 //!
 //! Processes: spawned in their own process group, stdin a pipe held by us (the wrappers exit on
 //! EOF, so none outlives the engine), `kill_on_drop`; a dead process is restarted by the next
-//! call (also when a connect fails: one retry after a restart).
+//! call (also when a connect fails: one retry after a restart). A call that times out stops
+//! its process (it serves one call at a time, so a stuck handler would block the others).
+
+mod sources;
 
 use super::client::{self, ExchangeError};
 use super::RuntimeKind;
@@ -49,9 +71,10 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 /// Bumped whenever the generated code or build layout changes meaningfully (part of the
 /// signature; the template text is hashed too).
-pub const WRAPPER_VERSION: u32 = 1;
-/// Upper bound of one build (contract §3.1: rust/go `timeout_ms` is at least 180000).
-pub const BUILD_TIMEOUT: Duration = Duration::from_secs(180);
+pub const WRAPPER_VERSION: u32 = 2;
+/// Default upper bound of one build (contract §3.1: rust/go `timeout_ms` is at least 180000);
+/// `FN_GO_BUILD_TIMEOUT_S` / `FN_RUST_BUILD_TIMEOUT_S` change it ([`sources::build_timeout`]).
+pub const BUILD_TIMEOUT: Duration = sources::DEFAULT_BUILD_TIMEOUT;
 /// How long a started function process may take to accept connections.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
 /// Between SIGTERM and SIGKILL when stopping a function process.
@@ -63,6 +86,17 @@ pub const MAX_REPLY_BYTES: usize = 10 * 1024 * 1024;
 
 const RUST_TEMPLATE: &str = include_str!("compiled/rust_main.rs.in");
 const GO_TEMPLATE: &str = include_str!("compiled/go_main.go.in");
+/// The call into the user's handler, whatever it returns (`__SYMBOL__`: `handler`/`Handler`).
+const GO_ENTRY: &str = "// Generated by FastFN. Do not edit.\npackage main\n\n\
+func fastfnCallUser(event map[string]interface{}) interface{} { return __SYMBOL__(event) }\n";
+/// Moving fds 1 and 2 (output capture): `Dup3` on Linux (arm64 has no `Dup2`), `Dup2` elsewhere.
+const GO_DUP_LINUX: &str = "// Generated by FastFN. Do not edit.\npackage main\n\nimport \"syscall\"\n\n\
+func fastfnDupTo(from, to int) { syscall.Dup3(from, to, 0) }\n";
+const GO_DUP_OTHER: &str = "// Generated by FastFN. Do not edit.\n//go:build !linux\n\npackage main\n\n\
+import \"syscall\"\n\nfunc fastfnDupTo(from, to int) { syscall.Dup2(from, to) }\n";
+/// Prefix of the copies of the user's Go files in the build folder (a leading `_`, as in
+/// `_shared.go`, would make `go build` skip the file).
+const GO_USER_PREFIX: &str = "user_";
 const HIDDEN_ENV: [&str; 3] = ["FN_ADMIN_", "FN_CONSOLE_", "FN_TRUSTED_"];
 const STDERR_TAIL: usize = 20;
 
@@ -92,6 +126,9 @@ struct Inner {
     toolchain: PathBuf,
     socket_dir: PathBuf,
     cargo_target_dir: Option<PathBuf>,
+    build_timeout: Duration,
+    /// The local Go's (major, minor), asked once (`go env GOVERSION`).
+    go_version: tokio::sync::OnceCell<Option<(u32, u32)>>,
     events: EventBus,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
     /// Build/start tasks in flight, aborted on stop (their toolchain is killed on drop).
@@ -112,10 +149,26 @@ struct Slot {
     state: Mutex<SlotState>,
 }
 
+type FileStamp = (SystemTime, u64, u64);
+
+fn stamp(path: &Path) -> Option<FileStamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((
+        meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        meta.len(),
+        std::os::unix::fs::MetadataExt::ino(&meta),
+    ))
+}
+
+fn stamps(s: &sources::Sources) -> Vec<Option<FileStamp>> {
+    s.dirs.iter().chain(&s.files).map(|p| stamp(p)).collect()
+}
+
 #[derive(Default)]
 struct SlotState {
-    /// (mtime, size, inode) → signature, so an unchanged file is not re-read.
-    sig_cache: Option<((SystemTime, u64, u64), String)>,
+    /// The build's input files, their (mtime, size, inode) and the signature they gave, so
+    /// unchanged files are not re-read (a `stat` each per call).
+    sig_cache: Option<(sources::Sources, Vec<Option<FileStamp>>, String)>,
     proc: Option<Proc>,
     /// The last failed build: (signature, compiler output).
     failed: Option<(String, String)>,
@@ -188,6 +241,8 @@ impl Compiled {
                 toolchain,
                 socket_dir,
                 cargo_target_dir: None,
+                build_timeout: sources::build_timeout(kind, |k| std::env::var(k).ok()),
+                go_version: tokio::sync::OnceCell::new(),
                 events,
                 slots: Mutex::new(HashMap::new()),
                 tasks: Mutex::new(Vec::new()),
@@ -243,8 +298,27 @@ impl Compiled {
         let slot = self.inner.slot(entry)?;
         for attempt in 0..2 {
             let socket = self.inner.ensure(&slot).await?;
+            let pid = lock(&slot.state).proc.as_ref().map(|p| p.pid);
             match tokio::time::timeout(timeout, client::exchange(&socket, payload, MAX_REPLY_BYTES)).await {
-                Err(_) => return Err(CompiledError::Timeout),
+                Err(_) => {
+                    // The process runs one call at a time: a call stuck past its timeout
+                    // would hold every later one. Stop it (as the original kills a timed-out
+                    // worker); the next call starts a fresh one from the cached binary.
+                    let stuck = {
+                        let mut state = lock(&slot.state);
+                        match &state.proc {
+                            Some(p) if Some(p.pid) == pid => state.proc.take(),
+                            _ => None,
+                        }
+                    };
+                    if let Some(p) = stuck {
+                        // SIGKILL now: on SIGTERM the wrapper removes its socket, which could
+                        // be the next process's by then. Reaped in the background.
+                        p.signal_group(nix::sys::signal::Signal::SIGKILL);
+                        tokio::spawn(p.stop());
+                    }
+                    return Err(CompiledError::Timeout);
+                }
                 Ok(Ok(reply)) => return Ok(reply),
                 // Nothing was sent: the process died under us. Forget it, restart once.
                 Ok(Err(ExchangeError::Connect(e))) if attempt == 0 => {
@@ -369,10 +443,19 @@ impl Inner {
         if !real.starts_with(&self.root) || !real.is_file() {
             return Err(unknown());
         }
-        let fn_dir = file
+        let mut fn_dir = file
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.root.clone());
+        // A cargo layout (`<fn>/src/lib.rs` beside `<fn>/Cargo.toml`): the function is `<fn>`.
+        if self.kind == RuntimeKind::Rust && fn_dir.ends_with("src") {
+            if let Some(up) = fn_dir
+                .parent()
+                .filter(|up| up.join("Cargo.toml").is_file() && up.starts_with(&self.root))
+            {
+                fn_dir = up.to_path_buf();
+            }
+        }
         let stem = Path::new(&entry)
             .file_stem()
             .and_then(|s| s.to_str())
@@ -405,33 +488,43 @@ impl Inner {
         }
     }
 
-    /// The handler's current signature (re-read only when its stat changed).
+    /// The build's current signature: a hash of the wrapper and of every input file (handler,
+    /// helpers, manifests), re-read only when one of their stats (or a folder's) changed.
     fn signature(&self, slot: &Slot) -> Result<String, CompiledError> {
         let unknown = || unavailable(format!("unknown function: {}", slot.entry));
-        let meta = std::fs::metadata(&slot.file).map_err(|_| unknown())?;
-        let key = (
-            meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-            meta.len(),
-            std::os::unix::fs::MetadataExt::ino(&meta),
-        );
-        if let Some((k, sig)) = &lock(&slot.state).sig_cache {
-            if *k == key {
+        if !slot.file.is_file() {
+            return Err(unknown());
+        }
+        if let Some((srcs, old, sig)) = &lock(&slot.state).sig_cache {
+            if stamps(srcs) == *old {
                 return Ok(sig.clone());
             }
         }
-        let source = std::fs::read(&slot.file).map_err(|_| unknown())?;
+        let srcs = sources::sources(self.kind, &self.root, &slot.fn_dir, &slot.file);
+        let now = stamps(&srcs);
         let version = WRAPPER_VERSION.to_le_bytes();
-        let sig = format!(
-            "{:016x}",
-            fnv64(&[
-                &version,
-                self.kind.name().as_bytes(),
-                self.template().as_bytes(),
-                slot.entry.as_bytes(),
-                &source,
-            ])
-        );
-        lock(&slot.state).sig_cache = Some((key, sig.clone()));
+        let mut contents = Vec::new();
+        for f in &srcs.files {
+            let rel = f.strip_prefix(&slot.fn_dir).unwrap_or(f);
+            // A missing manifest hashes as empty: its appearance is a change.
+            let bytes = std::fs::read(f).unwrap_or_default();
+            contents.push((rel.as_os_str().as_encoded_bytes().to_vec(), bytes));
+        }
+        if std::fs::read(&slot.file).is_err() {
+            return Err(unknown());
+        }
+        let mut parts: Vec<&[u8]> = vec![
+            &version,
+            self.kind.name().as_bytes(),
+            self.template().as_bytes(),
+            slot.entry.as_bytes(),
+        ];
+        for (rel, bytes) in &contents {
+            parts.push(rel);
+            parts.push(bytes);
+        }
+        let sig = format!("{:016x}", fnv64(&parts));
+        lock(&slot.state).sig_cache = Some((srcs, now, sig.clone()));
         Ok(sig)
     }
 
@@ -537,7 +630,7 @@ impl Inner {
         Ok(slot.socket.clone())
     }
 
-    /// Generate the wrapper, run the toolchain (≤ [`BUILD_TIMEOUT`]), and install the program
+    /// Generate the wrapper, run the toolchain (≤ the build timeout), and install the program
     /// as `binary`. Emits `BuildStarted`/`BuildFinished`.
     async fn build(&self, slot: &Slot, sig: &str, binary: &Path) -> Result<(), CompiledError> {
         let started = Instant::now();
@@ -545,11 +638,12 @@ impl Inner {
             runtime: self.kind,
             function: slot.entry.clone(),
         });
-        let result = match tokio::time::timeout(BUILD_TIMEOUT, self.run_build(slot, sig, binary)).await {
+        let limit = self.build_timeout;
+        let result = match tokio::time::timeout(limit, self.run_build(slot, sig, binary)).await {
             Ok(r) => r,
             Err(_) => Err(CompiledError::Build {
                 runtime: self.kind,
-                output: format!("build timed out after {} s", BUILD_TIMEOUT.as_secs()),
+                output: format!("build timed out after {} s", limit.as_secs_f64()),
             }),
         };
         let message = match &result {
@@ -597,18 +691,35 @@ impl Inner {
             "fastfn_fn_{:016x}",
             fnv64(&[slot.fn_dir.as_os_str().as_encoded_bytes(), slot.entry.as_bytes()])
         );
-        let manifest = format!(
-            "# Generated by FastFN (wrapper v{WRAPPER_VERSION}, signature {sig}). Do not edit.\n\
-             [package]\nname = \"{crate_name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
-             [dependencies]\nserde_json = \"1\"\n\n\
-             [profile.dev]\ndebug = false\n\n\
-             [workspace]\n"
-        );
-        // src/main.rs sits at <fn>/.rust-build/<stem>/src/: the handler is three levels up.
-        let file_name = slot.file.file_name().and_then(|n| n.to_str()).unwrap_or("handler.rs");
-        let rel = format!("../../../{file_name}");
-        let main = RUST_TEMPLATE.replace("__HANDLER_PATH__", &rel.escape_default().to_string());
+        let user_manifest = std::fs::read_to_string(slot.fn_dir.join("Cargo.toml")).ok();
+        let header = format!("# Generated by FastFN (wrapper v{WRAPPER_VERSION}, signature {sig}). Do not edit.");
+        let lib_crate = user_manifest
+            .as_deref()
+            .and_then(|text| sources::rust_lib_crate(text, &slot.fn_dir, &slot.file));
+        // src/main.rs sits at <fn>/.rust-build/<stem>/src/: the function folder is three levels
+        // up. A plain handler file is `#[path]`-included, so its own `mod x;` resolve beside it.
+        let in_fn = slot.file.strip_prefix(&slot.fn_dir).unwrap_or(Path::new("handler.rs"));
+        let rel = format!("../../../{}", in_fn.display());
+        let (manifest, user_module) = match &lib_crate {
+            Some((package, lib)) => (
+                sources::rust_crate_manifest(&crate_name, &header, package, &slot.fn_dir),
+                format!("use {lib} as fastfn_user_handler;"),
+            ),
+            None => (
+                sources::rust_manifest(&crate_name, &header, user_manifest.as_deref(), &slot.fn_dir),
+                format!("#[path = \"{}\"]\nmod fastfn_user_handler;", rel.escape_default()),
+            ),
+        };
+        let manifest = manifest.map_err(|output| CompiledError::Build {
+            runtime: self.kind,
+            output,
+        })?;
+        let main = RUST_TEMPLATE.replace("__USER_MODULE__", &user_module);
         write_if_changed(&slot.build_dir.join("Cargo.toml"), &manifest)?;
+        // The function's lock pins its dependencies (cargo adds our crate to the copy).
+        if let Ok(lock) = std::fs::read_to_string(slot.fn_dir.join("Cargo.lock")) {
+            write_if_changed(&slot.build_dir.join("Cargo.lock"), &lock)?;
+        }
         std::fs::create_dir_all(slot.build_dir.join("src")).map_err(|e| unavailable(e.to_string()))?;
         write_if_changed(&slot.build_dir.join("src/main.rs"), &main)?;
         let target = self
@@ -627,7 +738,12 @@ impl Inner {
                 .await?;
         }
         if !out.0 {
-            let text = out.1.replace(&format!("src/{rel}"), &slot.entry);
+            let root_rel = slot.fn_dir.strip_prefix(&self.root).unwrap_or(Path::new(""));
+            let text = out
+                .1
+                .replace(&format!("src/{rel}"), &slot.entry)
+                .replace("src/../../../", &format!("{}/", root_rel.display()))
+                .replace(&format!("{}/", self.root.display()), "");
             return Err(CompiledError::Build {
                 runtime: self.kind,
                 output: trim_output(&text),
@@ -636,26 +752,93 @@ impl Inner {
         Ok(target.join("debug").join(&crate_name))
     }
 
+    /// The local Go's (major, minor), asked once.
+    async fn go_version(&self, slot: &Slot) -> Option<(u32, u32)> {
+        *self
+            .go_version
+            .get_or_init(|| async {
+                let args: Vec<OsString> = vec!["env".into(), "GOVERSION".into()];
+                match self.run_tool(slot, &args, &[]).await {
+                    Ok((true, text)) => sources::parse_go_version(&text),
+                    _ => None,
+                }
+            })
+            .await
+    }
+
     async fn build_go(&self, slot: &Slot, sig: &str, source: &str) -> Result<PathBuf, CompiledError> {
-        write_if_changed(
-            &slot.build_dir.join("go.mod"),
-            &format!("// Generated by FastFN (wrapper v{WRAPPER_VERSION}, signature {sig}).\nmodule fastfnhandler\n\ngo 1.19\n"),
-        )?;
+        let Some(symbol) = sources::go_symbol(source) else {
+            return Err(CompiledError::Build {
+                runtime: self.kind,
+                output: format!(
+                    "{}: no handler: expected func handler(event map[string]interface{{}}) … (or Handler)",
+                    slot.entry
+                ),
+            });
+        };
+        std::fs::create_dir_all(&slot.build_dir).map_err(|e| unavailable(e.to_string()))?;
+        let user_mod = std::fs::read_to_string(slot.fn_dir.join("go.mod")).ok();
+        let go_mod = match &user_mod {
+            Some(text) => {
+                let local = self.go_version(slot).await;
+                format!(
+                    "// Generated by FastFN from the function's go.mod (wrapper v{WRAPPER_VERSION}, signature {sig}).\n{}",
+                    sources::rewrite_go_mod(text, local, &slot.fn_dir)
+                )
+            }
+            None => format!(
+                "// Generated by FastFN (wrapper v{WRAPPER_VERSION}, signature {sig}).\nmodule fastfnhandler\n\ngo 1.19\n"
+            ),
+        };
+        write_if_changed(&slot.build_dir.join("go.mod"), &go_mod)?;
+        match std::fs::read_to_string(slot.fn_dir.join("go.sum")) {
+            Ok(sum) if user_mod.is_some() => write_if_changed(&slot.build_dir.join("go.sum"), &sum)?,
+            _ => {
+                let _ = std::fs::remove_file(slot.build_dir.join("go.sum"));
+            }
+        }
         write_if_changed(&slot.build_dir.join("main.go"), GO_TEMPLATE)?;
+        write_if_changed(
+            &slot.build_dir.join("fastfn_entry.go"),
+            &GO_ENTRY.replace("__SYMBOL__", symbol),
+        )?;
+        write_if_changed(&slot.build_dir.join("fastfn_dup_linux.go"), GO_DUP_LINUX)?;
+        write_if_changed(&slot.build_dir.join("fastfn_dup_other.go"), GO_DUP_OTHER)?;
         write_if_changed(
             &slot.build_dir.join("handler.go"),
             &go_handler_source(source, &slot.entry),
         )?;
+        // Helpers: copies under a prefix; copies of helpers that are gone are removed.
+        let mut keep = Vec::new();
+        for helper in sources::go_helpers(&self.root, &slot.file) {
+            let name = helper.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let copy = format!("{GO_USER_PREFIX}{name}");
+            let text = std::fs::read_to_string(&helper)
+                .map_err(|e| unavailable(format!("cannot read {}: {e}", helper.display())))?;
+            let rel = helper.strip_prefix(&self.root).unwrap_or(&helper).display().to_string();
+            write_if_changed(&slot.build_dir.join(&copy), &go_handler_source(&text, &rel))?;
+            keep.push(copy);
+        }
+        for e in std::fs::read_dir(&slot.build_dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(GO_USER_PREFIX) && name.ends_with(".go") && !keep.contains(&name) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
         let out_dir = slot.build_dir.join("out");
         let out = out_dir.join("fn");
         let args: Vec<OsString> = vec!["build".into(), "-o".into(), out.as_os_str().into(), ".".into()];
         let mut env: Vec<(&str, OsString)> = vec![
             ("GO111MODULE", "on".into()),
             ("GOFLAGS", "-mod=mod".into()),
-            ("GOPROXY", "off".into()),
             ("GOTOOLCHAIN", "local".into()),
             ("CGO_ENABLED", "0".into()),
         ];
+        // Without the function's own go.mod there is nothing to download; with it, the
+        // machine's GOPROXY settings apply (its dependencies may need fetching).
+        if user_mod.is_none() {
+            env.push(("GOPROXY", "off".into()));
+        }
         let no_home = std::env::var_os("HOME").is_none_or(|h| h.is_empty());
         if no_home && std::env::var_os("GOCACHE").is_none() {
             env.push(("GOCACHE", slot.build_dir.join("gocache").into_os_string()));

@@ -20,13 +20,15 @@
 //! - Returns: a table holding an envelope key (`status statusCode headers body is_base64
 //!   isBase64Encoded body_base64 proxy`) is an envelope (a non-string `body` is JSON-encoded with
 //!   `Content-Type: application/json`; a body that is not UTF-8 goes out as base64); another
-//!   table, a number or a boolean → JSON 200 (empty table → `{}`, a sequence → array); a string →
+//!   table, a number or a boolean → JSON 200, encoded as `cjson.encode` would (empty table →
+//!   `{}`, positive integer keys → array with `null` holes, `/` → `\/`); a string →
 //!   200 `text/html; charset=utf-8` when its first non-blank character is `<`, else
 //!   `text/plain; charset=utf-8` (not UTF-8 → base64 `application/octet-stream`); nil → 200 empty.
 //! - `event.env` = the request's `event.env` updated with the handler folder's `fn.env.json`
 //!   (`{"K": "v"}` or `{"K": {"value": "v"}}`; `FN_ADMIN_*`, `FN_CONSOLE_*`, `FN_TRUSTED_*`
 //!   dropped); invalid `fn.env.json` → 500. `event.version` = request `version` or `"default"`.
-//!   JSON `null` becomes `nil` (so the key is absent) in `event` and in `json.decode`.
+//!   JSON `null` becomes `nil` in `event` (so the key is absent); `cjson.decode` gives
+//!   `cjson.null`.
 //! - Errors: load failure → 500 `failed to load handler: <message>`; runtime error → 500 with the
 //!   Lua message (`file.lua:3: boom`, chunk names are root-relative), traceback in `stderr`;
 //!   memory limit → 500 `memory limit`; unknown function → 404; non-native adapter → 500.
@@ -43,9 +45,14 @@
 //! `assert error ipairs next pairs pcall select tonumber tostring type unpack xpcall rawequal
 //! rawget rawset rawlen setmetatable getmetatable print load require collectgarbage _G
 //! _VERSION`, `string` (without `dump`), `table`, `math`, `utf8`, `os` = `{getenv, time, date,
-//! clock}`, and `json` = `{encode, decode, null}`. In particular:
-//! - `require(name)` loads `<name>.lua` from the function's own folder only (names of letters,
-//!   digits, `_` and `-`; `require("json")` gives the built-in module); per-state cache.
+//! clock, difftime}`, and `cjson` = `json` = `cjson.safe` (module [`cjson`], lua-cjson's
+//! behaviour). In particular:
+//! - `require("cjson")` gives the raising module, `require("cjson.safe")` (and `"json"`) the
+//!   one that answers `nil, message`. Other names load `<name>.lua`, else `<name>/init.lua`,
+//!   from the handler's own folder only, never out of it after symlinks (`a.b` and `a/b` are
+//!   `a/b`; parts of letters, digits, `_`, `-`, `[`, `]`); per-state cache.
+//! - `os.getenv` answers from the call's `event.env` (request env + `fn.env.json`) first,
+//!   then from the process environment, as the original's does.
 //! - `load` compiles text only (`mode` is forced to `"t"`), into the sandbox globals by default.
 //! - `collectgarbage` answers `"count"` only. `os.getenv` hides `FN_ADMIN_*`, `FN_CONSOLE_*`,
 //!   `FN_TRUSTED_*`. `os.clock` is monotonic wall seconds: process CPU time would run N times
@@ -58,6 +65,8 @@
 //! state has a [`MEMORY_LIMIT`]. A single long C call (a pathological `string.find` pattern)
 //! does not run the hook: `call` still answers `Timeout` after the deadline plus
 //! [`TIMEOUT_GRACE`], and the state is dropped when that call ends.
+
+mod cjson;
 
 use base64::Engine as _;
 use mlua::chunk::ChunkMode;
@@ -81,8 +90,6 @@ pub const TIMEOUT_GRACE: Duration = Duration::from_millis(100);
 const MAX_CAPTURE: usize = 1024 * 1024;
 /// The gateway rejects larger reply frames.
 const MAX_REPLY_BYTES: usize = 10 * 1024 * 1024;
-/// JSON nesting at most (`json.encode`, replies); deeper tables are refused (cycles too).
-const MAX_JSON_DEPTH: usize = 128;
 const ENTRY_FILES: [&str; 3] = ["handler.lua", "main.lua", "index.lua"];
 const ENV_FILE: &str = "fn.env.json";
 const HIDDEN_ENV_PREFIXES: [&str; 3] = ["FN_ADMIN_", "FN_CONSOLE_", "FN_TRUSTED_"];
@@ -97,7 +104,7 @@ const ENVELOPE_KEYS: [&str; 8] = [
     "proxy",
 ];
 /// Globals a handler sees (everything else mlua opened is removed).
-const SAFE_GLOBALS: [&str; 30] = [
+const SAFE_GLOBALS: [&str; 31] = [
     "assert",
     "error",
     "ipairs",
@@ -126,13 +133,15 @@ const SAFE_GLOBALS: [&str; 30] = [
     "utf8",
     "os",
     "json",
+    "cjson",
     "_G",
     "_VERSION",
 ];
 const TIMEOUT_MESSAGE: &str = "runtime timeout";
 const REG_MODULE: &str = "fastfn.module";
 const REG_LOADED: &str = "fastfn.loaded";
-const REG_JSON: &str = "fastfn.json";
+const REG_CJSON: &str = "fastfn.cjson";
+const REG_CJSON_SAFE: &str = "fastfn.cjson.safe";
 
 /// Lua wrappers installed in every state; the arguments are the originals and our Rust helpers.
 const PRELUDE: &str = r##"
@@ -435,6 +444,7 @@ fn clean_headers(v: Value) -> Result<Map<String, Json>, String> {
 
 /// Put a string, table or scalar `body` into `reply` (envelope rules).
 fn put_body(
+    lua: &Lua,
     reply: &mut Map<String, Json>,
     headers: &mut Map<String, Json>,
     body: Value,
@@ -460,11 +470,12 @@ fn put_body(
             }
         },
         other => {
-            let json = to_json(&other, 0)?;
+            let json = cjson::encode(lua, &cjson::Config::default(), &other)?;
             if !has_header(headers, "content-type") {
                 headers.insert("Content-Type".into(), "application/json".into());
             }
-            reply.insert("body".into(), Json::String(json.to_string()));
+            let text = String::from_utf8(json).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+            reply.insert("body".into(), Json::String(text));
         }
     }
     Ok(())
@@ -476,7 +487,7 @@ fn is_envelope(t: &Table) -> bool {
         .any(|k| !matches!(t.raw_get::<Value>(*k), Ok(Value::Nil) | Err(_)))
 }
 
-fn envelope(t: &Table) -> Result<Map<String, Json>, String> {
+fn envelope(lua: &Lua, t: &Table) -> Result<Map<String, Json>, String> {
     let get = |k: &str| t.raw_get::<Value>(k).map_err(|e| e.to_string());
     let mut status = get("status")?;
     if status.is_nil() {
@@ -499,25 +510,25 @@ fn envelope(t: &Table) -> Result<Map<String, Json>, String> {
         reply.insert("is_base64".into(), Json::Bool(true));
         reply.insert("body_base64".into(), Json::String(text));
     } else {
-        put_body(&mut reply, &mut headers, get("body")?, false)?;
+        put_body(lua, &mut reply, &mut headers, get("body")?, false)?;
     }
     let proxy = get("proxy")?;
     if !proxy.is_nil() {
-        reply.insert("proxy".into(), to_json(&proxy, 0)?);
+        reply.insert("proxy".into(), to_json(lua, &proxy)?);
     }
     reply.insert("headers".into(), Json::Object(headers));
     Ok(reply)
 }
 
 /// Map a handler's return value to a reply (contract §4.1, lua row).
-fn to_reply(v: Value) -> Result<Map<String, Json>, String> {
+fn to_reply(lua: &Lua, v: Value) -> Result<Map<String, Json>, String> {
     match v {
-        Value::Table(t) if is_envelope(&t) => envelope(&t),
+        Value::Table(t) if is_envelope(&t) => envelope(lua, &t),
         v => {
             let mut reply = Map::new();
             reply.insert("status".into(), 200.into());
             let mut headers = Map::new();
-            put_body(&mut reply, &mut headers, v, true)?;
+            put_body(lua, &mut reply, &mut headers, v, true)?;
             reply.insert("headers".into(), Json::Object(headers));
             Ok(reply)
         }
@@ -526,52 +537,12 @@ fn to_reply(v: Value) -> Result<Map<String, Json>, String> {
 
 // ---------------------------------------------------------------- JSON <-> Lua
 
-/// Lua value → JSON. Empty table → `{}`; a table whose keys are exactly 1..n → array.
-fn to_json(v: &Value, depth: usize) -> Result<Json, String> {
-    if depth > MAX_JSON_DEPTH {
-        return Err("cannot encode: tables nested too deep (or a cycle)".into());
-    }
-    Ok(match v {
-        Value::Nil => Json::Null,
-        Value::LightUserData(p) if p.0.is_null() => Json::Null,
-        Value::Boolean(b) => Json::Bool(*b),
-        Value::Integer(i) => Json::from(*i),
-        Value::Number(f) => serde_json::Number::from_f64(*f)
-            .map(Json::Number)
-            .ok_or_else(|| format!("cannot encode the number {f}"))?,
-        Value::String(s) => Json::String(s.to_string_lossy()),
-        Value::Table(t) => {
-            let len = t.raw_len();
-            let mut count = 0usize;
-            let mut pairs = Vec::new();
-            for pair in t.pairs::<Value, Value>() {
-                let (k, v) = pair.map_err(|e| e.to_string())?;
-                count += 1;
-                pairs.push((k, v));
-            }
-            if len > 0 && count == len {
-                let mut items = Vec::with_capacity(len);
-                for i in 1..=len {
-                    let item: Value = t.raw_get(i).map_err(|e| e.to_string())?;
-                    items.push(to_json(&item, depth + 1)?);
-                }
-                Json::Array(items)
-            } else {
-                let mut map = Map::new();
-                for (k, v) in pairs {
-                    let key = match &k {
-                        Value::String(s) => s.to_string_lossy(),
-                        Value::Integer(i) => i.to_string(),
-                        Value::Number(f) => f.to_string(),
-                        other => return Err(format!("cannot encode a table key of type {}", other.type_name())),
-                    };
-                    map.insert(key, to_json(&v, depth + 1)?);
-                }
-                Json::Object(map)
-            }
-        }
-        other => return Err(format!("cannot encode a value of type {}", other.type_name())),
-    })
+/// Lua value → JSON, by the rules of `cjson.encode` (so `proxy` and bodies agree with what a
+/// handler's own `cjson.encode` would give).
+fn to_json(lua: &Lua, v: &Value) -> Result<Json, String> {
+    let raw = cjson::encode(lua, &cjson::Config::default(), v)?;
+    let text = String::from_utf8_lossy(&raw);
+    serde_json::from_str(&text).map_err(|e| format!("cannot encode: {e}"))
 }
 
 /// JSON → Lua value (`null` → nil).
@@ -660,6 +631,8 @@ impl Capture {
 }
 
 type Deps = Arc<Mutex<Vec<(PathBuf, Sig)>>>;
+/// The running call's merged env (`event.env`), read by `os.getenv`; empty between calls.
+type CallEnv = Arc<Mutex<Map<String, Json>>>;
 
 /// One Lua state of one handler file, with its module loaded.
 struct State {
@@ -668,6 +641,7 @@ struct State {
     capture: Arc<Mutex<Capture>>,
     /// The handler file and the modules it required, with the signatures they were loaded at.
     deps: Deps,
+    call_env: CallEnv,
 }
 
 impl State {
@@ -686,8 +660,22 @@ fn monotonic_secs() -> f64 {
     BASE.get_or_init(Instant::now).elapsed().as_secs_f64()
 }
 
-fn valid_module_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 128 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+/// A module name as a path relative to the function's folder (`a.b` and `a/b` → `a/b`), or
+/// None when it could leave the folder or holds other characters (the original's rule: parts
+/// of letters, digits, `_`, `-`, `[`, `]`).
+fn module_path(name: &str) -> Option<String> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 256 || name.starts_with('/') {
+        return None;
+    }
+    let rel = name.replace('.', "/");
+    let ok = rel.split('/').all(|part| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '[' | ']'))
+    });
+    ok.then_some(rel)
 }
 
 /// A failure while building a state: a load error reply, or the deadline.
@@ -708,6 +696,7 @@ fn sandbox(
     limits: &Arc<Limits>,
     capture: &Arc<Mutex<Capture>>,
     deps: &Deps,
+    call_env: &CallEnv,
 ) -> mlua::Result<()> {
     let g = lua.globals();
 
@@ -721,38 +710,35 @@ fn sandbox(
     safe_os.raw_set("time", os.get::<Value>("time")?)?;
     safe_os.raw_set("date", os.get::<Value>("date")?)?;
     safe_os.raw_set("clock", lua.create_function(|_, ()| Ok(monotonic_secs()))?)?;
+    safe_os.raw_set("difftime", os.get::<Value>("difftime")?)?;
+    // The call's `event.env` (request env + `fn.env.json`) first, then the process, as the
+    // original's `os.getenv` does.
+    let env = call_env.clone();
     safe_os.raw_set(
         "getenv",
-        lua.create_function(|_, name: String| {
-            Ok(if hidden_env(&name) {
-                None
-            } else {
-                std::env::var(&name).ok()
-            })
+        lua.create_function(move |_, name: String| {
+            if hidden_env(&name) {
+                return Ok(None);
+            }
+            let from_call = env
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&name)
+                .and_then(Json::as_str)
+                .map(str::to_string);
+            Ok(from_call.or_else(|| std::env::var(&name).ok()))
         })?,
     )?;
     g.raw_set("os", safe_os)?;
 
-    let json = lua.create_table()?;
-    json.raw_set(
-        "encode",
-        lua.create_function(|_, v: Value| {
-            to_json(&v, 0)
-                .map(|j| j.to_string())
-                .map_err(|e| mlua::Error::RuntimeError(format!("json.encode: {e}")))
-        })?,
-    )?;
-    json.raw_set(
-        "decode",
-        lua.create_function(|lua, s: mlua::LuaString| {
-            let v: Json = serde_json::from_slice(&s.as_bytes())
-                .map_err(|e| mlua::Error::RuntimeError(format!("json.decode: {e}")))?;
-            to_lua(lua, &v)
-        })?,
-    )?;
-    json.raw_set("null", Value::NULL)?;
-    g.raw_set("json", json.clone())?;
-    lua.set_named_registry_value(REG_JSON, json)?;
+    // `require("cjson")` raises like lua-cjson; the globals `cjson` and `json` are
+    // `cjson.safe`, as the original's sandbox gives them.
+    let cjson_raising = cjson::module(lua, false)?;
+    let cjson_safe = cjson::module(lua, true)?;
+    g.raw_set("cjson", cjson_safe.clone())?;
+    g.raw_set("json", cjson_safe.clone())?;
+    lua.set_named_registry_value(REG_CJSON, cjson_raising)?;
+    lua.set_named_registry_value(REG_CJSON_SAFE, cjson_safe)?;
 
     let collectgarbage = lua.create_function(|lua, opt: Option<String>| {
         Ok(match opt.as_deref() {
@@ -797,27 +783,34 @@ fn sandbox(
     )?;
 
     lua.set_named_registry_value(REG_LOADED, lua.create_table()?)?;
-    let (root, folder, deps) = (root.to_path_buf(), folder.to_path_buf(), deps.clone());
+    let folder = std::fs::canonicalize(folder).unwrap_or_else(|_| folder.to_path_buf());
+    let (root, deps) = (root.to_path_buf(), deps.clone());
     let require = lua.create_function(move |lua, name: String| {
         let refuse = |msg: String| Ok((Value::Nil, Some(msg)));
-        if name == "json" {
-            return Ok((lua.named_registry_value::<Value>(REG_JSON)?, None));
+        match name.as_str() {
+            "cjson" => return Ok((lua.named_registry_value::<Value>(REG_CJSON)?, None)),
+            "cjson.safe" | "json" => return Ok((lua.named_registry_value::<Value>(REG_CJSON_SAFE)?, None)),
+            _ => {}
         }
-        if !valid_module_name(&name) {
+        let Some(rel) = module_path(&name) else {
             return refuse(format!(
-                "require: module '{name}' refused (only local modules: letters, digits, '_' and '-')"
+                "require: module '{name}' refused (only modules in the function's folder: names of \
+                 letters, digits, '_', '-', '[', ']', parts separated by '.' or '/')"
             ));
-        }
+        };
         let loaded: Table = lua.named_registry_value(REG_LOADED)?;
-        match loaded.raw_get::<Value>(name.as_str())? {
+        match loaded.raw_get::<Value>(rel.as_str())? {
             Value::Nil => {}
             Value::Boolean(false) => return refuse(format!("require: loop while loading module '{name}'")),
             v => return Ok((v, None)),
         }
         let not_found = format!("module '{name}' not found (only modules in the function's folder can be required)");
-        let found = std::fs::canonicalize(folder.join(format!("{name}.lua")))
-            .ok()
-            .filter(|p| p.starts_with(&root))
+        // `<folder>/<rel>.lua`, else `<folder>/<rel>/init.lua`; after symlinks, still inside
+        // the function's folder.
+        let found = [format!("{rel}.lua"), format!("{rel}/init.lua")]
+            .iter()
+            .filter_map(|candidate| std::fs::canonicalize(folder.join(candidate)).ok())
+            .find(|p| p.starts_with(&folder) && p.is_file())
             .and_then(|p| Some((file_sig(&p)?, std::fs::read(&p).ok()?, p)));
         let Some((sig, code, path)) = found else {
             return refuse(not_found);
@@ -829,17 +822,17 @@ fn sandbox(
             .set_environment(lua.globals())
             .into_function()?;
         deps.lock().unwrap_or_else(|p| p.into_inner()).push((path, sig));
-        loaded.raw_set(name.as_str(), false)?;
+        loaded.raw_set(rel.as_str(), false)?;
         let result = f.call::<Value>(name.as_str());
         let value = match result {
             Ok(Value::Nil) => Value::Boolean(true),
             Ok(v) => v,
             Err(e) => {
-                loaded.raw_set(name.as_str(), Value::Nil)?;
+                loaded.raw_set(rel.as_str(), Value::Nil)?;
                 return Err(e);
             }
         };
-        loaded.raw_set(name.as_str(), value.clone())?;
+        loaded.raw_set(rel.as_str(), value.clone())?;
         Ok((value, None))
     })?;
 
@@ -924,7 +917,8 @@ impl Inner {
         let capture = Arc::new(Mutex::new(Capture::default()));
         let deps: Deps = Arc::new(Mutex::new(vec![(path.to_path_buf(), sig)]));
         let folder = path.parent().unwrap_or(&self.root);
-        sandbox(&lua, &self.root, folder, &limits, &capture, &deps).map_err(internal)?;
+        let call_env = CallEnv::default();
+        sandbox(&lua, &self.root, folder, &limits, &capture, &deps, &call_env).map_err(internal)?;
         let hook_limits = limits.clone();
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS),
@@ -936,6 +930,7 @@ impl Inner {
             limits,
             capture,
             deps,
+            call_env,
         };
 
         let code = std::fs::read(path)
@@ -1051,9 +1046,11 @@ impl Inner {
         };
         state.take_stdout(); // output of the module's top level is not any call's
 
+        *state.call_env.lock().unwrap_or_else(|p| p.into_inner()) = env_of(&event);
         state.limits.set_deadline(Some(deadline));
         let outcome = invoke(&state.lua, name, &Json::Object(event));
         state.limits.set_deadline(None);
+        state.call_env.lock().unwrap_or_else(|p| p.into_inner()).clear();
         if state.limits.expired() {
             return Err(LuaError::Timeout);
         }
@@ -1078,6 +1075,13 @@ impl Inner {
     }
 }
 
+fn env_of(event: &Map<String, Json>) -> Map<String, Json> {
+    match event.get("env") {
+        Some(Json::Object(env)) => env.clone(),
+        _ => Map::new(),
+    }
+}
+
 /// Find the callable and call it. Outer error: the call failed; inner error: bad return value.
 fn invoke(lua: &Lua, name: &str, event: &Json) -> mlua::Result<Result<Map<String, Json>, String>> {
     let Some(f) = find_handler(lua, name)? else {
@@ -1092,7 +1096,7 @@ fn invoke(lua: &Lua, name: &str, event: &Json) -> mlua::Result<Result<Map<String
         _ => lua.create_table()?,
     };
     let result: Value = f.call((event, params))?;
-    Ok(to_reply(result))
+    Ok(to_reply(lua, result))
 }
 
 fn find_handler(lua: &Lua, name: &str) -> mlua::Result<Option<Function>> {
@@ -1252,7 +1256,10 @@ mod tests {
         assert_eq!(got["bad_status"]["status"], 500);
         assert_eq!(error_of(&got["bad_status"]), "handler returned an invalid status: 42");
         assert_eq!(got["fn_body"]["status"], 500);
-        assert_eq!(error_of(&got["fn_body"]), "cannot encode a value of type function");
+        assert_eq!(
+            error_of(&got["fn_body"]),
+            "Cannot serialise function: type not supported"
+        );
         assert_eq!(
             got["typed"],
             json!({"status": 200, "headers": {"content-type": "text/csv"}, "body": "[1]"})
@@ -1320,6 +1327,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn cjson_helper_modules_and_getenv() {
+        let rt = LuaRuntime::new(fixtures());
+        let r = call(&rt, "cjson_mods/handler.lua", json!({"query": {"name": "ana"}})).await;
+        assert_eq!(
+            body(&r),
+            json!({
+                "greeting": "howdy, ana",
+                "tool": "deep tool",
+                "same_module": true,
+                "shape": "folder module (init.lua)",
+                "raised": "Expected object key string but found invalid token at character 2",
+                "safe_nil": true,
+                "safe_err": "Expected object key string but found invalid token at character 2",
+                "null_kept": true,
+                "global_is_safe": true,
+                "from_env": "howdy",
+                "difftime": 6,
+            })
+        );
+    }
+
+    #[test]
+    fn module_names_stay_inside_the_folder() {
+        assert_eq!(module_path("_helper").as_deref(), Some("_helper"));
+        assert_eq!(module_path("lib.deep.tool").as_deref(), Some("lib/deep/tool"));
+        assert_eq!(module_path("lib/[id]/x-y").as_deref(), Some("lib/[id]/x-y"));
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a..b",
+            "a//b",
+            "a/",
+            ".a",
+            "a\\b",
+            "a b",
+            "a\0",
+            "ü",
+        ] {
+            assert_eq!(module_path(bad), None, "{bad:?}");
+        }
+    }
+
+    #[tokio::test]
     async fn changed_file_runs_new_code() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("h.lua");
@@ -1365,7 +1416,7 @@ mod tests {
             body(&r),
             json!({
                 "globals": globals,
-                "os": ["clock", "date", "getenv", "time"],
+                "os": ["clock", "date", "difftime", "getenv", "time"],
                 "string_dump": "absent",
                 "gc_count": "number",
                 "path": "string",
@@ -1396,7 +1447,7 @@ mod tests {
             ("require_os", "module 'os' not found"),
             ("require_io", "module 'io' not found"),
             ("require_socket", "module 'socket' not found"),
-            ("require_dotted", "module 'socket.core' refused"),
+            ("require_dotted", "module 'socket.core' not found"),
             ("require_traversal", "module '../print' refused"),
             ("require_slash", "module '/etc/passwd' refused"),
             ("string_dump", "attempt to call a nil value (field 'dump')"),
@@ -1576,18 +1627,20 @@ mod tests {
 
     #[test]
     fn json_tables_map_to_arrays_and_objects() {
+        // Replies and `proxy` follow `cjson.encode`: empty table → {}, holes → null.
         let lua = Lua::new();
         let v: Value = lua
             .load(r#"return { {}, {1, 2}, {a = 1}, {[1] = "x", [3] = "y"}, 1.5, "s" }"#)
             .eval()
             .unwrap();
         assert_eq!(
-            to_json(&v, 0).unwrap(),
-            json!([{}, [1, 2], {"a": 1}, {"1": "x", "3": "y"}, 1.5, "s"])
+            to_json(&lua, &v).unwrap(),
+            json!([{}, [1, 2], {"a": 1}, ["x", null, "y"], 1.5, "s"])
         );
         let cyclic: Value = lua.load("local t = {} t.t = t return t").eval().unwrap();
-        assert!(to_json(&cyclic, 0).unwrap_err().contains("nested too deep"));
+        assert!(to_json(&lua, &cyclic).unwrap_err().contains("excessive nesting"));
+        // The event: JSON null becomes nil (the key is absent, array holes stay holes).
         let back = to_lua(&lua, &json!({"a": [1, null, "x"], "b": null})).unwrap();
-        assert_eq!(to_json(&back, 0).unwrap(), json!({"a": {"1": 1, "3": "x"}}));
+        assert_eq!(to_json(&lua, &back).unwrap(), json!({"a": [1, null, "x"]}));
     }
 }

@@ -208,6 +208,127 @@ async fn rust_params_are_merged_into_the_event() {
 }
 
 #[tokio::test]
+async fn rust_library_package_entry_with_crate_paths_and_captured_output() {
+    let Some(mut env) = setup(RuntimeKind::Rust, &[]) else {
+        return;
+    };
+    let dir = env.root.path().join("libfn");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        "[package]\nname = \"lib-fn\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nitoa = \"1\"\nserde_json = \"1\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("src/lib.rs"),
+        "mod helper;\nuse serde_json::{json, Value};\n\
+         pub fn handler(_e: Value) -> Value {\n  print!(\"no newline {}\", std::env::var(\"FROM_GATEWAY\").unwrap_or_default());\n  eprintln!(\"err line\");\n  \
+         json!({\"status\": 200, \"body\": crate::helper::text(7)})\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("src/helper.rs"),
+        "pub fn text(n: u64) -> String { itoa::Buffer::new().format(n).to_string() }\n",
+    )
+    .unwrap();
+    // A cargo library package: built as a dependency, so `crate::helper` is the user's crate.
+    let reply = call(&env, "libfn/src/lib.rs", json!({})).await;
+    assert_eq!(reply["status"], 200, "{reply}");
+    assert_eq!(reply["body"], "7");
+    // Per call: the unterminated print is flushed into this reply, not the next one; the
+    // call's env is in the process env while it runs.
+    assert_eq!(reply["stdout"], "no newline yes");
+    assert_eq!(reply["stderr"], "err line\n");
+    let again = call(&env, "libfn/src/lib.rs", json!({})).await;
+    assert_eq!(
+        (&again["stdout"], &again["stderr"]),
+        (&json!("no newline yes"), &json!("err line\n"))
+    );
+    assert!(
+        dir.join(".rust-build/lib/Cargo.toml").is_file(),
+        "built in the function folder"
+    );
+    // A helper change rebuilds.
+    std::fs::write(
+        dir.join("src/helper.rs"),
+        "pub fn text(n: u64) -> String { format!(\"n={n}\") }\n",
+    )
+    .unwrap();
+    assert_eq!(call(&env, "libfn/src/lib.rs", json!({})).await["body"], "n=7");
+    assert_eq!(builds_started(&mut env).len(), 2);
+    // Compiler messages name the user's files relative to the functions root.
+    std::fs::write(dir.join("src/helper.rs"), "pub fn text(n: u64) -> String { n }\n").unwrap();
+    let err = env
+        .compiled
+        .call("libfn/src/lib.rs", &request(json!({})), T)
+        .await
+        .unwrap_err();
+    let CompiledError::Build { output, .. } = err else {
+        panic!("{err:?}");
+    };
+    assert!(output.contains("libfn/src/helper.rs"), "{output}");
+    assert!(!output.contains(&env.root.path().display().to_string()), "{output}");
+    env.compiled.stop().await;
+}
+
+#[tokio::test]
+async fn go_output_is_captured_per_call() {
+    let Some(env) = setup(RuntimeKind::Go, &[]) else {
+        return;
+    };
+    let dir = env.root.path().join("printer");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("handler.go"),
+        "package main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n)\n\n\
+         func handler(e map[string]interface{}) map[string]interface{} {\n\
+         \tfmt.Println(\"out\", e[\"n\"])\n\tfmt.Fprint(os.Stderr, \"err\")\n\
+         \treturn map[string]interface{}{\"status\": 200, \"body\": \"ok \" + os.Getenv(\"FROM_GATEWAY\")}\n}\n",
+    )
+    .unwrap();
+    for n in ["1", "2"] {
+        let reply = call(&env, "printer/handler.go", json!({"n": n})).await;
+        // The call's env is in the process env while it runs.
+        assert_eq!(reply["body"], "ok yes", "{reply}");
+        assert_eq!(reply["stdout"], format!("out {n}\n"));
+        assert_eq!(reply["stderr"], "err");
+    }
+    env.compiled.stop().await;
+}
+
+#[tokio::test]
+async fn go_call_past_its_timeout_does_not_hold_the_next_ones() {
+    let Some(env) = setup(RuntimeKind::Go, &[]) else {
+        return;
+    };
+    let dir = env.root.path().join("sleepy");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("handler.go"),
+        "package main\n\nimport \"time\"\n\n\
+         func handler(e map[string]interface{}) map[string]interface{} {\n\
+         \tif e[\"sleep\"] == \"yes\" {\n\t\ttime.Sleep(30 * time.Second)\n\t}\n\
+         \treturn map[string]interface{}{\"status\": 200, \"body\": \"awake\"}\n}\n",
+    )
+    .unwrap();
+    let entry = "sleepy/handler.go";
+    assert_eq!(call(&env, entry, json!({})).await["body"], "awake");
+    let first = env.compiled.pid(entry).unwrap();
+    let r = env
+        .compiled
+        .call(entry, &request(json!({"sleep": "yes"})), Duration::from_millis(300))
+        .await;
+    assert!(matches!(r, Err(CompiledError::Timeout)), "{r:?}");
+    // Calls run one at a time in a process: without stopping the stuck one, this would wait
+    // 30 s behind it.
+    let t0 = Instant::now();
+    assert_eq!(call(&env, entry, json!({})).await["body"], "awake");
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert_ne!(env.compiled.pid(entry), Some(first), "a fresh process");
+    env.compiled.stop().await;
+}
+
+#[tokio::test]
 async fn rust_panic_is_a_500_reply() {
     let Some(env) = setup(RuntimeKind::Rust, &["panic"]) else {
         return;
@@ -530,4 +651,276 @@ async fn measure() {
             lat[197].as_micros()
         );
     }
+}
+
+// ---------------------------------------------------------------- sources (no toolchain)
+
+#[test]
+fn route_stems_are_not_go_helpers() {
+    for stem in [
+        "get",
+        "post.items",
+        "handler",
+        "main",
+        "index",
+        "[id]",
+        "get.[id]",
+        "users.[...rest]",
+    ] {
+        assert!(sources::is_route_stem(stem), "{stem}");
+    }
+    for stem in ["_shared", "util", "db_models", "getter"] {
+        assert!(!sources::is_route_stem(stem), "{stem}");
+    }
+}
+
+#[test]
+fn go_symbol_is_handler_then_handler_capitalised() {
+    assert_eq!(
+        sources::go_symbol("func handler(e map[string]interface{}) map[string]interface{} {"),
+        Some("handler")
+    );
+    assert_eq!(
+        sources::go_symbol("package main\nfunc  Handler (e map[string]any) any {"),
+        Some("Handler")
+    );
+    assert_eq!(
+        sources::go_symbol("func Handler(e E) R {}\nfunc handler(e E) R {}"),
+        Some("handler")
+    );
+    assert_eq!(
+        sources::go_symbol("func handlerX(e E) R {}\nfunc myHandler(e E) {}"),
+        None
+    );
+    assert_eq!(sources::go_symbol("var handler = 1"), None);
+    assert_eq!(
+        sources::go_symbol("// func handler( is the old name\nfunc Handler(e E) R {}"),
+        Some("Handler"),
+        "a comment is not a declaration"
+    );
+    assert_eq!(
+        sources::go_symbol("func (s S) handler(e E) R {}"),
+        None,
+        "a method is not the handler"
+    );
+}
+
+#[test]
+fn go_versions_parse() {
+    assert_eq!(sources::parse_go_version("go1.19.8\n"), Some((1, 19)));
+    assert_eq!(sources::parse_go_version("go1.22rc1"), Some((1, 22)));
+    assert_eq!(sources::parse_go_version("devel"), None);
+}
+
+#[test]
+fn go_mod_is_made_buildable_by_the_local_go() {
+    let text = "module example.com/f\n\ngo 1.22.1\n\ntoolchain go1.22.3\n\ngodebug (\n\tpanicnil=1\n)\n\n\
+                require example.com/greet v0.0.0\n\nreplace example.com/greet => ./greet\n\n\
+                replace (\n\texample.com/a v1.0.0 => ../a v1.2.0\n\texample.com/b => example.com/c v1.0.0\n)\n";
+    let got = sources::rewrite_go_mod(text, Some((1, 19)), Path::new("/fns/f"));
+    assert_eq!(
+        got,
+        "module example.com/f\n\ngo 1.19 // lowered from 1.22.1 by FastFN\n\n\
+         // toolchain go1.22.3 (not understood by the local Go)\n\n\
+         // godebug ( (not understood by the local Go)\n// \tpanicnil=1\n// )\n\n\
+         require example.com/greet v0.0.0\n\nreplace example.com/greet => /fns/f/./greet\n\n\
+         replace (\n\texample.com/a v1.0.0 => /fns/f/../a v1.2.0\n\texample.com/b => example.com/c v1.0.0\n)\n"
+    );
+    // A Go that understands everything only gets the go line lowered when it is older.
+    let got = sources::rewrite_go_mod("go 1.22\ntoolchain go1.22.3\n", Some((1, 23)), Path::new("/f"));
+    assert_eq!(got, "go 1.22\ntoolchain go1.22.3\n");
+    let got = sources::rewrite_go_mod("go 1.24.0\n", Some((1, 22)), Path::new("/f"));
+    assert_eq!(got, "go 1.22 // lowered from 1.24.0 by FastFN\n");
+    // Unknown local version: left alone.
+    assert_eq!(sources::rewrite_go_mod("go 1.30\n", None, Path::new("/f")), "go 1.30\n");
+}
+
+#[test]
+fn rust_manifest_takes_the_functions_dependencies() {
+    let user = "[package]\nname = \"mine\"\nversion = \"1.0.0\"\n\n[dependencies]\nitoa = \"1\"\n\
+                greet = { path = \"greet\" }\nserde_json = { version = \"1.0.100\", features = [\"preserve_order\"] }\n\
+                abs = { path = \"/opt/abs\" }\n\n[dev-dependencies]\nproptest = \"1\"\n";
+    let got = sources::rust_manifest("fastfn_fn_x", "# header", Some(user), Path::new("/fns/f")).unwrap();
+    let parsed: toml::Table = got.parse().unwrap();
+    assert!(got.starts_with("# header\n"));
+    assert_eq!(parsed["package"]["name"].as_str(), Some("fastfn_fn_x"));
+    let deps = parsed["dependencies"].as_table().unwrap();
+    assert_eq!(deps["itoa"].as_str(), Some("1"));
+    assert_eq!(deps["greet"]["path"].as_str(), Some("/fns/f/greet"));
+    assert_eq!(deps["abs"]["path"].as_str(), Some("/opt/abs"));
+    assert_eq!(deps["serde_json"]["version"].as_str(), Some("1.0.100"), "theirs wins");
+    assert!(!deps.contains_key("proptest"), "dev-dependencies are not the handler's");
+    assert!(parsed.contains_key("workspace"));
+    let err = sources::rust_manifest("x", "#", Some("[dependencies"), Path::new("/f")).unwrap_err();
+    assert!(err.starts_with("Cargo.toml: "), "{err}");
+    let plain = sources::rust_manifest("x", "#", None, Path::new("/f")).unwrap();
+    let parsed: toml::Table = plain.parse().unwrap();
+    assert_eq!(parsed["dependencies"].as_table().unwrap().len(), 1);
+}
+
+#[test]
+fn build_timeouts_come_from_the_environment() {
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    };
+    assert_eq!(
+        sources::build_timeout(RuntimeKind::Go, env(&[])),
+        Duration::from_secs(180)
+    );
+    assert_eq!(
+        sources::build_timeout(RuntimeKind::Go, env(&[("FN_GO_BUILD_TIMEOUT_S", "30")])),
+        Duration::from_secs(30)
+    );
+    assert_eq!(
+        sources::build_timeout(RuntimeKind::Go, env(&[("GO_BUILD_TIMEOUT_S", "2.5")])),
+        Duration::from_millis(2500)
+    );
+    assert_eq!(
+        sources::build_timeout(RuntimeKind::Go, env(&[("FN_GO_BUILD_TIMEOUT_S", "0.1")])),
+        Duration::from_secs(1),
+        "at least one second"
+    );
+    assert_eq!(
+        sources::build_timeout(RuntimeKind::Go, env(&[("FN_GO_BUILD_TIMEOUT_S", "soon")])),
+        Duration::from_secs(180)
+    );
+    assert_eq!(
+        sources::build_timeout(
+            RuntimeKind::Rust,
+            env(&[("FN_RUST_BUILD_TIMEOUT_S", "600"), ("FN_GO_BUILD_TIMEOUT_S", "5")])
+        ),
+        Duration::from_secs(600)
+    );
+}
+
+#[test]
+fn go_helpers_follow_the_folder_kind() {
+    let root = tempfile::tempdir().unwrap();
+    let touch = |rel: &str| {
+        let p = root.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, "package main\n").unwrap();
+    };
+    // A folder of file routes: only `_` helpers.
+    for f in [
+        "routes/get.go",
+        "routes/post.go",
+        "routes/_shared.go",
+        "routes/util.go",
+        "routes/_x_test.go",
+    ] {
+        touch(f);
+    }
+    let names = |v: Vec<PathBuf>| -> Vec<String> {
+        v.iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect()
+    };
+    let root_path = root.path().canonicalize().unwrap();
+    let got = sources::go_helpers(&root_path, &root_path.join("routes/get.go"));
+    assert_eq!(names(got), ["_shared.go"]);
+    // A single-entry folder: every sibling that is not a route file.
+    for f in [
+        "single/handler.go",
+        "single/util.go",
+        "single/_shared.go",
+        "single/get.go",
+        "single/[id].go",
+    ] {
+        touch(f);
+    }
+    let got = sources::go_helpers(&root_path, &root_path.join("single/handler.go"));
+    assert_eq!(names(got), ["_shared.go", "util.go"]);
+    // Signature inputs include go.mod/go.sum even before they exist.
+    let s = sources::sources(
+        RuntimeKind::Go,
+        &root_path,
+        &root_path.join("single"),
+        &root_path.join("single/handler.go"),
+    );
+    assert_eq!(
+        names(s.files),
+        ["handler.go", "_shared.go", "util.go", "go.mod", "go.sum"]
+    );
+}
+
+#[test]
+fn rust_sources_follow_the_folder_kind() {
+    let root = tempfile::tempdir().unwrap();
+    let root_path = root.path().canonicalize().unwrap();
+    for f in [
+        "routes/get.health.rs",
+        "routes/get.version.rs",
+        "routes/_shared.rs",
+        "routes/util.rs",
+        "single/handler.rs",
+        "single/helper.rs",
+        "single/deep/mod.rs",
+        "single/target/x.rs",
+        "single/.rust-build/y.rs",
+    ] {
+        let p = root_path.join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, "").unwrap();
+    }
+    let rel = |s: sources::Sources| -> Vec<String> {
+        s.files
+            .iter()
+            .map(|p| p.strip_prefix(&root_path).unwrap().display().to_string())
+            .collect()
+    };
+    let routes = root_path.join("routes");
+    let got = sources::sources(RuntimeKind::Rust, &root_path, &routes, &routes.join("get.health.rs"));
+    assert_eq!(
+        rel(got),
+        [
+            "routes/get.health.rs",
+            "routes/_shared.rs",
+            "routes/util.rs",
+            "routes/Cargo.toml",
+            "routes/Cargo.lock"
+        ],
+        "another route's file is not an input"
+    );
+    let single = root_path.join("single");
+    let got = sources::sources(RuntimeKind::Rust, &root_path, &single, &single.join("handler.rs"));
+    assert_eq!(
+        rel(got),
+        [
+            "single/handler.rs",
+            "single/helper.rs",
+            "single/deep/mod.rs",
+            "single/Cargo.toml",
+            "single/Cargo.lock"
+        ]
+    );
+}
+
+#[test]
+fn library_packages_are_recognised() {
+    let fn_dir = Path::new("/fns/f");
+    let lib = fn_dir.join("src/lib.rs");
+    let toml = "[package]\nname = \"my-fn\"\nversion = \"0.1.0\"\n";
+    assert_eq!(
+        sources::rust_lib_crate(toml, fn_dir, &lib),
+        Some(("my-fn".into(), "my_fn".into()))
+    );
+    assert_eq!(
+        sources::rust_lib_crate(toml, fn_dir, &fn_dir.join("handler.rs")),
+        None,
+        "not the library"
+    );
+    let custom = "[package]\nname = \"p\"\n[lib]\nname = \"core_fn\"\npath = \"lib.rs\"\n";
+    assert_eq!(
+        sources::rust_lib_crate(custom, fn_dir, &fn_dir.join("lib.rs")),
+        Some(("p".into(), "core_fn".into()))
+    );
+    assert_eq!(
+        sources::rust_lib_crate("[dependencies]\nitoa = \"1\"\n", fn_dir, &lib),
+        None,
+        "no [package]"
+    );
+    let m = sources::rust_crate_manifest("gen", "#", "my-fn", fn_dir).unwrap();
+    let parsed: toml::Table = m.parse().unwrap();
+    assert_eq!(parsed["dependencies"]["my-fn"]["path"].as_str(), Some("/fns/f"));
 }
