@@ -15,6 +15,7 @@ pub mod host;
 pub mod invoke;
 pub mod logs;
 pub mod pool;
+pub mod process;
 pub mod rescue;
 pub mod routing;
 pub mod runtime;

@@ -60,14 +60,14 @@ mod sources;
 use super::client::{self, ExchangeError};
 use super::RuntimeKind;
 use crate::events::{EngineEvent, EventBus};
+use crate::process::{Signal, Tail};
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::AsyncReadExt;
 
 /// Bumped whenever the generated code or build layout changes meaningfully (part of the
 /// signature; the template text is hashed too).
@@ -98,7 +98,6 @@ import \"syscall\"\n\nfunc fastfnDupTo(from, to int) { syscall.Dup2(from, to) }\
 /// `_shared.go`, would make `go build` skip the file).
 const GO_USER_PREFIX: &str = "user_";
 const HIDDEN_ENV: [&str; 3] = ["FN_ADMIN_", "FN_CONSOLE_", "FN_TRUSTED_"];
-const STDERR_TAIL: usize = 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CompiledError {
@@ -187,31 +186,15 @@ impl Proc {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    fn signal_group(&self, signal: nix::sys::signal::Signal) {
-        if self.pid != 0 {
-            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(self.pid as i32), signal);
-        }
+    fn signal_group(&self, signal: Signal) {
+        crate::process::signal_group(self.pid, signal);
     }
 
     async fn stop(mut self) {
-        self.signal_group(nix::sys::signal::Signal::SIGTERM);
+        self.signal_group(Signal::SIGTERM);
         if tokio::time::timeout(STOP_GRACE, self.child.wait()).await.is_err() {
-            self.signal_group(nix::sys::signal::Signal::SIGKILL);
+            self.signal_group(Signal::SIGKILL);
             let _ = self.child.wait().await;
-        }
-    }
-}
-
-/// Kills a process group when dropped (a no-op once the group is gone).
-struct GroupKill(u32);
-
-impl Drop for GroupKill {
-    fn drop(&mut self) {
-        if self.0 != 0 {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(self.0 as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
         }
     }
 }
@@ -219,7 +202,7 @@ impl Drop for GroupKill {
 impl Drop for Proc {
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
-            self.signal_group(nix::sys::signal::Signal::SIGKILL);
+            self.signal_group(Signal::SIGKILL);
         }
     }
 }
@@ -314,7 +297,7 @@ impl Compiled {
                     if let Some(p) = stuck {
                         // SIGKILL now: on SIGTERM the wrapper removes its socket, which could
                         // be the next process's by then. Reaped in the background.
-                        p.signal_group(nix::sys::signal::Signal::SIGKILL);
+                        p.signal_group(Signal::SIGKILL);
                         tokio::spawn(p.stop());
                     }
                     return Err(CompiledError::Timeout);
@@ -863,19 +846,17 @@ impl Inner {
         args: &[OsString],
         env: &[(&str, OsString)],
     ) -> Result<(bool, String), CompiledError> {
-        let mut cmd = tokio::process::Command::new(&self.toolchain);
-        cmd.args(args)
-            .current_dir(&slot.build_dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .env("CARGO_TERM_COLOR", "never")
-            .process_group(0)
-            .kill_on_drop(true);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().map_err(|e| {
+        let mut vars: Vec<(OsString, OsString)> = vec![("CARGO_TERM_COLOR".into(), "never".into())];
+        vars.extend(env.iter().map(|(k, v)| (OsString::from(k), v.clone())));
+        let mut child = crate::process::spawn(&crate::process::Spec {
+            program: self.toolchain.as_os_str(),
+            args: args.to_vec(),
+            cwd: &slot.build_dir,
+            env: vars,
+            env_remove: vec![],
+            stdin_pipe: false,
+        })
+        .map_err(|e| {
             unavailable(format!(
                 "{} toolchain unavailable ({}): {e}",
                 self.kind,
@@ -884,7 +865,7 @@ impl Inner {
         })?;
         // Timed out or aborted (engine stop): kill the whole group (rustc, compile, link…),
         // not only the toolchain's own process.
-        let _group = GroupKill(child.id().unwrap_or(0));
+        let _group = crate::process::GroupGuard(child.id().unwrap_or(0));
         let (mut so, mut se) = (child.stdout.take(), child.stderr.take());
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let read_out = async {
@@ -909,29 +890,27 @@ impl Inner {
             std::fs::create_dir_all(dir).map_err(|e| unavailable(format!("socket dir: {e}")))?;
         }
         let _ = std::fs::remove_file(&slot.socket);
-        let mut cmd = tokio::process::Command::new(binary);
-        cmd.arg(&slot.socket)
-            .current_dir(&slot.fn_dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .env("FN_FUNCTIONS_ROOT", &self.root)
-            .env("FN_FUNCTION_DIR", &slot.fn_dir)
-            .process_group(0)
-            .kill_on_drop(true);
-        for (key, _) in std::env::vars_os() {
-            if let Some(k) = key.to_str() {
-                if HIDDEN_ENV.iter().any(|p| k.starts_with(p)) {
-                    cmd.env_remove(k);
-                }
-            }
-        }
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| unavailable(format!("cannot start {}: {e}", slot.entry)))?;
+        let hidden = std::env::vars_os()
+            .filter_map(|(key, _)| {
+                let k = key.to_str()?;
+                HIDDEN_ENV.iter().any(|p| k.starts_with(p)).then(|| key.clone())
+            })
+            .collect();
+        let mut child = crate::process::spawn(&crate::process::Spec {
+            program: binary.as_os_str(),
+            args: vec![slot.socket.clone().into_os_string()],
+            cwd: &slot.fn_dir,
+            env: vec![
+                ("FN_FUNCTIONS_ROOT".into(), self.root.clone().into_os_string()),
+                ("FN_FUNCTION_DIR".into(), slot.fn_dir.clone().into_os_string()),
+            ],
+            env_remove: hidden,
+            stdin_pipe: true,
+        })
+        .map_err(|e| unavailable(format!("cannot start {}: {e}", slot.entry)))?;
         let pid = child.id().unwrap_or(0);
         let stdin = child.stdin.take();
-        let tail = Arc::new(Mutex::new(Vec::<String>::new()));
+        let tail = Arc::new(Tail::default());
         if let Some(out) = child.stdout.take() {
             tokio::spawn(pump(
                 out,
@@ -966,7 +945,7 @@ impl Inner {
             }
             if !proc.alive() {
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                let tail = lock(&tail).join(" | ");
+                let tail = tail.last(Tail::LINES);
                 return Err(unavailable(format!("{} exited during start-up: {tail}", slot.entry)));
             }
             if Instant::now() >= deadline {
@@ -990,17 +969,9 @@ async fn pump(
     runtime: RuntimeKind,
     entry: String,
     events: EventBus,
-    tail: Option<Arc<Mutex<Vec<String>>>>,
+    tail: Option<Arc<Tail>>,
 ) {
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if let Some(tail) = &tail {
-            let mut t = lock(tail);
-            if t.len() == STDERR_TAIL {
-                t.remove(0);
-            }
-            t.push(line.clone());
-        }
+    crate::process::forward_lines(stream, tail, |line| {
         tracing::debug!(target: "fastfn::compiled", %runtime, %entry, stream = name, "{line}");
         events.emit(EngineEvent::Log {
             runtime,
@@ -1008,7 +979,8 @@ async fn pump(
             stream: name,
             line: format!("{entry}: {line}"),
         });
-    }
+    })
+    .await;
 }
 
 fn write_if_changed(path: &Path, content: &str) -> Result<(), CompiledError> {

@@ -10,16 +10,15 @@ pub mod backoff;
 
 use crate::events::{EngineEvent, EventBus};
 use crate::logs::{LogBook, LogLine};
+use crate::process::{Signal, Tail};
 use crate::runtime::{client, RuntimeKind, RuntimeSockets};
 use backoff::Backoff;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -97,13 +96,7 @@ impl DaemonHandle {
     /// SIGKILL the daemon's process group (tests and the dashboard's "kill" button): the
     /// supervisor sees it exit and restarts it with backoff.
     pub fn kill(&self) -> bool {
-        let pid = self.pid();
-        pid != 0
-            && nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(pid as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            )
-            .is_ok()
+        crate::process::signal_group(self.pid(), Signal::SIGKILL)
     }
 
     /// 0 while not running.
@@ -387,34 +380,24 @@ pub struct ProcessChild {
     pid: u32,
     socket: PathBuf,
     /// The last stderr lines, for a crash report.
-    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    stderr_tail: Arc<Tail>,
 }
-
-const STDERR_TAIL: usize = 20;
 
 impl Launcher for ProcessLauncher {
     type Child = ProcessChild;
 
     fn launch(&self, spec: &DaemonSpec) -> std::io::Result<ProcessChild> {
-        let mut cmd = tokio::process::Command::new(&spec.program);
-        cmd.args(&spec.args)
-            .current_dir(&spec.cwd)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Own process group: one signal stops the daemon and whatever it forked.
-            .process_group(0)
-            .kill_on_drop(true);
-        for key in &spec.env_remove {
-            cmd.env_remove(key);
-        }
-        for (k, v) in &spec.env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn()?;
+        let mut child = crate::process::spawn(&crate::process::Spec {
+            program: spec.program.as_os_str(),
+            args: spec.args.clone(),
+            cwd: &spec.cwd,
+            env: spec.env.iter().map(|(k, v)| (k.into(), v.into())).collect(),
+            env_remove: spec.env_remove.iter().map(OsString::from).collect(),
+            stdin_pipe: true,
+        })?;
         let pid = child.id().unwrap_or(0);
         let stdin = child.stdin.take();
-        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+        let stderr_tail = Arc::new(Tail::default());
         if let Some(out) = child.stdout.take() {
             tokio::spawn(pump(out, "stdout", spec.runtime, spec.index, self.ctx.clone(), None));
         }
@@ -445,17 +428,9 @@ async fn pump(
     runtime: RuntimeKind,
     index: usize,
     ctx: SupervisorCtx,
-    tail: Option<Arc<Mutex<VecDeque<String>>>>,
+    tail: Option<Arc<Tail>>,
 ) {
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if let Some(tail) = &tail {
-            let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
-            if t.len() == STDERR_TAIL {
-                t.pop_front();
-            }
-            t.push_back(line.clone());
-        }
+    crate::process::forward_lines(stream, tail, |line| {
         tracing::debug!(target: "fastfn::daemon", %runtime, index, stream = name, "{line}");
         ctx.logs.push(LogLine {
             ts: crate::clock::epoch_millis(),
@@ -470,19 +445,17 @@ async fn pump(
             stream: name,
             line,
         });
-    }
+    })
+    .await;
 }
 
 impl ProcessChild {
     fn tail(&self) -> String {
-        let t = self.stderr_tail.lock().unwrap_or_else(|p| p.into_inner());
-        t.iter().rev().take(5).rev().cloned().collect::<Vec<_>>().join(" | ")
+        self.stderr_tail.last(5)
     }
 
-    fn signal_group(&self, signal: nix::sys::signal::Signal) {
-        if self.pid != 0 {
-            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(self.pid as i32), signal);
-        }
+    fn signal_group(&self, signal: Signal) {
+        crate::process::signal_group(self.pid, signal);
     }
 }
 
@@ -519,7 +492,7 @@ impl DaemonChild for ProcessChild {
         tokio::time::sleep(Duration::from_millis(20)).await;
         let tail = self.tail();
         // The daemon is gone; make sure nothing it forked lingers in its group.
-        self.signal_group(nix::sys::signal::Signal::SIGKILL);
+        self.signal_group(Signal::SIGKILL);
         match status {
             Ok(s) if tail.is_empty() => s.to_string(),
             Ok(s) => format!("{s}: {tail}"),
@@ -528,12 +501,12 @@ impl DaemonChild for ProcessChild {
     }
 
     async fn stop(&mut self) {
-        self.signal_group(nix::sys::signal::Signal::SIGTERM);
+        self.signal_group(Signal::SIGTERM);
         if tokio::time::timeout(STOP_GRACE, self.child.wait()).await.is_err() {
-            self.signal_group(nix::sys::signal::Signal::SIGKILL);
+            self.signal_group(Signal::SIGKILL);
             let _ = self.child.wait().await;
         }
-        self.signal_group(nix::sys::signal::Signal::SIGKILL);
+        self.signal_group(Signal::SIGKILL);
     }
 }
 

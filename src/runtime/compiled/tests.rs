@@ -4,6 +4,7 @@
 
 use super::*;
 use serde_json::{json, Value};
+use std::process::Stdio;
 use tokio::sync::broadcast;
 
 const T: Duration = Duration::from_secs(10);
