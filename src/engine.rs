@@ -138,14 +138,22 @@ fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, RescanError> {
     })
 }
 
-/// Whether a reload publishes its scan or keeps the map being served. A map with config
-/// errors is published only when nothing is served yet (start-up publishes what is valid); a
-/// scan that failed outright is never published.
-fn keep_old(scanned: Option<&Discovery>, serving_routes: usize) -> bool {
+/// Whether a reload publishes its scan or keeps the map being served. A folder whose
+/// `fn.config.json` is invalid is left out of the scan, and the rest is published (as FastFN
+/// does: one broken function must not freeze every later change). A broken root config shapes
+/// every route, so then the last good map keeps serving, unless nothing is served yet
+/// (start-up publishes what is valid). A scan that failed outright is never published.
+fn keep_old(scanned: Option<&Discovery>, root: &Path, serving_routes: usize) -> bool {
     match scanned {
         None => true,
-        Some(d) => !d.errors.is_empty() && serving_routes > 0,
+        Some(d) => serving_routes > 0 && d.errors.iter().any(|e| is_root_config(&e.file, root)),
     }
+}
+
+/// A config file at the top of the functions root (or the project's `fastfn.json`).
+fn is_root_config(file: &Path, root: &Path) -> bool {
+    let rel = file.strip_prefix(root).unwrap_or(file);
+    rel.parent().is_none_or(|p| p.as_os_str().is_empty()) || !file.starts_with(root) && file.is_absolute()
 }
 
 /// The scanner a reload runs: a full scan in production; tests substitute one that fails.
@@ -775,6 +783,7 @@ impl Engine {
         let old = self.0.served.load_full();
         let keep = keep_old(
             scanned.as_ref().ok().map(|(d, _)| d),
+            &root,
             old.discovery.routes.routes().len(),
         );
         let (errors, warnings) = match &scanned {
@@ -1120,17 +1129,34 @@ mod tests {
             Err(RescanError::Panicked(m)) => assert_eq!(m, "boom"),
             Ok(_) => panic!("not caught"),
         }
-        assert!(keep_old(None, 0) && keep_old(None, 3));
+        let root = Path::new("/p/fns");
+        assert!(keep_old(None, root, 0) && keep_old(None, root, 3));
         let mut with_errors = empty_discovery();
-        assert!(!keep_old(Some(&with_errors), 3));
-        with_errors.errors.push(ConfigError {
+        assert!(!keep_old(Some(&with_errors), root, 3));
+        let error = |file: &str| ConfigError {
             code: "config.invalid_json",
-            file: "fn.config.json".into(),
+            file: file.into(),
             field: None,
             message: "x".into(),
-        });
-        assert!(keep_old(Some(&with_errors), 3));
-        assert!(!keep_old(Some(&with_errors), 0), "start-up publishes what is valid");
+        };
+        with_errors.errors.push(error("/p/fns/broken/fn.config.json"));
+        assert!(
+            !keep_old(Some(&with_errors), root, 3),
+            "a broken folder is left out, the rest published"
+        );
+        with_errors.errors.push(error("/p/fns/fn.config.json"));
+        assert!(
+            keep_old(Some(&with_errors), root, 3),
+            "a broken root config keeps the last map"
+        );
+        assert!(
+            !keep_old(Some(&with_errors), root, 0),
+            "start-up publishes what is valid"
+        );
+        with_errors.errors = vec![error("fn.config.json")];
+        assert!(keep_old(Some(&with_errors), root, 3), "relative root config");
+        with_errors.errors = vec![error("/p/fastfn.json")];
+        assert!(keep_old(Some(&with_errors), root, 3), "the project file");
     }
 
     /// An engine with only lua (in-process: no daemons) on port 0.
