@@ -135,6 +135,7 @@ fn overrides(serve: &ServeArgs, hot_reload: Option<bool>) -> Overrides {
         port: serve.port,
         force_url: serve.force_url.then_some(true),
         hot_reload,
+        config_file: None,
     }
 }
 

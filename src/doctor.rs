@@ -99,6 +99,7 @@ pub fn checks(dir: Option<PathBuf>) -> Vec<Check> {
             force_url: settings.force_url,
             extra_ignore_dirs: settings.ignore_dirs.clone(),
             namespace_depth: settings.namespace_depth,
+            policy_defaults: settings.policy_defaults,
         },
     );
     let routes = d.routes.routes().len();

@@ -775,6 +775,7 @@ fn discovery_options(settings: &Settings, runtimes: &[RuntimeKind]) -> Discovery
         force_url: settings.force_url,
         extra_ignore_dirs: settings.ignore_dirs.clone(),
         namespace_depth: settings.namespace_depth,
+        policy_defaults: settings.policy_defaults,
     }
 }
 
