@@ -334,7 +334,7 @@ impl Engine {
             runtimes.insert(rt, Arc::new(RuntimeSockets::new(rt, paths)));
         }
 
-        let logs = Arc::new(LogBook::default());
+        let logs = Arc::new(LogBook::for_settings(&settings));
         let ctx = SupervisorCtx {
             events: events.clone(),
             logs: logs.clone(),

@@ -58,7 +58,11 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdo
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle(&shared, req, remote).await) }
+                async move {
+                    Ok::<_, Infallible>(
+                        crate::logs::served(&shared.logs, req, remote, |req| handle(&shared, req, remote)).await,
+                    )
+                }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
@@ -216,7 +220,7 @@ async fn invoke(
                 record_output(
                     shared,
                     target.runtime,
-                    &target.fn_name,
+                    (&target.fn_name, target.version.as_deref()),
                     reply.stdout.as_deref(),
                     reply.stderr.as_deref(),
                 );
@@ -588,20 +592,21 @@ fn debug_output_value(text: &str) -> Option<HeaderValue> {
 fn record_output(
     shared: &Shared,
     runtime: crate::runtime::RuntimeKind,
-    function: &str,
+    (function, version): (&str, Option<&str>),
     stdout: Option<&str>,
     stderr: Option<&str>,
 ) {
     let ts = crate::clock::epoch_millis();
     for (stream, text) in [("stdout", stdout), ("stderr", stderr)] {
         for line in text.into_iter().flat_map(str::lines) {
-            shared.logs.push(LogLine {
+            let line = LogLine {
                 ts,
                 runtime,
                 function: Some(function.to_string()),
                 stream,
                 line: line.to_string(),
-            });
+            };
+            shared.logs.push_output(line, version);
         }
     }
 }
