@@ -11,6 +11,7 @@ pub mod discovery;
 pub mod engine;
 pub mod events;
 pub mod gateway;
+pub mod landing;
 pub mod logs;
 pub mod pool;
 pub mod rescue;

@@ -123,22 +123,22 @@ pub async fn handle(shared: &Arc<Shared>, req: Request<Incoming>, remote: Socket
 async fn handle_whole(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
-    if path == "/_fn" || path.starts_with("/_fn/") {
+    if path == "/_fn" || path.starts_with("/_fn/") || crate::admin::is_public_alias(path) {
         return crate::admin::handle(shared, parts, body, remote).await;
     }
     if path == "/console" || path.starts_with("/console/") {
         return crate::admin::console(shared, &parts, remote).await;
     }
-    let settings = &shared.settings;
-    let mut lookup = path;
-    if path == "/" {
-        if let Some(to) = &settings.home_redirect {
-            return redirect(to);
-        }
-        if let Some(home) = &settings.home_function {
-            lookup = home.as_str();
-        }
-    }
+    let home = if path == "/" {
+        crate::landing::home_action(&shared.settings).await
+    } else {
+        None
+    };
+    let lookup = match &home {
+        Some(crate::landing::HomeAction::Redirect(to)) => return redirect(to),
+        Some(crate::landing::HomeAction::Function(to)) => to.as_str(),
+        None => path,
+    };
     let served = shared.served();
     // §2.6 step 1: a static file wins unless functions run first.
     if let Some(assets) = served.assets.as_ref().filter(|a| !a.run_worker_first()) {
@@ -160,9 +160,9 @@ async fn handle_whole(shared: &Arc<Shared>, req: Request<Incoming>, remote: Sock
             Some(assets) => match assets.serve(&parts.method, path, &parts.headers, true).await {
                 AssetOutcome::Served(resp) => resp,
                 AssetOutcome::Refused(failure) => failure.into_response(),
-                AssetOutcome::NoMatch => Failure::NotFound.into_response(),
+                AssetOutcome::NoMatch => crate::landing::not_found(&served, &parts.method, path),
             },
-            None => Failure::NotFound.into_response(),
+            None => crate::landing::not_found(&served, &parts.method, path),
         },
     }
 }

@@ -5,6 +5,7 @@
 mod admin;
 mod assets;
 mod cli;
+mod compat;
 mod errors;
 mod events;
 mod health;
