@@ -214,9 +214,10 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
         ("/_fn/logs", &Method::GET) => {
             logs(shared, parts.uri.query().unwrap_or("")).unwrap_or_else(Failure::into_response)
         }
-        ("/_fn/resolve", &Method::GET) => {
-            json_response(StatusCode::OK, &resolve(shared, parts.uri.query().unwrap_or("")).await)
-        }
+        ("/_fn/resolve", &Method::GET) => json_response(
+            StatusCode::OK,
+            &resolve_snapshot(shared, parts.uri.query().unwrap_or("")).await,
+        ),
         ("/_fn/daemons/kill", &Method::POST) => kill_daemon(shared, parts.uri.query().unwrap_or("")),
         ("/_fn/invoke", &Method::POST) => invoke(shared, body, remote)
             .await
@@ -1170,11 +1171,12 @@ async fn invoke(shared: &Arc<Shared>, body: Incoming, remote: SocketAddr) -> Res
                 } else {
                     format!("/{r}")
                 };
+                // Only one of the function's own routes: any other URL is another function's.
                 candidates
                     .iter()
                     .copied()
                     .find(|c| c.pattern == r)
-                    .ok_or(Failure::NotFound)?
+                    .ok_or(Failure::BadRequest("invalid route"))?
             }
             None => candidates
                 .iter()
@@ -1302,9 +1304,60 @@ fn query_value(query: &str, key: &str) -> Option<String> {
         })
 }
 
+/// One claimant of an ambiguous URL in [`Resolve`].
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct ResolveClaimant {
+    pub route: String,
+    pub runtime: RuntimeKind,
+    pub file: String,
+}
+
+/// `/_fn/resolve`: which route and file would answer a request, and why — or why the answer
+/// would be 404, 405, 409 or 421.
+#[derive(Debug, Default, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct Resolve {
+    pub method: String,
+    pub url: String,
+    pub path: String,
+    pub status: u16,
+    pub why: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub route: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub runtime: Option<RuntimeKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub function: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub file: Option<String>,
+    /// `file`, `routes_json`, `config`, `assets` or `landing`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub source: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub params: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub allow: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub claimants: Option<Vec<ResolveClaimant>>,
+}
+
+/// [`resolve_snapshot`] as JSON (what the engine's API and the desktop app take).
+pub(crate) async fn resolve(shared: &Shared, query: &str) -> Value {
+    serde_json::to_value(resolve_snapshot(shared, query).await).unwrap_or(Value::Null)
+}
+
 /// `GET /_fn/resolve?method=GET&url=/users/42[&host=…]`: which route and file would answer,
 /// and why — or why the answer would be 404, 405, 409 or 421. Nothing is called.
-pub(crate) async fn resolve(shared: &Shared, query: &str) -> Value {
+pub(crate) async fn resolve_snapshot(shared: &Shared, query: &str) -> Resolve {
     let method = query_value(query, "method")
         .unwrap_or_else(|| "GET".into())
         .to_ascii_uppercase();
@@ -1313,10 +1366,15 @@ pub(crate) async fn resolve(shared: &Shared, query: &str) -> Value {
     let path = url.split(['?', '#']).next().unwrap_or("/").to_string();
     let served = shared.served();
     let map = &served.discovery.routes;
-    let mut out = json!({"method": method, "url": url, "path": path});
+    let mut out = Resolve {
+        method: method.clone(),
+        url,
+        path: path.clone(),
+        ..Resolve::default()
+    };
     if path == "/_fn" || path.starts_with("/_fn/") || path == "/console" || path.starts_with("/console/") {
-        out["status"] = json!(if path.starts_with("/_fn") { 200 } else { 404 });
-        out["why"] = json!("reserved prefix: answered by the engine itself, never by a function");
+        out.status = if path.starts_with("/_fn") { 200 } else { 404 };
+        out.why = "reserved prefix: answered by the engine itself, never by a function".into();
         return out;
     }
     // A plain file under the assets folder (no traversal: a path with `..` or a dotfile is
@@ -1339,25 +1397,17 @@ pub(crate) async fn resolve(shared: &Shared, query: &str) -> Value {
         _ => None,
     };
     if let Some((file, false)) = &static_file {
-        out["status"] = json!(200);
-        out["file"] = json!(file);
-        out["source"] = json!("assets");
-        out["why"] = json!(format!(
-            "{file} is a static file, and static files are served before functions"
-        ));
+        out.status = 200;
+        out.why = format!("{file} is a static file, and static files are served before functions");
+        out.file = Some(file.clone());
+        out.source = Some("assets");
         return out;
     }
     match map.resolve(&method, &path, host.as_deref()) {
         Resolution::Matched { route, params } => {
             let t = &route.target;
-            out["status"] = json!(200);
-            out["route"] = json!(route.pattern);
-            out["runtime"] = json!(t.runtime);
-            out["function"] = json!(t.fn_name);
-            out["file"] = json!(t.entry);
-            out["source"] = json!(source_name(route.source));
-            out["params"] = Value::Object(params.into_iter().map(|(k, v)| (k, Value::String(v))).collect());
-            let why = format!(
+            out.status = 200;
+            out.why = format!(
                 "{} {} matches {} ({} route), served by {} ({})",
                 method,
                 path,
@@ -1366,46 +1416,58 @@ pub(crate) async fn resolve(shared: &Shared, query: &str) -> Value {
                 t.entry,
                 t.runtime
             );
-            out["why"] = json!(why);
+            out.route = Some(route.pattern.clone());
+            out.runtime = Some(t.runtime);
+            out.function = Some(t.fn_name.clone());
+            out.file = Some(t.entry.clone());
+            out.source = Some(source_name(route.source));
+            out.params = Some(params.into_iter().collect());
         }
         Resolution::Ambiguous => {
-            let claimants: Vec<Value> = map
+            let claimants = map
                 .conflicts()
                 .iter()
                 .filter(|p| crate::routing::pattern_matches(p, &path))
                 .flat_map(|p| {
-                    map.claimants(p)
-                        .iter()
-                        .map(move |t| json!({"route": p, "runtime": t.runtime, "file": t.entry}))
+                    map.claimants(p).iter().map(move |t| ResolveClaimant {
+                        route: p.clone(),
+                        runtime: t.runtime,
+                        file: t.entry.clone(),
+                    })
                 })
                 .collect();
-            out["status"] = json!(409);
-            out["claimants"] = json!(claimants);
-            out["why"] = json!("several functions of one runtime claim this URL with the same priority: rename or remove one (409 ambiguous function)");
+            out.status = 409;
+            out.claimants = Some(claimants);
+            out.why = "several functions of one runtime claim this URL with the same priority: rename or remove one (409 ambiguous function)".into();
         }
         Resolution::MethodNotAllowed { allow } => {
-            out["status"] = json!(405);
-            out["allow"] = json!(allow);
-            out["why"] = json!(format!(
-                "an explicit function answers this URL for {allow} only (its invoke.methods)"
-            ));
+            out.status = 405;
+            out.why = format!("an explicit function answers this URL for {allow} only (its invoke.methods)");
+            out.allow = Some(allow);
         }
         Resolution::HostNotAllowed => {
-            out["status"] = json!(421);
-            out["why"] = json!(format!(
+            out.status = 421;
+            out.why = format!(
                 "a route matches, but its allow_hosts do not include {}",
                 host.as_deref().unwrap_or("(no host)")
-            ));
+            );
         }
         Resolution::NotFound if static_file.is_some() => {
             let file = static_file.map(|(f, _)| f).unwrap_or_default();
-            out["status"] = json!(200);
-            out["source"] = json!("assets");
-            out["why"] = json!(format!("no function matches; {file} is served as a static file"));
-            out["file"] = json!(file);
+            out.status = 200;
+            out.source = Some("assets");
+            out.why = format!("no function matches; {file} is served as a static file");
+            out.file = Some(file);
+        }
+        Resolution::NotFound
+            if path == "/" && matches!(method.as_str(), "GET" | "HEAD") && !map.routes().is_empty() =>
+        {
+            out.status = 200;
+            out.source = Some("landing");
+            out.why = "no function answers /: the built-in landing page does (FN_HOME_FUNCTION, FN_HOME_REDIRECT or home in the root fn.config.json change it)".into();
         }
         Resolution::NotFound => {
-            out["status"] = json!(404);
+            out.status = 404;
             let other = Methods::ALL_NAMES
                 .iter()
                 .map(|(m, _)| *m)
@@ -1414,10 +1476,10 @@ pub(crate) async fn resolve(shared: &Shared, query: &str) -> Value {
                     Resolution::Matched { route, .. } => Some((m, route.pattern.clone(), route.target.entry.clone())),
                     _ => None,
                 });
-            out["why"] = json!(match other {
+            out.why = match other {
                 Some((m, pattern, file)) => format!("{pattern} ({file}) answers {m}, not {method}: a file route answers 404 for other methods (only explicit functions answer 405)"),
                 None => format!("no route matches {path}"),
-            });
+            };
         }
     }
     out

@@ -171,6 +171,10 @@ async fn invoke_enforces_methods_and_body_limit_and_names_the_route() {
         r.json(),
         json!({"error": "missing required path params", "route": "/users/:id", "missing_params": ["id"]})
     );
+    let r = invoke(&e, json!({"name": "limits", "route": "/limits"})).await;
+    assert_eq!(r.json()["route"], "/limits", "{}", r.text());
+    let r = invoke(&e, json!({"name": "limits", "route": "/hello"})).await;
+    assert_eq!(error_of(&r), (400, json!("invalid route")));
     let r = invoke(&e, json!({"name": "/users/7"})).await;
     assert_eq!(
         (&r.json()["route"], &r.json()["route_template"]),
@@ -524,4 +528,33 @@ async fn default_runtime_order_is_pythons_first() {
     let r = crate::support::request(engine.addr(), "GET", "/dup", &[], None).await;
     assert_eq!(r.json(), json!({"who": "python"}), "{}", r.text());
     engine.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resolve_explains_each_answer() {
+    let e = compat(&[]).await;
+    // The query is not part of the path.
+    let r = e.get("/_fn/resolve?url=/users/3%3Fx").await.json();
+    assert_eq!(
+        (&r["status"], &r["route"], &r["params"], &r["source"], &r["file"]),
+        (
+            &json!(200),
+            &json!("/users/:id"),
+            &json!({"id": "3"}),
+            &json!("file"),
+            &json!("users/[id].py")
+        ),
+        "{r}"
+    );
+    let r = e.get("/_fn/resolve?method=DELETE&url=/limits").await.json();
+    assert_eq!((&r["status"], &r["allow"]), (&json!(405), &json!("GET, POST")), "{r}");
+    let r = e.get("/_fn/resolve?url=/").await.json();
+    assert_eq!((&r["status"], &r["source"]), (&json!(200), &json!("landing")), "{r}");
+    let r = e.get("/_fn/resolve?url=/nope").await.json();
+    assert_eq!(r["status"], 404, "{r}");
+    assert!(
+        r.get("route").is_none() && r["why"].is_string(),
+        "absent keys are left out: {r}"
+    );
+    e.stop().await;
 }
