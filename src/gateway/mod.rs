@@ -140,8 +140,12 @@ async fn handle_whole(shared: &Arc<Shared>, req: Request<Incoming>, remote: Sock
         None => path,
     };
     let served = shared.served();
-    // §2.6 step 1: a static file wins unless functions run first.
-    if let Some(assets) = served.assets.as_ref().filter(|a| !a.run_worker_first()) {
+    // §2.6 step 1: a static file wins unless functions run first (or `/` has a home function).
+    if let Some(assets) = served
+        .assets
+        .as_ref()
+        .filter(|a| !a.run_worker_first() && home.is_none())
+    {
         match assets.serve(&parts.method, path, &parts.headers, false).await {
             AssetOutcome::Served(resp) => return resp,
             AssetOutcome::Refused(failure) => return failure.into_response(),

@@ -558,3 +558,24 @@ async fn resolve_explains_each_answer() {
     );
     e.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_home_function_comes_before_a_static_index() {
+    let dir = copy_fixture("compat");
+    std::fs::create_dir(dir.path().join("public")).expect("mkdir");
+    std::fs::write(dir.path().join("public/index.html"), "<p>static home</p>").expect("write");
+    let root_cfg = dir.path().join("fn.config.json");
+    std::fs::write(&root_cfg, r#"{"assets": {"directory": "public"}}"#).expect("write");
+    let e = start_in(dir.path(), &[("FN_RUNTIMES", "python")]).await;
+    assert_eq!(e.get("/").await.text(), "<p>static home</p>");
+    e.stop().await;
+    std::fs::write(
+        &root_cfg,
+        r#"{"assets": {"directory": "public"}, "home": {"function": "/hello"}}"#,
+    )
+    .expect("write");
+    let e = start_in(dir.path(), &[("FN_RUNTIMES", "python")]).await;
+    assert_eq!(e.get("/").await.json(), json!({"message": "Hello, world!"}));
+    assert_eq!(e.get("/index.html").await.text(), "<p>static home</p>");
+    e.stop().await;
+}
