@@ -86,16 +86,18 @@ pub enum Command {
         runtime: String,
     },
     /// Check host tools, configuration, port and discovery (exit 1 when a check fails)
-    #[command(visible_alias = "check")]
+    #[command(visible_alias = "check", args_conflicts_with_subcommands = true)]
     Doctor {
         /// Project or functions folder
         dir: Option<PathBuf>,
         /// Machine-readable output (FastFN's schema)
-        #[arg(long)]
+        #[arg(long, global = true)]
         json: bool,
         /// Apply safe fixes: create a starter fastfn.json when there is none
         #[arg(long)]
         fix: bool,
+        #[command(subcommand)]
+        sub: Option<DoctorCommand>,
     },
     /// Print (and follow) the logs of a running engine: error, access and runtime
     Logs {
@@ -134,6 +136,22 @@ pub enum Command {
     Version,
 }
 
+#[derive(Subcommand, Debug)]
+pub enum DoctorCommand {
+    /// Check domains: format, DNS, expected target, HTTP→HTTPS redirect, ACME path
+    Domains {
+        /// Domain to check (repeat for several) [default: `domains` in fastfn.json]
+        #[arg(long = "domain")]
+        domains: Vec<String>,
+        /// Expected DNS target (an IP, or a host resolving to the same addresses)
+        #[arg(long)]
+        expected_target: Option<String>,
+        /// Require HTTP to redirect to HTTPS
+        #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+        enforce_https: bool,
+    },
+}
+
 /// The one line for the original's Docker-only flags.
 const NATIVE_ONLY: &str =
     "error: this build is native-only: --build, --dry-run and --docker need the original FastFN's Docker mode";
@@ -164,7 +182,23 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Init { name, runtime } => init(&name, &runtime),
-        Command::Doctor { dir, json, fix } => crate::doctor::run(dir, config, json, fix),
+        Command::Doctor {
+            sub:
+                Some(DoctorCommand::Domains {
+                    domains,
+                    expected_target,
+                    enforce_https,
+                }),
+            json,
+            ..
+        } => crate::doctor::run_domains(
+            &domains,
+            expected_target.as_deref(),
+            enforce_https,
+            config.as_deref(),
+            json,
+        ),
+        Command::Doctor { dir, json, fix, .. } => crate::doctor::run(dir, config, json, fix),
         Command::Logs {
             file,
             lines,

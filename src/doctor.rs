@@ -25,6 +25,9 @@ pub enum Status {
 
 #[derive(Debug, Serialize)]
 pub struct Check {
+    /// The domain a `doctor domains` check is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
     pub id: &'static str,
     pub status: Status,
     pub message: String,
@@ -37,6 +40,7 @@ pub struct Check {
 impl Check {
     fn new(id: &'static str, status: Status, message: impl Into<String>) -> Check {
         Check {
+            domain: None,
             id,
             status,
             message: message.into(),
@@ -379,6 +383,10 @@ pub fn report(dir: Option<PathBuf>, config: Option<PathBuf>, fix: bool) -> Repor
 }
 
 fn finish(checks: Vec<Check>) -> Report {
+    finish_scope("general", checks)
+}
+
+fn finish_scope(scope: &'static str, checks: Vec<Check>) -> Report {
     let mut summary = Summary::default();
     for c in &checks {
         match c.status {
@@ -388,7 +396,7 @@ fn finish(checks: Vec<Check>) -> Report {
         }
     }
     Report {
-        scope: "general",
+        scope,
         generated_at: crate::logs::rfc3339(crate::clock::epoch_millis() / 1000),
         checks,
         summary,
@@ -396,9 +404,13 @@ fn finish(checks: Vec<Check>) -> Report {
 }
 
 pub fn run(dir: Option<PathBuf>, config: Option<PathBuf>, json: bool, fix: bool) -> ExitCode {
-    let report = report(dir, config, fix);
+    print_report(&report(dir, config, fix), json)
+}
+
+/// Print a report as the original does (text or JSON); exit 1 when a check failed.
+fn print_report(report: &Report, json: bool) -> ExitCode {
     if json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!("{}", serde_json::to_string_pretty(report).unwrap_or_default());
     } else {
         println!("FastFN Doctor ({})", report.scope);
         for c in &report.checks {
@@ -407,7 +419,8 @@ pub fn run(dir: Option<PathBuf>, config: Option<PathBuf>, json: bool, fix: bool)
                 Status::Warn => "[WARN]",
                 Status::Fail => "[FAIL]",
             };
-            println!("{prefix} {}: {}", c.id, c.message);
+            let target = c.domain.as_deref().map(|d| format!("[{d}] ")).unwrap_or_default();
+            println!("{prefix} {target}{}: {}", c.id, c.message);
             if !c.hint.is_empty() {
                 println!("  hint: {}", c.hint);
             }
@@ -422,5 +435,315 @@ pub fn run(dir: Option<PathBuf>, config: Option<PathBuf>, json: bool, fix: bool)
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// One domain for `doctor domains`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainTarget {
+    pub domain: String,
+    pub expected_target: Option<String>,
+    pub enforce_https: bool,
+}
+
+fn normalize_domain(raw: &str) -> String {
+    raw.trim().to_ascii_lowercase().trim_end_matches('.').to_string()
+}
+
+/// The original's rule: 2+ labels of letters, digits and inner hyphens, 1..63 bytes each.
+fn valid_domain(d: &str) -> bool {
+    let labels: Vec<&str> = d.split('.').collect();
+    !d.is_empty()
+        && d.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
+/// `--domain` values, else the `domains` of the project file (strings or
+/// `{domain, expected-target, enforce-https}` objects).
+fn domain_targets(
+    flags: &[String],
+    expected: Option<&str>,
+    enforce_https: bool,
+    config: Option<&Path>,
+) -> Result<Vec<DomainTarget>, String> {
+    let expected = expected.map(str::trim).filter(|e| !e.is_empty()).map(str::to_string);
+    if !flags.is_empty() {
+        let out: Vec<DomainTarget> = flags
+            .iter()
+            .map(|d| normalize_domain(d))
+            .filter(|d| !d.is_empty())
+            .map(|domain| DomainTarget {
+                domain,
+                expected_target: expected.clone(),
+                enforce_https,
+            })
+            .collect();
+        return if out.is_empty() {
+            Err("no valid --domain values provided".into())
+        } else {
+            Ok(out)
+        };
+    }
+    let path = config
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("fastfn.json"));
+    let file: serde_json::Value = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let one = |v: &serde_json::Value| -> Result<DomainTarget, String> {
+        let get = |keys: &[&str]| keys.iter().find_map(|k| v.get(*k)).cloned();
+        match v {
+            serde_json::Value::String(s) => Ok(DomainTarget {
+                domain: normalize_domain(s),
+                expected_target: expected.clone(),
+                enforce_https: true,
+            }),
+            serde_json::Value::Object(_) => Ok(DomainTarget {
+                domain: get(&["domain", "host", "name"])
+                    .and_then(|d| d.as_str().map(normalize_domain))
+                    .ok_or("a domain entry needs `domain`")?,
+                expected_target: expected.clone().or_else(|| {
+                    get(&["expected-target", "expected_target", "expectedTarget", "target"])
+                        .and_then(|t| t.as_str().map(str::to_string))
+                }),
+                enforce_https: get(&["enforce-https", "enforce_https", "enforceHttps"])
+                    .and_then(|b| b.as_bool())
+                    .unwrap_or(true),
+            }),
+            _ => Err("domains must be an array or string".into()),
+        }
+    };
+    let targets = match file.get("domains") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::Array(a)) => a.iter().map(one).collect::<Result<Vec<_>, _>>()?,
+        Some(v) => vec![one(v)?],
+    };
+    if targets.is_empty() {
+        return Err("no domains configured. use --domain or set domains in fastfn.json".into());
+    }
+    Ok(targets)
+}
+
+/// `GET <path>` over plain HTTP on port 80: status and `Location`.
+fn http_probe(domain: &str, path: &str) -> Result<(u16, Option<String>), String> {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+    let timeout = std::time::Duration::from_secs(8);
+    let addr = (domain, 80)
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or("no address")?;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: {domain}\r\nUser-Agent: fastfn-doctor\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65536 {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let text = String::from_utf8_lossy(&head);
+    let status = text
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or("no HTTP status line")?;
+    let location = text.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case("location").then(|| v.trim().to_string())
+    });
+    Ok((status, location))
+}
+
+/// `fastfn doctor domains`: per domain, its format, DNS, the expected target, and the plain
+/// HTTP side (redirect to HTTPS, the ACME challenge path). TLS and HTTPS are not probed (this
+/// build has no TLS client): those checks say so as `WARN`.
+pub fn domain_report(targets: &[DomainTarget]) -> Report {
+    use std::net::ToSocketAddrs;
+    let mut checks = Vec::new();
+    for t in targets {
+        let d = &t.domain;
+        let mut push = |c: Check| {
+            checks.push(Check {
+                domain: Some(d.clone()),
+                ..c
+            })
+        };
+        if !valid_domain(d) {
+            push(
+                Check::new("domain.format", Status::Fail, "Invalid domain format")
+                    .hint("Use a valid host like api.example.com (letters, digits, hyphens, dots)"),
+            );
+            continue;
+        }
+        push(Check::new("domain.format", Status::Ok, "Domain format is valid"));
+        let addrs: Vec<std::net::IpAddr> = match (d.as_str(), 443).to_socket_addrs() {
+            Ok(a) => a.map(|a| a.ip()).collect(),
+            Err(e) => {
+                push(
+                    Check::new("dns.resolve", Status::Fail, format!("DNS resolution failed: {e}"))
+                        .hint("Check DNS A/AAAA/CNAME records"),
+                );
+                Vec::new()
+            }
+        };
+        let list = addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ");
+        if !addrs.is_empty() {
+            push(Check::new("dns.resolve", Status::Ok, "DNS resolution succeeded").detail("addresses", list.clone()));
+        }
+        if let Some(expected) = t.expected_target.as_deref().map(normalize_domain) {
+            // No CNAME lookup without a DNS client: a host name matches when it resolves to
+            // one of the domain's addresses.
+            let want: Vec<std::net::IpAddr> = match expected.parse() {
+                Ok(ip) => vec![ip],
+                Err(_) => (expected.as_str(), 443)
+                    .to_socket_addrs()
+                    .map(|a| a.map(|a| a.ip()).collect())
+                    .unwrap_or_default(),
+            };
+            push(if want.iter().any(|w| addrs.contains(w)) {
+                Check::new(
+                    "dns.target",
+                    Status::Ok,
+                    format!("Domain matches expected target {expected}"),
+                )
+            } else {
+                Check::new(
+                    "dns.target",
+                    Status::Fail,
+                    format!("Domain does not match expected target {expected}"),
+                )
+                .hint("Validate DNS records and provider proxy settings")
+                .detail("addresses", list.clone())
+            });
+        }
+        for id in ["tls.handshake", "https.reachability"] {
+            push(
+                Check::new(id, Status::Warn, "Not checked: this build has no TLS client")
+                    .hint(format!("Check with: curl -sSI https://{d}/")),
+            );
+        }
+        push(match http_probe(d, "/") {
+            Err(e) => Check::new(
+                "http.redirect",
+                if t.enforce_https { Status::Fail } else { Status::Warn },
+                format!("HTTP probe failed: {e}"),
+            )
+            .hint("Check port 80 routing and redirect rules"),
+            Ok((status, location)) => {
+                let https = location
+                    .as_deref()
+                    .is_some_and(|l| l.to_ascii_lowercase().starts_with("https://"));
+                let (st, msg) = match (t.enforce_https, https) {
+                    (false, _) => (Status::Ok, "HTTP endpoint reachable"),
+                    (true, true) => (Status::Ok, "HTTP redirects to HTTPS"),
+                    (true, false) => (Status::Warn, "HTTP does not redirect to HTTPS"),
+                };
+                Check::new("http.redirect", st, msg)
+                    .detail("status", status.to_string())
+                    .detail("location", location.unwrap_or_default())
+            }
+        });
+        push(match http_probe(d, "/.well-known/acme-challenge/fastfn-doctor-probe") {
+            Err(e) => Check::new("acme.challenge", Status::Warn, format!("ACME path probe failed: {e}"))
+                .hint("Check firewall/WAF and HTTP path handling for ACME challenges"),
+            Ok((status, _)) => Check::new(
+                "acme.challenge",
+                if status >= 500 { Status::Fail } else { Status::Ok },
+                format!("ACME path responded with status {status}"),
+            ),
+        });
+    }
+    finish_scope("domains", checks)
+}
+
+/// `fastfn doctor domains [--domain D]... [--expected-target T] [--enforce-https B] [--json]`.
+pub fn run_domains(
+    domains: &[String],
+    expected: Option<&str>,
+    enforce_https: bool,
+    config: Option<&Path>,
+    json: bool,
+) -> ExitCode {
+    match domain_targets(domains, expected, enforce_https, config) {
+        Ok(targets) => print_report(&domain_report(&targets), json),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_format_follows_the_original() {
+        for ok in ["api.example.com", "a-b.c0", "127.0.0.1"] {
+            assert!(valid_domain(ok), "{ok}");
+        }
+        for bad in ["localhost", "*.example.com", "a_b.com", "-a.com", "a..com", ""] {
+            assert!(!valid_domain(bad), "{bad}");
+        }
+        assert_eq!(normalize_domain(" API.Example.com. "), "api.example.com");
+    }
+
+    #[test]
+    fn domains_come_from_flags_or_the_project_file() {
+        let t = domain_targets(&["A.example.com".into()], Some("1.2.3.4"), false, None).unwrap();
+        assert_eq!(
+            t,
+            vec![DomainTarget {
+                domain: "a.example.com".into(),
+                expected_target: Some("1.2.3.4".into()),
+                enforce_https: false
+            }]
+        );
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("fastfn.json");
+        std::fs::write(
+            &f,
+            r#"{"domains": ["x.example.com", {"domain": "y.example.com", "enforce-https": false}]}"#,
+        )
+        .unwrap();
+        let t = domain_targets(&[], None, true, Some(&f)).unwrap();
+        assert_eq!(t.len(), 2);
+        assert!(t[0].enforce_https && !t[1].enforce_https);
+        std::fs::write(&f, "{}").unwrap();
+        assert!(domain_targets(&[], None, true, Some(&f))
+            .unwrap_err()
+            .contains("no domains configured"));
+    }
+
+    #[test]
+    fn a_bad_domain_fails_without_probing() {
+        let r = domain_report(&[DomainTarget {
+            domain: "not_a_domain".into(),
+            expected_target: None,
+            enforce_https: true,
+        }]);
+        assert_eq!(r.scope, "domains");
+        assert_eq!(r.checks.len(), 1);
+        assert_eq!((r.checks[0].id, r.checks[0].status), ("domain.format", Status::Fail));
+        assert_eq!(r.summary.fail, 1);
     }
 }

@@ -570,3 +570,66 @@ async fn console_root_answers_200() {
     assert!(e.summary.iter().any(|l| l.contains("route(s)")));
     e.stop().await;
 }
+
+/// `doctor domains` runs as in the original's docs (format, DNS, expected target, HTTP side;
+/// TLS is reported as not checked). Only loopback and invalid names here: no network.
+#[test]
+fn doctor_domains_checks_each_domain() {
+    let out = fastfn()
+        .args(["doctor", "domains", "--domain", "not_a_domain", "--json"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["scope"], "domains");
+    assert_eq!(
+        (
+            &v["checks"][0]["domain"],
+            &v["checks"][0]["id"],
+            &v["checks"][0]["status"]
+        ),
+        (
+            &serde_json::json!("not_a_domain"),
+            &serde_json::json!("domain.format"),
+            &serde_json::json!("FAIL")
+        )
+    );
+    let out = fastfn()
+        .args([
+            "check",
+            "domains",
+            "--domain",
+            "127.0.0.1",
+            "--expected-target",
+            "127.0.0.1",
+            "--enforce-https=false",
+            "--json",
+        ])
+        .output()
+        .expect("run");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let status = |id: &str| {
+        v["checks"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["id"] == id))
+            .map(|c| c["status"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(status("dns.resolve"), "OK", "{v}");
+    assert_eq!(status("dns.target"), "OK", "{v}");
+    assert_eq!(status("tls.handshake"), "WARN", "{v}");
+    assert!(
+        status("http.redirect").is_string() && status("acme.challenge").is_string(),
+        "{v}"
+    );
+    assert_eq!(out.status.success(), v["summary"]["fail"] == 0, "{v}");
+    // No domains anywhere: one clear error.
+    let empty = tempfile::tempdir().expect("temp");
+    let out = fastfn()
+        .args(["doctor", "domains"])
+        .current_dir(empty.path())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no domains configured"));
+}
