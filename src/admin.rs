@@ -154,7 +154,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
     let get = matches!(parts.method, Method::GET | Method::HEAD);
     if matches!(path, "/_fn/health" | "/system/metrics") {
         return if get {
-            json_response(StatusCode::OK, &health(shared))
+            json_response(StatusCode::OK, &health_snapshot(shared))
         } else {
             only_get(path)
         };
@@ -388,10 +388,8 @@ pub struct Catalog {
         type = "Array<{ route: string, winner: { runtime: RuntimeKind, fn_name: string }, loser: { runtime: RuntimeKind, fn_name: string }, reason: string }>"
     )]
     pub shadowed_routes: Vec<Value>,
-    /// Per runtime: sockets and health as in `/_fn/health`, plus `functions`
-    /// ([`CatalogFunction`] list).
-    #[ts(type = "Record<string, { functions: Array<CatalogFunction> } & Record<string, unknown>>")]
-    pub runtimes: Map<String, Value>,
+    /// Per runtime: sockets and health as in `/_fn/health`, plus its functions.
+    pub runtimes: BTreeMap<String, CatalogRuntime>,
     pub warnings: Vec<String>,
     #[ts(type = "Array<{ code: string, file: string, field: string | null, message: string }>")]
     pub errors: Vec<crate::config::ConfigError>,
@@ -516,17 +514,22 @@ pub(crate) fn catalog_snapshot(shared: &Shared) -> Catalog {
         .iter()
         .map(|s| json!({"route": s.pattern, "winner": {"runtime": s.winner.runtime, "fn_name": s.winner.fn_name}, "loser": {"runtime": s.loser.runtime, "fn_name": s.loser.fn_name}, "reason": s.reason}))
         .collect();
-    let mut runtimes = match runtimes_json(shared) {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
     let mut functions = catalog_functions(map.routes());
-    for (name, entry) in runtimes.iter_mut() {
-        let list = RuntimeKind::parse(name)
-            .and_then(|rt| functions.remove(&rt))
-            .unwrap_or_default();
-        entry["functions"] = serde_json::to_value(list).unwrap_or(Value::Array(vec![]));
-    }
+    let runtimes = runtime_statuses(shared)
+        .into_iter()
+        .map(|(name, status)| {
+            let list = RuntimeKind::parse(&name)
+                .and_then(|rt| functions.remove(&rt))
+                .unwrap_or_default();
+            (
+                name,
+                CatalogRuntime {
+                    status,
+                    functions: list,
+                },
+            )
+        })
+        .collect();
     Catalog {
         generated_at: served.generated_at,
         functions_root: shared.settings.functions_root.clone(),
@@ -542,24 +545,84 @@ pub(crate) fn catalog_snapshot(shared: &Shared) -> Catalog {
     }
 }
 
-fn runtimes_json(shared: &Shared) -> Value {
-    let mut out = Map::new();
+/// One socket of a daemon runtime, with its daemon's process figures when there is one.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct SocketStatus {
+    pub index: usize,
+    pub uri: String,
+    pub up: bool,
+    pub ts: f64,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub restarts: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub cpu_percent: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "number")]
+    pub rss_bytes: Option<u64>,
+}
+
+/// A runtime's health (contract §6.1): up when a socket is.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct RuntimeHealth {
+    pub up: bool,
+    pub ts: f64,
+    pub reason: String,
+    pub sockets: Vec<SocketStatus>,
+}
+
+/// One runtime in `/_fn/health` and `/_fn/catalog` `runtimes`.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct RuntimeStatus {
+    /// First socket (`unix:…`), `inprocess:lua`, or `compiled:<rt>`.
+    pub socket: Option<String>,
+    pub sockets: Vec<SocketStatus>,
+    /// `single`, `round_robin`, `in_process` or `per_function`.
+    pub routing: &'static str,
+    #[ts(type = "number")]
+    pub timeout_ms: u64,
+    pub health: RuntimeHealth,
+}
+
+/// A runtime in `/_fn/catalog`: its status plus its functions.
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct CatalogRuntime {
+    #[serde(flatten)]
+    pub status: RuntimeStatus,
+    pub functions: Vec<CatalogFunction>,
+}
+
+fn runtime_statuses(shared: &Shared) -> BTreeMap<String, RuntimeStatus> {
+    let timeout_ms = shared.settings.policy_defaults.timeout_ms;
+    let mut out = BTreeMap::new();
     for (rt, sockets) in &shared.runtimes {
-        let list: Vec<Value> = sockets
+        let list: Vec<SocketStatus> = sockets
             .sockets
             .iter()
             .map(|s| {
                 let h = s.health();
-                let mut v =
-                    json!({"index": s.index, "uri": s.uri(), "up": h.up == Some(true), "ts": h.ts, "reason": h.reason});
-                if let Some(d) = shared.daemons().iter().find(|d| d.runtime == *rt && d.index == s.index) {
-                    let (cpu, rss) = d.usage();
-                    v["pid"] = json!(d.pid());
-                    v["restarts"] = json!(d.restarts());
-                    v["cpu_percent"] = json!(cpu);
-                    v["rss_bytes"] = json!(rss);
+                let daemon = shared.daemons().iter().find(|d| d.runtime == *rt && d.index == s.index);
+                let usage = daemon.map(|d| d.usage());
+                SocketStatus {
+                    index: s.index,
+                    uri: s.uri(),
+                    up: h.up == Some(true),
+                    ts: h.ts,
+                    reason: h.reason,
+                    pid: daemon.map(|d| d.pid()),
+                    restarts: daemon.map(|d| d.restarts()),
+                    cpu_percent: usage.map(|u| u.0),
+                    rss_bytes: usage.map(|u| u.1),
                 }
-                v
             })
             .collect();
         let ts = sockets.sockets.iter().map(|s| s.health().ts).fold(0.0, f64::max);
@@ -571,13 +634,18 @@ fn runtimes_json(shared: &Shared) -> Value {
         };
         out.insert(
             rt.to_string(),
-            json!({
-                "socket": sockets.sockets.first().map(|s| s.uri()),
-                "sockets": list,
-                "routing": sockets.routing(),
-                "timeout_ms": shared.settings.policy_defaults.timeout_ms,
-                "health": {"up": up, "ts": ts, "reason": reason, "sockets": list},
-            }),
+            RuntimeStatus {
+                socket: sockets.sockets.first().map(|s| s.uri()),
+                sockets: list.clone(),
+                routing: sockets.routing(),
+                timeout_ms,
+                health: RuntimeHealth {
+                    up,
+                    ts,
+                    reason,
+                    sockets: list,
+                },
+            },
         );
     }
     let now = crate::clock::epoch_secs();
@@ -591,19 +659,177 @@ fn runtimes_json(shared: &Shared) -> Value {
         };
         // In-process and compiled runtimes are up while their toolchain is there; each
         // compiled function's process is started (and restarted) on demand.
-        let health = json!({"up": true, "ts": now, "reason": "ok", "sockets": []});
-        out.insert(rt.to_string(), json!({"socket": socket, "sockets": [], "routing": routing, "timeout_ms": shared.settings.policy_defaults.timeout_ms, "health": health}));
+        out.insert(
+            rt.to_string(),
+            RuntimeStatus {
+                socket: Some(socket),
+                sockets: Vec::new(),
+                routing,
+                timeout_ms,
+                health: RuntimeHealth {
+                    up: true,
+                    ts: now,
+                    reason: "ok".into(),
+                    sockets: Vec::new(),
+                },
+            },
+        );
     }
-    Value::Object(out)
+    out
 }
 
-/// `/_fn/health` (contract §6.1), plus `runtimes_missing` and per-function pool state for
-/// every route.
+/// Queue drops of one function's pool.
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct QueueDrops {
+    #[ts(type = "number")]
+    pub overflow: u64,
+    #[ts(type = "number")]
+    pub timeout: u64,
+    #[ts(type = "number")]
+    pub total: u64,
+}
+
+/// A function's worker pool: its policy and live counters.
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct WorkerPoolState {
+    pub enabled: bool,
+    #[ts(type = "number")]
+    pub min_warm: u64,
+    #[ts(type = "number")]
+    pub max_workers: i64,
+    #[ts(type = "number")]
+    pub max_queue: u64,
+    #[ts(type = "number")]
+    pub idle_ttl_seconds: u64,
+    #[ts(type = "number")]
+    pub queue_timeout_ms: u64,
+    #[ts(type = "number")]
+    pub queue_poll_ms: u64,
+    pub overflow_status: u16,
+    #[ts(type = "number")]
+    pub active: u64,
+    #[ts(type = "number")]
+    pub queued: u64,
+    pub queue_drops: QueueDrops,
+}
+
+/// One function in `/_fn/health` `functions.states`.
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct FunctionState {
+    pub runtime: RuntimeKind,
+    pub name: String,
+    pub key: String,
+    /// `warm` or `cold`.
+    pub state: &'static str,
+    pub worker_pool: WorkerPoolState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub warm_at: Option<f64>,
+}
+
+/// Totals over `functions.states`.
+#[derive(Debug, Default, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct FunctionsSummary {
+    #[ts(type = "number")]
+    pub total: u64,
+    #[ts(type = "number")]
+    pub warm: u64,
+    #[ts(type = "number")]
+    pub stale: u64,
+    #[ts(type = "number")]
+    pub cold: u64,
+    #[ts(type = "number")]
+    pub keep_warm_enabled: u64,
+    #[ts(type = "number")]
+    pub pool_enabled: u64,
+    #[ts(type = "number")]
+    pub pool_active: u64,
+    #[ts(type = "number")]
+    pub pool_queued: u64,
+    #[ts(type = "number")]
+    pub pool_queue_drops: u64,
+    #[ts(type = "number")]
+    pub pool_queue_overflow_drops: u64,
+    #[ts(type = "number")]
+    pub pool_queue_timeout_drops: u64,
+}
+
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct FunctionsHealth {
+    pub summary: FunctionsSummary,
+    pub states: Vec<FunctionState>,
+}
+
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct HotReloadStatus {
+    pub enabled: bool,
+    pub last_catalog_scan_at: f64,
+    #[ts(
+        type = "{ enabled: boolean, active: boolean, backend: string, last_scan_at?: number } & Record<string, unknown>"
+    )]
+    pub watchdog: crate::watch::WatchStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct RoutingCounts {
+    pub mapped_routes: usize,
+    pub mapped_route_conflicts: usize,
+    pub shadowed_routes: usize,
+}
+
+/// `/_fn/health` (contract §6.1), plus `runtimes_missing`, `deps`, `config_errors` and
+/// per-function pool state for every route.
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct Health {
+    pub config_loaded_at: f64,
+    pub defaults: crate::config::PolicyDefaults,
+    #[ts(type = "string")]
+    pub functions_root: std::path::PathBuf,
+    #[ts(type = "string")]
+    pub socket_base_dir: std::path::PathBuf,
+    pub runtime_order: Vec<RuntimeKind>,
+    pub hot_reload: HotReloadStatus,
+    pub routing: RoutingCounts,
+    pub functions: FunctionsHealth,
+    pub runtimes: BTreeMap<String, RuntimeStatus>,
+    /// Runtimes left out, with why (absent when none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub runtimes_missing: Option<BTreeMap<String, String>>,
+    /// Dependency installs (absent when none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "Array<Record<string, unknown>>")]
+    pub deps: Option<Vec<crate::deps::DepsStatus>>,
+    /// Configuration errors of the last scan (absent when none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(
+        optional,
+        type = "Array<{ code: string, file: string, field: string | null, message: string }>"
+    )]
+    pub config_errors: Option<Vec<crate::config::ConfigError>>,
+}
+
+/// [`health_snapshot`] as JSON (what the engine's API and the desktop app take).
 pub(crate) fn health(shared: &Shared) -> Value {
+    serde_json::to_value(health_snapshot(shared)).unwrap_or(Value::Null)
+}
+
+/// `/_fn/health` and `/system/metrics`.
+pub(crate) fn health_snapshot(shared: &Shared) -> Health {
     let served = shared.served();
     let mut states = Vec::new();
-    let mut summary = json!({"total": 0, "warm": 0, "stale": 0, "cold": 0, "keep_warm_enabled": 0, "pool_enabled": 0,
-        "pool_active": 0, "pool_queued": 0, "pool_queue_drops": 0, "pool_queue_overflow_drops": 0, "pool_queue_timeout_drops": 0});
+    let mut summary = FunctionsSummary::default();
     let mut seen = std::collections::BTreeSet::new();
     let mut slots: Vec<_> = served
         .discovery
@@ -613,9 +839,6 @@ pub(crate) fn health(shared: &Shared) -> Value {
         .filter_map(|r| served.slot(&r.target).map(|s| (s, r.target.clone())))
         .collect();
     slots.sort_by(|a, b| a.0.key.cmp(&b.0.key));
-    let add = |summary: &mut Value, key: &str, n: u64| {
-        summary[key] = json!(summary[key].as_u64().unwrap_or(0) + n);
-    };
     for (slot, target) in slots {
         if !seen.insert(slot.key.clone()) {
             continue;
@@ -623,69 +846,79 @@ pub(crate) fn health(shared: &Shared) -> Value {
         let wp = &target.policy.worker_pool;
         let stats = slot.pool.stats();
         let warm = slot.is_warm();
-        add(&mut summary, "total", 1);
-        add(&mut summary, if warm { "warm" } else { "cold" }, 1);
-        add(&mut summary, "pool_enabled", wp.enabled as u64);
-        add(&mut summary, "pool_active", stats.active);
-        add(&mut summary, "pool_queued", stats.queued);
-        add(
-            &mut summary,
-            "pool_queue_drops",
-            stats.overflow_drops + stats.timeout_drops,
-        );
-        add(&mut summary, "pool_queue_overflow_drops", stats.overflow_drops);
-        add(&mut summary, "pool_queue_timeout_drops", stats.timeout_drops);
-        let mut state = json!({
-            "runtime": slot.runtime,
-            "name": slot.name,
-            "key": slot.key,
-            "state": if warm { "warm" } else { "cold" },
-            "worker_pool": {
-                "enabled": wp.enabled, "min_warm": wp.min_warm, "max_workers": wp.max_workers, "max_queue": wp.max_queue,
-                "idle_ttl_seconds": wp.idle_ttl_seconds, "queue_timeout_ms": wp.queue_timeout_ms, "queue_poll_ms": wp.queue_poll_ms,
-                "overflow_status": wp.overflow_status, "active": stats.active, "queued": stats.queued,
-                "queue_drops": {"overflow": stats.overflow_drops, "timeout": stats.timeout_drops, "total": stats.overflow_drops + stats.timeout_drops},
-            },
-        });
-        if let Some(ms) = slot.warm_at_ms() {
-            state["warm_at"] = json!(ms as f64 / 1000.0);
+        summary.total += 1;
+        if warm {
+            summary.warm += 1;
+        } else {
+            summary.cold += 1;
         }
-        states.push(state);
+        summary.pool_enabled += wp.enabled as u64;
+        summary.pool_active += stats.active;
+        summary.pool_queued += stats.queued;
+        summary.pool_queue_drops += stats.overflow_drops + stats.timeout_drops;
+        summary.pool_queue_overflow_drops += stats.overflow_drops;
+        summary.pool_queue_timeout_drops += stats.timeout_drops;
+        states.push(FunctionState {
+            runtime: slot.runtime,
+            name: slot.name.clone(),
+            key: slot.key.clone(),
+            state: if warm { "warm" } else { "cold" },
+            worker_pool: WorkerPoolState {
+                enabled: wp.enabled,
+                min_warm: wp.min_warm,
+                max_workers: wp.max_workers,
+                max_queue: wp.max_queue,
+                idle_ttl_seconds: wp.idle_ttl_seconds,
+                queue_timeout_ms: wp.queue_timeout_ms,
+                queue_poll_ms: wp.queue_poll_ms,
+                overflow_status: wp.overflow_status,
+                active: stats.active,
+                queued: stats.queued,
+                queue_drops: QueueDrops {
+                    overflow: stats.overflow_drops,
+                    timeout: stats.timeout_drops,
+                    total: stats.overflow_drops + stats.timeout_drops,
+                },
+            },
+            warm_at: slot.warm_at_ms().map(|ms| ms as f64 / 1000.0),
+        });
     }
-    let missing: Map<String, Value> = shared
-        .missing
-        .iter()
-        .map(|(rt, why)| (rt.to_string(), Value::String(why.clone())))
-        .collect();
-    let mut out = json!({
-        "config_loaded_at": shared.config_loaded_at,
-        "defaults": shared.settings.policy_defaults,
-        "functions_root": shared.settings.functions_root,
-        "socket_base_dir": shared.socket_dir,
-        "runtime_order": shared.runtime_order,
-        "hot_reload": {"enabled": shared.settings.hot_reload, "last_catalog_scan_at": served.generated_at, "watchdog": shared.watch_status()},
-        "routing": {
-            "mapped_routes": served.discovery.routes.routes().iter().map(|r| r.pattern.as_str()).collect::<std::collections::BTreeSet<_>>().len(),
-            "mapped_route_conflicts": served.discovery.routes.conflicts().len(),
-            "shadowed_routes": served.discovery.routes.shadowed().len(),
+    let routes = &served.discovery.routes;
+    Health {
+        config_loaded_at: shared.config_loaded_at,
+        defaults: shared.settings.policy_defaults,
+        functions_root: shared.settings.functions_root.clone(),
+        socket_base_dir: shared.socket_dir.clone(),
+        runtime_order: shared.runtime_order.clone(),
+        hot_reload: HotReloadStatus {
+            enabled: shared.settings.hot_reload,
+            last_catalog_scan_at: served.generated_at,
+            watchdog: shared.watch_status(),
+            last_error: shared.last_reload_error(),
         },
-        "functions": {"summary": summary, "states": states},
-        "runtimes": runtimes_json(shared),
-    });
-    if !missing.is_empty() {
-        out["runtimes_missing"] = Value::Object(missing);
+        routing: RoutingCounts {
+            mapped_routes: routes
+                .routes()
+                .iter()
+                .map(|r| r.pattern.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            mapped_route_conflicts: routes.conflicts().len(),
+            shadowed_routes: routes.shadowed().len(),
+        },
+        functions: FunctionsHealth { summary, states },
+        runtimes: runtime_statuses(shared),
+        runtimes_missing: Some(
+            shared
+                .missing
+                .iter()
+                .map(|(rt, why)| (rt.to_string(), why.clone()))
+                .collect(),
+        )
+        .filter(|m: &BTreeMap<String, String>| !m.is_empty()),
+        deps: Some(shared.deps.status()).filter(|d| !d.is_empty()),
+        config_errors: Some(served.discovery.errors.clone()).filter(|e| !e.is_empty()),
     }
-    let deps = shared.deps.status();
-    if !deps.is_empty() {
-        out["deps"] = json!(deps);
-    }
-    if let Some(e) = shared.last_reload_error() {
-        out["hot_reload"]["last_error"] = json!(e);
-    }
-    if !served.discovery.errors.is_empty() {
-        out["config_errors"] = json!(served.discovery.errors);
-    }
-    out
 }
 
 /// `servers[0].url`, in the original's order: `FN_PUBLIC_BASE_URL` > `public-base-url` >
