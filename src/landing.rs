@@ -135,7 +135,7 @@ header h1{margin:0;font-size:1.5rem}header p{margin:.3rem 0 0;color:#c9d3df}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(15rem,1fr));gap:.8rem}
 section{background:#fff;border:1px solid #dde3ea;border-radius:10px;padding:1rem}
 h2{font-size:1rem;margin:0 0 .4rem}a.b{display:inline-block;margin:.2rem .3rem 0 0;padding:.3rem .6rem;border:1px solid #1b2430;border-radius:6px;color:#1b2430;text-decoration:none;font-weight:600;font-size:.85rem}
-pre{background:#10161f;color:#e4eaf1;border-radius:6px;padding:.6rem;overflow:auto;font-size:.8rem;white-space:pre-wrap}
+pre{background:#10161f;color:#e4eaf1;border-radius:6px;padding:.6rem;overflow:auto;font-size:.8rem;white-space:pre-wrap;overflow-wrap:anywhere}
 .up{color:#17663a}.down{color:#9a4a00}
 </style>
 </head>
