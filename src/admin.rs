@@ -1,20 +1,30 @@
-//! `/_fn/*`: health, catalog, reload, OpenAPI, docs and logs (contract §6), behind the admin
-//! guards: loopback clients only (or `x-fn-admin-token`), a loopback `Host` (DNS rebinding),
-//! and `X-Fn-Request: 1` on anything but GET/HEAD/OPTIONS (CSRF). `/_fn/health` is always open.
+//! `/_fn/*`: health, catalog, reload, OpenAPI, docs, invoke and logs (contract §6), plus the
+//! original's public aliases `/openapi.json` and `/system/metrics`, and `/console`.
+//!
+//! Guards, in the original's order (`console/guard.lua`): a switched-off surface answers 404
+//! naming its switch (`FN_CONSOLE_API_ENABLED`, `FN_ADMIN_API_ENABLED`, `FN_DOCS_ENABLED`,
+//! `FN_UI_ENABLED`); then, while `FN_CONSOLE_LOCAL_ONLY` is on (the default), loopback clients
+//! without `X-Forwarded-For` only, whose `Host` is a loopback name or the configured host
+//! (DNS rebinding: decided on `Host` and the peer address only, never `X-Forwarded-*`); then
+//! `X-Fn-Request: 1` on anything but GET/HEAD/OPTIONS (CSRF). A matching `x-fn-admin-token`
+//! satisfies both the local-only and the CSRF checks. `/_fn/health` (and `/system/metrics`) and
+//! `/openapi.json` are open.
 
 use crate::engine::Shared;
-use crate::logs::LogFilter;
+use crate::logs::{LogFile, LogFilter};
 use crate::rescue::Body;
 use crate::rescue::{json_response, Failure};
-use crate::routing::{Methods, Resolution, RouteSource};
+use crate::routing::{Methods, Resolution, Route, RouteSource};
 use crate::runtime::RuntimeKind;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::http::request::Parts;
 use hyper::{Method, Response, StatusCode};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,100 +35,164 @@ fn is_loopback_name(host: &str) -> bool {
         || host.to_ascii_lowercase().ends_with(".localhost")
 }
 
-/// The admin guard, in contract order. `None` = allowed.
-fn guard(shared: &Shared, parts: &Parts, remote: SocketAddr) -> Option<Failure> {
-    let settings = &shared.settings;
-    if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
-        && parts.headers.get("x-fn-request").and_then(|v| v.to_str().ok()) != Some("1")
-    {
-        return Some(Failure::Forbidden("missing CSRF header"));
-    }
-    let token_ok = settings.admin_token.as_deref().is_some_and(|want| {
+fn has_admin_token(shared: &Shared, parts: &Parts) -> bool {
+    shared.settings.admin_token.as_deref().is_some_and(|want| {
         parts
             .headers
             .get("x-fn-admin-token")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|got| constant_time_eq(got.as_bytes(), want.as_bytes()))
-    });
-    if token_ok {
-        return None;
-    }
-    let forwarded = parts.headers.contains_key("x-forwarded-for");
-    if !remote.ip().to_canonical().is_loopback() || forwarded {
-        return Some(Failure::Forbidden("admin endpoints answer loopback clients only"));
-    }
-    // `Host` only: a rebound page is same-origin and may add any header, `X-Forwarded-Host`
-    // included, but cannot change the `Host` its browser sends.
-    let host = crate::host::authority_host(parts);
-    if let Some(host) = host {
-        if !is_loopback_name(host) && !host.eq_ignore_ascii_case(&settings.host) {
-            return Some(Failure::HostNotAllowed);
+    })
+}
+
+/// Local-only, `Host` and CSRF checks shared by the admin API and the console. `local_only` is
+/// the 403 message (`console api local-only`, `console ui local-only`). `None` = allowed.
+fn access_guard(shared: &Shared, parts: &Parts, remote: SocketAddr, local_only: &'static str) -> Option<Failure> {
+    let settings = &shared.settings;
+    let token_ok = has_admin_token(shared, parts);
+    if settings.console_local_only && !token_ok {
+        let forwarded = parts.headers.contains_key("x-forwarded-for");
+        if !remote.ip().to_canonical().is_loopback() || forwarded {
+            return Some(Failure::Forbidden(local_only));
         }
+        // `Host` only: a rebound page is same-origin and may add any header, `X-Forwarded-Host`
+        // included, but cannot change the `Host` its browser sends. With local-only off the
+        // admin is open on purpose, under whatever name the clients use.
+        if let Some(host) = crate::host::authority_host(parts) {
+            if !is_loopback_name(host) && !host.eq_ignore_ascii_case(&settings.host) {
+                return Some(Failure::HostNotAllowed);
+            }
+        }
+    }
+    if !token_ok
+        && !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
+        && parts.headers.get("x-fn-request").and_then(|v| v.to_str().ok()) != Some("1")
+    {
+        return Some(Failure::Forbidden("missing CSRF header"));
     }
     None
 }
 
+/// The admin API's guard: its two switches, then [`access_guard`].
+fn api_guard(shared: &Shared, parts: &Parts, remote: SocketAddr) -> Option<Failure> {
+    if !shared.settings.console_api_enabled {
+        return Some(Failure::Disabled("console api disabled"));
+    }
+    if !shared.settings.admin_api_enabled {
+        return Some(Failure::Disabled("admin api disabled"));
+    }
+    access_guard(shared, parts, remote, "console api local-only")
+}
+
+/// Paths outside `/_fn` that this module answers, as the original's nginx does: the public
+/// OpenAPI document and the health alias.
+pub(crate) fn is_public_alias(path: &str) -> bool {
+    matches!(path, "/openapi.json" | "/system/metrics")
+}
+
 /// `/console/*`: the dashboard (`ui/dist`) for a browser, when `FN_UI_ENABLED=1`, behind the
-/// admin guard. Client-side routes fall back to `index.html`.
+/// local-only guard. `/console` itself answers 200 with `index.html` (a `<base>` keeps its
+/// relative asset URLs inside `/console/`); client-side routes fall back to `index.html`.
 pub(crate) async fn console(shared: &Shared, parts: &Parts, remote: SocketAddr) -> Response<Body> {
     if !shared.settings.ui_enabled {
-        return Failure::NotFound.into_response();
+        return Failure::Disabled("console ui disabled").into_response();
     }
-    // The guard first: whether the dashboard is built is nobody else's business.
-    if let Some(refused) = guard(shared, parts, remote) {
+    if let Some(refused) = access_guard(shared, parts, remote, "console ui local-only") {
         return refused.into_response();
     }
     let Some(ui) = shared.console.as_ref() else {
         return Failure::NotFound.into_response();
     };
     let path = parts.uri.path();
-    let rest = match path.strip_prefix("/console").unwrap_or("/") {
-        "" => {
-            // `/console` → `/console/` so relative asset URLs resolve inside the console.
-            let mut resp = Response::new(Body::default());
-            *resp.status_mut() = StatusCode::MOVED_PERMANENTLY;
-            resp.headers_mut()
-                .insert(hyper::header::LOCATION, HeaderValue::from_static("/console/"));
-            return resp;
-        }
-        rest => rest,
+    let (rest, at_root) = match path.strip_prefix("/console").unwrap_or("/") {
+        "" => ("/", true),
+        rest => (rest, false),
     };
-    match ui.serve(&parts.method, rest, &parts.headers, true).await {
+    let resp = match ui.serve(&parts.method, rest, &parts.headers, true).await {
         crate::assets::AssetOutcome::Served(resp) => resp,
-        crate::assets::AssetOutcome::Refused(f) => f.into_response(),
-        crate::assets::AssetOutcome::NoMatch => Failure::NotFound.into_response(),
+        crate::assets::AssetOutcome::Refused(f) => return f.into_response(),
+        crate::assets::AssetOutcome::NoMatch => return Failure::NotFound.into_response(),
+    };
+    if !at_root || resp.status() != StatusCode::OK {
+        return resp;
     }
+    use http_body_util::BodyExt;
+    let (mut head, body) = resp.into_parts();
+    let Ok(collected) = body.collect().await;
+    let html = String::from_utf8_lossy(&collected.to_bytes()).into_owned();
+    let html = match html.find("<head>") {
+        Some(i) => format!("{}<base href=\"/console/\">{}", &html[..i + 6], &html[i + 6..]),
+        None => format!("<base href=\"/console/\">{html}"),
+    };
+    // The body differs from the file's: its validators no longer describe it.
+    for h in ["etag", "last-modified", "content-length"] {
+        head.headers.remove(h);
+    }
+    head.headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Response::from_parts(head, Full::new(Bytes::from(html)))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+fn only_get(path: &str) -> Response<Body> {
+    Failure::MethodNotAllowed {
+        allow: if path == "/_fn/reload" {
+            "GET, POST"
+        } else {
+            "GET, HEAD"
+        }
+        .into(),
+    }
+    .into_response()
+}
+
 pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, remote: SocketAddr) -> Response<Body> {
     let path = parts.uri.path();
     let settings = &shared.settings;
-    if path == "/_fn/health" {
-        return match parts.method {
-            Method::GET | Method::HEAD => json_response(StatusCode::OK, &health(shared)),
-            _ => Failure::MethodNotAllowed {
-                allow: "GET, HEAD".into(),
-            }
-            .into_response(),
+    let get = matches!(parts.method, Method::GET | Method::HEAD);
+    if matches!(path, "/_fn/health" | "/system/metrics") {
+        return if get {
+            json_response(StatusCode::OK, &health_snapshot(shared))
+        } else {
+            only_get(path)
         };
     }
-    let is_docs = matches!(path, "/_fn/openapi.json" | "/_fn/docs");
+    // Docs follow `FN_DOCS_ENABLED` alone, as in the original. `/openapi.json` is public;
+    // `/_fn/openapi.json` and `/_fn/docs` keep the local-only guard like the rest of `/_fn`.
+    if matches!(path, "/openapi.json" | "/_fn/openapi.json" | "/_fn/docs") || path.starts_with("/_fn/docs/") {
+        if !settings.docs_enabled {
+            return Failure::Disabled("docs disabled").into_response();
+        }
+        if path != "/openapi.json" {
+            if let Some(refused) = access_guard(shared, &parts, remote, "console api local-only") {
+                return refused.into_response();
+            }
+        }
+        if !get {
+            return only_get(path);
+        }
+        return match path {
+            "/openapi.json" | "/_fn/openapi.json" => json_response(StatusCode::OK, &openapi(shared, &parts)),
+            "/_fn/docs" | "/_fn/docs/" => static_body(DOCS_PAGE.as_bytes(), "text/html; charset=utf-8", "no-cache"),
+            "/_fn/docs/swagger-ui-bundle.js" => static_body(SWAGGER_JS, "text/javascript", SWAGGER_CACHE),
+            "/_fn/docs/swagger-ui.css" => static_body(SWAGGER_CSS, "text/css; charset=utf-8", SWAGGER_CACHE),
+            _ => Failure::NotFound.into_response(),
+        };
+    }
     let known = matches!(
         path,
         "/_fn/catalog" | "/_fn/reload" | "/_fn/logs" | "/_fn/invoke" | "/_fn/resolve" | "/_fn/daemons/kill"
-    ) || is_docs;
-    if !known || !settings.admin_api_enabled || (is_docs && !settings.docs_enabled) {
+    );
+    if !known {
         return Failure::NotFound.into_response();
     }
-    if let Some(refused) = guard(shared, &parts, remote) {
+    if let Some(refused) = api_guard(shared, &parts, remote) {
         return refused.into_response();
     }
     match (path, &parts.method) {
-        ("/_fn/catalog", &Method::GET) => json_response(StatusCode::OK, &catalog(shared)),
+        ("/_fn/catalog", &Method::GET) => json_response(StatusCode::OK, &catalog_snapshot(shared)),
         ("/_fn/reload", &Method::GET | &Method::POST) => {
             let report = shared.reload().await;
             let served = shared.served();
@@ -137,40 +211,63 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
             }
             json_response(StatusCode::OK, &body)
         }
-        ("/_fn/openapi.json", &Method::GET) => json_response(StatusCode::OK, &openapi(shared)),
-        ("/_fn/docs", &Method::GET) => html(DOCS_PAGE),
-        ("/_fn/logs", &Method::GET) => logs(shared, parts.uri.query().unwrap_or("")),
-        ("/_fn/resolve", &Method::GET) => {
-            json_response(StatusCode::OK, &resolve(shared, parts.uri.query().unwrap_or("")).await)
+        ("/_fn/logs", &Method::GET) => {
+            logs(shared, parts.uri.query().unwrap_or("")).unwrap_or_else(Failure::into_response)
         }
+        ("/_fn/resolve", &Method::GET) => json_response(
+            StatusCode::OK,
+            &resolve_snapshot(shared, parts.uri.query().unwrap_or("")).await,
+        ),
         ("/_fn/daemons/kill", &Method::POST) => kill_daemon(shared, parts.uri.query().unwrap_or("")),
         ("/_fn/invoke", &Method::POST) => invoke(shared, body, remote)
             .await
             .unwrap_or_else(Failure::into_response),
-        _ => Failure::MethodNotAllowed {
-            allow: if path == "/_fn/reload" { "GET, POST" } else { "GET" }.into(),
-        }
-        .into_response(),
+        ("/_fn/invoke", _) => Failure::MethodNotAllowed { allow: "POST".into() }.into_response(),
+        _ => only_get(path),
     }
 }
 
-fn html(page: &'static str) -> Response<Body> {
-    let mut resp = Response::new(Full::new(Bytes::from_static(page.as_bytes())));
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+/// Swagger UI's files change only with the binary.
+const SWAGGER_CACHE: &str = "public, max-age=86400";
+/// `swagger-ui-dist` (see `vendor/swagger-ui/README.md`), compiled in: no CDN, works offline.
+const SWAGGER_JS: &[u8] = include_bytes!("../vendor/swagger-ui/swagger-ui-bundle.js");
+const SWAGGER_CSS: &[u8] = include_bytes!("../vendor/swagger-ui/swagger-ui.css");
+
+fn static_body(bytes: &'static [u8], content_type: &'static str, cache: &'static str) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from_static(bytes)));
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     resp
 }
 
-const DOCS_PAGE: &str = r#"<!doctype html><html><head><meta charset="utf-8"><title>FastFN API</title>
-<style>body{font:14px system-ui,sans-serif;margin:2rem;max-width:60rem}code{background:#f3f3f3;padding:0 .3em}
-.op{border:1px solid #ddd;border-radius:6px;margin:.5rem 0;padding:.5rem 1rem}.m{font-weight:bold;display:inline-block;width:5em}</style>
-</head><body><h1>FastFN API</h1><p>From <a href="/_fn/openapi.json">/_fn/openapi.json</a>.</p><div id="ops">Loading…</div>
+/// Swagger UI over `/_fn/openapi.json`, from the files above.
+const DOCS_PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>FastFN API · Swagger UI</title>
+<link rel="stylesheet" href="/_fn/docs/swagger-ui.css">
+<style>body{margin:0}.topbar{display:none}</style>
+</head>
+<body>
+<div id="swagger-ui"></div>
+<noscript>Swagger UI needs JavaScript; the document itself is at <a href="/_fn/openapi.json">/_fn/openapi.json</a>.</noscript>
+<script src="/_fn/docs/swagger-ui-bundle.js"></script>
 <script>
-fetch('/_fn/openapi.json').then(r=>r.json()).then(spec=>{const ops=document.getElementById('ops');ops.textContent='';
-for(const [p,item] of Object.entries(spec.paths)){for(const [m,op] of Object.entries(item)){const d=document.createElement('div');d.className='op';
-const s=document.createElement('span');s.className='m';s.textContent=m.toUpperCase();const c=document.createElement('code');c.textContent=p;
-const t=document.createElement('div');t.textContent=op.summary||'';d.append(s,c,t);ops.append(d);}}});
-</script></body></html>"#;
+window.ui = SwaggerUIBundle({
+  url: '/_fn/openapi.json',
+  dom_id: '#swagger-ui',
+  deepLinking: true,
+  tryItOutEnabled: true,
+  presets: [SwaggerUIBundle.presets.apis],
+});
+</script>
+</body>
+</html>
+"#;
 
 fn methods_list(m: Methods) -> Vec<&'static str> {
     Methods::ALL_NAMES
@@ -188,11 +285,6 @@ fn source_name(s: RouteSource) -> &'static str {
     }
 }
 
-fn defaults_json() -> Value {
-    use crate::config::defaults as d;
-    json!({"timeout_ms": d::TIMEOUT_MS, "max_concurrency": d::MAX_CONCURRENCY, "max_body_bytes": d::MAX_BODY_BYTES})
-}
-
 /// `GET /_fn/events`: lifecycle and live engine events as server-sent events, one JSON object
 /// per `data:` line (what the dashboard listens to in a browser).
 pub(crate) fn events(shared: &Shared, parts: &Parts, remote: SocketAddr) -> Response<crate::rescue::ResponseBody> {
@@ -200,12 +292,10 @@ pub(crate) fn events(shared: &Shared, parts: &Parts, remote: SocketAddr) -> Resp
     use hyper::body::Frame;
     use tokio_stream::wrappers::BroadcastStream;
     use tokio_stream::StreamExt;
-    let refused = if !shared.settings.admin_api_enabled {
-        Some(Failure::NotFound)
-    } else if parts.method != Method::GET {
+    let refused = if parts.method != Method::GET {
         Some(Failure::MethodNotAllowed { allow: "GET".into() })
     } else {
-        guard(shared, parts, remote)
+        api_guard(shared, parts, remote)
     };
     if let Some(failure) = refused {
         return failure.into_response().map(Either::Left);
@@ -229,35 +319,185 @@ pub(crate) fn events(shared: &Shared, parts: &Parts, remote: SocketAddr) -> Resp
     resp
 }
 
-/// `/_fn/catalog` (contract §6) plus `shadowed`, `warnings` and `errors`.
+/// One route entry of `/_fn/catalog` `mapped_routes` (contract §6, plus `source`, `entry`,
+/// `explicit`).
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct MappedRoute {
+    pub runtime: RuntimeKind,
+    pub fn_name: String,
+    /// `default` for the default version.
+    pub version: String,
+    pub methods: Vec<&'static str>,
+    pub source_rank: u8,
+    pub source: &'static str,
+    pub allow_hosts: Vec<String>,
+    pub force_url: bool,
+    pub entry: String,
+    pub explicit: bool,
+}
+
+/// A function's policy in `/_fn/catalog` `runtimes.<rt>.functions[].policy`: its methods and
+/// routes over all its routes, and its limits.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct CatalogPolicy {
+    pub methods: Vec<&'static str>,
+    pub routes: Vec<String>,
+    #[ts(type = "number")]
+    pub timeout_ms: u64,
+    #[ts(type = "number")]
+    pub max_concurrency: i64,
+    #[ts(type = "number")]
+    pub max_body_bytes: u64,
+    pub include_debug_headers: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow_hosts: Vec<String>,
+}
+
+/// One function of a runtime, as the original's catalog lists it (`name`, `has_default`,
+/// `versions`, `policy`, `versions_policy`), plus its entry file.
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct CatalogFunction {
+    pub name: String,
+    /// Whether the unversioned function exists (`/name`), not only `name@v`.
+    pub has_default: bool,
+    pub versions: Vec<String>,
+    /// The default version's policy (the first version's when there is no default).
+    pub policy: CatalogPolicy,
+    pub versions_policy: BTreeMap<String, CatalogPolicy>,
+    pub entry: String,
+}
+
+/// `/_fn/catalog`.
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct Catalog {
+    pub generated_at: f64,
+    #[ts(type = "string")]
+    pub functions_root: std::path::PathBuf,
+    pub defaults: crate::config::PolicyDefaults,
+    pub runtime_order: Vec<RuntimeKind>,
+    pub mapped_routes: BTreeMap<String, Vec<MappedRoute>>,
+    pub mapped_route_conflicts: BTreeMap<String, bool>,
+    /// Per conflicting route: `{runtime, fn_name, entry}` of each claimant.
+    #[ts(type = "Record<string, Array<{ runtime: RuntimeKind, fn_name: string, entry: string }>>")]
+    pub conflict_claimants: BTreeMap<String, Vec<Value>>,
+    #[ts(
+        type = "Array<{ route: string, winner: { runtime: RuntimeKind, fn_name: string }, loser: { runtime: RuntimeKind, fn_name: string }, reason: string }>"
+    )]
+    pub shadowed_routes: Vec<Value>,
+    /// Per runtime: sockets and health as in `/_fn/health`, plus its functions.
+    pub runtimes: BTreeMap<String, CatalogRuntime>,
+    pub warnings: Vec<String>,
+    #[ts(type = "Array<{ code: string, file: string, field: string | null, message: string }>")]
+    pub errors: Vec<crate::config::ConfigError>,
+}
+
+/// [`catalog_snapshot`] as JSON (what the engine's API and the desktop app take).
 pub(crate) fn catalog(shared: &Shared) -> Value {
-    let served = shared.served();
-    let map = &served.discovery.routes;
-    let mut mapped = Map::new();
-    for route in map.routes() {
-        let t = &route.target;
-        let entry = json!({
-            "runtime": t.runtime,
-            "fn_name": t.fn_name,
-            "version": t.version.as_deref().unwrap_or("default"),
-            "methods": methods_list(route.methods),
-            "source_rank": route.source as u8,
-            "source": source_name(route.source),
-            "allow_hosts": t.policy.allow_hosts,
-            "force_url": route.force_url,
-            "entry": t.entry,
-            "explicit": t.explicit,
-        });
-        match mapped
-            .entry(route.pattern.clone())
-            .or_insert_with(|| Value::Array(vec![]))
-        {
-            Value::Array(a) => a.push(entry),
-            _ => unreachable!("entries are arrays"),
+    serde_json::to_value(catalog_snapshot(shared)).unwrap_or(Value::Null)
+}
+
+fn policy_of(route: &Route) -> CatalogPolicy {
+    let p = &route.target.policy;
+    CatalogPolicy {
+        methods: Vec::new(),
+        routes: Vec::new(),
+        timeout_ms: p.timeout_ms,
+        max_concurrency: p.max_concurrency,
+        max_body_bytes: p.max_body_bytes,
+        include_debug_headers: p.include_debug_headers,
+        allow_hosts: p.allow_hosts.clone(),
+    }
+}
+
+fn add_route(policy: &mut CatalogPolicy, route: &Route) {
+    for m in methods_list(route.methods) {
+        if !policy.methods.contains(&m) {
+            policy.methods.push(m);
         }
     }
-    let conflicts: Map<String, Value> = map.conflicts().iter().map(|p| (p.clone(), Value::Bool(true))).collect();
-    let claimants: Map<String, Value> = map
+    if !policy.routes.contains(&route.pattern) {
+        policy.routes.push(route.pattern.clone());
+    }
+}
+
+/// Functions per runtime from the route map, by name (versions folded into one entry).
+fn catalog_functions(routes: &[Route]) -> BTreeMap<RuntimeKind, Vec<CatalogFunction>> {
+    let mut by_name: BTreeMap<(RuntimeKind, &str), CatalogFunction> = BTreeMap::new();
+    for route in routes {
+        let t = &route.target;
+        let f = by_name
+            .entry((t.runtime, t.fn_name.as_str()))
+            .or_insert_with(|| CatalogFunction {
+                name: t.fn_name.clone(),
+                has_default: false,
+                versions: Vec::new(),
+                policy: policy_of(route),
+                versions_policy: BTreeMap::new(),
+                entry: t.entry.clone(),
+            });
+        match &t.version {
+            None => {
+                if !f.has_default {
+                    // The default version's limits are the function's.
+                    let (methods, routes) = (
+                        std::mem::take(&mut f.policy.methods),
+                        std::mem::take(&mut f.policy.routes),
+                    );
+                    f.policy = CatalogPolicy {
+                        methods,
+                        routes,
+                        ..policy_of(route)
+                    };
+                    f.entry = t.entry.clone();
+                    f.has_default = true;
+                }
+                add_route(&mut f.policy, route);
+            }
+            Some(v) => {
+                if !f.versions.contains(v) {
+                    f.versions.push(v.clone());
+                }
+                let vp = f.versions_policy.entry(v.clone()).or_insert_with(|| policy_of(route));
+                add_route(vp, route);
+                if !f.has_default {
+                    add_route(&mut f.policy, route);
+                }
+            }
+        }
+    }
+    let mut out: BTreeMap<RuntimeKind, Vec<CatalogFunction>> = BTreeMap::new();
+    for ((rt, _), f) in by_name {
+        out.entry(rt).or_default().push(f);
+    }
+    out
+}
+
+/// `/_fn/catalog` (contract §6): the route map, plus each runtime's `functions` (as the
+/// original lists them), `shadowed_routes`, `warnings` and `errors`.
+pub(crate) fn catalog_snapshot(shared: &Shared) -> Catalog {
+    let served = shared.served();
+    let map = &served.discovery.routes;
+    let mut mapped: BTreeMap<String, Vec<MappedRoute>> = BTreeMap::new();
+    for route in map.routes() {
+        let t = &route.target;
+        mapped.entry(route.pattern.clone()).or_default().push(MappedRoute {
+            runtime: t.runtime,
+            fn_name: t.fn_name.clone(),
+            version: t.version.clone().unwrap_or_else(|| "default".into()),
+            methods: methods_list(route.methods),
+            source_rank: route.source as u8,
+            source: source_name(route.source),
+            allow_hosts: t.policy.allow_hosts.clone(),
+            force_url: route.force_url,
+            entry: t.entry.clone(),
+            explicit: t.explicit,
+        });
+    }
+    let conflict_claimants = map
         .conflicts()
         .iter()
         .map(|p| {
@@ -266,47 +506,126 @@ pub(crate) fn catalog(shared: &Shared) -> Value {
                 .iter()
                 .map(|t| json!({"runtime": t.runtime, "fn_name": t.fn_name, "entry": t.entry}))
                 .collect();
-            (p.clone(), Value::Array(list))
+            (p.clone(), list)
         })
         .collect();
-    let shadowed: Vec<Value> = map
+    let shadowed_routes = map
         .shadowed()
         .iter()
         .map(|s| json!({"route": s.pattern, "winner": {"runtime": s.winner.runtime, "fn_name": s.winner.fn_name}, "loser": {"runtime": s.loser.runtime, "fn_name": s.loser.fn_name}, "reason": s.reason}))
         .collect();
-    json!({
-        "generated_at": served.generated_at,
-        "functions_root": shared.settings.functions_root,
-        "defaults": defaults_json(),
-        "runtime_order": shared.runtime_order,
-        "mapped_routes": mapped,
-        "mapped_route_conflicts": conflicts,
-        "conflict_claimants": claimants,
-        "shadowed_routes": shadowed,
-        "runtimes": runtimes_json(shared),
-        "warnings": served.discovery.warnings,
-        "errors": served.discovery.errors,
-    })
+    let mut functions = catalog_functions(map.routes());
+    let runtimes = runtime_statuses(shared)
+        .into_iter()
+        .map(|(name, status)| {
+            let list = RuntimeKind::parse(&name)
+                .and_then(|rt| functions.remove(&rt))
+                .unwrap_or_default();
+            (
+                name,
+                CatalogRuntime {
+                    status,
+                    functions: list,
+                },
+            )
+        })
+        .collect();
+    Catalog {
+        generated_at: served.generated_at,
+        functions_root: shared.settings.functions_root.clone(),
+        defaults: shared.settings.policy_defaults,
+        runtime_order: shared.runtime_order.clone(),
+        mapped_routes: mapped,
+        mapped_route_conflicts: map.conflicts().iter().map(|p| (p.clone(), true)).collect(),
+        conflict_claimants,
+        shadowed_routes,
+        runtimes,
+        warnings: served.discovery.warnings.clone(),
+        errors: served.discovery.errors.clone(),
+    }
 }
 
-fn runtimes_json(shared: &Shared) -> Value {
-    let mut out = Map::new();
+/// One socket of a daemon runtime, with its daemon's process figures when there is one.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct SocketStatus {
+    pub index: usize,
+    pub uri: String,
+    pub up: bool,
+    pub ts: f64,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub restarts: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub cpu_percent: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "number")]
+    pub rss_bytes: Option<u64>,
+}
+
+/// A runtime's health (contract §6.1): up when a socket is.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct RuntimeHealth {
+    pub up: bool,
+    /// `up`, `down`, or `not_needed`: daemons run only for runtimes with routes, and a
+    /// runtime the project does not use is not down.
+    pub state: &'static str,
+    pub ts: f64,
+    pub reason: String,
+    pub sockets: Vec<SocketStatus>,
+}
+
+/// One runtime in `/_fn/health` and `/_fn/catalog` `runtimes`.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct RuntimeStatus {
+    /// First socket (`unix:…`), `inprocess:lua`, or `compiled:<rt>`.
+    pub socket: Option<String>,
+    pub sockets: Vec<SocketStatus>,
+    /// `single`, `round_robin`, `in_process` or `per_function`.
+    pub routing: &'static str,
+    #[ts(type = "number")]
+    pub timeout_ms: u64,
+    pub health: RuntimeHealth,
+}
+
+/// A runtime in `/_fn/catalog`: its status plus its functions.
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct CatalogRuntime {
+    #[serde(flatten)]
+    pub status: RuntimeStatus,
+    pub functions: Vec<CatalogFunction>,
+}
+
+fn runtime_statuses(shared: &Shared) -> BTreeMap<String, RuntimeStatus> {
+    let timeout_ms = shared.settings.policy_defaults.timeout_ms;
+    let mut out = BTreeMap::new();
     for (rt, sockets) in &shared.runtimes {
-        let list: Vec<Value> = sockets
+        let list: Vec<SocketStatus> = sockets
             .sockets
             .iter()
             .map(|s| {
                 let h = s.health();
-                let mut v =
-                    json!({"index": s.index, "uri": s.uri(), "up": h.up == Some(true), "ts": h.ts, "reason": h.reason});
-                if let Some(d) = shared.daemons().iter().find(|d| d.runtime == *rt && d.index == s.index) {
-                    let (cpu, rss) = d.usage();
-                    v["pid"] = json!(d.pid());
-                    v["restarts"] = json!(d.restarts());
-                    v["cpu_percent"] = json!(cpu);
-                    v["rss_bytes"] = json!(rss);
+                let daemon = shared.daemons().iter().find(|d| d.runtime == *rt && d.index == s.index);
+                let usage = daemon.map(|d| d.usage());
+                SocketStatus {
+                    index: s.index,
+                    uri: s.uri(),
+                    up: h.up == Some(true),
+                    ts: h.ts,
+                    reason: h.reason,
+                    pid: daemon.map(|d| d.pid()),
+                    restarts: daemon.map(|d| d.restarts()),
+                    cpu_percent: usage.map(|u| u.0),
+                    rss_bytes: usage.map(|u| u.1),
                 }
-                v
             })
             .collect();
         let ts = sockets.sockets.iter().map(|s| s.health().ts).fold(0.0, f64::max);
@@ -316,7 +635,6 @@ fn runtimes_json(shared: &Shared) -> Value {
         } else {
             sockets.sockets.first().map(|s| s.health().reason).unwrap_or_default()
         };
-        // Daemons run only for runtimes with routes: "not_needed" is not "down".
         let state = match (shared.runtime_needed(*rt), up) {
             (false, _) => "not_needed",
             (true, true) => "up",
@@ -324,13 +642,19 @@ fn runtimes_json(shared: &Shared) -> Value {
         };
         out.insert(
             rt.to_string(),
-            json!({
-                "socket": sockets.sockets.first().map(|s| s.uri()),
-                "sockets": list,
-                "routing": sockets.routing(),
-                "timeout_ms": crate::config::defaults::TIMEOUT_MS,
-                "health": {"up": up, "state": state, "ts": ts, "reason": reason, "sockets": list},
-            }),
+            RuntimeStatus {
+                socket: sockets.sockets.first().map(|s| s.uri()),
+                sockets: list.clone(),
+                routing: sockets.routing(),
+                timeout_ms,
+                health: RuntimeHealth {
+                    up,
+                    state,
+                    ts,
+                    reason,
+                    sockets: list,
+                },
+            },
         );
     }
     let now = crate::clock::epoch_secs();
@@ -344,19 +668,183 @@ fn runtimes_json(shared: &Shared) -> Value {
         };
         // In-process and compiled runtimes are up while their toolchain is there; each
         // compiled function's process is started (and restarted) on demand.
-        let health = json!({"up": true, "ts": now, "reason": "ok", "sockets": []});
-        out.insert(rt.to_string(), json!({"socket": socket, "sockets": [], "routing": routing, "timeout_ms": crate::config::defaults::TIMEOUT_MS, "health": health}));
+        out.insert(
+            rt.to_string(),
+            RuntimeStatus {
+                socket: Some(socket),
+                sockets: Vec::new(),
+                routing,
+                timeout_ms,
+                health: RuntimeHealth {
+                    up: true,
+                    state: "up",
+                    ts: now,
+                    reason: "ok".into(),
+                    sockets: Vec::new(),
+                },
+            },
+        );
     }
-    Value::Object(out)
+    out
 }
 
-/// `/_fn/health` (contract §6.1), plus `runtimes_missing` and per-function pool state for
-/// every route.
+/// Queue drops of one function's pool.
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct QueueDrops {
+    #[ts(type = "number")]
+    pub overflow: u64,
+    #[ts(type = "number")]
+    pub timeout: u64,
+    #[ts(type = "number")]
+    pub total: u64,
+}
+
+/// A function's worker pool: its policy and live counters.
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct WorkerPoolState {
+    pub enabled: bool,
+    #[ts(type = "number")]
+    pub min_warm: u64,
+    #[ts(type = "number")]
+    pub max_workers: i64,
+    #[ts(type = "number")]
+    pub max_queue: u64,
+    #[ts(type = "number")]
+    pub idle_ttl_seconds: u64,
+    #[ts(type = "number")]
+    pub queue_timeout_ms: u64,
+    #[ts(type = "number")]
+    pub queue_poll_ms: u64,
+    pub overflow_status: u16,
+    #[ts(type = "number")]
+    pub active: u64,
+    #[ts(type = "number")]
+    pub queued: u64,
+    pub queue_drops: QueueDrops,
+}
+
+/// One function in `/_fn/health` `functions.states`.
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct FunctionState {
+    pub runtime: RuntimeKind,
+    pub name: String,
+    pub key: String,
+    /// `warm` or `cold`.
+    pub state: &'static str,
+    pub worker_pool: WorkerPoolState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub warm_at: Option<f64>,
+}
+
+/// Totals over `functions.states`.
+#[derive(Debug, Default, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct FunctionsSummary {
+    #[ts(type = "number")]
+    pub total: u64,
+    #[ts(type = "number")]
+    pub warm: u64,
+    #[ts(type = "number")]
+    pub stale: u64,
+    #[ts(type = "number")]
+    pub cold: u64,
+    #[ts(type = "number")]
+    pub keep_warm_enabled: u64,
+    #[ts(type = "number")]
+    pub pool_enabled: u64,
+    #[ts(type = "number")]
+    pub pool_active: u64,
+    #[ts(type = "number")]
+    pub pool_queued: u64,
+    #[ts(type = "number")]
+    pub pool_queue_drops: u64,
+    #[ts(type = "number")]
+    pub pool_queue_overflow_drops: u64,
+    #[ts(type = "number")]
+    pub pool_queue_timeout_drops: u64,
+}
+
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct FunctionsHealth {
+    pub summary: FunctionsSummary,
+    pub states: Vec<FunctionState>,
+}
+
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct HotReloadStatus {
+    pub enabled: bool,
+    pub last_catalog_scan_at: f64,
+    #[ts(
+        type = "{ enabled: boolean, active: boolean, backend: string, last_scan_at?: number } & Record<string, unknown>"
+    )]
+    pub watchdog: crate::watch::WatchStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct RoutingCounts {
+    pub mapped_routes: usize,
+    pub mapped_route_conflicts: usize,
+    pub shadowed_routes: usize,
+}
+
+/// `/_fn/health` (contract §6.1), plus `runtimes_missing`, `deps`, `config_errors` and
+/// per-function pool state for every route.
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct Health {
+    pub config_loaded_at: f64,
+    pub defaults: crate::config::PolicyDefaults,
+    #[ts(type = "string")]
+    pub functions_root: std::path::PathBuf,
+    #[ts(type = "string")]
+    pub socket_base_dir: std::path::PathBuf,
+    pub runtime_order: Vec<RuntimeKind>,
+    pub hot_reload: HotReloadStatus,
+    pub routing: RoutingCounts,
+    pub functions: FunctionsHealth,
+    pub runtimes: BTreeMap<String, RuntimeStatus>,
+    /// Runtimes left out, with why (absent when none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub runtimes_missing: Option<BTreeMap<String, String>>,
+    /// Dependency installs (absent when none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "Array<Record<string, unknown>>")]
+    pub deps: Option<Vec<crate::deps::DepsStatus>>,
+    /// Configuration errors of the last scan (absent when none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(
+        optional,
+        type = "Array<{ code: string, file: string, field: string | null, message: string }>"
+    )]
+    pub config_errors: Option<Vec<crate::config::ConfigError>>,
+    /// Discovery warnings of the last scan, e.g. an assets folder outside the root (absent
+    /// when none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub warnings: Option<Vec<String>>,
+}
+
+/// [`health_snapshot`] as JSON (what the engine's API and the desktop app take).
 pub(crate) fn health(shared: &Shared) -> Value {
+    serde_json::to_value(health_snapshot(shared)).unwrap_or(Value::Null)
+}
+
+/// `/_fn/health` and `/system/metrics`.
+pub(crate) fn health_snapshot(shared: &Shared) -> Health {
     let served = shared.served();
     let mut states = Vec::new();
-    let mut summary = json!({"total": 0, "warm": 0, "stale": 0, "cold": 0, "keep_warm_enabled": 0, "pool_enabled": 0,
-        "pool_active": 0, "pool_queued": 0, "pool_queue_drops": 0, "pool_queue_overflow_drops": 0, "pool_queue_timeout_drops": 0});
+    let mut summary = FunctionsSummary::default();
     let mut seen = std::collections::BTreeSet::new();
     let mut slots: Vec<_> = served
         .discovery
@@ -366,9 +854,6 @@ pub(crate) fn health(shared: &Shared) -> Value {
         .filter_map(|r| served.slot(&r.target).map(|s| (s, r.target.clone())))
         .collect();
     slots.sort_by(|a, b| a.0.key.cmp(&b.0.key));
-    let add = |summary: &mut Value, key: &str, n: u64| {
-        summary[key] = json!(summary[key].as_u64().unwrap_or(0) + n);
-    };
     for (slot, target) in slots {
         if !seen.insert(slot.key.clone()) {
             continue;
@@ -376,156 +861,427 @@ pub(crate) fn health(shared: &Shared) -> Value {
         let wp = &target.policy.worker_pool;
         let stats = slot.pool.stats();
         let warm = slot.is_warm();
-        add(&mut summary, "total", 1);
-        add(&mut summary, if warm { "warm" } else { "cold" }, 1);
-        add(&mut summary, "pool_enabled", wp.enabled as u64);
-        add(&mut summary, "pool_active", stats.active);
-        add(&mut summary, "pool_queued", stats.queued);
-        add(
-            &mut summary,
-            "pool_queue_drops",
-            stats.overflow_drops + stats.timeout_drops,
-        );
-        add(&mut summary, "pool_queue_overflow_drops", stats.overflow_drops);
-        add(&mut summary, "pool_queue_timeout_drops", stats.timeout_drops);
-        let mut state = json!({
-            "runtime": slot.runtime,
-            "name": slot.name,
-            "key": slot.key,
-            "state": if warm { "warm" } else { "cold" },
-            "worker_pool": {
-                "enabled": wp.enabled, "min_warm": wp.min_warm, "max_workers": wp.max_workers, "max_queue": wp.max_queue,
-                "idle_ttl_seconds": wp.idle_ttl_seconds, "queue_timeout_ms": wp.queue_timeout_ms, "queue_poll_ms": wp.queue_poll_ms,
-                "overflow_status": wp.overflow_status, "active": stats.active, "queued": stats.queued,
-                "queue_drops": {"overflow": stats.overflow_drops, "timeout": stats.timeout_drops, "total": stats.overflow_drops + stats.timeout_drops},
+        summary.total += 1;
+        if warm {
+            summary.warm += 1;
+        } else {
+            summary.cold += 1;
+        }
+        summary.pool_enabled += wp.enabled as u64;
+        summary.pool_active += stats.active;
+        summary.pool_queued += stats.queued;
+        summary.pool_queue_drops += stats.overflow_drops + stats.timeout_drops;
+        summary.pool_queue_overflow_drops += stats.overflow_drops;
+        summary.pool_queue_timeout_drops += stats.timeout_drops;
+        states.push(FunctionState {
+            runtime: slot.runtime,
+            name: slot.name.clone(),
+            key: slot.key.clone(),
+            state: if warm { "warm" } else { "cold" },
+            worker_pool: WorkerPoolState {
+                enabled: wp.enabled,
+                min_warm: wp.min_warm,
+                max_workers: wp.max_workers,
+                max_queue: wp.max_queue,
+                idle_ttl_seconds: wp.idle_ttl_seconds,
+                queue_timeout_ms: wp.queue_timeout_ms,
+                queue_poll_ms: wp.queue_poll_ms,
+                overflow_status: wp.overflow_status,
+                active: stats.active,
+                queued: stats.queued,
+                queue_drops: QueueDrops {
+                    overflow: stats.overflow_drops,
+                    timeout: stats.timeout_drops,
+                    total: stats.overflow_drops + stats.timeout_drops,
+                },
             },
+            warm_at: slot.warm_at_ms().map(|ms| ms as f64 / 1000.0),
         });
-        if let Some(ms) = slot.warm_at_ms() {
-            state["warm_at"] = json!(ms as f64 / 1000.0);
-        }
-        states.push(state);
     }
-    let missing: Map<String, Value> = shared
-        .missing
-        .iter()
-        .map(|(rt, why)| (rt.to_string(), Value::String(why.clone())))
-        .collect();
-    let mut out = json!({
-        "config_loaded_at": shared.config_loaded_at,
-        "defaults": defaults_json(),
-        "functions_root": shared.settings.functions_root,
-        "socket_base_dir": shared.socket_dir,
-        "runtime_order": shared.runtime_order,
-        "hot_reload": {"enabled": shared.settings.hot_reload, "last_catalog_scan_at": served.generated_at, "watchdog": shared.watch_status()},
-        "routing": {
-            "mapped_routes": served.discovery.routes.routes().iter().map(|r| r.pattern.as_str()).collect::<std::collections::BTreeSet<_>>().len(),
-            "mapped_route_conflicts": served.discovery.routes.conflicts().len(),
-            "shadowed_routes": served.discovery.routes.shadowed().len(),
+    let routes = &served.discovery.routes;
+    Health {
+        config_loaded_at: shared.config_loaded_at,
+        defaults: shared.settings.policy_defaults,
+        functions_root: shared.settings.functions_root.clone(),
+        socket_base_dir: shared.socket_dir.clone(),
+        runtime_order: shared.runtime_order.clone(),
+        hot_reload: HotReloadStatus {
+            enabled: shared.settings.hot_reload,
+            last_catalog_scan_at: served.generated_at,
+            watchdog: shared.watch_status(),
+            last_error: shared.last_reload_error(),
         },
-        "functions": {"summary": summary, "states": states},
-        "runtimes": runtimes_json(shared),
-    });
-    if !missing.is_empty() {
-        out["runtimes_missing"] = Value::Object(missing);
+        routing: RoutingCounts {
+            mapped_routes: routes
+                .routes()
+                .iter()
+                .map(|r| r.pattern.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            mapped_route_conflicts: routes.conflicts().len(),
+            shadowed_routes: routes.shadowed().len(),
+        },
+        functions: FunctionsHealth { summary, states },
+        runtimes: runtime_statuses(shared),
+        runtimes_missing: Some(
+            shared
+                .missing
+                .iter()
+                .map(|(rt, why)| (rt.to_string(), why.clone()))
+                .collect(),
+        )
+        .filter(|m: &BTreeMap<String, String>| !m.is_empty()),
+        deps: Some(shared.deps.status()).filter(|d| !d.is_empty()),
+        config_errors: Some(served.discovery.errors.clone()).filter(|e| !e.is_empty()),
+        warnings: Some(served.discovery.warnings.clone()).filter(|w| !w.is_empty()),
     }
-    let deps = shared.deps.status();
-    if !deps.is_empty() {
-        out["deps"] = json!(deps);
-    }
-    if let Some(e) = shared.last_reload_error() {
-        out["hot_reload"]["last_error"] = json!(e);
-    }
-    if !served.discovery.errors.is_empty() {
-        out["config_errors"] = json!(served.discovery.errors);
-    }
-    if !served.discovery.warnings.is_empty() {
-        out["warnings"] = json!(served.discovery.warnings);
-    }
-    out
 }
 
-/// OpenAPI 3.1: `:id` → `{id}`, `:slug*` → `{slug}`, `*` → `{wildcard}`.
-pub(crate) fn openapi(shared: &Shared) -> Value {
-    let served = shared.served();
-    let mut paths = Map::new();
-    for route in served.discovery.routes.routes() {
-        let mut params = Vec::new();
-        let templ: Vec<String> = route
-            .pattern
-            .split('/')
-            .map(|seg| {
-                if let Some(name) = seg.strip_prefix(':') {
-                    let name = name.trim_end_matches('*').to_string();
-                    params.push(name.clone());
-                    format!("{{{name}}}")
-                } else if seg == "*" {
-                    params.push("wildcard".into());
-                    "{wildcard}".into()
-                } else {
-                    seg.to_string()
-                }
-            })
-            .collect();
-        let item = paths.entry(templ.join("/")).or_insert_with(|| json!({}));
-        for m in methods_list(route.methods) {
-            let t = &route.target;
-            item[m.to_ascii_lowercase()] = json!({
-                "operationId": format!("{}_{}", m.to_ascii_lowercase(), t.fn_name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")),
-                "summary": format!("{} {} ({})", m, route.pattern, t.runtime),
-                "parameters": params.iter().map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}})).collect::<Vec<_>>(),
-                "responses": {"200": {"description": "Function response"}},
-            });
+/// `servers[0].url`, in the original's order: `FN_PUBLIC_BASE_URL` > `public-base-url` >
+/// `X-Forwarded-Proto`/`X-Forwarded-Host` (first of each list) > the request's `Host` > the
+/// listening address. Only a URL in a document; nothing is decided on it.
+fn server_url(shared: &Shared, parts: &Parts) -> String {
+    if let Some(url) = &shared.settings.public_base_url {
+        return url.clone();
+    }
+    let first = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let scheme = first("x-forwarded-proto").unwrap_or("http");
+    match first("x-forwarded-host").or_else(|| first("host")) {
+        Some(host) => format!("{scheme}://{host}"),
+        None => format!("{scheme}://{}", shared.addr),
+    }
+}
+
+fn error_response(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {
+        "type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}}}})
+}
+
+/// JSON Schema type of an example value.
+fn schema_of(v: &Value) -> Value {
+    match v {
+        Value::Bool(_) => json!({"type": "boolean"}),
+        Value::Number(n) if n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0) => {
+            json!({"type": "integer"})
+        }
+        Value::Number(_) => json!({"type": "number"}),
+        Value::Array(a) if !a.is_empty() => json!({"type": "array", "items": {}}),
+        Value::Array(_) | Value::Object(_) => json!({"type": "object", "additionalProperties": true}),
+        _ => json!({"type": "string"}),
+    }
+}
+
+/// The request body of a POST/PUT/PATCH/DELETE operation: `invoke.body` (with
+/// `invoke.content_type`, JSON by default) as the example, else a generic JSON body.
+fn request_body(docs: &crate::config::InvokeDocs) -> Value {
+    let Some(example) = &docs.body else {
+        return json!({"required": false, "content": {"application/json": {
+            "schema": {"oneOf": [{"type": "object", "additionalProperties": true}, {"type": "array", "items": {}},
+                {"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]},
+            "examples": {"object": {"value": {"name": "World"}}, "string": {"value": "raw-body"}}}}});
+    };
+    let content_type = docs.content_type.as_deref().unwrap_or("application/json");
+    if content_type.to_ascii_lowercase().contains("application/json") {
+        // A JSON example written as a string is shown parsed, as the original does.
+        let parsed = match example {
+            Value::String(s) => serde_json::from_str(s.trim()).unwrap_or_else(|_| example.clone()),
+            other => other.clone(),
+        };
+        return json!({"required": false, "content": {"application/json": {
+            "schema": schema_of(&parsed), "examples": {"primary": {"value": parsed}}}}});
+    }
+    let text = match example {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    json!({"required": false, "content": {content_type: {"schema": {"type": "string"}, "examples": {"primary": {"value": text}}}}})
+}
+
+/// A route pattern as an OpenAPI path and its path parameters: `:id` → `{id}`, `:slug*` →
+/// `{slug}`, `*` → `{wildcard}` (`{wildcard2}`… when repeated).
+fn openapi_path(pattern: &str) -> (String, Vec<Value>) {
+    let mut params = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    let mut segs = Vec::new();
+    for seg in pattern.split('/').filter(|s| !s.is_empty()) {
+        let (name, catch_all) = if let Some(p) = seg.strip_prefix(':') {
+            (p.trim_end_matches('*').to_string(), p.ends_with('*'))
+        } else if seg == "*" {
+            let mut name = "wildcard".to_string();
+            let mut i = 2;
+            while seen.contains(&name) {
+                name = format!("wildcard{i}");
+                i += 1;
+            }
+            (name, true)
+        } else {
+            segs.push(seg.to_string());
+            continue;
+        };
+        segs.push(format!("{{{name}}}"));
+        if !seen.contains(&name) {
+            let mut p = json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}});
+            if catch_all {
+                p["description"] = json!("Catch-all path parameter; value may include '/' segments.");
+            }
+            params.push(p);
+            seen.push(name);
         }
     }
-    let mut servers = vec![json!({"url": format!("http://{}", shared.addr)})];
-    if let Some(url) = &shared.settings.public_base_url {
-        servers.insert(0, json!({"url": url}));
-    }
-    json!({"openapi": "3.1.0", "info": {"title": "FastFN functions", "version": env!("CARGO_PKG_VERSION")}, "servers": servers, "paths": paths})
+    (format!("/{}", segs.join("/")), params)
 }
 
-fn logs(shared: &Shared, query: &str) -> Response<Body> {
-    let q = crate::invoke::event::parse_query(query);
-    let get = |k: &str| {
-        q.iter().find(|(key, _)| key == k).and_then(|(_, v)| match v {
-            crate::invoke::event::QueryValueOut::One(s) => Some(s.clone()),
-            _ => None,
-        })
+/// One function operation, named and tagged as the original does: `operationId`
+/// `<method>_<runtime>_<name>_<version>`, tag `functions`, summary `GET invoke <rt>/<name>`
+/// or `GET <invoke.summary>`.
+fn operation(route: &Route, method: &str, path_params: &[Value]) -> Value {
+    let t = &route.target;
+    let docs = &t.policy.docs;
+    let upper = method.to_ascii_uppercase();
+    let label = match &t.version {
+        Some(v) => format!("{}/{}@{v}", t.runtime, t.fn_name),
+        None => format!("{}/{}", t.runtime, t.fn_name),
     };
+    let summary = match docs.summary.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => format!("{upper} {s}"),
+        None => format!("{upper} invoke {label}"),
+    };
+    let id: String = format!(
+        "{method}_{}_{}_{}",
+        t.runtime,
+        t.fn_name,
+        t.version.as_deref().unwrap_or("default")
+    )
+    .chars()
+    .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+    .collect();
+    let mut op = json!({
+        "tags": ["functions"],
+        "summary": summary,
+        "operationId": id,
+        "responses": {
+            "200": {"description": "Function response payload", "content": {
+                "application/json": {"schema": {"type": "object", "additionalProperties": true}},
+                "text/plain": {"schema": {"type": "string"}}}},
+            "404": error_response("Unknown function or version"),
+            "405": error_response("Method not allowed"),
+            "413": error_response("Payload too large"),
+            "429": error_response("Concurrency limit exceeded"),
+            "502": error_response("Invalid runtime response"),
+            "503": error_response("Function runtime unavailable"),
+            "504": error_response("Runtime timeout"),
+        },
+    });
+    if matches!(method, "post" | "put" | "patch" | "delete") {
+        op["requestBody"] = request_body(docs);
+    }
+    let mut params = path_params.to_vec();
+    for (name, value) in docs.query.iter().flatten() {
+        // Objects and arrays are examples of a JSON-encoded string parameter.
+        let (schema, example) = match value {
+            Value::Object(_) | Value::Array(_) => (json!({"type": "string"}), json!(value.to_string())),
+            v => (schema_of(v), v.clone()),
+        };
+        if !params.iter().any(|p| p["in"] == "query" && p["name"] == name.as_str()) {
+            params.push(json!({"name": name, "in": "query", "required": false, "schema": schema, "example": example}));
+        }
+    }
+    if !params.is_empty() {
+        op["parameters"] = Value::Array(params);
+    }
+    op
+}
+
+/// The engine's own endpoints, listed when `openapi-include-internal` /
+/// `FN_OPENAPI_INCLUDE_INTERNAL` asks for them (the original's ids, for what we serve).
+fn internal_paths() -> Map<String, Value> {
+    let ok = |d: &str| json!({"description": d, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": true}}}});
+    let op = |id: &str, summary: &str, extra: Value| {
+        let mut o = json!({"tags": ["internal"], "summary": summary, "operationId": id,
+            "responses": {"200": ok(summary), "403": error_response("Forbidden")}});
+        if let (Value::Object(o), Value::Object(extra)) = (&mut o, extra) {
+            o.extend(extra);
+        }
+        o
+    };
+    let mut paths = Map::new();
+    paths.insert(
+        "/_fn/health".into(),
+        json!({"get": op("internal_health_get", "Runtime health status", json!({}))}),
+    );
+    paths.insert(
+        "/_fn/openapi.json".into(),
+        json!({"get": op("internal_openapi_get", "OpenAPI schema document", json!({}))}),
+    );
+    paths.insert(
+        "/_fn/docs".into(),
+        json!({"get": op("internal_docs_get", "Swagger UI", json!({}))}),
+    );
+    paths.insert(
+        "/_fn/reload".into(),
+        json!({"get": op("internal_reload_get", "Reload runtime catalog", json!({})),
+               "post": op("internal_reload_post", "Reload runtime catalog", json!({}))}),
+    );
+    paths.insert(
+        "/_fn/catalog".into(),
+        json!({"get": op("internal_catalog_get", "Catalog of discovered functions", json!({}))}),
+    );
+    let invoke_body = json!({"requestBody": {"required": true, "content": {"application/json": {
+        "schema": {"type": "object", "required": ["name"], "properties": {
+            "runtime": {"type": "string"}, "name": {"type": "string"}, "version": {"type": "string"},
+            "method": {"type": "string", "enum": ["GET", "POST", "PUT", "PATCH", "DELETE"], "default": "GET"},
+            "route": {"type": "string"}, "params": {"type": "object", "additionalProperties": true},
+            "query": {"type": "object", "additionalProperties": true}, "body": {},
+            "headers": {"type": "object", "additionalProperties": true},
+            "context": {"type": "object", "additionalProperties": true}}},
+        "examples": {"by_name": {"value": {"name": "hello", "method": "GET", "query": {"name": "World"}}}}}}}});
+    paths.insert(
+        "/_fn/invoke".into(),
+        json!({"post": op("internal_invoke_post", "Invoke function through console API", invoke_body)}),
+    );
+    let logs_params = json!({"parameters": [
+        {"name": "file", "in": "query", "schema": {"type": "string", "enum": ["error", "access", "runtime"], "default": "error"}},
+        {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["text", "json"], "default": "text"}},
+        {"name": "lines", "in": "query", "schema": {"type": "integer", "default": 200, "maximum": 2000}},
+        {"name": "runtime", "in": "query", "schema": {"type": "string"}},
+        {"name": "fn", "in": "query", "schema": {"type": "string"}},
+        {"name": "version", "in": "query", "schema": {"type": "string"}},
+        {"name": "stream", "in": "query", "schema": {"type": "string", "enum": ["all", "stdout", "stderr"], "default": "all"}}]});
+    paths.insert(
+        "/_fn/logs".into(),
+        json!({"get": op("internal_logs_get", "Read gateway and runtime logs", logs_params)}),
+    );
+    paths
+}
+
+/// OpenAPI 3.1 of the public routes, as the original's `core/openapi.lua` builds it.
+pub(crate) fn openapi(shared: &Shared, parts: &Parts) -> Value {
+    let served = shared.served();
+    let include_internal = shared.settings.openapi_include_internal;
+    let mut paths = if include_internal { internal_paths() } else { Map::new() };
+    let mut routes: Vec<&Route> = served.discovery.routes.routes().iter().collect();
+    routes.sort_by(|a, b| a.pattern.cmp(&b.pattern));
+    // Paths of the internal set are never taken over by a function.
+    let reserved: Vec<String> = paths.keys().cloned().collect();
+    for route in routes {
+        let (path, params) = openapi_path(&route.pattern);
+        if reserved.contains(&path) {
+            continue;
+        }
+        let item = paths.entry(path).or_insert_with(|| json!({}));
+        for m in methods_list(route.methods) {
+            let lower = m.to_ascii_lowercase();
+            if item.get(&lower).is_none() {
+                item[lower.as_str()] = operation(route, &lower, &params);
+            }
+        }
+    }
+    let mut tags = vec![json!({"name": "functions", "description": "Invocable functions"})];
+    if include_internal {
+        tags.insert(
+            0,
+            json!({"name": "internal", "description": "Gateway internal endpoints"}),
+        );
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "fastfn API", "version": env!("CARGO_PKG_VERSION"), "description": "OpenAPI spec generated from discovered functions"},
+        "servers": [{"url": server_url(shared, parts)}],
+        "paths": paths,
+        "tags": tags,
+    })
+}
+
+/// `GET /_fn/logs` (the original's `http/logs.lua`): `file=error|access|runtime` (default
+/// `error`), `format=text|json` (default `text`), `lines` (1..2000, default 200), and the
+/// `runtime`, `fn`, `version`, `stream` filters. JSON is `{file, lines, runtime, fn, version,
+/// stream, data}` (`lines` = how many); we add `next` (pass it back as `since` to get only
+/// newer lines, which `fastfn logs` does to follow) and, for the runtime log, `entries`: the
+/// same lines as structured records for the dashboard.
+fn logs(shared: &Shared, query: &str) -> Result<Response<Body>, Failure> {
+    let get = |k: &str| query_value(query, k).filter(|v| !v.is_empty());
+    let file_name = get("file").unwrap_or_else(|| "error".into());
+    let file = LogFile::parse(&file_name).ok_or(Failure::BadRequest("invalid file"))?;
+    let stream = get("stream").unwrap_or_else(|| "all".into());
+    if !matches!(stream.as_str(), "all" | "stdout" | "stderr") {
+        return Err(Failure::BadRequest("invalid stream"));
+    }
+    let runtime_name = get("runtime");
+    let runtime = runtime_name.as_deref().map(RuntimeKind::parse);
+    let function = get("fn");
+    let version = get("version");
+    let lines = get("lines")
+        .and_then(|n| n.trim().parse::<i64>().ok())
+        .unwrap_or(200)
+        .clamp(1, crate::logs::CAPACITY as i64) as usize;
+    let since = get("since").and_then(|n| n.parse().ok()).unwrap_or(0);
     let filter = LogFilter {
-        runtime: get("runtime").and_then(|r| RuntimeKind::parse(&r)),
-        function: get("fn"),
-        stream: get("stream"),
-        lines: get("lines").and_then(|n| n.parse().ok()).unwrap_or(200).min(2000),
+        runtime: runtime.flatten(),
+        function: function.clone(),
+        stream: Some(stream.clone()).filter(|s| s != "all"),
+        lines,
     };
-    let lines = shared.logs.tail(&filter);
-    if get("format").as_deref() == Some("text") {
-        let text: String = lines
-            .iter()
-            .map(|l| format!("[{}] {}: {}\n", l.runtime, l.stream, l.line))
-            .collect();
+    // A runtime the engine does not know matches nothing (the original matches `[name]`).
+    let unknown_runtime = matches!(runtime, Some(None));
+    let tail = if unknown_runtime {
+        crate::logs::TextTail {
+            lines: Vec::new(),
+            next: since,
+        }
+    } else {
+        shared.logs.text_tail(file, &filter, version.as_deref(), since)
+    };
+    if get("format").as_deref() != Some("json") {
+        let mut text = tail.lines.join("\n");
+        text.push('\n');
         let mut resp = Response::new(Full::new(Bytes::from(text)));
         resp.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-        return resp;
+        return Ok(resp);
     }
-    json_response(StatusCode::OK, &json!({"lines": lines}))
+    let mut body = json!({
+        "file": file.name(),
+        "lines": tail.lines.len(),
+        "runtime": runtime_name,
+        "fn": function,
+        "version": version,
+        "stream": stream,
+        "data": tail.lines,
+        "next": tail.next,
+    });
+    if file == LogFile::Runtime && !unknown_runtime {
+        body["entries"] = json!(shared.logs.tail_since(&filter, version.as_deref(), since));
+    }
+    Ok(json_response(StatusCode::OK, &body))
 }
 
-/// Largest `/_fn/invoke` request body.
-const INVOKE_MAX_BYTES: usize = 2 * 1024 * 1024;
+/// Largest `/_fn/invoke` request body (the original's 1 MB).
+const INVOKE_MAX_BYTES: usize = 1024 * 1024;
 
 #[derive(serde::Deserialize)]
 struct InvokeRequest {
     runtime: Option<String>,
     /// Function name (`fn_name` in the catalog) or a URL path starting with `/`.
-    name: String,
+    #[serde(default)]
+    name: Value,
     version: Option<String>,
     method: Option<String>,
+    /// Route template to call the function at (one of its routes); default: its first route
+    /// that takes the method.
+    route: Option<String>,
     query: Option<Value>,
     body: Option<Value>,
     headers: Option<Map<String, Value>>,
     params: Option<Map<String, Value>>,
+    /// Reaches the handler as `event.context.user`.
     context: Option<Value>,
 }
 
@@ -536,7 +1292,48 @@ fn scalar(v: &Value) -> String {
     }
 }
 
-/// `POST /_fn/invoke`: call a function by name without going through its public route.
+/// `/users/:id` with `{id: 42}` → `/users/42`; `:x*` and `*` (`wildcard`) take several
+/// segments. `Err` lists the parameters that have no value.
+fn fill_route(template: &str, params: &[(String, String)]) -> Result<String, Vec<String>> {
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let mut missing = Vec::new();
+    let mut out = Vec::new();
+    for seg in template.split('/').filter(|s| !s.is_empty()) {
+        let (name, many) = match seg.strip_prefix(':') {
+            Some(p) => (p.trim_end_matches('*'), p.ends_with('*')),
+            None if seg == "*" => ("wildcard", true),
+            None => {
+                out.push(seg.to_string());
+                continue;
+            }
+        };
+        match params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str()) {
+            Some(v) if !v.is_empty() && many => out.push(
+                v.split('/')
+                    .filter(|s| !s.is_empty())
+                    .map(enc)
+                    .collect::<Vec<_>>()
+                    .join("/"),
+            ),
+            Some(v) if !v.is_empty() => out.push(enc(v)),
+            _ => missing.push(name.to_string()),
+        }
+    }
+    if missing.is_empty() {
+        Ok(format!("/{}", out.join("/")))
+    } else {
+        Err(missing)
+    }
+}
+
+fn bad_request(body: Value) -> Response<Body> {
+    json_response(StatusCode::BAD_REQUEST, &body)
+}
+
+/// `POST /_fn/invoke` (the original's `console/invoke_endpoint.lua`): call a function by name
+/// (or by URL path) without going through its public route. The function's methods (405 with
+/// `allowed_methods`) and `max_body_bytes` (413) apply; the answer names the concrete `route`
+/// and its `route_template`.
 async fn invoke(shared: &Arc<Shared>, body: Incoming, remote: SocketAddr) -> Result<Response<Body>, Failure> {
     use http_body_util::BodyExt;
     let bytes = http_body_util::Limited::new(body, INVOKE_MAX_BYTES)
@@ -544,47 +1341,110 @@ async fn invoke(shared: &Arc<Shared>, body: Incoming, remote: SocketAddr) -> Res
         .await
         .map_err(|_| Failure::PayloadTooLarge)?
         .to_bytes();
-    let req: InvokeRequest = serde_json::from_slice(&bytes)
-        .map_err(|_| Failure::BadRequest("invalid invoke request: expected {\"name\": …}"))?;
-    let method: Method = req
-        .method
-        .as_deref()
-        .unwrap_or("GET")
-        .to_ascii_uppercase()
+    let req: InvokeRequest = serde_json::from_slice(&bytes).map_err(|_| Failure::BadRequest("invalid json body"))?;
+    let Value::String(name) = &req.name else {
+        return Err(Failure::BadRequest("name is required"));
+    };
+    let method_name = req.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
+    if !matches!(method_name.as_str(), "GET" | "POST" | "PUT" | "PATCH" | "DELETE") {
+        return Err(Failure::BadRequest("unsupported method"));
+    }
+    let method: Method = method_name
         .parse()
-        .map_err(|_| Failure::BadRequest("invalid method"))?;
-    let runtime = match req.runtime.as_deref() {
-        Some(r) => Some(RuntimeKind::parse(r).ok_or(Failure::BadRequest("unknown runtime"))?),
+        .map_err(|_| Failure::BadRequest("unsupported method"))?;
+    let runtime = match req.runtime.as_deref().filter(|r| !r.is_empty()) {
+        Some(r) => Some(RuntimeKind::parse(r).ok_or(Failure::UnknownFunction)?),
         None => None,
     };
-    let version = req.version.filter(|v| v != "default");
+    let context = match req.context {
+        None | Some(Value::Null) => None,
+        Some(c @ Value::Object(_)) => Some(c),
+        Some(_) => return Err(Failure::BadRequest("context must be an object")),
+    };
+    let version = req.version.filter(|v| !v.is_empty() && v != "default");
     let served = shared.served();
-    let mut params: Vec<(String, String)> = req
-        .params
-        .unwrap_or_default()
-        .iter()
-        .map(|(k, v)| (k.clone(), scalar(v)))
-        .collect();
-    let route = if req.name.starts_with('/') {
-        match served.discovery.routes.resolve(method.as_str(), &req.name, None) {
+    let map = &served.discovery.routes;
+    let mut params: Vec<(String, String)> = Vec::new();
+    for (k, v) in req.params.unwrap_or_default() {
+        if k.is_empty() {
+            return Err(Failure::BadRequest("params keys must be non-empty strings"));
+        }
+        if !v.is_null() {
+            params.push((k, scalar(&v)));
+        }
+    }
+    // The route the call goes to, its concrete path, and the function's methods.
+    let (route, path): (&Route, String) = if name.starts_with('/') {
+        match map.resolve(method.as_str(), name, None) {
             Resolution::Matched { route, params: found } => {
                 params.extend(found);
-                route
+                (route, name.split('?').next().unwrap_or(name).to_string())
             }
-            _ => return Err(Failure::NotFound),
+            Resolution::MethodNotAllowed { allow } => {
+                return Err(Failure::InvokeMethodNotAllowed {
+                    allowed: allow
+                        .split(',')
+                        .filter_map(|m| Methods::parse(m.trim()))
+                        .flat_map(methods_list)
+                        .collect(),
+                })
+            }
+            Resolution::Ambiguous => return Err(Failure::Ambiguous),
+            _ => return Err(Failure::UnknownFunction),
         }
     } else {
-        served
-            .discovery
-            .routes
-            .routes()
+        // By name: the runtime given, else the first in the runtime order that has it.
+        let order: Vec<RuntimeKind> = runtime.map(|r| vec![r]).unwrap_or_else(|| shared.runtime_order.clone());
+        let candidates: Vec<&Route> = order
             .iter()
-            .find(|r| {
-                r.target.fn_name == req.name
-                    && runtime.is_none_or(|rt| r.target.runtime == rt)
-                    && r.target.version == version
+            .find_map(|rt| {
+                let list: Vec<&Route> = map
+                    .routes()
+                    .iter()
+                    .filter(|r| r.target.runtime == *rt && r.target.fn_name == *name && r.target.version == version)
+                    .collect();
+                (!list.is_empty()).then_some(list)
             })
-            .ok_or(Failure::NotFound)?
+            .ok_or(Failure::UnknownFunction)?;
+        let allowed = candidates.iter().fold(Methods::default(), |acc, r| acc | r.methods);
+        let wanted = Methods::parse(method.as_str()).unwrap_or_default();
+        if allowed.0 & wanted.0 == 0 {
+            return Err(Failure::InvokeMethodNotAllowed {
+                allowed: methods_list(allowed),
+            });
+        }
+        let route = match req.route.as_deref().filter(|r| !r.is_empty()) {
+            Some(r) => {
+                let r = if r.starts_with('/') {
+                    r.to_string()
+                } else {
+                    format!("/{r}")
+                };
+                // Only one of the function's own routes: any other URL is another function's.
+                candidates
+                    .iter()
+                    .copied()
+                    .find(|c| c.pattern == r)
+                    .ok_or(Failure::BadRequest("invalid route"))?
+            }
+            None => candidates
+                .iter()
+                .copied()
+                .filter(|c| c.methods.0 & wanted.0 != 0)
+                .min_by(|a, b| a.pattern.cmp(&b.pattern))
+                .ok_or(Failure::UnknownFunction)?,
+        };
+        let path = match fill_route(&route.pattern, &params) {
+            Ok(p) => p,
+            Err(missing) => {
+                return Ok(bad_request(json!({
+                    "error": "missing required path params",
+                    "route": route.pattern,
+                    "missing_params": missing,
+                })))
+            }
+        };
+        (route, path)
     };
     let slot = served.slot(&route.target).ok_or(Failure::Internal)?;
     let mut headers = hyper::HeaderMap::new();
@@ -616,27 +1476,39 @@ async fn invoke(shared: &Arc<Shared>, body: Incoming, remote: SocketAddr) -> Res
         Some(Value::String(s)) => s.into_bytes(),
         Some(other) => other.to_string().into_bytes(),
     };
-    let user = req.context.as_ref().and_then(|c| c.get("user"));
+    if body.len() as u64 > route.target.policy.max_body_bytes {
+        return Err(Failure::PayloadTooLarge);
+    }
     let client_ip = remote.ip().to_canonical().to_string();
     let input = crate::invoke::CallInput {
         method: &method,
-        path: if req.name.starts_with('/') {
-            &req.name
-        } else {
-            &route.pattern
-        },
+        path: &path,
         query: query.as_deref(),
         headers: &headers,
         body: &body,
         client_ip: &client_ip,
         params: &params,
-        user,
+        user: context.as_ref(),
     };
     let request_id = shared.next_request_id();
     let started = tokio::time::Instant::now();
     let outcome = crate::invoke::run(shared, &route.target, slot, &input, &request_id).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let reply = outcome.result?;
+    let t = &route.target;
+    let ts = crate::clock::epoch_millis();
+    for (stream, text) in [("stdout", &reply.stdout), ("stderr", &reply.stderr)] {
+        for line in text.iter().flat_map(|t| t.lines()) {
+            let line = crate::logs::LogLine {
+                ts,
+                runtime: t.runtime,
+                function: Some(t.fn_name.clone()),
+                stream,
+                line: line.to_string(),
+            };
+            shared.logs.push_output(line, t.version.as_deref());
+        }
+    }
     let mut reply_headers = Map::new();
     for (k, v) in &reply.headers {
         reply_headers.insert(
@@ -647,9 +1519,11 @@ async fn invoke(shared: &Arc<Shared>, body: Incoming, remote: SocketAddr) -> Res
     let mut out = json!({
         "status": reply.status,
         "latency_ms": (latency_ms * 1000.0).round() / 1000.0,
-        "route": route.pattern,
-        "function": route.target.fn_name,
-        "runtime": route.target.runtime,
+        "route": path,
+        "route_template": route.pattern,
+        "function": t.fn_name,
+        "runtime": t.runtime,
+        "version": t.version.as_deref().unwrap_or("default"),
         "headers": reply_headers,
     });
     match std::str::from_utf8(&reply.body) {
@@ -660,10 +1534,10 @@ async fn invoke(shared: &Arc<Shared>, body: Incoming, remote: SocketAddr) -> Res
             out["body_base64"] = json!(base64::engine::general_purpose::STANDARD.encode(&reply.body));
         }
     }
-    if let Some(o) = reply.stdout {
+    if let Some(o) = reply.stdout.filter(|o| !o.is_empty()) {
         out["stdout"] = json!(o);
     }
-    if let Some(e) = reply.stderr {
+    if let Some(e) = reply.stderr.filter(|e| !e.is_empty()) {
         out["stderr"] = json!(e);
     }
     Ok(json_response(StatusCode::OK, &out))
@@ -679,9 +1553,60 @@ fn query_value(query: &str, key: &str) -> Option<String> {
         })
 }
 
+/// One claimant of an ambiguous URL in [`Resolve`].
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct ResolveClaimant {
+    pub route: String,
+    pub runtime: RuntimeKind,
+    pub file: String,
+}
+
+/// `/_fn/resolve`: which route and file would answer a request, and why — or why the answer
+/// would be 404, 405, 409 or 421.
+#[derive(Debug, Default, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct Resolve {
+    pub method: String,
+    pub url: String,
+    pub path: String,
+    pub status: u16,
+    pub why: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub route: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub runtime: Option<RuntimeKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub function: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub file: Option<String>,
+    /// `file`, `routes_json`, `config`, `assets` or `landing`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub source: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub params: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub allow: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub claimants: Option<Vec<ResolveClaimant>>,
+}
+
+/// [`resolve_snapshot`] as JSON (what the engine's API and the desktop app take).
+pub(crate) async fn resolve(shared: &Shared, query: &str) -> Value {
+    serde_json::to_value(resolve_snapshot(shared, query).await).unwrap_or(Value::Null)
+}
+
 /// `GET /_fn/resolve?method=GET&url=/users/42[&host=…]`: which route and file would answer,
 /// and why — or why the answer would be 404, 405, 409 or 421. Nothing is called.
-pub(crate) async fn resolve(shared: &Shared, query: &str) -> Value {
+pub(crate) async fn resolve_snapshot(shared: &Shared, query: &str) -> Resolve {
     let method = query_value(query, "method")
         .unwrap_or_else(|| "GET".into())
         .to_ascii_uppercase();
@@ -690,10 +1615,15 @@ pub(crate) async fn resolve(shared: &Shared, query: &str) -> Value {
     let path = url.split(['?', '#']).next().unwrap_or("/").to_string();
     let served = shared.served();
     let map = &served.discovery.routes;
-    let mut out = json!({"method": method, "url": url, "path": path});
+    let mut out = Resolve {
+        method: method.clone(),
+        url,
+        path: path.clone(),
+        ..Resolve::default()
+    };
     if path == "/_fn" || path.starts_with("/_fn/") || path == "/console" || path.starts_with("/console/") {
-        out["status"] = json!(if path.starts_with("/_fn") { 200 } else { 404 });
-        out["why"] = json!("reserved prefix: answered by the engine itself, never by a function");
+        out.status = if path.starts_with("/_fn") { 200 } else { 404 };
+        out.why = "reserved prefix: answered by the engine itself, never by a function".into();
         return out;
     }
     // A plain file under the assets folder (no traversal: a path with `..` or a dotfile is
@@ -716,25 +1646,17 @@ pub(crate) async fn resolve(shared: &Shared, query: &str) -> Value {
         _ => None,
     };
     if let Some((file, false)) = &static_file {
-        out["status"] = json!(200);
-        out["file"] = json!(file);
-        out["source"] = json!("assets");
-        out["why"] = json!(format!(
-            "{file} is a static file, and static files are served before functions"
-        ));
+        out.status = 200;
+        out.why = format!("{file} is a static file, and static files are served before functions");
+        out.file = Some(file.clone());
+        out.source = Some("assets");
         return out;
     }
     match map.resolve(&method, &path, host.as_deref()) {
         Resolution::Matched { route, params } => {
             let t = &route.target;
-            out["status"] = json!(200);
-            out["route"] = json!(route.pattern);
-            out["runtime"] = json!(t.runtime);
-            out["function"] = json!(t.fn_name);
-            out["file"] = json!(t.entry);
-            out["source"] = json!(source_name(route.source));
-            out["params"] = Value::Object(params.into_iter().map(|(k, v)| (k, Value::String(v))).collect());
-            let why = format!(
+            out.status = 200;
+            out.why = format!(
                 "{} {} matches {} ({} route), served by {} ({})",
                 method,
                 path,
@@ -743,46 +1665,58 @@ pub(crate) async fn resolve(shared: &Shared, query: &str) -> Value {
                 t.entry,
                 t.runtime
             );
-            out["why"] = json!(why);
+            out.route = Some(route.pattern.clone());
+            out.runtime = Some(t.runtime);
+            out.function = Some(t.fn_name.clone());
+            out.file = Some(t.entry.clone());
+            out.source = Some(source_name(route.source));
+            out.params = Some(params.into_iter().collect());
         }
         Resolution::Ambiguous => {
-            let claimants: Vec<Value> = map
+            let claimants = map
                 .conflicts()
                 .iter()
                 .filter(|p| crate::routing::pattern_matches(p, &path))
                 .flat_map(|p| {
-                    map.claimants(p)
-                        .iter()
-                        .map(move |t| json!({"route": p, "runtime": t.runtime, "file": t.entry}))
+                    map.claimants(p).iter().map(move |t| ResolveClaimant {
+                        route: p.clone(),
+                        runtime: t.runtime,
+                        file: t.entry.clone(),
+                    })
                 })
                 .collect();
-            out["status"] = json!(409);
-            out["claimants"] = json!(claimants);
-            out["why"] = json!("several functions of one runtime claim this URL with the same priority: rename or remove one (409 ambiguous function)");
+            out.status = 409;
+            out.claimants = Some(claimants);
+            out.why = "several functions of one runtime claim this URL with the same priority: rename or remove one (409 ambiguous function)".into();
         }
         Resolution::MethodNotAllowed { allow } => {
-            out["status"] = json!(405);
-            out["allow"] = json!(allow);
-            out["why"] = json!(format!(
-                "an explicit function answers this URL for {allow} only (its invoke.methods)"
-            ));
+            out.status = 405;
+            out.why = format!("an explicit function answers this URL for {allow} only (its invoke.methods)");
+            out.allow = Some(allow);
         }
         Resolution::HostNotAllowed => {
-            out["status"] = json!(421);
-            out["why"] = json!(format!(
+            out.status = 421;
+            out.why = format!(
                 "a route matches, but its allow_hosts do not include {}",
                 host.as_deref().unwrap_or("(no host)")
-            ));
+            );
         }
         Resolution::NotFound if static_file.is_some() => {
             let file = static_file.map(|(f, _)| f).unwrap_or_default();
-            out["status"] = json!(200);
-            out["source"] = json!("assets");
-            out["why"] = json!(format!("no function matches; {file} is served as a static file"));
-            out["file"] = json!(file);
+            out.status = 200;
+            out.source = Some("assets");
+            out.why = format!("no function matches; {file} is served as a static file");
+            out.file = Some(file);
+        }
+        Resolution::NotFound
+            if path == "/" && matches!(method.as_str(), "GET" | "HEAD") && !map.routes().is_empty() =>
+        {
+            out.status = 200;
+            out.source = Some("landing");
+            out.why = "no function answers /: the built-in landing page does (FN_HOME_FUNCTION, FN_HOME_REDIRECT or home in the root fn.config.json change it)".into();
         }
         Resolution::NotFound => {
-            out["status"] = json!(404);
+            out.status = 404;
             let other = Methods::ALL_NAMES
                 .iter()
                 .map(|(m, _)| *m)
@@ -791,10 +1725,10 @@ pub(crate) async fn resolve(shared: &Shared, query: &str) -> Value {
                     Resolution::Matched { route, .. } => Some((m, route.pattern.clone(), route.target.entry.clone())),
                     _ => None,
                 });
-            out["why"] = json!(match other {
+            out.why = match other {
                 Some((m, pattern, file)) => format!("{pattern} ({file}) answers {m}, not {method}: a file route answers 404 for other methods (only explicit functions answer 405)"),
                 None => format!("no route matches {path}"),
-            });
+            };
         }
     }
     out

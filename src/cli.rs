@@ -11,7 +11,7 @@ use std::process::ExitCode;
 #[derive(Parser, Debug)]
 #[command(
     name = "fastfn",
-    version,
+    disable_version_flag = true,
     about = "Run a folder of functions as an HTTP API",
     long_about = "FastFN turns a folder of function files into an HTTP API.\n\n\
         Each file is a route: `hello.py` answers GET /hello, `users/[id].js` answers GET /users/:id,\n\
@@ -19,11 +19,22 @@ use std::process::ExitCode;
         sockets; the gateway listens on 127.0.0.1:8080.\n\n\
         Start with:  fastfn init hello -t python && fastfn dev .",
     after_help = "Environment: FN_HOST_PORT, FN_RUNTIMES (e.g. python,node), FN_RUNTIME_DAEMONS (node=3,python=2),\n\
-        FN_PYTHON_BIN, FN_NODE_BIN, FN_HEALTH_INTERVAL, FN_SOCKET_BASE_DIR, FN_HOT_RELOAD, FN_FORCE_URL."
+        FN_PYTHON_BIN, FN_NODE_BIN, FN_HEALTH_INTERVAL, FN_SOCKET_BASE_DIR, FN_HOT_RELOAD, FN_FORCE_URL,\n\
+        FN_DEFAULT_TIMEOUT_MS, FN_DEFAULT_MAX_CONCURRENCY, FN_DEFAULT_MAX_BODY_BYTES, FN_PUBLIC_BASE_URL,\n\
+        FN_RUNTIME_LOG_FILE, FN_LOG_DIR."
 )]
 pub struct Cli {
+    /// Project config file to read instead of ./fastfn.json
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Accepted for FastFN compatibility: this build always runs natively
+    #[arg(long, global = true)]
+    pub native: bool,
+    /// Print the version (`FastFN <version>`)
+    #[arg(long, short = 'V')]
+    pub version: bool,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -50,12 +61,19 @@ pub enum Command {
         /// Turn hot reload off
         #[arg(long)]
         no_hot_reload: bool,
+        /// Docker only in the original FastFN: refused here (native-only build)
+        #[arg(long, hide = true)]
+        build: bool,
+        /// Docker only in the original FastFN: refused here (native-only build)
+        #[arg(long, hide = true)]
+        dry_run: bool,
     },
-    /// Serve a project like production (hot reload off unless asked)
+    /// Serve a project with production defaults (hot reload on unless FN_HOT_RELOAD=0 or
+    /// `"hot-reload": false`)
     Run {
         #[command(flatten)]
         serve: ServeArgs,
-        /// Turn hot reload on
+        /// Force hot reload on (over FN_HOT_RELOAD and fastfn.json)
         #[arg(long)]
         hot_reload: bool,
     },
@@ -64,20 +82,38 @@ pub enum Command {
         /// Function name (also the folder created)
         name: String,
         /// Runtime of the handler
-        #[arg(short = 't', long = "template", value_parser = ["node", "python", "php", "lua", "rust"], default_value = "python")]
+        #[arg(short = 't', long = "template", value_parser = ["node", "python", "php", "lua", "rust"], default_value = "node")]
         runtime: String,
     },
-    /// Check host tools, configuration, port and discovery
+    /// Check host tools, configuration, port and discovery (exit 1 when a check fails)
+    #[command(visible_alias = "check", args_conflicts_with_subcommands = true)]
     Doctor {
         /// Project or functions folder
         dir: Option<PathBuf>,
-        /// Machine-readable output
-        #[arg(long)]
+        /// Machine-readable output (FastFN's schema)
+        #[arg(long, global = true)]
         json: bool,
+        /// Apply safe fixes: create a starter fastfn.json when there is none
+        #[arg(long)]
+        fix: bool,
+        #[command(subcommand)]
+        sub: Option<DoctorCommand>,
     },
-    /// Show the last lines of daemon and handler output of a running engine
+    /// Print (and follow) the logs of a running engine: error, access and runtime
     Logs {
-        /// Port of the running engine [default: 8080]
+        /// Which log: error, access, runtime or all
+        #[arg(long, default_value = "all", value_parser = ["error", "access", "runtime", "all"])]
+        file: String,
+        /// How many recent lines to show first (at most 2000)
+        #[arg(long, short = 'n', default_value_t = 200)]
+        lines: usize,
+        /// Print the current lines and exit
+        #[arg(long)]
+        no_follow: bool,
+        /// Docker only in the original FastFN: refused here (native-only build)
+        #[arg(long, hide = true)]
+        docker: bool,
+        /// Port of the running engine [env: FN_HOST_PORT] [default: 8080]
         #[arg(long, short)]
         port: Option<u16>,
         /// Only this runtime
@@ -89,13 +125,36 @@ pub enum Command {
         /// stdout, stderr or all
         #[arg(long, default_value = "all")]
         stream: String,
-        /// How many lines (at most 2000)
-        #[arg(long, short = 'n', default_value_t = 100)]
-        lines: usize,
+    },
+    /// Print the Swagger UI URL of a running engine and open it in a browser
+    Docs {
+        /// Port of the running engine [env: FN_HOST_PORT] [default: 8080]
+        #[arg(long, short)]
+        port: Option<u16>,
     },
     /// Print the version
     Version,
 }
+
+#[derive(Subcommand, Debug)]
+pub enum DoctorCommand {
+    /// Check domains: format, DNS, expected target, HTTP→HTTPS redirect, ACME path
+    Domains {
+        /// Domain to check (repeat for several) [default: `domains` in fastfn.json]
+        #[arg(long = "domain")]
+        domains: Vec<String>,
+        /// Expected DNS target (an IP, or a host resolving to the same addresses)
+        #[arg(long)]
+        expected_target: Option<String>,
+        /// Require HTTP to redirect to HTTPS
+        #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+        enforce_https: bool,
+    },
+}
+
+/// The one line for the original's Docker-only flags.
+const NATIVE_ONLY: &str =
+    "error: this build is native-only: --build, --dry-run and --docker need the original FastFN's Docker mode";
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -105,41 +164,99 @@ pub fn main() -> ExitCode {
         .with_target(false)
         .without_time()
         .init();
-    match cli.command {
+    if cli.version {
+        println!("FastFN {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    let Some(command) = cli.command else {
+        let _ = <Cli as clap::CommandFactory>::command().print_help();
+        return ExitCode::from(2);
+    };
+    if cli.native {
+        eprintln!("--native: FastFN Desktop always runs natively (no Docker); nothing to switch.");
+    }
+    let config = cli.config;
+    match command {
         Command::Version => {
             println!("FastFN {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
         Command::Init { name, runtime } => init(&name, &runtime),
-        Command::Doctor { dir, json } => crate::doctor::run(dir, json),
+        Command::Doctor {
+            sub:
+                Some(DoctorCommand::Domains {
+                    domains,
+                    expected_target,
+                    enforce_https,
+                }),
+            json,
+            ..
+        } => crate::doctor::run_domains(
+            &domains,
+            expected_target.as_deref(),
+            enforce_https,
+            config.as_deref(),
+            json,
+        ),
+        Command::Doctor { dir, json, fix, .. } => crate::doctor::run(dir, config, json, fix),
         Command::Logs {
+            file,
+            lines,
+            no_follow,
+            docker,
             port,
             runtime,
             function,
             stream,
-            lines,
-        } => logs(port, runtime, function, &stream, lines),
-        Command::Dev { serve, no_hot_reload } => run_engine(serve, Some(!no_hot_reload).filter(|h| !h)),
-        Command::Run { serve, hot_reload } => {
-            // Production-like: off unless the flag, FN_HOT_RELOAD or fastfn.json asks for it.
-            let asked = hot_reload || std::env::var_os("FN_HOT_RELOAD").is_some();
-            run_engine(serve, if asked { hot_reload.then_some(true) } else { Some(false) })
+        } => {
+            if docker {
+                eprintln!("{NATIVE_ONLY}");
+                return ExitCode::from(2);
+            }
+            let q = LogQuery {
+                runtime,
+                function,
+                stream,
+                lines: lines.clamp(1, 2000),
+            };
+            logs(engine_port(port), &file, &q, !no_follow)
         }
+        Command::Docs { port } => docs(engine_port(port)),
+        Command::Dev {
+            serve,
+            no_hot_reload,
+            build,
+            dry_run,
+        } => {
+            if build || dry_run {
+                eprintln!("{NATIVE_ONLY}");
+                return ExitCode::from(2);
+            }
+            run_engine(serve, config, no_hot_reload.then_some(false))
+        }
+        // As the original's `run`: flag > FN_HOT_RELOAD > `hot-reload` in fastfn.json > on.
+        Command::Run { serve, hot_reload } => run_engine(serve, config, hot_reload.then_some(true)),
     }
 }
 
-fn overrides(serve: &ServeArgs, hot_reload: Option<bool>) -> Overrides {
+fn engine_port(port: Option<u16>) -> u16 {
+    port.or_else(|| std::env::var("FN_HOST_PORT").ok().and_then(|p| p.trim().parse().ok()))
+        .unwrap_or(crate::config::defaults::PORT)
+}
+
+fn overrides(serve: &ServeArgs, config: Option<PathBuf>, hot_reload: Option<bool>) -> Overrides {
     Overrides {
         dir: serve.dir.clone(),
         host: serve.host.clone(),
         port: serve.port,
         force_url: serve.force_url.then_some(true),
         hot_reload,
+        config_file: config,
     }
 }
 
-fn run_engine(serve: ServeArgs, hot_reload: Option<bool>) -> ExitCode {
-    let settings = match Settings::from_env(&overrides(&serve, hot_reload)) {
+fn run_engine(serve: ServeArgs, config: Option<PathBuf>, hot_reload: Option<bool>) -> ExitCode {
+    let settings = match Settings::from_env(&overrides(&serve, config, hot_reload)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -169,14 +286,19 @@ fn run_engine(serve: ServeArgs, hot_reload: Option<bool>) -> ExitCode {
                 });
             }
         };
+        let stop = shutdown_signal();
         print_summary(&engine);
         let mut events = engine.events().subscribe();
+        let book = engine.clone();
         let printer = tokio::spawn(async move {
             while let Ok(ev) = events.recv().await {
                 print_event(&ev);
+                if let Some(line) = error_line(&ev) {
+                    book.logs().error(&line);
+                }
             }
         });
-        wait_for_signal().await;
+        stop.await;
         eprintln!("stopping…");
         engine.stop().await;
         printer.abort();
@@ -198,17 +320,23 @@ fn gateway_threads() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)))
 }
 
-async fn wait_for_signal() {
+/// Ctrl+C or SIGTERM. The handlers are installed when this is called (before the summary is
+/// printed), so a signal sent as soon as the engine says it is ready is never the default
+/// "terminate now".
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
-        (Ok(mut int), Ok(mut term)) => {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
+    let both = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()));
+    async move {
+        match both {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
             }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }
@@ -263,6 +391,36 @@ fn print_summary(engine: &Engine) {
         println!("  error: {e}");
     }
     println!("Press Ctrl+C to stop.");
+}
+
+/// Engine events that belong in the error log (`fastfn logs --file error`).
+fn error_line(ev: &EngineEvent) -> Option<String> {
+    match ev {
+        EngineEvent::DaemonExited {
+            runtime, index, status, ..
+        } => Some(format!("{runtime} daemon {index} exited ({status})")),
+        EngineEvent::DaemonFailed {
+            runtime,
+            index,
+            message,
+            ..
+        } => Some(format!("{runtime} daemon {index}: {message}")),
+        EngineEvent::Reload { ok: false, error, .. } => Some(format!(
+            "reload kept the last good routes: {}",
+            error.as_deref().unwrap_or("error")
+        )),
+        EngineEvent::DepsFailed { function, .. } => Some(format!("{function}: dependency install failed")),
+        EngineEvent::BuildFinished {
+            function,
+            ok: false,
+            message,
+            ..
+        } => Some(format!(
+            "{function}: build failed: {}",
+            message.lines().next().unwrap_or("")
+        )),
+        _ => None,
+    }
 }
 
 fn print_event(ev: &EngineEvent) {
@@ -364,6 +522,110 @@ fn print_event(ev: &EngineEvent) {
     }
 }
 
+/// `fn.config.json` of `fastfn init`, keys in the original's order; node and python also get
+/// the limits (as the original writes them).
+#[derive(serde::Serialize)]
+struct InitConfig<'a> {
+    runtime: &'a str,
+    name: &'a str,
+    version: &'a str,
+    entrypoint: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_concurrency: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_body_bytes: Option<u64>,
+}
+
+/// Handler file and text per template: `handler(event)` answering with a greeting, the
+/// version, the query and the params (what the original's templates show).
+fn template(runtime: &str) -> (&'static str, &'static str) {
+    match runtime {
+        "node" => (
+            "handler.js",
+            r#"/**
+ * GET /<name>?name=you → a JSON greeting. `event` has method, path, query, params, headers, body.
+ * @param {Record<string, any>} event
+ */
+module.exports.handler = async (event) => {
+  const query = (event && event.query) || {};
+  const params = (event && event.params) || {};
+  return {
+    status: 200,
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({
+      message: `Hello, ${query.name || "World"} from FastFN Node!`,
+      version: (event && event.version) || "default",
+      query,
+      params,
+      wildcard: typeof params.wildcard === "string" ? params.wildcard : "",
+    }),
+  };
+};
+"#,
+        ),
+        "python" => (
+            "handler.py",
+            r#"# GET /<name>?name=you -> a JSON greeting. `event` has method, path, query, params, headers, body.
+def handler(event):
+    query = event.get("query") or {}
+    params = event.get("params") or {}
+    return {
+        "message": f"Hello, {query.get('name', 'World')} from FastFN Python!",
+        "version": str(event.get("version") or "default"),
+        "query": query,
+        "params": params,
+        "wildcard": params.get("wildcard", ""),
+    }
+"#,
+        ),
+        "php" => (
+            "handler.php",
+            r#"<?php
+// GET /<name> -> a JSON greeting (an array is answered as JSON) with the event it got.
+function handler(array $event): array {
+    return [
+        'message' => 'Hello from FastFN PHP!',
+        'input' => $event,
+    ];
+}
+"#,
+        ),
+        "lua" => (
+            "handler.lua",
+            r#"-- GET /<name>?name=you -> a JSON greeting (a table is answered as JSON).
+return function(event)
+  local query = event.query or {}
+  local params = event.params or {}
+  return {
+    message = "Hello, " .. tostring(query.name or "World") .. " from FastFN Lua!",
+    version = event.version or "default",
+    query = query,
+    params = params,
+    wildcard = params.wildcard or "",
+  }
+end
+"#,
+        ),
+        "rust" => (
+            "handler.rs",
+            r#"use serde_json::{json, Value};
+
+// GET /<name> -> a JSON greeting with the event it got.
+pub fn handler(event: Value) -> Value {
+    json!({
+        "status": 200,
+        "headers": {"Content-Type": "application/json"},
+        "body": json!({"message": "Hello from FastFN Rust!", "input": event}).to_string()
+    })
+}
+"#,
+        ),
+        _ => unreachable!("clap restricts the template"),
+    }
+}
+
 fn init(name: &str, runtime: &str) -> ExitCode {
     let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !valid {
@@ -375,27 +637,37 @@ fn init(name: &str, runtime: &str) -> ExitCode {
         eprintln!("error: `{name}` already exists; pick another name");
         return ExitCode::from(2);
     }
-    let (file, code) = match runtime {
-        "node" => ("handler.js", "exports.handler = async (event) => {\n  return { message: `Hello from ${event.path}` };\n};\n"),
-        "python" => ("handler.py", "def handler(event):\n    return {\"message\": f\"Hello from {event['path']}\"}\n"),
-        "php" => ("handler.php", "<?php\nfunction handler(array $event) {\n    return ['message' => 'Hello from ' . $event['path']];\n}\n"),
-        "lua" => ("handler.lua", "return function(event)\n  return { message = \"Hello from \" .. event.path }\nend\n"),
-        "rust" => ("handler.rs", "pub fn handler(event: serde_json::Value) -> serde_json::Value {\n    serde_json::json!({\"status\": 200, \"body\": format!(\"Hello from {}\", event[\"path\"])})\n}\n"),
-        _ => unreachable!("clap restricts the template"),
+    let (file, code) = template(runtime);
+    let limits = matches!(runtime, "node" | "python");
+    let config = InitConfig {
+        runtime,
+        name,
+        version: "1.0.0",
+        entrypoint: file,
+        timeout_ms: limits.then_some(crate::config::defaults::TIMEOUT_MS),
+        max_concurrency: limits.then_some(crate::config::defaults::MAX_CONCURRENCY),
+        max_body_bytes: limits.then_some(crate::config::defaults::MAX_BODY_BYTES),
     };
-    let config = serde_json::json!({"runtime": runtime, "name": name, "version": "1.0.0", "entrypoint": file});
+    let mut files = vec![
+        (
+            "fn.config.json",
+            serde_json::to_string_pretty(&config).unwrap_or_default() + "\n",
+        ),
+        (file, code.to_string()),
+    ];
+    if runtime == "python" {
+        files.push(("requirements.txt", "# Add your dependencies here\n".to_string()));
+    }
     let written = std::fs::create_dir_all(dir)
-        .and_then(|_| {
-            std::fs::write(
-                dir.join("fn.config.json"),
-                serde_json::to_string_pretty(&config).unwrap_or_default() + "\n",
-            )
-        })
-        .and_then(|_| std::fs::write(dir.join(file), code));
+        .and_then(|_| files.iter().try_for_each(|(f, text)| std::fs::write(dir.join(f), text)));
     match written {
         Ok(()) => {
-            println!("Created {name}/fn.config.json and {name}/{file}.");
-            println!("Run `fastfn dev .` and open http://127.0.0.1:8080/{name}");
+            println!("Created function '{name}' in {name} (runtime: {runtime})");
+            println!("Files created:");
+            for (f, _) in &files {
+                println!(" - {f}");
+            }
+            println!("\nRun 'fastfn dev' in the project root to auto-discover this function.");
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -405,42 +677,127 @@ fn init(name: &str, runtime: &str) -> ExitCode {
     }
 }
 
-fn logs(port: Option<u16>, runtime: Option<String>, function: Option<String>, stream: &str, lines: usize) -> ExitCode {
+/// Filters of `fastfn logs`.
+struct LogQuery {
+    runtime: Option<String>,
+    function: Option<String>,
+    stream: String,
+    lines: usize,
+}
+
+/// One `GET` to the engine on 127.0.0.1: the status line and the body.
+fn http_get(port: u16, target: &str) -> std::io::Result<(String, String)> {
     use std::io::{Read, Write};
-    let port = port
-        .or_else(|| std::env::var("FN_HOST_PORT").ok().and_then(|p| p.parse().ok()))
-        .unwrap_or(crate::config::defaults::PORT);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    write!(s, "GET {target} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    Ok((head.lines().next().unwrap_or("").to_string(), body.to_string()))
+}
+
+fn is_ok_status(status_line: &str) -> bool {
+    status_line.split_whitespace().nth(1) == Some("200")
+}
+
+fn no_engine(port: u16, e: &std::io::Error) -> ExitCode {
+    eprintln!("error: no FastFN engine answers on 127.0.0.1:{port} ({e}); start one with `fastfn dev`");
+    ExitCode::FAILURE
+}
+
+/// `fastfn logs`: the last lines of each asked log, then (unless `--no-follow`) new lines as
+/// they come, read from `/_fn/logs` (cursor `next` → `since`). With `--file all` each log's
+/// lines come under a `==> <log> <==` header, as `tail` prints several files.
+fn logs(port: u16, file: &str, q: &LogQuery, follow: bool) -> ExitCode {
     let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
-    let mut query = format!("format=text&stream={}&lines={}", enc(stream), lines.min(2000));
-    if let Some(r) = runtime {
-        query.push_str(&format!("&runtime={}", enc(&r)));
+    let files: Vec<&str> = match file {
+        "all" => vec!["error", "access", "runtime"],
+        one => vec![one],
+    };
+    let mut filters = format!("&stream={}", enc(&q.stream));
+    if let Some(r) = &q.runtime {
+        filters.push_str(&format!("&runtime={}", enc(r)));
     }
-    if let Some(f) = function {
-        query.push_str(&format!("&fn={}", enc(&f)));
+    if let Some(f) = &q.function {
+        filters.push_str(&format!("&fn={}", enc(f)));
     }
-    let fetched = (|| -> std::io::Result<String> {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
-        write!(s, "GET /_fn/logs?{query} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-        let mut out = String::new();
-        s.read_to_string(&mut out)?;
-        Ok(out)
-    })();
-    match fetched {
-        Ok(resp) => {
-            let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
-            if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
-                eprintln!(
-                    "error: the engine answered {}: {body}",
-                    head.lines().next().unwrap_or("")
-                );
+    let mut cursors = vec![0u64; files.len()];
+    let mut last_header: Option<usize> = None;
+    let mut first = true;
+    loop {
+        for (i, name) in files.iter().enumerate() {
+            let target = format!(
+                "/_fn/logs?file={name}&format=json&lines={}&since={}{filters}",
+                if first { q.lines } else { 2000 },
+                cursors[i]
+            );
+            let (status, body) = match http_get(port, &target) {
+                Ok(r) => r,
+                Err(e) => return no_engine(port, &e),
+            };
+            if !is_ok_status(&status) {
+                eprintln!("error: the engine answered {status}: {body}");
                 return ExitCode::FAILURE;
             }
-            print!("{body}");
-            ExitCode::SUCCESS
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            cursors[i] = v["next"].as_u64().unwrap_or(cursors[i]);
+            let data = v["data"].as_array().cloned().unwrap_or_default();
+            if files.len() > 1 && (first || (!data.is_empty() && last_header != Some(i))) {
+                if !first || i > 0 {
+                    println!();
+                }
+                println!("==> {name} <==");
+                last_header = Some(i);
+            }
+            for line in data {
+                println!("{}", line.as_str().unwrap_or_default());
+            }
         }
-        Err(e) => {
-            eprintln!("error: no FastFN engine answers on 127.0.0.1:{port} ({e}); start one with `fastfn dev`");
-            ExitCode::FAILURE
+        if !follow {
+            return ExitCode::SUCCESS;
         }
+        if first {
+            eprintln!("Following the logs of 127.0.0.1:{port} ({file}); Ctrl+C to stop.");
+        }
+        first = false;
+        std::thread::sleep(std::time::Duration::from_millis(500));
     }
+}
+
+/// `fastfn docs`: the Swagger UI URL of the engine on `port`, opened with `$BROWSER`, else
+/// `xdg-open` / `open` when there is one (the URL is printed either way).
+fn docs(port: u16) -> ExitCode {
+    let url = format!("http://127.0.0.1:{port}/_fn/docs");
+    match http_get(port, "/_fn/docs") {
+        Ok((status, _)) if is_ok_status(&status) => {}
+        Ok((status, body)) => {
+            eprintln!("error: {url} answered {status}: {}", body.trim());
+            return ExitCode::FAILURE;
+        }
+        Err(e) => return no_engine(port, &e),
+    }
+    println!("Opening {url}...");
+    let opener = std::env::var("BROWSER")
+        .ok()
+        .filter(|b| !b.trim().is_empty())
+        .or_else(|| {
+            ["xdg-open", "open"]
+                .into_iter()
+                .find(|b| which::which(b).is_ok())
+                .map(str::to_string)
+        });
+    match opener {
+        Some(b) => {
+            if let Err(e) = std::process::Command::new(&b)
+                .arg(&url)
+                .stdin(std::process::Stdio::null())
+                .spawn()
+            {
+                eprintln!("could not start {b} ({e}); open the URL above yourself");
+            }
+        }
+        None => eprintln!("no browser opener found (set BROWSER); open the URL above yourself"),
+    }
+    ExitCode::SUCCESS
 }

@@ -33,6 +33,8 @@ pub struct DiscoveryOptions {
     pub extra_ignore_dirs: Vec<String>,
     /// `FN_NAMESPACE_DEPTH` (1..5, default 3).
     pub namespace_depth: usize,
+    /// `FN_DEFAULT_*`: limits for functions that set none.
+    pub policy_defaults: crate::config::PolicyDefaults,
 }
 
 /// Root `fn.config.json` `assets` block.
@@ -63,6 +65,7 @@ impl Default for DiscoveryOptions {
             force_url: false,
             extra_ignore_dirs: Vec::new(),
             namespace_depth: defaults::NAMESPACE_DEPTH,
+            policy_defaults: crate::config::PolicyDefaults::default(),
         }
     }
 }
@@ -717,7 +720,7 @@ impl<'a> Scan<'a> {
             fn_source_dir: None,
             version: None,
             entry: rel_file.clone(),
-            policy: overlay.resolve(runtime),
+            policy: overlay.resolve_with(runtime, &self.opts.policy_defaults),
             explicit: false,
         });
         let methods = parsed.method.or(folder_methods).unwrap_or(Methods::GET);
@@ -773,7 +776,7 @@ impl<'a> Scan<'a> {
                 fn_source_dir: None,
                 version: None,
                 entry: rel_file,
-                policy: overlay.resolve(runtime),
+                policy: overlay.resolve_with(runtime, &self.opts.policy_defaults),
                 explicit: false,
             });
             let route = Route {
@@ -928,7 +931,7 @@ impl<'a> Scan<'a> {
             fn_source_dir: Some(rel.to_string()),
             version: version.map(str::to_string),
             entry: entry.to_string(),
-            policy: cfg.overlay.resolve(runtime),
+            policy: cfg.overlay.resolve_with(runtime, &self.opts.policy_defaults),
             explicit: true,
         });
         let origin = join(rel, FN_CONFIG_FILE);

@@ -459,7 +459,7 @@ impl Engine {
             );
         }
 
-        let logs = Arc::new(LogBook::default());
+        let logs = Arc::new(LogBook::for_settings(&settings));
         let ctx = SupervisorCtx {
             events: events.clone(),
             logs: logs.clone(),
@@ -1032,6 +1032,7 @@ fn discovery_options(settings: &Settings, runtimes: &[RuntimeKind]) -> Discovery
         force_url: settings.force_url,
         extra_ignore_dirs: settings.ignore_dirs.clone(),
         namespace_depth: settings.namespace_depth,
+        policy_defaults: settings.policy_defaults,
     }
 }
 

@@ -20,8 +20,19 @@ pub type ResponseBody =
 pub enum Failure {
     #[error("not found")]
     NotFound,
+    /// `/_fn/invoke` names no known function (or version).
+    #[error("unknown function or version")]
+    UnknownFunction,
     #[error("method not allowed")]
     MethodNotAllowed { allow: String },
+    /// `/_fn/invoke` with a method the function does not take: the body lists the ones it does
+    /// (`allowed_methods`), as the original's invoke endpoint answers.
+    #[error("method not allowed")]
+    InvokeMethodNotAllowed { allowed: Vec<&'static str> },
+    /// A switched-off surface (`docs disabled`, `admin api disabled`, `console ui disabled`,
+    /// `console api disabled`): 404 with the switch named, as the original answers.
+    #[error("{0}")]
+    Disabled(&'static str),
     #[error("ambiguous function")]
     Ambiguous,
     #[error("payload too large")]
@@ -67,8 +78,9 @@ pub enum Failure {
 impl Failure {
     pub fn status(&self) -> StatusCode {
         let code = match self {
-            Failure::NotFound => 404,
-            Failure::MethodNotAllowed { .. } => 405,
+            Failure::NotFound | Failure::UnknownFunction => 404,
+            Failure::MethodNotAllowed { .. } | Failure::InvokeMethodNotAllowed { .. } => 405,
+            Failure::Disabled(_) => 404,
             Failure::Ambiguous => 409,
             Failure::PayloadTooLarge => 413,
             Failure::HostNotAllowed => 421,
@@ -133,12 +145,16 @@ impl Failure {
         }
         let allow = match &self {
             Failure::MethodNotAllowed { allow } => HeaderValue::from_str(allow).ok(),
+            Failure::InvokeMethodNotAllowed { allowed } => HeaderValue::from_str(&allowed.join(", ")).ok(),
             _ => None,
         };
         let mut body = serde_json::json!({ "error": self.to_string() });
         match &self {
             Failure::BuildFailed { output, .. } | Failure::DepsFailed { output: Some(output) } => {
                 body["output"] = serde_json::json!(output);
+            }
+            Failure::InvokeMethodNotAllowed { allowed } => {
+                body["allowed_methods"] = serde_json::json!(allowed);
             }
             Failure::DepsFailed { output: None } => {
                 body["hint"] = serde_json::json!("the installer's output is in /_fn/health (deps) and /_fn/logs");
@@ -159,7 +175,7 @@ impl Failure {
 }
 
 /// A JSON response (admin endpoints and errors).
-pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
+pub fn json_response<T: serde::Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Full<Bytes>> {
     let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;

@@ -2,7 +2,7 @@
 //! validated values. Every field is optional here; defaults are applied only when a policy is
 //! resolved ([`PolicyOverlay::resolve`]), so overlays can be merged root-down field by field.
 
-use super::{defaults, Adapter, ConfigError, FnPolicy, WorkerPoolPolicy};
+use super::{defaults, Adapter, ConfigError, FnPolicy, InvokeDocs, PolicyDefaults, WorkerPoolPolicy};
 use crate::discovery::AssetsConfig;
 use crate::routing::Methods;
 use crate::runtime::RuntimeKind;
@@ -54,6 +54,8 @@ pub struct PolicyOverlay {
     pub allow_hosts: Option<Vec<String>>,
     pub force_url: Option<bool>,
     pub worker_pool: Option<WorkerPoolOverlay>,
+    /// `invoke.summary/query/body/content_type`, each field inherited on its own.
+    pub docs: InvokeDocs,
 }
 
 /// `worker_pool.*` as written; the block being present is what enables the pool.
@@ -101,13 +103,33 @@ impl PolicyOverlay {
             allow_hosts: near.allow_hosts.clone().or_else(|| self.allow_hosts.clone()),
             force_url: near.force_url.or(self.force_url),
             worker_pool,
+            docs: InvokeDocs {
+                summary: near.docs.summary.clone().or_else(|| self.docs.summary.clone()),
+                query: near.docs.query.clone().or_else(|| self.docs.query.clone()),
+                body: near.docs.body.clone().or_else(|| self.docs.body.clone()),
+                content_type: near
+                    .docs
+                    .content_type
+                    .clone()
+                    .or_else(|| self.docs.content_type.clone()),
+            },
         }
     }
 
-    /// Apply the defaults. rust/go get at least [`defaults::COMPILED_TIMEOUT_MS`] because
-    /// their first call compiles the handler.
+    /// Apply the built-in defaults (see [`PolicyOverlay::resolve_with`]).
     pub fn resolve(&self, runtime: RuntimeKind) -> FnPolicy {
-        let base = FnPolicy::default();
+        self.resolve_with(runtime, &PolicyDefaults::default())
+    }
+
+    /// Apply the project's defaults to the fields this overlay leaves unset. rust/go get at
+    /// least [`defaults::COMPILED_TIMEOUT_MS`] because their first call compiles the handler.
+    pub fn resolve_with(&self, runtime: RuntimeKind, project: &PolicyDefaults) -> FnPolicy {
+        let base = FnPolicy {
+            timeout_ms: project.timeout_ms,
+            max_concurrency: project.max_concurrency,
+            max_body_bytes: project.max_body_bytes,
+            ..FnPolicy::default()
+        };
         let mut timeout_ms = self.timeout_ms.unwrap_or(base.timeout_ms);
         if matches!(runtime, RuntimeKind::Rust | RuntimeKind::Go) {
             timeout_ms = timeout_ms.max(defaults::COMPILED_TIMEOUT_MS);
@@ -139,6 +161,7 @@ impl PolicyOverlay {
             handler: self.handler.clone().unwrap_or(base.handler),
             adapter: self.adapter.unwrap_or_default(),
             allow_hosts: self.allow_hosts.clone().unwrap_or_default(),
+            docs: self.docs.clone(),
         }
     }
 }
@@ -455,6 +478,22 @@ fn parse_overlay(r: &Reader<'_>, obj: &Map<String, Value>) -> Result<PolicyOverl
     }
     if let Some(v) = obj.get("worker_pool") {
         o.worker_pool = Some(parse_worker_pool(r, v)?);
+    }
+    if let Some(v) = get(obj, "invoke.summary") {
+        o.docs.summary = Some(r.string("invoke.summary", v)?);
+    }
+    match get(obj, "invoke.query") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(q)) => o.docs.query = Some(q.clone()),
+        Some(v) => return Err(r.invalid("invoke.query", "an object of example query values", v)),
+    }
+    match get(obj, "invoke.body") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if s.is_empty() => {}
+        Some(v) => o.docs.body = Some(v.clone()),
+    }
+    if let Some(v) = get(obj, "invoke.content_type") {
+        o.docs.content_type = Some(r.string("invoke.content_type", v)?);
     }
     Ok(o)
 }

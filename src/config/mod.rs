@@ -41,6 +41,30 @@ pub mod defaults {
     pub const MAX_ASSET_BYTES: u64 = 32 * 1024 * 1024;
 }
 
+/// The project-wide limits a function gets when neither it nor a parent folder sets them
+/// (`FN_DEFAULT_TIMEOUT_MS`, `FN_DEFAULT_MAX_CONCURRENCY`, `FN_DEFAULT_MAX_BODY_BYTES`); shown
+/// as `defaults` in `/_fn/health` and `/_fn/catalog`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct PolicyDefaults {
+    #[ts(type = "number")]
+    pub timeout_ms: u64,
+    #[ts(type = "number")]
+    pub max_concurrency: i64,
+    #[ts(type = "number")]
+    pub max_body_bytes: u64,
+}
+
+impl Default for PolicyDefaults {
+    fn default() -> Self {
+        PolicyDefaults {
+            timeout_ms: defaults::TIMEOUT_MS,
+            max_concurrency: defaults::MAX_CONCURRENCY,
+            max_body_bytes: defaults::MAX_BODY_BYTES,
+        }
+    }
+}
+
 /// Per-function worker pool (admission) settings, `worker_pool.*` in `fn.config.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WorkerPoolPolicy {
@@ -82,6 +106,29 @@ pub enum Adapter {
     CloudflareWorker,
 }
 
+/// `invoke.summary`, `invoke.query`, `invoke.body`, `invoke.content_type`: what the OpenAPI
+/// document shows for a function (summary, query parameters with examples, a request body
+/// example). Never changes how a call is served.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct InvokeDocs {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// Query example: parameter name → example value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Body example, as written (a string is kept as text, anything else as JSON).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+}
+
+impl InvokeDocs {
+    pub fn is_empty(&self) -> bool {
+        self == &InvokeDocs::default()
+    }
+}
+
 /// The resolved, validated policy of one function: its own `fn.config.json` merged over the
 /// policy overlays of its parent folders (root first), over the defaults.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -96,6 +143,9 @@ pub struct FnPolicy {
     pub adapter: Adapter,
     /// `invoke.allow_hosts`; empty = any host.
     pub allow_hosts: Vec<String>,
+    /// OpenAPI metadata (`invoke.summary/query/body/content_type`).
+    #[serde(skip_serializing_if = "InvokeDocs::is_empty")]
+    pub docs: InvokeDocs,
 }
 
 impl Default for FnPolicy {
@@ -109,6 +159,7 @@ impl Default for FnPolicy {
             handler: defaults::HANDLER.to_string(),
             adapter: Adapter::Native,
             allow_hosts: Vec::new(),
+            docs: InvokeDocs::default(),
         }
     }
 }

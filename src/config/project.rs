@@ -1,7 +1,7 @@
 //! Project settings: `fastfn.json` / `fastfn.toml`, `FN_*` variables and CLI flags, resolved
 //! once into [`Settings`]. Precedence: CLI flags > environment > `fastfn.json` > defaults.
 
-use super::{defaults, ConfigError};
+use super::{defaults, ConfigError, PolicyDefaults};
 use crate::runtime::RuntimeKind;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -16,6 +16,8 @@ pub struct Overrides {
     pub port: Option<u16>,
     pub force_url: Option<bool>,
     pub hot_reload: Option<bool>,
+    /// `--config FILE`: the project file to read instead of `DIR/fastfn.json`.
+    pub config_file: Option<PathBuf>,
 }
 
 /// Binaries the engine may run, by `runtime-binaries` key.
@@ -51,11 +53,24 @@ pub struct Settings {
     pub health_interval: Duration,
     pub ignore_dirs: Vec<String>,
     pub namespace_depth: usize,
+    /// `FN_PUBLIC_BASE_URL` > `public-base-url`: OpenAPI `servers[0].url`.
     pub public_base_url: Option<String>,
+    /// `FN_OPENAPI_INCLUDE_INTERNAL` > `openapi-include-internal`: list `/_fn/*` in OpenAPI.
     pub openapi_include_internal: bool,
     pub admin_api_enabled: bool,
     pub docs_enabled: bool,
     pub ui_enabled: bool,
+    /// `FN_CONSOLE_API_ENABLED` (default on): the admin API besides health and docs.
+    pub console_api_enabled: bool,
+    /// `FN_CONSOLE_LOCAL_ONLY` (default on): admin API and console answer local clients only
+    /// (or the admin token); off, any client.
+    pub console_local_only: bool,
+    /// `FN_DEFAULT_TIMEOUT_MS`, `FN_DEFAULT_MAX_CONCURRENCY`, `FN_DEFAULT_MAX_BODY_BYTES`.
+    pub policy_defaults: PolicyDefaults,
+    /// `FN_RUNTIME_LOG_FILE`: runtime (handler and daemon output) lines are appended here too.
+    pub runtime_log_file: Option<PathBuf>,
+    /// `FN_LOG_DIR`: `error.log`, `access.log` and `runtime.log` are appended there too.
+    pub log_dir: Option<PathBuf>,
     pub admin_token: Option<String>,
     pub home_function: Option<String>,
     pub home_redirect: Option<String>,
@@ -93,30 +108,42 @@ fn kebab(key: &str) -> String {
     out
 }
 
-fn load_project_file(dir: &Path) -> Result<ProjectFile, ConfigError> {
-    let json = dir.join("fastfn.json");
-    let toml_path = dir.join("fastfn.toml");
-    let (path, value) = if json.is_file() {
-        let text = std::fs::read_to_string(&json).map_err(|e| io_error(&json, e))?;
-        let v: Value = serde_json::from_str(&text).map_err(|e| ConfigError {
-            code: "config.invalid_json",
-            file: json.clone(),
-            field: None,
-            message: format!("invalid JSON: {e}"),
-        })?;
-        (json, v)
-    } else if toml_path.is_file() {
-        let text = std::fs::read_to_string(&toml_path).map_err(|e| io_error(&toml_path, e))?;
+fn load_project_file(dir: &Path, explicit: Option<&Path>) -> Result<ProjectFile, ConfigError> {
+    let path = match explicit {
+        Some(f) if !f.is_file() => {
+            return Err(ConfigError {
+                code: "config.missing_file",
+                file: f.to_path_buf(),
+                field: None,
+                message: "config file not found (--config)".into(),
+            })
+        }
+        Some(f) => f.to_path_buf(),
+        None => match [dir.join("fastfn.json"), dir.join("fastfn.toml")]
+            .into_iter()
+            .find(|p| p.is_file())
+        {
+            Some(p) => p,
+            None => return Ok(ProjectFile::default()),
+        },
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;
+    // `--config x.toml` reads TOML; any other name is JSON.
+    let value = if path.extension().is_some_and(|e| e == "toml") {
         let v: toml::Value = toml::from_str(&text).map_err(|e| ConfigError {
             code: "config.invalid_toml",
-            file: toml_path.clone(),
+            file: path.clone(),
             field: None,
             message: format!("invalid TOML: {}", e.message()),
         })?;
-        let v = serde_json::to_value(v).unwrap_or(Value::Null);
-        (toml_path, v)
+        serde_json::to_value(v).unwrap_or(Value::Null)
     } else {
-        return Ok(ProjectFile::default());
+        serde_json::from_str(&text).map_err(|e| ConfigError {
+            code: "config.invalid_json",
+            file: path.clone(),
+            field: None,
+            message: format!("invalid JSON: {e}"),
+        })?
     };
     let Value::Object(map) = value else {
         return Err(ConfigError {
@@ -182,11 +209,22 @@ impl Settings {
             field: None,
             message,
         };
-        let project_dir = match &overrides.dir {
-            Some(d) if d.is_absolute() => d.clone(),
-            Some(d) => cwd.join(d),
-            None => cwd.to_path_buf(),
+        let config_file = overrides.config_file.as_ref().map(|f| cwd.join(f));
+        let project_dir = match (&overrides.dir, &config_file) {
+            (Some(d), _) if d.is_absolute() => d.clone(),
+            (Some(d), _) => cwd.join(d),
+            // `--config other/fastfn.json` without DIR: the project is the file's folder.
+            (None, Some(f)) => f.parent().map(Path::to_path_buf).unwrap_or_else(|| cwd.to_path_buf()),
+            (None, None) => cwd.to_path_buf(),
         };
+        if let Some(f) = config_file.as_ref().filter(|f| !f.is_file()) {
+            return Err(ConfigError {
+                code: "config.missing_file",
+                file: f.clone(),
+                field: None,
+                message: "config file not found (--config)".into(),
+            });
+        }
         if !project_dir.is_dir() {
             return Err(ConfigError {
                 code: "config.missing_dir",
@@ -195,7 +233,7 @@ impl Settings {
                 message: "no such folder".into(),
             });
         }
-        let file = load_project_file(&project_dir)?;
+        let file = load_project_file(&project_dir, config_file.as_deref())?;
         let file_path = file.path.clone().unwrap_or_else(|| project_dir.join("fastfn.json"));
         let field_err = |field: &str, message: String| ConfigError {
             code: "config.invalid_field",
@@ -418,10 +456,60 @@ impl Settings {
                     .collect()
             })
             .unwrap_or_default();
-        let public_base_url = match file.keys.get("public-base-url") {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        let public_base_url = match (env("FN_PUBLIC_BASE_URL"), file.keys.get("public-base-url")) {
+            (Some(s), _) if !s.trim().is_empty() => Some(s.trim().trim_end_matches('/').to_string()),
+            (_, Some(Value::String(s))) if !s.trim().is_empty() => Some(s.trim().trim_end_matches('/').to_string()),
             _ => None,
         };
+        // The original's spellings: `openapi-include-internal` (and its snake/camel forms, all
+        // kebab here), `swagger-include-admin`, or `{"openapi": {"include-internal": …}}`.
+        let mut include_internal_file = None;
+        for key in ["swagger-include-admin", "openapi-include-internal"] {
+            if let Some(b) = file_bool(key)? {
+                include_internal_file = Some(b);
+            }
+        }
+        if let Some(Value::Object(o)) = file.keys.get("openapi") {
+            for (k, v) in o {
+                if kebab(k) == "include-internal" {
+                    include_internal_file = Some(match v {
+                        Value::Bool(b) => *b,
+                        Value::String(s) => parse_bool(s).ok_or_else(|| {
+                            field_err(
+                                "openapi.include-internal",
+                                format!("expected true or false, got \"{s}\""),
+                            )
+                        })?,
+                        v => {
+                            return Err(field_err(
+                                "openapi.include-internal",
+                                format!("expected true or false, got {v}"),
+                            ))
+                        }
+                    });
+                }
+            }
+        }
+        let openapi_include_internal = env_bool("FN_OPENAPI_INCLUDE_INTERNAL")?
+            .or(include_internal_file)
+            .unwrap_or(false);
+        let env_count = |name: &str, default: u64| -> Result<u64, ConfigError> {
+            match env(name).filter(|s| !s.trim().is_empty()) {
+                None => Ok(default),
+                Some(s) => s
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| env_err(name, format!("expected a positive integer, got `{s}`"))),
+            }
+        };
+        let policy_defaults = PolicyDefaults {
+            timeout_ms: env_count("FN_DEFAULT_TIMEOUT_MS", defaults::TIMEOUT_MS)?,
+            max_concurrency: env_count("FN_DEFAULT_MAX_CONCURRENCY", defaults::MAX_CONCURRENCY as u64)? as i64,
+            max_body_bytes: env_count("FN_DEFAULT_MAX_BODY_BYTES", defaults::MAX_BODY_BYTES)?,
+        };
+        let env_path = |name: &str| env(name).filter(|s| !s.trim().is_empty()).map(|s| cwd.join(s.trim()));
         let max_frame_bytes = match env("FN_MAX_FRAME_BYTES") {
             None => defaults::MAX_REQUEST_FRAME,
             Some(s) => s
@@ -476,10 +564,15 @@ impl Settings {
             ignore_dirs,
             namespace_depth,
             public_base_url,
-            openapi_include_internal: file_bool("openapi-include-internal")?.unwrap_or(false),
+            openapi_include_internal,
             admin_api_enabled: env_bool("FN_ADMIN_API_ENABLED")?.unwrap_or(true),
             docs_enabled: env_bool("FN_DOCS_ENABLED")?.unwrap_or(true),
             ui_enabled: env_bool("FN_UI_ENABLED")?.unwrap_or(false),
+            console_api_enabled: env_bool("FN_CONSOLE_API_ENABLED")?.unwrap_or(true),
+            console_local_only: env_bool("FN_CONSOLE_LOCAL_ONLY")?.unwrap_or(true),
+            policy_defaults,
+            runtime_log_file: env_path("FN_RUNTIME_LOG_FILE"),
+            log_dir: env_path("FN_LOG_DIR"),
             admin_token: env("FN_ADMIN_TOKEN").filter(|s| !s.is_empty()),
             home_function: env("FN_HOME_FUNCTION").filter(|s| !s.is_empty()),
             home_redirect: env("FN_HOME_REDIRECT").filter(|s| !s.is_empty()),
@@ -626,6 +719,82 @@ mod tests {
         std::fs::remove_file(d.path().join("fastfn.json")).unwrap();
         let e = resolve(d.path(), &[("FN_RUNTIMES", "python,cobol")], Overrides::default()).unwrap_err();
         assert!(e.to_string().contains("unknown runtime `cobol`"), "{e}");
+    }
+
+    #[test]
+    fn compat_settings_from_env_and_file() {
+        let d = tempfile::tempdir().unwrap();
+        let s = resolve(d.path(), &[], Overrides::default()).unwrap();
+        assert_eq!(s.policy_defaults, PolicyDefaults::default());
+        assert!(s.console_api_enabled && s.console_local_only && !s.openapi_include_internal);
+        assert_eq!((s.public_base_url.as_deref(), s.log_dir.as_deref()), (None, None));
+        std::fs::write(
+            d.path().join("fastfn.json"),
+            r#"{"publicBaseUrl": "https://file.example.com/", "openapi": {"include_internal": true}}"#,
+        )
+        .unwrap();
+        let s = resolve(d.path(), &[], Overrides::default()).unwrap();
+        assert_eq!(s.public_base_url.as_deref(), Some("https://file.example.com"));
+        assert!(s.openapi_include_internal);
+        let s = resolve(
+            d.path(),
+            &[
+                ("FN_PUBLIC_BASE_URL", "https://env.example.com"),
+                ("FN_OPENAPI_INCLUDE_INTERNAL", "0"),
+                ("FN_DEFAULT_TIMEOUT_MS", "9000"),
+                ("FN_DEFAULT_MAX_CONCURRENCY", "3"),
+                ("FN_DEFAULT_MAX_BODY_BYTES", "100"),
+                ("FN_CONSOLE_LOCAL_ONLY", "0"),
+                ("FN_CONSOLE_API_ENABLED", "false"),
+                ("FN_LOG_DIR", "logs"),
+            ],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.public_base_url.as_deref(), Some("https://env.example.com"));
+        assert!(!s.openapi_include_internal && !s.console_local_only && !s.console_api_enabled);
+        assert_eq!(
+            s.policy_defaults,
+            PolicyDefaults {
+                timeout_ms: 9000,
+                max_concurrency: 3,
+                max_body_bytes: 100
+            }
+        );
+        assert_eq!(s.log_dir, Some(d.path().join("logs")));
+        let e = resolve(d.path(), &[("FN_DEFAULT_TIMEOUT_MS", "0")], Overrides::default()).unwrap_err();
+        assert!(e.to_string().contains("FN_DEFAULT_TIMEOUT_MS"), "{e}");
+        std::fs::write(d.path().join("fastfn.json"), r#"{"swagger_include_admin": true}"#).unwrap();
+        assert!(
+            resolve(d.path(), &[], Overrides::default())
+                .unwrap()
+                .openapi_include_internal
+        );
+    }
+
+    #[test]
+    fn config_flag_names_the_project_file() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("p/fns")).unwrap();
+        std::fs::write(
+            d.path().join("p/custom.json"),
+            r#"{"functions-dir": "fns", "force-url": true}"#,
+        )
+        .unwrap();
+        let o = Overrides {
+            config_file: Some(PathBuf::from("p/custom.json")),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&o, &|_| None, d.path()).unwrap();
+        assert_eq!(s.functions_root, d.path().join("p/fns").canonicalize().unwrap());
+        assert!(s.force_url);
+        let o = Overrides {
+            config_file: Some(PathBuf::from("p/missing.json")),
+            ..Default::default()
+        };
+        let e = Settings::resolve(&o, &|_| None, d.path()).unwrap_err();
+        assert_eq!(e.code, "config.missing_file");
+        assert!(e.to_string().contains("missing.json"), "{e}");
     }
 
     #[test]

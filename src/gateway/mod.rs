@@ -128,7 +128,12 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdo
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle_guarded(&shared, req, remote).await) }
+                async move {
+                    Ok::<_, Infallible>(
+                        crate::logs::served(&shared.logs, req, remote, |req| handle_guarded(&shared, req, remote))
+                            .await,
+                    )
+                }
             });
             let conn = http.serve_connection(TokioIo::new(stream), service);
             tokio::pin!(conn);
@@ -213,8 +218,16 @@ pub async fn handle(shared: &Arc<Shared>, req: Request<Incoming>, remote: Socket
 async fn handle_whole(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let served = shared.served();
-    let assets_first = served.assets.as_ref().is_some_and(|a| !a.run_worker_first());
-    let plan = match router::decide(&shared.settings, &served.discovery.routes, assets_first, &parts) {
+    // `/` may be answered by a home function or redirect (env, else the root config, read
+    // here so an edit applies at once; `/` is not a hot path).
+    let home = if parts.uri.path() == "/" {
+        crate::landing::home_action(&shared.settings).await
+    } else {
+        None
+    };
+    // A home function answers `/` before a static `index.html`, as in the original.
+    let assets_first = served.assets.as_ref().is_some_and(|a| !a.run_worker_first()) && home.is_none();
+    let plan = match router::decide(&served.discovery.routes, home.as_ref(), assets_first, &parts) {
         Decision::Admin => return crate::admin::handle(shared, parts, body, remote).await,
         Decision::Console => return crate::admin::console(shared, &parts, remote).await,
         Decision::Redirect(to) => return redirect(to),
@@ -240,9 +253,9 @@ async fn handle_whole(shared: &Arc<Shared>, req: Request<Incoming>, remote: Sock
             Some(assets) => match assets.serve(&parts.method, path, &parts.headers, true).await {
                 AssetOutcome::Served(resp) => resp,
                 AssetOutcome::Refused(failure) => failure.into_response(),
-                AssetOutcome::NoMatch => Failure::NotFound.into_response(),
+                AssetOutcome::NoMatch => crate::landing::not_found(&served, &parts.method, path),
             },
-            None => Failure::NotFound.into_response(),
+            None => crate::landing::not_found(&served, &parts.method, path),
         },
     }
 }
@@ -302,7 +315,7 @@ async fn invoke(
                 record_output(
                     shared,
                     target.runtime,
-                    &target.fn_name,
+                    (&target.fn_name, target.version.as_deref()),
                     reply.stdout.as_deref(),
                     reply.stderr.as_deref(),
                 );
@@ -489,20 +502,21 @@ fn debug_output_value(text: &str) -> Option<HeaderValue> {
 fn record_output(
     shared: &Shared,
     runtime: crate::runtime::RuntimeKind,
-    function: &str,
+    (function, version): (&str, Option<&str>),
     stdout: Option<&str>,
     stderr: Option<&str>,
 ) {
     let ts = crate::clock::epoch_millis();
     for (stream, text) in [("stdout", stdout), ("stderr", stderr)] {
         for line in text.into_iter().flat_map(str::lines) {
-            shared.logs.push(LogLine {
+            let line = LogLine {
                 ts,
                 runtime,
                 function: Some(function.to_string()),
                 stream,
                 line: line.to_string(),
-            });
+            };
+            shared.logs.push_output(line, version);
         }
     }
 }

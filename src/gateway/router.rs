@@ -4,8 +4,8 @@
 //! the decision says when to try them, and the gateway does.
 
 use super::Failure;
-use crate::config::project::Settings;
 use crate::host::request_host;
+use crate::landing::HomeAction;
 use crate::routing::{Resolution, Route, RouteMap};
 use hyper::http::request::Parts;
 
@@ -42,27 +42,29 @@ pub enum RouteDecision<'a> {
     Refuse(Failure),
 }
 
+/// `home`: what `/` does instead of the normal lookup (env or root config), if anything;
 /// `assets_first`: a root assets mount exists and functions do not run first.
-pub fn decide<'a>(settings: &'a Settings, routes: &'a RouteMap, assets_first: bool, parts: &'a Parts) -> Decision<'a> {
+pub fn decide<'a>(
+    routes: &'a RouteMap,
+    home: Option<&'a HomeAction>,
+    assets_first: bool,
+    parts: &'a Parts,
+) -> Decision<'a> {
     if !is_method_token(parts.method.as_str()) {
         return Decision::Refuse(Failure::BadRequest("invalid method"));
     }
     let path = parts.uri.path();
-    if path == "/_fn" || path.starts_with("/_fn/") {
+    if path == "/_fn" || path.starts_with("/_fn/") || crate::admin::is_public_alias(path) {
         return Decision::Admin;
     }
     if path == "/console" || path.starts_with("/console/") {
         return Decision::Console;
     }
-    let mut lookup = path;
-    if path == "/" {
-        if let Some(to) = &settings.home_redirect {
-            return Decision::Redirect(to);
-        }
-        if let Some(home) = &settings.home_function {
-            lookup = home.as_str();
-        }
-    }
+    let lookup = match home {
+        Some(HomeAction::Redirect(to)) if path == "/" => return Decision::Redirect(to),
+        Some(HomeAction::Function(to)) if path == "/" => to.as_str(),
+        _ => path,
+    };
     let route = match routes.resolve(parts.method.as_str(), lookup, request_host(parts)) {
         Resolution::Matched { route, params } => RouteDecision::Invoke { route, params },
         Resolution::Ambiguous => RouteDecision::Refuse(Failure::Ambiguous),
@@ -82,26 +84,22 @@ pub fn is_method_token(m: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::project::Overrides;
     use crate::discovery::{discover, DiscoveryOptions};
     use crate::runtime::RuntimeKind;
-    use std::collections::HashMap;
 
-    fn project(files: &[(&str, &str)], env: &[(&str, &str)]) -> (tempfile::TempDir, Settings, RouteMap) {
+    fn project(files: &[(&str, &str)]) -> (tempfile::TempDir, RouteMap) {
         let dir = tempfile::tempdir().unwrap();
         for (path, text) in files {
             let p = dir.path().join(path);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, text).unwrap();
         }
-        let vars: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let settings = Settings::resolve(&Overrides::default(), &|k| vars.get(k).cloned(), dir.path()).unwrap();
         let opts = DiscoveryOptions {
             runtimes: vec![RuntimeKind::Python, RuntimeKind::Node],
             ..DiscoveryOptions::default()
         };
         let routes = discover(dir.path(), &opts).routes;
-        (dir, settings, routes)
+        (dir, routes)
     }
 
     fn head(method: &str, uri: &str, headers: &[(&str, &str)]) -> Parts {
@@ -129,7 +127,8 @@ mod tests {
             ),
             ("only/handler.py", "def handler(e): return 'api'"),
         ];
-        let (_dir, settings, routes) = project(&files, &[("FN_HOME_REDIRECT", "/hello")]);
+        let (_dir, routes) = project(&files);
+        let home = HomeAction::Redirect("/hello".into());
         let kind = |d: &Decision| -> String {
             match d {
                 Decision::Admin => "admin".into(),
@@ -165,14 +164,22 @@ mod tests {
         ];
         for (method, uri, headers, want) in cases {
             let parts = head(method, uri, headers);
-            let got = kind(&decide(&settings, &routes, false, &parts));
+            let got = kind(&decide(&routes, Some(&home), false, &parts));
             assert_eq!(&got, want, "{method} {uri} {headers:?}");
         }
         let parts = head("GET", "/hello", &[]);
-        let Decision::Serve(plan) = decide(&settings, &routes, true, &parts) else {
+        let Decision::Serve(plan) = decide(&routes, None, true, &parts) else {
             panic!()
         };
         assert!(plan.assets_first);
+        let home = HomeAction::Function("/users/7".into());
+        let parts = head("GET", "/", &[]);
+        assert_eq!(
+            kind(&decide(&routes, Some(&home), false, &parts)),
+            "invoke /users/:id python [id=7]"
+        );
+        let parts = head("GET", "/openapi.json", &[]);
+        assert_eq!(kind(&decide(&routes, None, false, &parts)), "admin", "a public alias");
     }
 
     #[test]

@@ -28,10 +28,12 @@ impl RuntimeKind {
         RuntimeKind::Go,
     ];
 
-    /// Runtimes on when `FN_RUNTIMES` is not set (rust and go are experimental).
+    /// Runtimes on when `FN_RUNTIMES` is not set (rust and go are experimental), in the
+    /// original's native order (`python,node,php,lua`), which also decides cross-runtime
+    /// duplicates.
     pub const DEFAULT_ORDER: [RuntimeKind; 4] = [
-        RuntimeKind::Node,
         RuntimeKind::Python,
+        RuntimeKind::Node,
         RuntimeKind::Php,
         RuntimeKind::Lua,
     ];

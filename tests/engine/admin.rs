@@ -173,17 +173,19 @@ async fn dns_rebinding_attack_is_refused() {
 async fn admin_api_can_be_turned_off() {
     let e = admin_engine(&[("FN_ADMIN_API_ENABLED", "0")]).await;
     let invoke_body = json!({"name": "hello.py"}).to_string();
-    let cases: [(&str, &str, Option<&[u8]>); 6] = [
+    let cases: [(&str, &str, Option<&[u8]>); 4] = [
         ("GET", "/_fn/catalog", None),
         ("POST", "/_fn/reload", None),
         ("POST", "/_fn/invoke", Some(invoke_body.as_bytes())),
         ("GET", "/_fn/logs", None),
-        ("GET", "/_fn/openapi.json", None),
-        ("GET", "/_fn/docs", None),
     ];
     for (method, path, body) in cases {
         let r = e.send(method, path, &[CSRF], body).await;
-        assert_error(&r, 404, "not found", path);
+        assert_error(&r, 404, "admin api disabled", path);
+    }
+    // As in the original, the docs have their own switch (FN_DOCS_ENABLED).
+    for path in ["/_fn/openapi.json", "/_fn/docs"] {
+        assert_eq!(e.get(path).await.status, 200, "{path}");
     }
     assert_eq!(e.get("/hello").await.status, 200);
     assert_eq!(e.get("/_fn/health").await.status, 200);
@@ -194,7 +196,7 @@ async fn admin_api_can_be_turned_off() {
 async fn docs_can_be_turned_off_alone() {
     let e = admin_engine(&[("FN_DOCS_ENABLED", "0")]).await;
     for path in ["/_fn/openapi.json", "/_fn/docs"] {
-        assert_error(&e.get(path).await, 404, "not found", path);
+        assert_error(&e.get(path).await, 404, "docs disabled", path);
     }
     assert_eq!(e.get("/_fn/catalog").await.status, 200);
     assert_eq!(e.get("/hello").await.status, 200);
@@ -243,22 +245,24 @@ async fn invoke_calls_a_function_by_name_or_path() {
 
     for name in ["nope.py", "/nope", "hello"] {
         let r = invoke(&e, json!({ "name": name })).await;
-        assert_error(&r, 404, "not found", name);
+        assert_error(&r, 404, "unknown function or version", name);
     }
 
-    let user = json!({"id": "u1", "roles": ["admin"]});
-    let r = invoke(&e, json!({"name": "whoami.py", "context": {"user": user}})).await;
+    // The whole `context` object is `event.context.user` (the original's invoke endpoint).
+    let context = json!({"id": "u1", "roles": ["admin"]});
+    let r = invoke(&e, json!({"name": "whoami.py", "context": context})).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let body: Value = serde_json::from_str(r.json()["body"].as_str().expect("body")).expect("JSON body");
-    assert_eq!(body, json!({ "user": user }), "context.user reaches event.context.user");
+    assert_eq!(body, json!({ "user": context }), "context reaches event.context.user");
     // A plain HTTP call has no user.
     assert_eq!(e.get("/whoami").await.json(), json!({"user": null}));
     e.stop().await;
 }
 
+/// The structured runtime lines of `/_fn/logs?file=runtime&format=json` (`entries`).
 fn log_lines(r: &Resp) -> Vec<Value> {
     assert_eq!(r.status, 200, "{}", r.text());
-    r.json()["lines"].as_array().expect("lines").clone()
+    r.json()["entries"].as_array().expect("entries").clone()
 }
 
 fn texts(lines: &[Value]) -> Vec<String> {
@@ -273,7 +277,10 @@ async fn logs_return_what_handlers_printed() {
     let e = admin_engine(&[]).await;
     assert_eq!(e.get("/chatty?n=7").await.status, 200);
     assert_eq!(e.get("/quiet").await.status, 200);
-    let lines = log_lines(&e.get("/_fn/logs?format=json&fn=chatty.py&stream=stdout&lines=5").await);
+    let lines = log_lines(
+        &e.get("/_fn/logs?file=runtime&format=json&fn=chatty.py&stream=stdout&lines=5")
+            .await,
+    );
     assert_eq!(
         texts(&lines),
         [
@@ -292,9 +299,15 @@ async fn logs_return_what_handlers_printed() {
             "{l}"
         );
     }
-    let lines = log_lines(&e.get("/_fn/logs?format=json&fn=chatty.py&stream=stderr").await);
+    let lines = log_lines(
+        &e.get("/_fn/logs?file=runtime&format=json&fn=chatty.py&stream=stderr")
+            .await,
+    );
     assert_eq!(texts(&lines), ["chatty err"]);
-    let lines = log_lines(&e.get("/_fn/logs?format=json&fn=quiet.py&stream=stdout").await);
+    let lines = log_lines(
+        &e.get("/_fn/logs?file=runtime&format=json&fn=quiet.py&stream=stdout")
+            .await,
+    );
     assert_eq!(texts(&lines), ["quiet out"]);
 
     // `lines` is capped at 2000. The log book itself keeps the last 2000 lines, so this shows
@@ -302,8 +315,10 @@ async fn logs_return_what_handlers_printed() {
     assert_eq!(e.get("/chatty?n=2500").await.status, 200);
     for lines_param in ["2001", "100000"] {
         let lines = log_lines(
-            &e.get(&format!("/_fn/logs?format=json&fn=chatty.py&lines={lines_param}"))
-                .await,
+            &e.get(&format!(
+                "/_fn/logs?file=runtime&format=json&fn=chatty.py&lines={lines_param}"
+            ))
+            .await,
         );
         let t = texts(&lines);
         assert_eq!(t.len(), 2000, "lines={lines_param}");

@@ -32,12 +32,12 @@ async fn post(e: &TestEngine, path: &str, body: &str) -> Resp {
 
 /// `(function, runtime, stream, line)` of the log book's last lines.
 async fn log_book(e: &TestEngine) -> Vec<(String, String, String, String)> {
-    let r = e.get("/_fn/logs?format=json&lines=200").await;
+    let r = e.get("/_fn/logs?file=runtime&format=json&lines=200").await;
     assert_eq!(r.status, 200, "{}", r.text());
     let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
-    r.json()["lines"]
+    r.json()["entries"]
         .as_array()
-        .expect("lines")
+        .expect("entries")
         .iter()
         .map(|l| {
             (

@@ -5,6 +5,7 @@
 mod admin;
 mod assets;
 mod cli;
+mod compat;
 mod compat_rt;
 mod edge;
 mod errors;

@@ -77,7 +77,7 @@ async fn private_ignored_and_mismatched_paths_are_404() {
         ("GET", "/legacy/other"),        // a folder with fn.routes.json is a leaf
         ("GET", "/deep/1/2/3/4/5/6/no"), // depth limit
         ("GET", "/python/grouped"),      // grouped layout: served at /grouped
-        ("GET", "/"),
+        ("POST", "/"),                   // no function at `/` (GET / is the landing page)
         ("GET", "/nope"),
     ];
     for (method, path) in not_found {
@@ -86,6 +86,13 @@ async fn private_ignored_and_mismatched_paths_are_404() {
         assert_eq!(r.text(), r#"{"error":"not found"}"#, "{method} {path}");
         assert_eq!(r.header("content-type"), Some("application/json"));
     }
+    // `/` is never a file route; with routes in the project it is the built-in landing page
+    // (the original's; this answered 404 before the compatibility work).
+    let r = e.get("/").await;
+    assert_eq!(
+        (r.status, r.header("content-type")),
+        (200, Some("text/html; charset=utf-8"))
+    );
     e.stop().await;
 }
 

@@ -70,8 +70,10 @@ export class HttpBackend implements Backend {
   resolve(method: string, url: string) {
     return getJson<Resolve>(`${this.base}/_fn/resolve?${query({ method, url })}`);
   }
-  logs(q: LogQuery) {
-    return getJson<{ lines: LogLine[] }>(`${this.base}/_fn/logs?${query({ format: 'json', ...q })}`);
+  async logs(q: LogQuery) {
+    // The runtime log's structured lines are `entries` (`data` holds them as FastFN prints them).
+    const r = await getJson<{ entries: LogLine[] }>(`${this.base}/_fn/logs?${query({ file: 'runtime', format: 'json', ...q })}`);
+    return { lines: r.entries };
   }
   async sendRequest(req: SendRequest): Promise<SendResult> {
     const headers = new Headers();

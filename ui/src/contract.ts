@@ -159,7 +159,7 @@ export interface Resolve {
   runtime?: RuntimeKind;
   function?: string;
   file?: string;
-  source?: RouteSourceName | 'assets';
+  source?: RouteSourceName | 'assets' | 'landing';
   params?: Record<string, string>;
   allow?: string;
   claimants?: { route: string; runtime: RuntimeKind; file: string }[];
