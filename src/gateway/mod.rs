@@ -126,13 +126,17 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdo
         let conns = conns.clone();
         let mut stop = shutdown.clone();
         tokio::spawn(async move {
+            // Admission refusals in a row on this connection (see `pace_refusal`).
+            let streak = Arc::new(std::sync::atomic::AtomicU32::new(0));
             let service = hyper::service::service_fn(move |req| {
                 let shared = shared.clone();
+                let streak = streak.clone();
                 async move {
-                    Ok::<_, Infallible>(
+                    let resp =
                         crate::logs::served(&shared.logs, req, remote, |req| handle_guarded(&shared, req, remote))
-                            .await,
-                    )
+                            .await;
+                    pace_refusal(&resp, &streak).await;
+                    Ok::<_, Infallible>(resp)
                 }
             });
             let conn = http.serve_connection(TokioIo::new(stream), service);
@@ -158,6 +162,27 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdo
         }
     };
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, drained).await;
+}
+
+/// Marks a response as an admission refusal (pool full, body too large, deps installing).
+#[derive(Clone, Copy)]
+struct AdmissionRefused;
+
+/// A client that comes straight back after a refusal, again and again, is paced: from its
+/// second refusal in a row on one connection, the answer waits 1 ms more per refusal (at most
+/// 8 ms). One refusal costs nothing extra; a hammering client (a load tool retrying a full
+/// pool) can no longer take the CPU the admitted calls need on a small machine. The status
+/// and body are unchanged.
+async fn pace_refusal<B>(resp: &Response<B>, streak: &std::sync::atomic::AtomicU32) {
+    use std::sync::atomic::Ordering;
+    if resp.extensions().get::<AdmissionRefused>().is_none() {
+        streak.store(0, Ordering::Relaxed);
+        return;
+    }
+    let n = streak.fetch_add(1, Ordering::Relaxed) + 1;
+    if n >= 2 {
+        tokio::time::sleep(Duration::from_millis(u64::from(n.min(9) - 1))).await;
+    }
 }
 
 /// The connection cap: the file-descriptor limit (raised to the hard limit first: the default
@@ -293,9 +318,12 @@ async fn invoke(
         && !shared.events.has_live_receivers();
     if cheap {
         if let Err(failure) = outcome.result {
-            return failure.into_response();
+            let mut resp = failure.into_response();
+            resp.extensions_mut().insert(AdmissionRefused);
+            return resp;
         }
     }
+    let refused = matches!(&outcome.result, Err(f) if f.is_admission());
     let request_id = shared.next_request_id();
 
     // Pool refusals are the gateway's own answer, not a runtime error: no warm-up headers.
@@ -390,6 +418,9 @@ async fn invoke(
                 headers.insert(HeaderName::from_static(name), v);
             }
         }
+    }
+    if refused {
+        resp.extensions_mut().insert(AdmissionRefused);
     }
     if shared.events.has_live_receivers() {
         let t = outcome.timings;

@@ -340,3 +340,38 @@ async fn one_client_cannot_take_every_connection() {
     assert!(closed >= 40, "only {closed} of 60 were refused");
     e.stop().await;
 }
+
+/// A client that comes straight back after each refusal is paced (1 ms more per refusal in a
+/// row on its connection, at most 8 ms): ten pipelined requests to a full pool all get 429,
+/// and the ten answers take at least 1+2+…+8+8 ms = 44 ms. Status and body are unchanged.
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_in_a_row_are_paced() {
+    let e = edge(&[]).await;
+    let addr = e.addr();
+    let busy = tokio::spawn(async move { crate::support::request(addr, "GET", "/single?ms=2000", &[], None).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut raw = Vec::new();
+    for i in 0..10 {
+        let close = if i == 9 { "Connection: close\r\n" } else { "" };
+        raw.extend_from_slice(format!("GET /single HTTP/1.1\r\nHost: x\r\n{close}\r\n").as_bytes());
+    }
+    let t = Instant::now();
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(&raw).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    let took = t.elapsed();
+    let text = String::from_utf8_lossy(&out);
+    let statuses: Vec<&str> = text
+        .match_indices("HTTP/1.1 ")
+        .map(|(i, _)| &text[i + 9..i + 12])
+        .collect();
+    assert_eq!(statuses, ["429"; 10], "{text}");
+    assert_eq!(text.matches(r#"{"error":"worker pool overflow"}"#).count(), 10);
+    assert!(took >= Duration::from_millis(44), "paced: {took:?}");
+    assert_eq!(busy.await.unwrap().status, 200);
+    e.stop().await;
+}
