@@ -978,14 +978,18 @@ fn scan(
 
 /// Patterns the new map adds and removes, sorted.
 fn route_diff(old: &Discovery, new: &Discovery) -> (Vec<String>, Vec<String>) {
-    use std::collections::BTreeSet;
-    let patterns =
-        |d: &Discovery| -> BTreeSet<String> { d.routes.routes().iter().map(|r| r.pattern.clone()).collect() };
-    let (old, new) = (patterns(old), patterns(new));
-    (
-        new.difference(&old).cloned().collect(),
-        old.difference(&new).cloned().collect(),
-    )
+    use std::collections::HashSet;
+    // Borrowed patterns: a reload of a large tree copies only what changed.
+    fn patterns(d: &Discovery) -> HashSet<&str> {
+        d.routes.routes().iter().map(|r| r.pattern.as_str()).collect()
+    }
+    let (before, after) = (patterns(old), patterns(new));
+    let only = |a: &HashSet<&str>, b: &HashSet<&str>| {
+        let mut v: Vec<String> = a.difference(b).map(|s| s.to_string()).collect();
+        v.sort();
+        v
+    };
+    (only(&after, &before), only(&before, &after))
 }
 
 fn empty_discovery() -> Discovery {
