@@ -520,7 +520,15 @@ impl Engine {
             settings,
         });
         let engine = Engine(shared);
-        // The daemons the routes need start while dependency manifests are read.
+        // Held until the first map is published: a reload the watcher triggers meanwhile
+        // waits, and so never publishes before (and is overwritten by) the start-up map.
+        let first_publish = engine.0.reload_lock.lock().await;
+        // Setting up the watches walks the tree (notify reads every folder): on a blocking
+        // thread, while the daemons the routes need start and dependency manifests are read.
+        let watching = engine.0.settings.hot_reload.then(|| {
+            let engine = engine.clone();
+            tokio::task::spawn_blocking(move || engine.start_watching())
+        });
         let ((), reports) = tokio::join!(engine.prepare_deps(&scanned.0, None), engine.apply_demand(&scanned.0));
         log_start_reports(&reports);
         for (rt, sockets) in &engine.0.runtimes {
@@ -536,6 +544,10 @@ impl Engine {
         }
         let served = engine.build_served(scanned.0, scanned.1, None);
         engine.0.served.store(Arc::new(served));
+        drop(first_publish);
+        if let Some(watching) = watching {
+            let _ = watching.await;
+        }
 
         let probe = tokio::spawn(probe_loop(engine.0.clone()));
         let usage = tokio::spawn(crate::usage::sample_loop(engine.daemons().to_vec(), events.clone()));
@@ -550,9 +562,6 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .extend([probe, serve, usage]);
-        if engine.0.settings.hot_reload {
-            engine.start_watching();
-        }
         events.emit(EngineEvent::Phase { phase: Phase::Serving });
         Ok(engine)
     }
@@ -657,6 +666,8 @@ impl Engine {
         }
     }
 
+    /// Watch the functions root and run a reload for every batch of changes. Blocking (notify
+    /// walks the tree to set up its watches); needs the tokio runtime context for its tasks.
     fn start_watching(&self) {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<PathBuf>>();
         let root = self.0.settings.functions_root.clone();
