@@ -466,15 +466,31 @@ impl Deps {
     /// `touched` path (root-relative) are read again; the others keep their state (their
     /// manifests and handlers did not change). `None` reads every folder.
     pub fn prepare_touched(self: &Arc<Self>, root: &Path, targets: &[Arc<Target>], touched: Option<&[String]>) {
+        // Sets, not a scan of `touched` per target: a checkout can touch thousands of paths.
+        let paths: Option<std::collections::HashSet<&str>> = touched.map(|t| t.iter().map(String::as_str).collect());
+        let parents: Option<std::collections::HashSet<&str>> = touched.map(|t| {
+            t.iter()
+                .map(|p| p.rsplit_once('/').map_or("", |(dir, _)| dir))
+                .collect()
+        });
         let is_touched = |folder: &str| {
-            touched.is_none_or(|paths| {
-                paths.iter().any(|t| {
-                    let parent = t.rsplit_once('/').map_or("", |(dir, _)| dir);
-                    parent == folder
-                        || t == folder
-                        || folder.strip_prefix(t.as_str()).is_some_and(|r| r.starts_with('/'))
-                })
-            })
+            let (Some(paths), Some(parents)) = (&paths, &parents) else {
+                return true;
+            };
+            // A file in the folder, the folder itself, or a folder above it changed.
+            if parents.contains(folder) {
+                return true;
+            }
+            let mut at = folder;
+            loop {
+                if paths.contains(at) {
+                    return true;
+                }
+                match at.rsplit_once('/') {
+                    Some((up, _)) => at = up,
+                    None => return false,
+                }
+            }
         };
         let mut untouched = std::collections::HashSet::new();
         let mut wanted: BTreeMap<Key, Vec<PathBuf>> = BTreeMap::new();

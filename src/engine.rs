@@ -541,7 +541,15 @@ impl Engine {
             settings,
         });
         let engine = Engine(shared);
-        // The daemons the routes need start while dependency manifests are read.
+        // Held until the first map is published: a reload the watcher triggers meanwhile
+        // waits, and so never publishes before (and is overwritten by) the start-up map.
+        let first_publish = engine.0.reload_lock.lock().await;
+        // Setting up the watches walks the tree (notify reads every folder): on a blocking
+        // thread, while the daemons the routes need start and dependency manifests are read.
+        let watching = engine.0.settings.hot_reload.then(|| {
+            let engine = engine.clone();
+            tokio::task::spawn_blocking(move || engine.start_watching())
+        });
         let ((), reports) = tokio::join!(engine.prepare_deps(&scanned.0, None), engine.apply_demand(&scanned.0));
         log_start_reports(&reports);
         for (rt, sockets) in &engine.0.runtimes {
@@ -557,6 +565,10 @@ impl Engine {
         }
         let served = engine.build_served(scanned.0, scanned.1, None);
         engine.0.served.store(Arc::new(served));
+        drop(first_publish);
+        if let Some(watching) = watching {
+            let _ = watching.await;
+        }
 
         let probe = tokio::spawn(probe_loop(engine.0.clone()));
         let usage = tokio::spawn(crate::usage::sample_loop(engine.daemons().to_vec(), events.clone()));
@@ -572,9 +584,6 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .extend([probe, usage]);
         *engine.0.serving.lock().unwrap_or_else(|p| p.into_inner()) = Some(serve);
-        if engine.0.settings.hot_reload {
-            engine.start_watching();
-        }
         events.emit(EngineEvent::Phase { phase: Phase::Serving });
         Ok(engine)
     }
@@ -679,6 +688,8 @@ impl Engine {
         }
     }
 
+    /// Watch the functions root and run a reload for every batch of changes. Blocking (notify
+    /// walks the tree to set up its watches); needs the tokio runtime context for its tasks.
     fn start_watching(&self) {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<PathBuf>>();
         let root = self.0.settings.functions_root.clone();
@@ -1006,14 +1017,18 @@ fn scan(
 
 /// Patterns the new map adds and removes, sorted.
 fn route_diff(old: &Discovery, new: &Discovery) -> (Vec<String>, Vec<String>) {
-    use std::collections::BTreeSet;
-    let patterns =
-        |d: &Discovery| -> BTreeSet<String> { d.routes.routes().iter().map(|r| r.pattern.clone()).collect() };
-    let (old, new) = (patterns(old), patterns(new));
-    (
-        new.difference(&old).cloned().collect(),
-        old.difference(&new).cloned().collect(),
-    )
+    use std::collections::HashSet;
+    // Borrowed patterns: a reload of a large tree copies only what changed.
+    fn patterns(d: &Discovery) -> HashSet<&str> {
+        d.routes.routes().iter().map(|r| r.pattern.as_str()).collect()
+    }
+    let (before, after) = (patterns(old), patterns(new));
+    let only = |a: &HashSet<&str>, b: &HashSet<&str>| {
+        let mut v: Vec<String> = a.difference(b).map(|s| s.to_string()).collect();
+        v.sort();
+        v
+    };
+    (only(&after, &before), only(&before, &after))
 }
 
 fn empty_discovery() -> Discovery {

@@ -406,7 +406,17 @@ impl RouteMap {
             let mut won = vec![Methods::default(); group.len()];
             let mut ambiguous = Methods::default();
             let mut losers: Vec<(usize, usize)> = Vec::new();
-            for (_, bit) in Methods::ALL_NAMES {
+            // A pattern with one claimant (nearly every pattern of a large tree) wins all its
+            // methods: skip the per-method contest and its allocations.
+            let contested = group.len() > 1;
+            if !contested {
+                for (_, bit) in Methods::ALL_NAMES {
+                    if group[0].methods.contains(bit) {
+                        won[0] = won[0] | bit;
+                    }
+                }
+            }
+            for (_, bit) in Methods::ALL_NAMES.into_iter().filter(|_| contested) {
                 let mut contenders: Vec<usize> = (0..group.len()).filter(|&i| group[i].methods.contains(bit)).collect();
                 // Stable sort keeps candidate order for equal strength; that only matters
                 // for the ambiguity check below.
@@ -473,7 +483,8 @@ impl RouteMap {
 
         let entries = &map.entries;
         let routes = &map.routes;
-        map.dynamic.sort_by_key(|&i| {
+        // Cached: the key builds a string, once per entry rather than once per comparison.
+        map.dynamic.sort_by_cached_key(|&i| {
             let segs = &entries[i].segments;
             let count = |f: fn(&Segment) -> bool| segs.iter().filter(|s| f(s)).count();
             let pattern = entries[i]
