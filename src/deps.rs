@@ -26,6 +26,8 @@
 //! - Nothing is installed outside the function folder except what the installers themselves
 //!   cache per user (pip's and npm's download caches), as they do when run by hand.
 
+pub mod infer;
+
 use crate::events::{EngineEvent, EventBus};
 use crate::routing::Target;
 use crate::runtime::RuntimeKind;
