@@ -54,9 +54,17 @@ pub enum Failure {
     /// The function's dependencies are being installed (`Retry-After: 2`).
     #[error("dependencies are being installed")]
     DepsPreparing,
-    /// The function's dependency install failed; `output` is shown only with debug headers.
+    /// The function's dependency install failed; `package` is the one the installer's output
+    /// names (shown always: the user wrote it); `output` is shown only with debug headers.
     #[error("dependency install failed")]
-    DepsFailed { output: Option<String> },
+    DepsFailed {
+        package: Option<String>,
+        output: Option<String>,
+    },
+    /// Inference found imports it cannot map to packages (FastFN's message, which names them
+    /// and no path).
+    #[error("{0}")]
+    DepsUnresolved(String),
     /// A rust/go handler does not compile; `output` is the compiler's message.
     #[error("{runtime} build failed")]
     BuildFailed { runtime: &'static str, output: String },
@@ -78,7 +86,7 @@ impl Failure {
             Failure::InvalidReply | Failure::InvalidBase64 | Failure::RuntimeError(_) => 502,
             Failure::RuntimeDown | Failure::RuntimeUnavailable => 503,
             Failure::Timeout => 504,
-            Failure::BuildFailed { .. } => 500,
+            Failure::BuildFailed { .. } | Failure::DepsUnresolved(_) => 500,
             Failure::DepsPreparing | Failure::DepsFailed { .. } => 503,
             Failure::Internal => 500,
         };
@@ -137,11 +145,20 @@ impl Failure {
         };
         let mut body = serde_json::json!({ "error": self.to_string() });
         match &self {
-            Failure::BuildFailed { output, .. } | Failure::DepsFailed { output: Some(output) } => {
+            Failure::BuildFailed { output, .. } => {
                 body["output"] = serde_json::json!(output);
             }
-            Failure::DepsFailed { output: None } => {
-                body["hint"] = serde_json::json!("the installer's output is in /_fn/health (deps) and /_fn/logs");
+            Failure::DepsFailed { package, output } => {
+                if let Some(package) = package {
+                    body["package"] = serde_json::json!(package);
+                }
+                match output {
+                    Some(output) => body["output"] = serde_json::json!(output),
+                    None => {
+                        body["hint"] =
+                            serde_json::json!("the installer's output is in /_fn/health (deps) and /_fn/logs")
+                    }
+                }
             }
             _ => {}
         }
