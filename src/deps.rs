@@ -858,14 +858,18 @@ impl Deps {
             return Ok(None);
         }
         let mut found = infer::Inferred::default();
-        let mut inline = false;
+        let mut inline = Vec::new();
         for h in handlers {
             let Ok(source) = std::fs::read_to_string(h) else {
                 continue;
             };
             match installer {
                 Installer::Pip => {
-                    inline |= !inline_requirements(&source).is_empty();
+                    inline.extend(
+                        inline_requirements(&source)
+                            .iter()
+                            .filter_map(|r| infer::requirement_name(r)),
+                    );
                     let stem = h.file_stem().and_then(|s| s.to_str()).unwrap_or("");
                     let local = |name: &str| dir.join(format!("{name}.py")).is_file() || dir.join(name).is_dir();
                     found.extend(infer::python_infer(&source, stem, local));
@@ -879,7 +883,7 @@ impl Deps {
         let list = found.unresolved.join(", ");
         let strict_failure = match installer {
             Installer::Pip => {
-                let explicit = inline || existing.as_deref().is_some_and(infer::has_requirements);
+                let explicit = !inline.is_empty() || existing.as_deref().is_some_and(infer::has_requirements);
                 (t.strict && !found.unresolved.is_empty() && !explicit).then(|| {
                     format!(
                         "python dependency inference failed: unresolved imports {list}. Add explicit requirements.txt entries or disable FN_AUTO_INFER_STRICT."
@@ -895,6 +899,10 @@ impl Deps {
         if let Some(message) = strict_failure {
             return Err(message);
         }
+        // A package `#@requirements` names is not written again into `requirements.txt`.
+        found
+            .resolved
+            .retain(|p| !inline.contains(&infer::requirement_name(p).unwrap_or_default()));
         let mut generated = false;
         if t.write_manifest && !found.resolved.is_empty() {
             let merged = match installer {

@@ -6,6 +6,7 @@ mod admin;
 mod assets;
 mod cli;
 mod compat_rt;
+mod deps_compat;
 mod edge;
 mod errors;
 mod events;
