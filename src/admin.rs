@@ -109,7 +109,13 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
     let is_docs = matches!(path, "/_fn/openapi.json" | "/_fn/docs");
     let known = matches!(
         path,
-        "/_fn/catalog" | "/_fn/reload" | "/_fn/logs" | "/_fn/invoke" | "/_fn/resolve" | "/_fn/daemons/kill"
+        "/_fn/catalog"
+            | "/_fn/reload"
+            | "/_fn/logs"
+            | "/_fn/invoke"
+            | "/_fn/resolve"
+            | "/_fn/daemons/kill"
+            | "/_fn/packs"
     ) || is_docs;
     if !known || !settings.admin_api_enabled || (is_docs && !settings.docs_enabled) {
         return Failure::NotFound.into_response();
@@ -119,6 +125,14 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
     }
     match (path, &parts.method) {
         ("/_fn/catalog", &Method::GET) => json_response(StatusCode::OK, &catalog(shared)),
+        ("/_fn/packs", &Method::GET) => {
+            // Reads the packs folder: off the async workers.
+            let (deps, root) = (shared.deps.clone(), settings.functions_root.clone());
+            let packs = tokio::task::spawn_blocking(move || deps.packs(&root))
+                .await
+                .unwrap_or_default();
+            json_response(StatusCode::OK, &json!({ "packs": packs }))
+        }
         ("/_fn/reload", &Method::GET | &Method::POST) => {
             let report = shared.reload().await;
             let served = shared.served();

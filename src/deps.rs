@@ -623,6 +623,24 @@ impl Toggles {
     }
 }
 
+/// One shared pack, for `GET /_fn/packs`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackStatus {
+    pub runtime: RuntimeKind,
+    pub name: String,
+    /// Root-relative folder (`.fastfn/packs/python/<name>`).
+    pub path: String,
+    /// The manifest a pack of this runtime installs from.
+    pub manifest: &'static str,
+    /// `ready`, `installing`, `failed`, `unused` (no function names it yet) or `empty` (no
+    /// manifest).
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Function folders whose `fn.config.json` names it in `shared_deps`.
+    pub used_by: Vec<String>,
+}
+
 /// Status of one folder's install, for `/_fn/health` and the dashboard.
 #[derive(Debug, Clone, Serialize)]
 pub struct DepsStatus {
@@ -655,6 +673,129 @@ pub struct Deps {
     changed: tokio::sync::watch::Sender<u64>,
     /// This `Deps` itself, for installs started from a request (`&self` there).
     this: std::sync::Weak<Deps>,
+    /// Shared packs each function folder names (`shared_deps`), from the last read of its
+    /// `fn.config.json`. Locked after `units` when both are held.
+    uses: Mutex<HashMap<Key, Vec<PackRef>>>,
+}
+
+/// A pack a function names: its root-relative folder, or why it cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PackRef {
+    Found {
+        name: String,
+        folder: String,
+    },
+    /// FastFN's `shared pack not found: …` message.
+    Missing(String),
+}
+
+/// Root-relative folder of the shared packs of `installer`'s runtime.
+fn packs_dir(installer: Installer) -> &'static str {
+    match installer {
+        Installer::Pip => ".fastfn/packs/python",
+        Installer::Npm => ".fastfn/packs/node",
+        Installer::Composer => ".fastfn/packs/php",
+    }
+}
+
+/// `shared_deps` of a function folder's `fn.config.json`: names, once each, in order. Names
+/// FastFN would refuse (characters) or that leave the packs folder (`..`, absolute) are
+/// skipped.
+fn shared_deps(dir: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(dir.join("fn.config.json")) else {
+        return Vec::new();
+    };
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for item in value["shared_deps"].as_array().into_iter().flatten() {
+        let Some(name) = item.as_str().map(str::trim) else {
+            continue;
+        };
+        let valid = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || "._/-[]".contains(c))
+            && !name.starts_with('/')
+            && name.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..");
+        if valid && !out.iter().any(|o| o == name) {
+            out.push(name.to_string());
+        }
+    }
+    out
+}
+
+/// Names the packs of a function folder provide (python: normalised as requirement names): what each
+/// pack's manifest lists, what its install folder holds at the top level, and (node, as FastFN
+/// does) the pack names themselves.
+fn pack_provides(root: &Path, dir: &Path, installer: Installer) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in shared_deps(dir) {
+        let pack = root.join(packs_dir(installer)).join(&name);
+        let (main, _) = installer.files();
+        let manifest = std::fs::read_to_string(pack.join(main)).unwrap_or_default();
+        match installer {
+            Installer::Pip => out.extend(manifest.lines().filter_map(infer::requirement_name)),
+            _ => {
+                out.push(name.clone());
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&manifest) {
+                    out.extend(
+                        v["dependencies"]
+                            .as_object()
+                            .into_iter()
+                            .flatten()
+                            .map(|(k, _)| k.clone()),
+                    );
+                }
+            }
+        }
+        for entry in std::fs::read_dir(pack.join(installer.out_dir()))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Some(n) = entry.file_name().to_str() {
+                out.push(n.trim_end_matches(".py").to_string());
+            }
+        }
+    }
+    match installer {
+        Installer::Pip => out.iter().filter_map(|n| infer::requirement_name(n)).collect(),
+        _ => out,
+    }
+}
+
+/// Make the packages installed in a pack visible to a function: a symbolic link in the
+/// function's install folder for each top-level entry of the pack's (`.deps/six.py`,
+/// `node_modules/is-number`), unless the function has its own entry of that name (its own
+/// install wins). The daemons search the function's install folder already, so a pack is
+/// installed once and imported by each function as its own. Returns whether a link was made.
+fn link_pack(pack_dir: &Path, fn_dir: &Path, installer: Installer) -> std::io::Result<bool> {
+    let from = pack_dir.join(installer.out_dir());
+    let Ok(entries) = std::fs::read_dir(&from) else {
+        return Ok(false);
+    };
+    let into = fn_dir.join(installer.out_dir());
+    let mut made = false;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let skip = name
+            .to_str()
+            .is_none_or(|n| n.starts_with('.') || n == "__pycache__" || n == "bin");
+        let link = into.join(&name);
+        if skip || link.symlink_metadata().is_ok() {
+            continue;
+        }
+        std::fs::create_dir_all(&into)?;
+        std::os::unix::fs::symlink(entry.path(), &link)?;
+        made = true;
+    }
+    if made {
+        // The python daemon re-imports a function whose stamp changed: touch it (same text).
+        let stamp = into.join(STAMP_FILE);
+        let text = std::fs::read_to_string(&stamp).unwrap_or_else(|_| "fastfn-deps-v1 packs\n".into());
+        std::fs::write(stamp, text)?;
+    }
+    Ok(made)
 }
 
 impl std::fmt::Debug for Deps {
@@ -689,6 +830,7 @@ impl Deps {
             units: Mutex::new(HashMap::new()),
             not_ready: ArcSwap::from_pointee(HashMap::new()),
             changed: tokio::sync::watch::channel(0).0,
+            uses: Mutex::new(HashMap::new()),
         })
     }
 
@@ -737,12 +879,57 @@ impl Deps {
                 }
             }
         }
+        // Shared packs: read the `shared_deps` of every function folder read now; a pack folder
+        // is read when a function names it or it was touched itself.
+        let mut new_uses: HashMap<Key, Vec<PackRef>> = HashMap::new();
+        for (folder, installer) in wanted.keys().filter(|(_, i)| *i != Installer::Composer) {
+            let names = shared_deps(&root.join(folder));
+            if names.is_empty() {
+                continue;
+            }
+            let refs = names
+                .into_iter()
+                .map(|name| {
+                    let rel = format!("{}/{name}", packs_dir(*installer));
+                    if root.join(&rel).is_dir() {
+                        PackRef::Found { name, folder: rel }
+                    } else {
+                        PackRef::Missing(format!("shared pack not found: {name} (looked in: {rel})"))
+                    }
+                })
+                .collect();
+            new_uses.insert((folder.clone(), *installer), refs);
+        }
+        let packs: Vec<Key> = {
+            let mut uses = self.uses.lock().unwrap_or_else(|p| p.into_inner());
+            uses.retain(|k, _| untouched.contains(k));
+            uses.extend(new_uses);
+            let mut packs: Vec<Key> = uses
+                .iter()
+                .flat_map(|((_, i), refs)| {
+                    refs.iter().filter_map(move |r| match r {
+                        PackRef::Found { folder, .. } => Some((folder.clone(), *i)),
+                        PackRef::Missing(_) => None,
+                    })
+                })
+                .collect();
+            packs.sort();
+            packs.dedup();
+            packs
+        };
+        for key in &packs {
+            if is_touched(&key.0) || touched.is_some_and(|t| t.iter().any(|p| p.starts_with(&key.0))) {
+                wanted.entry(key.clone()).or_default();
+            } else {
+                untouched.insert(key.clone());
+            }
+        }
         let toggles = self.options.toggles;
         let mut read = Vec::new();
         for ((folder, installer), handlers) in wanted {
             let dir = root.join(&folder);
             // Inference first: it may write the manifest that is read next.
-            let inference = match self.infer(&dir, installer, &handlers) {
+            let inference = match self.infer(root, &dir, installer, &handlers) {
                 Ok(i) => i,
                 Err(message) => {
                     read.push(((folder, installer), dir, handlers, Found::Unresolved(message)));
@@ -816,7 +1003,7 @@ impl Deps {
                 match step {
                     Step::Keep => {}
                     Step::MarkReady => unit.state = State::Ready { sig },
-                    Step::Install if toggles.preinstalls(key.1) => {
+                    Step::Install if toggles.preinstalls(key.1) || key.0.starts_with(".fastfn/packs/") => {
                         unit.state = State::Installing { sig };
                         start.push(key);
                     }
@@ -841,13 +1028,118 @@ impl Deps {
             let deps = self.clone();
             tokio::spawn(async move { deps.run(key).await });
         }
+        self.link_ready_packs(root, None);
+    }
+
+    /// Link every ready pack into the functions that name it, skipping functions whose own
+    /// install is running (they are linked when it ends). `installed` is a unit whose install
+    /// just succeeded and is not marked ready yet: it counts as ready, and only its links are
+    /// made (a pack into its functions, or a function's packs into it). Blocking file-system
+    /// work of a few directory reads; off the request path.
+    fn link_ready_packs(&self, root: &Path, installed: Option<&Key>) {
+        let mut work = Vec::new();
+        {
+            let units = self.units.lock().unwrap_or_else(|p| p.into_inner());
+            let uses = self.uses.lock().unwrap_or_else(|p| p.into_inner());
+            let is = |k: &Key| installed == Some(k);
+            for (fn_key, refs) in uses.iter() {
+                if installed.is_some_and(|k| !k.0.starts_with(".fastfn/packs/") && k != fn_key) {
+                    continue;
+                }
+                let own_busy = !is(fn_key)
+                    && units
+                        .get(fn_key)
+                        .is_some_and(|u| matches!(u.state, State::Installing { .. } | State::Deferred { .. }));
+                for r in refs {
+                    let PackRef::Found { folder, .. } = r else { continue };
+                    let pack_key = (folder.clone(), fn_key.1);
+                    if installed.is_some_and(|k| k.0.starts_with(".fastfn/packs/") && *k != pack_key) {
+                        continue;
+                    }
+                    let ready = is(&pack_key)
+                        || units
+                            .get(&pack_key)
+                            .is_none_or(|u| matches!(u.state, State::Ready { .. }));
+                    if ready && !own_busy {
+                        work.push((root.join(folder), root.join(&fn_key.0), fn_key.1));
+                    }
+                }
+            }
+        }
+        for (pack_dir, fn_dir, installer) in work {
+            if let Err(e) = link_pack(&pack_dir, &fn_dir, installer) {
+                tracing::warn!("cannot link {} into {}: {e}", pack_dir.display(), fn_dir.display());
+            }
+        }
+    }
+
+    /// Every shared pack under `.fastfn/packs/<runtime>/`, with its install state and the
+    /// functions that name it, for `GET /_fn/packs`.
+    pub fn packs(&self, root: &Path) -> Vec<PackStatus> {
+        let units = self.units.lock().unwrap_or_else(|p| p.into_inner());
+        let uses = self.uses.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        for installer in [Installer::Pip, Installer::Npm, Installer::Composer] {
+            let base = packs_dir(installer);
+            let Ok(entries) = std::fs::read_dir(root.join(base)) else {
+                continue;
+            };
+            let mut names: Vec<String> = entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .collect();
+            names.sort();
+            for name in names {
+                let folder = format!("{base}/{name}");
+                let (main, _) = installer.files();
+                let state = match units.get(&(folder.clone(), installer)).map(|u| &u.state) {
+                    Some(State::Ready { .. }) => "ready",
+                    Some(State::Installing { .. } | State::Deferred { .. }) => "installing",
+                    Some(State::Failed { .. } | State::Unresolved { .. }) => "failed",
+                    None if root.join(&folder).join(main).is_file() => "unused",
+                    None => "empty",
+                };
+                let error = match units.get(&(folder.clone(), installer)).map(|u| &u.state) {
+                    Some(State::Failed { output, .. }) => Some(output.clone()),
+                    _ => None,
+                };
+                let mut used_by: Vec<String> = uses
+                    .iter()
+                    .filter(|((_, i), refs)| {
+                        *i == installer
+                            && refs
+                                .iter()
+                                .any(|r| matches!(r, PackRef::Found { folder: f, .. } if *f == folder))
+                    })
+                    .map(|((f, _), _)| display_folder(f))
+                    .collect();
+                used_by.sort();
+                out.push(PackStatus {
+                    runtime: installer.runtime(),
+                    name,
+                    path: folder,
+                    manifest: main,
+                    state,
+                    error,
+                    used_by,
+                });
+            }
+        }
+        out
     }
 
     /// Inference for one folder (`FN_AUTO_INFER_*`): reads its handlers, adds the packages
     /// they import to the manifest when it does not name them (unless
     /// `FN_AUTO_INFER_WRITE_MANIFEST=0`). `Err` is the message of a strict failure. Blocking
     /// reads and writes of small files, off the request path.
-    fn infer(&self, dir: &Path, installer: Installer, handlers: &[PathBuf]) -> Result<Option<Inference>, String> {
+    fn infer(
+        &self,
+        root: &Path,
+        dir: &Path,
+        installer: Installer,
+        handlers: &[PathBuf],
+    ) -> Result<Option<Inference>, String> {
         let t = self.options.toggles;
         let enabled = match installer {
             Installer::Pip => t.infer_python && t.pip,
@@ -877,6 +1169,14 @@ impl Deps {
                 _ => found.extend(infer::node_infer(&source, &[])),
             }
         }
+        // What the function's shared packs provide is not the function's to install.
+        let provided = pack_provides(root, dir, installer);
+        let provided_by_pack = |name: &str| match installer {
+            Installer::Pip => provided.contains(&infer::requirement_name(name).unwrap_or_default()),
+            _ => provided.iter().any(|p| p == name),
+        };
+        found.resolved.retain(|p| !provided_by_pack(p));
+        found.unresolved.retain(|p| !provided_by_pack(p));
         let (main, _) = installer.files();
         let path = dir.join(main);
         let existing = std::fs::read_to_string(&path).ok();
@@ -1029,6 +1329,34 @@ impl Deps {
             };
             map.entry(folder.clone()).or_default()[installer.index()] = Some(r);
         }
+        // A function is ready when its own install and each pack it names are.
+        let uses = self.uses.lock().unwrap_or_else(|p| p.into_inner());
+        for ((folder, installer), refs) in uses.iter() {
+            let slot = &mut map.entry(folder.clone()).or_default()[installer.index()];
+            if slot.is_some() {
+                continue;
+            }
+            for r in refs {
+                let pack = match r {
+                    PackRef::Missing(message) => Some(Readiness::Unresolved(message.clone())),
+                    PackRef::Found { name, folder } => match units.get(&(folder.clone(), *installer)).map(|u| &u.state)
+                    {
+                        None | Some(State::Ready { .. }) => None,
+                        Some(State::Failed { output, .. }) => {
+                            Some(Readiness::Failed(format!("shared pack {name}: {output}")))
+                        }
+                        Some(State::Unresolved { message }) => Some(Readiness::Unresolved(message.clone())),
+                        Some(_) => Some(Readiness::Preparing),
+                    },
+                };
+                if pack.is_some() {
+                    *slot = pack;
+                    break;
+                }
+            }
+        }
+        drop(uses);
+        map.retain(|_, per| per.iter().any(Option::is_some));
         self.not_ready.store(Arc::new(map));
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
@@ -1113,6 +1441,15 @@ impl Deps {
                         write_state_file(&state_dir, installer, inference.as_ref(), None, "ok")
                     })
                     .await;
+                    // Links first, so the function is complete when it turns ready: a pack
+                    // links into the functions naming it, a function gets its packs again (a
+                    // pip install starts from an empty `.deps`).
+                    let root = dir.ancestors().nth(folder_depth(&folder)).map(Path::to_path_buf);
+                    if let Some(root) = root {
+                        let me = self.clone();
+                        let key2 = key.clone();
+                        let _ = tokio::task::spawn_blocking(move || me.link_ready_packs(&root, Some(&key2))).await;
+                    }
                     self.with_unit(&key, |u| u.state = State::Ready { sig: now });
                     self.events.emit(EngineEvent::DepsReady {
                         runtime: installer.runtime(),
@@ -1279,6 +1616,15 @@ impl Deps {
             package: failed_package(&output),
             output,
         });
+    }
+}
+
+/// How many folders `folder` (root-relative) is below the root.
+fn folder_depth(folder: &str) -> usize {
+    if folder.is_empty() {
+        0
+    } else {
+        folder.split('/').count()
     }
 }
 
@@ -1939,6 +2285,47 @@ mod tests {
         write(&root, &[("bad/requirements.txt", "pillow\n")]);
         deps.prepare(&root, &all);
         assert_eq!(settled(&deps, &bad, Duration::from_secs(10)).await, Readiness::Ready);
+    }
+
+    #[test]
+    fn shared_deps_names_stay_inside_the_packs_folder() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg =
+            r#"{"shared_deps": ["common", " common ", "a/b", "../up", "/abs", "x/../y", "bad name", 3, "ok_1.2-[x]"]}"#;
+        write(d.path(), &[("fn.config.json", cfg)]);
+        assert_eq!(shared_deps(d.path()), ["common", "a/b", "ok_1.2-[x]"]);
+        write(d.path(), &[("fn.config.json", "{\"shared_deps\": \"common\"}")]);
+        assert!(shared_deps(d.path()).is_empty());
+    }
+
+    #[test]
+    fn a_pack_is_linked_without_hiding_the_functions_own_packages() {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            &[
+                ("pack/.deps/six.py", "pack"),
+                ("pack/.deps/attr/__init__.py", "pack"),
+                ("pack/.deps/.fastfn-signature", "x"),
+                ("fn/.deps/attr/__init__.py", "own"),
+            ],
+        );
+        let (pack, f) = (d.path().join("pack"), d.path().join("fn"));
+        assert!(link_pack(&pack, &f, Installer::Pip).unwrap());
+        assert_eq!(std::fs::read_to_string(f.join(".deps/six.py")).unwrap(), "pack");
+        assert_eq!(
+            std::fs::read_to_string(f.join(".deps/attr/__init__.py")).unwrap(),
+            "own"
+        );
+        assert!(
+            f.join(".deps").join(STAMP_FILE).is_file(),
+            "stamp touched so the daemon re-imports"
+        );
+        assert!(!link_pack(&pack, &f, Installer::Pip).unwrap(), "idempotent");
+        assert!(
+            !link_pack(&pack, &d.path().join("other"), Installer::Npm).unwrap(),
+            "nothing installed for npm"
+        );
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! Dependencies as FastFN handles them (Compatibility II), with real pip and npm against the
 //! registries: a first request waits for its function's install and is served; inference
-//! writes the manifest it needs; strict inference and a missing package fail clearly. One
+//! writes the manifest it needs; shared packs install once for the functions naming them;
+//! strict inference, a missing pack and a missing package fail clearly. One
 //! engine serves every case so the installs overlap.
 
 use crate::support::{copy_fixture, start_in, Resp};
@@ -25,7 +26,7 @@ fn deps_ms(r: &Resp) -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn first_requests_wait_for_installs_and_inference_writes_manifests() {
+async fn first_requests_wait_inference_writes_manifests_packs_are_shared() {
     let tools = ["npm", "python3"].iter().all(|t| has(t))
         && std::process::Command::new("python3")
             .args(["-m", "pip", "--version"])
@@ -48,6 +49,12 @@ async fn first_requests_wait_for_installs_and_inference_writes_manifests() {
         e.get("/node-infer"),
         e.get("/py-unresolved"),
         e.get("/py-missing"),
+    );
+    let (pack_a, pack_b, pack_node, pack_missing) = tokio::join!(
+        e.get("/pack-a"),
+        e.get("/pack-b"),
+        e.get("/pack-node"),
+        e.get("/pack-missing"),
     );
 
     assert_eq!(py_wait.status, 200, "{}", py_wait.text());
@@ -118,13 +125,59 @@ async fn first_requests_wait_for_installs_and_inference_writes_manifests() {
         .unwrap_or_default();
     assert_eq!(entry["package"], "this-package-does-not-exist-fastfn==0.0.1", "{entry}");
 
-    // The installers' output came as progress events while they ran.
+    // Shared packs: installed once, imported by each function that names them.
+    for r in [&pack_a, &pack_b] {
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json(), json!({"six": "1.16.0", "from_pack": true}));
+    }
+    assert!(
+        !root.join("pack-a/requirements.txt").exists(),
+        "what the pack provides is not inferred into the function"
+    );
+    assert_eq!(pack_node.status, 200, "{}", pack_node.text());
+    assert_eq!(pack_node.json(), json!({"isNumber": true, "fromPack": true}));
+    assert_eq!(pack_missing.status, 500, "{}", pack_missing.text());
+    assert_eq!(
+        pack_missing.json()["error"],
+        "shared pack not found: nope (looked in: .fastfn/packs/python/nope)"
+    );
+    let packs = e.get("/_fn/packs").await;
+    assert_eq!(packs.status, 200, "{}", packs.text());
+    let listed: Vec<(String, String, serde_json::Value)> = packs.json()["packs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["state"].as_str().unwrap().to_string(),
+                p["used_by"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("common".to_string(), "ready".to_string(), json!(["pack-a", "pack-b"])),
+            ("nodecommon".to_string(), "ready".to_string(), json!(["pack-node"])),
+        ]
+    );
+
+    // The installers' output came as progress events while they ran; the pack ran pip once.
     let mut progress = std::collections::BTreeSet::new();
+    let mut pack_installs = 0;
     while let Ok(ev) = events.try_recv() {
-        if let EngineEvent::DepsProgress { function, manager, .. } = ev {
-            progress.insert((function, format!("{manager:?}")));
+        match ev {
+            EngineEvent::DepsProgress { function, manager, .. } => {
+                progress.insert((function, format!("{manager:?}")));
+            }
+            EngineEvent::DepsInstalling { function, .. } if function == ".fastfn/packs/python/common" => {
+                pack_installs += 1
+            }
+            _ => {}
         }
     }
+    assert!(pack_installs <= 1, "{pack_installs} installs of one pack");
     for want in [("py-wait", "Pip"), ("node-wait", "Npm"), ("py-missing", "Pip")] {
         assert!(
             progress.contains(&(want.0.to_string(), want.1.to_string())),
