@@ -1,6 +1,9 @@
 //! Dependencies per function (contract §4.2): a function folder's manifests are installed into
-//! that folder, never shared with another function, and the function answers 503 with
-//! `Retry-After: 2` while they are being prepared.
+//! that folder, never shared with another function except through a shared pack it names. A
+//! request that arrives while they are installed waits for the install ([`Deps::wait`], bounded
+//! by the caller), then answers 503 with `Retry-After: 2` if it is still running. Manifests may
+//! be written first by inference from the handlers' imports ([`infer`], FastFN's
+//! `FN_AUTO_INFER_*`).
 //!
 //! | runtime | manifests read | installed into | installer |
 //! |---|---|---|---|
@@ -24,7 +27,15 @@
 //!   [`Deps::retry_failed`] is called (a manual reload); a manifest changed while its install
 //!   ran is installed again once that run ends.
 //! - Nothing is installed outside the function folder except what the installers themselves
-//!   cache per user (pip's and npm's download caches), as they do when run by hand.
+//!   cache per user (pip's and npm's download caches), as they do when run by hand, and shared
+//!   packs (`<root>/.fastfn/packs/<runtime>/<pack>`, each a unit of its own, never deferred),
+//!   whose top-level packages are linked into each naming function's install folder before the
+//!   function turns ready; a function is ready when its own unit and every pack it names are.
+//! - A waiting request holds no lock and no worker slot: it watches a counter bumped at every
+//!   change of the hot path's snapshot.
+//! - Inference and the files it writes (`requirements.txt`, `package.json`,
+//!   `requirements.lock.txt`, `.fastfn-deps-state.json`) are written only when their content
+//!   changes or an install ends, so the reload those writes trigger settles at once.
 
 pub mod infer;
 
