@@ -2339,6 +2339,69 @@ mod tests {
         );
     }
 
+    /// A function naming a pack is ready when the pack is, with the pack's packages linked
+    /// into its install folder; one install serves every function naming it.
+    #[tokio::test]
+    async fn shared_packs_gate_readiness_and_are_linked() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("fns");
+        let count = d.path().join("count");
+        let python = script(
+            d.path(),
+            "python",
+            &format!(
+                "echo run >> {}; sleep 0.3; mkdir -p \"$5\"; touch \"$5/common_mod.py\"",
+                count.display()
+            ),
+        );
+        let uses = |pack: &str| format!("{{\"shared_deps\": [\"{pack}\"]}}");
+        write(
+            &root,
+            &[
+                (".fastfn/packs/python/common/requirements.txt", "common-mod\n"),
+                ("a/fn.config.json", &uses("common")),
+                ("a/handler.py", "import common_mod\n"),
+                ("b/fn.config.json", &uses("common")),
+                ("b/handler.py", "import common_mod\n"),
+                ("m/fn.config.json", &uses("nope")),
+                ("m/handler.py", ""),
+            ],
+        );
+        let (a, b, m) = (
+            target(RuntimeKind::Python, "a/handler.py"),
+            target(RuntimeKind::Python, "b/handler.py"),
+            target(RuntimeKind::Python, "m/handler.py"),
+        );
+        let deps = deps_with(&python, "npm", Duration::from_secs(10));
+        deps.prepare(&root, &[a.clone(), b.clone(), m.clone()]);
+        assert_eq!(deps.readiness(&a), Readiness::Preparing);
+        assert_eq!(
+            deps.readiness(&m),
+            Readiness::Unresolved("shared pack not found: nope (looked in: .fastfn/packs/python/nope)".into())
+        );
+        assert_eq!(deps.wait(&a, Duration::from_secs(10)).await, Readiness::Ready);
+        assert_eq!(deps.readiness(&b), Readiness::Ready);
+        for f in ["a", "b"] {
+            let link = root.join(f).join(".deps/common_mod.py");
+            assert!(link.symlink_metadata().unwrap().file_type().is_symlink(), "{f}");
+            assert!(
+                !root.join(f).join("requirements.txt").exists(),
+                "{f}: the pack provides it"
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(&count).unwrap().lines().count(),
+            1,
+            "one install"
+        );
+        let packs = deps.packs(&root);
+        assert_eq!(packs.len(), 1);
+        assert_eq!(
+            (packs[0].name.as_str(), packs[0].state, packs[0].used_by.clone()),
+            ("common", "ready", vec!["a".to_string(), "b".to_string()])
+        );
+    }
+
     #[tokio::test]
     async fn a_hanging_installer_is_killed_at_the_timeout() {
         let d = tempfile::tempdir().unwrap();

@@ -241,6 +241,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn dependency_failures_name_the_package_and_show_output_only_when_asked() {
+        let failed = |output: Option<&str>| Failure::DepsFailed {
+            package: Some("nope==1".into()),
+            output: output.map(str::to_string),
+        };
+        let resp = failed(None).into_response();
+        assert_eq!((resp.status().as_u16(), resp.headers().get("retry-after")), (503, None));
+        let hidden: serde_json::Value = serde_json::from_str(&body(resp).await).unwrap();
+        assert_eq!(hidden["package"], "nope==1");
+        assert!(
+            hidden.get("output").is_none() && hidden.get("hint").is_some(),
+            "{hidden}"
+        );
+        let shown: serde_json::Value =
+            serde_json::from_str(&body(failed(Some("ERROR: No matching distribution")).into_response()).await).unwrap();
+        assert_eq!(shown["output"], "ERROR: No matching distribution");
+        let resp = Failure::DepsUnresolved("python dependency inference failed: unresolved imports PIL.".into())
+            .into_response();
+        assert_eq!(resp.status(), 500);
+        assert_eq!(
+            body(resp).await,
+            r#"{"error":"python dependency inference failed: unresolved imports PIL."}"#
+        );
+        let resp = Failure::DepsPreparing.into_response();
+        assert_eq!(resp.status(), 503);
+        assert_eq!(resp.headers()["retry-after"], "2");
+    }
+
+    #[tokio::test]
     async fn method_not_allowed_carries_allow() {
         let resp = Failure::MethodNotAllowed {
             allow: "GET, POST".into(),
