@@ -190,3 +190,41 @@ async fn first_requests_wait_inference_writes_manifests_packs_are_shared() {
     assert_eq!((again.status, deps_ms(&again)), (200, 0.0));
     e.stop().await;
 }
+
+/// `FN_PREINSTALL_PY_DEPS_ON_START=0`: nothing is installed at start; the first request
+/// starts pip, waits for it and is served.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_preinstall_the_first_request_installs_and_waits() {
+    let pip = std::process::Command::new("python3")
+        .args(["-m", "pip", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !pip {
+        assert!(std::env::var_os("CI").is_none(), "pip must be installed in CI");
+        eprintln!("SKIPPED: pip is not available");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("lazy");
+    std::fs::create_dir_all(&f).unwrap();
+    std::fs::write(f.join("requirements.txt"), "six==1.16.0\n").unwrap();
+    std::fs::write(
+        f.join("handler.py"),
+        "import six\n\n\ndef handler(event):\n    return {\"six\": six.__version__}\n",
+    )
+    .unwrap();
+    std::fs::write(f.join("fn.config.json"), r#"{"timeout_ms": 120000}"#).unwrap();
+    let e = start_in(
+        dir.path(),
+        &[("FN_RUNTIMES", "python"), ("FN_PREINSTALL_PY_DEPS_ON_START", "0")],
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let health = e.engine.health();
+    assert_eq!(health["deps"][0]["state"], "deferred", "{}", health["deps"]);
+    assert!(!f.join(".deps").exists(), "nothing installed before the first request");
+    let r = e.get("/lazy").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json(), json!({"six": "1.16.0"}));
+    e.stop().await;
+}
