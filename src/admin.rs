@@ -183,7 +183,13 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
     }
     let known = matches!(
         path,
-        "/_fn/catalog" | "/_fn/reload" | "/_fn/logs" | "/_fn/invoke" | "/_fn/resolve" | "/_fn/daemons/kill"
+        "/_fn/catalog"
+            | "/_fn/reload"
+            | "/_fn/logs"
+            | "/_fn/invoke"
+            | "/_fn/resolve"
+            | "/_fn/daemons/kill"
+            | "/_fn/packs"
     );
     if !known {
         return Failure::NotFound.into_response();
@@ -193,6 +199,14 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
     }
     match (path, &parts.method) {
         ("/_fn/catalog", &Method::GET) => json_response(StatusCode::OK, &catalog_snapshot(shared)),
+        ("/_fn/packs", &Method::GET) => {
+            // Reads the packs folder: off the async workers.
+            let (deps, root) = (shared.deps.clone(), settings.functions_root.clone());
+            let packs = tokio::task::spawn_blocking(move || deps.packs(&root))
+                .await
+                .unwrap_or_default();
+            json_response(StatusCode::OK, &json!({ "packs": packs }))
+        }
         ("/_fn/reload", &Method::GET | &Method::POST) => {
             let report = shared.reload().await;
             let served = shared.served();

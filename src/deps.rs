@@ -1,6 +1,9 @@
 //! Dependencies per function (contract §4.2): a function folder's manifests are installed into
-//! that folder, never shared with another function, and the function answers 503 with
-//! `Retry-After: 2` while they are being prepared.
+//! that folder, never shared with another function except through a shared pack it names. A
+//! request that arrives while they are installed waits for the install ([`Deps::wait`], bounded
+//! by the caller), then answers 503 with `Retry-After: 2` if it is still running. Manifests may
+//! be written first by inference from the handlers' imports ([`infer`], FastFN's
+//! `FN_AUTO_INFER_*`).
 //!
 //! | runtime | manifests read | installed into | installer |
 //! |---|---|---|---|
@@ -24,7 +27,17 @@
 //!   [`Deps::retry_failed`] is called (a manual reload); a manifest changed while its install
 //!   ran is installed again once that run ends.
 //! - Nothing is installed outside the function folder except what the installers themselves
-//!   cache per user (pip's and npm's download caches), as they do when run by hand.
+//!   cache per user (pip's and npm's download caches), as they do when run by hand, and shared
+//!   packs (`<root>/.fastfn/packs/<runtime>/<pack>`, each a unit of its own, never deferred),
+//!   whose top-level packages are linked into each naming function's install folder before the
+//!   function turns ready; a function is ready when its own unit and every pack it names are.
+//! - A waiting request holds no lock and no worker slot: it watches a counter bumped at every
+//!   change of the hot path's snapshot.
+//! - Inference and the files it writes (`requirements.txt`, `package.json`,
+//!   `requirements.lock.txt`, `.fastfn-deps-state.json`) are written only when their content
+//!   changes or an install ends, so the reload those writes trigger settles at once.
+
+pub mod infer;
 
 use crate::events::{EngineEvent, EventBus};
 use crate::routing::Target;
@@ -40,6 +53,10 @@ use tokio::sync::Semaphore;
 
 /// Name of the stamp file written into the install folder after a successful install.
 pub const STAMP_FILE: &str = ".fastfn-signature";
+/// FastFN's per-function record of the last inference and install, in the function folder.
+pub const STATE_FILE: &str = ".fastfn-deps-state.json";
+/// What pip installed, pinned (`pip freeze --path .deps`), in the function folder.
+pub const PY_LOCK_FILE: &str = "requirements.lock.txt";
 /// Lines of a python handler searched for `#@requirements`.
 pub const INLINE_LINES: usize = 30;
 /// Installer output kept for a failure (its tail: that is where the errors are).
@@ -53,10 +70,14 @@ pub enum Readiness {
     Preparing,
     /// The install failed; the installer's output, trimmed (a first line says what failed).
     Failed(String),
+    /// Inference found imports it cannot map to a package (`FN_AUTO_INFER_STRICT`): FastFN's
+    /// `… dependency inference failed: unresolved imports …` message. Answers 500.
+    Unresolved(String),
 }
 
 /// Which package manager a folder needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ts_rs::TS)]
+#[ts(export)]
 #[serde(rename_all = "lowercase")]
 pub enum Installer {
     Pip,
@@ -254,7 +275,8 @@ impl Manifest {
                     args.push(a.into());
                 }
                 args.push(out.into());
-                for a in ["--disable-pip-version-check", "--no-input", "--quiet"] {
+                // Not `--quiet`: its lines (`Collecting six`, …) are the progress shown.
+                for a in ["--disable-pip-version-check", "--no-input", "--progress-bar", "off"] {
                     args.push(a.into());
                 }
                 if self.primary.is_some() {
@@ -334,6 +356,15 @@ enum State {
         output: String,
         retry: bool,
     },
+    /// `FN_PREINSTALL_*_DEPS_ON_START=0`: installed when its first request arrives.
+    Deferred {
+        sig: Signature,
+    },
+    /// Inference stopped at imports it cannot name (the message); nothing is installed until
+    /// the handler or the manifest changes.
+    Unresolved {
+        message: String,
+    },
 }
 
 /// What [`Deps::prepare`] does with one unit.
@@ -354,6 +385,7 @@ fn decide(state: Option<&State>, sig: Signature, stamped: bool) -> Step {
         None if stamped => Step::MarkReady,
         None => Step::Install,
         Some(State::Installing { .. }) => Step::Keep,
+        Some(State::Deferred { sig: s }) if s.full == sig.full => Step::Keep,
         Some(State::Ready { sig: s }) if s.full == sig.full && stamped => Step::Keep,
         Some(State::Failed {
             sig: s, retry: false, ..
@@ -367,9 +399,133 @@ fn decide(state: Option<&State>, sig: Signature, stamped: bool) -> Step {
 struct Unit {
     /// Absolute function folder.
     dir: PathBuf,
-    /// Python handler files of the folder (for `#@requirements`).
+    /// Handler files of the folder (python: for `#@requirements`; both: for inference).
     handlers: Vec<PathBuf>,
     state: State,
+    /// What inference found at the last read (for `.fastfn-deps-state.json`).
+    inference: Option<Inference>,
+}
+
+impl Unit {
+    fn new(dir: PathBuf) -> Unit {
+        Unit {
+            dir,
+            handlers: Vec::new(),
+            state: State::Ready {
+                sig: Signature { primary: 0, full: 0 },
+            },
+            inference: None,
+        }
+    }
+}
+
+/// What inference did for a unit.
+#[derive(Debug, Clone, Default)]
+struct Inference {
+    found: infer::Inferred,
+    /// The manifest was created by inference (not by the user).
+    generated: bool,
+}
+
+/// What `prepare` read for one unit.
+enum Found {
+    Manifest {
+        sig: Signature,
+        stamped: bool,
+        inference: Option<Inference>,
+    },
+    /// Strict inference failed (the message).
+    Unresolved(String),
+}
+
+/// `.fastfn-deps-state.json` in the function folder, as FastFN writes it after an install
+/// (or a failed inference). Paths are relative to the function folder (FastFN writes absolute
+/// ones). Best effort: a folder that cannot be written keeps working.
+fn write_state_file(
+    dir: &Path,
+    installer: Installer,
+    inference: Option<&Inference>,
+    error: Option<&str>,
+    status: &str,
+) {
+    let (main, locks) = installer.files();
+    let lock = match installer {
+        Installer::Pip => Some(PY_LOCK_FILE),
+        _ => locks.iter().copied().find(|l| dir.join(l).is_file()),
+    };
+    let found = inference.map(|i| &i.found);
+    let list = |f: fn(&infer::Inferred) -> &Vec<String>| found.map(f).cloned().unwrap_or_default();
+    let inferred = found.is_some_and(|f| !f.resolved.is_empty() || !f.unresolved.is_empty());
+    let state = serde_json::json!({
+        "runtime": installer.runtime(),
+        "mode": if inferred { "inferred" } else { "manifest" },
+        "manifest_path": main,
+        "manifest_generated": inference.is_some_and(|i| i.generated),
+        "infer_backend": "native",
+        "inferred_imports": list(|f| &f.imports),
+        "resolved_packages": list(|f| &f.resolved),
+        "unresolved_imports": list(|f| &f.unresolved),
+        "last_install_status": status,
+        "last_error": error,
+        "lockfile_path": lock,
+        "updated_at": iso8601(crate::clock::epoch_millis() / 1000),
+    });
+    let text = serde_json::to_string_pretty(&state).unwrap_or_default() + "\n";
+    if let Err(e) = std::fs::write(dir.join(STATE_FILE), text) {
+        tracing::warn!("cannot write {} in {}: {e}", STATE_FILE, dir.display());
+    }
+}
+
+/// `2026-12-01T11:30:00Z` from epoch seconds (proleptic Gregorian, UTC).
+fn iso8601(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The package an installer's failure output names, if any: pip's `No matching distribution
+/// found for x`, npm's `404 … 'x@1' is not in this registry`, composer's `requires x, it could
+/// not be found`.
+pub fn failed_package(output: &str) -> Option<String> {
+    let clean = |s: &str| {
+        s.trim()
+            .trim_matches(|c: char| matches!(c, '\'' | '"' | '`' | '.' | ','))
+            .to_string()
+    };
+    for line in output.lines().rev() {
+        if let Some(rest) = line.split_once("No matching distribution found for ").map(|(_, r)| r) {
+            return Some(clean(rest));
+        }
+        if let Some((_, rest)) = line.split_once("Could not find a version that satisfies the requirement ") {
+            return Some(clean(rest.split(" (").next().unwrap_or(rest)));
+        }
+        if line.contains("is not in this registry") || line.contains("is not in the npm registry") {
+            if let Some(name) = line.split('\'').nth(1) {
+                return Some(clean(name));
+            }
+        }
+        if let Some((_, rest)) = line.split_once(" requires ") {
+            if line.contains("could not be found") {
+                return Some(clean(rest.split([',', ' ']).next().unwrap_or(rest)));
+            }
+        }
+    }
+    None
 }
 
 type Key = (String, Installer);
@@ -381,6 +537,7 @@ pub struct Options {
     pub timeout: Duration,
     /// Installs running at once.
     pub concurrency: usize,
+    pub toggles: Toggles,
 }
 
 impl Default for Options {
@@ -388,8 +545,111 @@ impl Default for Options {
         Options {
             timeout: Duration::from_secs(300),
             concurrency: 2,
+            toggles: Toggles::default(),
         }
     }
+}
+
+/// FastFN's dependency switches, by their environment variables (each on unless set to `0`,
+/// `false`, `off` or `no`, as the original reads them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Toggles {
+    /// `FN_AUTO_REQUIREMENTS`: run pip for python functions.
+    pub pip: bool,
+    /// `FN_AUTO_NODE_DEPS`: run npm for node functions.
+    pub npm: bool,
+    /// `FN_AUTO_PHP_DEPS`: run composer for php functions.
+    pub composer: bool,
+    /// `FN_AUTO_INFER_PY_DEPS`: add a python handler's imports to `requirements.txt`.
+    pub infer_python: bool,
+    /// `FN_AUTO_INFER_NODE_DEPS`: add a node handler's imports to `package.json`.
+    pub infer_node: bool,
+    /// `FN_AUTO_INFER_WRITE_MANIFEST`: inference may write the manifest (else it only reports).
+    pub write_manifest: bool,
+    /// `FN_AUTO_INFER_STRICT`: an import that cannot be mapped to a package fails the function.
+    pub strict: bool,
+    /// `FN_PREINSTALL_PY_DEPS_ON_START`: install python packages when the engine starts or
+    /// reloads (else at the function's first request).
+    pub preinstall_python: bool,
+    /// `FN_PREINSTALL_NODE_DEPS_ON_START`: the same for node (and php, which the original
+    /// installs at first request only; here it follows node's switch).
+    pub preinstall_node: bool,
+    /// `FN_PREINSTALL_NODE_DEPS_CONCURRENCY`: installs at once, when set.
+    pub concurrency: Option<usize>,
+}
+
+impl Default for Toggles {
+    fn default() -> Self {
+        Toggles {
+            pip: true,
+            npm: true,
+            composer: true,
+            infer_python: true,
+            infer_node: true,
+            write_manifest: true,
+            strict: true,
+            preinstall_python: true,
+            preinstall_node: true,
+            concurrency: None,
+        }
+    }
+}
+
+impl Toggles {
+    /// Read from an environment (the engine's settings source).
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Toggles {
+        let on = |name: &str| {
+            env(name).is_none_or(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "0" | "false" | "off" | "no"))
+        };
+        Toggles {
+            pip: on("FN_AUTO_REQUIREMENTS"),
+            npm: on("FN_AUTO_NODE_DEPS"),
+            composer: on("FN_AUTO_PHP_DEPS"),
+            infer_python: on("FN_AUTO_INFER_PY_DEPS"),
+            infer_node: on("FN_AUTO_INFER_NODE_DEPS"),
+            write_manifest: on("FN_AUTO_INFER_WRITE_MANIFEST"),
+            strict: on("FN_AUTO_INFER_STRICT"),
+            preinstall_python: on("FN_PREINSTALL_PY_DEPS_ON_START"),
+            preinstall_node: on("FN_PREINSTALL_NODE_DEPS_ON_START"),
+            concurrency: env("FN_PREINSTALL_NODE_DEPS_CONCURRENCY")
+                .and_then(|v| v.trim().parse().ok())
+                .filter(|n| *n > 0),
+        }
+    }
+
+    /// Whether `installer` runs at all.
+    pub fn installs(&self, installer: Installer) -> bool {
+        match installer {
+            Installer::Pip => self.pip,
+            Installer::Npm => self.npm,
+            Installer::Composer => self.composer,
+        }
+    }
+
+    fn preinstalls(&self, installer: Installer) -> bool {
+        match installer {
+            Installer::Pip => self.preinstall_python,
+            Installer::Npm | Installer::Composer => self.preinstall_node,
+        }
+    }
+}
+
+/// One shared pack, for `GET /_fn/packs`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackStatus {
+    pub runtime: RuntimeKind,
+    pub name: String,
+    /// Root-relative folder (`.fastfn/packs/python/<name>`).
+    pub path: String,
+    /// The manifest a pack of this runtime installs from.
+    pub manifest: &'static str,
+    /// `ready`, `installing`, `failed`, `unused` (no function names it yet) or `empty` (no
+    /// manifest).
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Function folders whose `fn.config.json` names it in `shared_deps`.
+    pub used_by: Vec<String>,
 }
 
 /// Status of one folder's install, for `/_fn/health` and the dashboard.
@@ -398,10 +658,14 @@ pub struct DepsStatus {
     pub runtime: RuntimeKind,
     pub function: String,
     pub installer: Installer,
-    /// `installing`, `ready` or `failed`.
+    /// `installing`, `deferred` (waits for its first request), `ready`, `failed` or
+    /// `unresolved` (inference found imports it cannot name).
     pub state: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The package the installer could not install, when its output names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
 }
 
 /// Per-function dependency installs. Cheap to share (`Arc`); all state is in memory and behind
@@ -416,6 +680,133 @@ pub struct Deps {
     units: Mutex<HashMap<Key, Unit>>,
     /// What the hot path reads: folders with a unit that is not ready, per installer.
     not_ready: ArcSwap<HashMap<String, [Option<Readiness>; 3]>>,
+    /// Bumped at every change of `not_ready`: requests waiting for an install watch it.
+    changed: tokio::sync::watch::Sender<u64>,
+    /// This `Deps` itself, for installs started from a request (`&self` there).
+    this: std::sync::Weak<Deps>,
+    /// Shared packs each function folder names (`shared_deps`), from the last read of its
+    /// `fn.config.json`. Locked after `units` when both are held.
+    uses: Mutex<HashMap<Key, Vec<PackRef>>>,
+}
+
+/// A pack a function names: its root-relative folder, or why it cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PackRef {
+    Found {
+        name: String,
+        folder: String,
+    },
+    /// FastFN's `shared pack not found: …` message.
+    Missing(String),
+}
+
+/// Root-relative folder of the shared packs of `installer`'s runtime.
+fn packs_dir(installer: Installer) -> &'static str {
+    match installer {
+        Installer::Pip => ".fastfn/packs/python",
+        Installer::Npm => ".fastfn/packs/node",
+        Installer::Composer => ".fastfn/packs/php",
+    }
+}
+
+/// `shared_deps` of a function folder's `fn.config.json`: names, once each, in order. Names
+/// FastFN would refuse (characters) or that leave the packs folder (`..`, absolute) are
+/// skipped.
+fn shared_deps(dir: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(dir.join("fn.config.json")) else {
+        return Vec::new();
+    };
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for item in value["shared_deps"].as_array().into_iter().flatten() {
+        let Some(name) = item.as_str().map(str::trim) else {
+            continue;
+        };
+        let valid = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || "._/-[]".contains(c))
+            && !name.starts_with('/')
+            && name.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..");
+        if valid && !out.iter().any(|o| o == name) {
+            out.push(name.to_string());
+        }
+    }
+    out
+}
+
+/// Names the packs of a function folder provide (python: normalised as requirement names): what each
+/// pack's manifest lists, what its install folder holds at the top level, and (node, as FastFN
+/// does) the pack names themselves.
+fn pack_provides(root: &Path, dir: &Path, installer: Installer) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in shared_deps(dir) {
+        let pack = root.join(packs_dir(installer)).join(&name);
+        let (main, _) = installer.files();
+        let manifest = std::fs::read_to_string(pack.join(main)).unwrap_or_default();
+        match installer {
+            Installer::Pip => out.extend(manifest.lines().filter_map(infer::requirement_name)),
+            _ => {
+                out.push(name.clone());
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&manifest) {
+                    out.extend(
+                        v["dependencies"]
+                            .as_object()
+                            .into_iter()
+                            .flatten()
+                            .map(|(k, _)| k.clone()),
+                    );
+                }
+            }
+        }
+        for entry in std::fs::read_dir(pack.join(installer.out_dir()))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Some(n) = entry.file_name().to_str() {
+                out.push(n.trim_end_matches(".py").to_string());
+            }
+        }
+    }
+    match installer {
+        Installer::Pip => out.iter().filter_map(|n| infer::requirement_name(n)).collect(),
+        _ => out,
+    }
+}
+
+/// Make the packages installed in a pack visible to a function: a symbolic link in the
+/// function's install folder for each top-level entry of the pack's (`.deps/six.py`,
+/// `node_modules/is-number`), unless the function has its own entry of that name (its own
+/// install wins). The daemons search the function's install folder already, so a pack is
+/// installed once and imported by each function as its own. Returns whether a link was made.
+fn link_pack(pack_dir: &Path, fn_dir: &Path, installer: Installer) -> std::io::Result<bool> {
+    let from = pack_dir.join(installer.out_dir());
+    let Ok(entries) = std::fs::read_dir(&from) else {
+        return Ok(false);
+    };
+    let into = fn_dir.join(installer.out_dir());
+    let mut made = false;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let skip = name
+            .to_str()
+            .is_none_or(|n| n.starts_with('.') || n == "__pycache__" || n == "bin");
+        let link = into.join(&name);
+        if skip || link.symlink_metadata().is_ok() {
+            continue;
+        }
+        std::fs::create_dir_all(&into)?;
+        std::os::unix::fs::symlink(entry.path(), &link)?;
+        made = true;
+    }
+    if made {
+        // The python daemon re-imports a function whose stamp changed: touch it (same text).
+        let stamp = into.join(STAMP_FILE);
+        let text = std::fs::read_to_string(&stamp).unwrap_or_else(|_| "fastfn-deps-v1 packs\n".into());
+        std::fs::write(stamp, text)?;
+    }
+    Ok(made)
 }
 
 impl std::fmt::Debug for Deps {
@@ -440,13 +831,17 @@ impl Deps {
         events: EventBus,
         options: Options,
     ) -> Arc<Deps> {
-        Arc::new(Deps {
+        let concurrency = options.toggles.concurrency.unwrap_or(options.concurrency);
+        Arc::new_cyclic(|this| Deps {
+            this: this.clone(),
             programs: [python, npm, composer],
             events,
             options,
-            slots: Arc::new(Semaphore::new(options.concurrency.max(1))),
+            slots: Arc::new(Semaphore::new(concurrency.max(1))),
             units: Mutex::new(HashMap::new()),
             not_ready: ArcSwap::from_pointee(HashMap::new()),
+            changed: tokio::sync::watch::channel(0).0,
+            uses: Mutex::new(HashMap::new()),
         })
     }
 
@@ -504,16 +899,73 @@ impl Deps {
                 continue;
             }
             let handlers = wanted.entry((folder.to_string(), installer)).or_default();
-            if installer == Installer::Pip {
+            if installer != Installer::Composer {
                 let path = root.join(&t.entry);
                 if !handlers.contains(&path) {
                     handlers.push(path);
                 }
             }
         }
+        // Shared packs: read the `shared_deps` of every function folder read now; a pack folder
+        // is read when a function names it or it was touched itself.
+        let mut new_uses: HashMap<Key, Vec<PackRef>> = HashMap::new();
+        for (folder, installer) in wanted.keys().filter(|(_, i)| *i != Installer::Composer) {
+            let names = shared_deps(&root.join(folder));
+            if names.is_empty() {
+                continue;
+            }
+            let refs = names
+                .into_iter()
+                .map(|name| {
+                    let rel = format!("{}/{name}", packs_dir(*installer));
+                    if root.join(&rel).is_dir() {
+                        PackRef::Found { name, folder: rel }
+                    } else {
+                        PackRef::Missing(format!("shared pack not found: {name} (looked in: {rel})"))
+                    }
+                })
+                .collect();
+            new_uses.insert((folder.clone(), *installer), refs);
+        }
+        let packs: Vec<Key> = {
+            let mut uses = self.uses.lock().unwrap_or_else(|p| p.into_inner());
+            uses.retain(|k, _| untouched.contains(k));
+            uses.extend(new_uses);
+            let mut packs: Vec<Key> = uses
+                .iter()
+                .flat_map(|((_, i), refs)| {
+                    refs.iter().filter_map(move |r| match r {
+                        PackRef::Found { folder, .. } => Some((folder.clone(), *i)),
+                        PackRef::Missing(_) => None,
+                    })
+                })
+                .collect();
+            packs.sort();
+            packs.dedup();
+            packs
+        };
+        for key in &packs {
+            if is_touched(&key.0) || touched.is_some_and(|t| t.iter().any(|p| p.starts_with(&key.0))) {
+                wanted.entry(key.clone()).or_default();
+            } else {
+                untouched.insert(key.clone());
+            }
+        }
+        let toggles = self.options.toggles;
         let mut read = Vec::new();
         for ((folder, installer), handlers) in wanted {
             let dir = root.join(&folder);
+            // Inference first: it may write the manifest that is read next.
+            let inference = match self.infer(root, &dir, installer, &handlers) {
+                Ok(i) => i,
+                Err(message) => {
+                    read.push(((folder, installer), dir, handlers, Found::Unresolved(message)));
+                    continue;
+                }
+            };
+            if !toggles.installs(installer) {
+                continue;
+            }
             let manifest = match Manifest::read(&dir, installer, &handlers) {
                 Ok(Some(m)) => m,
                 Ok(None) => continue,
@@ -524,39 +976,279 @@ impl Deps {
             };
             let sig = manifest.signature(self.program(installer));
             let stamp = std::fs::read_to_string(dir.join(installer.out_dir()).join(STAMP_FILE)).unwrap_or_default();
-            read.push(((folder, installer), dir, handlers, sig, stamp == sig.stamp()));
+            let found = Found::Manifest {
+                sig,
+                stamped: stamp == sig.stamp(),
+                inference,
+            };
+            read.push(((folder, installer), dir, handlers, found));
         }
 
         let mut start = Vec::new();
+        let mut unresolved = Vec::new();
         {
             let mut units = self.units.lock().unwrap_or_else(|p| p.into_inner());
             let live: std::collections::HashSet<&Key> = read.iter().map(|(k, ..)| k).chain(untouched.iter()).collect();
             // Folders gone (or without manifests now) are forgotten; a running install keeps
             // its unit until it ends.
             units.retain(|k, u| live.contains(k) || matches!(u.state, State::Installing { .. }));
-            for (key, dir, handlers, sig, stamped) in read {
-                let step = decide(units.get(&key).map(|u| &u.state), sig, stamped);
-                let unit = units.entry(key.clone()).or_insert_with(|| Unit {
-                    dir: dir.clone(),
-                    handlers: Vec::new(),
-                    state: State::Ready { sig },
-                });
+            for (key, dir, handlers, found) in read {
+                let (sig, stamped, inference) = match found {
+                    Found::Unresolved(message) => {
+                        let unit = units.entry(key.clone()).or_insert_with(|| Unit::new(dir.clone()));
+                        unit.handlers = handlers;
+                        let same = matches!(&unit.state, State::Unresolved { message: m } if *m == message);
+                        if !same && !matches!(unit.state, State::Installing { .. }) {
+                            unit.state = State::Unresolved {
+                                message: message.clone(),
+                            };
+                            unresolved.push((key, dir, message));
+                        }
+                        continue;
+                    }
+                    Found::Manifest {
+                        sig,
+                        stamped,
+                        inference,
+                    } => (sig, stamped, inference),
+                };
+                let previous = units
+                    .get(&key)
+                    .map(|u| &u.state)
+                    .filter(|s| !matches!(s, State::Unresolved { .. }));
+                let step = decide(previous, sig, stamped);
+                let unit = units.entry(key.clone()).or_insert_with(|| Unit::new(dir.clone()));
+                if matches!(unit.state, State::Unresolved { .. }) {
+                    unit.state = State::Ready { sig };
+                }
                 unit.handlers = handlers;
+                if let Some(mut now) = inference {
+                    // "generated" means FastFN wrote the manifest at some point, not just now.
+                    now.generated |= unit.inference.as_ref().is_some_and(|i| i.generated);
+                    unit.inference = Some(now);
+                }
                 match step {
                     Step::Keep => {}
                     Step::MarkReady => unit.state = State::Ready { sig },
-                    Step::Install => {
+                    Step::Install if toggles.preinstalls(key.1) || key.0.starts_with(".fastfn/packs/") => {
                         unit.state = State::Installing { sig };
                         start.push(key);
                     }
+                    Step::Install => unit.state = State::Deferred { sig },
                 }
             }
             self.publish(&units);
+        }
+        for (key, dir, message) in unresolved {
+            write_state_file(&dir, key.1, None, Some(&message), "error");
+            self.events.emit(EngineEvent::DepsFailed {
+                runtime: key.1.runtime(),
+                function: display_folder(&key.0),
+                manifest: key.1.files().0.to_string(),
+                code: "deps.unresolved_imports",
+                ms: 0,
+                output: message,
+                package: None,
+            });
         }
         for key in start {
             let deps = self.clone();
             tokio::spawn(async move { deps.run(key).await });
         }
+        self.link_ready_packs(root, None);
+    }
+
+    /// Link every ready pack into the functions that name it, skipping functions whose own
+    /// install is running (they are linked when it ends). `installed` is a unit whose install
+    /// just succeeded and is not marked ready yet: it counts as ready, and only its links are
+    /// made (a pack into its functions, or a function's packs into it). Blocking file-system
+    /// work of a few directory reads; off the request path.
+    fn link_ready_packs(&self, root: &Path, installed: Option<&Key>) {
+        let mut work = Vec::new();
+        {
+            let units = self.units.lock().unwrap_or_else(|p| p.into_inner());
+            let uses = self.uses.lock().unwrap_or_else(|p| p.into_inner());
+            let is = |k: &Key| installed == Some(k);
+            for (fn_key, refs) in uses.iter() {
+                if installed.is_some_and(|k| !k.0.starts_with(".fastfn/packs/") && k != fn_key) {
+                    continue;
+                }
+                let own_busy = !is(fn_key)
+                    && units
+                        .get(fn_key)
+                        .is_some_and(|u| matches!(u.state, State::Installing { .. } | State::Deferred { .. }));
+                for r in refs {
+                    let PackRef::Found { folder, .. } = r else { continue };
+                    let pack_key = (folder.clone(), fn_key.1);
+                    if installed.is_some_and(|k| k.0.starts_with(".fastfn/packs/") && *k != pack_key) {
+                        continue;
+                    }
+                    let ready = is(&pack_key)
+                        || units
+                            .get(&pack_key)
+                            .is_none_or(|u| matches!(u.state, State::Ready { .. }));
+                    if ready && !own_busy {
+                        work.push((root.join(folder), root.join(&fn_key.0), fn_key.1));
+                    }
+                }
+            }
+        }
+        for (pack_dir, fn_dir, installer) in work {
+            if let Err(e) = link_pack(&pack_dir, &fn_dir, installer) {
+                tracing::warn!("cannot link {} into {}: {e}", pack_dir.display(), fn_dir.display());
+            }
+        }
+    }
+
+    /// Every shared pack under `.fastfn/packs/<runtime>/`, with its install state and the
+    /// functions that name it, for `GET /_fn/packs`.
+    pub fn packs(&self, root: &Path) -> Vec<PackStatus> {
+        let units = self.units.lock().unwrap_or_else(|p| p.into_inner());
+        let uses = self.uses.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        for installer in [Installer::Pip, Installer::Npm, Installer::Composer] {
+            let base = packs_dir(installer);
+            let Ok(entries) = std::fs::read_dir(root.join(base)) else {
+                continue;
+            };
+            let mut names: Vec<String> = entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .collect();
+            names.sort();
+            for name in names {
+                let folder = format!("{base}/{name}");
+                let (main, _) = installer.files();
+                let state = match units.get(&(folder.clone(), installer)).map(|u| &u.state) {
+                    Some(State::Ready { .. }) => "ready",
+                    Some(State::Installing { .. } | State::Deferred { .. }) => "installing",
+                    Some(State::Failed { .. } | State::Unresolved { .. }) => "failed",
+                    None if root.join(&folder).join(main).is_file() => "unused",
+                    None => "empty",
+                };
+                let error = match units.get(&(folder.clone(), installer)).map(|u| &u.state) {
+                    Some(State::Failed { output, .. }) => Some(output.clone()),
+                    _ => None,
+                };
+                let mut used_by: Vec<String> = uses
+                    .iter()
+                    .filter(|((_, i), refs)| {
+                        *i == installer
+                            && refs
+                                .iter()
+                                .any(|r| matches!(r, PackRef::Found { folder: f, .. } if *f == folder))
+                    })
+                    .map(|((f, _), _)| display_folder(f))
+                    .collect();
+                used_by.sort();
+                out.push(PackStatus {
+                    runtime: installer.runtime(),
+                    name,
+                    path: folder,
+                    manifest: main,
+                    state,
+                    error,
+                    used_by,
+                });
+            }
+        }
+        out
+    }
+
+    /// Inference for one folder (`FN_AUTO_INFER_*`): reads its handlers, adds the packages
+    /// they import to the manifest when it does not name them (unless
+    /// `FN_AUTO_INFER_WRITE_MANIFEST=0`). `Err` is the message of a strict failure. Blocking
+    /// reads and writes of small files, off the request path.
+    fn infer(
+        &self,
+        root: &Path,
+        dir: &Path,
+        installer: Installer,
+        handlers: &[PathBuf],
+    ) -> Result<Option<Inference>, String> {
+        let t = self.options.toggles;
+        let enabled = match installer {
+            Installer::Pip => t.infer_python && t.pip,
+            Installer::Npm => t.infer_node,
+            Installer::Composer => false,
+        };
+        if !enabled || handlers.is_empty() {
+            return Ok(None);
+        }
+        let mut found = infer::Inferred::default();
+        let mut inline = Vec::new();
+        for h in handlers {
+            let Ok(source) = std::fs::read_to_string(h) else {
+                continue;
+            };
+            match installer {
+                Installer::Pip => {
+                    inline.extend(
+                        inline_requirements(&source)
+                            .iter()
+                            .filter_map(|r| infer::requirement_name(r)),
+                    );
+                    let stem = h.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+                    let local = |name: &str| dir.join(format!("{name}.py")).is_file() || dir.join(name).is_dir();
+                    found.extend(infer::python_infer(&source, stem, local));
+                }
+                _ => found.extend(infer::node_infer(&source, &[])),
+            }
+        }
+        // What the function's shared packs provide is not the function's to install.
+        let provided = pack_provides(root, dir, installer);
+        let provided_by_pack = |name: &str| match installer {
+            Installer::Pip => provided.contains(&infer::requirement_name(name).unwrap_or_default()),
+            _ => provided.iter().any(|p| p == name),
+        };
+        found.resolved.retain(|p| !provided_by_pack(p));
+        found.unresolved.retain(|p| !provided_by_pack(p));
+        let (main, _) = installer.files();
+        let path = dir.join(main);
+        let existing = std::fs::read_to_string(&path).ok();
+        let list = found.unresolved.join(", ");
+        let strict_failure = match installer {
+            Installer::Pip => {
+                let explicit = !inline.is_empty() || existing.as_deref().is_some_and(infer::has_requirements);
+                (t.strict && !found.unresolved.is_empty() && !explicit).then(|| {
+                    format!(
+                        "python dependency inference failed: unresolved imports {list}. Add explicit requirements.txt entries or disable FN_AUTO_INFER_STRICT."
+                    )
+                })
+            }
+            _ => (t.strict && !found.unresolved.is_empty()).then(|| {
+                format!(
+                    "node dependency inference failed: unresolved imports {list}. Add explicit dependencies in package.json or disable FN_AUTO_INFER_STRICT."
+                )
+            }),
+        };
+        if let Some(message) = strict_failure {
+            return Err(message);
+        }
+        // A package `#@requirements` names is not written again into `requirements.txt`.
+        found
+            .resolved
+            .retain(|p| !inline.contains(&infer::requirement_name(p).unwrap_or_default()));
+        let mut generated = false;
+        if t.write_manifest && !found.resolved.is_empty() {
+            let merged = match installer {
+                Installer::Pip => Ok(infer::merge_requirements(existing.as_deref(), &found.resolved)),
+                _ => {
+                    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("function");
+                    infer::merge_package_json(existing.as_deref(), name, &found.resolved)
+                }
+            };
+            match merged {
+                Ok(Some(text)) => match std::fs::write(&path, text) {
+                    Ok(()) => generated = existing.is_none(),
+                    Err(e) => tracing::warn!("cannot write {}: {e}", path.display()),
+                },
+                Ok(None) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(Some(Inference { found, generated }))
     }
 
     /// Hot path: whether the function of `target` may be called. Memory only.
@@ -571,6 +1263,43 @@ impl Deps {
         match not_ready.get(function_folder(target)) {
             Some(per) => per[installer.index()].clone().unwrap_or(Readiness::Ready),
             None => Readiness::Ready,
+        }
+    }
+
+    /// A request for a function that is not ready: wait (at most `bound`) for its install to
+    /// end, starting it if it was deferred to the first request. Holds no lock while waiting.
+    pub async fn wait(&self, target: &Target, bound: Duration) -> Readiness {
+        let mut changed = self.changed.subscribe();
+        self.start_deferred(target);
+        let deadline = tokio::time::Instant::now() + bound;
+        loop {
+            let r = self.readiness(target);
+            if r != Readiness::Preparing {
+                return r;
+            }
+            match tokio::time::timeout_at(deadline, changed.changed()).await {
+                Ok(Ok(())) => {}
+                // Timed out (or the sender is gone, which cannot happen while `self` lives).
+                _ => return self.readiness(target),
+            }
+        }
+    }
+
+    /// `FN_PREINSTALL_*_DEPS_ON_START=0`: the first request of a deferred unit starts it.
+    fn start_deferred(&self, target: &Target) {
+        let Some(installer) = Installer::for_runtime(target.runtime) else {
+            return;
+        };
+        let key = (function_folder(target).to_string(), installer);
+        let mut units = self.units.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(unit) = units.get_mut(&key) else { return };
+        let State::Deferred { sig } = unit.state else { return };
+        unit.state = State::Installing { sig };
+        self.publish(&units);
+        drop(units);
+        // `run` takes an `Arc` (the install outlives this request).
+        if let Some(me) = self.this.upgrade() {
+            tokio::spawn(async move { me.run(key).await });
         }
     }
 
@@ -594,14 +1323,19 @@ impl Deps {
             .map(|((folder, installer), u)| {
                 let (state, error) = match &u.state {
                     State::Installing { .. } => ("installing", None),
+                    State::Deferred { .. } => ("deferred", None),
                     State::Ready { .. } => ("ready", None),
                     State::Failed { output, .. } => ("failed", Some(output.clone())),
+                    State::Unresolved { message } => ("unresolved", Some(message.clone())),
                 };
                 DepsStatus {
                     runtime: installer.runtime(),
                     function: display_folder(folder),
                     installer: *installer,
                     state,
+                    package: matches!(u.state, State::Failed { .. })
+                        .then(|| error.as_deref().and_then(failed_package))
+                        .flatten(),
                     error,
                 }
             })
@@ -616,12 +1350,42 @@ impl Deps {
         for ((folder, installer), u) in units {
             let r = match &u.state {
                 State::Ready { .. } => continue,
-                State::Installing { .. } => Readiness::Preparing,
+                State::Installing { .. } | State::Deferred { .. } => Readiness::Preparing,
                 State::Failed { output, .. } => Readiness::Failed(output.clone()),
+                State::Unresolved { message } => Readiness::Unresolved(message.clone()),
             };
             map.entry(folder.clone()).or_default()[installer.index()] = Some(r);
         }
+        // A function is ready when its own install and each pack it names are.
+        let uses = self.uses.lock().unwrap_or_else(|p| p.into_inner());
+        for ((folder, installer), refs) in uses.iter() {
+            let slot = &mut map.entry(folder.clone()).or_default()[installer.index()];
+            if slot.is_some() {
+                continue;
+            }
+            for r in refs {
+                let pack = match r {
+                    PackRef::Missing(message) => Some(Readiness::Unresolved(message.clone())),
+                    PackRef::Found { name, folder } => match units.get(&(folder.clone(), *installer)).map(|u| &u.state)
+                    {
+                        None | Some(State::Ready { .. }) => None,
+                        Some(State::Failed { output, .. }) => {
+                            Some(Readiness::Failed(format!("shared pack {name}: {output}")))
+                        }
+                        Some(State::Unresolved { message }) => Some(Readiness::Unresolved(message.clone())),
+                        Some(_) => Some(Readiness::Preparing),
+                    },
+                };
+                if pack.is_some() {
+                    *slot = pack;
+                    break;
+                }
+            }
+        }
+        drop(uses);
+        map.retain(|_, per| per.iter().any(Option::is_some));
         self.not_ready.store(Arc::new(map));
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Install one unit until its manifests stop changing under the install.
@@ -662,7 +1426,7 @@ impl Deps {
             let started = tokio::time::Instant::now();
             let result = {
                 let _slot = self.slots.clone().acquire_owned().await;
-                self.install(&dir, &manifest).await
+                self.install(&folder, &dir, &manifest).await
             };
             let ms = started.elapsed().as_millis() as u64;
 
@@ -695,6 +1459,24 @@ impl Deps {
                         let output = format!("cannot write {}: {e}", STAMP_FILE);
                         return self.fail(&key, now, "deps.io", ms, &label, output);
                     }
+                    if installer == Installer::Pip && !manifest.is_empty() {
+                        self.write_python_lock(&dir).await;
+                    }
+                    let inference = self.with_unit(&key, |u| u.inference.clone()).flatten();
+                    let state_dir = dir.clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        write_state_file(&state_dir, installer, inference.as_ref(), None, "ok")
+                    })
+                    .await;
+                    // Links first, so the function is complete when it turns ready: a pack
+                    // links into the functions naming it, a function gets its packs again (a
+                    // pip install starts from an empty `.deps`).
+                    let root = dir.ancestors().nth(folder_depth(&folder)).map(Path::to_path_buf);
+                    if let Some(root) = root {
+                        let me = self.clone();
+                        let key2 = key.clone();
+                        let _ = tokio::task::spawn_blocking(move || me.link_ready_packs(&root, Some(&key2))).await;
+                    }
                     self.with_unit(&key, |u| u.state = State::Ready { sig: now });
                     self.events.emit(EngineEvent::DepsReady {
                         runtime: installer.runtime(),
@@ -709,8 +1491,46 @@ impl Deps {
         }
     }
 
-    /// Run the installer for `manifest` in `dir`.
-    async fn install(&self, dir: &Path, manifest: &Manifest) -> Result<(), (&'static str, String)> {
+    /// `requirements.lock.txt` beside `requirements.txt`: what pip put in `.deps`, pinned
+    /// (`pip freeze --path .deps`, sorted), as FastFN writes it. Best effort.
+    async fn write_python_lock(&self, dir: &Path) {
+        let Ok(program) = which::which(self.program(Installer::Pip)) else {
+            return;
+        };
+        let out = dir.join(Installer::Pip.out_dir());
+        let freeze = tokio::process::Command::new(program)
+            .args(["-m", "pip", "freeze", "--disable-pip-version-check", "--path"])
+            .arg(&out)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let Ok(Ok(output)) = tokio::time::timeout(Duration::from_secs(60), freeze).await else {
+            return;
+        };
+        if !output.status.success() {
+            return;
+        }
+        let mut lines: Vec<String> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        lines.sort_by_key(|l| l.to_ascii_lowercase());
+        lines.dedup();
+        let text = if lines.is_empty() {
+            String::new()
+        } else {
+            lines.join("\n") + "\n"
+        };
+        if let Err(e) = tokio::fs::write(dir.join(PY_LOCK_FILE), text).await {
+            tracing::warn!("cannot write {PY_LOCK_FILE} in {}: {e}", dir.display());
+        }
+    }
+
+    /// Run the installer for `manifest` in `dir`, streaming its output as
+    /// [`EngineEvent::DepsProgress`] lines.
+    async fn install(&self, folder: &str, dir: &Path, manifest: &Manifest) -> Result<(), (&'static str, String)> {
         let installer = manifest.installer;
         let out = dir.join(installer.out_dir());
         if installer == Installer::Pip {
@@ -750,22 +1570,31 @@ impl Deps {
             .env("npm_config_update_notifier", "false")
             .kill_on_drop(true)
             .process_group(0);
-        let child = cmd
+        let mut child = cmd
             .spawn()
             .map_err(|e| ("deps.missing_installer", format!("cannot start {tool}: {e}")))?;
         let pid = child.id();
         let command = manifest.command_line();
-        match tokio::time::timeout(self.options.timeout, child.wait_with_output()).await {
-            Ok(Ok(output)) if output.status.success() => Ok(()),
-            Ok(Ok(output)) => Err((
+        let progress = |line: &str| {
+            self.events.emit(EngineEvent::DepsProgress {
+                runtime: installer.runtime(),
+                function: display_folder(folder),
+                manager: installer,
+                line: line.to_string(),
+            })
+        };
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let run = async {
+            let (out, err) = tokio::join!(stream_lines(stdout, &progress), stream_lines(stderr, &progress));
+            (child.wait().await, out, err)
+        };
+        match tokio::time::timeout(self.options.timeout, run).await {
+            Ok((Ok(status), _, _)) if status.success() => Ok(()),
+            Ok((Ok(status), out, err)) => Err((
                 "deps.install_failed",
-                failure_text(
-                    &format!("`{command}` failed ({})", output.status),
-                    &output.stdout,
-                    &output.stderr,
-                ),
+                failure_text(&format!("`{command}` failed ({status})"), &out, &err),
             )),
-            Ok(Err(e)) => Err(("deps.install_failed", format!("`{command}` failed: {e}"))),
+            Ok((Err(e), _, _)) => Err(("deps.install_failed", format!("`{command}` failed: {e}"))),
             Err(_) => {
                 // The child itself was killed when its future was dropped; its helpers too.
                 if let Some(pid) = pid {
@@ -794,21 +1623,35 @@ impl Deps {
     }
 
     fn fail(&self, key: &Key, sig: Signature, code: &'static str, ms: u64, label: &str, output: String) {
-        self.with_unit(key, |u| {
+        let found = self.with_unit(key, |u| {
             u.state = State::Failed {
                 sig,
                 output: output.clone(),
                 retry: false,
-            }
+            };
+            (u.dir.clone(), u.inference.clone())
         });
+        if let Some((dir, inference)) = found {
+            write_state_file(&dir, key.1, inference.as_ref(), Some(&output), "error");
+        }
         self.events.emit(EngineEvent::DepsFailed {
             runtime: key.1.runtime(),
             function: display_folder(&key.0),
             manifest: label.to_string(),
             code,
             ms,
+            package: failed_package(&output),
             output,
         });
+    }
+}
+
+/// How many folders `folder` (root-relative) is below the root.
+fn folder_depth(folder: &str) -> usize {
+    if folder.is_empty() {
+        0
+    } else {
+        folder.split('/').count()
     }
 }
 
@@ -818,6 +1661,33 @@ fn display_folder(folder: &str) -> String {
     } else {
         folder.to_string()
     }
+}
+
+/// Read `stream` line by line, reporting each line, and keep its last [`MAX_OUTPUT_BYTES`].
+async fn stream_lines<R: tokio::io::AsyncRead + Unpin>(stream: Option<R>, report: &impl Fn(&str)) -> Vec<u8> {
+    use tokio::io::AsyncBufReadExt;
+    let mut kept: std::collections::VecDeque<u8> = std::collections::VecDeque::new();
+    let Some(stream) = stream else { return Vec::new() };
+    let mut reader = tokio::io::BufReader::new(stream);
+    let mut line = Vec::new();
+    // Lines split on `\n` and `\r` (progress bars redraw with `\r`); bytes, not UTF-8.
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        kept.extend(line.iter());
+        let excess = kept.len().saturating_sub(MAX_OUTPUT_BYTES * 2);
+        kept.drain(..excess);
+        for part in String::from_utf8_lossy(&line).split(['\n', '\r']) {
+            let part = part.trim_end();
+            if !part.trim().is_empty() {
+                report(part);
+            }
+        }
+    }
+    kept.into_iter().collect()
 }
 
 /// `headline`, then the installer's output (stdout, then stderr), trimmed to its last
@@ -870,9 +1740,10 @@ mod tests {
     }
 
     /// A stand-in installer: a shell script, so state changes are tested without a network.
+    /// As python it also answers the `-m pip freeze` run after an install (with nothing).
     fn script(dir: &Path, name: &str, body: &str) -> String {
         let p = dir.join(name);
-        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::write(&p, format!("#!/bin/sh\n[ \"$3\" = freeze ] && exit 0\n{body}\n")).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         p.display().to_string()
     }
@@ -881,6 +1752,7 @@ mod tests {
         let options = Options {
             timeout,
             concurrency: 2,
+            ..Options::default()
         };
         Deps::with_options(
             python.into(),
@@ -1223,12 +2095,31 @@ mod tests {
         assert!(out.contains("collecting\nERROR: no such package"), "{out}");
         assert!(!out.contains(d.path().to_str().unwrap()), "no absolute paths: {out}");
         let _installing = events.recv().await.unwrap();
-        match events.recv().await.unwrap() {
-            EngineEvent::DepsFailed { code, output, .. } => {
-                assert_eq!((code, output.as_str()), ("deps.install_failed", out.as_str()))
+        // The installer's lines as they come (stdout and stderr), then the failure.
+        let mut lines = Vec::new();
+        loop {
+            match events.recv().await.unwrap() {
+                EngineEvent::DepsProgress {
+                    function,
+                    manager,
+                    line,
+                    ..
+                } => {
+                    assert_eq!((function.as_str(), manager), ("f", Installer::Pip));
+                    lines.push(line);
+                }
+                EngineEvent::DepsFailed {
+                    code, output, package, ..
+                } => {
+                    assert_eq!((code, output.as_str()), ("deps.install_failed", out.as_str()));
+                    assert_eq!(package, None, "this output names no package");
+                    break;
+                }
+                other => panic!("{other:?}"),
             }
-            other => panic!("{other:?}"),
         }
+        lines.sort();
+        assert_eq!(lines, ["ERROR: no such package", "collecting"]);
         // Not retried by a reload that changed nothing; retried when the manifest changes.
         deps.prepare(&root, std::slice::from_ref(&t));
         assert!(matches!(deps.readiness(&t), Readiness::Failed(_)));
@@ -1256,6 +2147,275 @@ mod tests {
         deps.prepare(&root, std::slice::from_ref(&t));
         assert_eq!(deps.readiness(&t), Readiness::Ready);
         assert!(deps.status().is_empty());
+    }
+
+    #[test]
+    fn failed_package_from_installer_output() {
+        let pip = "Collecting x\nERROR: Could not find a version that satisfies the requirement nope-pkg==1.0 (from versions: none)\nERROR: No matching distribution found for nope-pkg==1.0\n";
+        assert_eq!(failed_package(pip).as_deref(), Some("nope-pkg==1.0"));
+        let npm = "npm error code E404\nnpm error 404 Not Found - GET https://registry.npmjs.org/nope-pkg - Not found\nnpm error 404\nnpm error 404  'nope-pkg@*' is not in this registry.\n";
+        assert_eq!(failed_package(npm).as_deref(), Some("nope-pkg@*"));
+        let composer =
+            "  Problem 1\n    - Root composer.json requires acme/nope, it could not be found in any version\n";
+        assert_eq!(failed_package(composer).as_deref(), Some("acme/nope"));
+        assert_eq!(failed_package("`pip install` failed (exit status: 1)\nboom"), None);
+    }
+
+    #[test]
+    fn iso8601_utc() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(iso8601(1_796_124_645), "2026-12-01T11:30:45Z");
+    }
+
+    #[test]
+    fn toggles_read_as_fastfn_reads_them() {
+        assert_eq!(Toggles::from_env(&|_| None), Toggles::default());
+        let env = |k: &str| match k {
+            "FN_AUTO_INFER_PY_DEPS" => Some("off".to_string()),
+            "FN_AUTO_INFER_STRICT" => Some(" FALSE ".to_string()),
+            "FN_PREINSTALL_PY_DEPS_ON_START" => Some("0".to_string()),
+            "FN_AUTO_NODE_DEPS" => Some("no".to_string()),
+            "FN_AUTO_REQUIREMENTS" => Some("yes".to_string()),
+            "FN_PREINSTALL_NODE_DEPS_CONCURRENCY" => Some("3".to_string()),
+            _ => None,
+        };
+        let t = Toggles::from_env(&env);
+        assert!(!t.infer_python && !t.strict && !t.preinstall_python && !t.npm);
+        assert!(t.pip && t.infer_node && t.write_manifest && t.preinstall_node && t.composer);
+        assert_eq!(t.concurrency, Some(3));
+    }
+
+    /// A request for a function whose install runs waits for it (bounded), then is served.
+    #[tokio::test]
+    async fn a_request_waits_for_the_install_within_its_bound() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("fns");
+        let python = script(d.path(), "python", "sleep 0.5; mkdir -p \"$5\"");
+        write(&root, &[("f/requirements.txt", "x\n"), ("f/handler.py", "")]);
+        let t = target(RuntimeKind::Python, "f/handler.py");
+        let deps = deps_with(&python, "npm", Duration::from_secs(10));
+        deps.prepare(&root, std::slice::from_ref(&t));
+        // Too short a bound: still preparing when it ends.
+        let started = std::time::Instant::now();
+        assert_eq!(deps.wait(&t, Duration::from_millis(100)).await, Readiness::Preparing);
+        assert!(started.elapsed() >= Duration::from_millis(100));
+        // Long enough: woken by the install's end, not by the bound.
+        let started = std::time::Instant::now();
+        assert_eq!(deps.wait(&t, Duration::from_secs(10)).await, Readiness::Ready);
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    }
+
+    /// `FN_PREINSTALL_PY_DEPS_ON_START=0`: nothing runs until the first request, which starts
+    /// the install and waits for it.
+    #[tokio::test]
+    async fn without_preinstall_the_first_request_installs() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("fns");
+        let count = d.path().join("count");
+        let python = script(
+            d.path(),
+            "python",
+            &format!("echo run >> {}; mkdir -p \"$5\"", count.display()),
+        );
+        write(&root, &[("f/requirements.txt", "x\n"), ("f/handler.py", "")]);
+        let t = target(RuntimeKind::Python, "f/handler.py");
+        let options = Options {
+            toggles: Toggles {
+                preinstall_python: false,
+                ..Toggles::default()
+            },
+            ..Options::default()
+        };
+        let deps = Deps::with_options(python, "npm".into(), "composer".into(), EventBus::default(), options);
+        deps.prepare(&root, std::slice::from_ref(&t));
+        assert_eq!(deps.readiness(&t), Readiness::Preparing);
+        assert_eq!(deps.status()[0].state, "deferred");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!count.exists(), "not installed before a request");
+        assert_eq!(deps.wait(&t, Duration::from_secs(10)).await, Readiness::Ready);
+        assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 1);
+    }
+
+    /// Inference writes the manifest it needs, records what it did, and a strict failure names
+    /// the import with FastFN's message until the handler changes.
+    #[tokio::test]
+    async fn inference_writes_requirements_or_fails_on_unresolved_imports() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("fns");
+        let python = script(d.path(), "python", "mkdir -p \"$5\"");
+        write(
+            &root,
+            &[
+                ("inf/handler.py", "import os, json\nimport six\nimport helper\n"),
+                ("inf/helper.py", "import attrs\n"),
+                ("bad/handler.py", "import os\nimport PIL\n"),
+                (
+                    "node/handler.js",
+                    "const n = require('is-number');\nconst fs = require('fs');\n",
+                ),
+            ],
+        );
+        let (inf, bad, node) = (
+            target(RuntimeKind::Python, "inf/handler.py"),
+            target(RuntimeKind::Python, "bad/handler.py"),
+            target(RuntimeKind::Node, "node/handler.js"),
+        );
+        // npm is a stand-in too: the test checks what is written, not what npm does.
+        let npm = script(d.path(), "npm", "mkdir -p node_modules");
+        let deps = deps_with(&python, &npm, Duration::from_secs(10));
+        let mut events = deps.events.subscribe();
+        let all = [inf.clone(), bad.clone(), node.clone()];
+        deps.prepare(&root, &all);
+        let req = std::fs::read_to_string(root.join("inf/requirements.txt")).unwrap();
+        assert!(
+            req.ends_with("\nsix\n"),
+            "only the handler's own imports, not its helper's: {req}"
+        );
+        let pkg: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(root.join("node/package.json")).unwrap()).unwrap();
+        assert_eq!(pkg["dependencies"], serde_json::json!({"is-number": "*"}));
+        let message = "python dependency inference failed: unresolved imports PIL. Add explicit requirements.txt entries or disable FN_AUTO_INFER_STRICT.";
+        assert_eq!(deps.readiness(&bad), Readiness::Unresolved(message.into()));
+        assert!(!root.join("bad/requirements.txt").exists());
+        match events.recv().await.unwrap() {
+            EngineEvent::DepsFailed { code, output, .. } => {
+                assert_eq!((code, output.as_str()), ("deps.unresolved_imports", message))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(settled(&deps, &inf, Duration::from_secs(10)).await, Readiness::Ready);
+        assert_eq!(settled(&deps, &node, Duration::from_secs(10)).await, Readiness::Ready);
+        let state: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(root.join("inf").join(STATE_FILE)).unwrap()).unwrap();
+        assert_eq!(state["mode"], "inferred");
+        assert_eq!(state["manifest_generated"], true);
+        assert_eq!(state["resolved_packages"], serde_json::json!(["six"]));
+        assert_eq!(state["last_install_status"], "ok");
+        assert_eq!(state["lockfile_path"], PY_LOCK_FILE);
+        let bad_state: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(root.join("bad").join(STATE_FILE)).unwrap()).unwrap();
+        assert_eq!(
+            (&bad_state["last_install_status"], &bad_state["last_error"]),
+            (&serde_json::json!("error"), &serde_json::json!(message))
+        );
+        // A reload that changed nothing writes nothing and keeps the failure.
+        let before = std::fs::read_to_string(root.join("inf/requirements.txt")).unwrap();
+        deps.prepare(&root, &all);
+        assert_eq!(
+            std::fs::read_to_string(root.join("inf/requirements.txt")).unwrap(),
+            before
+        );
+        assert_eq!(deps.readiness(&bad), Readiness::Unresolved(message.into()));
+        assert_eq!(deps.readiness(&inf), Readiness::Ready);
+        // An explicit requirement lifts python's strict failure (as in FastFN).
+        write(&root, &[("bad/requirements.txt", "pillow\n")]);
+        deps.prepare(&root, &all);
+        assert_eq!(settled(&deps, &bad, Duration::from_secs(10)).await, Readiness::Ready);
+    }
+
+    #[test]
+    fn shared_deps_names_stay_inside_the_packs_folder() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg =
+            r#"{"shared_deps": ["common", " common ", "a/b", "../up", "/abs", "x/../y", "bad name", 3, "ok_1.2-[x]"]}"#;
+        write(d.path(), &[("fn.config.json", cfg)]);
+        assert_eq!(shared_deps(d.path()), ["common", "a/b", "ok_1.2-[x]"]);
+        write(d.path(), &[("fn.config.json", "{\"shared_deps\": \"common\"}")]);
+        assert!(shared_deps(d.path()).is_empty());
+    }
+
+    #[test]
+    fn a_pack_is_linked_without_hiding_the_functions_own_packages() {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            &[
+                ("pack/.deps/six.py", "pack"),
+                ("pack/.deps/attr/__init__.py", "pack"),
+                ("pack/.deps/.fastfn-signature", "x"),
+                ("fn/.deps/attr/__init__.py", "own"),
+            ],
+        );
+        let (pack, f) = (d.path().join("pack"), d.path().join("fn"));
+        assert!(link_pack(&pack, &f, Installer::Pip).unwrap());
+        assert_eq!(std::fs::read_to_string(f.join(".deps/six.py")).unwrap(), "pack");
+        assert_eq!(
+            std::fs::read_to_string(f.join(".deps/attr/__init__.py")).unwrap(),
+            "own"
+        );
+        assert!(
+            f.join(".deps").join(STAMP_FILE).is_file(),
+            "stamp touched so the daemon re-imports"
+        );
+        assert!(!link_pack(&pack, &f, Installer::Pip).unwrap(), "idempotent");
+        assert!(
+            !link_pack(&pack, &d.path().join("other"), Installer::Npm).unwrap(),
+            "nothing installed for npm"
+        );
+    }
+
+    /// A function naming a pack is ready when the pack is, with the pack's packages linked
+    /// into its install folder; one install serves every function naming it.
+    #[tokio::test]
+    async fn shared_packs_gate_readiness_and_are_linked() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("fns");
+        let count = d.path().join("count");
+        let python = script(
+            d.path(),
+            "python",
+            &format!(
+                "echo run >> {}; sleep 0.3; mkdir -p \"$5\"; touch \"$5/common_mod.py\"",
+                count.display()
+            ),
+        );
+        let uses = |pack: &str| format!("{{\"shared_deps\": [\"{pack}\"]}}");
+        write(
+            &root,
+            &[
+                (".fastfn/packs/python/common/requirements.txt", "common-mod\n"),
+                ("a/fn.config.json", &uses("common")),
+                ("a/handler.py", "import common_mod\n"),
+                ("b/fn.config.json", &uses("common")),
+                ("b/handler.py", "import common_mod\n"),
+                ("m/fn.config.json", &uses("nope")),
+                ("m/handler.py", ""),
+            ],
+        );
+        let (a, b, m) = (
+            target(RuntimeKind::Python, "a/handler.py"),
+            target(RuntimeKind::Python, "b/handler.py"),
+            target(RuntimeKind::Python, "m/handler.py"),
+        );
+        let deps = deps_with(&python, "npm", Duration::from_secs(10));
+        deps.prepare(&root, &[a.clone(), b.clone(), m.clone()]);
+        assert_eq!(deps.readiness(&a), Readiness::Preparing);
+        assert_eq!(
+            deps.readiness(&m),
+            Readiness::Unresolved("shared pack not found: nope (looked in: .fastfn/packs/python/nope)".into())
+        );
+        assert_eq!(deps.wait(&a, Duration::from_secs(10)).await, Readiness::Ready);
+        assert_eq!(deps.readiness(&b), Readiness::Ready);
+        for f in ["a", "b"] {
+            let link = root.join(f).join(".deps/common_mod.py");
+            assert!(link.symlink_metadata().unwrap().file_type().is_symlink(), "{f}");
+            assert!(
+                !root.join(f).join("requirements.txt").exists(),
+                "{f}: the pack provides it"
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(&count).unwrap().lines().count(),
+            1,
+            "one install"
+        );
+        let packs = deps.packs(&root);
+        assert_eq!(packs.len(), 1);
+        assert_eq!(
+            (packs[0].name.as_str(), packs[0].state, packs[0].used_by.clone()),
+            ("common", "ready", vec!["a".to_string(), "b".to_string()])
+        );
     }
 
     #[tokio::test]
@@ -1420,6 +2580,7 @@ mod fixture_tests {
         let options = Options {
             timeout: Duration::from_secs(5),
             concurrency: 4,
+            ..Options::default()
         };
         let deps = Deps::with_options(s.clone(), s, "composer".into(), EventBus::default(), options);
         deps.prepare(&root, &targets);

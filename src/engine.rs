@@ -504,11 +504,15 @@ impl Engine {
             lua: runtime_order
                 .contains(&RuntimeKind::Lua)
                 .then(|| crate::runtime::lua::LuaRuntime::new(settings.functions_root.clone())),
-            deps: crate::deps::Deps::new(
+            deps: crate::deps::Deps::with_options(
                 settings.binary("python").to_string(),
                 settings.binary("npm").to_string(),
                 settings.binary("composer").to_string(),
                 events.clone(),
+                crate::deps::Options {
+                    toggles: settings.deps,
+                    ..Default::default()
+                },
             ),
             compiled,
             served: ArcSwap::from_pointee(Served {

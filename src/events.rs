@@ -110,6 +110,14 @@ pub enum EngineEvent {
         manifest: String,
         installer: String,
     },
+    /// One line of the package manager's output while it runs (stdout and stderr, as they
+    /// come), so the dashboard can show an install's progress.
+    DepsProgress {
+        runtime: RuntimeKind,
+        function: String,
+        manager: crate::deps::Installer,
+        line: String,
+    },
     /// The install finished; the function answers again.
     DepsReady {
         runtime: RuntimeKind,
@@ -119,7 +127,9 @@ pub enum EngineEvent {
         ms: u64,
     },
     /// The install failed (`deps.install_failed`, `deps.timeout`, `deps.missing_installer`,
-    /// `deps.io`); `output` is the installer's output, trimmed to its last lines. Retried when
+    /// `deps.io`), or inference found imports it cannot name (`deps.unresolved_imports`);
+    /// `output` is the installer's output, trimmed to its last lines (or inference's message);
+    /// `package` is the package the output names as the cause, when it names one. Retried when
     /// the manifest changes.
     DepsFailed {
         runtime: RuntimeKind,
@@ -129,6 +139,7 @@ pub enum EngineEvent {
         #[ts(type = "number")]
         ms: u64,
         output: String,
+        package: Option<String>,
     },
     Request(RequestRecord),
     /// CPU (% of one core) and resident memory of a daemon, every few seconds.
@@ -169,6 +180,9 @@ pub struct RequestRecord {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[ts(export)]
 pub struct Stages {
+    /// Waiting for the function's dependencies to finish installing (0 when they were ready).
+    #[ts(type = "number")]
+    pub deps_us: u64,
     /// Waiting for a worker-pool slot, queue included.
     #[ts(type = "number")]
     pub admission_us: u64,

@@ -65,9 +65,17 @@ pub enum Failure {
     /// The function's dependencies are being installed (`Retry-After: 2`).
     #[error("dependencies are being installed")]
     DepsPreparing,
-    /// The function's dependency install failed; `output` is shown only with debug headers.
+    /// The function's dependency install failed; `package` is the one the installer's output
+    /// names (shown always: the user wrote it); `output` is shown only with debug headers.
     #[error("dependency install failed")]
-    DepsFailed { output: Option<String> },
+    DepsFailed {
+        package: Option<String>,
+        output: Option<String>,
+    },
+    /// Inference found imports it cannot map to packages (FastFN's message, which names them
+    /// and no path).
+    #[error("{0}")]
+    DepsUnresolved(String),
     /// A rust/go handler does not compile; `output` is the compiler's message.
     #[error("{runtime} build failed")]
     BuildFailed { runtime: &'static str, output: String },
@@ -90,7 +98,7 @@ impl Failure {
             Failure::InvalidReply | Failure::InvalidBase64 | Failure::RuntimeError(_) => 502,
             Failure::RuntimeDown | Failure::RuntimeUnavailable => 503,
             Failure::Timeout => 504,
-            Failure::BuildFailed { .. } => 500,
+            Failure::BuildFailed { .. } | Failure::DepsUnresolved(_) => 500,
             Failure::DepsPreparing | Failure::DepsFailed { .. } => 503,
             Failure::Internal => 500,
         };
@@ -150,14 +158,23 @@ impl Failure {
         };
         let mut body = serde_json::json!({ "error": self.to_string() });
         match &self {
-            Failure::BuildFailed { output, .. } | Failure::DepsFailed { output: Some(output) } => {
+            Failure::BuildFailed { output, .. } => {
                 body["output"] = serde_json::json!(output);
             }
             Failure::InvokeMethodNotAllowed { allowed } => {
                 body["allowed_methods"] = serde_json::json!(allowed);
             }
-            Failure::DepsFailed { output: None } => {
-                body["hint"] = serde_json::json!("the installer's output is in /_fn/health (deps) and /_fn/logs");
+            Failure::DepsFailed { package, output } => {
+                if let Some(package) = package {
+                    body["package"] = serde_json::json!(package);
+                }
+                match output {
+                    Some(output) => body["output"] = serde_json::json!(output),
+                    None => {
+                        body["hint"] =
+                            serde_json::json!("the installer's output is in /_fn/health (deps) and /_fn/logs")
+                    }
+                }
             }
             _ => {}
         }
@@ -237,6 +254,35 @@ mod tests {
             assert_eq!(resp.headers()[CONTENT_TYPE], "application/json");
             assert_eq!(body(resp).await, want);
         }
+    }
+
+    #[tokio::test]
+    async fn dependency_failures_name_the_package_and_show_output_only_when_asked() {
+        let failed = |output: Option<&str>| Failure::DepsFailed {
+            package: Some("nope==1".into()),
+            output: output.map(str::to_string),
+        };
+        let resp = failed(None).into_response();
+        assert_eq!((resp.status().as_u16(), resp.headers().get("retry-after")), (503, None));
+        let hidden: serde_json::Value = serde_json::from_str(&body(resp).await).unwrap();
+        assert_eq!(hidden["package"], "nope==1");
+        assert!(
+            hidden.get("output").is_none() && hidden.get("hint").is_some(),
+            "{hidden}"
+        );
+        let shown: serde_json::Value =
+            serde_json::from_str(&body(failed(Some("ERROR: No matching distribution")).into_response()).await).unwrap();
+        assert_eq!(shown["output"], "ERROR: No matching distribution");
+        let resp = Failure::DepsUnresolved("python dependency inference failed: unresolved imports PIL.".into())
+            .into_response();
+        assert_eq!(resp.status(), 500);
+        assert_eq!(
+            body(resp).await,
+            r#"{"error":"python dependency inference failed: unresolved imports PIL."}"#
+        );
+        let resp = Failure::DepsPreparing.into_response();
+        assert_eq!(resp.status(), 503);
+        assert_eq!(resp.headers()["retry-after"], "2");
     }
 
     #[tokio::test]

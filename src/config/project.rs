@@ -84,6 +84,8 @@ pub struct Settings {
     pub max_connections: Option<usize>,
     /// `FN_MAX_ASSET_BYTES`: largest static file served.
     pub max_asset_bytes: u64,
+    /// `FN_AUTO_*`, `FN_AUTO_INFER_*`, `FN_PREINSTALL_*`: dependency installs and inference.
+    pub deps: crate::deps::Toggles,
 }
 
 /// `fastfn.json` / `fastfn.toml`, keys normalised to kebab-case.
@@ -548,6 +550,7 @@ impl Settings {
         };
 
         Ok(Settings {
+            deps: crate::deps::Toggles::from_env(env),
             max_asset_bytes,
             project_dir,
             functions_root,

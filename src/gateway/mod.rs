@@ -437,6 +437,7 @@ async fn invoke(
             queued: outcome.queued,
             cold: !was_warm,
             stages: crate::events::Stages {
+                deps_us: t.deps_us,
                 admission_us: t.admission_us,
                 body_us: t.body_us,
                 runtime_us: t.runtime_us,
@@ -475,13 +476,14 @@ async fn call(
     if declared.is_some_and(|n| n > max_body) {
         return Outcome::refused(Failure::PayloadTooLarge);
     }
-    if let Err(failure) = crate::invoke::ready(shared, target) {
-        return Outcome::refused(failure);
+    let (deps_us, deps) = crate::invoke::ready(shared, target).await;
+    if let Err(failure) = deps {
+        return Outcome::refused(failure).after_deps(deps_us);
     }
     let waited = Instant::now();
     let permit = match crate::invoke::admit(slot).await {
         Ok(p) => p,
-        Err(failure) => return Outcome::refused(failure),
+        Err(failure) => return Outcome::refused(failure).after_deps(deps_us),
     };
     let admission_us = crate::invoke::micros_since(waited);
     let reading = Instant::now();
@@ -510,7 +512,7 @@ async fn call(
     let mut outcome = crate::invoke::run_admitted(shared, target, &input, &request_id, permit).await;
     outcome.timings.admission_us = admission_us;
     outcome.timings.body_us = body_us;
-    outcome
+    outcome.after_deps(deps_us)
 }
 
 /// `X-Fn-Stdout`/`X-Fn-Stderr`: the first 4096 bytes, control characters shown as spaces.

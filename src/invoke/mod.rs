@@ -34,12 +34,20 @@ impl Outcome {
             timings: Timings::default(),
         }
     }
+
+    /// Record the time spent waiting for dependencies.
+    pub(crate) fn after_deps(mut self, deps_us: u64) -> Outcome {
+        self.timings.deps_us = deps_us;
+        self
+    }
 }
 
 /// Where a call's time went, stage by stage (microseconds, from the engine's own clock).
 /// Shown as `Server-Timing` with debug headers and kept in the request record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Timings {
+    /// Waiting for the function's dependencies to finish installing (before admission).
+    pub deps_us: u64,
     /// Waiting for a worker-pool slot (includes the queue).
     pub admission_us: u64,
     /// Reading the request body (after admission).
@@ -54,7 +62,8 @@ impl Timings {
     pub(crate) fn server_timing(&self) -> String {
         let ms = |us: u64| us as f64 / 1000.0;
         format!(
-            "admission;dur={:.3}, body;dur={:.3}, runtime;dur={:.3}, reply;dur={:.3}",
+            "deps;dur={:.3}, admission;dur={:.3}, body;dur={:.3}, runtime;dur={:.3}, reply;dur={:.3}",
+            ms(self.deps_us),
             ms(self.admission_us),
             ms(self.body_us),
             ms(self.runtime_us),
@@ -80,15 +89,31 @@ pub(crate) struct CallInput<'a> {
     pub user: Option<&'a serde_json::Value>,
 }
 
-/// The function's dependencies: ready, being installed (503 + Retry-After), or failed.
-pub(crate) fn ready(shared: &Shared, target: &crate::routing::Target) -> Result<(), Failure> {
-    match shared.deps.readiness(target) {
-        crate::deps::Readiness::Ready => Ok(()),
-        crate::deps::Readiness::Preparing => Err(Failure::DepsPreparing),
-        crate::deps::Readiness::Failed(output) => Err(Failure::DepsFailed {
+/// The function's dependencies, before admission (so a waiting request holds no worker
+/// slot): ready at once (one snapshot load), or being installed, in which case the request
+/// waits for the install, at most the function's `timeout_ms` (the bound FastFN's gateway puts
+/// on the call that installs), then 503 + Retry-After; or failed. Returns the time waited.
+pub(crate) async fn ready(shared: &Shared, target: &crate::routing::Target) -> (u64, Result<(), Failure>) {
+    use crate::deps::Readiness;
+    let mut readiness = shared.deps.readiness(target);
+    if readiness == Readiness::Ready {
+        return (0, Ok(()));
+    }
+    let started = Instant::now();
+    if readiness == Readiness::Preparing {
+        let bound = Duration::from_millis(target.policy.timeout_ms);
+        readiness = shared.deps.wait(target, bound).await;
+    }
+    let result = match readiness {
+        Readiness::Ready => Ok(()),
+        Readiness::Preparing => Err(Failure::DepsPreparing),
+        Readiness::Failed(output) => Err(Failure::DepsFailed {
+            package: crate::deps::failed_package(&output),
             output: target.policy.include_debug_headers.then_some(output),
         }),
-    }
+        Readiness::Unresolved(message) => Err(Failure::DepsUnresolved(message)),
+    };
+    (micros_since(started), result)
 }
 
 pub(crate) async fn admit(slot: &FunctionSlot) -> Result<crate::pool::Permit, Failure> {
@@ -106,17 +131,18 @@ pub(crate) async fn run(
     input: &CallInput<'_>,
     request_id: &str,
 ) -> Outcome {
-    if let Err(failure) = ready(shared, target) {
-        return Outcome::refused(failure);
+    let (deps_us, deps) = ready(shared, target).await;
+    if let Err(failure) = deps {
+        return Outcome::refused(failure).after_deps(deps_us);
     }
     let waited = Instant::now();
     let permit = match admit(slot).await {
         Ok(p) => p,
-        Err(failure) => return Outcome::refused(failure),
+        Err(failure) => return Outcome::refused(failure).after_deps(deps_us),
     };
     let mut outcome = run_admitted(shared, target, input, request_id, permit).await;
     outcome.timings.admission_us = micros_since(waited);
-    outcome
+    outcome.after_deps(deps_us)
 }
 
 /// The admitted call: event, backend, reply. The slot is freed as soon as the backend answers.

@@ -7,6 +7,7 @@ mod assets;
 mod cli;
 mod compat;
 mod compat_rt;
+mod deps_compat;
 mod edge;
 mod errors;
 mod events;

@@ -6,6 +6,10 @@
  */
 export type Stages = { 
 /**
+ * Waiting for the function's dependencies to finish installing (0 when they were ready).
+ */
+deps_us: number, 
+/**
  * Waiting for a worker-pool slot, queue included.
  */
 admission_us: number, 
