@@ -122,6 +122,9 @@ MAX_THREADS = 256          # worker threads at most (slow calls in flight + 1)
 MAX_PARKED = 32            # spare worker threads kept parked for the next slow call
 STALL_SECONDS = 0.002      # a call longer than this (to 2x) gets a new acceptor beside it
 IDLE_TICK_SECONDS = 0.05   # watchdog tick after 1 s without calls
+RECLAIM_GRACE = 0.05       # past a call's timeout_ms before its thread is interrupted
+RECLAIM_RETRY = 0.25       # between two interruptions of a call that is still running
+RECLAIM_EXIT_TRIES = 5     # a call still burning CPU after this many tries: the daemon exits
 MAX_REPLY_BYTES = 10 * 1024 * 1024  # the gateway rejects larger reply frames
 ENV_FILE = "fn.env.json"
 ENTRY_FILES = ("handler.py", "main.py")
@@ -567,23 +570,27 @@ def _file_env(path):
 # ---------------------------------------------------------------- async
 
 _loop = None
+_loop_thread = 0  # ident of the event loop's thread (see _reclaim)
 _loop_lock = threading.Lock()
 
 
 def _event_loop():
-    global _loop
+    global _loop, _loop_thread
     if _loop is None:
         with _loop_lock:
             if _loop is None:
                 loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="fastfn-asyncio",
-                                 daemon=True).start()
+                t = threading.Thread(target=loop.run_forever, name="fastfn-asyncio", daemon=True)
+                t.start()
+                _loop_thread = t.ident
                 _loop = loop
     return _loop
 
 
-async def _captured(awaitable, cap):
+async def _captured(awaitable, cap, rec):
     _CAPTURE.set(cap)
+    if rec is not None:
+        rec[3] = asyncio.current_task()  # what _reclaim cancels
     return await awaitable
 
 
@@ -1009,7 +1016,8 @@ def _dispatch_adapter(kind, req, fn, event):
             convert = _worker_reply
         res = target.func(*args[:target.nargs])
         if target.is_async or inspect.isawaitable(res):
-            res = asyncio.run_coroutine_threadsafe(_captured(res, cap), _event_loop()).result()
+            res = asyncio.run_coroutine_threadsafe(
+                _captured(res, cap, _running.get(threading.get_ident())), _event_loop()).result()
         reply = convert(res)
     except _HandlerError as exc:
         reply = _error(500, str(exc))
@@ -1043,6 +1051,97 @@ def _with_env(fn, event, req):
     event["env"] = env
     event["version"] = req.get("version") or "default"
     return None
+
+
+# ---------------------------------------------------------------- runaway calls
+#
+# A thread cannot be killed, but the interpreter can raise an exception in it between two
+# bytecodes (PyThreadState_SetAsyncExc): that ends `while True: pass` handlers. Each started
+# call is registered with its deadline (receipt + event.context.timeout_ms; none without it);
+# the watchdog interrupts calls past their deadline and calls the engine cancelled (v2 cancel
+# of a started call). An async call's task is cancelled instead; when the event loop thread
+# itself keeps burning CPU (a busy coroutine never yields), the interruption goes there. A call
+# that keeps burning CPU through RECLAIM_EXIT_TRIES interruptions (a loop in C code, or a
+# handler swallowing the exception) makes the daemon exit: the engine restarts it, which is the
+# only way to get that CPU back. A call sleeping past its deadline costs no CPU and is left to
+# finish.
+
+class _Reclaimed(Exception):
+    """Raised inside a handler whose call timed out or was cancelled."""
+
+    def __str__(self):
+        return "call stopped (timed out or cancelled)"
+
+
+_running = {}   # thread ident -> [deadline, conn, cid, asyncio task, tries, cpu]
+_running_lock = threading.Lock()  # an interruption never lands after its call ended
+
+
+def _begin(req, conn=None, cid=0):
+    event = req.get("event")
+    ctx = event.get("context") if type(event) is dict else None
+    timeout = ctx.get("timeout_ms") if type(ctx) is dict else None
+    deadline = (time.monotonic() + timeout / 1000.0 + RECLAIM_GRACE
+                if type(timeout) is int and timeout > 0 else float("inf"))
+    _running[threading.get_ident()] = [deadline, conn, cid, None, 0, 0.0]
+
+
+def _end():
+    with _running_lock:
+        _running.pop(threading.get_ident(), None)
+
+
+def _cancel_started(conn, cid):
+    for rec in list(_running.values()):
+        if rec[1] is conn and rec[2] == cid:
+            rec[0] = 0.0
+
+
+def _thread_cpu(tid):
+    try:
+        return time.clock_gettime(time.pthread_getcpuclockid(tid))
+    except (OSError, AttributeError, OverflowError):
+        return 0.0
+
+
+def _interrupt(target, tid, rec):
+    """Raises _Reclaimed in thread `target`, if call `rec` (of thread `tid`) still runs."""
+    import ctypes
+    with _running_lock:
+        if _running.get(tid) is rec:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target),
+                                                       ctypes.py_object(_Reclaimed))
+
+
+def _reclaim(now):
+    """Watchdog: interrupts the calls past their deadline (see above)."""
+    for tid, rec in list(_running.items()):
+        if now < rec[0] or _running.get(tid) is not rec:
+            continue
+        task = rec[3]
+        target = _loop_thread if task is not None else tid
+        cpu = _thread_cpu(target) if target else 0.0
+        busy = cpu - rec[5] > RECLAIM_RETRY * 0.5
+        if rec[4] == 0:
+            if task is not None:
+                # A coroutine awaiting something is cancelled on the loop; the calling thread
+                # waits on until the task really ended (a busy one is interrupted below).
+                _loop.call_soon_threadsafe(task.cancel)
+            else:
+                _interrupt(tid, tid, rec)
+        elif busy:
+            if rec[4] >= RECLAIM_EXIT_TRIES:
+                os.write(2, b"fastfn python daemon: a timed-out call keeps running; exiting so "
+                            b"the engine restarts the daemon\n")
+                os._exit(70)
+            if target:
+                _interrupt(target, tid, rec)
+        else:
+            rec[0] = now + 1.0  # sleeping in C (time.sleep, a socket): no CPU lost, look later
+            continue
+        rec[4] += 1
+        rec[5] = cpu
+        rec[0] = now + RECLAIM_RETRY
 
 
 def _dispatch(req):
@@ -1113,7 +1212,8 @@ def _dispatch(req):
                     kwargs = {k: v for k, v in params.items() if k in target.kw_names}
         res = target.func(*args, **kwargs) if kwargs else target.func(*args)
         if target.is_async or (type(res) not in _PLAIN and inspect.isawaitable(res)):
-            res = asyncio.run_coroutine_threadsafe(_captured(res, cap), _event_loop()).result()
+            res = asyncio.run_coroutine_threadsafe(
+                _captured(res, cap, _running.get(threading.get_ident())), _event_loop()).result()
         reply = _to_reply(res)
     except _HandlerError as exc:
         reply = _error(500, str(exc))
@@ -1189,10 +1289,13 @@ def _serve(fd):
         return None
     if req.get("fastfn_hello") == 2:
         return bytes(data[total:])
+    _begin(req)
     try:
         reply = _dispatch(req)
     except Exception:
         reply = _error(500, "internal daemon error", traceback.format_exc())
+    finally:
+        _end()
     _send(fd, _frame(reply))
     return None
 
@@ -1278,7 +1381,9 @@ def _feed(conn, data, ready):
         start = off + 13
         off += 4 + length
         if kind == _CANCEL:
-            conn.queued.pop(cid, None)  # best effort: only a call not started yet is dropped
+            # A call not started yet is dropped; a started one is interrupted (_reclaim).
+            if conn.queued.pop(cid, None) is None and _running:
+                _cancel_started(conn, cid)
             continue
         try:
             req = _loads(buf[start:start + meta_len])
@@ -1311,10 +1416,13 @@ def _serve_call(job):
             except UnicodeDecodeError:
                 event["body"] = body.decode("utf-8", "replace")
                 event["body_base64"] = base64.b64encode(body).decode("ascii")
+    _begin(req, conn, cid)
     try:
         reply = _dispatch(req)
     except Exception:
         reply = _error(500, "internal daemon error", traceback.format_exc())
+    finally:
+        _end()
     raw = b""
     if reply.get("is_base64") is True and type(reply.get("body_base64")) is str:
         # A binary body goes raw in the frame instead of base64 in meta (invalid base64 from
@@ -1396,6 +1504,8 @@ class _Pool:
         while True:
             # Tick fast while calls flow, slowly when idle (a desktop daemon should sleep).
             sleep(STALL_SECONDS if quiet < 1.0 else IDLE_TICK_SECONDS)
+            if _running:
+                _reclaim(time.monotonic())
             with self.lock:
                 if self.in_call and self.seq == last and self.total < MAX_THREADS:
                     self._promote()
