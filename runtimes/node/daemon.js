@@ -436,7 +436,69 @@ class Capture {
     this.open = true;
     this.als = als;
     this.asyncOutput = false;
+    this.untimed = false;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runaway calls
+//
+// A handler that never yields (`while (true) {}`, an endless microtask chain) blocks the one
+// event loop: no other call, cancel or timer runs again. A watchdog thread, started with the
+// first call that has a timeout (event.context.timeout_ms), watches a heartbeat the loop writes
+// every HEARTBEAT_MS. When the loop has missed its beats for 3 × RECLAIM_GRACE_MS and every call
+// started so far is past its deadline + RECLAIM_GRACE_MS (the engine gave up on all of them, so
+// nothing in flight is lost), it kills the process with SIGKILL and the engine restarts the
+// daemon. (Stopping just the JavaScript through the inspector's Runtime.terminateExecution was
+// tried: Node 20 aborts on its corrupted async-hook stack afterwards.) A call that yields to the
+// loop while burning CPU is not stopped.
+
+const HEARTBEAT_MS = 100;
+const RECLAIM_GRACE_MS = 100;
+let watchdog = null; // Float64Array [heartbeat, latest deadline, untimed] shared with the watchdog
+let untimed = 0; // calls in flight without a timeout (direct clients): never reclaimed
+
+const WATCHDOG_SRC = `
+const fs = require('fs');
+const { workerData } = require('worker_threads');
+const shared = new Float64Array(workerData.sab);
+const grace = workerData.grace;
+setInterval(() => {
+  const now = Date.now();
+  if (now - shared[0] < 3 * grace || now < shared[1] + grace || shared[2] > 0) return;
+  try {
+    fs.writeSync(2, 'fastfn node daemon: a handler blocked the event loop past its timeout; exiting (the engine restarts the daemon)\\n');
+  } catch {}
+  process.kill(process.pid, 'SIGKILL');
+}, grace);
+`;
+
+function startWatchdog() {
+  const { Worker } = require('worker_threads');
+  const sab = new SharedArrayBuffer(24);
+  watchdog = new Float64Array(sab);
+  watchdog[0] = Date.now();
+  watchdog[2] = untimed;
+  setInterval(() => { watchdog[0] = Date.now(); }, HEARTBEAT_MS).unref();
+  const w = new Worker(WATCHDOG_SRC, { eval: true, workerData: { sab, grace: RECLAIM_GRACE_MS }, stdout: true, stderr: true });
+  w.on('error', () => {});
+  w.unref();
+}
+
+/** Notes the deadline of a call that is starting (see "Runaway calls"); false when it has
+ * none (counted in `untimed` until it finishes). */
+function noteDeadline(event) {
+  const ctx = event.context;
+  const t = ctx !== null && typeof ctx === 'object' ? ctx.timeout_ms : undefined;
+  if (typeof t !== 'number' || !(t > 0)) {
+    untimed++;
+    if (watchdog !== null) watchdog[2] = untimed;
+    return false;
+  }
+  if (watchdog === null) startWatchdog();
+  const d = Date.now() + t;
+  if (d > watchdog[1]) watchdog[1] = d;
+  return true;
 }
 
 function callHandler(h, event, params) {
@@ -462,6 +524,7 @@ function handleRequest(socket, req) {
   const name = typeof req.handler === 'string' && req.handler !== '' ? req.handler : 'handler';
 
   const cap = new Capture(fn, !fn.quiet);
+  cap.untimed = !noteDeadline(event);
   if (cap.als) alsInFlight++; // until finish(), whatever happens
   let result;
   syncCapture = cap;
@@ -521,6 +584,10 @@ function failure(e, cap) {
 
 function finish(socket, cap, reply) {
   cap.open = false;
+  if (cap.untimed) {
+    untimed--;
+    if (watchdog !== null) watchdog[2] = untimed;
+  }
   if (cap.als) {
     alsDone();
     if (!cap.asyncOutput) cap.fn.quiet = true;
