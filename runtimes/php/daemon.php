@@ -71,6 +71,7 @@ namespace FastFN\PhpDaemon {
 const MAX_WORKERS_PER_FN = 8;   // parallel calls of one handler path; more calls queue
 const MAX_IDLE_TOTAL = 32;      // idle workers kept across all pools
 const IDLE_SECONDS = 60.0;      // an idle worker older than this exits
+const KILL_GRACE = 0.05;        // past a call's timeout_ms before its worker is killed
 const MAX_REPLY_BYTES = 10485760;
 const ENTRY_FILES = ['handler.php', 'index.php'];
 const ENV_FILE = 'fn.env.json';
@@ -176,6 +177,7 @@ final class WorkerProc
     public string $err = '';
     public ?Client $client = null;
     public int $callId = 0;      // the v2 call id it serves, 0 for a v1 connection
+    public float $deadline = INF; // when its call is killed (receipt + timeout_ms)
     public Pool $pool;
     public string $sig;
     public float $idleSince = 0.0;
@@ -204,6 +206,8 @@ final class Daemon
     public array $pools = [];
     /** @var array<int, WorkerProc> keyed by id of the reply pipe */
     public array $workers = [];
+    /** @var array<int, WorkerProc> busy workers whose call has a deadline, by reply pipe id */
+    public array $timed = [];
     public array $dying = [];
     public array $resolved = [];
     public string $lengthError;
@@ -307,7 +311,8 @@ final class Daemon
                 }
             }
             $e = null;
-            $n = @stream_select($r, $w, $e, 1, 0);
+            // Calls with a deadline are watched every 50 ms (see killOverdue).
+            $n = $this->timed ? @stream_select($r, $w, $e, 0, 50000) : @stream_select($r, $w, $e, 1, 0);
             if ($n === false) {
                 continue; // EINTR (a signal)
             }
@@ -341,6 +346,9 @@ final class Daemon
                 }
             }
             $now = microtime(true);
+            if ($this->timed) {
+                $this->killOverdue($now);
+            }
             if ($now - $lastTick >= 1.0) {
                 $lastTick = $now;
                 $this->tick($now);
@@ -513,7 +521,10 @@ final class Daemon
             }
             $pool->idle = [];
         }
-        $this->assign($pool, $c, $frame, $id);
+        $timeout = $event->context->timeout_ms ?? null;
+        $deadline = is_int($timeout) && $timeout > 0
+            ? microtime(true) + $timeout / 1000 + KILL_GRACE : INF;
+        $this->assign($pool, $c, $frame, $id, $deadline);
     }
 
     // -------------------------------------------------------------- protocol v2
@@ -615,7 +626,12 @@ final class Daemon
             $body = (string)substr($buf, $off + 13 + $h['meta'], $len - 9 - $h['meta']);
             $off += 4 + $len;
             if ($kind === 3) {
-                unset($c->queued[$id]); // best effort: only a call still queued is dropped
+                // A call still queued is dropped; one in a worker has its worker killed.
+                if (isset($c->queued[$id])) {
+                    unset($c->queued[$id]);
+                } else {
+                    $this->cancelStarted($c, $id);
+                }
                 continue;
             }
             $req = json_decode($meta);
@@ -759,7 +775,7 @@ final class Daemon
         return null;
     }
 
-    private function assign(Pool $pool, Client $c, string $frame, int $id): void
+    private function assign(Pool $pool, Client $c, string $frame, int $id, float $deadline): void
     {
         $wk = array_pop($pool->idle);
         if ($wk !== null) {
@@ -771,13 +787,13 @@ final class Daemon
                 return;
             }
         } else {
-            $pool->queue[] = [$c, $frame, $id];
+            $pool->queue[] = [$c, $frame, $id, $deadline];
             if ($id !== 0) {
                 $c->queued[$id] = true;
             }
             return;
         }
-        $this->send($wk, $c, $frame, $id);
+        $this->send($wk, $c, $frame, $id, $deadline);
     }
 
     /** The next queued call still wanted (its client open, a v2 call not cancelled), or null. */
@@ -800,10 +816,14 @@ final class Daemon
         return null;
     }
 
-    private function send(WorkerProc $wk, Client $c, string $frame, int $id): void
+    private function send(WorkerProc $wk, Client $c, string $frame, int $id, float $deadline): void
     {
         $wk->client = $c;
         $wk->callId = $id;
+        $wk->deadline = $deadline;
+        if ($deadline !== INF) {
+            $this->timed[$wk->repId] = $wk;
+        }
         $wk->out = '';
         $wk->err = '';
         $wk->wbuf = $frame;
@@ -927,6 +947,7 @@ final class Daemon
         $wk->rbuf = (string)substr($wk->rbuf, $n + 4);
         $c = $wk->client;
         $wk->client = null;
+        unset($this->timed[$wk->repId]);
         if ($c !== null) {
             $out = $wk->out . $this->drain($wk->o1);
             $err = $wk->err . $this->drain($wk->o2);
@@ -985,6 +1006,7 @@ final class Daemon
 
     private function unregister(WorkerProc $wk): void
     {
+        unset($this->timed[$wk->repId]);
         unset($this->workers[get_resource_id($wk->rep)], $this->workers[get_resource_id($wk->o1)],
             $this->workers[get_resource_id($wk->o2)], $wk->pool->all[get_resource_id($wk->rep)]);
         $i = array_search($wk, $wk->pool->idle, true);
@@ -1022,6 +1044,42 @@ final class Daemon
                 $reply['stderr'] = $err;
             }
             $this->replyWith($c, $reply, $wk->callId);
+        }
+        $this->serveQueue($wk->pool);
+    }
+
+    // Runaway calls: a worker still busy past its call's deadline (receipt +
+    // event.context.timeout_ms + KILL_GRACE), or whose v2 call the engine cancelled, is killed
+    // (SIGKILL: a handler cannot delay it), so its CPU comes back at once; the pool starts a
+    // fresh worker for the next call. The call is answered 500 (the engine no longer waits).
+
+    private function killOverdue(float $now): void
+    {
+        foreach ($this->timed as $wk) {
+            if ($now >= $wk->deadline) {
+                $this->kill($wk);
+            }
+        }
+    }
+
+    private function cancelStarted(Client $c, int $id): void
+    {
+        foreach ($this->workers as $key => $wk) {
+            if ($key === $wk->repId && $wk->client === $c && $wk->callId === $id) {
+                $this->kill($wk);
+                return;
+            }
+        }
+    }
+
+    private function kill(WorkerProc $wk): void
+    {
+        $c = $wk->client;
+        $wk->client = null;
+        @proc_terminate($wk->proc, 9);
+        $this->retire($wk, true);
+        if ($c !== null) {
+            $this->replyWith($c, error_reply(500, 'call stopped (timed out or cancelled)'), $wk->callId);
         }
         $this->serveQueue($wk->pool);
     }
