@@ -5,6 +5,7 @@
 mod admin;
 mod assets;
 mod cli;
+mod compat;
 mod edge;
 mod errors;
 mod events;
