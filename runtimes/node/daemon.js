@@ -27,7 +27,7 @@ const { isUtf8 } = require('buffer');
 
 const DEFAULT_MAX_FRAME = 2 * 1024 * 1024;
 const ENTRY_NAMES = ['handler.ts', 'handler.js', 'index.ts', 'index.js'];
-const ENTRY_EXTS = new Set(['.js', '.cjs', '.ts']);
+const ENTRY_EXTS = new Set(['.js', '.cjs', '.mjs', '.ts']);
 const ENVELOPE_KEYS = ['status', 'statusCode', 'headers', 'body', 'is_base64', 'isBase64Encoded', 'body_base64', 'proxy'];
 const STAT_OPTS = { throwIfNoEntry: false };
 
@@ -132,6 +132,58 @@ const stripTypes = typeof Module.stripTypeScriptTypes === 'function' ? Module.st
 /** An error whose message is the whole story: replied as is, no stack. */
 class PlainError extends Error {}
 
+// ---------------------------------------------------------------------------------------------
+// Module graphs
+//
+// All entry files of one folder share one graph (as FastFN's daemon shares a folder's modules):
+// its own instance of every file they `require` or `import` (resolved from that folder, so a
+// per-function `node_modules` works), so two handlers importing `./_shared.js` see the same
+// state; builtins and native addons are shared by the whole daemon. The graph records every
+// file it loaded from outside `node_modules` (mtime + size) and the watched folders they live
+// in; when one of those folders changed, the files are compared, and any change drops the whole
+// graph: every entry of the folder reloads with fresh helpers on its next call.
+//
+// ES modules (`export default { fetch }`, `export async function handler`) and TypeScript are
+// compiled to CommonJS with esbuild so they live in these graphs too (Node's own ESM cache can
+// never drop a module). TypeScript uses Node's built-in type stripping where it exists (Node ≥
+// 22.13) and esbuild otherwise. esbuild comes from the function's `node_modules` (or an
+// ancestor's up to the root), else from a cache folder the daemon fills once with `npm install
+// esbuild` (FN_ESBUILD_CACHE, default ~/.cache/fastfn/esbuild); calls wait for that install.
+
+class Graph {
+  constructor() {
+    this.modules = new Map(); // filename -> Module
+    this.files = new Map(); // filename -> [mtimeMs, size] of our files (not node_modules)
+    this.watched = new Map(); // Folder -> gen seen
+  }
+
+  note(filename) {
+    if (filename.includes(`${path.sep}node_modules${path.sep}`)) return;
+    const st = fs.statSync(filename, STAT_OPTS);
+    this.files.set(filename, st === undefined ? [-1, -1] : [st.mtimeMs, st.size]);
+    const folder = folderOf(path.dirname(filename));
+    if (!this.watched.has(folder)) this.watched.set(folder, folder.watched ? folder.gen : -1);
+  }
+
+  /** True while no file of the graph changed (stats only after a watched folder changed). */
+  fresh() {
+    let changed = false;
+    for (const [folder, gen] of this.watched) {
+      if (gen === -1 || folder.gen !== gen || folders.get(folder.dir) !== folder) changed = true;
+    }
+    if (!changed) return true;
+    for (const [file, [mtime, size]] of this.files) {
+      const st = fs.statSync(file, STAT_OPTS);
+      if (st === undefined ? mtime !== -1 : st.mtimeMs !== mtime || st.size !== size) return false;
+    }
+    for (const folder of this.watched.keys()) {
+      const live = folders.get(folder.dir) === folder && folder.watched;
+      this.watched.set(folder, live ? folder.gen : -1);
+    }
+    return true;
+  }
+}
+
 /** `require` of every module of a function graph: relative/package files get instances of
  * this graph; builtins and native addons come from Node's shared loader. */
 function graphRequire(id) {
@@ -139,34 +191,137 @@ function graphRequire(id) {
   if (Module.isBuiltin(id)) return require(id);
   const filename = Module._resolveFilename(id, this, false);
   const graph = this.fnGraph;
-  const cached = graph.get(filename);
+  const cached = graph.modules.get(filename);
   if (cached !== undefined) return cached.exports;
   if (filename.endsWith('.node')) return Module.prototype.require.call(this, id);
   return loadInGraph(graph, filename, this).exports;
+}
+
+const ESM_SYNTAX = /Cannot use import statement outside a module|Unexpected token 'export'|Cannot use 'import\.meta' outside a module/;
+const ESM_HINT = /^\s*(import\s*[\w*{'"]|export\s)|\bimport\.meta\b/m;
+
+/** Whether a .js source is an ES module: it mentions import/export statements (a cheap test)
+ * and does not compile as a CommonJS function body. */
+function isEsm(src, filename) {
+  if (!ESM_HINT.test(src)) return false;
+  try {
+    new (require('vm').Script)(Module.wrap(src), { filename });
+    return false;
+  } catch (e) {
+    return e instanceof SyntaxError && ESM_SYNTAX.test(e.message);
+  }
 }
 
 function loadInGraph(graph, filename, parent) {
   const m = new Module(filename, parent);
   m.fnGraph = graph;
   m.require = graphRequire;
-  graph.set(filename, m);
+  m.filename = filename;
+  m.paths = Module._nodeModulePaths(path.dirname(filename));
+  graph.modules.set(filename, m);
+  graph.note(filename);
   try {
-    if (filename.endsWith('.ts')) {
-      if (stripTypes === null) {
-        throw new PlainError(`TypeScript handlers need Node 22.13 or newer (built-in type stripping); this daemon runs on Node ${process.version}: use a .js handler`);
-      }
-      m.filename = filename;
-      m.paths = Module._nodeModulePaths(path.dirname(filename));
-      m._compile(stripTypes(fs.readFileSync(filename, 'utf8')), filename);
-      m.loaded = true;
+    if (filename.endsWith('.ts') || filename.endsWith('.mts') || filename.endsWith('.mjs')) {
+      m._compile(compileToCjs(filename, fs.readFileSync(filename, 'utf8')), filename);
+    } else if (filename.endsWith('.js') && !filename.includes(`${path.sep}node_modules${path.sep}`)) {
+      const src = fs.readFileSync(filename, 'utf8');
+      // An ES module of ours is compiled to CommonJS so it joins the graph (see above); Node
+      // itself would hand it to its ESM loader, whose cache never lets go.
+      m._compile(isEsm(src, filename) ? compileToCjs(filename, src) : src, filename);
     } else {
       m.load(filename);
     }
+    m.loaded = true;
   } catch (e) {
-    graph.delete(filename);
+    graph.modules.delete(filename);
     throw e;
   }
   return m;
+}
+
+let esbuildLib = null; // the loaded esbuild module
+let esbuildInstall = null; // promise of the cache install, while it runs
+let esbuildFailed = null; // why the cache install failed (not retried)
+
+/** Thrown while esbuild is being installed: the call waits for `promise` and runs again. */
+class EsbuildPending extends Error {
+  constructor(promise) {
+    super('esbuild is being installed');
+    this.promise = promise;
+  }
+}
+
+function esbuildCache() {
+  const env = process.env.FN_ESBUILD_CACHE;
+  if (env) return env;
+  const base = process.env.XDG_CACHE_HOME || path.join(require('os').homedir(), '.cache');
+  return path.join(base, 'fastfn', 'esbuild');
+}
+
+function findEsbuild(fromDir) {
+  for (const base of [fromDir, esbuildCache()]) {
+    try {
+      return Module.createRequire(path.join(base, '__fastfn__.js'))('esbuild');
+    } catch {
+      // next place
+    }
+  }
+  return null;
+}
+
+function esbuildFor(filename) {
+  if (esbuildLib !== null) return esbuildLib;
+  esbuildLib = findEsbuild(path.dirname(filename));
+  if (esbuildLib !== null) return esbuildLib;
+  if (esbuildFailed !== null) throw new PlainError(esbuildFailed);
+  if (esbuildInstall === null) {
+    const dir = esbuildCache();
+    esbuildInstall = new Promise((resolve) => {
+      fs.mkdirSync(dir, { recursive: true });
+      const npm = process.env.FN_NPM_BIN || 'npm';
+      const child = require('child_process').spawn(npm, ['install', '--prefix', dir, '--no-audit', '--no-fund', '--loglevel=error', 'esbuild@0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (d) => { err += d; });
+      child.on('error', (e) => { err += String(e); });
+      child.on('close', () => {
+        esbuildInstall = null;
+        esbuildLib = findEsbuild(dir);
+        if (esbuildLib === null) esbuildFailed = `ES module and TypeScript handlers need esbuild: add it to the function's package.json (installing it into ${dir} failed: ${err.trim().slice(-500) || 'npm not found'})`;
+        resolve();
+      });
+    });
+  }
+  throw new EsbuildPending(esbuildInstall);
+}
+
+function compileToCjs(filename, src) {
+  const ts = filename.endsWith('.ts') || filename.endsWith('.mts');
+  if (ts && stripTypes !== null && !/^\s*(import|export)\b/m.test(src)) {
+    try {
+      return stripTypes(src); // a CommonJS TypeScript file on a Node that strips types
+    } catch {
+      // enums, namespaces, ...: esbuild below
+    }
+  }
+  const esbuild = esbuildFor(filename);
+  try {
+    return esbuild.transformSync(src, {
+      loader: ts ? 'ts' : 'js',
+      format: 'cjs',
+      platform: 'node',
+      target: `node${process.versions.node.split('.')[0]}`,
+      sourcefile: filename,
+      define: { 'import.meta.url': '__fastfn_import_meta_url' },
+      banner: 'var __fastfn_import_meta_url = require("url").pathToFileURL(__filename).href;',
+      logLevel: 'silent',
+    }).code;
+  } catch (e) {
+    const first = e && Array.isArray(e.errors) && e.errors[0];
+    if (!first) throw e;
+    const loc = first.location;
+    const where = loc ? `${path.relative(ROOT, filename)}:${loc.line}:${loc.column + 1}` : path.relative(ROOT, filename);
+    throw new PlainError(`handler failed to load: SyntaxError in ${where}: ${first.text}`);
+  }
 }
 
 /** Inside the root (lexically): relative, no `..` segment, no NUL. */
@@ -243,6 +398,7 @@ class Folder {
     this.envMtime = -1;
     this.envSize = -1;
     this.env = null;
+    this.graph = null; // the module graph of the entries in this folder
     try {
       const base = path.basename(dir);
       this.watcher = fs.watch(dir, { persistent: false }, (_type, name) => {
@@ -338,6 +494,7 @@ class Fn {
     this.handlerName = '';
     this.handler = null;
     this.quiet = false; // a call finished with no output from async continuations: no ALS
+    this.graph = null; // the folder graph its exports come from
   }
 }
 
@@ -354,12 +511,15 @@ function lookup(req) {
   const key = requestKey(req);
   let fn = byKey.get(key);
   if (fn !== undefined) {
-    if (fn.folder.gen === fn.seenGen) return fn;
+    if (fn.folder.gen === fn.seenGen && (fn.graph === null || fn.graph.fresh())) return fn;
     if (folders.get(fn.dir) !== fn.folder) fn.folder = folderOf(fn.dir); // dropped: watch again
     const gen = fn.folder.gen;
     const st = fs.statSync(fn.file, STAT_OPTS);
     if (st !== undefined && st.mtimeMs === fn.mtime && st.size === fn.size) {
       if (fn.folder.watched && !fn.symlink) fn.seenGen = gen;
+      // A helper of the folder's graph changed: the whole graph goes (see "Module graphs").
+      const graph = fn.folder.graph;
+      if (graph !== null && !graph.fresh()) fn.folder.graph = null;
       return fn;
     }
     byKey.delete(key); // changed or gone: resolve again (symlinks may have moved too)
@@ -379,8 +539,10 @@ function lookup(req) {
   fn.symlink = lst.isSymbolicLink();
   fn.seenGen = fn.folder.watched && !fn.symlink ? gen : -1;
   if (st.mtimeMs !== fn.mtime || st.size !== fn.size) {
+    if (fn.mtime !== -1 && fn.folder.graph === fn.graph) fn.folder.graph = null; // it holds the old entry
     fn.mtime = st.mtimeMs;
     fn.size = st.size;
+    fn.graph = null;
     fn.exports = undefined;
     fn.loadError = null;
     fn.handler = null;
@@ -393,10 +555,17 @@ function lookup(req) {
 
 /** Loads the module graph if needed (inside the call's capture), then finds the callable. */
 function handlerOf(fn, name) {
+  if (fn.graph !== fn.folder.graph) fresh(fn);
   if (fn.handler !== null && fn.handlerName === name) return fn.handler;
   const exp = exportsOf(fn);
   let h = exp !== null && exp !== undefined ? exp[name] : undefined;
   if (typeof h !== 'function' && typeof exp === 'function' && name === 'handler') h = exp;
+  if (typeof h !== 'function' && exp !== null && exp !== undefined) {
+    // `export default { handler }` (called as its method, as FastFN does) or a default function.
+    const d = exp.default;
+    if (d !== null && d !== undefined && typeof d[name] === 'function') h = d[name].bind(d);
+    else if (typeof d === 'function' && name === 'handler') h = d;
+  }
   if (typeof h !== 'function') throw new PlainError(`handler '${name}' is not exported`);
   fn.handlerName = name;
   fn.handler = h;
@@ -406,16 +575,38 @@ function handlerOf(fn, name) {
 
 /** The entry's exports, loading its module graph if needed (inside the call's capture). */
 function exportsOf(fn) {
+  if (fn.graph !== fn.folder.graph) fresh(fn);
   if (fn.loadError !== null) throw fn.loadError;
   if (fn.exports === undefined) {
+    const folder = fn.folder;
+    if (folder.graph === null) folder.graph = new Graph();
+    const graph = folder.graph;
+    fn.graph = graph;
     try {
-      fn.exports = loadInGraph(new Map(), fn.file, null).exports;
+      const cached = graph.modules.get(fn.file);
+      fn.exports = (cached !== undefined ? cached : loadInGraph(graph, fn.file, null)).exports;
     } catch (e) {
+      if (e instanceof EsbuildPending) {
+        fn.graph = null;
+        graph.modules.clear(); // partly loaded: start again once esbuild is there
+        if (folder.graph === graph) folder.graph = null;
+        throw e;
+      }
       fn.loadError = e instanceof PlainError ? e : new PlainError(`handler failed to load: ${describe(e)}`, { cause: e });
       throw fn.loadError;
     }
   }
   return fn.exports;
+}
+
+/** The folder's graph was dropped (a file changed): this entry loads again. */
+function fresh(fn) {
+  fn.graph = fn.folder.graph;
+  fn.exports = undefined;
+  fn.loadError = null;
+  fn.handler = null;
+  fn.handlerName = '';
+  fn.quiet = false;
 }
 
 function describe(e) {
