@@ -728,6 +728,11 @@ function handleRequest(socket, req) {
     }
   } catch (e) {
     syncCapture = null;
+    if (e instanceof EsbuildPending) {
+      // The call runs again once esbuild is installed; this attempt leaves no trace.
+      undo(cap);
+      return e.promise.then(() => handleRequest(socket, req));
+    }
     return finish(socket, cap, failure(e, cap));
   }
   syncCapture = null;
@@ -771,6 +776,16 @@ function failure(e, cap) {
   }
   cap.stderr += (e instanceof Error && e.stack ? e.stack : String(e)) + '\n';
   return errorReply(500, e instanceof Error ? e.message || e.name : String(e));
+}
+
+/** Forgets a call's capture without replying (see EsbuildPending). */
+function undo(cap) {
+  cap.open = false;
+  if (cap.als) alsDone();
+  if (cap.untimed) {
+    untimed--;
+    if (watchdog !== null) watchdog[2] = untimed;
+  }
 }
 
 function finish(socket, cap, reply) {
