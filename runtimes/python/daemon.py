@@ -103,6 +103,7 @@ import asyncio
 import base64
 import collections
 import contextvars
+import importlib.machinery
 import importlib.util
 import inspect
 import json
@@ -116,7 +117,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 
 MAX_THREADS = 256          # worker threads at most (slow calls in flight + 1)
 MAX_PARKED = 32            # spare worker threads kept parked for the next slow call
@@ -345,14 +346,15 @@ class _Capture:
 class _Function:
     """One handler file, loaded: its module, private helpers and callables, or its load error."""
 
-    __slots__ = ("path", "sig", "module", "private", "error", "trace", "callables", "env_path",
-                 "stamp_path")
+    __slots__ = ("path", "sig", "module", "folder", "gen", "error", "trace", "callables",
+                 "env_path", "stamp_path")
 
-    def __init__(self, path, sig):
+    def __init__(self, path, sig, folder):
         self.path = path
         self.sig = sig
         self.module = None
-        self.private = {}
+        self.folder = folder
+        self.gen = folder.gen
         self.error = None
         self.trace = None
         self.callables = {}
@@ -414,18 +416,156 @@ def _stamp_mtime(stamp_path):
         return 0
 
 
+class _Folder:
+    """The modules private to one function folder, shared by all its handler files (as
+    FastFN's daemon shares them: two handlers importing `_shared` see one module). `private`:
+    name -> module of everything imported from the folder or its `.deps` (kept out of
+    sys.modules, so two folders' same-named helpers never collide); `helpers`: file ->
+    (mtime_ns, size) of those from the folder itself, checked on each call: a change drops the
+    whole record (`gen` moves on) and every handler of the folder re-imports on its next call."""
+
+    __slots__ = ("dirs", "prefixes", "private", "helpers", "gen")
+
+    def __init__(self, folder):
+        self.dirs = _search_dirs(folder)
+        self.prefixes = tuple(d.rstrip(os.sep) + os.sep for d in self.dirs)
+        self.private = {}
+        self.helpers = {}
+        self.gen = 0
+
+    def reset(self):
+        self.dirs = _search_dirs(self.dirs[0])
+        self.prefixes = tuple(d.rstrip(os.sep) + os.sep for d in self.dirs)
+        self.private = {}
+        self.helpers = {}
+        self.gen += 1
+
+    def changed(self):
+        for f, sig in self.helpers.items():
+            try:
+                st = os.stat(f)
+            except OSError:
+                return True
+            if (st.st_mtime_ns, st.st_size) != sig:
+                return True
+        return False
+
+    def adopt(self, skip=None):
+        """Moves the modules imported from this folder (or its .deps) out of sys.modules."""
+        own = self.prefixes[0]
+        for mod_name, mod in list(sys.modules.items()):
+            if mod_name == skip or mod_name.startswith("fastfn_fn_"):
+                continue
+            f = getattr(mod, "__file__", None)
+            if f is None:  # namespace package: judge by its search path
+                f = next(iter(getattr(mod, "__path__", None) or ()), None)
+            if isinstance(f, str) and f.startswith(self.prefixes):
+                self.private[mod_name] = sys.modules.pop(mod_name, mod)
+                if f.startswith(own) and not f.startswith(self.prefixes[1:] or (os.sep * 2,)):
+                    try:
+                        st = os.stat(f)
+                        self.helpers[f] = (st.st_mtime_ns, st.st_size)
+                    except OSError:
+                        pass
+
+
+_folders = {}  # folder path -> _Folder
+_LOADING = contextvars.ContextVar("fastfn_loading", default=None)  # _Folder being imported
+
+
+class _EnvOverlay(MutableMapping):
+    """os.environ during calls: the call's env (gateway env + fn.env.json, FastFN's runtime
+    contract) over the process environment, for this call only (a context variable: threads
+    and coroutines of other calls never see it). Writes go to the process environment. Child
+    processes started with the default env get the process environment only."""
+
+    def __init__(self, real):
+        self._real = real
+
+    @staticmethod
+    def _over():
+        cap = _CAPTURE.get()
+        return cap[3] if cap is not None and len(cap) > 3 else None
+
+    def __getitem__(self, key):
+        over = self._over()
+        if over is not None and key in over:
+            value = over[key]
+            return value if isinstance(value, str) else json.dumps(value)
+        return self._real[key]
+
+    def __setitem__(self, key, value):
+        self._real[key] = value
+
+    def __delitem__(self, key):
+        del self._real[key]
+
+    def __iter__(self):
+        over = self._over()
+        if over is None:
+            return iter(self._real)
+        return iter(dict.fromkeys(list(self._real) + list(over)))
+
+    def __len__(self):
+        return sum(1 for _ in self)
+
+    def copy(self):
+        return dict(self)
+
+    def __getattr__(self, name):  # encodekey, putenv hooks, ... of the real os._Environ
+        return getattr(self._real, name)
+
+
+class _Existing:
+    """Loader of a module already in a folder's `private`: hands it back unchanged."""
+
+    def __init__(self, module):
+        self.module = module
+        self.spec = getattr(module, "__spec__", None)
+
+    def create_module(self, spec):
+        return self.module
+
+    def exec_module(self, module):
+        module.__spec__ = self.spec  # the import system set ours; keep the real one
+
+
+class _FolderFinder:
+    """First on sys.meta_path: while a handler is imported or called, names resolve in its
+    folder's private modules, then its folder and `.deps` (contract §4.2) — also for imports
+    done inside handler(), long after the handler file was imported."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        folder = _LOADING.get()
+        if folder is None:
+            cap = _CAPTURE.get()
+            if cap is None or len(cap) < 3:
+                return None
+            folder = cap[2]
+        mod = folder.private.get(name)
+        if mod is not None:
+            return importlib.util.spec_from_loader(name, _Existing(mod))
+        if path is not None:
+            return None  # a submodule: its package's __path__ knows where
+        return importlib.machinery.PathFinder.find_spec(name, folder.dirs)
+
+
 def _load(path, sig):
-    fn = _Function(path, sig)
-    folder = os.path.dirname(path)
-    dirs = _search_dirs(folder)
-    prefixes = tuple(d.rstrip(os.sep) + os.sep for d in dirs)
+    dirname = os.path.dirname(path)
+    folder = _folders.get(dirname)
+    if folder is None:
+        folder = _folders[dirname] = _Folder(dirname)
+    fn = _Function(path, sig, folder)
     _module_seq[0] += 1
     name = "fastfn_fn_%d_%s" % (_module_seq[0],
                                 "".join(c if c.isalnum() else "_" for c in
                                         os.path.relpath(path, ROOT))[:80])
-    before = set(sys.modules)
-    sys.path[0:0] = dirs
+    # The folders also go on sys.path while importing, for code that searches it (package
+    # metadata, pkgutil); imports themselves are resolved by _FolderFinder.
+    sys.path[0:0] = folder.dirs
     importlib.invalidate_caches()
+    token = _LOADING.set(folder)
     try:
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
@@ -437,26 +577,19 @@ def _load(path, sig):
         fn.error = "failed to load handler: %s: %s" % (type(exc).__name__, exc)
         fn.trace = traceback.format_exc()
     finally:
-        for d in dirs:
+        _LOADING.reset(token)
+        for d in folder.dirs:
             try:
                 sys.path.remove(d)
             except ValueError:
                 pass
-        for mod_name in set(sys.modules) - before:
-            if mod_name == name:
-                continue
-            mod = sys.modules.get(mod_name)
-            f = getattr(mod, "__file__", None)
-            if f is None:  # namespace package: judge by its search path
-                f = next(iter(getattr(mod, "__path__", None) or ()), None)
-            if isinstance(f, str) and f.startswith(prefixes):
-                fn.private[mod_name] = sys.modules.pop(mod_name)
+        folder.adopt(skip=name)
     return fn
 
 
 def _function(path):
-    """The loaded function for `path`, re-imported when the file or its dependencies changed.
-    None if missing."""
+    """The loaded function for `path`, re-imported when the file, a private helper of its
+    folder or its dependencies changed. None if missing."""
     try:
         st = os.stat(path)
     except OSError:
@@ -464,13 +597,18 @@ def _function(path):
     fn = _functions.get(path)
     stamp = _stamp_mtime(fn.stamp_path if fn is not None else _stamp_path(path))
     sig = (st.st_mtime_ns, st.st_size, stamp)
-    if fn is not None and fn.sig == sig:
-        return fn
+    if fn is not None and fn.sig == sig and fn.gen == fn.folder.gen:
+        if not fn.folder.helpers or not fn.folder.changed():
+            return fn
     with _load_lock:
         fn = _functions.get(path)
-        if fn is not None and fn.sig == sig:
-            return fn
+        if fn is not None and fn.sig == sig and fn.gen == fn.folder.gen:
+            if not fn.folder.changed():
+                return fn
         old = fn
+        if old is not None and (old.sig != sig or old.folder.changed()) \
+                and old.gen == old.folder.gen:
+            old.folder.reset()  # the folder's modules start afresh for all its handlers
         fn = _load(path, sig)
         _functions[path] = fn
         if old is not None and old.module is not None:
@@ -1001,7 +1139,8 @@ def _dispatch_adapter(kind, req, fn, event):
     failed = _with_env(fn, event, req)
     if failed is not None:
         return failed
-    cap = ([], [])
+    cap = ([], [], fn.folder, event["env"] or None)
+    n_modules = len(sys.modules)
     _CAPTURE.set(cap)
     try:
         if kind == "aws-lambda":
@@ -1026,6 +1165,8 @@ def _dispatch_adapter(kind, req, fn, event):
         reply = _error(500, "%s: %s" % (type(exc).__name__, exc))
     finally:
         _CAPTURE.set(None)
+        if len(sys.modules) != n_modules:
+            fn.folder.adopt()  # modules the call imported from its folder stay private
     if cap[0]:
         reply["stdout"] = "".join(cap[0])
     if cap[1]:
@@ -1194,7 +1335,9 @@ def _dispatch(req):
     if failed is not None:
         return failed
 
-    cap = ([], [])
+    # A call's scope: its output buffers, its folder (imports, _FolderFinder), its env (os.environ).
+    cap = ([], [], fn.folder, event["env"] or None)
+    n_modules = len(sys.modules)
     _CAPTURE.set(cap)
     try:
         if not target.takes_event:
@@ -1222,6 +1365,8 @@ def _dispatch(req):
         reply = _error(500, "%s: %s" % (type(exc).__name__, exc))
     finally:
         _CAPTURE.set(None)
+        if len(sys.modules) != n_modules:
+            fn.folder.adopt()  # modules the call imported from its folder stay private
     if cap[0]:
         reply["stdout"] = "".join(cap[0])
     if cap[1]:
@@ -1693,6 +1838,8 @@ def main(argv):
     _HELLO = _frame({"fastfn_hello": 2, "runtime": "python", "pid": os.getpid()})
     _LENGTH_ERROR = _frame(_error(400, "invalid frame length"))
     _JSON_ERROR = _frame(_error(400, "invalid json request"))
+    sys.meta_path.insert(0, _FolderFinder)
+    os.environ = _EnvOverlay(os.environ)
     sys.stdout = _Capture(sys.stdout, 0)
     sys.stderr = _Capture(sys.stderr, 1)
     _Pool(listener).start()
