@@ -1422,6 +1422,7 @@ final class Worker
             $this->send(error_reply(500, "handler '" . $this->handlerName . "' not found"));
             return;
         }
+        unset($GLOBALS['FASTFN_STATUS'], $GLOBALS['FASTFN_HEADERS']);
         ob_start();
         try {
             [$fname, $argc] = $target;
@@ -1434,6 +1435,17 @@ final class Worker
                 $res = $fname($this->event, is_array($params) ? $params : []);
             }
             $output = $this->collectOutput();
+            $envelope = is_array($res) && array_intersect(ENVELOPE_KEYS, array_keys($res)) !== [];
+            // As FastFN's worker: what the handler echoed is the body when it returns nothing
+            // (null, '', or an envelope without a body); otherwise it is the call's stdout.
+            if ($output !== '' && ($res === null || $res === '')) {
+                $res = $output;
+                $output = '';
+            } elseif ($output !== '' && $envelope && ($res['body'] ?? '') === ''
+                && !isset($res['body_base64'])) {
+                $res['body'] = $output;
+                $output = '';
+            }
             if ($output !== '') {
                 fwrite(STDOUT, $output);
             }
@@ -1441,6 +1453,9 @@ final class Worker
                 $reply = to_reply($res);
             } catch (HandlerError $e) {
                 $reply = error_reply(500, $e->getMessage());
+            }
+            if ($reply['status'] < 500) {
+                $reply = self::scriptVars($reply, !$envelope);
             }
             if ($this->headers && $reply['status'] < 500) {
                 $reply['headers'] = $this->mergeShimHeaders($reply['headers']);
@@ -1454,6 +1469,39 @@ final class Worker
             $reply = error_reply(500, self::describe($e));
         }
         $this->send($reply);
+    }
+
+    /** FastFN's script variables: `$FASTFN_STATUS` (an int 100..599) and `$FASTFN_HEADERS`
+     * (name => scalar), set by a script-style file or a handler (`global`). They win over the
+     * shorthand defaults; an envelope's own status and headers win over them. */
+    private static function scriptVars(array $reply, bool $override): array
+    {
+        $status = $GLOBALS['FASTFN_STATUS'] ?? null;
+        if (is_int($status) && $status >= 100 && $status <= 599 && $override) {
+            $reply['status'] = $status;
+        }
+        $extra = $GLOBALS['FASTFN_HEADERS'] ?? null;
+        if (is_array($extra) && $extra !== []) {
+            $headers = is_array($reply['headers'] ?? null) ? $reply['headers'] : [];
+            $have = array_change_key_case($headers, CASE_LOWER);
+            foreach ($extra as $k => $v) {
+                if (!is_string($k) || trim($k) === '' || !is_scalar($v)) {
+                    continue;
+                }
+                $lk = strtolower($k);
+                if (isset($have[$lk]) && !$override) {
+                    continue;
+                }
+                foreach (array_keys($headers) as $name) {
+                    if (strtolower((string)$name) === $lk) {
+                        unset($headers[$name]);
+                    }
+                }
+                $headers[$k] = is_bool($v) ? ($v ? 'true' : 'false') : (string)$v;
+            }
+            $reply['headers'] = $headers;
+        }
+        return $reply;
     }
 
     private function mergeShimHeaders($headers): array
@@ -1482,7 +1530,7 @@ final class Worker
         if (!isset($this->headers['content-type'])) {
             $headers['Content-Type'] = 'text/html; charset=utf-8';
         }
-        $reply = ['status' => $status, 'headers' => $headers];
+        $reply = self::scriptVars(['status' => $status, 'headers' => $headers], true);
         if (preg_match('//u', $output)) {
             $reply['body'] = $output;
         } else {
