@@ -68,6 +68,14 @@ test.before(async () => {
   write('ts/typeerror.ts', 'export function handler(): number { return "a string, though the type says number"; }\n');
   write('ts/enum.ts', 'enum Color { Red = "red" }\nexport const handler = () => Color.Red;\n');
   write('ts/broken.ts', 'export function handler() {\n  return {;\n}\n');
+  write('env_a/fn.env.json', JSON.stringify({ GREETING: 'hello a', N: { value: 3 } }));
+  write('env_a/handler.js', 'exports.handler = async (e) => { const before = process.env.GREETING; await new Promise((r) => setTimeout(r, Number(e.query.ms || 0))); return { before, after: process.env.GREETING, n: process.env.N, has: "GREETING" in process.env, listed: Object.keys(process.env).includes("GREETING"), path: typeof process.env.PATH }; };\n');
+  write('env_b/fn.env.json', JSON.stringify({ GREETING: 'hello b' }));
+  write('env_b/handler.js', 'exports.handler = async (e) => { await new Promise((r) => setTimeout(r, Number(e.query.ms || 0))); return { after: process.env.GREETING }; };\n');
+  write('env_none/handler.js', 'exports.handler = () => ({ g: process.env.GREETING === undefined ? null : process.env.GREETING, has: "GREETING" in process.env, spread: { ...process.env }.GREETING === undefined });\n');
+  write('csv/rows.js', 'exports.handler = () => ({ headers: { "Content-Type": "text/csv" }, body: [{ id: 1, name: "Ada, L." }, { id: 2, name: \'say "hi"\' }] });\n');
+  write('csv/arrays.js', 'exports.handler = () => ({ status: 201, headers: { "content-type": "text/csv; charset=utf-8" }, body: [["a", "b"], [1, null]] });\n');
+  write('csv/one.js', 'exports.handler = () => ({ headers: { "Content-Type": "text/csv" }, body: { x: 1, y: { z: 2 } } });\n');
   child = spawn(process.execPath, [DAEMON, sock], { env: { ...process.env, FN_FUNCTIONS_ROOT: root }, stdio: ['pipe', 'inherit', 'inherit'] });
   for (let i = 0; i < 400; i++) {
     try {
@@ -123,4 +131,23 @@ test('TypeScript: type errors are not fatal; enums work; a syntax error names fi
   const r = await call('ts/broken.ts');
   assert.equal(r.status, 500);
   assert.match(JSON.parse(r.body).error, /^handler failed to load: SyntaxError in ts\/broken\.ts:2:\d+: /);
+});
+
+test('fn.env.json is in process.env for its call only, also across awaits and concurrent calls', async () => {
+  const [a, b, none] = await Promise.all([
+    call('env_a/handler.js', { query: { ms: '150' } }),
+    call('env_b/handler.js', { query: { ms: '50' } }),
+    call('env_none/handler.js'),
+  ]);
+  assert.deepEqual(JSON.parse(a.body), { before: 'hello a', after: 'hello a', n: '3', has: true, listed: true, path: 'string' });
+  assert.deepEqual(JSON.parse(b.body), { after: 'hello b' });
+  assert.deepEqual(JSON.parse(none.body), { g: null, has: false, spread: true });
+});
+
+test('an object body with Content-Type text/csv becomes CSV text', async () => {
+  const rows = await call('csv/rows.js');
+  assert.deepEqual([rows.status, rows.headers, rows.body], [200, { 'Content-Type': 'text/csv' }, 'id,name\n1,"Ada, L."\n2,"say ""hi"""']);
+  const arrays = await call('csv/arrays.js');
+  assert.deepEqual([arrays.status, arrays.body], [201, 'a,b\n1,']);
+  assert.equal((await call('csv/one.js')).body, 'x,y\n1,"{""z"":2}"');
 });

@@ -628,6 +628,7 @@ class Capture {
     this.als = als;
     this.asyncOutput = false;
     this.untimed = false;
+    this.env = null; // event.env: what process.env shows this call over the process's own
   }
 }
 
@@ -692,6 +693,54 @@ function noteDeadline(event) {
   return true;
 }
 
+// ---------------------------------------------------------------------------------------------
+// process.env during calls
+//
+// FastFN's runtime contract puts a function's env (gateway env + fn.env.json) in process.env
+// while its handler runs. Mutating the one process.env would leak it into concurrent calls of
+// other functions, so process.env becomes a view: the current call's env (the synchronous
+// call's capture, else the ALS store of an async continuation) over the real environment.
+// Writes go to the real environment.
+
+const realEnv = process.env;
+const hasOwn = Object.prototype.hasOwnProperty;
+
+function callEnv() {
+  const cap = syncCapture !== null ? syncCapture : alsInFlight > 0 ? als.getStore() : undefined;
+  return cap !== undefined && cap !== null ? cap.env : null;
+}
+
+function installEnvView() {
+  process.env = new Proxy(realEnv, {
+    get(target, key, receiver) {
+      if (typeof key === 'string') {
+        const env = callEnv();
+        if (env !== null && hasOwn.call(env, key)) return String(env[key]);
+      }
+      return Reflect.get(target, key, receiver);
+    },
+    has(target, key) {
+      const env = typeof key === 'string' ? callEnv() : null;
+      return (env !== null && hasOwn.call(env, key)) || Reflect.has(target, key);
+    },
+    ownKeys(target) {
+      const env = callEnv();
+      const keys = Reflect.ownKeys(target);
+      if (env === null) return keys;
+      const seen = new Set(keys);
+      for (const k of Object.keys(env)) if (!seen.has(k)) keys.push(k);
+      return keys;
+    },
+    getOwnPropertyDescriptor(target, key) {
+      const env = typeof key === 'string' ? callEnv() : null;
+      if (env !== null && hasOwn.call(env, key)) {
+        return { value: String(env[key]), writable: true, enumerable: true, configurable: true };
+      }
+      return Reflect.getOwnPropertyDescriptor(target, key);
+    },
+  });
+}
+
 function callHandler(h, event, params) {
   return h.length > 1 ? h(event, params) : h(event);
 }
@@ -714,7 +763,10 @@ function handleRequest(socket, req) {
   if (params === null || typeof params !== 'object') params = event.path_params !== null && typeof event.path_params === 'object' ? event.path_params : {};
   const name = typeof req.handler === 'string' && req.handler !== '' ? req.handler : 'handler';
 
-  const cap = new Capture(fn, !fn.quiet);
+  // A call with env runs inside ALS, so process.env finds its env in async continuations too.
+  const hasEnv = env !== null || (event.env !== null && typeof event.env === 'object' && Object.keys(event.env).length > 0);
+  const cap = new Capture(fn, !fn.quiet || hasEnv);
+  if (hasEnv) cap.env = event.env;
   cap.untimed = !noteDeadline(event);
   if (cap.als) alsInFlight++; // until finish(), whatever happens
   let result;
@@ -902,12 +954,50 @@ function fromEnvelope(v) {
     reply.is_base64 = true;
     reply.body_base64 = toBase64(body);
   } else if (typeof body === 'object') {
-    reply.body = JSON.stringify(body);
-    if (!hasHeader(headers, 'content-type')) headers['Content-Type'] = 'application/json';
+    if (isCsv(headers)) reply.body = toCsv(body);
+    else {
+      reply.body = JSON.stringify(body);
+      if (!hasHeader(headers, 'content-type')) headers['Content-Type'] = 'application/json';
+    }
   } else {
     reply.body = String(body);
   }
   return reply;
+}
+
+// An object or array body with `Content-Type: text/csv` becomes CSV text, as FastFN's node
+// daemon does: rows of arrays as they are; rows of objects under a header line (the first
+// row's keys); a lone object as header + one row; other values one per line. Cells holding
+// `,`, `"`, CR or LF are quoted (`"` doubled); objects in cells are JSON; null/undefined empty.
+
+function isCsv(headers) {
+  for (const k of Object.keys(headers)) {
+    if (k.toLowerCase() === 'content-type') {
+      const v = headers[k];
+      return String(Array.isArray(v) ? v[0] : v).toLowerCase().includes('text/csv');
+    }
+  }
+  return false;
+}
+
+function csvCell(v) {
+  const s = v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+function toCsv(v) {
+  const row = (keys, o) => keys.map((k) => csvCell(o[k])).join(',');
+  if (Array.isArray(v)) {
+    if (v.length === 0) return '';
+    if (Array.isArray(v[0])) return v.map((r) => (Array.isArray(r) ? r.map(csvCell).join(',') : csvCell(r))).join('\n');
+    if (v.every((r) => r !== null && typeof r === 'object' && !Array.isArray(r))) {
+      const keys = Object.keys(v[0]);
+      return [keys.map(csvCell).join(','), ...v.map((r) => row(keys, r))].join('\n');
+    }
+    return v.map(csvCell).join('\n');
+  }
+  const keys = Object.keys(v);
+  return keys.length === 0 ? '' : `${keys.map(csvCell).join(',')}\n${row(keys, v)}`;
 }
 
 const TEXT_TYPE = /^(text\/|application\/(json|javascript|xml|x-www-form-urlencoded)|[^;]*\+(json|xml))/i;
@@ -1492,6 +1582,7 @@ async function main() {
   process.on('SIGTERM', () => shutdown(0));
   process.on('SIGINT', () => shutdown(0));
 
+  installEnvView();
   captureStream(process.stdout, 'stdout');
   captureStream(process.stderr, 'stderr');
 
