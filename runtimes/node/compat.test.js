@@ -76,6 +76,7 @@ test.before(async () => {
   write('csv/rows.js', 'exports.handler = () => ({ headers: { "Content-Type": "text/csv" }, body: [{ id: 1, name: "Ada, L." }, { id: 2, name: \'say "hi"\' }] });\n');
   write('csv/arrays.js', 'exports.handler = () => ({ status: 201, headers: { "content-type": "text/csv; charset=utf-8" }, body: [["a", "b"], [1, null]] });\n');
   write('csv/one.js', 'exports.handler = () => ({ headers: { "Content-Type": "text/csv" }, body: { x: 1, y: { z: 2 } } });\n');
+  write('loud.js', 'exports.handler = () => { for (let i = 0; i < 20; i++) console.log("x".repeat(1048576)); process.stderr.write("e".repeat(100000)); return "ok"; };\n');
   child = spawn(process.execPath, [DAEMON, sock], { env: { ...process.env, FN_FUNCTIONS_ROOT: root }, stdio: ['pipe', 'inherit', 'inherit'] });
   for (let i = 0; i < 400; i++) {
     try {
@@ -150,4 +151,11 @@ test('an object body with Content-Type text/csv becomes CSV text', async () => {
   const arrays = await call('csv/arrays.js');
   assert.deepEqual([arrays.status, arrays.body], [201, 'a,b\n1,']);
   assert.equal((await call('csv/one.js')).body, 'x,y\n1,"{""z"":2}"');
+});
+
+test('a handler printing 20 MB keeps its reply; stdout/stderr are bounded', async () => {
+  const r = await call('loud.js');
+  assert.deepEqual([r.status, r.body], [200, 'ok']);
+  assert.equal(r.stdout, `${'x'.repeat(65536)}\u2026[truncated ${20 * 1048577 - 65536} bytes]`);
+  assert.equal(r.stderr, `${'e'.repeat(65536)}\u2026[truncated 34464 bytes]`);
 });

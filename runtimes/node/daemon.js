@@ -106,6 +106,19 @@ function chunkToString(chunk, encoding) {
   return String(chunk);
 }
 
+const MAX_OUTPUT = 64 * 1024;
+
+/** A call's captured stream for its reply: bounded, with a marker saying what was left out. */
+function bounded(cap, field) {
+  let text = cap[field];
+  let dropped = cap.dropped[field];
+  if (text.length > MAX_OUTPUT) {
+    dropped += Buffer.byteLength(text.slice(MAX_OUTPUT));
+    text = text.slice(0, MAX_OUTPUT);
+  }
+  return dropped > 0 ? `${text}\u2026[truncated ${dropped} bytes]` : text;
+}
+
 function captureStream(stream, field) {
   const original = stream.write;
   stream.write = function write(chunk, encoding, cb) {
@@ -115,7 +128,11 @@ function captureStream(stream, field) {
       if (cap === undefined) return original.apply(stream, arguments); // not attributable
       cap.asyncOutput = true;
     }
-    if (cap.open) cap[field] += chunkToString(chunk, encoding);
+    if (cap.open) {
+      // At most MAX_OUTPUT characters are kept per stream; the rest is only counted.
+      if (cap[field].length < MAX_OUTPUT) cap[field] += chunkToString(chunk, encoding);
+      else cap.dropped[field] += typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.length;
+    }
     const done = typeof encoding === 'function' ? encoding : cb;
     if (typeof done === 'function') process.nextTick(done, null);
     return true;
@@ -629,6 +646,7 @@ class Capture {
     this.asyncOutput = false;
     this.untimed = false;
     this.env = null; // event.env: what process.env shows this call over the process's own
+    this.dropped = { stdout: 0, stderr: 0 }; // bytes past MAX_OUTPUT
   }
 }
 
@@ -852,8 +870,8 @@ function finish(socket, cap, reply) {
   } else {
     plainInFlight.delete(cap);
   }
-  if (cap.stdout !== '') reply.stdout = cap.stdout;
-  if (cap.stderr !== '') reply.stderr = cap.stderr;
+  if (cap.stdout !== '') reply.stdout = bounded(cap, 'stdout');
+  if (cap.stderr !== '') reply.stderr = bounded(cap, 'stderr');
   if (socket instanceof V2Call) return socket.sendReply(reply);
   let buf;
   try {

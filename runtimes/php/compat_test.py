@@ -36,6 +36,11 @@ FILES = {
         "    $FASTFN_STATUS = 418;\n"
         "    $FASTFN_HEADERS = ['X-Tea' => 'yes', 'X-Own' => 'script'];\n"
         "    return ['status' => 200, 'headers' => ['X-Own' => 'envelope'], 'body' => 'env'];\n}\n"),
+    "loud.php": (
+        "<?php\nfunction handler($event) {\n"
+        "    for ($i = 0; $i < 20; $i++) { echo str_repeat('x', 1048576), \"\\n\"; }\n"
+        "    fwrite(STDERR, str_repeat('e', 100000));\n"
+        "    return 'ok';\n}\n"),
     "env/fn.env.json": json.dumps({"GREETING": "hola", "N": 3}),
     "env/handler.php": (
         "<?php\nfunction handler($event) {\n"
@@ -90,6 +95,13 @@ class CompatTest(unittest.TestCase):
     def test_fn_env_through_getenv(self):
         r = self.call("env")
         self.assertEqual(json.loads(r["body"]), {"g": "hola", "n": "3", "e": "hola"})
+
+
+    def test_a_handler_printing_20_mb_keeps_its_reply(self):
+        r = v1_call(self.sock, {"fn": "loud.php", "event": {}})
+        self.assertEqual((r["status"], r["body"]), (200, "ok"))
+        self.assertEqual(r["stdout"], "x" * 65536 + "\u2026[truncated %d bytes]" % (20 * 1048577 - 65536))
+        self.assertEqual(r["stderr"], "e" * 65536 + "\u2026[truncated 34464 bytes]")
 
 
 if __name__ == "__main__":

@@ -71,6 +71,7 @@ namespace FastFN\PhpDaemon {
 const MAX_WORKERS_PER_FN = 8;   // parallel calls of one handler path; more calls queue
 const MAX_IDLE_TOTAL = 32;      // idle workers kept across all pools
 const IDLE_SECONDS = 60.0;      // an idle worker older than this exits
+const MAX_OUTPUT = 65536;        // bytes of a call's stdout / stderr kept for its reply
 const KILL_GRACE = 0.05;        // past a call's timeout_ms before its worker is killed
 const MAX_REPLY_BYTES = 10485760;
 const ENTRY_FILES = ['handler.php', 'index.php'];
@@ -175,6 +176,8 @@ final class WorkerProc
     public string $rbuf = '';
     public string $out = '';
     public string $err = '';
+    public int $outDropped = 0;  // bytes past MAX_OUTPUT, only counted
+    public int $errDropped = 0;
     public ?Client $client = null;
     public int $callId = 0;      // the v2 call id it serves, 0 for a v1 connection
     public float $deadline = INF; // when its call is killed (receipt + timeout_ms)
@@ -826,6 +829,7 @@ final class Daemon
         }
         $wk->out = '';
         $wk->err = '';
+        $wk->outDropped = $wk->errDropped = 0;
         $wk->wbuf = $frame;
         $this->flushWorker($wk);
     }
@@ -898,11 +902,11 @@ final class Daemon
         }
         if ($s === $wk->o1) {
             if ($wk->client !== null) {
-                $wk->out .= $got;
+                self::keep($wk->out, $wk->outDropped, $got);
             }
         } elseif ($s === $wk->o2) {
             if ($wk->client !== null) {
-                $wk->err .= $got;
+                self::keep($wk->err, $wk->errDropped, $got);
             }
         } else {
             $wk->rbuf .= $got;
@@ -918,6 +922,27 @@ final class Daemon
                 unset($this->workers[get_resource_id($s)]);
             }
         }
+    }
+
+    /** Appends a call's output up to MAX_OUTPUT bytes; the rest is only counted. */
+    private static function keep(string &$buf, int &$dropped, string $got): void
+    {
+        $room = MAX_OUTPUT - strlen($buf);
+        if ($room >= strlen($got)) {
+            $buf .= $got;
+            return;
+        }
+        if ($room > 0) {
+            $buf .= substr($got, 0, $room);
+        }
+        $dropped += strlen($got) - max(0, $room);
+    }
+
+    /** The output for a reply: what was kept, then a marker with what was left out. */
+    private static function bounded(string $buf, int $dropped, string $rest): string
+    {
+        self::keep($buf, $dropped, $rest);
+        return $dropped > 0 ? $buf . "\u{2026}[truncated $dropped bytes]" : $buf;
     }
 
     private function drain($s): string
@@ -949,9 +974,10 @@ final class Daemon
         $wk->client = null;
         unset($this->timed[$wk->repId]);
         if ($c !== null) {
-            $out = $wk->out . $this->drain($wk->o1);
-            $err = $wk->err . $this->drain($wk->o2);
+            $out = self::bounded($wk->out, $wk->outDropped, $this->drain($wk->o1));
+            $err = self::bounded($wk->err, $wk->errDropped, $this->drain($wk->o2));
             $wk->out = $wk->err = '';
+            $wk->outDropped = $wk->errDropped = 0;
             if ($out !== '') {
                 $json = substr($json, 0, -1) . ',"stdout":' . json_encode($out, JSON_FLAGS) . '}';
             }
@@ -1035,7 +1061,7 @@ final class Daemon
         $wk->client = null;
         $err = '';
         if ($c !== null) {
-            $err = $wk->err . $this->drain($wk->o2);
+            $err = self::bounded($wk->err, $wk->errDropped, $this->drain($wk->o2));
         }
         $this->retire($wk, true);
         if ($c !== null) {

@@ -307,7 +307,23 @@ def _to_reply(res):
 
 # ---------------------------------------------------------------- output capture
 
+# A call's capture: [stdout parts, stderr parts, _Folder, env dict or None, stdout chars kept,
+# stderr chars kept, stdout bytes dropped, stderr bytes dropped].
 _CAPTURE = contextvars.ContextVar("fastfn_capture", default=None)
+
+
+MAX_OUTPUT = 64 * 1024  # stdout/stderr kept per call (characters), the rest counted
+
+
+def _output(cap, i):
+    """A call's stdout (i=0) or stderr (1): at most MAX_OUTPUT characters, then a marker with
+    how many bytes were left out, so a chatty handler never bloats (or breaks) its reply."""
+    text = "".join(cap[i])
+    dropped = cap[6 + i]
+    if len(text) > MAX_OUTPUT:
+        dropped += len(text[MAX_OUTPUT:].encode("utf-8", "replace"))
+        text = text[:MAX_OUTPUT]
+    return text + ("\u2026[truncated %d bytes]" % dropped if dropped else "")
 
 
 class _Capture:
@@ -323,7 +339,13 @@ class _Capture:
             return self._real.write(s)
         if not isinstance(s, str):
             raise TypeError("write() argument must be str, not %s" % type(s).__name__)
-        cap[self._index].append(s)
+        i = self._index
+        n = cap[4 + i]
+        if n < MAX_OUTPUT:
+            cap[i].append(s)
+            cap[4 + i] = n + len(s)
+        else:  # past the bound: only counted (see _output)
+            cap[6 + i] += len(s.encode("utf-8", "replace"))
         return len(s)
 
     def writelines(self, lines):
@@ -1139,7 +1161,7 @@ def _dispatch_adapter(kind, req, fn, event):
     failed = _with_env(fn, event, req)
     if failed is not None:
         return failed
-    cap = ([], [], fn.folder, event["env"] or None)
+    cap = [[], [], fn.folder, event["env"] or None, 0, 0, 0, 0]
     n_modules = len(sys.modules)
     _CAPTURE.set(cap)
     try:
@@ -1168,9 +1190,9 @@ def _dispatch_adapter(kind, req, fn, event):
         if len(sys.modules) != n_modules:
             fn.folder.adopt()  # modules the call imported from its folder stay private
     if cap[0]:
-        reply["stdout"] = "".join(cap[0])
+        reply["stdout"] = _output(cap, 0)
     if cap[1]:
-        reply["stderr"] = (reply.get("stderr") or "") + "".join(cap[1])
+        reply["stderr"] = (reply.get("stderr") or "") + _output(cap, 1)
     return reply
 
 
@@ -1336,7 +1358,7 @@ def _dispatch(req):
         return failed
 
     # A call's scope: its output buffers, its folder (imports, _FolderFinder), its env (os.environ).
-    cap = ([], [], fn.folder, event["env"] or None)
+    cap = [[], [], fn.folder, event["env"] or None, 0, 0, 0, 0]
     n_modules = len(sys.modules)
     _CAPTURE.set(cap)
     try:
@@ -1368,9 +1390,9 @@ def _dispatch(req):
         if len(sys.modules) != n_modules:
             fn.folder.adopt()  # modules the call imported from its folder stay private
     if cap[0]:
-        reply["stdout"] = "".join(cap[0])
+        reply["stdout"] = _output(cap, 0)
     if cap[1]:
-        reply["stderr"] = (reply.get("stderr") or "") + "".join(cap[1])
+        reply["stderr"] = (reply.get("stderr") or "") + _output(cap, 1)
     return reply
 
 

@@ -45,6 +45,13 @@ FILES = {
         "def handler(event):\n"
         "    time.sleep(float(event.get('query', {}).get('s', 0)))\n"
         "    return {'g': os.environ.get('GREETING')}\n"),
+    "loud/handler.py": (
+        "import sys\n"
+        "def handler(event):\n"
+        "    for _ in range(20):\n"
+        "        print('x' * (1024 * 1024))\n"
+        "    sys.stderr.write('e' * 100000)\n"
+        "    return 'ok'\n"),
     "env_none/handler.py": (
         "import os\n"
         "def handler(event):\n"
@@ -116,6 +123,12 @@ class CompatTest(unittest.TestCase):
         self.assertEqual(json.loads(c.reply(b)[0]["body"])["g"], "hello b")
         self.assertEqual(json.loads(c.reply(n)[0]["body"])["g"], None)
         self.assertEqual(json.loads(c.reply(a)[0]["body"])["g"], "hello a")
+
+    def test_a_handler_printing_20_mb_keeps_its_reply(self):
+        r = self.call("loud")
+        self.assertEqual((r["status"], r["body"]), (200, "ok"))
+        self.assertEqual(r["stdout"], "x" * 65536 + "\u2026[truncated %d bytes]" % (20 * (1024 * 1024 + 1) - 65536))
+        self.assertEqual(r["stderr"], "e" * 65536 + "\u2026[truncated 34464 bytes]")
 
 
 if __name__ == "__main__":
