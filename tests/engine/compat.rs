@@ -1,7 +1,10 @@
-//! Compatibility of the python, node and php daemons with FastFN's handler forms, through the
-//! gateway (fixtures/compat): runaway handlers are reclaimed, ...
+//! Compatibility of the runtimes with FastFN, through the gateway: runaway handlers are
+//! reclaimed (fixtures/compat), and the conformance corpus (tests/conformance) answers the same
+//! in every runtime.
 
-use crate::support::{health_pids, start, wait_for, TestEngine};
+use crate::support::{health_pids, request, start, start_in, wait_for, TestEngine};
+use serde_json::Value;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 fn has(tool: &str) -> bool {
@@ -84,4 +87,103 @@ async fn a_runaway_handler_times_out_and_its_cpu_is_reclaimed() {
         assert_eq!((ok.status, ok.text().as_str()), (200, "ok"), "{rt} serves on");
     }
     e.stop().await;
+}
+
+/// Every case of `tests/conformance/cases.json` against every runtime that has a handler for
+/// it; all differences are collected and reported together.
+#[tokio::test(flavor = "multi_thread")]
+async fn conformance_corpus_is_the_same_in_every_runtime() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
+    let spec: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).expect("cases.json"))
+        .expect("cases.json is JSON");
+    let mut rts: Vec<(String, String)> = Vec::new();
+    for (rt, ext) in spec["runtimes"].as_object().expect("runtimes") {
+        if rt == "php" && !runtimes().contains(&"php") {
+            continue;
+        }
+        rts.push((rt.clone(), ext.as_str().unwrap_or_default().to_string()));
+    }
+    let names: Vec<&str> = rts.iter().map(|(rt, _)| rt.as_str()).collect();
+    let e = start_in(&dir.join("functions"), &[("FN_RUNTIMES", &names.join(","))]).await;
+    e.ready().await;
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for case in spec["cases"].as_array().expect("cases") {
+        let name = case["name"].as_str().expect("name");
+        let req = &case["request"];
+        let method = req["method"].as_str().unwrap_or("GET");
+        let query = req["query"].as_str().map(|q| format!("?{q}")).unwrap_or_default();
+        let body = req["body"].as_str().map(|b| b.as_bytes().to_vec());
+        let want = &case["expect"];
+        let file = case["file"].as_str().map(String::from).unwrap_or(format!("{name}/{{ext}}.{{ext}}"));
+        let url = case["path"].as_str().map(String::from).unwrap_or(format!("/{name}/{{ext}}"));
+        for (rt, ext) in &rts {
+            if !dir.join("functions").join(file.replace("{ext}", ext)).exists() {
+                continue;
+            }
+            checked += 1;
+            let path = format!("{}{query}", url.replace("{ext}", ext));
+            let r = request(e.addr(), method, &path, &[], body.as_deref()).await;
+            for problem in differences(&r, want) {
+                failures.push(format!("{name} [{rt}] {method} {path}: {problem}"));
+            }
+        }
+    }
+    e.stop().await;
+    assert!(checked >= 40, "only {checked} case×runtime pairs ran");
+    assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// What in reply `r` does not match expectation `want` (see tests/conformance/README.md).
+fn differences(r: &crate::support::Resp, want: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(status) = want["status"].as_u64() {
+        if u64::from(r.status) != status {
+            out.push(format!("status {} (want {status}); body {}", r.status, r.text()));
+        }
+    }
+    if let Some(headers) = want["headers"].as_object() {
+        for (name, value) in headers {
+            let got = r.header(name);
+            if got != value.as_str() {
+                out.push(format!("header {name}: {got:?} (want {value})"));
+            }
+        }
+    }
+    if let Some(body) = want["body"].as_str() {
+        if r.text() != body {
+            out.push(format!("body {:?} (want {body:?})", r.text()));
+        }
+    }
+    if !want["json"].is_null() {
+        match serde_json::from_slice::<Value>(&r.body) {
+            Ok(v) if v == want["json"] => {}
+            _ => out.push(format!("body {} (want JSON {})", r.text(), want["json"])),
+        }
+    }
+    if let Some(hex) = want["body_hex"].as_str() {
+        let got: String = r.body.iter().map(|b| format!("{b:02x}")).collect();
+        if got != hex {
+            out.push(format!("body bytes {got} (want {hex})"));
+        }
+    }
+    if let Some(cookies) = want["set_cookies"].as_array() {
+        let got: Vec<&str> = r.headers.iter().filter(|(n, _)| n == "set-cookie").map(|(_, v)| v.as_str()).collect();
+        let want: Vec<&str> = cookies.iter().filter_map(|c| c.as_str()).collect();
+        if got != want {
+            out.push(format!("set-cookie {got:?} (want {want:?})"));
+        }
+    }
+    if let Some(part) = want["error_contains"].as_str() {
+        let err = serde_json::from_slice::<Value>(&r.body).ok().and_then(|v| v["error"].as_str().map(String::from));
+        if !err.as_deref().is_some_and(|e| e.contains(part)) {
+            out.push(format!("error {:?} does not contain {part:?}", r.text()));
+        }
+    }
+    if let Some(part) = want["stdout_contains"].as_str() {
+        if !r.header("x-fn-stdout").is_some_and(|v| v.contains(part)) {
+            out.push(format!("x-fn-stdout {:?} does not contain {part:?}", r.header("x-fn-stdout")));
+        }
+    }
+    out
 }
