@@ -95,6 +95,11 @@ class CompatTest(unittest.TestCase):
     def test_fn_env_through_getenv(self):
         r = self.call("env")
         self.assertEqual(json.loads(r["body"]), {"g": "hola", "n": "3", "e": "hola"})
+        with open(os.path.join(self.root, "env/fn.env.json"), "w") as f:
+            f.write(json.dumps({"GREETING": "changed, same worker"}))
+        r = self.call("env")
+        self.assertEqual(json.loads(r["body"]), {"g": "changed, same worker", "n": False,
+                                                 "e": "changed, same worker"})
 
 
     def test_a_handler_printing_20_mb_keeps_its_reply(self):

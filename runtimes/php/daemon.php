@@ -1432,6 +1432,9 @@ final class Worker
     public function call(): bool
     {
         if (!$this->modphp) {
+            if ($this->event['env'] !== $this->envApplied) {
+                $_ENV = $this->applyEnv(); // fn.env.json changed since the last call
+            }
             $this->callHandler();
             return false;
         }
@@ -1584,6 +1587,28 @@ final class Worker
         return $out;
     }
 
+    /** @var array|null the event env last put in getenv() / $_ENV */
+    public ?array $envApplied = null;
+
+    /** Puts the call's env (gateway env + fn.env.json) into getenv(); returns the new $_ENV. */
+    private function applyEnv(): array
+    {
+        foreach ($this->putEnv as $k => $_) {
+            putenv($k);
+        }
+        $this->putEnv = [];
+        $env = $this->baseEnv;
+        foreach ($this->event['env'] as $k => $v) {
+            if (is_string($v)) {
+                $env[$k] = $v;
+                putenv("$k=$v");
+                $this->putEnv[$k] = true;
+            }
+        }
+        $this->envApplied = $this->event['env'];
+        return $env;
+    }
+
     private function setGlobals(): void
     {
         $ev = $this->event;
@@ -1614,18 +1639,7 @@ final class Worker
         $rawPath = is_string($ev['raw_path'] ?? null) ? $ev['raw_path'] : (string)($ev['path'] ?? '/');
         $q = strpos($rawPath, '?');
         $server = $this->baseServer;
-        foreach ($this->putEnv as $k => $_) {
-            putenv($k);
-        }
-        $this->putEnv = [];
-        $env = $this->baseEnv;
-        foreach ($ev['env'] as $k => $v) {
-            if (is_string($v)) {
-                $env[$k] = $v;
-                putenv("$k=$v");
-                $this->putEnv[$k] = true;
-            }
-        }
+        $env = $this->applyEnv();
         foreach ($headers as $k => $v) {
             $server['HTTP_' . strtoupper(str_replace('-', '_', (string)$k))] = is_array($v) ? implode(', ', $v) : (string)$v;
         }
