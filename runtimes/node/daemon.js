@@ -11,12 +11,18 @@
 //
 // Invariants:
 // - Only files inside the functions root (after symlinks) are loaded as entries.
-// - Every function (entry file) has its own module graph: its own instance of every file it
-//   requires (builtins and native addons excepted), kept warm between calls and dropped as a
-//   whole when the entry file's mtime or size changes.
-// - Handler output is captured per call and returned in the reply; the daemon itself writes
-//   nothing per call. See "Output capture" for how AsyncLocalStorage is kept off the hot path.
-// - Self-contained: Node built-ins only, so the engine can embed this file.
+// - The entry files of one folder share one module graph: its own instance of every file they
+//   require or import (builtins and native addons excepted), kept warm between calls and
+//   dropped as a whole when any of its files (entry or helper) changes ("Module graphs"). ES
+//   modules and TypeScript are compiled to CommonJS (esbuild) to live in these graphs.
+// - Handler output is captured per call (at most 64 KiB per stream) and returned in the reply;
+//   the daemon itself writes nothing per call. See "Output capture" for how AsyncLocalStorage is
+//   kept off the hot path.
+// - process.env shows the current call's env over the real one ("process.env during calls").
+// - A handler blocking the event loop past every in-flight call's timeout ends the daemon, so
+//   the engine restarts it ("Runaway calls").
+// - Self-contained: Node built-ins only (esbuild, for ES modules and TypeScript, is found in the
+//   function's node_modules or installed once into a cache), so the engine can embed this file.
 
 const fs = require('fs');
 const net = require('net');

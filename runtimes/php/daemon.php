@@ -52,6 +52,19 @@
  *   200 JSON; string → 200, `text/html; charset=utf-8` when its first non-blank char is `<`,
  *   else `text/plain; charset=utf-8`; null → 200 empty body, no headers. A string body that is
  *   not valid UTF-8 goes out base64 (`application/octet-stream` unless a type is set).
+ *   What handler() echoes is its body when it returns null, '' or an envelope without a body
+ *   (FastFN's worker does this); otherwise it is the call's `stdout`.
+ * - Script variables (FastFN): `$FASTFN_STATUS` (int 100..599) and `$FASTFN_HEADERS` (name =>
+ *   scalar), set at the top level of a mod_php-style file or as globals inside handler(), set
+ *   the status and headers; they win over shorthand defaults and header(), an envelope's own
+ *   status and headers win over them.
+ * - Env: the call's `event.env` is also in getenv() and `$_ENV` (one worker serves one handler
+ *   file, one call at a time, so nothing leaks to another function).
+ * - Output: at most 64 KiB of a call's stdout and of its stderr reach the reply; the rest is
+ *   counted and the text ends with `…[truncated N bytes]`.
+ * - Runaway calls: a worker still busy past its call's `event.context.timeout_ms` (+50 ms), or
+ *   whose started v2 call is cancelled, is killed (SIGKILL); its call is answered 500 `call
+ *   stopped (timed out or cancelled)` and the pool starts a fresh worker for the next one.
  * - Envelope: as the python daemon (status else statusCode, numeric strings accepted, outside
  *   100..599 → 500; headers stringified; array/object body → JSON + application/json; base64
  *   via body_base64 / is_base64 / isBase64Encoded; `proxy` passed through).

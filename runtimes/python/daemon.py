@@ -14,18 +14,31 @@ ordinary reply; error bodies are JSON `{"error": "..."}` with `Content-Type: app
 
 Invariants kept here:
 - Never loads a file outside the functions root (`..`, absolute paths and symlinks out → 404).
-- Module state is per handler file: each file is imported under its own module name and the
-  private helpers it imported from its folder (`_util.py`, ...) are moved out of `sys.modules`
-  into that function's own record, so two functions' same-named helpers never collide.
-- A changed handler file (mtime_ns or size) is re-imported on its next call.
+- Module state is per folder (as FastFN's daemon shares it): each handler file is imported
+  under its own module name, and the private modules it imports from its folder (`_util.py`,
+  ...) or its `.deps` are moved out of `sys.modules` into the folder's record (_Folder), which
+  every handler file of that folder shares: two handlers importing `_shared` see one module,
+  and two folders' same-named helpers never collide. A meta-path finder (_FolderFinder)
+  resolves imports in the current folder's record, then its folder and `.deps`, while a handler
+  is imported and during its calls (so `import requests` inside handler() works).
+- A changed handler file (mtime_ns or size), or a changed helper file of its folder (each
+  one's mtime_ns and size is compared on each call of the folder's handlers), drops the
+  folder's modules: every handler of the folder is re-imported on its next call.
 - Dependencies (contract §4.2): the engine installs a function's packages into
-  `<handler folder>/.deps`; it is searched right after the handler's folder while the handler
-  is imported, and what is imported from it stays private to that function like its helpers
-  (two functions may hold different versions of one package). A new install (its
-  `.deps/.fastfn-signature` stamp changes) re-imports the handler on its next call.
+  `<handler folder>/.deps`; it is searched right after the handler's folder, and what is
+  imported from it stays private to that folder like its helpers (two functions may hold
+  different versions of one package). A new install (its `.deps/.fastfn-signature` stamp
+  changes) re-imports the handler on its next call.
+- `os.environ` is a view (_EnvOverlay): during a call, the call's `event.env` (gateway env +
+  fn.env.json) over the process environment, read from the call's context; other calls,
+  threads and coroutines never see it. Writes go to the process environment.
+- Runaway calls (see "runaway calls"): a call past `event.context.timeout_ms` (+50 ms), or
+  cancelled by the engine after it started, is interrupted (an exception raised in its
+  thread; an async call's task cancelled); one that keeps burning CPU makes the daemon exit.
 - The daemon writes nothing of its own per call; handler stdout/stderr are captured per call
   (a context-variable selected buffer behind proxies on sys.stdout/sys.stderr) and returned in
-  the reply's `stdout`/`stderr` fields.
+  the reply's `stdout`/`stderr` fields, at most 64 KiB (characters) each: the rest is counted
+  and the text ends with `…[truncated N bytes]`.
 - Concurrency: leader/followers (see _Pool). One leader thread waits on the listener and all
   v2 connections and serves v1 connections and v2 calls inline; a watchdog hands the leader
   role to another thread when a call stalls, so a sleeping handler pins only its own thread
@@ -94,10 +107,9 @@ capture and handler errors (500 `"<Type>: <message>"`) are as for native handler
   Reply of a Response: its status, headers lower-case (repeated values joined by `, `, several
   set-cookie → a list), body as text when there is no content-type or a textual one and it is
   UTF-8, else base64. A return value that is not a Response follows the native rules.
-- No .pyc files are written into the functions tree. Private helpers are importable while
-  the handler file is imported (top-level imports); a helper first imported lazily inside a
-  call is not on the path then. Only the handler file's change (or a new install of its
-  dependencies) triggers a re-import.
+- No .pyc files are written into the functions tree. A module a call imports lazily is in
+  `sys.modules` until that call ends (then moved into its folder's record): a concurrent call
+  of another folder importing the same name in that window gets it.
 """
 import asyncio
 import base64
