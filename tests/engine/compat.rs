@@ -187,3 +187,49 @@ fn differences(r: &crate::support::Resp, want: &Value) -> Vec<String> {
     }
     out
 }
+
+/// FastFN's handler forms over real HTTP: TypeScript on any Node (esbuild), PHP script
+/// variables, fn.env.json in the process environment API of each runtime (for that call only),
+/// and edits of an entry's private helper (python module, node ES module) on the next call.
+#[tokio::test(flavor = "multi_thread")]
+async fn fastfn_handler_forms_through_the_gateway() {
+    let dir = crate::support::copy_fixture("compat");
+    let e = start_in(dir.path(), &[("FN_RUNTIMES", &runtimes().join(","))]).await;
+    e.ready().await;
+    // The first TypeScript call may wait for the daemon's one-time esbuild install.
+    let mut r = e.get("/ts/typed").await;
+    for _ in 0..120 {
+        if r.status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        r = e.get("/ts/typed").await;
+    }
+    assert_eq!((r.status, r.text().as_str()), (200, "ts seven"));
+    let mut forms = vec![("/env/py", "hola"), ("/env/js", "hola"), ("/env-none", "unset")];
+    if runtimes().contains(&"php") {
+        forms.push(("/env/php", "hola"));
+        let r = e.get("/script?name=Ada").await;
+        assert_eq!(
+            (r.status, r.text().as_str(), r.header("x-style")),
+            (201, "made Ada", Some("script"))
+        );
+    }
+    for (path, want) in forms {
+        assert_eq!(e.get(path).await.text(), want, "{path}");
+    }
+    assert_eq!(e.get("/reload/py").await.text(), "py old");
+    assert_eq!(e.get("/reload/js").await.text(), "js old");
+    std::fs::write(dir.path().join("reload/_word.py"), "WORD = \"new\"\n").expect("edit");
+    std::fs::write(dir.path().join("reload/_word.js"), "export const word = \"new!\";\n").expect("edit");
+    let mut seen = (String::new(), String::new());
+    for _ in 0..40 {
+        seen = (e.get("/reload/py").await.text(), e.get("/reload/js").await.text());
+        if seen == ("py new".to_string(), "js new!".to_string()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!((seen.0.as_str(), seen.1.as_str()), ("py new", "js new!"));
+    e.stop().await;
+}
