@@ -57,7 +57,9 @@ Choices within the contract:
 - Shorthand returns: str → 200, `text/html; charset=utf-8` when its first non-blank character
   is `<`, else `text/plain; charset=utf-8`; None → 200 empty body, no headers; bytes → 200
   base64 with `application/octet-stream`; dict without envelope keys, list, number → 200 JSON.
-  JSON bodies are compact; values JSON cannot encode become `str(value)`.
+  JSON bodies are compact; values JSON cannot encode become `str(value)`. Another object with a
+  `status`, `headers` or `body` attribute (a response-like object, as FastFN accepts) is the
+  envelope those attributes make.
 - Envelope: `status` else `statusCode` (default 200; numeric strings accepted; outside
   100..599 → 500); header values become strings (lists stay lists of strings); `proxy` is
   passed through unchanged in the reply. In a tuple a str body gets the html/plain type.
@@ -313,8 +315,21 @@ def _to_reply(res):
     if isinstance(res, (bytes, bytearray, memoryview)):
         headers = {}
         return _with_body({"status": 200, "headers": headers}, res, headers, True)
+    if t not in _JSON_TYPES and not isinstance(res, (list, int, float)) and \
+            (hasattr(res, "status") or hasattr(res, "headers") or hasattr(res, "body")):
+        # A response-like object (FastFN accepts them): its status/headers/body attributes
+        # make an envelope.
+        d = {"status": getattr(res, "status", 200), "headers": getattr(res, "headers", None)}
+        body = getattr(res, "body", "")
+        d["body"] = body if isinstance(body, (str, bytes, bytearray)) or body is None else str(body)
+        if not isinstance(d["headers"], Mapping):
+            d["headers"] = {}
+        return _envelope(d)
     # list, number, bool, other objects: JSON (objects JSON cannot encode become str(obj))
     return {"status": 200, "headers": {"Content-Type": _JSON_CT}, "body": _encode_body(res)}
+
+
+_JSON_TYPES = frozenset((list, int, float, bool))
 
 
 # ---------------------------------------------------------------- output capture

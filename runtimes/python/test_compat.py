@@ -52,6 +52,14 @@ FILES = {
         "        print('x' * (1024 * 1024))\n"
         "    sys.stderr.write('e' * 100000)\n"
         "    return 'ok'\n"),
+    "respobj/handler.py": (
+        "class Reply:\n"
+        "    def __init__(self):\n"
+        "        self.status = 203\n"
+        "        self.headers = {'X-Obj': 'yes'}\n"
+        "        self.body = 'from an object'\n"
+        "def handler(event):\n"
+        "    return Reply()\n"),
     "env_none/handler.py": (
         "import os\n"
         "def handler(event):\n"
@@ -123,6 +131,11 @@ class CompatTest(unittest.TestCase):
         self.assertEqual(json.loads(c.reply(b)[0]["body"])["g"], "hello b")
         self.assertEqual(json.loads(c.reply(n)[0]["body"])["g"], None)
         self.assertEqual(json.loads(c.reply(a)[0]["body"])["g"], "hello a")
+
+    def test_a_response_like_object_is_an_envelope(self):
+        r = self.call("respobj")
+        self.assertEqual((r["status"], r["headers"].get("X-Obj"), r["body"]),
+                         (203, "yes", "from an object"))
 
     def test_a_handler_printing_20_mb_keeps_its_reply(self):
         r = self.call("loud")
