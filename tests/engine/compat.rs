@@ -205,9 +205,12 @@ fn differences(r: &crate::support::Resp, want: &Value) -> Vec<String> {
             out.push(format!("error {:?} does not contain {part:?}", r.text()));
         }
     }
-    if let Some(part) = want["stdout_contains"].as_str() {
-        if !r.header("x-fn-stdout").is_some_and(|v| v.contains(part)) {
-            out.push(format!("x-fn-stdout {:?} does not contain {part:?}", r.header("x-fn-stdout")));
+    for stream in ["stdout", "stderr"] {
+        if let Some(part) = want[format!("{stream}_contains")].as_str() {
+            let header = format!("x-fn-{stream}");
+            if !r.header(&header).is_some_and(|v| v.contains(part)) {
+                out.push(format!("{header} {:?} does not contain {part:?}", r.header(&header)));
+            }
         }
     }
     out
