@@ -299,15 +299,24 @@ function esbuildFor(filename) {
   if (esbuildFailed !== null) throw new PlainError(esbuildFailed);
   if (esbuildInstall === null) {
     const dir = esbuildCache();
+    // Installed beside the cache and renamed into place: daemons installing at once (several
+    // node sockets) never see each other's half-written folder.
+    const tmp = `${dir}.${process.pid}.tmp`;
     esbuildInstall = new Promise((resolve) => {
-      fs.mkdirSync(dir, { recursive: true });
+      fs.rmSync(tmp, { recursive: true, force: true });
+      fs.mkdirSync(tmp, { recursive: true });
       const npm = process.env.FN_NPM_BIN || 'npm';
-      const child = require('child_process').spawn(npm, ['install', '--prefix', dir, '--no-audit', '--no-fund', '--loglevel=error', 'esbuild@0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = require('child_process').spawn(npm, ['install', '--prefix', tmp, '--no-audit', '--no-fund', '--loglevel=error', 'esbuild@0'], { stdio: ['ignore', 'ignore', 'pipe'] });
       let err = '';
       child.stderr.on('data', (d) => { err += d; });
       child.on('error', (e) => { err += String(e); });
       child.on('close', () => {
         esbuildInstall = null;
+        try {
+          fs.renameSync(tmp, dir); // fails when another daemon got there first: use theirs
+        } catch {
+          fs.rmSync(tmp, { recursive: true, force: true });
+        }
         esbuildLib = findEsbuild(dir);
         if (esbuildLib === null) esbuildFailed = `ES module and TypeScript handlers need esbuild: add it to the function's package.json (installing it into ${dir} failed: ${err.trim().slice(-500) || 'npm not found'})`;
         resolve();
