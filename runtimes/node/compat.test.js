@@ -67,6 +67,8 @@ test.before(async () => {
   write('ts/typed.ts', 'const n: number = "not a number" as any as number;\ninterface A { x: string }\nexport function handler(event: any): string { const a: A = { x: "ts" }; return a.x + " " + n; }\n');
   write('ts/typeerror.ts', 'export function handler(): number { return "a string, though the type says number"; }\n');
   write('ts/enum.ts', 'enum Color { Red = "red" }\nexport const handler = () => Color.Red;\n');
+  write('ts/_util.ts', 'export const twice = (n: number): number => n * 2;\n');
+  write('ts/imports.ts', 'import { twice } from "./_util";\nimport { twice as again } from "./_util.js";\nexport const handler = (): string => `${twice(2)} ${again(3)}`;\n');
   write('ts/broken.ts', 'export function handler() {\n  return {;\n}\n');
   write('env_a/fn.env.json', JSON.stringify({ GREETING: 'hello a', N: { value: 3 } }));
   write('env_a/handler.js', 'exports.handler = async (e) => { const before = process.env.GREETING; await new Promise((r) => setTimeout(r, Number(e.query.ms || 0))); return { before, after: process.env.GREETING, n: process.env.N, has: "GREETING" in process.env, listed: Object.keys(process.env).includes("GREETING"), path: typeof process.env.PATH }; };\n');
@@ -129,6 +131,7 @@ test('TypeScript: type errors are not fatal; enums work; a syntax error names fi
   assert.equal((await call('ts/typed.ts')).body, 'ts not a number');
   assert.equal((await call('ts/typeerror.ts')).body, 'a string, though the type says number');
   assert.equal((await call('ts/enum.ts')).body, 'red');
+  assert.equal((await call('ts/imports.ts')).body, '4 6');
   const r = await call('ts/broken.ts');
   assert.equal(r.status, 500);
   assert.match(JSON.parse(r.body).error, /^handler failed to load: SyntaxError in ts\/broken\.ts:2:\d+: /);

@@ -212,12 +212,24 @@ class Graph {
 function graphRequire(id) {
   if (typeof id !== 'string' || id === '') return Module.prototype.require.call(this, id);
   if (Module.isBuiltin(id)) return require(id);
-  const filename = Module._resolveFilename(id, this, false);
+  let filename;
+  try {
+    filename = Module._resolveFilename(id, this, false);
+  } catch (e) {
+    // TypeScript's ES module convention: `./helper.js` names the source `./helper.ts`.
+    if (!id.startsWith('.') || !/\.m?js$/.test(id)) throw e;
+    filename = Module._resolveFilename(id.replace(/\.(m?)js$/, '.$1ts'), this, false);
+  }
   const graph = this.fnGraph;
   const cached = graph.modules.get(filename);
   if (cached !== undefined) return cached.exports;
   if (filename.endsWith('.node')) return Module.prototype.require.call(this, id);
   return loadInGraph(graph, filename, this).exports;
+}
+
+// `require('./helper')` finds `helper.ts` too (extensionless TypeScript imports).
+if (!('.ts' in Module._extensions)) {
+  Module._extensions['.ts'] = (m, filename) => m._compile(compileToCjs(filename, fs.readFileSync(filename, 'utf8')), filename);
 }
 
 const ESM_SYNTAX = /Cannot use import statement outside a module|Unexpected token 'export'|Cannot use 'import\.meta' outside a module/;
