@@ -693,30 +693,37 @@ class Capture {
 const HEARTBEAT_MS = 100;
 const RECLAIM_GRACE_MS = 100;
 let watchdog = null; // Float64Array [heartbeat, latest deadline, untimed] shared with the watchdog
+let active = null; // Int32Array [timed calls in flight > 0]: the watchdog sleeps while it is 0
+let heartbeat = null; // the heartbeat interval, running only while timed calls are in flight
+let timedInFlight = 0;
 let untimed = 0; // calls in flight without a timeout (direct clients): never reclaimed
 
+// The watchdog thread blocks in Atomics.wait while no timed call is in flight, so an idle
+// daemon wakes nobody (a desktop app should let the CPU sleep).
 const WATCHDOG_SRC = `
 const fs = require('fs');
 const { workerData } = require('worker_threads');
-const shared = new Float64Array(workerData.sab);
+const shared = new Float64Array(workerData.sab, 0, 3);
+const active = new Int32Array(workerData.sab, 24, 2);
 const grace = workerData.grace;
-setInterval(() => {
+for (;;) {
+  Atomics.wait(active, 0, 0); // until a timed call is in flight
+  Atomics.wait(active, 1, 0, grace); // a pause: index 1 is never notified
   const now = Date.now();
-  if (now - shared[0] < 3 * grace || now < shared[1] + grace || shared[2] > 0) return;
+  if (Atomics.load(active, 0) === 0 || now - shared[0] < 3 * grace || now < shared[1] + grace || shared[2] > 0) continue;
   try {
     fs.writeSync(2, 'fastfn node daemon: a handler blocked the event loop past its timeout; exiting (the engine restarts the daemon)\\n');
   } catch {}
   process.kill(process.pid, 'SIGKILL');
-}, grace);
+}
 `;
 
 function startWatchdog() {
   const { Worker } = require('worker_threads');
-  const sab = new SharedArrayBuffer(24);
-  watchdog = new Float64Array(sab);
-  watchdog[0] = Date.now();
+  const sab = new SharedArrayBuffer(32);
+  watchdog = new Float64Array(sab, 0, 3);
+  active = new Int32Array(sab, 24, 2);
   watchdog[2] = untimed;
-  setInterval(() => { watchdog[0] = Date.now(); }, HEARTBEAT_MS).unref();
   const w = new Worker(WATCHDOG_SRC, { eval: true, workerData: { sab, grace: RECLAIM_GRACE_MS }, stdout: true, stderr: true });
   w.on('error', () => {});
   w.unref();
@@ -733,9 +740,27 @@ function noteDeadline(event) {
     return false;
   }
   if (watchdog === null) startWatchdog();
-  const d = Date.now() + t;
-  if (d > watchdog[1]) watchdog[1] = d;
+  const now = Date.now();
+  if (now + t > watchdog[1]) watchdog[1] = now + t;
+  if (timedInFlight++ === 0) {
+    watchdog[0] = now;
+    heartbeat = setInterval(() => { watchdog[0] = Date.now(); }, HEARTBEAT_MS);
+    heartbeat.unref();
+    Atomics.store(active, 0, 1);
+    Atomics.notify(active, 0);
+  }
   return true;
+}
+
+/** A call noted by noteDeadline ended (its reply, or no reply at all). */
+function callEnded(cap) {
+  if (cap.untimed) {
+    untimed--;
+    if (watchdog !== null) watchdog[2] = untimed;
+  } else if (--timedInFlight === 0) {
+    clearInterval(heartbeat);
+    Atomics.store(active, 0, 0);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -879,18 +904,12 @@ function failure(e, cap) {
 function undo(cap) {
   cap.open = false;
   if (cap.als) alsDone();
-  if (cap.untimed) {
-    untimed--;
-    if (watchdog !== null) watchdog[2] = untimed;
-  }
+  callEnded(cap);
 }
 
 function finish(socket, cap, reply) {
   cap.open = false;
-  if (cap.untimed) {
-    untimed--;
-    if (watchdog !== null) watchdog[2] = untimed;
-  }
+  callEnded(cap);
   if (cap.als) {
     alsDone();
     if (!cap.asyncOutput) cap.fn.quiet = true;
