@@ -41,6 +41,10 @@ FILES = {
         "    for ($i = 0; $i < 20; $i++) { echo str_repeat('x', 1048576), \"\\n\"; }\n"
         "    fwrite(STDERR, str_repeat('e', 100000));\n"
         "    return 'ok';\n}\n"),
+    "helper/_word.php": "<?php\nfunction word() { return 'old'; }\n",
+    "helper/handler.php": (
+        "<?php\nrequire __DIR__ . '/_word.php';\n"
+        "function handler($event) { return word(); }\n"),
     "env/fn.env.json": json.dumps({"GREETING": "hola", "N": 3}),
     "env/handler.php": (
         "<?php\nfunction handler($event) {\n"
@@ -91,6 +95,13 @@ class CompatTest(unittest.TestCase):
         r = self.call("globals-envelope.php")
         self.assertEqual((r["status"], r["body"], r["headers"]),
                          (200, "env", {"X-Own": "envelope", "X-Tea": "yes"}))
+
+    def test_a_changed_helper_file_is_picked_up(self):
+        self.assertEqual(self.call("helper")["body"], "old")
+        self.assertEqual(self.call("helper")["body"], "old")  # a warm worker
+        with open(os.path.join(self.root, "helper/_word.php"), "w") as f:
+            f.write("<?php\nfunction word() { return 'new, longer'; }\n")
+        self.assertEqual(self.call("helper")["body"], "new, longer")
 
     def test_fn_env_through_getenv(self):
         r = self.call("env")

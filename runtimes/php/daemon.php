@@ -33,7 +33,10 @@
  *   `stdout`/`stderr`. The worker writes its captured output before the reply, so it is all
  *   in the pipes when the reply is complete.
  * - A changed handler file (mtime or size) retires the pool's workers (busy ones after their
- *   call); the next call starts a fresh one. A fatal error or exit() kills only that worker:
+ *   call); the next call starts a fresh one. So does a changed helper file the handler
+ *   included from the functions root (not `vendor/`): a worker reports those files (and their
+ *   sig) with its first reply ('F' + list + NUL before the flag), and the daemon stats them on
+ *   each call of that handler. A fatal error or exit() kills only that worker:
  *   its shutdown function replies 500 (flag 'x'); a worker dying without a reply is a 500 too.
  * - Exits at once when stdin reaches EOF (workers are killed with it; a worker whose stdin
  *   reaches EOF exits too), cleanly on SIGTERM/SIGINT (workers killed, socket removed, exit 0).
@@ -170,6 +173,8 @@ final class Pool
     public array $all = [];
     /** @var array<int, array{Client, string}> */
     public array $queue = [];
+    /** @var array<string, string> files the handler included (not vendor/) => their sig */
+    public array $helpers = [];
 
     public function __construct(string $path)
     {
@@ -527,7 +532,17 @@ final class Daemon
         if ($pool === null) {
             $pool = $this->pools[$path] = new Pool($path);
         }
+        if ($pool->helpers && $pool->sig === $sig) {
+            // A helper file the handler included changed: its workers go, as for the handler.
+            foreach ($pool->helpers as $file => $fileSig) {
+                if ($this->sig($file) !== $fileSig) {
+                    $pool->sig = '';
+                    break;
+                }
+            }
+        }
         if ($pool->sig !== $sig) {
+            $pool->helpers = [];
             $pool->sig = $sig;
             foreach ($pool->all as $wk) {
                 $wk->stale = true;
@@ -983,6 +998,18 @@ final class Daemon
         $flag = $wk->rbuf[4];
         $json = substr($wk->rbuf, 5, $n - 1);
         $wk->rbuf = (string)substr($wk->rbuf, $n + 4);
+        if ($flag === 'F') { // its first reply after loading: the helper files it included
+            $end = strpos($json, "\0");
+            $list = (string)substr($json, 0, (int)$end);
+            $flag = $json[$end + 1] ?? 'x';
+            $json = (string)substr($json, $end + 2);
+            if ($wk->sig === $wk->pool->sig && $list !== '') {
+                foreach (explode("\n", $list) as $line) {
+                    [$file, $sig] = explode("\t", $line, 2) + [1 => ''];
+                    $wk->pool->helpers[$file] = $sig;
+                }
+            }
+        }
         $c = $wk->client;
         $wk->client = null;
         unset($this->timed[$wk->repId]);
@@ -1695,10 +1722,40 @@ final class Worker
         }
     }
 
+    public bool $reported = false;
+
+    /** The helper files this worker included from the functions root (vendor/ aside), with
+     * their sig, for the daemon to watch (see Pool::$helpers); empty once reported. */
+    private function helperReport(): string
+    {
+        $this->reported = true;
+        $root = rtrim((string)getenv('FN_FUNCTIONS_ROOT'), '/') . '/';
+        $real = realpath($root);
+        $roots = $real === false ? [$root] : [$root, rtrim($real, '/') . '/'];
+        $self = realpath($this->path);
+        $lines = [];
+        foreach (get_included_files() as $f) {
+            if ($f === __FILE__ || $f === $self || $f === $this->path || strpos($f, '/vendor/') !== false) {
+                continue;
+            }
+            $inside = false;
+            foreach ($roots as $r) {
+                $inside = $inside || strncmp($f, $r, strlen($r)) === 0;
+            }
+            clearstatcache(true, $f);
+            $st = $inside ? @stat($f) : false;
+            if ($st !== false) {
+                $lines[] = $f . "\t" . $st['mtime'] . ':' . $st['size'] . ':' . $st['ino'];
+            }
+        }
+        return $lines ? 'F' . implode("\n", $lines) . "\0" : '';
+    }
+
     public function send(array $reply, bool $exiting = false): void
     {
         $this->inCall = false;
-        $raw = ($exiting ? 'x' : 'k') . encode_reply($reply);
+        $raw = ($this->reported || !$this->loaded ? '' : $this->helperReport())
+            . ($exiting ? 'x' : 'k') . encode_reply($reply);
         $frame = pack('N', strlen($raw)) . $raw;
         for ($off = 0, $len = strlen($frame); $off < $len;) {
             $n = fwrite($this->rep, $off === 0 ? $frame : substr($frame, $off));
