@@ -11,12 +11,18 @@
 //
 // Invariants:
 // - Only files inside the functions root (after symlinks) are loaded as entries.
-// - Every function (entry file) has its own module graph: its own instance of every file it
-//   requires (builtins and native addons excepted), kept warm between calls and dropped as a
-//   whole when the entry file's mtime or size changes.
-// - Handler output is captured per call and returned in the reply; the daemon itself writes
-//   nothing per call. See "Output capture" for how AsyncLocalStorage is kept off the hot path.
-// - Self-contained: Node built-ins only, so the engine can embed this file.
+// - The entry files of one folder share one module graph: its own instance of every file they
+//   require or import (builtins and native addons excepted), kept warm between calls and
+//   dropped as a whole when any of its files (entry or helper) changes ("Module graphs"). ES
+//   modules and TypeScript are compiled to CommonJS (esbuild) to live in these graphs.
+// - Handler output is captured per call (at most 64 KiB per stream) and returned in the reply;
+//   the daemon itself writes nothing per call. See "Output capture" for how AsyncLocalStorage is
+//   kept off the hot path.
+// - process.env shows the current call's env over the real one ("process.env during calls").
+// - A handler blocking the event loop past every in-flight call's timeout ends the daemon, so
+//   the engine restarts it ("Runaway calls").
+// - Self-contained: Node built-ins only (esbuild, for ES modules and TypeScript, is found in the
+//   function's node_modules or installed once into a cache), so the engine can embed this file.
 
 const fs = require('fs');
 const net = require('net');
@@ -27,7 +33,7 @@ const { isUtf8 } = require('buffer');
 
 const DEFAULT_MAX_FRAME = 2 * 1024 * 1024;
 const ENTRY_NAMES = ['handler.ts', 'handler.js', 'index.ts', 'index.js'];
-const ENTRY_EXTS = new Set(['.js', '.cjs', '.ts']);
+const ENTRY_EXTS = new Set(['.js', '.cjs', '.mjs', '.ts']);
 const ENVELOPE_KEYS = ['status', 'statusCode', 'headers', 'body', 'is_base64', 'isBase64Encoded', 'body_base64', 'proxy'];
 const STAT_OPTS = { throwIfNoEntry: false };
 
@@ -106,6 +112,19 @@ function chunkToString(chunk, encoding) {
   return String(chunk);
 }
 
+const MAX_OUTPUT = 64 * 1024;
+
+/** A call's captured stream for its reply: bounded, with a marker saying what was left out. */
+function bounded(cap, field) {
+  let text = cap[field];
+  let dropped = cap.dropped[field];
+  if (text.length > MAX_OUTPUT) {
+    dropped += Buffer.byteLength(text.slice(MAX_OUTPUT));
+    text = text.slice(0, MAX_OUTPUT);
+  }
+  return dropped > 0 ? `${text}\u2026[truncated ${dropped} bytes]` : text;
+}
+
 function captureStream(stream, field) {
   const original = stream.write;
   stream.write = function write(chunk, encoding, cb) {
@@ -115,7 +134,11 @@ function captureStream(stream, field) {
       if (cap === undefined) return original.apply(stream, arguments); // not attributable
       cap.asyncOutput = true;
     }
-    if (cap.open) cap[field] += chunkToString(chunk, encoding);
+    if (cap.open) {
+      // At most MAX_OUTPUT characters are kept per stream; the rest is only counted.
+      if (cap[field].length < MAX_OUTPUT) cap[field] += chunkToString(chunk, encoding);
+      else cap.dropped[field] += typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.length;
+    }
     const done = typeof encoding === 'function' ? encoding : cb;
     if (typeof done === 'function') process.nextTick(done, null);
     return true;
@@ -132,41 +155,217 @@ const stripTypes = typeof Module.stripTypeScriptTypes === 'function' ? Module.st
 /** An error whose message is the whole story: replied as is, no stack. */
 class PlainError extends Error {}
 
+// ---------------------------------------------------------------------------------------------
+// Module graphs
+//
+// All entry files of one folder share one graph (as FastFN's daemon shares a folder's modules):
+// its own instance of every file they `require` or `import` (resolved from that folder, so a
+// per-function `node_modules` works), so two handlers importing `./_shared.js` see the same
+// state; builtins and native addons are shared by the whole daemon. The graph records every
+// file it loaded from outside `node_modules` (mtime + size) and the watched folders they live
+// in; when one of those folders changed, the files are compared, and any change drops the whole
+// graph: every entry of the folder reloads with fresh helpers on its next call.
+//
+// ES modules (`export default { fetch }`, `export async function handler`) and TypeScript are
+// compiled to CommonJS with esbuild so they live in these graphs too (Node's own ESM cache can
+// never drop a module). TypeScript uses Node's built-in type stripping where it exists (Node ≥
+// 22.13) and esbuild otherwise. esbuild comes from the function's `node_modules` (or an
+// ancestor's up to the root), else from a cache folder the daemon fills once with `npm install
+// esbuild` (FN_ESBUILD_CACHE, default ~/.cache/fastfn/esbuild); calls wait for that install.
+
+class Graph {
+  constructor() {
+    this.modules = new Map(); // filename -> Module
+    this.files = new Map(); // filename -> [mtimeMs, size] of our files (not node_modules)
+    this.watched = new Map(); // Folder -> gen seen
+  }
+
+  note(filename) {
+    if (filename.includes(`${path.sep}node_modules${path.sep}`)) return;
+    const st = fs.statSync(filename, STAT_OPTS);
+    this.files.set(filename, st === undefined ? [-1, -1] : [st.mtimeMs, st.size]);
+    const folder = folderOf(path.dirname(filename));
+    if (!this.watched.has(folder)) this.watched.set(folder, folder.watched ? folder.gen : -1);
+  }
+
+  /** True while no file of the graph changed (stats only after a watched folder changed). */
+  fresh() {
+    let changed = false;
+    for (const [folder, gen] of this.watched) {
+      if (gen === -1 || folder.gen !== gen || folders.get(folder.dir) !== folder) changed = true;
+    }
+    if (!changed) return true;
+    for (const [file, [mtime, size]] of this.files) {
+      const st = fs.statSync(file, STAT_OPTS);
+      if (st === undefined ? mtime !== -1 : st.mtimeMs !== mtime || st.size !== size) return false;
+    }
+    for (const folder of this.watched.keys()) {
+      const live = folders.get(folder.dir) === folder && folder.watched;
+      this.watched.set(folder, live ? folder.gen : -1);
+    }
+    return true;
+  }
+}
+
 /** `require` of every module of a function graph: relative/package files get instances of
  * this graph; builtins and native addons come from Node's shared loader. */
 function graphRequire(id) {
   if (typeof id !== 'string' || id === '') return Module.prototype.require.call(this, id);
   if (Module.isBuiltin(id)) return require(id);
-  const filename = Module._resolveFilename(id, this, false);
+  let filename;
+  try {
+    filename = Module._resolveFilename(id, this, false);
+  } catch (e) {
+    // TypeScript's ES module convention: `./helper.js` names the source `./helper.ts`.
+    if (!id.startsWith('.') || !/\.m?js$/.test(id)) throw e;
+    filename = Module._resolveFilename(id.replace(/\.(m?)js$/, '.$1ts'), this, false);
+  }
   const graph = this.fnGraph;
-  const cached = graph.get(filename);
+  const cached = graph.modules.get(filename);
   if (cached !== undefined) return cached.exports;
   if (filename.endsWith('.node')) return Module.prototype.require.call(this, id);
   return loadInGraph(graph, filename, this).exports;
+}
+
+// `require('./helper')` finds `helper.ts` too (extensionless TypeScript imports).
+if (!('.ts' in Module._extensions)) {
+  Module._extensions['.ts'] = (m, filename) => m._compile(compileToCjs(filename, fs.readFileSync(filename, 'utf8')), filename);
+}
+
+const ESM_SYNTAX = /Cannot use import statement outside a module|Unexpected token 'export'|Cannot use 'import\.meta' outside a module/;
+const ESM_HINT = /^\s*(import\s*[\w*{'"]|export\s)|\bimport\.meta\b/m;
+
+/** Whether a .js source is an ES module: it mentions import/export statements (a cheap test)
+ * and does not compile as a CommonJS function body. */
+function isEsm(src, filename) {
+  if (!ESM_HINT.test(src)) return false;
+  try {
+    new (require('vm').Script)(Module.wrap(src), { filename });
+    return false;
+  } catch (e) {
+    return e instanceof SyntaxError && ESM_SYNTAX.test(e.message);
+  }
 }
 
 function loadInGraph(graph, filename, parent) {
   const m = new Module(filename, parent);
   m.fnGraph = graph;
   m.require = graphRequire;
-  graph.set(filename, m);
+  m.filename = filename;
+  m.paths = Module._nodeModulePaths(path.dirname(filename));
+  graph.modules.set(filename, m);
+  graph.note(filename);
   try {
-    if (filename.endsWith('.ts')) {
-      if (stripTypes === null) {
-        throw new PlainError(`TypeScript handlers need Node 22.13 or newer (built-in type stripping); this daemon runs on Node ${process.version}: use a .js handler`);
-      }
-      m.filename = filename;
-      m.paths = Module._nodeModulePaths(path.dirname(filename));
-      m._compile(stripTypes(fs.readFileSync(filename, 'utf8')), filename);
-      m.loaded = true;
+    if (filename.endsWith('.ts') || filename.endsWith('.mts') || filename.endsWith('.mjs')) {
+      m._compile(compileToCjs(filename, fs.readFileSync(filename, 'utf8')), filename);
+    } else if (filename.endsWith('.js') && !filename.includes(`${path.sep}node_modules${path.sep}`)) {
+      const src = fs.readFileSync(filename, 'utf8');
+      // An ES module of ours is compiled to CommonJS so it joins the graph (see above); Node
+      // itself would hand it to its ESM loader, whose cache never lets go.
+      m._compile(isEsm(src, filename) ? compileToCjs(filename, src) : src, filename);
     } else {
       m.load(filename);
     }
+    m.loaded = true;
   } catch (e) {
-    graph.delete(filename);
+    graph.modules.delete(filename);
     throw e;
   }
   return m;
+}
+
+let esbuildLib = null; // the loaded esbuild module
+let esbuildInstall = null; // promise of the cache install, while it runs
+let esbuildFailed = null; // why the cache install failed (not retried)
+
+/** Thrown while esbuild is being installed: the call waits for `promise` and runs again. */
+class EsbuildPending extends Error {
+  constructor(promise) {
+    super('esbuild is being installed');
+    this.promise = promise;
+  }
+}
+
+function esbuildCache() {
+  const env = process.env.FN_ESBUILD_CACHE;
+  if (env) return env;
+  const base = process.env.XDG_CACHE_HOME || path.join(require('os').homedir(), '.cache');
+  return path.join(base, 'fastfn', 'esbuild');
+}
+
+function findEsbuild(fromDir) {
+  for (const base of [fromDir, esbuildCache()]) {
+    try {
+      return Module.createRequire(path.join(base, '__fastfn__.js'))('esbuild');
+    } catch {
+      // next place
+    }
+  }
+  return null;
+}
+
+function esbuildFor(filename) {
+  if (esbuildLib !== null) return esbuildLib;
+  esbuildLib = findEsbuild(path.dirname(filename));
+  if (esbuildLib !== null) return esbuildLib;
+  if (esbuildFailed !== null) throw new PlainError(esbuildFailed);
+  if (esbuildInstall === null) {
+    const dir = esbuildCache();
+    // Installed beside the cache and renamed into place: daemons installing at once (several
+    // node sockets) never see each other's half-written folder.
+    const tmp = `${dir}.${process.pid}.tmp`;
+    esbuildInstall = new Promise((resolve) => {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      fs.mkdirSync(tmp, { recursive: true });
+      const npm = process.env.FN_NPM_BIN || 'npm';
+      const child = require('child_process').spawn(npm, ['install', '--prefix', tmp, '--no-audit', '--no-fund', '--loglevel=error', 'esbuild@0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (d) => { err += d; });
+      child.on('error', (e) => { err += String(e); });
+      child.on('close', () => {
+        esbuildInstall = null;
+        try {
+          fs.renameSync(tmp, dir); // fails when another daemon got there first: use theirs
+        } catch {
+          fs.rmSync(tmp, { recursive: true, force: true });
+        }
+        esbuildLib = findEsbuild(dir);
+        if (esbuildLib === null) esbuildFailed = `ES module and TypeScript handlers need esbuild: add it to the function's package.json (installing it into ${dir} failed: ${err.trim().slice(-500) || 'npm not found'})`;
+        resolve();
+      });
+    });
+  }
+  throw new EsbuildPending(esbuildInstall);
+}
+
+function compileToCjs(filename, src) {
+  const ts = filename.endsWith('.ts') || filename.endsWith('.mts');
+  if (ts && stripTypes !== null && !/^\s*(import|export)\b/m.test(src)) {
+    try {
+      return stripTypes(src); // a CommonJS TypeScript file on a Node that strips types
+    } catch {
+      // enums, namespaces, ...: esbuild below
+    }
+  }
+  const esbuild = esbuildFor(filename);
+  try {
+    return esbuild.transformSync(src, {
+      loader: ts ? 'ts' : 'js',
+      format: 'cjs',
+      platform: 'node',
+      target: `node${process.versions.node.split('.')[0]}`,
+      sourcefile: filename,
+      define: { 'import.meta.url': '__fastfn_import_meta_url' },
+      banner: 'var __fastfn_import_meta_url = require("url").pathToFileURL(__filename).href;',
+      logLevel: 'silent',
+    }).code;
+  } catch (e) {
+    const first = e && Array.isArray(e.errors) && e.errors[0];
+    if (!first) throw e;
+    const loc = first.location;
+    const where = loc ? `${path.relative(ROOT, filename)}:${loc.line}:${loc.column + 1}` : path.relative(ROOT, filename);
+    throw new PlainError(`handler failed to load: SyntaxError in ${where}: ${first.text}`);
+  }
 }
 
 /** Inside the root (lexically): relative, no `..` segment, no NUL. */
@@ -243,6 +442,7 @@ class Folder {
     this.envMtime = -1;
     this.envSize = -1;
     this.env = null;
+    this.graph = null; // the module graph of the entries in this folder
     try {
       const base = path.basename(dir);
       this.watcher = fs.watch(dir, { persistent: false }, (_type, name) => {
@@ -338,6 +538,7 @@ class Fn {
     this.handlerName = '';
     this.handler = null;
     this.quiet = false; // a call finished with no output from async continuations: no ALS
+    this.graph = null; // the folder graph its exports come from
   }
 }
 
@@ -354,12 +555,15 @@ function lookup(req) {
   const key = requestKey(req);
   let fn = byKey.get(key);
   if (fn !== undefined) {
-    if (fn.folder.gen === fn.seenGen) return fn;
+    if (fn.folder.gen === fn.seenGen && (fn.graph === null || fn.graph.fresh())) return fn;
     if (folders.get(fn.dir) !== fn.folder) fn.folder = folderOf(fn.dir); // dropped: watch again
     const gen = fn.folder.gen;
     const st = fs.statSync(fn.file, STAT_OPTS);
     if (st !== undefined && st.mtimeMs === fn.mtime && st.size === fn.size) {
       if (fn.folder.watched && !fn.symlink) fn.seenGen = gen;
+      // A helper of the folder's graph changed: the whole graph goes (see "Module graphs").
+      const graph = fn.folder.graph;
+      if (graph !== null && !graph.fresh()) fn.folder.graph = null;
       return fn;
     }
     byKey.delete(key); // changed or gone: resolve again (symlinks may have moved too)
@@ -379,8 +583,10 @@ function lookup(req) {
   fn.symlink = lst.isSymbolicLink();
   fn.seenGen = fn.folder.watched && !fn.symlink ? gen : -1;
   if (st.mtimeMs !== fn.mtime || st.size !== fn.size) {
+    if (fn.mtime !== -1 && fn.folder.graph === fn.graph) fn.folder.graph = null; // it holds the old entry
     fn.mtime = st.mtimeMs;
     fn.size = st.size;
+    fn.graph = null;
     fn.exports = undefined;
     fn.loadError = null;
     fn.handler = null;
@@ -393,10 +599,17 @@ function lookup(req) {
 
 /** Loads the module graph if needed (inside the call's capture), then finds the callable. */
 function handlerOf(fn, name) {
+  if (fn.graph !== fn.folder.graph) fresh(fn);
   if (fn.handler !== null && fn.handlerName === name) return fn.handler;
   const exp = exportsOf(fn);
   let h = exp !== null && exp !== undefined ? exp[name] : undefined;
   if (typeof h !== 'function' && typeof exp === 'function' && name === 'handler') h = exp;
+  if (typeof h !== 'function' && exp !== null && exp !== undefined) {
+    // `export default { handler }` (called as its method, as FastFN does) or a default function.
+    const d = exp.default;
+    if (d !== null && d !== undefined && typeof d[name] === 'function') h = d[name].bind(d);
+    else if (typeof d === 'function' && name === 'handler') h = d;
+  }
   if (typeof h !== 'function') throw new PlainError(`handler '${name}' is not exported`);
   fn.handlerName = name;
   fn.handler = h;
@@ -406,16 +619,38 @@ function handlerOf(fn, name) {
 
 /** The entry's exports, loading its module graph if needed (inside the call's capture). */
 function exportsOf(fn) {
+  if (fn.graph !== fn.folder.graph) fresh(fn);
   if (fn.loadError !== null) throw fn.loadError;
   if (fn.exports === undefined) {
+    const folder = fn.folder;
+    if (folder.graph === null) folder.graph = new Graph();
+    const graph = folder.graph;
+    fn.graph = graph;
     try {
-      fn.exports = loadInGraph(new Map(), fn.file, null).exports;
+      const cached = graph.modules.get(fn.file);
+      fn.exports = (cached !== undefined ? cached : loadInGraph(graph, fn.file, null)).exports;
     } catch (e) {
+      if (e instanceof EsbuildPending) {
+        fn.graph = null;
+        graph.modules.clear(); // partly loaded: start again once esbuild is there
+        if (folder.graph === graph) folder.graph = null;
+        throw e;
+      }
       fn.loadError = e instanceof PlainError ? e : new PlainError(`handler failed to load: ${describe(e)}`, { cause: e });
       throw fn.loadError;
     }
   }
   return fn.exports;
+}
+
+/** The folder's graph was dropped (a file changed): this entry loads again. */
+function fresh(fn) {
+  fn.graph = fn.folder.graph;
+  fn.exports = undefined;
+  fn.loadError = null;
+  fn.handler = null;
+  fn.handlerName = '';
+  fn.quiet = false;
 }
 
 function describe(e) {
@@ -436,7 +671,144 @@ class Capture {
     this.open = true;
     this.als = als;
     this.asyncOutput = false;
+    this.untimed = false;
+    this.env = null; // event.env: what process.env shows this call over the process's own
+    this.dropped = { stdout: 0, stderr: 0 }; // bytes past MAX_OUTPUT
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runaway calls
+//
+// A handler that never yields (`while (true) {}`, an endless microtask chain) blocks the one
+// event loop: no other call, cancel or timer runs again. A watchdog thread, started with the
+// first call that has a timeout (event.context.timeout_ms), watches a heartbeat the loop writes
+// every HEARTBEAT_MS. When the loop has missed its beats for 3 × RECLAIM_GRACE_MS and every call
+// started so far is past its deadline + RECLAIM_GRACE_MS (the engine gave up on all of them, so
+// nothing in flight is lost), it kills the process with SIGKILL and the engine restarts the
+// daemon. (Stopping just the JavaScript through the inspector's Runtime.terminateExecution was
+// tried: Node 20 aborts on its corrupted async-hook stack afterwards.) A call that yields to the
+// loop while burning CPU is not stopped.
+
+const HEARTBEAT_MS = 100;
+const RECLAIM_GRACE_MS = 100;
+let watchdog = null; // Float64Array [heartbeat, latest deadline, untimed] shared with the watchdog
+let active = null; // Int32Array [timed calls in flight > 0]: the watchdog sleeps while it is 0
+let heartbeat = null; // the heartbeat interval, running only while timed calls are in flight
+let timedInFlight = 0;
+let untimed = 0; // calls in flight without a timeout (direct clients): never reclaimed
+
+// The watchdog thread blocks in Atomics.wait while no timed call is in flight, so an idle
+// daemon wakes nobody (a desktop app should let the CPU sleep).
+const WATCHDOG_SRC = `
+const fs = require('fs');
+const { workerData } = require('worker_threads');
+const shared = new Float64Array(workerData.sab, 0, 3);
+const active = new Int32Array(workerData.sab, 24, 2);
+const grace = workerData.grace;
+for (;;) {
+  Atomics.wait(active, 0, 0); // until a timed call is in flight
+  Atomics.wait(active, 1, 0, grace); // a pause: index 1 is never notified
+  const now = Date.now();
+  if (Atomics.load(active, 0) === 0 || now - shared[0] < 3 * grace || now < shared[1] + grace || shared[2] > 0) continue;
+  try {
+    fs.writeSync(2, 'fastfn node daemon: a handler blocked the event loop past its timeout; exiting (the engine restarts the daemon)\\n');
+  } catch {}
+  process.kill(process.pid, 'SIGKILL');
+}
+`;
+
+function startWatchdog() {
+  const { Worker } = require('worker_threads');
+  const sab = new SharedArrayBuffer(32);
+  watchdog = new Float64Array(sab, 0, 3);
+  active = new Int32Array(sab, 24, 2);
+  watchdog[2] = untimed;
+  const w = new Worker(WATCHDOG_SRC, { eval: true, workerData: { sab, grace: RECLAIM_GRACE_MS }, stdout: true, stderr: true });
+  w.on('error', () => {});
+  w.unref();
+}
+
+/** Notes the deadline of a call that is starting (see "Runaway calls"); false when it has
+ * none (counted in `untimed` until it finishes). */
+function noteDeadline(event) {
+  const ctx = event.context;
+  const t = ctx !== null && typeof ctx === 'object' ? ctx.timeout_ms : undefined;
+  if (typeof t !== 'number' || !(t > 0)) {
+    untimed++;
+    if (watchdog !== null) watchdog[2] = untimed;
+    return false;
+  }
+  if (watchdog === null) startWatchdog();
+  const now = Date.now();
+  if (now + t > watchdog[1]) watchdog[1] = now + t;
+  if (timedInFlight++ === 0) {
+    watchdog[0] = now;
+    heartbeat = setInterval(() => { watchdog[0] = Date.now(); }, HEARTBEAT_MS);
+    heartbeat.unref();
+    Atomics.store(active, 0, 1);
+    Atomics.notify(active, 0);
+  }
+  return true;
+}
+
+/** A call noted by noteDeadline ended (its reply, or no reply at all). */
+function callEnded(cap) {
+  if (cap.untimed) {
+    untimed--;
+    if (watchdog !== null) watchdog[2] = untimed;
+  } else if (--timedInFlight === 0) {
+    clearInterval(heartbeat);
+    Atomics.store(active, 0, 0);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// process.env during calls
+//
+// FastFN's runtime contract puts a function's env (gateway env + fn.env.json) in process.env
+// while its handler runs. Mutating the one process.env would leak it into concurrent calls of
+// other functions, so process.env becomes a view: the current call's env (the synchronous
+// call's capture, else the ALS store of an async continuation) over the real environment.
+// Writes go to the real environment.
+
+const realEnv = process.env;
+const hasOwn = Object.prototype.hasOwnProperty;
+
+function callEnv() {
+  const cap = syncCapture !== null ? syncCapture : alsInFlight > 0 ? als.getStore() : undefined;
+  return cap !== undefined && cap !== null ? cap.env : null;
+}
+
+function installEnvView() {
+  process.env = new Proxy(realEnv, {
+    get(target, key, receiver) {
+      if (typeof key === 'string') {
+        const env = callEnv();
+        if (env !== null && hasOwn.call(env, key)) return String(env[key]);
+      }
+      return Reflect.get(target, key, receiver);
+    },
+    has(target, key) {
+      const env = typeof key === 'string' ? callEnv() : null;
+      return (env !== null && hasOwn.call(env, key)) || Reflect.has(target, key);
+    },
+    ownKeys(target) {
+      const env = callEnv();
+      const keys = Reflect.ownKeys(target);
+      if (env === null) return keys;
+      const seen = new Set(keys);
+      for (const k of Object.keys(env)) if (!seen.has(k)) keys.push(k);
+      return keys;
+    },
+    getOwnPropertyDescriptor(target, key) {
+      const env = typeof key === 'string' ? callEnv() : null;
+      if (env !== null && hasOwn.call(env, key)) {
+        return { value: String(env[key]), writable: true, enumerable: true, configurable: true };
+      }
+      return Reflect.getOwnPropertyDescriptor(target, key);
+    },
+  });
 }
 
 function callHandler(h, event, params) {
@@ -461,7 +833,11 @@ function handleRequest(socket, req) {
   if (params === null || typeof params !== 'object') params = event.path_params !== null && typeof event.path_params === 'object' ? event.path_params : {};
   const name = typeof req.handler === 'string' && req.handler !== '' ? req.handler : 'handler';
 
-  const cap = new Capture(fn, !fn.quiet);
+  // A call with env runs inside ALS, so process.env finds its env in async continuations too.
+  const hasEnv = env !== null || (event.env !== null && typeof event.env === 'object' && Object.keys(event.env).length > 0);
+  const cap = new Capture(fn, !fn.quiet || hasEnv);
+  if (hasEnv) cap.env = event.env;
+  cap.untimed = !noteDeadline(event);
   if (cap.als) alsInFlight++; // until finish(), whatever happens
   let result;
   syncCapture = cap;
@@ -474,6 +850,11 @@ function handleRequest(socket, req) {
     }
   } catch (e) {
     syncCapture = null;
+    if (e instanceof EsbuildPending) {
+      // The call runs again once esbuild is installed; this attempt leaves no trace.
+      undo(cap);
+      return e.promise.then(() => handleRequest(socket, req));
+    }
     return finish(socket, cap, failure(e, cap));
   }
   syncCapture = null;
@@ -519,16 +900,24 @@ function failure(e, cap) {
   return errorReply(500, e instanceof Error ? e.message || e.name : String(e));
 }
 
+/** Forgets a call's capture without replying (see EsbuildPending). */
+function undo(cap) {
+  cap.open = false;
+  if (cap.als) alsDone();
+  callEnded(cap);
+}
+
 function finish(socket, cap, reply) {
   cap.open = false;
+  callEnded(cap);
   if (cap.als) {
     alsDone();
     if (!cap.asyncOutput) cap.fn.quiet = true;
   } else {
     plainInFlight.delete(cap);
   }
-  if (cap.stdout !== '') reply.stdout = cap.stdout;
-  if (cap.stderr !== '') reply.stderr = cap.stderr;
+  if (cap.stdout !== '') reply.stdout = bounded(cap, 'stdout');
+  if (cap.stderr !== '') reply.stderr = bounded(cap, 'stderr');
   if (socket instanceof V2Call) return socket.sendReply(reply);
   let buf;
   try {
@@ -629,12 +1018,50 @@ function fromEnvelope(v) {
     reply.is_base64 = true;
     reply.body_base64 = toBase64(body);
   } else if (typeof body === 'object') {
-    reply.body = JSON.stringify(body);
-    if (!hasHeader(headers, 'content-type')) headers['Content-Type'] = 'application/json';
+    if (isCsv(headers)) reply.body = toCsv(body);
+    else {
+      reply.body = JSON.stringify(body);
+      if (!hasHeader(headers, 'content-type')) headers['Content-Type'] = 'application/json';
+    }
   } else {
     reply.body = String(body);
   }
   return reply;
+}
+
+// An object or array body with `Content-Type: text/csv` becomes CSV text, as FastFN's node
+// daemon does: rows of arrays as they are; rows of objects under a header line (the first
+// row's keys); a lone object as header + one row; other values one per line. Cells holding
+// `,`, `"`, CR or LF are quoted (`"` doubled); objects in cells are JSON; null/undefined empty.
+
+function isCsv(headers) {
+  for (const k of Object.keys(headers)) {
+    if (k.toLowerCase() === 'content-type') {
+      const v = headers[k];
+      return String(Array.isArray(v) ? v[0] : v).toLowerCase().includes('text/csv');
+    }
+  }
+  return false;
+}
+
+function csvCell(v) {
+  const s = v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+function toCsv(v) {
+  const row = (keys, o) => keys.map((k) => csvCell(o[k])).join(',');
+  if (Array.isArray(v)) {
+    if (v.length === 0) return '';
+    if (Array.isArray(v[0])) return v.map((r) => (Array.isArray(r) ? r.map(csvCell).join(',') : csvCell(r))).join('\n');
+    if (v.every((r) => r !== null && typeof r === 'object' && !Array.isArray(r))) {
+      const keys = Object.keys(v[0]);
+      return [keys.map(csvCell).join(','), ...v.map((r) => row(keys, r))].join('\n');
+    }
+    return v.map(csvCell).join('\n');
+  }
+  const keys = Object.keys(v);
+  return keys.length === 0 ? '' : `${keys.map(csvCell).join(',')}\n${row(keys, v)}`;
 }
 
 const TEXT_TYPE = /^(text\/|application\/(json|javascript|xml|x-www-form-urlencoded)|[^;]*\+(json|xml))/i;
@@ -1219,6 +1646,7 @@ async function main() {
   process.on('SIGTERM', () => shutdown(0));
   process.on('SIGINT', () => shutdown(0));
 
+  installEnvView();
   captureStream(process.stdout, 'stdout');
   captureStream(process.stderr, 'stderr');
 

@@ -33,7 +33,10 @@
  *   `stdout`/`stderr`. The worker writes its captured output before the reply, so it is all
  *   in the pipes when the reply is complete.
  * - A changed handler file (mtime or size) retires the pool's workers (busy ones after their
- *   call); the next call starts a fresh one. A fatal error or exit() kills only that worker:
+ *   call); the next call starts a fresh one. So does a changed helper file the handler
+ *   included from the functions root (not `vendor/`): a worker reports those files (and their
+ *   sig) with its first reply ('F' + list + NUL before the flag), and the daemon stats them on
+ *   each call of that handler. A fatal error or exit() kills only that worker:
  *   its shutdown function replies 500 (flag 'x'); a worker dying without a reply is a 500 too.
  * - Exits at once when stdin reaches EOF (workers are killed with it; a worker whose stdin
  *   reaches EOF exits too), cleanly on SIGTERM/SIGINT (workers killed, socket removed, exit 0).
@@ -52,6 +55,19 @@
  *   200 JSON; string → 200, `text/html; charset=utf-8` when its first non-blank char is `<`,
  *   else `text/plain; charset=utf-8`; null → 200 empty body, no headers. A string body that is
  *   not valid UTF-8 goes out base64 (`application/octet-stream` unless a type is set).
+ *   What handler() echoes is its body when it returns null, '' or an envelope without a body
+ *   (FastFN's worker does this); otherwise it is the call's `stdout`.
+ * - Script variables (FastFN): `$FASTFN_STATUS` (int 100..599) and `$FASTFN_HEADERS` (name =>
+ *   scalar), set at the top level of a mod_php-style file or as globals inside handler(), set
+ *   the status and headers; they win over shorthand defaults and header(), an envelope's own
+ *   status and headers win over them.
+ * - Env: the call's `event.env` is also in getenv() and `$_ENV` (one worker serves one handler
+ *   file, one call at a time, so nothing leaks to another function).
+ * - Output: at most 64 KiB of a call's stdout and of its stderr reach the reply; the rest is
+ *   counted and the text ends with `…[truncated N bytes]`.
+ * - Runaway calls: a worker still busy past its call's `event.context.timeout_ms` (+50 ms), or
+ *   whose started v2 call is cancelled, is killed (SIGKILL); its call is answered 500 `call
+ *   stopped (timed out or cancelled)` and the pool starts a fresh worker for the next one.
  * - Envelope: as the python daemon (status else statusCode, numeric strings accepted, outside
  *   100..599 → 500; headers stringified; array/object body → JSON + application/json; base64
  *   via body_base64 / is_base64 / isBase64Encoded; `proxy` passed through).
@@ -71,6 +87,8 @@ namespace FastFN\PhpDaemon {
 const MAX_WORKERS_PER_FN = 8;   // parallel calls of one handler path; more calls queue
 const MAX_IDLE_TOTAL = 32;      // idle workers kept across all pools
 const IDLE_SECONDS = 60.0;      // an idle worker older than this exits
+const MAX_OUTPUT = 65536;        // bytes of a call's stdout / stderr kept for its reply
+const KILL_GRACE = 0.05;        // past a call's timeout_ms before its worker is killed
 const MAX_REPLY_BYTES = 10485760;
 const ENTRY_FILES = ['handler.php', 'index.php'];
 const ENV_FILE = 'fn.env.json';
@@ -155,6 +173,8 @@ final class Pool
     public array $all = [];
     /** @var array<int, array{Client, string}> */
     public array $queue = [];
+    /** @var array<string, string> files the handler included (not vendor/) => their sig */
+    public array $helpers = [];
 
     public function __construct(string $path)
     {
@@ -174,8 +194,11 @@ final class WorkerProc
     public string $rbuf = '';
     public string $out = '';
     public string $err = '';
+    public int $outDropped = 0;  // bytes past MAX_OUTPUT, only counted
+    public int $errDropped = 0;
     public ?Client $client = null;
     public int $callId = 0;      // the v2 call id it serves, 0 for a v1 connection
+    public float $deadline = INF; // when its call is killed (receipt + timeout_ms)
     public Pool $pool;
     public string $sig;
     public float $idleSince = 0.0;
@@ -204,6 +227,8 @@ final class Daemon
     public array $pools = [];
     /** @var array<int, WorkerProc> keyed by id of the reply pipe */
     public array $workers = [];
+    /** @var array<int, WorkerProc> busy workers whose call has a deadline, by reply pipe id */
+    public array $timed = [];
     public array $dying = [];
     public array $resolved = [];
     public string $lengthError;
@@ -307,7 +332,8 @@ final class Daemon
                 }
             }
             $e = null;
-            $n = @stream_select($r, $w, $e, 1, 0);
+            // Calls with a deadline are watched every 50 ms (see killOverdue).
+            $n = $this->timed ? @stream_select($r, $w, $e, 0, 50000) : @stream_select($r, $w, $e, 1, 0);
             if ($n === false) {
                 continue; // EINTR (a signal)
             }
@@ -341,6 +367,9 @@ final class Daemon
                 }
             }
             $now = microtime(true);
+            if ($this->timed) {
+                $this->killOverdue($now);
+            }
             if ($now - $lastTick >= 1.0) {
                 $lastTick = $now;
                 $this->tick($now);
@@ -503,7 +532,17 @@ final class Daemon
         if ($pool === null) {
             $pool = $this->pools[$path] = new Pool($path);
         }
+        if ($pool->helpers && $pool->sig === $sig) {
+            // A helper file the handler included changed: its workers go, as for the handler.
+            foreach ($pool->helpers as $file => $fileSig) {
+                if ($this->sig($file) !== $fileSig) {
+                    $pool->sig = '';
+                    break;
+                }
+            }
+        }
         if ($pool->sig !== $sig) {
+            $pool->helpers = [];
             $pool->sig = $sig;
             foreach ($pool->all as $wk) {
                 $wk->stale = true;
@@ -513,7 +552,10 @@ final class Daemon
             }
             $pool->idle = [];
         }
-        $this->assign($pool, $c, $frame, $id);
+        $timeout = $event->context->timeout_ms ?? null;
+        $deadline = is_int($timeout) && $timeout > 0
+            ? microtime(true) + $timeout / 1000 + KILL_GRACE : INF;
+        $this->assign($pool, $c, $frame, $id, $deadline);
     }
 
     // -------------------------------------------------------------- protocol v2
@@ -615,7 +657,12 @@ final class Daemon
             $body = (string)substr($buf, $off + 13 + $h['meta'], $len - 9 - $h['meta']);
             $off += 4 + $len;
             if ($kind === 3) {
-                unset($c->queued[$id]); // best effort: only a call still queued is dropped
+                // A call still queued is dropped; one in a worker has its worker killed.
+                if (isset($c->queued[$id])) {
+                    unset($c->queued[$id]);
+                } else {
+                    $this->cancelStarted($c, $id);
+                }
                 continue;
             }
             $req = json_decode($meta);
@@ -759,7 +806,7 @@ final class Daemon
         return null;
     }
 
-    private function assign(Pool $pool, Client $c, string $frame, int $id): void
+    private function assign(Pool $pool, Client $c, string $frame, int $id, float $deadline): void
     {
         $wk = array_pop($pool->idle);
         if ($wk !== null) {
@@ -771,13 +818,13 @@ final class Daemon
                 return;
             }
         } else {
-            $pool->queue[] = [$c, $frame, $id];
+            $pool->queue[] = [$c, $frame, $id, $deadline];
             if ($id !== 0) {
                 $c->queued[$id] = true;
             }
             return;
         }
-        $this->send($wk, $c, $frame, $id);
+        $this->send($wk, $c, $frame, $id, $deadline);
     }
 
     /** The next queued call still wanted (its client open, a v2 call not cancelled), or null. */
@@ -800,12 +847,17 @@ final class Daemon
         return null;
     }
 
-    private function send(WorkerProc $wk, Client $c, string $frame, int $id): void
+    private function send(WorkerProc $wk, Client $c, string $frame, int $id, float $deadline): void
     {
         $wk->client = $c;
         $wk->callId = $id;
+        $wk->deadline = $deadline;
+        if ($deadline !== INF) {
+            $this->timed[$wk->repId] = $wk;
+        }
         $wk->out = '';
         $wk->err = '';
+        $wk->outDropped = $wk->errDropped = 0;
         $wk->wbuf = $frame;
         $this->flushWorker($wk);
     }
@@ -878,11 +930,11 @@ final class Daemon
         }
         if ($s === $wk->o1) {
             if ($wk->client !== null) {
-                $wk->out .= $got;
+                self::keep($wk->out, $wk->outDropped, $got);
             }
         } elseif ($s === $wk->o2) {
             if ($wk->client !== null) {
-                $wk->err .= $got;
+                self::keep($wk->err, $wk->errDropped, $got);
             }
         } else {
             $wk->rbuf .= $got;
@@ -898,6 +950,27 @@ final class Daemon
                 unset($this->workers[get_resource_id($s)]);
             }
         }
+    }
+
+    /** Appends a call's output up to MAX_OUTPUT bytes; the rest is only counted. */
+    private static function keep(string &$buf, int &$dropped, string $got): void
+    {
+        $room = MAX_OUTPUT - strlen($buf);
+        if ($room >= strlen($got)) {
+            $buf .= $got;
+            return;
+        }
+        if ($room > 0) {
+            $buf .= substr($got, 0, $room);
+        }
+        $dropped += strlen($got) - max(0, $room);
+    }
+
+    /** The output for a reply: what was kept, then a marker with what was left out. */
+    private static function bounded(string $buf, int $dropped, string $rest): string
+    {
+        self::keep($buf, $dropped, $rest);
+        return $dropped > 0 ? $buf . "\u{2026}[truncated $dropped bytes]" : $buf;
     }
 
     private function drain($s): string
@@ -925,12 +998,26 @@ final class Daemon
         $flag = $wk->rbuf[4];
         $json = substr($wk->rbuf, 5, $n - 1);
         $wk->rbuf = (string)substr($wk->rbuf, $n + 4);
+        if ($flag === 'F') { // its first reply after loading: the helper files it included
+            $end = strpos($json, "\0");
+            $list = (string)substr($json, 0, (int)$end);
+            $flag = $json[$end + 1] ?? 'x';
+            $json = (string)substr($json, $end + 2);
+            if ($wk->sig === $wk->pool->sig && $list !== '') {
+                foreach (explode("\n", $list) as $line) {
+                    [$file, $sig] = explode("\t", $line, 2) + [1 => ''];
+                    $wk->pool->helpers[$file] = $sig;
+                }
+            }
+        }
         $c = $wk->client;
         $wk->client = null;
+        unset($this->timed[$wk->repId]);
         if ($c !== null) {
-            $out = $wk->out . $this->drain($wk->o1);
-            $err = $wk->err . $this->drain($wk->o2);
+            $out = self::bounded($wk->out, $wk->outDropped, $this->drain($wk->o1));
+            $err = self::bounded($wk->err, $wk->errDropped, $this->drain($wk->o2));
             $wk->out = $wk->err = '';
+            $wk->outDropped = $wk->errDropped = 0;
             if ($out !== '') {
                 $json = substr($json, 0, -1) . ',"stdout":' . json_encode($out, JSON_FLAGS) . '}';
             }
@@ -985,6 +1072,7 @@ final class Daemon
 
     private function unregister(WorkerProc $wk): void
     {
+        unset($this->timed[$wk->repId]);
         unset($this->workers[get_resource_id($wk->rep)], $this->workers[get_resource_id($wk->o1)],
             $this->workers[get_resource_id($wk->o2)], $wk->pool->all[get_resource_id($wk->rep)]);
         $i = array_search($wk, $wk->pool->idle, true);
@@ -1013,7 +1101,7 @@ final class Daemon
         $wk->client = null;
         $err = '';
         if ($c !== null) {
-            $err = $wk->err . $this->drain($wk->o2);
+            $err = self::bounded($wk->err, $wk->errDropped, $this->drain($wk->o2));
         }
         $this->retire($wk, true);
         if ($c !== null) {
@@ -1022,6 +1110,42 @@ final class Daemon
                 $reply['stderr'] = $err;
             }
             $this->replyWith($c, $reply, $wk->callId);
+        }
+        $this->serveQueue($wk->pool);
+    }
+
+    // Runaway calls: a worker still busy past its call's deadline (receipt +
+    // event.context.timeout_ms + KILL_GRACE), or whose v2 call the engine cancelled, is killed
+    // (SIGKILL: a handler cannot delay it), so its CPU comes back at once; the pool starts a
+    // fresh worker for the next call. The call is answered 500 (the engine no longer waits).
+
+    private function killOverdue(float $now): void
+    {
+        foreach ($this->timed as $wk) {
+            if ($now >= $wk->deadline) {
+                $this->kill($wk);
+            }
+        }
+    }
+
+    private function cancelStarted(Client $c, int $id): void
+    {
+        foreach ($this->workers as $key => $wk) {
+            if ($key === $wk->repId && $wk->client === $c && $wk->callId === $id) {
+                $this->kill($wk);
+                return;
+            }
+        }
+    }
+
+    private function kill(WorkerProc $wk): void
+    {
+        $c = $wk->client;
+        $wk->client = null;
+        @proc_terminate($wk->proc, 9);
+        $this->retire($wk, true);
+        if ($c !== null) {
+            $this->replyWith($c, error_reply(500, 'call stopped (timed out or cancelled)'), $wk->callId);
         }
         $this->serveQueue($wk->pool);
     }
@@ -1348,6 +1472,9 @@ final class Worker
     public function call(): bool
     {
         if (!$this->modphp) {
+            if ($this->event['env'] !== $this->envApplied) {
+                $_ENV = $this->applyEnv(); // fn.env.json changed since the last call
+            }
             $this->callHandler();
             return false;
         }
@@ -1364,6 +1491,7 @@ final class Worker
             $this->send(error_reply(500, "handler '" . $this->handlerName . "' not found"));
             return;
         }
+        unset($GLOBALS['FASTFN_STATUS'], $GLOBALS['FASTFN_HEADERS']);
         ob_start();
         try {
             [$fname, $argc] = $target;
@@ -1376,6 +1504,17 @@ final class Worker
                 $res = $fname($this->event, is_array($params) ? $params : []);
             }
             $output = $this->collectOutput();
+            $envelope = is_array($res) && array_intersect(ENVELOPE_KEYS, array_keys($res)) !== [];
+            // As FastFN's worker: what the handler echoed is the body when it returns nothing
+            // (null, '', or an envelope without a body); otherwise it is the call's stdout.
+            if ($output !== '' && ($res === null || $res === '')) {
+                $res = $output;
+                $output = '';
+            } elseif ($output !== '' && $envelope && ($res['body'] ?? '') === ''
+                && !isset($res['body_base64'])) {
+                $res['body'] = $output;
+                $output = '';
+            }
             if ($output !== '') {
                 fwrite(STDOUT, $output);
             }
@@ -1383,6 +1522,9 @@ final class Worker
                 $reply = to_reply($res);
             } catch (HandlerError $e) {
                 $reply = error_reply(500, $e->getMessage());
+            }
+            if ($reply['status'] < 500) {
+                $reply = self::scriptVars($reply, !$envelope);
             }
             if ($this->headers && $reply['status'] < 500) {
                 $reply['headers'] = $this->mergeShimHeaders($reply['headers']);
@@ -1396,6 +1538,39 @@ final class Worker
             $reply = error_reply(500, self::describe($e));
         }
         $this->send($reply);
+    }
+
+    /** FastFN's script variables: `$FASTFN_STATUS` (an int 100..599) and `$FASTFN_HEADERS`
+     * (name => scalar), set by a script-style file or a handler (`global`). They win over the
+     * shorthand defaults; an envelope's own status and headers win over them. */
+    private static function scriptVars(array $reply, bool $override): array
+    {
+        $status = $GLOBALS['FASTFN_STATUS'] ?? null;
+        if (is_int($status) && $status >= 100 && $status <= 599 && $override) {
+            $reply['status'] = $status;
+        }
+        $extra = $GLOBALS['FASTFN_HEADERS'] ?? null;
+        if (is_array($extra) && $extra !== []) {
+            $headers = is_array($reply['headers'] ?? null) ? $reply['headers'] : [];
+            $have = array_change_key_case($headers, CASE_LOWER);
+            foreach ($extra as $k => $v) {
+                if (!is_string($k) || trim($k) === '' || !is_scalar($v)) {
+                    continue;
+                }
+                $lk = strtolower($k);
+                if (isset($have[$lk]) && !$override) {
+                    continue;
+                }
+                foreach (array_keys($headers) as $name) {
+                    if (strtolower((string)$name) === $lk) {
+                        unset($headers[$name]);
+                    }
+                }
+                $headers[$k] = is_bool($v) ? ($v ? 'true' : 'false') : (string)$v;
+            }
+            $reply['headers'] = $headers;
+        }
+        return $reply;
     }
 
     private function mergeShimHeaders($headers): array
@@ -1424,7 +1599,7 @@ final class Worker
         if (!isset($this->headers['content-type'])) {
             $headers['Content-Type'] = 'text/html; charset=utf-8';
         }
-        $reply = ['status' => $status, 'headers' => $headers];
+        $reply = self::scriptVars(['status' => $status, 'headers' => $headers], true);
         if (preg_match('//u', $output)) {
             $reply['body'] = $output;
         } else {
@@ -1450,6 +1625,28 @@ final class Worker
             $out = ob_get_clean() . $out;
         }
         return $out;
+    }
+
+    /** @var array|null the event env last put in getenv() / $_ENV */
+    public ?array $envApplied = null;
+
+    /** Puts the call's env (gateway env + fn.env.json) into getenv(); returns the new $_ENV. */
+    private function applyEnv(): array
+    {
+        foreach ($this->putEnv as $k => $_) {
+            putenv($k);
+        }
+        $this->putEnv = [];
+        $env = $this->baseEnv;
+        foreach ($this->event['env'] as $k => $v) {
+            if (is_string($v)) {
+                $env[$k] = $v;
+                putenv("$k=$v");
+                $this->putEnv[$k] = true;
+            }
+        }
+        $this->envApplied = $this->event['env'];
+        return $env;
     }
 
     private function setGlobals(): void
@@ -1482,18 +1679,7 @@ final class Worker
         $rawPath = is_string($ev['raw_path'] ?? null) ? $ev['raw_path'] : (string)($ev['path'] ?? '/');
         $q = strpos($rawPath, '?');
         $server = $this->baseServer;
-        foreach ($this->putEnv as $k => $_) {
-            putenv($k);
-        }
-        $this->putEnv = [];
-        $env = $this->baseEnv;
-        foreach ($ev['env'] as $k => $v) {
-            if (is_string($v)) {
-                $env[$k] = $v;
-                putenv("$k=$v");
-                $this->putEnv[$k] = true;
-            }
-        }
+        $env = $this->applyEnv();
         foreach ($headers as $k => $v) {
             $server['HTTP_' . strtoupper(str_replace('-', '_', (string)$k))] = is_array($v) ? implode(', ', $v) : (string)$v;
         }
@@ -1536,10 +1722,40 @@ final class Worker
         }
     }
 
+    public bool $reported = false;
+
+    /** The helper files this worker included from the functions root (vendor/ aside), with
+     * their sig, for the daemon to watch (see Pool::$helpers); empty once reported. */
+    private function helperReport(): string
+    {
+        $this->reported = true;
+        $root = rtrim((string)getenv('FN_FUNCTIONS_ROOT'), '/') . '/';
+        $real = realpath($root);
+        $roots = $real === false ? [$root] : [$root, rtrim($real, '/') . '/'];
+        $self = realpath($this->path);
+        $lines = [];
+        foreach (get_included_files() as $f) {
+            if ($f === __FILE__ || $f === $self || $f === $this->path || strpos($f, '/vendor/') !== false) {
+                continue;
+            }
+            $inside = false;
+            foreach ($roots as $r) {
+                $inside = $inside || strncmp($f, $r, strlen($r)) === 0;
+            }
+            clearstatcache(true, $f);
+            $st = $inside ? @stat($f) : false;
+            if ($st !== false) {
+                $lines[] = $f . "\t" . $st['mtime'] . ':' . $st['size'] . ':' . $st['ino'];
+            }
+        }
+        return $lines ? 'F' . implode("\n", $lines) . "\0" : '';
+    }
+
     public function send(array $reply, bool $exiting = false): void
     {
         $this->inCall = false;
-        $raw = ($exiting ? 'x' : 'k') . encode_reply($reply);
+        $raw = ($this->reported || !$this->loaded ? '' : $this->helperReport())
+            . ($exiting ? 'x' : 'k') . encode_reply($reply);
         $frame = pack('N', strlen($raw)) . $raw;
         for ($off = 0, $len = strlen($frame); $off < $len;) {
             $n = fwrite($this->rep, $off === 0 ? $frame : substr($frame, $off));

@@ -14,18 +14,31 @@ ordinary reply; error bodies are JSON `{"error": "..."}` with `Content-Type: app
 
 Invariants kept here:
 - Never loads a file outside the functions root (`..`, absolute paths and symlinks out → 404).
-- Module state is per handler file: each file is imported under its own module name and the
-  private helpers it imported from its folder (`_util.py`, ...) are moved out of `sys.modules`
-  into that function's own record, so two functions' same-named helpers never collide.
-- A changed handler file (mtime_ns or size) is re-imported on its next call.
+- Module state is per folder (as FastFN's daemon shares it): each handler file is imported
+  under its own module name, and the private modules it imports from its folder (`_util.py`,
+  ...) or its `.deps` are moved out of `sys.modules` into the folder's record (_Folder), which
+  every handler file of that folder shares: two handlers importing `_shared` see one module,
+  and two folders' same-named helpers never collide. A meta-path finder (_FolderFinder)
+  resolves imports in the current folder's record, then its folder and `.deps`, while a handler
+  is imported and during its calls (so `import requests` inside handler() works).
+- A changed handler file (mtime_ns or size), or a changed helper file of its folder (each
+  one's mtime_ns and size is compared on each call of the folder's handlers), drops the
+  folder's modules: every handler of the folder is re-imported on its next call.
 - Dependencies (contract §4.2): the engine installs a function's packages into
-  `<handler folder>/.deps`; it is searched right after the handler's folder while the handler
-  is imported, and what is imported from it stays private to that function like its helpers
-  (two functions may hold different versions of one package). A new install (its
-  `.deps/.fastfn-signature` stamp changes) re-imports the handler on its next call.
+  `<handler folder>/.deps`; it is searched right after the handler's folder, and what is
+  imported from it stays private to that folder like its helpers (two functions may hold
+  different versions of one package). A new install (its `.deps/.fastfn-signature` stamp
+  changes) re-imports the handler on its next call.
+- `os.environ` is a view (_EnvOverlay): during a call, the call's `event.env` (gateway env +
+  fn.env.json) over the process environment, read from the call's context; other calls,
+  threads and coroutines never see it. Writes go to the process environment.
+- Runaway calls (see "runaway calls"): a call past `event.context.timeout_ms` (+50 ms), or
+  cancelled by the engine after it started, is interrupted (an exception raised in its
+  thread; an async call's task cancelled); one that keeps burning CPU makes the daemon exit.
 - The daemon writes nothing of its own per call; handler stdout/stderr are captured per call
   (a context-variable selected buffer behind proxies on sys.stdout/sys.stderr) and returned in
-  the reply's `stdout`/`stderr` fields.
+  the reply's `stdout`/`stderr` fields, at most 64 KiB (characters) each: the rest is counted
+  and the text ends with `…[truncated N bytes]`.
 - Concurrency: leader/followers (see _Pool). One leader thread waits on the listener and all
   v2 connections and serves v1 connections and v2 calls inline; a watchdog hands the leader
   role to another thread when a call stalls, so a sleeping handler pins only its own thread
@@ -44,7 +57,9 @@ Choices within the contract:
 - Shorthand returns: str → 200, `text/html; charset=utf-8` when its first non-blank character
   is `<`, else `text/plain; charset=utf-8`; None → 200 empty body, no headers; bytes → 200
   base64 with `application/octet-stream`; dict without envelope keys, list, number → 200 JSON.
-  JSON bodies are compact; values JSON cannot encode become `str(value)`.
+  JSON bodies are compact; values JSON cannot encode become `str(value)`. Another object with a
+  `status`, `headers` or `body` attribute (a response-like object, as FastFN accepts) is the
+  envelope those attributes make.
 - Envelope: `status` else `statusCode` (default 200; numeric strings accepted; outside
   100..599 → 500); header values become strings (lists stay lists of strings); `proxy` is
   passed through unchanged in the reply. In a tuple a str body gets the html/plain type.
@@ -94,15 +109,15 @@ capture and handler errors (500 `"<Type>: <message>"`) are as for native handler
   Reply of a Response: its status, headers lower-case (repeated values joined by `, `, several
   set-cookie → a list), body as text when there is no content-type or a textual one and it is
   UTF-8, else base64. A return value that is not a Response follows the native rules.
-- No .pyc files are written into the functions tree. Private helpers are importable while
-  the handler file is imported (top-level imports); a helper first imported lazily inside a
-  call is not on the path then. Only the handler file's change (or a new install of its
-  dependencies) triggers a re-import.
+- No .pyc files are written into the functions tree. A module a call imports lazily is in
+  `sys.modules` until that call ends (then moved into its folder's record): a concurrent call
+  of another folder importing the same name in that window gets it.
 """
 import asyncio
 import base64
 import collections
 import contextvars
+import importlib.machinery
 import importlib.util
 import inspect
 import json
@@ -116,12 +131,15 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 
 MAX_THREADS = 256          # worker threads at most (slow calls in flight + 1)
 MAX_PARKED = 32            # spare worker threads kept parked for the next slow call
 STALL_SECONDS = 0.002      # a call longer than this (to 2x) gets a new acceptor beside it
 IDLE_TICK_SECONDS = 0.05   # watchdog tick after 1 s without calls
+RECLAIM_GRACE = 0.05       # past a call's timeout_ms before its thread is interrupted
+RECLAIM_RETRY = 0.25       # between two interruptions of a call that is still running
+RECLAIM_EXIT_TRIES = 5     # a call still burning CPU after this many tries: the daemon exits
 MAX_REPLY_BYTES = 10 * 1024 * 1024  # the gateway rejects larger reply frames
 ENV_FILE = "fn.env.json"
 ENTRY_FILES = ("handler.py", "main.py")
@@ -297,13 +315,42 @@ def _to_reply(res):
     if isinstance(res, (bytes, bytearray, memoryview)):
         headers = {}
         return _with_body({"status": 200, "headers": headers}, res, headers, True)
+    if t not in _JSON_TYPES and not isinstance(res, (list, int, float)) and \
+            (hasattr(res, "status") or hasattr(res, "headers") or hasattr(res, "body")):
+        # A response-like object (FastFN accepts them): its status/headers/body attributes
+        # make an envelope.
+        d = {"status": getattr(res, "status", 200), "headers": getattr(res, "headers", None)}
+        body = getattr(res, "body", "")
+        d["body"] = body if isinstance(body, (str, bytes, bytearray)) or body is None else str(body)
+        if not isinstance(d["headers"], Mapping):
+            d["headers"] = {}
+        return _envelope(d)
     # list, number, bool, other objects: JSON (objects JSON cannot encode become str(obj))
     return {"status": 200, "headers": {"Content-Type": _JSON_CT}, "body": _encode_body(res)}
 
 
+_JSON_TYPES = frozenset((list, int, float, bool))
+
+
 # ---------------------------------------------------------------- output capture
 
+# A call's capture: [stdout parts, stderr parts, _Folder, env dict or None, stdout chars kept,
+# stderr chars kept, stdout bytes dropped, stderr bytes dropped].
 _CAPTURE = contextvars.ContextVar("fastfn_capture", default=None)
+
+
+MAX_OUTPUT = 64 * 1024  # stdout/stderr kept per call (characters), the rest counted
+
+
+def _output(cap, i):
+    """A call's stdout (i=0) or stderr (1): at most MAX_OUTPUT characters, then a marker with
+    how many bytes were left out, so a chatty handler never bloats (or breaks) its reply."""
+    text = "".join(cap[i])
+    dropped = cap[6 + i]
+    if len(text) > MAX_OUTPUT:
+        dropped += len(text[MAX_OUTPUT:].encode("utf-8", "replace"))
+        text = text[:MAX_OUTPUT]
+    return text + ("\u2026[truncated %d bytes]" % dropped if dropped else "")
 
 
 class _Capture:
@@ -319,7 +366,13 @@ class _Capture:
             return self._real.write(s)
         if not isinstance(s, str):
             raise TypeError("write() argument must be str, not %s" % type(s).__name__)
-        cap[self._index].append(s)
+        i = self._index
+        n = cap[4 + i]
+        if n < MAX_OUTPUT:
+            cap[i].append(s)
+            cap[4 + i] = n + len(s)
+        else:  # past the bound: only counted (see _output)
+            cap[6 + i] += len(s.encode("utf-8", "replace"))
         return len(s)
 
     def writelines(self, lines):
@@ -342,14 +395,15 @@ class _Capture:
 class _Function:
     """One handler file, loaded: its module, private helpers and callables, or its load error."""
 
-    __slots__ = ("path", "sig", "module", "private", "error", "trace", "callables", "env_path",
-                 "stamp_path")
+    __slots__ = ("path", "sig", "module", "folder", "gen", "error", "trace", "callables",
+                 "env_path", "stamp_path")
 
-    def __init__(self, path, sig):
+    def __init__(self, path, sig, folder):
         self.path = path
         self.sig = sig
         self.module = None
-        self.private = {}
+        self.folder = folder
+        self.gen = folder.gen
         self.error = None
         self.trace = None
         self.callables = {}
@@ -411,18 +465,156 @@ def _stamp_mtime(stamp_path):
         return 0
 
 
+class _Folder:
+    """The modules private to one function folder, shared by all its handler files (as
+    FastFN's daemon shares them: two handlers importing `_shared` see one module). `private`:
+    name -> module of everything imported from the folder or its `.deps` (kept out of
+    sys.modules, so two folders' same-named helpers never collide); `helpers`: file ->
+    (mtime_ns, size) of those from the folder itself, checked on each call: a change drops the
+    whole record (`gen` moves on) and every handler of the folder re-imports on its next call."""
+
+    __slots__ = ("dirs", "prefixes", "private", "helpers", "gen")
+
+    def __init__(self, folder):
+        self.dirs = _search_dirs(folder)
+        self.prefixes = tuple(d.rstrip(os.sep) + os.sep for d in self.dirs)
+        self.private = {}
+        self.helpers = {}
+        self.gen = 0
+
+    def reset(self):
+        self.dirs = _search_dirs(self.dirs[0])
+        self.prefixes = tuple(d.rstrip(os.sep) + os.sep for d in self.dirs)
+        self.private = {}
+        self.helpers = {}
+        self.gen += 1
+
+    def changed(self):
+        for f, sig in self.helpers.items():
+            try:
+                st = os.stat(f)
+            except OSError:
+                return True
+            if (st.st_mtime_ns, st.st_size) != sig:
+                return True
+        return False
+
+    def adopt(self, skip=None):
+        """Moves the modules imported from this folder (or its .deps) out of sys.modules."""
+        own = self.prefixes[0]
+        for mod_name, mod in list(sys.modules.items()):
+            if mod_name == skip or mod_name.startswith("fastfn_fn_"):
+                continue
+            f = getattr(mod, "__file__", None)
+            if f is None:  # namespace package: judge by its search path
+                f = next(iter(getattr(mod, "__path__", None) or ()), None)
+            if isinstance(f, str) and f.startswith(self.prefixes):
+                self.private[mod_name] = sys.modules.pop(mod_name, mod)
+                if f.startswith(own) and not f.startswith(self.prefixes[1:] or (os.sep * 2,)):
+                    try:
+                        st = os.stat(f)
+                        self.helpers[f] = (st.st_mtime_ns, st.st_size)
+                    except OSError:
+                        pass
+
+
+_folders = {}  # folder path -> _Folder
+_LOADING = contextvars.ContextVar("fastfn_loading", default=None)  # _Folder being imported
+
+
+class _EnvOverlay(MutableMapping):
+    """os.environ during calls: the call's env (gateway env + fn.env.json, FastFN's runtime
+    contract) over the process environment, for this call only (a context variable: threads
+    and coroutines of other calls never see it). Writes go to the process environment. Child
+    processes started with the default env get the process environment only."""
+
+    def __init__(self, real):
+        self._real = real
+
+    @staticmethod
+    def _over():
+        cap = _CAPTURE.get()
+        return cap[3] if cap is not None and len(cap) > 3 else None
+
+    def __getitem__(self, key):
+        over = self._over()
+        if over is not None and key in over:
+            value = over[key]
+            return value if isinstance(value, str) else json.dumps(value)
+        return self._real[key]
+
+    def __setitem__(self, key, value):
+        self._real[key] = value
+
+    def __delitem__(self, key):
+        del self._real[key]
+
+    def __iter__(self):
+        over = self._over()
+        if over is None:
+            return iter(self._real)
+        return iter(dict.fromkeys(list(self._real) + list(over)))
+
+    def __len__(self):
+        return sum(1 for _ in self)
+
+    def copy(self):
+        return dict(self)
+
+    def __getattr__(self, name):  # encodekey, putenv hooks, ... of the real os._Environ
+        return getattr(self._real, name)
+
+
+class _Existing:
+    """Loader of a module already in a folder's `private`: hands it back unchanged."""
+
+    def __init__(self, module):
+        self.module = module
+        self.spec = getattr(module, "__spec__", None)
+
+    def create_module(self, spec):
+        return self.module
+
+    def exec_module(self, module):
+        module.__spec__ = self.spec  # the import system set ours; keep the real one
+
+
+class _FolderFinder:
+    """First on sys.meta_path: while a handler is imported or called, names resolve in its
+    folder's private modules, then its folder and `.deps` (contract §4.2) — also for imports
+    done inside handler(), long after the handler file was imported."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        folder = _LOADING.get()
+        if folder is None:
+            cap = _CAPTURE.get()
+            if cap is None or len(cap) < 3:
+                return None
+            folder = cap[2]
+        mod = folder.private.get(name)
+        if mod is not None:
+            return importlib.util.spec_from_loader(name, _Existing(mod))
+        if path is not None:
+            return None  # a submodule: its package's __path__ knows where
+        return importlib.machinery.PathFinder.find_spec(name, folder.dirs)
+
+
 def _load(path, sig):
-    fn = _Function(path, sig)
-    folder = os.path.dirname(path)
-    dirs = _search_dirs(folder)
-    prefixes = tuple(d.rstrip(os.sep) + os.sep for d in dirs)
+    dirname = os.path.dirname(path)
+    folder = _folders.get(dirname)
+    if folder is None:
+        folder = _folders[dirname] = _Folder(dirname)
+    fn = _Function(path, sig, folder)
     _module_seq[0] += 1
     name = "fastfn_fn_%d_%s" % (_module_seq[0],
                                 "".join(c if c.isalnum() else "_" for c in
                                         os.path.relpath(path, ROOT))[:80])
-    before = set(sys.modules)
-    sys.path[0:0] = dirs
+    # The folders also go on sys.path while importing, for code that searches it (package
+    # metadata, pkgutil); imports themselves are resolved by _FolderFinder.
+    sys.path[0:0] = folder.dirs
     importlib.invalidate_caches()
+    token = _LOADING.set(folder)
     try:
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
@@ -434,26 +626,19 @@ def _load(path, sig):
         fn.error = "failed to load handler: %s: %s" % (type(exc).__name__, exc)
         fn.trace = traceback.format_exc()
     finally:
-        for d in dirs:
+        _LOADING.reset(token)
+        for d in folder.dirs:
             try:
                 sys.path.remove(d)
             except ValueError:
                 pass
-        for mod_name in set(sys.modules) - before:
-            if mod_name == name:
-                continue
-            mod = sys.modules.get(mod_name)
-            f = getattr(mod, "__file__", None)
-            if f is None:  # namespace package: judge by its search path
-                f = next(iter(getattr(mod, "__path__", None) or ()), None)
-            if isinstance(f, str) and f.startswith(prefixes):
-                fn.private[mod_name] = sys.modules.pop(mod_name)
+        folder.adopt(skip=name)
     return fn
 
 
 def _function(path):
-    """The loaded function for `path`, re-imported when the file or its dependencies changed.
-    None if missing."""
+    """The loaded function for `path`, re-imported when the file, a private helper of its
+    folder or its dependencies changed. None if missing."""
     try:
         st = os.stat(path)
     except OSError:
@@ -461,13 +646,18 @@ def _function(path):
     fn = _functions.get(path)
     stamp = _stamp_mtime(fn.stamp_path if fn is not None else _stamp_path(path))
     sig = (st.st_mtime_ns, st.st_size, stamp)
-    if fn is not None and fn.sig == sig:
-        return fn
+    if fn is not None and fn.sig == sig and fn.gen == fn.folder.gen:
+        if not fn.folder.helpers or not fn.folder.changed():
+            return fn
     with _load_lock:
         fn = _functions.get(path)
-        if fn is not None and fn.sig == sig:
-            return fn
+        if fn is not None and fn.sig == sig and fn.gen == fn.folder.gen:
+            if not fn.folder.changed():
+                return fn
         old = fn
+        if old is not None and (old.sig != sig or old.folder.changed()) \
+                and old.gen == old.folder.gen:
+            old.folder.reset()  # the folder's modules start afresh for all its handlers
         fn = _load(path, sig)
         _functions[path] = fn
         if old is not None and old.module is not None:
@@ -567,23 +757,27 @@ def _file_env(path):
 # ---------------------------------------------------------------- async
 
 _loop = None
+_loop_thread = 0  # ident of the event loop's thread (see _reclaim)
 _loop_lock = threading.Lock()
 
 
 def _event_loop():
-    global _loop
+    global _loop, _loop_thread
     if _loop is None:
         with _loop_lock:
             if _loop is None:
                 loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="fastfn-asyncio",
-                                 daemon=True).start()
+                t = threading.Thread(target=loop.run_forever, name="fastfn-asyncio", daemon=True)
+                t.start()
+                _loop_thread = t.ident
                 _loop = loop
     return _loop
 
 
-async def _captured(awaitable, cap):
+async def _captured(awaitable, cap, rec):
     _CAPTURE.set(cap)
+    if rec is not None:
+        rec[3] = asyncio.current_task()  # what _reclaim cancels
     return await awaitable
 
 
@@ -994,7 +1188,8 @@ def _dispatch_adapter(kind, req, fn, event):
     failed = _with_env(fn, event, req)
     if failed is not None:
         return failed
-    cap = ([], [])
+    cap = [[], [], fn.folder, event["env"] or None, 0, 0, 0, 0]
+    n_modules = len(sys.modules)
     _CAPTURE.set(cap)
     try:
         if kind == "aws-lambda":
@@ -1009,7 +1204,8 @@ def _dispatch_adapter(kind, req, fn, event):
             convert = _worker_reply
         res = target.func(*args[:target.nargs])
         if target.is_async or inspect.isawaitable(res):
-            res = asyncio.run_coroutine_threadsafe(_captured(res, cap), _event_loop()).result()
+            res = asyncio.run_coroutine_threadsafe(
+                _captured(res, cap, _running.get(threading.get_ident())), _event_loop()).result()
         reply = convert(res)
     except _HandlerError as exc:
         reply = _error(500, str(exc))
@@ -1018,10 +1214,12 @@ def _dispatch_adapter(kind, req, fn, event):
         reply = _error(500, "%s: %s" % (type(exc).__name__, exc))
     finally:
         _CAPTURE.set(None)
+        if len(sys.modules) != n_modules:
+            fn.folder.adopt()  # modules the call imported from its folder stay private
     if cap[0]:
-        reply["stdout"] = "".join(cap[0])
+        reply["stdout"] = _output(cap, 0)
     if cap[1]:
-        reply["stderr"] = (reply.get("stderr") or "") + "".join(cap[1])
+        reply["stderr"] = (reply.get("stderr") or "") + _output(cap, 1)
     return reply
 
 
@@ -1043,6 +1241,97 @@ def _with_env(fn, event, req):
     event["env"] = env
     event["version"] = req.get("version") or "default"
     return None
+
+
+# ---------------------------------------------------------------- runaway calls
+#
+# A thread cannot be killed, but the interpreter can raise an exception in it between two
+# bytecodes (PyThreadState_SetAsyncExc): that ends `while True: pass` handlers. Each started
+# call is registered with its deadline (receipt + event.context.timeout_ms; none without it);
+# the watchdog interrupts calls past their deadline and calls the engine cancelled (v2 cancel
+# of a started call). An async call's task is cancelled instead; when the event loop thread
+# itself keeps burning CPU (a busy coroutine never yields), the interruption goes there. A call
+# that keeps burning CPU through RECLAIM_EXIT_TRIES interruptions (a loop in C code, or a
+# handler swallowing the exception) makes the daemon exit: the engine restarts it, which is the
+# only way to get that CPU back. A call sleeping past its deadline costs no CPU and is left to
+# finish.
+
+class _Reclaimed(Exception):
+    """Raised inside a handler whose call timed out or was cancelled."""
+
+    def __str__(self):
+        return "call stopped (timed out or cancelled)"
+
+
+_running = {}   # thread ident -> [deadline, conn, cid, asyncio task, tries, cpu]
+_running_lock = threading.Lock()  # an interruption never lands after its call ended
+
+
+def _begin(req, conn=None, cid=0):
+    event = req.get("event")
+    ctx = event.get("context") if type(event) is dict else None
+    timeout = ctx.get("timeout_ms") if type(ctx) is dict else None
+    deadline = (time.monotonic() + timeout / 1000.0 + RECLAIM_GRACE
+                if type(timeout) is int and timeout > 0 else float("inf"))
+    _running[threading.get_ident()] = [deadline, conn, cid, None, 0, 0.0]
+
+
+def _end():
+    with _running_lock:
+        _running.pop(threading.get_ident(), None)
+
+
+def _cancel_started(conn, cid):
+    for rec in list(_running.values()):
+        if rec[1] is conn and rec[2] == cid:
+            rec[0] = 0.0
+
+
+def _thread_cpu(tid):
+    try:
+        return time.clock_gettime(time.pthread_getcpuclockid(tid))
+    except (OSError, AttributeError, OverflowError):
+        return 0.0
+
+
+def _interrupt(target, tid, rec):
+    """Raises _Reclaimed in thread `target`, if call `rec` (of thread `tid`) still runs."""
+    import ctypes
+    with _running_lock:
+        if _running.get(tid) is rec:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target),
+                                                       ctypes.py_object(_Reclaimed))
+
+
+def _reclaim(now):
+    """Watchdog: interrupts the calls past their deadline (see above)."""
+    for tid, rec in list(_running.items()):
+        if now < rec[0] or _running.get(tid) is not rec:
+            continue
+        task = rec[3]
+        target = _loop_thread if task is not None else tid
+        cpu = _thread_cpu(target) if target else 0.0
+        busy = cpu - rec[5] > RECLAIM_RETRY * 0.5
+        if rec[4] == 0:
+            if task is not None:
+                # A coroutine awaiting something is cancelled on the loop; the calling thread
+                # waits on until the task really ended (a busy one is interrupted below).
+                _loop.call_soon_threadsafe(task.cancel)
+            else:
+                _interrupt(tid, tid, rec)
+        elif busy:
+            if rec[4] >= RECLAIM_EXIT_TRIES:
+                os.write(2, b"fastfn python daemon: a timed-out call keeps running; exiting so "
+                            b"the engine restarts the daemon\n")
+                os._exit(70)
+            if target:
+                _interrupt(target, tid, rec)
+        else:
+            rec[0] = now + 1.0  # sleeping in C (time.sleep, a socket): no CPU lost, look later
+            continue
+        rec[4] += 1
+        rec[5] = cpu
+        rec[0] = now + RECLAIM_RETRY
 
 
 def _dispatch(req):
@@ -1095,7 +1384,9 @@ def _dispatch(req):
     if failed is not None:
         return failed
 
-    cap = ([], [])
+    # A call's scope: its output buffers, its folder (imports, _FolderFinder), its env (os.environ).
+    cap = [[], [], fn.folder, event["env"] or None, 0, 0, 0, 0]
+    n_modules = len(sys.modules)
     _CAPTURE.set(cap)
     try:
         if not target.takes_event:
@@ -1113,7 +1404,8 @@ def _dispatch(req):
                     kwargs = {k: v for k, v in params.items() if k in target.kw_names}
         res = target.func(*args, **kwargs) if kwargs else target.func(*args)
         if target.is_async or (type(res) not in _PLAIN and inspect.isawaitable(res)):
-            res = asyncio.run_coroutine_threadsafe(_captured(res, cap), _event_loop()).result()
+            res = asyncio.run_coroutine_threadsafe(
+                _captured(res, cap, _running.get(threading.get_ident())), _event_loop()).result()
         reply = _to_reply(res)
     except _HandlerError as exc:
         reply = _error(500, str(exc))
@@ -1122,10 +1414,12 @@ def _dispatch(req):
         reply = _error(500, "%s: %s" % (type(exc).__name__, exc))
     finally:
         _CAPTURE.set(None)
+        if len(sys.modules) != n_modules:
+            fn.folder.adopt()  # modules the call imported from its folder stay private
     if cap[0]:
-        reply["stdout"] = "".join(cap[0])
+        reply["stdout"] = _output(cap, 0)
     if cap[1]:
-        reply["stderr"] = (reply.get("stderr") or "") + "".join(cap[1])
+        reply["stderr"] = (reply.get("stderr") or "") + _output(cap, 1)
     return reply
 
 
@@ -1189,10 +1483,13 @@ def _serve(fd):
         return None
     if req.get("fastfn_hello") == 2:
         return bytes(data[total:])
+    _begin(req)
     try:
         reply = _dispatch(req)
     except Exception:
         reply = _error(500, "internal daemon error", traceback.format_exc())
+    finally:
+        _end()
     _send(fd, _frame(reply))
     return None
 
@@ -1278,7 +1575,9 @@ def _feed(conn, data, ready):
         start = off + 13
         off += 4 + length
         if kind == _CANCEL:
-            conn.queued.pop(cid, None)  # best effort: only a call not started yet is dropped
+            # A call not started yet is dropped; a started one is interrupted (_reclaim).
+            if conn.queued.pop(cid, None) is None and _running:
+                _cancel_started(conn, cid)
             continue
         try:
             req = _loads(buf[start:start + meta_len])
@@ -1311,10 +1610,13 @@ def _serve_call(job):
             except UnicodeDecodeError:
                 event["body"] = body.decode("utf-8", "replace")
                 event["body_base64"] = base64.b64encode(body).decode("ascii")
+    _begin(req, conn, cid)
     try:
         reply = _dispatch(req)
     except Exception:
         reply = _error(500, "internal daemon error", traceback.format_exc())
+    finally:
+        _end()
     raw = b""
     if reply.get("is_base64") is True and type(reply.get("body_base64")) is str:
         # A binary body goes raw in the frame instead of base64 in meta (invalid base64 from
@@ -1396,6 +1698,8 @@ class _Pool:
         while True:
             # Tick fast while calls flow, slowly when idle (a desktop daemon should sleep).
             sleep(STALL_SECONDS if quiet < 1.0 else IDLE_TICK_SECONDS)
+            if _running:
+                _reclaim(time.monotonic())
             with self.lock:
                 if self.in_call and self.seq == last and self.total < MAX_THREADS:
                     self._promote()
@@ -1583,6 +1887,8 @@ def main(argv):
     _HELLO = _frame({"fastfn_hello": 2, "runtime": "python", "pid": os.getpid()})
     _LENGTH_ERROR = _frame(_error(400, "invalid frame length"))
     _JSON_ERROR = _frame(_error(400, "invalid json request"))
+    sys.meta_path.insert(0, _FolderFinder)
+    os.environ = _EnvOverlay(os.environ)
     sys.stdout = _Capture(sys.stdout, 0)
     sys.stderr = _Capture(sys.stderr, 1)
     _Pool(listener).start()

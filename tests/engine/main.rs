@@ -11,6 +11,7 @@ mod deps_compat;
 mod edge;
 mod errors;
 mod events;
+mod handlers;
 mod health;
 mod pool;
 mod reload;

@@ -1,0 +1,3 @@
+return function()
+  return { status = 42 }
+end

@@ -1,0 +1,3 @@
+return function()
+  return { status = 200, headers = { ["Set-Cookie"] = { "a=1", "b=2" } }, body = "c" }
+end

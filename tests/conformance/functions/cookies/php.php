@@ -1,0 +1,5 @@
+<?php
+function handler($event)
+{
+    return ['status' => 200, 'headers' => ['Set-Cookie' => ['a=1', 'b=2']], 'body' => 'c'];
+}

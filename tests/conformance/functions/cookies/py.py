@@ -1,0 +1,2 @@
+def handler(event):
+    return {"status": 200, "headers": {"Set-Cookie": ["a=1", "b=2"]}, "body": "c"}

@@ -1,0 +1,3 @@
+return function(event)
+  return { method = event.method, name = event.query.name, text = event.body }
+end

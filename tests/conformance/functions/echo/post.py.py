@@ -1,0 +1,2 @@
+def handler(event):
+    return {"method": event["method"], "name": event["query"]["name"], "text": event["body"]}

@@ -1,0 +1,3 @@
+return function(event)
+  return event.env.GREETING
+end

@@ -1,0 +1,5 @@
+<?php
+function handler($event)
+{
+    return $event['env']['GREETING'];
+}

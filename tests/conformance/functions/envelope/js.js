@@ -1,0 +1,1 @@
+exports.handler = () => ({ status: 201, headers: { 'X-Kind': 'env' }, body: 'made' });

@@ -1,0 +1,2 @@
+def handler(event):
+    return {"status": 201, "headers": {"X-Kind": "env"}, "body": "made"}

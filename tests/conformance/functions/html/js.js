@@ -1,0 +1,1 @@
+exports.handler = () => '<h1>hi</h1>';

@@ -1,0 +1,3 @@
+return function()
+  return "<h1>hi</h1>"
+end

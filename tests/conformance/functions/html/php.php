@@ -1,0 +1,5 @@
+<?php
+function handler($event)
+{
+    return '<h1>hi</h1>';
+}

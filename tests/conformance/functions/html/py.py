@@ -1,0 +1,2 @@
+def handler(event):
+    return "<h1>hi</h1>"

@@ -1,0 +1,1 @@
+exports.handler = () => ({ a: 1, b: [1, 2] });

@@ -1,0 +1,5 @@
+<?php
+function handler($event)
+{
+    return ['a' => 1, 'b' => [1, 2]];
+}

@@ -1,0 +1,1 @@
+exports.handler = (event) => ({ id: event.params.id });

@@ -1,0 +1,3 @@
+return function(event)
+  return { id = event.params.id }
+end

@@ -1,0 +1,5 @@
+<?php
+function handler($event)
+{
+    return ['id' => $event['params']['id']];
+}

@@ -1,0 +1,3 @@
+return function()
+  return { statusCode = 202, body = { ok = true } }
+end

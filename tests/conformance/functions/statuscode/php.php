@@ -1,0 +1,5 @@
+<?php
+function handler($event)
+{
+    return ['statusCode' => 202, 'body' => ['ok' => true]];
+}

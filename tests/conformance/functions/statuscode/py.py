@@ -1,0 +1,2 @@
+def handler(event):
+    return {"statusCode": 202, "body": {"ok": True}}

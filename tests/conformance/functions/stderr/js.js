@@ -1,0 +1,4 @@
+exports.handler = () => {
+  console.error('warned');
+  return 'ok';
+};

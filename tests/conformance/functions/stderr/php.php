@@ -1,0 +1,6 @@
+<?php
+function handler($event)
+{
+    fwrite(STDERR, "warned\n");
+    return "ok";
+}

@@ -1,0 +1,6 @@
+import sys
+
+
+def handler(event):
+    sys.stderr.write("warned\n")
+    return "ok"

@@ -1,0 +1,4 @@
+exports.handler = () => {
+  console.log('logged');
+  return 'ok';
+};

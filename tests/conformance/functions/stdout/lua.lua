@@ -1,0 +1,4 @@
+return function()
+  print("logged")
+  return "ok"
+end

@@ -1,0 +1,6 @@
+<?php
+function handler($event)
+{
+    echo "logged\n";
+    return 'ok';
+}

@@ -1,0 +1,3 @@
+def handler(event):
+    print("logged")
+    return "ok"

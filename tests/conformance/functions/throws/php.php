@@ -1,0 +1,5 @@
+<?php
+function handler($event)
+{
+    throw new RuntimeException('boom');
+}
