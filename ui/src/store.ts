@@ -2,12 +2,18 @@
 // by engine events. Views re-render at most ~8 times a second whatever the event rate.
 import { useEffect, useState } from 'preact/hooks';
 import type { Backend } from './backend';
-import type { EngineEvent } from './bindings/EngineEvent';
-import type { LogLine } from './bindings/LogLine';
-import type { Phase } from './bindings/Phase';
-import type { PoolStats } from './bindings/PoolStats';
-import type { RequestRecord } from './bindings/RequestRecord';
-import type { Catalog, EngineError, Health, Project, RuntimeKind } from './contract';
+import type {
+  Catalog,
+  EngineError,
+  EngineEvent,
+  Health,
+  LogLine,
+  Phase,
+  PoolStats,
+  Project,
+  RequestRecord,
+  RuntimeKind,
+} from './contract';
 
 export const MAX_REQUESTS = 500;
 export const MAX_LOGS = 2000;
@@ -308,7 +314,7 @@ export class Store {
       }
       case 'log':
         this.pushLogs([
-          { ts: Date.now(), runtime: e.runtime, function: null, stream: e.stream, line: e.line, index: e.index, seq: 0 },
+          { ts: Date.now(), runtime: e.runtime, stream: e.stream, line: e.line, index: e.index, seq: 0 },
         ]);
         break;
       case 'reload':
@@ -347,8 +353,9 @@ export class Store {
   /** Replace the buffer with the engine's history (`logs`), keeping live lines newer than it. */
   setLogHistory(lines: LogLine[]) {
     const last = lines.reduce((m, l) => Math.max(m, l.ts), 0);
-    const live = this.state.logs.filter((l) => l.ts > last && l.function === null);
-    const hist = lines.map((l) => ({ ...l, function: l.function ?? null, seq: ++this.logSeq }));
+    // Daemon lines (no `function`) also arrive live; handler output only through the history.
+    const live = this.state.logs.filter((l) => l.ts > last && l.function === undefined);
+    const hist = lines.map((l) => ({ ...l, seq: ++this.logSeq }));
     this.state.logs = [...hist, ...live].slice(-MAX_LOGS);
     this.changed();
   }
@@ -360,7 +367,7 @@ export class Store {
     this.historyTimer = setTimeout(() => {
       this.backend
         .logs({ lines: MAX_LOGS, stream: 'all' })
-        .then(({ lines }) => this.setLogHistory(lines))
+        .then((lines) => this.setLogHistory(lines))
         .catch(() => {})
         .finally(() => (this.historyTimer = null));
     }, delay);

@@ -1,8 +1,7 @@
 import { useState } from 'preact/hooks';
 import { useApp } from '../ctx';
-import type { SendResult } from '../contract';
+import type { RequestRecord, SendResult } from '../contract';
 import { fmtMs, fmtTime, statusClass } from '../format';
-import type { RequestRecord } from '../bindings/RequestRecord';
 
 /** `X-Fn-*` first, then the rest, each group in order of arrival. */
 export function sortHeaders(h: [string, string][]): [string, string][] {

@@ -1,6 +1,6 @@
 import { useMemo, useState } from 'preact/hooks';
 import { useApp } from '../ctx';
-import type { Resolve, RouteEntry } from '../contract';
+import type { MappedRoute, Resolve } from '../contract';
 import { statusClass } from '../format';
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
@@ -35,9 +35,9 @@ export function RoutesView() {
   const rows = useMemo(() => {
     if (!cat) return [];
     const shadowed = new Set(cat.shadowed_routes.map((s) => s.route));
-    const out: { pattern: string; e: RouteEntry; conflict: boolean; shadowed: boolean }[] = [];
+    const out: { pattern: string; e: MappedRoute; conflict: boolean; shadowed: boolean }[] = [];
     for (const [pattern, entries] of Object.entries(cat.mapped_routes)) {
-      for (const e of entries)
+      for (const e of entries ?? [])
         out.push({ pattern, e, conflict: !!cat.mapped_route_conflicts[pattern], shadowed: shadowed.has(pattern) });
     }
     out.sort((a, b) => (a.pattern < b.pattern ? -1 : a.pattern > b.pattern ? 1 : 0));
