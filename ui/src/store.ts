@@ -13,7 +13,9 @@ import type {
   Project,
   RequestRecord,
   RuntimeKind,
+  RuntimeState,
 } from './contract';
+import { runtimeState } from './contract';
 
 export const MAX_REQUESTS = 500;
 export const MAX_LOGS = 2000;
@@ -56,6 +58,8 @@ export interface State {
   connected: boolean;
   phase: Phase | null;
   sockets: Map<string, SocketState>;
+  /** Per runtime: `up`, `down` or `not_needed` (no route uses it, so no daemon runs). */
+  runtimes: Map<RuntimeKind, RuntimeState>;
   pools: Map<string, PoolState>;
   /** Sample times (epoch seconds) and, per pool key, active+queued at each. */
   queueTimes: number[];
@@ -71,6 +75,11 @@ export interface State {
 
 export const sockKey = (rt: string, index: number) => `${rt}/${index}`;
 
+/** Sockets of the runtimes the project needs: a `not_needed` runtime's idle sockets are not down. */
+export function neededSockets(s: State): SocketState[] {
+  return [...s.sockets.values()].filter((sk) => s.runtimes.get(sk.runtime) !== 'not_needed');
+}
+
 export class Store {
   state: State = {
     health: null,
@@ -79,6 +88,7 @@ export class Store {
     connected: false,
     phase: null,
     sockets: new Map(),
+    runtimes: new Map(),
     pools: new Map(),
     queueTimes: [],
     queueSeries: new Map(),
@@ -177,6 +187,7 @@ export class Store {
     s.health = null;
     s.catalog = null;
     s.sockets = new Map();
+    s.runtimes = new Map();
     s.pools = new Map();
     s.queueTimes = [];
     s.queueSeries = new Map();
@@ -213,8 +224,10 @@ export class Store {
     const s = this.state;
     s.health = h;
     const sockets = new Map<string, SocketState>();
+    const runtimes = new Map<RuntimeKind, RuntimeState>();
     for (const [rt, r] of Object.entries(h.runtimes)) {
       if (!r) continue;
+      runtimes.set(rt as RuntimeKind, runtimeState(r.health));
       for (const sk of r.sockets) {
         const k = sockKey(rt, sk.index);
         const prev = s.sockets.get(k);
@@ -233,6 +246,7 @@ export class Store {
       }
     }
     s.sockets = sockets;
+    s.runtimes = runtimes;
     const pools = new Map<string, PoolState>();
     for (const f of h.functions.states) {
       const wp = f.worker_pool;
@@ -271,6 +285,12 @@ export class Store {
     switch (e.type) {
       case 'phase':
         s.phase = e.phase;
+        break;
+      case 'runtime_demand':
+        // Daemons start when a route first needs the runtime and stop after the last one goes.
+        if (!e.needed) s.runtimes.set(e.runtime, 'not_needed');
+        else if (s.runtimes.get(e.runtime) === 'not_needed') s.runtimes.set(e.runtime, 'down');
+        this.scheduleResync(false);
         break;
       case 'daemon_started':
         this.socket(e.runtime, e.index).pid = e.pid;

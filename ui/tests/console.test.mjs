@@ -209,4 +209,30 @@ describe('console in a browser', () => {
     mkdirSync(dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT });
   });
+
+  test('a runtime no route uses shows as not needed, not down', async () => {
+    const dir = join(tmp, 'python-only');
+    mkdirSync(dir);
+    copyFileSync(join(ROOT, 'fixtures/demo/hello.py'), join(dir, 'hello.py'));
+    const other = await startEngine(dir, join(tmp, 'sock2'));
+    const p2 = await ctx.newPage();
+    try {
+      const h = await (await fetch(`${other.base}/_fn/health`)).json();
+      const idle = h.runtime_order.filter((rt) => h.runtimes[rt]?.health.state === 'not_needed');
+      assert.ok(idle.includes('node'), `node is not needed by a python-only project: ${JSON.stringify(h.runtimes)}`);
+      await p2.goto(`${other.base}/console/#health`);
+      await p2.locator('[data-testid=runtime-card][data-runtime=python][data-state=up]').waitFor();
+      for (const rt of idle) {
+        const card = p2.locator(`[data-testid=runtime-card][data-runtime=${rt}]`);
+        assert.equal(await card.getAttribute('data-state'), 'not_needed', rt);
+        assert.match(await card.locator('[data-testid=runtime-state]').innerText(), /^not needed/);
+        assert.equal(await card.locator('.dot.down').count(), 0, `${rt} has no red dot`);
+      }
+      assert.equal(await p2.locator('[data-testid=tab-health] .count.bad').count(), 0, 'no "down" badge');
+      assert.equal(await p2.locator('[data-testid=state-all-down]').count(), 0);
+    } finally {
+      await p2.close();
+      await stopEngine(other.engine);
+    }
+  });
 });
