@@ -206,6 +206,14 @@ describe('console in a browser', () => {
     const firstOther = names.findIndex((n) => !n.startsWith('x-fn-'));
     const lastFn = names.findLastIndex((n) => n.startsWith('x-fn-'));
     assert.ok(firstOther === -1 || lastFn < firstOther, 'X-Fn-* headers come first');
+    // Where the time went: the four stages, in order, on one bar no wider than the latency.
+    const segs = await page.$$eval('[data-testid=request-stages] [data-stage]', (els) =>
+      els.map((e) => ({ stage: e.getAttribute('data-stage'), us: Number(e.getAttribute('data-us')), width: parseFloat(e.style.width) })),
+    );
+    assert.deepEqual(segs.map((s) => s.stage), ['admission', 'body', 'runtime', 'reply']);
+    assert.ok(segs.find((s) => s.stage === 'runtime').us > 0, `the handler took time: ${JSON.stringify(segs)}`);
+    const width = segs.reduce((n, s) => n + s.width, 0);
+    assert.ok(width > 0 && width <= 100.001, `stages cover ${width}% of the bar`);
     mkdirSync(dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT });
   });
