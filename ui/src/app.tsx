@@ -7,7 +7,7 @@ import { QueuesView } from './views/queues';
 import { ReloadsView } from './views/reloads';
 import { RequestsView } from './views/requests';
 import { neededSockets } from './store';
-import { RoutesView } from './views/routes';
+import { routeCount, RoutesView } from './views/routes';
 
 const TABS = [
   ['routes', 'Routes'],
@@ -244,7 +244,7 @@ export function App() {
     );
   }
   const counts: Partial<Record<Tab, string>> = {
-    routes: state.catalog ? String(Object.keys(state.catalog.mapped_routes).length) : undefined,
+    routes: state.catalog ? String(routeCount(Object.keys(state.catalog.mapped_routes))) : undefined,
     requests: state.requests.length ? String(state.requests.length) : undefined,
     reloads: state.reloads.length ? String(state.reloads.length) : undefined,
   };

@@ -168,6 +168,21 @@ describe('console in a browser', () => {
     assert.deepEqual([...new Set(got)].sort(), want);
   });
 
+  test('the Routes badge and the table count the same routes as the engine', async () => {
+    const health = await (await fetch(`${base}/_fn/health`)).json();
+    const catalog = await (await fetch(`${base}/_fn/catalog`)).json();
+    const routes = Object.keys(catalog.mapped_routes).length;
+    assert.equal(health.routing.mapped_routes, routes);
+    const rows = Object.values(catalog.mapped_routes).flat().length;
+    assert.ok(rows > routes, 'the demo has a route served by two functions (more rows than routes)');
+    await page.locator('[data-testid=tab-routes]').click();
+    await page.locator('[data-testid=route-filter]').fill('');
+    const badge = await page.locator('[data-testid=tab-routes] .count').innerText();
+    const count = await page.locator('[data-testid=route-count]').innerText();
+    assert.equal(badge, String(routes));
+    assert.match(count, new RegExp(`^${routes} of ${routes} routes`));
+  });
+
   test('resolver explains POST /users/42 as a 404 with a why', async () => {
     await page.locator('[data-testid=tab-routes]').click();
     await page.locator('[data-testid=resolve-method]').selectOption('POST');

@@ -28,6 +28,12 @@ export function FileLink({ path }: { path: string }) {
   );
 }
 
+/** How many routes: URL patterns, as the engine counts them (`routing.mapped_routes`). A pattern
+ * served by several functions (e.g. GET by one, POST by another) is one route in several rows. */
+export function routeCount(patterns: string[]): number {
+  return new Set(patterns).size;
+}
+
 export function RoutesView() {
   const { state } = useApp();
   const [filter, setFilter] = useState('');
@@ -62,8 +68,8 @@ export function RoutesView() {
           onInput={(e) => setFilter((e.target as HTMLInputElement).value)}
           data-testid="route-filter"
         />
-        <span class="muted">
-          {shown.length} of {rows.length} routes · runtime order {cat.runtime_order.join(' → ')}
+        <span class="muted" data-testid="route-count">
+          {routeCount(shown.map((r) => r.pattern))} of {routeCount(Object.keys(cat.mapped_routes))} routes · runtime order {cat.runtime_order.join(' → ')}
         </span>
       </div>
       <table class="grid">
