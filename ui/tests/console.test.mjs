@@ -208,12 +208,21 @@ describe('console in a browser', () => {
     await page.locator('[data-testid=tab-requests]').click();
     await page.locator('[data-testid=send-method]').selectOption('GET');
     await page.locator('[data-testid=send-path]').fill('/debug/whoami');
+    const rows = page.locator('[data-testid=request-row][data-path="/debug/whoami"]');
+    const before = await rows.count(); // the live-JSON test called it too
     await page.locator('[data-testid=send-button]').click();
     await page.locator('[data-testid=send-result][data-status="200"]').waitFor();
-    const row = page.locator('[data-testid=request-row][data-path="/debug/whoami"]').first();
-    await row.waitFor();
+    // This send's own row: the newest, once the log has one more.
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('[data-testid=request-row][data-path="/debug/whoami"]').length > n,
+      before,
+    );
+    const row = rows.first();
     assert.equal(await row.getAttribute('data-status'), '200');
     await row.click();
+    const sentId = (await page.locator('[data-testid=send-result]').innerText()).match(/x-fn-request-id:\s*(\S+)/i)?.[1];
+    assert.ok(sentId, 'the send result shows its request id');
+    assert.match(await page.locator('[data-testid=request-detail] h3').innerText(), new RegExp(sentId), 'the detail is the sent request');
     const headers = page.locator('[data-testid=request-headers] li');
     await headers.first().waitFor();
     const names = (await headers.allInnerTexts()).map((t) => t.split(':')[0].trim().toLowerCase());
