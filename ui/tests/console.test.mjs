@@ -259,6 +259,7 @@ describe('console in a browser', () => {
         assert.equal(await card.getAttribute('data-state'), 'not_needed', rt);
         assert.match(await card.locator('[data-testid=runtime-state]').innerText(), /^not needed/);
         assert.equal(await card.locator('.dot.down').count(), 0, `${rt} has no red dot`);
+        assert.equal(await card.locator('[data-testid=kill-daemon]').count(), 0, `${rt} has no daemon to kill`);
       }
       assert.equal(await p2.locator('[data-testid=tab-health] .count.bad').count(), 0, 'no "down" badge');
       assert.equal(await p2.locator('[data-testid=state-all-down]').count(), 0);

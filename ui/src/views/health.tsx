@@ -48,27 +48,29 @@ export function HealthView() {
               {st === 'not_needed' && (
                 <p class="muted small">No route of the project uses {rt}: its daemon starts when one does.</p>
               )}
-              <table class="grid">
-                <thead>
-                  <tr>
-                    <th>#</th>
-                    <th>State</th>
-                    <th>Reason</th>
-                    <th>Last check</th>
-                    <th>Restarts</th>
-                    <th>PID</th>
-                    <th class="num">CPU</th>
-                    <th class="num">RSS</th>
-                    <th>Socket</th>
-                    <th />
-                  </tr>
-                </thead>
-                <tbody>
-                  {socks.map((s) => (
-                    <SocketRow s={s} key={s.index} idle={st === 'not_needed'} />
-                  ))}
-                </tbody>
-              </table>
+              {socks.length > 0 && (
+                <table class="grid">
+                  <thead>
+                    <tr>
+                      <th>#</th>
+                      <th>State</th>
+                      <th>Reason</th>
+                      <th>Last check</th>
+                      <th>Restarts</th>
+                      <th>PID</th>
+                      <th class="num">CPU</th>
+                      <th class="num">RSS</th>
+                      <th>Socket</th>
+                      <th />
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {socks.map((s) => (
+                      <SocketRow s={s} key={s.index} idle={st === 'not_needed'} />
+                    ))}
+                  </tbody>
+                </table>
+              )}
             </section>
           );
         })}
@@ -126,6 +128,8 @@ function SocketRow({ s, idle }: { s: SocketState; idle: boolean }) {
   const { backend } = useApp();
   const [busy, setBusy] = useState(false);
   const st = s.up ? 'up' : idle ? 'idle' : 'down';
+  // No daemon runs for an idle runtime (the engine reports pid 0): nothing to show or kill.
+  const pid = idle || !s.pid ? undefined : s.pid;
   return (
     <tr data-testid="socket-row" data-runtime={s.runtime} data-index={s.index} data-up={String(s.up)}>
       <td>{s.index}</td>
@@ -137,14 +141,14 @@ function SocketRow({ s, idle }: { s: SocketState; idle: boolean }) {
         {fmtAgo(s.ts)}
       </td>
       <td class="num">{s.restarts}</td>
-      <td class="num">{s.pid ?? '–'}</td>
-      <td class="num">{s.cpu_percent != null ? `${s.cpu_percent.toFixed(1)} %` : '–'}</td>
-      <td class="num">{fmtBytes(s.rss_bytes)}</td>
+      <td class="num">{pid ?? '–'}</td>
+      <td class="num">{pid != null && s.cpu_percent != null ? `${s.cpu_percent.toFixed(1)} %` : '–'}</td>
+      <td class="num">{fmtBytes(pid != null ? s.rss_bytes : undefined)}</td>
       <td>
         <code class="muted small">{s.uri}</code>
       </td>
       <td>
-        {s.pid != null && (
+        {pid != null && (
           <button
             class="small danger"
             data-testid="kill-daemon"
