@@ -35,7 +35,9 @@ export function showFatal(what: string, err: unknown) {
  * without that feature, so it is no crash. */
 export function isPermissionCheck(reason: unknown): boolean {
   const text = reason instanceof Error ? reason.message : String(reason);
-  return /plugin:[\w-]+\|(is_permission_granted|check_permissions|permission_state)\b/.test(text);
+  // Tauri words it `plugin:notification|is_permission_granted not allowed by ACL` or
+  // `notification.is_permission_granted not allowed. …`, depending on its version.
+  return /\b[\w-]+[|.](is_permission_granted|check_permissions|permission_state)\b/.test(text);
 }
 
 window.addEventListener('error', (e) => showFatal('error', e.error ?? e.message));
