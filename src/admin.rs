@@ -366,6 +366,7 @@ pub struct CatalogPolicy {
     pub max_body_bytes: u64,
     pub include_debug_headers: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[ts(as = "Option<Vec<String>>", optional)]
     pub allow_hosts: Vec<String>,
 }
 

@@ -35,6 +35,7 @@ pub struct LogLine {
     pub runtime: RuntimeKind,
     /// Function that printed it, for per-call handler output.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub function: Option<String>,
     pub stream: &'static str,
     pub line: String,

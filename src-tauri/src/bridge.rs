@@ -37,11 +37,16 @@ impl Aggregate {
 pub struct Sockets(BTreeMap<(String, u64), bool>);
 
 impl Sockets {
-    /// Seed from a `/_fn/health` snapshot (`runtimes.<rt>.sockets[].{index, up}`).
+    /// Seed from a `/_fn/health` snapshot (`runtimes.<rt>.sockets[].{index, up}`), leaving out
+    /// runtimes whose `health.state` is `not_needed`: no route uses them, so no daemon runs and
+    /// their idle sockets are not down.
     pub fn from_health(health: &serde_json::Value) -> Self {
         let mut s = Sockets::default();
         if let Some(runtimes) = health.get("runtimes").and_then(|r| r.as_object()) {
             for (rt, v) in runtimes {
+                if v.pointer("/health/state").and_then(|s| s.as_str()) == Some("not_needed") {
+                    continue;
+                }
                 for sock in v.get("sockets").and_then(|s| s.as_array()).into_iter().flatten() {
                     let index = sock.get("index").and_then(|i| i.as_u64()).unwrap_or(1);
                     let up = sock.get("up").and_then(|u| u.as_bool()).unwrap_or(false);
@@ -54,6 +59,12 @@ impl Sockets {
 
     pub fn observe(&mut self, runtime: &str, index: u64, up: bool) {
         self.0.insert((runtime.to_string(), index), up);
+    }
+
+    /// The last route of `runtime` went: its daemons stop, and that is not an outage. (When a
+    /// route needs it again, its sockets come back with their `socket_health` events.)
+    pub fn not_needed(&mut self, runtime: &str) {
+        self.0.retain(|(rt, _), _| rt != runtime);
     }
 
     pub fn aggregate(&self) -> Aggregate {
@@ -114,12 +125,16 @@ pub async fn forward(app: AppHandle, engine: Engine) {
     let mut limit = RateLimit::default();
     let app2 = app.clone();
     pump(app, lifecycle, move |event: &EngineEvent| {
-        if let EngineEvent::SocketHealth { runtime, index, up, .. } = event {
-            let before = sockets.aggregate();
-            sockets.observe(&runtime.to_string(), *index as u64, *up);
-            if sockets.aggregate() != before {
-                tray::show_health(&app2, sockets.aggregate());
+        let before = sockets.aggregate();
+        match event {
+            EngineEvent::SocketHealth { runtime, index, up, .. } => {
+                sockets.observe(&runtime.to_string(), *index as u64, *up)
             }
+            EngineEvent::RuntimeDemand { runtime, needed: false } => sockets.not_needed(&runtime.to_string()),
+            _ => {}
+        }
+        if sockets.aggregate() != before {
+            tray::show_health(&app2, sockets.aggregate());
         }
         if let Some((title, body)) = notification_for(event) {
             if limit.allow(Instant::now()) {
@@ -176,6 +191,20 @@ mod tests {
         s.observe("python", 1, false);
         assert_eq!(s.aggregate(), Aggregate::Down);
         assert_eq!(Sockets::default().aggregate(), Aggregate::Down);
+    }
+
+    #[test]
+    fn runtimes_not_needed_are_not_down() {
+        let mut s = Sockets::from_health(&json!({"runtimes": {
+            "python": {"sockets": [{"index": 1, "up": true}], "health": {"state": "up"}},
+            "node": {"sockets": [{"index": 1, "up": false}], "health": {"state": "not_needed"}},
+        }}));
+        assert_eq!(s.aggregate(), Aggregate::Healthy);
+        s.observe("php", 1, true);
+        s.observe("php", 2, false);
+        assert_eq!(s.aggregate(), Aggregate::Degraded);
+        s.not_needed("php");
+        assert_eq!(s.aggregate(), Aggregate::Healthy);
     }
 
     #[test]

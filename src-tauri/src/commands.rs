@@ -1,13 +1,15 @@
 //! The IPC commands of `docs/dashboard.md` (desktop column). Each answers the same JSON as its
-//! `/_fn/*` twin; failures are `{code, message}`.
+//! `/_fn/*` twin (the engine's own answer, or a typed struct of its types); failures are
+//! `{code, message}`.
 
 use crate::project::{self, ProjectInfo, UiError};
 use crate::send::{self, Reply};
 use crate::AppState;
-use fastfn::logs::LogFilter;
+use fastfn::logs::{LogFilter, LogLine};
 use fastfn::runtime::RuntimeKind;
 use fastfn::Engine;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use std::path::PathBuf;
 use tauri::{AppHandle, State};
 use tauri_plugin_dialog::DialogExt;
@@ -40,10 +42,17 @@ pub async fn resolve(state: State<'_, AppState>, method: Option<String>, url: St
         .await)
 }
 
-/// `{runtime?, fn?, stream?, lines?}` → `{lines: LogLine[]}` (`fn` is a Rust keyword, so the
+/// The runtime log's structured lines: what `GET /_fn/logs?file=runtime&format=json` answers
+/// as `entries` (`RuntimeLogs` in `ui/src/contract.ts`).
+#[derive(Debug, Serialize)]
+pub struct RuntimeLogs {
+    pub entries: Vec<LogLine>,
+}
+
+/// `{runtime?, fn?, stream?, lines?}` → `{entries: LogLine[]}` (`fn` is a Rust keyword, so the
 /// arguments are read from the raw payload).
 #[tauri::command]
-pub async fn logs(state: State<'_, AppState>, request: tauri::ipc::Request<'_>) -> Result<Value> {
+pub async fn logs(state: State<'_, AppState>, request: tauri::ipc::Request<'_>) -> Result<RuntimeLogs> {
     let args = match request.body() {
         tauri::ipc::InvokeBody::Json(v) => v.clone(),
         _ => Value::Null,
@@ -65,7 +74,9 @@ pub async fn logs(state: State<'_, AppState>, request: tauri::ipc::Request<'_>) 
         stream: text("stream").filter(|s| s != "all"),
         lines,
     };
-    Ok(json!({"lines": engine(&state).await?.logs().tail(&filter)}))
+    Ok(RuntimeLogs {
+        entries: engine(&state).await?.logs().tail(&filter),
+    })
 }
 
 #[tauri::command]
@@ -81,8 +92,17 @@ pub async fn send_request(
     send::send(addr, method.as_deref().unwrap_or("GET"), &path, &headers, body).await
 }
 
+/// What `kill_daemon` (and `POST /_fn/daemons/kill`) answers.
+#[derive(Debug, Serialize)]
+pub struct Killed {
+    pub ok: bool,
+    pub runtime: RuntimeKind,
+    pub index: usize,
+    pub pid: u32,
+}
+
 #[tauri::command]
-pub async fn kill_daemon(state: State<'_, AppState>, runtime: String, index: Option<usize>) -> Result<Value> {
+pub async fn kill_daemon(state: State<'_, AppState>, runtime: String, index: Option<usize>) -> Result<Killed> {
     let engine = engine(&state).await?;
     let index = index.unwrap_or(1);
     let rt = RuntimeKind::parse(&runtime);
@@ -92,7 +112,12 @@ pub async fn kill_daemon(state: State<'_, AppState>, runtime: String, index: Opt
         .find(|d| Some(d.runtime) == rt && d.index == index)
         .ok_or_else(|| UiError::new("daemon.not_found", format!("no {runtime} daemon {index}")))?;
     let pid = daemon.pid();
-    Ok(json!({"ok": daemon.kill(), "runtime": daemon.runtime, "index": index, "pid": pid}))
+    Ok(Killed {
+        ok: daemon.kill(),
+        runtime: daemon.runtime,
+        index,
+        pid,
+    })
 }
 
 #[tauri::command]

@@ -77,6 +77,9 @@ impl AppState {
             }
         };
         let info = open.info();
+        if let Some(url) = &info.url {
+            print_serving(&info.path, url);
+        }
         *current = Some(open);
         drop(current);
         if let Err(e) = self.recents.push(&path) {
@@ -109,6 +112,15 @@ impl AppState {
         let mut current = self.current.lock().await;
         self.stop_locked(&mut current).await;
     }
+}
+
+/// One line on stdout per project served, for whoever runs the app from a terminal (and
+/// `scripts/app` under a virtual display, where the window cannot be seen).
+fn print_serving(path: &str, url: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    // No console (a Windows GUI build, a closed stdout): nothing to tell.
+    let _ = writeln!(out, "FastFN: serving {path} at {url}/").and_then(|_| out.flush());
 }
 
 pub fn show_window(app: &AppHandle) {

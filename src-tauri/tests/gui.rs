@@ -345,7 +345,54 @@ async fn scenario(c: &Client, launched_at: Instant) -> Result<()> {
         startup.as_millis()
     );
     let rows = count(c, "[data-testid=route-row]").await?;
-    println!("route rows: {rows}");
+    // The tab's badge and the table's count are the same number: routes (URL patterns), which a
+    // route served by two functions (GET by one, POST by another) makes fewer than the rows.
+    let counts = js(
+        c,
+        "return [document.querySelector('[data-testid=tab-routes] .count').textContent,
+                 document.querySelector('[data-testid=route-count]').textContent,
+                 new Set([...document.querySelectorAll('[data-testid=route-row]')].map(r => r.dataset.pattern)).size]",
+        vec![],
+    )
+    .await?;
+    let (badge, count_text, patterns) = (
+        counts[0].as_str().unwrap_or_default(),
+        counts[1].as_str().unwrap_or_default(),
+        counts[2].as_u64().unwrap_or_default(),
+    );
+    println!("route rows: {rows}; badge {badge}; table \"{count_text}\"");
+    if badge != patterns.to_string() || !count_text.starts_with(&format!("{patterns} of {patterns} routes")) {
+        bail!("route counts disagree: badge {badge}, table {count_text:?}, {patterns} patterns in {rows} rows");
+    }
+    // The notification plugin's page script asks this at every load; the capability allows it.
+    let granted = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             window.__TAURI_INTERNALS__.invoke('plugin:notification|is_permission_granted')
+               .then((v) => done({ok: v}), (e) => done({err: String(e)}));",
+            vec![],
+        )
+        .await?;
+    if granted.get("err").is_some() {
+        bail!("is_permission_granted refused: {granted}");
+    }
+    println!("notification permission check: {granted}");
+    // A permission check the capability does not allow, left unhandled as the plugin's script
+    // leaves its own: the page goes on without a red banner.
+    let denied = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             addEventListener('unhandledrejection', (e) => setTimeout(() => done({
+               reason: String(e.reason),
+               banner: !!document.querySelector('[data-testid=fatal-error]'),
+             }), 100), {once: true});
+             window.__TAURI_INTERNALS__.invoke('plugin:notification|permission_state');",
+            vec![],
+        )
+        .await?;
+    if !denied["reason"].as_str().unwrap_or_default().contains("not allowed") || denied["banner"] != json!(false) {
+        bail!("a refused permission check must not show a banner: {denied}");
+    }
     screenshot(c, "routes.png").await.context("screenshot")?;
 
     let url = c
@@ -410,6 +457,20 @@ async fn scenario(c: &Client, launched_at: Instant) -> Result<()> {
     if !headers[0].to_ascii_lowercase().starts_with("x-fn-") {
         bail!("X-Fn-* headers are not first: {headers:?}");
     }
+    // Where the time went: the record's four stages, in order, on one bar.
+    let stages = js(
+        c,
+        "return [...document.querySelectorAll('[data-testid=request-stages] [data-stage]')]
+           .map(e => [e.dataset.stage, Number(e.dataset.us)])",
+        vec![],
+    )
+    .await?;
+    let stages: Vec<(String, u64)> = serde_json::from_value(stages).unwrap_or_default();
+    let names: Vec<&str> = stages.iter().map(|(n, _)| n.as_str()).collect();
+    if names != ["admission", "body", "runtime", "reply"] || !stages.iter().any(|(n, us)| n == "runtime" && *us > 0) {
+        bail!("request stages: {stages:?}");
+    }
+    println!("request stages (µs): {stages:?}");
     screenshot(c, "request.png").await?;
 
     // 3. Health: kill a daemon with its button; its socket goes down and comes back.
@@ -475,6 +536,16 @@ async fn scenario(c: &Client, launched_at: Instant) -> Result<()> {
     println!("slow statuses: {statuses:?}");
     if !statuses.contains(&200) {
         bail!("no call of the slow function succeeded: {statuses:?}");
+    }
+    // Nothing went wrong on the page along the way (an error or a rejection shows a banner).
+    let fatal = js(
+        c,
+        "const e = document.querySelector('[data-testid=fatal-error]'); return e ? e.textContent : null",
+        vec![],
+    )
+    .await?;
+    if let Some(text) = fatal.as_str() {
+        bail!("the page shows an error: {text}");
     }
     Ok(())
 }

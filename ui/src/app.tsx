@@ -6,7 +6,8 @@ import { LogsView } from './views/logs';
 import { QueuesView } from './views/queues';
 import { ReloadsView } from './views/reloads';
 import { RequestsView } from './views/requests';
-import { RoutesView } from './views/routes';
+import { neededSockets } from './store';
+import { routeCount, RoutesView } from './views/routes';
 
 const TABS = [
   ['routes', 'Routes'],
@@ -38,7 +39,8 @@ function ProjectBar() {
       setBusy(false);
     }
   };
-  const up = [...state.sockets.values()].filter((s) => s.up).length;
+  const socks = neededSockets(state);
+  const up = socks.filter((s) => s.up).length;
   return (
     <header class="bar">
       <strong class="brand">FastFN</strong>
@@ -61,10 +63,10 @@ function ProjectBar() {
       <span class="spacer" />
       <span class={`conn ${state.connected ? 'up' : 'down'}`} title="live event stream" data-testid="connection">
         <span class={`dot ${state.connected ? 'up' : 'down'}`} /> {state.connected ? 'live' : 'reconnecting…'}
-        {state.sockets.size > 0 && (
+        {socks.length > 0 && (
           <span class="muted">
             {' '}
-            · {up}/{state.sockets.size} sockets up
+            · {up}/{socks.length} sockets up
           </span>
         )}
       </span>
@@ -156,7 +158,7 @@ function States() {
   const reloadError = state.health?.hot_reload.last_error;
   const ee = state.engineError;
   const missing = Object.entries(state.health?.runtimes_missing ?? {});
-  const socks = [...state.sockets.values()];
+  const socks = neededSockets(state);
   const allDown = socks.length > 0 && socks.every((s) => !s.up);
   return (
     <>
@@ -242,11 +244,11 @@ export function App() {
     );
   }
   const counts: Partial<Record<Tab, string>> = {
-    routes: state.catalog ? String(Object.keys(state.catalog.mapped_routes).length) : undefined,
+    routes: state.catalog ? String(routeCount(Object.keys(state.catalog.mapped_routes))) : undefined,
     requests: state.requests.length ? String(state.requests.length) : undefined,
     reloads: state.reloads.length ? String(state.reloads.length) : undefined,
   };
-  const down = [...state.sockets.values()].filter((s) => !s.up).length;
+  const down = neededSockets(state).filter((s) => !s.up).length;
   return (
     <div class="app">
       <ProjectBar />

@@ -3,9 +3,18 @@
 // app (commands and events of `src-tauri/`). Both carry the same data (docs/dashboard.md).
 import { invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
-import type { EngineEvent } from './bindings/EngineEvent';
-import type { LogLine } from './bindings/LogLine';
-import type { Catalog, EngineError, Health, Project, Resolve, RuntimeKind, SendResult } from './contract';
+import type {
+  Catalog,
+  EngineError,
+  EngineEvent,
+  Health,
+  LogLine,
+  Project,
+  Resolve,
+  RuntimeKind,
+  RuntimeLogs,
+  SendResult,
+} from './contract';
 
 export interface LogQuery {
   runtime?: RuntimeKind;
@@ -26,7 +35,8 @@ export interface Backend {
   health(): Promise<Health>;
   catalog(): Promise<Catalog>;
   resolve(method: string, url: string): Promise<Resolve>;
-  logs(q: LogQuery): Promise<{ lines: LogLine[] }>;
+  /** The runtime log's structured lines (daemon output and per-call handler output). */
+  logs(q: LogQuery): Promise<LogLine[]>;
   sendRequest(req: SendRequest): Promise<SendResult>;
   killDaemon(runtime: RuntimeKind, index: number): Promise<unknown>;
   /** Live events; `onConnected(true)` each time the stream (re)connects. Returns unsubscribe. */
@@ -72,8 +82,8 @@ export class HttpBackend implements Backend {
   }
   async logs(q: LogQuery) {
     // The runtime log's structured lines are `entries` (`data` holds them as FastFN prints them).
-    const r = await getJson<{ entries: LogLine[] }>(`${this.base}/_fn/logs?${query({ file: 'runtime', format: 'json', ...q })}`);
-    return { lines: r.entries };
+    const r = await getJson<RuntimeLogs>(`${this.base}/_fn/logs?${query({ file: 'runtime', format: 'json', ...q })}`);
+    return r.entries;
   }
   async sendRequest(req: SendRequest): Promise<SendResult> {
     const headers = new Headers();
@@ -163,8 +173,8 @@ export class TauriBackend implements Backend {
   resolve(method: string, url: string) {
     return invoke<Resolve>('resolve', { method, url });
   }
-  logs(q: LogQuery) {
-    return invoke<{ lines: LogLine[] }>('logs', { ...q });
+  async logs(q: LogQuery) {
+    return (await invoke<RuntimeLogs>('logs', { ...q })).entries;
   }
   sendRequest(req: SendRequest) {
     return invoke<SendResult>('send_request', { ...req });

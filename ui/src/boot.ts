@@ -29,5 +29,23 @@ export function showFatal(what: string, err: unknown) {
   box.textContent = `${what}: ${err instanceof Error ? `${err.message}\n${err.stack ?? ''}` : String(err)}`;
   document.body.prepend(box);
 }
+
+/** A permission check a plugin's page script makes and does not handle (the notification
+ * plugin asks `is_permission_granted` at every load): refused or failed, the app just goes
+ * without that feature, so it is no crash. */
+export function isPermissionCheck(reason: unknown): boolean {
+  const text = reason instanceof Error ? reason.message : String(reason);
+  // Tauri words it `plugin:notification|is_permission_granted not allowed by ACL` or
+  // `notification.is_permission_granted not allowed. …`, depending on its version.
+  return /\b[\w-]+[|.](is_permission_granted|check_permissions|permission_state)\b/.test(text);
+}
+
 window.addEventListener('error', (e) => showFatal('error', e.error ?? e.message));
-window.addEventListener('unhandledrejection', (e) => showFatal('unhandled rejection', e.reason));
+window.addEventListener('unhandledrejection', (e) => {
+  if (isPermissionCheck(e.reason)) {
+    e.preventDefault();
+    console.warn('permission check failed; going without:', e.reason);
+    return;
+  }
+  showFatal('unhandled rejection', e.reason);
+});

@@ -1,1278 +1,1827 @@
 // Captured from the engine serving fixtures/demo by tests/capture-samples.mjs; do not edit.
-// Typed with the hand-written contract, so `tsc --noEmit` fails when the types drift from
+// Typed with the generated contract, so `tsc --noEmit` fails when the types drift from
 // real data; the browser test checks the live JSON still has every key of these samples.
-import type { Catalog, Health, Resolve } from './contract';
+import type { Catalog, EngineEvent, Health, Resolve, RuntimeLogs } from './contract';
 
 export const healthSample: Health = {
-  "config_loaded_at": 1795579570.414,
+  "config_loaded_at": 1796125249.969,
   "defaults": {
-    "max_body_bytes": 1048576,
+    "timeout_ms": 2500,
     "max_concurrency": 20,
-    "timeout_ms": 2500
-  },
-  "functions": {
-    "states": [
-      {
-        "key": "node/blog/[...slug].js@default",
-        "name": "blog/[...slug].js",
-        "runtime": "node",
-        "state": "cold",
-        "worker_pool": {
-          "active": 0,
-          "enabled": false,
-          "idle_ttl_seconds": 300,
-          "max_queue": 0,
-          "max_workers": 20,
-          "min_warm": 0,
-          "overflow_status": 429,
-          "queue_drops": {
-            "overflow": 0,
-            "timeout": 0,
-            "total": 0
-          },
-          "queue_poll_ms": 20,
-          "queue_timeout_ms": 0,
-          "queued": 0
-        }
-      },
-      {
-        "key": "node/bytes.js@default",
-        "name": "bytes.js",
-        "runtime": "node",
-        "state": "cold",
-        "worker_pool": {
-          "active": 0,
-          "enabled": false,
-          "idle_ttl_seconds": 300,
-          "max_queue": 0,
-          "max_workers": 20,
-          "min_warm": 0,
-          "overflow_status": 429,
-          "queue_drops": {
-            "overflow": 0,
-            "timeout": 0,
-            "total": 0
-          },
-          "queue_poll_ms": 20,
-          "queue_timeout_ms": 0,
-          "queued": 0
-        }
-      },
-      {
-        "key": "node/clock@default",
-        "name": "clock",
-        "runtime": "node",
-        "state": "cold",
-        "worker_pool": {
-          "active": 0,
-          "enabled": false,
-          "idle_ttl_seconds": 300,
-          "max_queue": 0,
-          "max_workers": 20,
-          "min_warm": 0,
-          "overflow_status": 429,
-          "queue_drops": {
-            "overflow": 0,
-            "timeout": 0,
-            "total": 0
-          },
-          "queue_poll_ms": 20,
-          "queue_timeout_ms": 0,
-          "queued": 0
-        }
-      },
-      {
-        "key": "node/counter@default",
-        "name": "counter",
-        "runtime": "node",
-        "state": "cold",
-        "worker_pool": {
-          "active": 0,
-          "enabled": false,
-          "idle_ttl_seconds": 300,
-          "max_queue": 0,
-          "max_workers": 20,
-          "min_warm": 0,
-          "overflow_status": 429,
-          "queue_drops": {
-            "overflow": 0,
-            "timeout": 0,
-            "total": 0
-          },
-          "queue_poll_ms": 20,
-          "queue_timeout_ms": 0,
-          "queued": 0
-        }
-      },
-      {
-        "key": "node/counter@v2",
-        "name": "counter",
-        "runtime": "node",
-        "state": "cold",
-        "worker_pool": {
-          "active": 0,
-          "enabled": false,
-          "idle_ttl_seconds": 300,
-          "max_queue": 0,
-          "max_workers": 20,
-          "min_warm": 0,
-          "overflow_status": 429,
-          "queue_drops": {
-            "overflow": 0,
-            "timeout": 0,
-            "total": 0
-          },
-          "queue_poll_ms": 20,
-          "queue_timeout_ms": 0,
-          "queued": 0
-        }
-      },
-      {
-        "key": "node/debug/whoami.js@default",
-        "name": "debug/whoami.js",
-        "runtime": "node",
-        "state": "warm",
-        "warm_at": 1795579576.393,
-        "worker_pool": {
-          "active": 0,
-          "enabled": false,
-          "idle_ttl_seconds": 300,
-          "max_queue": 0,
-          "max_workers": 20,
-          "min_warm": 0,
-          "overflow_status": 429,
-          "queue_drops": {
-            "overflow": 0,
-            "timeout": 0,
-            "total": 0
-          },
-          "queue_poll_ms": 20,
-          "queue_timeout_ms": 0,
-          "queued": 0
-        }
-      },
-      {
-        "key": "node/get.conflict.js@default",
-        "name": "get.conflict.js",
-        "runtime": "node",
-        "state": "cold",
-        "worker_pool": {
-          "active": 0,
-          "enabled": false,
-          "idle_ttl_seconds": 300,
-          "max_queue": 0,
-          "max_workers": 20,
-          "min_warm": 0,
-          "overflow_status": 429,
-          "queue_drops": {
-            "overflow": 0,
-            "timeout": 0,
-            "total": 0
-          },
-          "queue_poll_ms": 20,
-          "queue_timeout_ms": 0,
-          "queued": 0
-        }
-      },
-      {
-        "key": "node/page.js@default",
-        "name": "page.js",
-        "runtime": "node",
-        "state": "cold",
-        "worker_pool": {
-          "active": 0,
-          "enabled": false,
-          "idle_ttl_seconds": 300,
-          "max_queue": 0,
-          "max_workers": 20,
-          "min_warm": 0,
-          "overflow_status": 429,
-          "queue_drops": {
-            "overflow": 0,
-            "timeout": 0,
-            "total": 0
-          },
-          "queue_poll_ms": 20,
-          "queue_timeout_ms": 0,
-          "queued": 0
-        }
-      },
-      {
-        "key": "node/shop/handler.js@default",
-        "name": "shop/handler.js",
-        "runtime": "node",
-        "state": "cold",
-        "worker_pool": {
-          "active": 0,
-          "enabled": false,
-          "idle_ttl_seconds": 300,
-          "max_queue": 0,
-          "max_workers": 20,
-          "min_warm": 0,
-          "overflow_status": 429,
-          "queue_drops": {
-            "overflow": 0,
-            "timeout": 0,
-            "total": 0
-          },
-          "queue_poll_ms": 20,
-          "queue_timeout_ms": 0,
-          "queued": 0
-        }
-      },
-      {
-        "key": "node/text.js@default",
-        "name": "text.js",
-        "runtime": "node",
-        "state": "cold",
-        "worker_pool": {
-          "active": 0,
-          "enabled": false,
-          "idle_ttl_seconds": 300,
-          "max_queue": 0,
-          "max_workers": 20,
-          "min_warm": 0,
-          "overflow_status": 429,
-          "queue_drops": {
-            "overflow": 0,
-            "timeout": 0,
-            "total": 0
-          },
-          "queue_poll_ms": 20,
-          "queue_timeout_ms": 0,
-          "queued": 0
-        }
-      },
-      {
-        "key": "node/time.js@default",
-        "name": "time.js",
-        "runtime": "node",
-        "state": "cold",
-        "worker_pool": {
-          "active": 0,
-          "enabled": false,
-          "idle_ttl_seconds": 300,
-          "max_queue": 0,
-          "max_workers": 20,
-          "min_warm": 0,
-          "overflow_status": 429,
-          "queue_drops": {
-            "overflow": 0,
-            "timeout": 0,
-            "total": 0
-          },
-          "queue_poll_ms": 20,
-          "queue_timeout_ms": 0,
-          "queued": 0
-        }
-      },
-      {
-        "key": "node/users/index.js@default",
-        "name": "users/index.js",
-        "runtime": "node",
-        "state": "cold",
-        "worker_pool": {
-          "active": 0,
-          "enabled": false,
-          "idle_ttl_seconds": 300,
-          "max_queue": 0,
-          "max_workers": 20,
-          "min_warm": 0,
-          "overflow_status": 429,
-          "queue_drops": {
-            "overflow": 0,
-            "timeout": 0,
-            "total": 0
-          },
-          "queue_poll_ms": 20,
-          "queue_timeout_ms": 0,
-          "queued": 0
-        }
-      },
-      {
-        "key": "python/docs/[[...page]].py@default",
-        "name": "docs/[[...page]].py",
-        "runtime": "python",
-        "state": "cold",
-        "worker_pool": {
-          "active": 0,
-          "enabled": false,
-          "idle_ttl_seconds": 300,
-          "max_queue": 0,
-          "max_workers": 20,
-          "min_warm": 0,
-          "overflow_status": 429,
-          "queue_drops": {
-            "overflow": 0,
-            "timeout": 0,
-            "total": 0
-          },
-          "queue_poll_ms": 20,
-          "queue_timeout_ms": 0,
-          "queued": 0
-        }
-      },
-      {
-        "key": "python/greet.py@default",
-        "name": "greet.py",
-        "runtime": "python",
-        "state": "cold",
-        "worker_pool": {
-          "active": 0,
-          "enabled": false,
-          "idle_ttl_seconds": 300,
-          "max_queue": 0,
-          "max_workers": 20,
-          "min_warm": 0,
-          "overflow_status": 429,
-          "queue_drops": {
-            "overflow": 0,
-            "timeout": 0,
-            "total": 0
-          },
-          "queue_poll_ms": 20,
-          "queue_timeout_ms": 0,
-          "queued": 0
-        }
-      },
-      {
-        "key": "python/hello.py@default",
-        "name": "hello.py",
-        "runtime": "python",
-        "state": "warm",
-        "warm_at": 1795579581.75,
-        "worker_pool": {
-          "active": 0,
-          "enabled": false,
-          "idle_ttl_seconds": 300,
-          "max_queue": 0,
-          "max_workers": 20,
-          "min_warm": 0,
-          "overflow_status": 429,
-          "queue_drops": {
-            "overflow": 0,
-            "timeout": 0,
-            "total": 0
-          },
-          "queue_poll_ms": 20,
-          "queue_timeout_ms": 0,
-          "queued": 0
-        }
-      },
-      {
-        "key": "python/legacy/ping.py@default",
-        "name": "legacy/ping.py",
-        "runtime": "python",
-        "state": "cold",
-        "worker_pool": {
-          "active": 0,
-          "enabled": false,
-          "idle_ttl_seconds": 300,
-          "max_queue": 0,
-          "max_workers": 20,
-          "min_warm": 0,
-          "overflow_status": 429,
-          "queue_drops": {
-            "overflow": 0,
-            "timeout": 0,
-            "total": 0
-          },
-          "queue_poll_ms": 20,
-          "queue_timeout_ms": 0,
-          "queued": 0
-        }
-      },
-      {
-        "key": "python/pixel.py@default",
-        "name": "pixel.py",
-        "runtime": "python",
-        "state": "cold",
-        "worker_pool": {
-          "active": 0,
-          "enabled": false,
-          "idle_ttl_seconds": 300,
-          "max_queue": 0,
-          "max_workers": 20,
-          "min_warm": 0,
-          "overflow_status": 429,
-          "queue_drops": {
-            "overflow": 0,
-            "timeout": 0,
-            "total": 0
-          },
-          "queue_poll_ms": 20,
-          "queue_timeout_ms": 0,
-          "queued": 0
-        }
-      },
-      {
-        "key": "python/post.users.py@default",
-        "name": "post.users.py",
-        "runtime": "python",
-        "state": "cold",
-        "worker_pool": {
-          "active": 0,
-          "enabled": false,
-          "idle_ttl_seconds": 300,
-          "max_queue": 0,
-          "max_workers": 20,
-          "min_warm": 0,
-          "overflow_status": 429,
-          "queue_drops": {
-            "overflow": 0,
-            "timeout": 0,
-            "total": 0
-          },
-          "queue_poll_ms": 20,
-          "queue_timeout_ms": 0,
-          "queued": 0
-        }
-      },
-      {
-        "key": "python/settings/handler.py@default",
-        "name": "settings/handler.py",
-        "runtime": "python",
-        "state": "cold",
-        "worker_pool": {
-          "active": 0,
-          "enabled": false,
-          "idle_ttl_seconds": 300,
-          "max_queue": 0,
-          "max_workers": 20,
-          "min_warm": 0,
-          "overflow_status": 429,
-          "queue_drops": {
-            "overflow": 0,
-            "timeout": 0,
-            "total": 0
-          },
-          "queue_poll_ms": 20,
-          "queue_timeout_ms": 0,
-          "queued": 0
-        }
-      },
-      {
-        "key": "python/teapot.py@default",
-        "name": "teapot.py",
-        "runtime": "python",
-        "state": "cold",
-        "worker_pool": {
-          "active": 0,
-          "enabled": false,
-          "idle_ttl_seconds": 300,
-          "max_queue": 0,
-          "max_workers": 20,
-          "min_warm": 0,
-          "overflow_status": 429,
-          "queue_drops": {
-            "overflow": 0,
-            "timeout": 0,
-            "total": 0
-          },
-          "queue_poll_ms": 20,
-          "queue_timeout_ms": 0,
-          "queued": 0
-        }
-      },
-      {
-        "key": "python/tools@default",
-        "name": "tools",
-        "runtime": "python",
-        "state": "cold",
-        "worker_pool": {
-          "active": 0,
-          "enabled": false,
-          "idle_ttl_seconds": 300,
-          "max_queue": 0,
-          "max_workers": 20,
-          "min_warm": 0,
-          "overflow_status": 429,
-          "queue_drops": {
-            "overflow": 0,
-            "timeout": 0,
-            "total": 0
-          },
-          "queue_poll_ms": 20,
-          "queue_timeout_ms": 0,
-          "queued": 0
-        }
-      },
-      {
-        "key": "python/users/[id].py@default",
-        "name": "users/[id].py",
-        "runtime": "python",
-        "state": "cold",
-        "worker_pool": {
-          "active": 0,
-          "enabled": false,
-          "idle_ttl_seconds": 300,
-          "max_queue": 0,
-          "max_workers": 20,
-          "min_warm": 0,
-          "overflow_status": 429,
-          "queue_drops": {
-            "overflow": 0,
-            "timeout": 0,
-            "total": 0
-          },
-          "queue_poll_ms": 20,
-          "queue_timeout_ms": 0,
-          "queued": 0
-        }
-      }
-    ],
-    "summary": {
-      "cold": 20,
-      "keep_warm_enabled": 0,
-      "pool_active": 0,
-      "pool_enabled": 0,
-      "pool_queue_drops": 0,
-      "pool_queue_overflow_drops": 0,
-      "pool_queue_timeout_drops": 0,
-      "pool_queued": 0,
-      "stale": 0,
-      "total": 22,
-      "warm": 2
-    }
+    "max_body_bytes": 1048576
   },
   "functions_root": "/path/to/fixtures/demo",
+  "socket_base_dir": "/tmp/fastfn/s-1234",
+  "runtime_order": [
+    "python",
+    "node",
+    "php",
+    "lua"
+  ],
   "hot_reload": {
     "enabled": true,
-    "last_catalog_scan_at": 1795579570.414,
+    "last_catalog_scan_at": 1796125250.673,
     "watchdog": {
+      "enabled": true,
       "active": true,
-      "backend": "inotify",
-      "enabled": true
+      "backend": "inotify"
     }
   },
   "routing": {
-    "mapped_route_conflicts": 0,
     "mapped_routes": 26,
+    "mapped_route_conflicts": 0,
     "shadowed_routes": 1
   },
-  "runtime_order": [
-    "node",
-    "python",
-    "php"
-  ],
-  "runtimes": {
-    "node": {
-      "health": {
-        "reason": "ok",
-        "sockets": [
-          {
-            "cpu_percent": 0,
-            "index": 1,
-            "pid": 16770,
-            "reason": "ok",
-            "restarts": 0,
-            "rss_bytes": 52228096,
-            "ts": 1795579590.416,
-            "up": true,
-            "uri": "unix:/tmp/fastfn/s-1234/fn-node.sock"
+  "functions": {
+    "summary": {
+      "total": 22,
+      "warm": 2,
+      "stale": 0,
+      "cold": 20,
+      "keep_warm_enabled": 0,
+      "pool_enabled": 0,
+      "pool_active": 0,
+      "pool_queued": 0,
+      "pool_queue_drops": 0,
+      "pool_queue_overflow_drops": 0,
+      "pool_queue_timeout_drops": 0
+    },
+    "states": [
+      {
+        "runtime": "node",
+        "name": "blog/[...slug].js",
+        "key": "node/blog/[...slug].js@default",
+        "state": "cold",
+        "worker_pool": {
+          "enabled": false,
+          "min_warm": 0,
+          "max_workers": 20,
+          "max_queue": 0,
+          "idle_ttl_seconds": 300,
+          "queue_timeout_ms": 0,
+          "queue_poll_ms": 20,
+          "overflow_status": 429,
+          "active": 0,
+          "queued": 0,
+          "queue_drops": {
+            "overflow": 0,
+            "timeout": 0,
+            "total": 0
           }
-        ],
-        "ts": 1795579590.416,
-        "up": true
+        }
       },
-      "routing": "single",
+      {
+        "runtime": "node",
+        "name": "bytes.js",
+        "key": "node/bytes.js@default",
+        "state": "cold",
+        "worker_pool": {
+          "enabled": false,
+          "min_warm": 0,
+          "max_workers": 20,
+          "max_queue": 0,
+          "idle_ttl_seconds": 300,
+          "queue_timeout_ms": 0,
+          "queue_poll_ms": 20,
+          "overflow_status": 429,
+          "active": 0,
+          "queued": 0,
+          "queue_drops": {
+            "overflow": 0,
+            "timeout": 0,
+            "total": 0
+          }
+        }
+      },
+      {
+        "runtime": "node",
+        "name": "clock",
+        "key": "node/clock@default",
+        "state": "cold",
+        "worker_pool": {
+          "enabled": false,
+          "min_warm": 0,
+          "max_workers": 20,
+          "max_queue": 0,
+          "idle_ttl_seconds": 300,
+          "queue_timeout_ms": 0,
+          "queue_poll_ms": 20,
+          "overflow_status": 429,
+          "active": 0,
+          "queued": 0,
+          "queue_drops": {
+            "overflow": 0,
+            "timeout": 0,
+            "total": 0
+          }
+        }
+      },
+      {
+        "runtime": "node",
+        "name": "counter",
+        "key": "node/counter@default",
+        "state": "cold",
+        "worker_pool": {
+          "enabled": false,
+          "min_warm": 0,
+          "max_workers": 20,
+          "max_queue": 0,
+          "idle_ttl_seconds": 300,
+          "queue_timeout_ms": 0,
+          "queue_poll_ms": 20,
+          "overflow_status": 429,
+          "active": 0,
+          "queued": 0,
+          "queue_drops": {
+            "overflow": 0,
+            "timeout": 0,
+            "total": 0
+          }
+        }
+      },
+      {
+        "runtime": "node",
+        "name": "counter",
+        "key": "node/counter@v2",
+        "state": "cold",
+        "worker_pool": {
+          "enabled": false,
+          "min_warm": 0,
+          "max_workers": 20,
+          "max_queue": 0,
+          "idle_ttl_seconds": 300,
+          "queue_timeout_ms": 0,
+          "queue_poll_ms": 20,
+          "overflow_status": 429,
+          "active": 0,
+          "queued": 0,
+          "queue_drops": {
+            "overflow": 0,
+            "timeout": 0,
+            "total": 0
+          }
+        }
+      },
+      {
+        "runtime": "node",
+        "name": "debug/whoami.js",
+        "key": "node/debug/whoami.js@default",
+        "state": "warm",
+        "worker_pool": {
+          "enabled": false,
+          "min_warm": 0,
+          "max_workers": 20,
+          "max_queue": 0,
+          "idle_ttl_seconds": 300,
+          "queue_timeout_ms": 0,
+          "queue_poll_ms": 20,
+          "overflow_status": 429,
+          "active": 0,
+          "queued": 0,
+          "queue_drops": {
+            "overflow": 0,
+            "timeout": 0,
+            "total": 0
+          }
+        },
+        "warm_at": 1796125272.745
+      },
+      {
+        "runtime": "node",
+        "name": "page.js",
+        "key": "node/page.js@default",
+        "state": "cold",
+        "worker_pool": {
+          "enabled": false,
+          "min_warm": 0,
+          "max_workers": 20,
+          "max_queue": 0,
+          "idle_ttl_seconds": 300,
+          "queue_timeout_ms": 0,
+          "queue_poll_ms": 20,
+          "overflow_status": 429,
+          "active": 0,
+          "queued": 0,
+          "queue_drops": {
+            "overflow": 0,
+            "timeout": 0,
+            "total": 0
+          }
+        }
+      },
+      {
+        "runtime": "node",
+        "name": "shop/handler.js",
+        "key": "node/shop/handler.js@default",
+        "state": "cold",
+        "worker_pool": {
+          "enabled": false,
+          "min_warm": 0,
+          "max_workers": 20,
+          "max_queue": 0,
+          "idle_ttl_seconds": 300,
+          "queue_timeout_ms": 0,
+          "queue_poll_ms": 20,
+          "overflow_status": 429,
+          "active": 0,
+          "queued": 0,
+          "queue_drops": {
+            "overflow": 0,
+            "timeout": 0,
+            "total": 0
+          }
+        }
+      },
+      {
+        "runtime": "node",
+        "name": "text.js",
+        "key": "node/text.js@default",
+        "state": "cold",
+        "worker_pool": {
+          "enabled": false,
+          "min_warm": 0,
+          "max_workers": 20,
+          "max_queue": 0,
+          "idle_ttl_seconds": 300,
+          "queue_timeout_ms": 0,
+          "queue_poll_ms": 20,
+          "overflow_status": 429,
+          "active": 0,
+          "queued": 0,
+          "queue_drops": {
+            "overflow": 0,
+            "timeout": 0,
+            "total": 0
+          }
+        }
+      },
+      {
+        "runtime": "node",
+        "name": "time.js",
+        "key": "node/time.js@default",
+        "state": "cold",
+        "worker_pool": {
+          "enabled": false,
+          "min_warm": 0,
+          "max_workers": 20,
+          "max_queue": 0,
+          "idle_ttl_seconds": 300,
+          "queue_timeout_ms": 0,
+          "queue_poll_ms": 20,
+          "overflow_status": 429,
+          "active": 0,
+          "queued": 0,
+          "queue_drops": {
+            "overflow": 0,
+            "timeout": 0,
+            "total": 0
+          }
+        }
+      },
+      {
+        "runtime": "node",
+        "name": "users/index.js",
+        "key": "node/users/index.js@default",
+        "state": "cold",
+        "worker_pool": {
+          "enabled": false,
+          "min_warm": 0,
+          "max_workers": 20,
+          "max_queue": 0,
+          "idle_ttl_seconds": 300,
+          "queue_timeout_ms": 0,
+          "queue_poll_ms": 20,
+          "overflow_status": 429,
+          "active": 0,
+          "queued": 0,
+          "queue_drops": {
+            "overflow": 0,
+            "timeout": 0,
+            "total": 0
+          }
+        }
+      },
+      {
+        "runtime": "python",
+        "name": "docs/[[...page]].py",
+        "key": "python/docs/[[...page]].py@default",
+        "state": "cold",
+        "worker_pool": {
+          "enabled": false,
+          "min_warm": 0,
+          "max_workers": 20,
+          "max_queue": 0,
+          "idle_ttl_seconds": 300,
+          "queue_timeout_ms": 0,
+          "queue_poll_ms": 20,
+          "overflow_status": 429,
+          "active": 0,
+          "queued": 0,
+          "queue_drops": {
+            "overflow": 0,
+            "timeout": 0,
+            "total": 0
+          }
+        }
+      },
+      {
+        "runtime": "python",
+        "name": "get.conflict.py",
+        "key": "python/get.conflict.py@default",
+        "state": "cold",
+        "worker_pool": {
+          "enabled": false,
+          "min_warm": 0,
+          "max_workers": 20,
+          "max_queue": 0,
+          "idle_ttl_seconds": 300,
+          "queue_timeout_ms": 0,
+          "queue_poll_ms": 20,
+          "overflow_status": 429,
+          "active": 0,
+          "queued": 0,
+          "queue_drops": {
+            "overflow": 0,
+            "timeout": 0,
+            "total": 0
+          }
+        }
+      },
+      {
+        "runtime": "python",
+        "name": "greet.py",
+        "key": "python/greet.py@default",
+        "state": "cold",
+        "worker_pool": {
+          "enabled": false,
+          "min_warm": 0,
+          "max_workers": 20,
+          "max_queue": 0,
+          "idle_ttl_seconds": 300,
+          "queue_timeout_ms": 0,
+          "queue_poll_ms": 20,
+          "overflow_status": 429,
+          "active": 0,
+          "queued": 0,
+          "queue_drops": {
+            "overflow": 0,
+            "timeout": 0,
+            "total": 0
+          }
+        }
+      },
+      {
+        "runtime": "python",
+        "name": "hello.py",
+        "key": "python/hello.py@default",
+        "state": "warm",
+        "worker_pool": {
+          "enabled": false,
+          "min_warm": 0,
+          "max_workers": 20,
+          "max_queue": 0,
+          "idle_ttl_seconds": 300,
+          "queue_timeout_ms": 0,
+          "queue_poll_ms": 20,
+          "overflow_status": 429,
+          "active": 0,
+          "queued": 0,
+          "queue_drops": {
+            "overflow": 0,
+            "timeout": 0,
+            "total": 0
+          }
+        },
+        "warm_at": 1796125254.458
+      },
+      {
+        "runtime": "python",
+        "name": "legacy/ping.py",
+        "key": "python/legacy/ping.py@default",
+        "state": "cold",
+        "worker_pool": {
+          "enabled": false,
+          "min_warm": 0,
+          "max_workers": 20,
+          "max_queue": 0,
+          "idle_ttl_seconds": 300,
+          "queue_timeout_ms": 0,
+          "queue_poll_ms": 20,
+          "overflow_status": 429,
+          "active": 0,
+          "queued": 0,
+          "queue_drops": {
+            "overflow": 0,
+            "timeout": 0,
+            "total": 0
+          }
+        }
+      },
+      {
+        "runtime": "python",
+        "name": "pixel.py",
+        "key": "python/pixel.py@default",
+        "state": "cold",
+        "worker_pool": {
+          "enabled": false,
+          "min_warm": 0,
+          "max_workers": 20,
+          "max_queue": 0,
+          "idle_ttl_seconds": 300,
+          "queue_timeout_ms": 0,
+          "queue_poll_ms": 20,
+          "overflow_status": 429,
+          "active": 0,
+          "queued": 0,
+          "queue_drops": {
+            "overflow": 0,
+            "timeout": 0,
+            "total": 0
+          }
+        }
+      },
+      {
+        "runtime": "python",
+        "name": "post.users.py",
+        "key": "python/post.users.py@default",
+        "state": "cold",
+        "worker_pool": {
+          "enabled": false,
+          "min_warm": 0,
+          "max_workers": 20,
+          "max_queue": 0,
+          "idle_ttl_seconds": 300,
+          "queue_timeout_ms": 0,
+          "queue_poll_ms": 20,
+          "overflow_status": 429,
+          "active": 0,
+          "queued": 0,
+          "queue_drops": {
+            "overflow": 0,
+            "timeout": 0,
+            "total": 0
+          }
+        }
+      },
+      {
+        "runtime": "python",
+        "name": "settings/handler.py",
+        "key": "python/settings/handler.py@default",
+        "state": "cold",
+        "worker_pool": {
+          "enabled": false,
+          "min_warm": 0,
+          "max_workers": 20,
+          "max_queue": 0,
+          "idle_ttl_seconds": 300,
+          "queue_timeout_ms": 0,
+          "queue_poll_ms": 20,
+          "overflow_status": 429,
+          "active": 0,
+          "queued": 0,
+          "queue_drops": {
+            "overflow": 0,
+            "timeout": 0,
+            "total": 0
+          }
+        }
+      },
+      {
+        "runtime": "python",
+        "name": "teapot.py",
+        "key": "python/teapot.py@default",
+        "state": "cold",
+        "worker_pool": {
+          "enabled": false,
+          "min_warm": 0,
+          "max_workers": 20,
+          "max_queue": 0,
+          "idle_ttl_seconds": 300,
+          "queue_timeout_ms": 0,
+          "queue_poll_ms": 20,
+          "overflow_status": 429,
+          "active": 0,
+          "queued": 0,
+          "queue_drops": {
+            "overflow": 0,
+            "timeout": 0,
+            "total": 0
+          }
+        }
+      },
+      {
+        "runtime": "python",
+        "name": "tools",
+        "key": "python/tools@default",
+        "state": "cold",
+        "worker_pool": {
+          "enabled": false,
+          "min_warm": 0,
+          "max_workers": 20,
+          "max_queue": 0,
+          "idle_ttl_seconds": 300,
+          "queue_timeout_ms": 0,
+          "queue_poll_ms": 20,
+          "overflow_status": 429,
+          "active": 0,
+          "queued": 0,
+          "queue_drops": {
+            "overflow": 0,
+            "timeout": 0,
+            "total": 0
+          }
+        }
+      },
+      {
+        "runtime": "python",
+        "name": "users/[id].py",
+        "key": "python/users/[id].py@default",
+        "state": "cold",
+        "worker_pool": {
+          "enabled": false,
+          "min_warm": 0,
+          "max_workers": 20,
+          "max_queue": 0,
+          "idle_ttl_seconds": 300,
+          "queue_timeout_ms": 0,
+          "queue_poll_ms": 20,
+          "overflow_status": 429,
+          "active": 0,
+          "queued": 0,
+          "queue_drops": {
+            "overflow": 0,
+            "timeout": 0,
+            "total": 0
+          }
+        }
+      }
+    ]
+  },
+  "runtimes": {
+    "lua": {
+      "socket": "inprocess:lua",
+      "sockets": [],
+      "routing": "in_process",
+      "timeout_ms": 2500,
+      "health": {
+        "up": true,
+        "state": "up",
+        "ts": 1796125275.828,
+        "reason": "ok",
+        "sockets": []
+      }
+    },
+    "node": {
       "socket": "unix:/tmp/fastfn/s-1234/fn-node.sock",
       "sockets": [
         {
-          "cpu_percent": 0,
           "index": 1,
-          "pid": 16770,
-          "reason": "ok",
-          "restarts": 0,
-          "rss_bytes": 52228096,
-          "ts": 1795579590.416,
+          "uri": "unix:/tmp/fastfn/s-1234/fn-node.sock",
           "up": true,
-          "uri": "unix:/tmp/fastfn/s-1234/fn-node.sock"
+          "ts": 1796125274.695,
+          "reason": "ok",
+          "pid": 4333,
+          "restarts": 0,
+          "cpu_percent": 0.5,
+          "rss_bytes": 54317056
         }
       ],
-      "timeout_ms": 2500
-    },
-    "php": {
+      "routing": "single",
+      "timeout_ms": 2500,
       "health": {
+        "up": true,
+        "state": "up",
+        "ts": 1796125274.695,
         "reason": "ok",
         "sockets": [
           {
-            "cpu_percent": 0,
             "index": 1,
-            "pid": 16772,
-            "reason": "ok",
-            "restarts": 0,
-            "rss_bytes": 23482368,
-            "ts": 1795579590.418,
+            "uri": "unix:/tmp/fastfn/s-1234/fn-node.sock",
             "up": true,
-            "uri": "unix:/tmp/fastfn/s-1234/fn-php.sock"
+            "ts": 1796125274.695,
+            "reason": "ok",
+            "pid": 4333,
+            "restarts": 0,
+            "cpu_percent": 0.5,
+            "rss_bytes": 54317056
           }
-        ],
-        "ts": 1795579590.418,
-        "up": true
-      },
-      "routing": "single",
+        ]
+      }
+    },
+    "php": {
       "socket": "unix:/tmp/fastfn/s-1234/fn-php.sock",
       "sockets": [
         {
-          "cpu_percent": 0,
           "index": 1,
-          "pid": 16772,
-          "reason": "ok",
+          "uri": "unix:/tmp/fastfn/s-1234/fn-php.sock",
+          "up": false,
+          "ts": 1796125250.673,
+          "reason": "not needed",
+          "pid": 0,
           "restarts": 0,
-          "rss_bytes": 23482368,
-          "ts": 1795579590.418,
-          "up": true,
-          "uri": "unix:/tmp/fastfn/s-1234/fn-php.sock"
+          "cpu_percent": 0,
+          "rss_bytes": 0
         }
       ],
-      "timeout_ms": 2500
-    },
-    "python": {
+      "routing": "single",
+      "timeout_ms": 2500,
       "health": {
-        "reason": "ok",
+        "up": false,
+        "state": "not_needed",
+        "ts": 1796125250.673,
+        "reason": "not needed",
         "sockets": [
           {
-            "cpu_percent": 0.5,
             "index": 1,
-            "pid": 16771,
-            "reason": "ok",
+            "uri": "unix:/tmp/fastfn/s-1234/fn-php.sock",
+            "up": false,
+            "ts": 1796125250.673,
+            "reason": "not needed",
+            "pid": 0,
             "restarts": 0,
-            "rss_bytes": 25714688,
-            "ts": 1795579590.417,
-            "up": true,
-            "uri": "unix:/tmp/fastfn/s-1234/fn-python.sock"
+            "cpu_percent": 0,
+            "rss_bytes": 0
           }
-        ],
-        "ts": 1795579590.417,
-        "up": true
-      },
-      "routing": "single",
+        ]
+      }
+    },
+    "python": {
       "socket": "unix:/tmp/fastfn/s-1234/fn-python.sock",
       "sockets": [
         {
-          "cpu_percent": 0.5,
           "index": 1,
-          "pid": 16771,
-          "reason": "ok",
-          "restarts": 0,
-          "rss_bytes": 25714688,
-          "ts": 1795579590.417,
+          "uri": "unix:/tmp/fastfn/s-1234/fn-python.sock",
           "up": true,
-          "uri": "unix:/tmp/fastfn/s-1234/fn-python.sock"
+          "ts": 1796125274.697,
+          "reason": "ok",
+          "pid": 4335,
+          "restarts": 0,
+          "cpu_percent": 1.5,
+          "rss_bytes": 26300416
         }
       ],
-      "timeout_ms": 2500
+      "routing": "single",
+      "timeout_ms": 2500,
+      "health": {
+        "up": true,
+        "state": "up",
+        "ts": 1796125274.697,
+        "reason": "ok",
+        "sockets": [
+          {
+            "index": 1,
+            "uri": "unix:/tmp/fastfn/s-1234/fn-python.sock",
+            "up": true,
+            "ts": 1796125274.697,
+            "reason": "ok",
+            "pid": 4335,
+            "restarts": 0,
+            "cpu_percent": 1.5,
+            "rss_bytes": 26300416
+          }
+        ]
+      }
     }
   },
-  "runtimes_missing": {
-    "lua": "the lua runtime is not available in this build yet"
-  },
-  "socket_base_dir": "/tmp/fastfn/s-1234"
+  "warnings": [
+    "/conflict: get.conflict.js (node) is shadowed: runtime python comes before node in the runtime order; `get.conflict.py` wins"
+  ]
 };
 
 export const catalogSample: Catalog = {
-  "conflict_claimants": {},
-  "defaults": {
-    "max_body_bytes": 1048576,
-    "max_concurrency": 20,
-    "timeout_ms": 2500
-  },
-  "errors": [],
+  "generated_at": 1796125250.673,
   "functions_root": "/path/to/fixtures/demo",
-  "generated_at": 1795579570.414,
-  "mapped_route_conflicts": {},
+  "defaults": {
+    "timeout_ms": 2500,
+    "max_concurrency": 20,
+    "max_body_bytes": 1048576
+  },
+  "runtime_order": [
+    "python",
+    "node",
+    "php",
+    "lua"
+  ],
   "mapped_routes": {
     "/blog/:slug*": [
       {
-        "allow_hosts": [],
-        "entry": "blog/[...slug].js",
-        "explicit": false,
+        "runtime": "node",
         "fn_name": "blog/[...slug].js",
-        "force_url": false,
+        "version": "default",
         "methods": [
           "GET"
         ],
-        "runtime": "node",
-        "source": "file",
         "source_rank": 1,
-        "version": "default"
+        "source": "file",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "blog/[...slug].js",
+        "explicit": false
       }
     ],
     "/bytes": [
       {
-        "allow_hosts": [],
-        "entry": "bytes.js",
-        "explicit": false,
+        "runtime": "node",
         "fn_name": "bytes.js",
-        "force_url": false,
+        "version": "default",
         "methods": [
           "GET"
         ],
-        "runtime": "node",
-        "source": "file",
         "source_rank": 1,
-        "version": "default"
+        "source": "file",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "bytes.js",
+        "explicit": false
       }
     ],
     "/clock": [
       {
-        "allow_hosts": [],
-        "entry": "node/clock/handler.js",
-        "explicit": true,
+        "runtime": "node",
         "fn_name": "clock",
-        "force_url": false,
+        "version": "default",
         "methods": [
           "GET"
         ],
-        "runtime": "node",
-        "source": "config",
         "source_rank": 3,
-        "version": "default"
+        "source": "config",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "node/clock/handler.js",
+        "explicit": true
       }
     ],
     "/clock/*": [
       {
-        "allow_hosts": [],
-        "entry": "node/clock/handler.js",
-        "explicit": true,
+        "runtime": "node",
         "fn_name": "clock",
-        "force_url": false,
+        "version": "default",
         "methods": [
           "GET"
         ],
-        "runtime": "node",
-        "source": "config",
         "source_rank": 3,
-        "version": "default"
+        "source": "config",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "node/clock/handler.js",
+        "explicit": true
       }
     ],
     "/conflict": [
       {
-        "allow_hosts": [],
-        "entry": "get.conflict.js",
-        "explicit": false,
-        "fn_name": "get.conflict.js",
-        "force_url": false,
+        "runtime": "python",
+        "fn_name": "get.conflict.py",
+        "version": "default",
         "methods": [
           "GET"
         ],
-        "runtime": "node",
-        "source": "file",
         "source_rank": 1,
-        "version": "default"
+        "source": "file",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "get.conflict.py",
+        "explicit": false
       }
     ],
     "/counter": [
       {
-        "allow_hosts": [],
-        "entry": "counter/handler.js",
-        "explicit": true,
+        "runtime": "node",
         "fn_name": "counter",
-        "force_url": false,
+        "version": "default",
         "methods": [
           "GET",
           "POST"
         ],
-        "runtime": "node",
-        "source": "config",
         "source_rank": 3,
-        "version": "default"
+        "source": "config",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "counter/handler.js",
+        "explicit": true
       }
     ],
     "/counter/*": [
       {
-        "allow_hosts": [],
-        "entry": "counter/handler.js",
-        "explicit": true,
+        "runtime": "node",
         "fn_name": "counter",
-        "force_url": false,
+        "version": "default",
         "methods": [
           "GET",
           "POST"
         ],
-        "runtime": "node",
-        "source": "config",
         "source_rank": 3,
-        "version": "default"
+        "source": "config",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "counter/handler.js",
+        "explicit": true
       }
     ],
     "/counter@v2": [
       {
-        "allow_hosts": [],
-        "entry": "counter/v2/handler.js",
-        "explicit": true,
+        "runtime": "node",
         "fn_name": "counter",
-        "force_url": false,
+        "version": "v2",
         "methods": [
           "GET",
           "POST"
         ],
-        "runtime": "node",
-        "source": "config",
         "source_rank": 3,
-        "version": "v2"
+        "source": "config",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "counter/v2/handler.js",
+        "explicit": true
       }
     ],
     "/counter@v2/*": [
       {
-        "allow_hosts": [],
-        "entry": "counter/v2/handler.js",
-        "explicit": true,
+        "runtime": "node",
         "fn_name": "counter",
-        "force_url": false,
+        "version": "v2",
         "methods": [
           "GET",
           "POST"
         ],
-        "runtime": "node",
-        "source": "config",
         "source_rank": 3,
-        "version": "v2"
+        "source": "config",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "counter/v2/handler.js",
+        "explicit": true
       }
     ],
     "/debug/whoami": [
       {
-        "allow_hosts": [],
-        "entry": "debug/whoami.js",
-        "explicit": false,
+        "runtime": "node",
         "fn_name": "debug/whoami.js",
-        "force_url": false,
+        "version": "default",
         "methods": [
           "GET"
         ],
-        "runtime": "node",
-        "source": "file",
         "source_rank": 1,
-        "version": "default"
+        "source": "file",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "debug/whoami.js",
+        "explicit": false
       }
     ],
     "/docs": [
       {
-        "allow_hosts": [],
-        "entry": "docs/[[...page]].py",
-        "explicit": false,
+        "runtime": "python",
         "fn_name": "docs/[[...page]].py",
-        "force_url": false,
+        "version": "default",
         "methods": [
           "GET"
         ],
-        "runtime": "python",
-        "source": "file",
         "source_rank": 1,
-        "version": "default"
+        "source": "file",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "docs/[[...page]].py",
+        "explicit": false
       }
     ],
     "/docs/:page*": [
       {
-        "allow_hosts": [],
-        "entry": "docs/[[...page]].py",
-        "explicit": false,
+        "runtime": "python",
         "fn_name": "docs/[[...page]].py",
-        "force_url": false,
+        "version": "default",
         "methods": [
           "GET"
         ],
-        "runtime": "python",
-        "source": "file",
         "source_rank": 1,
-        "version": "default"
+        "source": "file",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "docs/[[...page]].py",
+        "explicit": false
       }
     ],
     "/greet": [
       {
-        "allow_hosts": [],
-        "entry": "greet.py",
-        "explicit": false,
+        "runtime": "python",
         "fn_name": "greet.py",
-        "force_url": false,
+        "version": "default",
         "methods": [
           "GET"
         ],
-        "runtime": "python",
-        "source": "file",
         "source_rank": 1,
-        "version": "default"
+        "source": "file",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "greet.py",
+        "explicit": false
       }
     ],
     "/hello": [
       {
-        "allow_hosts": [],
-        "entry": "hello.py",
-        "explicit": false,
+        "runtime": "python",
         "fn_name": "hello.py",
-        "force_url": false,
+        "version": "default",
         "methods": [
           "GET"
         ],
-        "runtime": "python",
-        "source": "file",
         "source_rank": 1,
-        "version": "default"
+        "source": "file",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "hello.py",
+        "explicit": false
       }
     ],
     "/legacy/ping": [
       {
-        "allow_hosts": [],
-        "entry": "legacy/ping.py",
-        "explicit": false,
+        "runtime": "python",
         "fn_name": "legacy/ping.py",
-        "force_url": false,
+        "version": "default",
         "methods": [
           "GET",
           "POST"
         ],
-        "runtime": "python",
-        "source": "routes_json",
         "source_rank": 2,
-        "version": "default"
+        "source": "routes_json",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "legacy/ping.py",
+        "explicit": false
       }
     ],
     "/page": [
       {
-        "allow_hosts": [],
-        "entry": "page.js",
-        "explicit": false,
+        "runtime": "node",
         "fn_name": "page.js",
-        "force_url": false,
+        "version": "default",
         "methods": [
           "GET"
         ],
-        "runtime": "node",
-        "source": "file",
         "source_rank": 1,
-        "version": "default"
+        "source": "file",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "page.js",
+        "explicit": false
       }
     ],
     "/pixel": [
       {
-        "allow_hosts": [],
-        "entry": "pixel.py",
-        "explicit": false,
+        "runtime": "python",
         "fn_name": "pixel.py",
-        "force_url": false,
+        "version": "default",
         "methods": [
           "GET"
         ],
-        "runtime": "python",
-        "source": "file",
         "source_rank": 1,
-        "version": "default"
+        "source": "file",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "pixel.py",
+        "explicit": false
       }
     ],
     "/settings": [
       {
-        "allow_hosts": [],
-        "entry": "settings/handler.py",
-        "explicit": false,
+        "runtime": "python",
         "fn_name": "settings/handler.py",
-        "force_url": false,
+        "version": "default",
         "methods": [
           "GET"
         ],
-        "runtime": "python",
-        "source": "file",
         "source_rank": 1,
-        "version": "default"
+        "source": "file",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "settings/handler.py",
+        "explicit": false
       }
     ],
     "/shop": [
       {
-        "allow_hosts": [],
-        "entry": "shop/handler.js",
-        "explicit": false,
+        "runtime": "node",
         "fn_name": "shop/handler.js",
-        "force_url": false,
+        "version": "default",
         "methods": [
           "GET"
         ],
-        "runtime": "node",
-        "source": "file",
         "source_rank": 1,
-        "version": "default"
+        "source": "file",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "shop/handler.js",
+        "explicit": false
       }
     ],
     "/teapot": [
       {
-        "allow_hosts": [],
-        "entry": "teapot.py",
-        "explicit": false,
+        "runtime": "python",
         "fn_name": "teapot.py",
-        "force_url": false,
+        "version": "default",
         "methods": [
           "GET"
         ],
-        "runtime": "python",
-        "source": "file",
         "source_rank": 1,
-        "version": "default"
+        "source": "file",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "teapot.py",
+        "explicit": false
       }
     ],
     "/text": [
       {
-        "allow_hosts": [],
-        "entry": "text.js",
-        "explicit": false,
+        "runtime": "node",
         "fn_name": "text.js",
-        "force_url": false,
+        "version": "default",
         "methods": [
           "GET"
         ],
-        "runtime": "node",
-        "source": "file",
         "source_rank": 1,
-        "version": "default"
+        "source": "file",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "text.js",
+        "explicit": false
       }
     ],
     "/time": [
       {
-        "allow_hosts": [],
-        "entry": "time.js",
-        "explicit": false,
+        "runtime": "node",
         "fn_name": "time.js",
-        "force_url": false,
+        "version": "default",
         "methods": [
           "GET"
         ],
-        "runtime": "node",
-        "source": "file",
         "source_rank": 1,
-        "version": "default"
+        "source": "file",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "time.js",
+        "explicit": false
       }
     ],
     "/tools": [
       {
-        "allow_hosts": [],
-        "entry": "python/tools/handler.py",
-        "explicit": true,
+        "runtime": "python",
         "fn_name": "tools",
-        "force_url": false,
+        "version": "default",
         "methods": [
           "GET"
         ],
-        "runtime": "python",
-        "source": "config",
         "source_rank": 3,
-        "version": "default"
+        "source": "config",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "python/tools/handler.py",
+        "explicit": true
       }
     ],
     "/tools/*": [
       {
-        "allow_hosts": [],
-        "entry": "python/tools/handler.py",
-        "explicit": true,
+        "runtime": "python",
         "fn_name": "tools",
-        "force_url": false,
+        "version": "default",
         "methods": [
           "GET"
         ],
-        "runtime": "python",
-        "source": "config",
         "source_rank": 3,
-        "version": "default"
+        "source": "config",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "python/tools/handler.py",
+        "explicit": true
       }
     ],
     "/users": [
       {
-        "allow_hosts": [],
-        "entry": "post.users.py",
-        "explicit": false,
+        "runtime": "python",
         "fn_name": "post.users.py",
-        "force_url": false,
+        "version": "default",
         "methods": [
           "POST"
         ],
-        "runtime": "python",
-        "source": "file",
         "source_rank": 1,
-        "version": "default"
+        "source": "file",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "post.users.py",
+        "explicit": false
       },
       {
-        "allow_hosts": [],
-        "entry": "users/index.js",
-        "explicit": false,
+        "runtime": "node",
         "fn_name": "users/index.js",
-        "force_url": false,
+        "version": "default",
         "methods": [
           "GET"
         ],
-        "runtime": "node",
-        "source": "file",
         "source_rank": 1,
-        "version": "default"
+        "source": "file",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "users/index.js",
+        "explicit": false
       }
     ],
     "/users/:id": [
       {
-        "allow_hosts": [],
-        "entry": "users/[id].py",
-        "explicit": false,
+        "runtime": "python",
         "fn_name": "users/[id].py",
-        "force_url": false,
+        "version": "default",
         "methods": [
           "GET"
         ],
-        "runtime": "python",
-        "source": "file",
         "source_rank": 1,
-        "version": "default"
+        "source": "file",
+        "allow_hosts": [],
+        "force_url": false,
+        "entry": "users/[id].py",
+        "explicit": false
       }
     ]
   },
-  "runtime_order": [
-    "node",
-    "python",
-    "php"
-  ],
-  "runtimes": {
-    "node": {
-      "health": {
-        "reason": "ok",
-        "sockets": [
-          {
-            "cpu_percent": 0,
-            "index": 1,
-            "pid": 16770,
-            "reason": "ok",
-            "restarts": 0,
-            "rss_bytes": 52228096,
-            "ts": 1795579590.416,
-            "up": true,
-            "uri": "unix:/tmp/fastfn/s-1234/fn-node.sock"
-          }
-        ],
-        "ts": 1795579590.416,
-        "up": true
-      },
-      "routing": "single",
-      "socket": "unix:/tmp/fastfn/s-1234/fn-node.sock",
-      "sockets": [
-        {
-          "cpu_percent": 0,
-          "index": 1,
-          "pid": 16770,
-          "reason": "ok",
-          "restarts": 0,
-          "rss_bytes": 52228096,
-          "ts": 1795579590.416,
-          "up": true,
-          "uri": "unix:/tmp/fastfn/s-1234/fn-node.sock"
-        }
-      ],
-      "timeout_ms": 2500
-    },
-    "php": {
-      "health": {
-        "reason": "ok",
-        "sockets": [
-          {
-            "cpu_percent": 0,
-            "index": 1,
-            "pid": 16772,
-            "reason": "ok",
-            "restarts": 0,
-            "rss_bytes": 23482368,
-            "ts": 1795579590.418,
-            "up": true,
-            "uri": "unix:/tmp/fastfn/s-1234/fn-php.sock"
-          }
-        ],
-        "ts": 1795579590.418,
-        "up": true
-      },
-      "routing": "single",
-      "socket": "unix:/tmp/fastfn/s-1234/fn-php.sock",
-      "sockets": [
-        {
-          "cpu_percent": 0,
-          "index": 1,
-          "pid": 16772,
-          "reason": "ok",
-          "restarts": 0,
-          "rss_bytes": 23482368,
-          "ts": 1795579590.418,
-          "up": true,
-          "uri": "unix:/tmp/fastfn/s-1234/fn-php.sock"
-        }
-      ],
-      "timeout_ms": 2500
-    },
-    "python": {
-      "health": {
-        "reason": "ok",
-        "sockets": [
-          {
-            "cpu_percent": 0.5,
-            "index": 1,
-            "pid": 16771,
-            "reason": "ok",
-            "restarts": 0,
-            "rss_bytes": 25714688,
-            "ts": 1795579590.417,
-            "up": true,
-            "uri": "unix:/tmp/fastfn/s-1234/fn-python.sock"
-          }
-        ],
-        "ts": 1795579590.417,
-        "up": true
-      },
-      "routing": "single",
-      "socket": "unix:/tmp/fastfn/s-1234/fn-python.sock",
-      "sockets": [
-        {
-          "cpu_percent": 0.5,
-          "index": 1,
-          "pid": 16771,
-          "reason": "ok",
-          "restarts": 0,
-          "rss_bytes": 25714688,
-          "ts": 1795579590.417,
-          "up": true,
-          "uri": "unix:/tmp/fastfn/s-1234/fn-python.sock"
-        }
-      ],
-      "timeout_ms": 2500
-    }
-  },
+  "mapped_route_conflicts": {},
+  "conflict_claimants": {},
   "shadowed_routes": [
     {
       "loser": {
-        "fn_name": "get.conflict.py",
-        "runtime": "python"
-      },
-      "reason": "runtime node comes before python in the runtime order; `get.conflict.js` wins",
-      "route": "/conflict",
-      "winner": {
         "fn_name": "get.conflict.js",
         "runtime": "node"
+      },
+      "reason": "runtime python comes before node in the runtime order; `get.conflict.py` wins",
+      "route": "/conflict",
+      "winner": {
+        "fn_name": "get.conflict.py",
+        "runtime": "python"
       }
     }
   ],
+  "runtimes": {
+    "lua": {
+      "socket": "inprocess:lua",
+      "sockets": [],
+      "routing": "in_process",
+      "timeout_ms": 2500,
+      "health": {
+        "up": true,
+        "state": "up",
+        "ts": 1796125275.835,
+        "reason": "ok",
+        "sockets": []
+      },
+      "functions": []
+    },
+    "node": {
+      "socket": "unix:/tmp/fastfn/s-1234/fn-node.sock",
+      "sockets": [
+        {
+          "index": 1,
+          "uri": "unix:/tmp/fastfn/s-1234/fn-node.sock",
+          "up": true,
+          "ts": 1796125274.695,
+          "reason": "ok",
+          "pid": 4333,
+          "restarts": 0,
+          "cpu_percent": 0.5,
+          "rss_bytes": 54317056
+        }
+      ],
+      "routing": "single",
+      "timeout_ms": 2500,
+      "health": {
+        "up": true,
+        "state": "up",
+        "ts": 1796125274.695,
+        "reason": "ok",
+        "sockets": [
+          {
+            "index": 1,
+            "uri": "unix:/tmp/fastfn/s-1234/fn-node.sock",
+            "up": true,
+            "ts": 1796125274.695,
+            "reason": "ok",
+            "pid": 4333,
+            "restarts": 0,
+            "cpu_percent": 0.5,
+            "rss_bytes": 54317056
+          }
+        ]
+      },
+      "functions": [
+        {
+          "name": "blog/[...slug].js",
+          "has_default": true,
+          "versions": [],
+          "policy": {
+            "methods": [
+              "GET"
+            ],
+            "routes": [
+              "/blog/:slug*"
+            ],
+            "timeout_ms": 2500,
+            "max_concurrency": 20,
+            "max_body_bytes": 1048576,
+            "include_debug_headers": false
+          },
+          "versions_policy": {},
+          "entry": "blog/[...slug].js"
+        },
+        {
+          "name": "bytes.js",
+          "has_default": true,
+          "versions": [],
+          "policy": {
+            "methods": [
+              "GET"
+            ],
+            "routes": [
+              "/bytes"
+            ],
+            "timeout_ms": 2500,
+            "max_concurrency": 20,
+            "max_body_bytes": 1048576,
+            "include_debug_headers": false
+          },
+          "versions_policy": {},
+          "entry": "bytes.js"
+        },
+        {
+          "name": "clock",
+          "has_default": true,
+          "versions": [],
+          "policy": {
+            "methods": [
+              "GET"
+            ],
+            "routes": [
+              "/clock",
+              "/clock/*"
+            ],
+            "timeout_ms": 2500,
+            "max_concurrency": 20,
+            "max_body_bytes": 1048576,
+            "include_debug_headers": false
+          },
+          "versions_policy": {},
+          "entry": "node/clock/handler.js"
+        },
+        {
+          "name": "counter",
+          "has_default": true,
+          "versions": [
+            "v2"
+          ],
+          "policy": {
+            "methods": [
+              "GET",
+              "POST"
+            ],
+            "routes": [
+              "/counter",
+              "/counter/*"
+            ],
+            "timeout_ms": 2500,
+            "max_concurrency": 20,
+            "max_body_bytes": 1048576,
+            "include_debug_headers": false
+          },
+          "versions_policy": {
+            "v2": {
+              "methods": [
+                "GET",
+                "POST"
+              ],
+              "routes": [
+                "/counter@v2",
+                "/counter@v2/*"
+              ],
+              "timeout_ms": 2500,
+              "max_concurrency": 20,
+              "max_body_bytes": 1048576,
+              "include_debug_headers": false
+            }
+          },
+          "entry": "counter/handler.js"
+        },
+        {
+          "name": "debug/whoami.js",
+          "has_default": true,
+          "versions": [],
+          "policy": {
+            "methods": [
+              "GET"
+            ],
+            "routes": [
+              "/debug/whoami"
+            ],
+            "timeout_ms": 2500,
+            "max_concurrency": 20,
+            "max_body_bytes": 1048576,
+            "include_debug_headers": true
+          },
+          "versions_policy": {},
+          "entry": "debug/whoami.js"
+        },
+        {
+          "name": "page.js",
+          "has_default": true,
+          "versions": [],
+          "policy": {
+            "methods": [
+              "GET"
+            ],
+            "routes": [
+              "/page"
+            ],
+            "timeout_ms": 2500,
+            "max_concurrency": 20,
+            "max_body_bytes": 1048576,
+            "include_debug_headers": false
+          },
+          "versions_policy": {},
+          "entry": "page.js"
+        },
+        {
+          "name": "shop/handler.js",
+          "has_default": true,
+          "versions": [],
+          "policy": {
+            "methods": [
+              "GET"
+            ],
+            "routes": [
+              "/shop"
+            ],
+            "timeout_ms": 2500,
+            "max_concurrency": 20,
+            "max_body_bytes": 1048576,
+            "include_debug_headers": false
+          },
+          "versions_policy": {},
+          "entry": "shop/handler.js"
+        },
+        {
+          "name": "text.js",
+          "has_default": true,
+          "versions": [],
+          "policy": {
+            "methods": [
+              "GET"
+            ],
+            "routes": [
+              "/text"
+            ],
+            "timeout_ms": 2500,
+            "max_concurrency": 20,
+            "max_body_bytes": 1048576,
+            "include_debug_headers": false
+          },
+          "versions_policy": {},
+          "entry": "text.js"
+        },
+        {
+          "name": "time.js",
+          "has_default": true,
+          "versions": [],
+          "policy": {
+            "methods": [
+              "GET"
+            ],
+            "routes": [
+              "/time"
+            ],
+            "timeout_ms": 2500,
+            "max_concurrency": 20,
+            "max_body_bytes": 1048576,
+            "include_debug_headers": false
+          },
+          "versions_policy": {},
+          "entry": "time.js"
+        },
+        {
+          "name": "users/index.js",
+          "has_default": true,
+          "versions": [],
+          "policy": {
+            "methods": [
+              "GET"
+            ],
+            "routes": [
+              "/users"
+            ],
+            "timeout_ms": 2500,
+            "max_concurrency": 20,
+            "max_body_bytes": 1048576,
+            "include_debug_headers": false
+          },
+          "versions_policy": {},
+          "entry": "users/index.js"
+        }
+      ]
+    },
+    "php": {
+      "socket": "unix:/tmp/fastfn/s-1234/fn-php.sock",
+      "sockets": [
+        {
+          "index": 1,
+          "uri": "unix:/tmp/fastfn/s-1234/fn-php.sock",
+          "up": false,
+          "ts": 1796125250.673,
+          "reason": "not needed",
+          "pid": 0,
+          "restarts": 0,
+          "cpu_percent": 0,
+          "rss_bytes": 0
+        }
+      ],
+      "routing": "single",
+      "timeout_ms": 2500,
+      "health": {
+        "up": false,
+        "state": "not_needed",
+        "ts": 1796125250.673,
+        "reason": "not needed",
+        "sockets": [
+          {
+            "index": 1,
+            "uri": "unix:/tmp/fastfn/s-1234/fn-php.sock",
+            "up": false,
+            "ts": 1796125250.673,
+            "reason": "not needed",
+            "pid": 0,
+            "restarts": 0,
+            "cpu_percent": 0,
+            "rss_bytes": 0
+          }
+        ]
+      },
+      "functions": []
+    },
+    "python": {
+      "socket": "unix:/tmp/fastfn/s-1234/fn-python.sock",
+      "sockets": [
+        {
+          "index": 1,
+          "uri": "unix:/tmp/fastfn/s-1234/fn-python.sock",
+          "up": true,
+          "ts": 1796125274.697,
+          "reason": "ok",
+          "pid": 4335,
+          "restarts": 0,
+          "cpu_percent": 1.5,
+          "rss_bytes": 26300416
+        }
+      ],
+      "routing": "single",
+      "timeout_ms": 2500,
+      "health": {
+        "up": true,
+        "state": "up",
+        "ts": 1796125274.697,
+        "reason": "ok",
+        "sockets": [
+          {
+            "index": 1,
+            "uri": "unix:/tmp/fastfn/s-1234/fn-python.sock",
+            "up": true,
+            "ts": 1796125274.697,
+            "reason": "ok",
+            "pid": 4335,
+            "restarts": 0,
+            "cpu_percent": 1.5,
+            "rss_bytes": 26300416
+          }
+        ]
+      },
+      "functions": [
+        {
+          "name": "docs/[[...page]].py",
+          "has_default": true,
+          "versions": [],
+          "policy": {
+            "methods": [
+              "GET"
+            ],
+            "routes": [
+              "/docs",
+              "/docs/:page*"
+            ],
+            "timeout_ms": 2500,
+            "max_concurrency": 20,
+            "max_body_bytes": 1048576,
+            "include_debug_headers": false
+          },
+          "versions_policy": {},
+          "entry": "docs/[[...page]].py"
+        },
+        {
+          "name": "get.conflict.py",
+          "has_default": true,
+          "versions": [],
+          "policy": {
+            "methods": [
+              "GET"
+            ],
+            "routes": [
+              "/conflict"
+            ],
+            "timeout_ms": 2500,
+            "max_concurrency": 20,
+            "max_body_bytes": 1048576,
+            "include_debug_headers": false
+          },
+          "versions_policy": {},
+          "entry": "get.conflict.py"
+        },
+        {
+          "name": "greet.py",
+          "has_default": true,
+          "versions": [],
+          "policy": {
+            "methods": [
+              "GET"
+            ],
+            "routes": [
+              "/greet"
+            ],
+            "timeout_ms": 2500,
+            "max_concurrency": 20,
+            "max_body_bytes": 1048576,
+            "include_debug_headers": false
+          },
+          "versions_policy": {},
+          "entry": "greet.py"
+        },
+        {
+          "name": "hello.py",
+          "has_default": true,
+          "versions": [],
+          "policy": {
+            "methods": [
+              "GET"
+            ],
+            "routes": [
+              "/hello"
+            ],
+            "timeout_ms": 2500,
+            "max_concurrency": 20,
+            "max_body_bytes": 1048576,
+            "include_debug_headers": false
+          },
+          "versions_policy": {},
+          "entry": "hello.py"
+        },
+        {
+          "name": "legacy/ping.py",
+          "has_default": true,
+          "versions": [],
+          "policy": {
+            "methods": [
+              "GET",
+              "POST"
+            ],
+            "routes": [
+              "/legacy/ping"
+            ],
+            "timeout_ms": 2500,
+            "max_concurrency": 20,
+            "max_body_bytes": 1048576,
+            "include_debug_headers": false
+          },
+          "versions_policy": {},
+          "entry": "legacy/ping.py"
+        },
+        {
+          "name": "pixel.py",
+          "has_default": true,
+          "versions": [],
+          "policy": {
+            "methods": [
+              "GET"
+            ],
+            "routes": [
+              "/pixel"
+            ],
+            "timeout_ms": 2500,
+            "max_concurrency": 20,
+            "max_body_bytes": 1048576,
+            "include_debug_headers": false
+          },
+          "versions_policy": {},
+          "entry": "pixel.py"
+        },
+        {
+          "name": "post.users.py",
+          "has_default": true,
+          "versions": [],
+          "policy": {
+            "methods": [
+              "POST"
+            ],
+            "routes": [
+              "/users"
+            ],
+            "timeout_ms": 2500,
+            "max_concurrency": 20,
+            "max_body_bytes": 1048576,
+            "include_debug_headers": false
+          },
+          "versions_policy": {},
+          "entry": "post.users.py"
+        },
+        {
+          "name": "settings/handler.py",
+          "has_default": true,
+          "versions": [],
+          "policy": {
+            "methods": [
+              "GET"
+            ],
+            "routes": [
+              "/settings"
+            ],
+            "timeout_ms": 2500,
+            "max_concurrency": 20,
+            "max_body_bytes": 1048576,
+            "include_debug_headers": false
+          },
+          "versions_policy": {},
+          "entry": "settings/handler.py"
+        },
+        {
+          "name": "teapot.py",
+          "has_default": true,
+          "versions": [],
+          "policy": {
+            "methods": [
+              "GET"
+            ],
+            "routes": [
+              "/teapot"
+            ],
+            "timeout_ms": 2500,
+            "max_concurrency": 20,
+            "max_body_bytes": 1048576,
+            "include_debug_headers": false
+          },
+          "versions_policy": {},
+          "entry": "teapot.py"
+        },
+        {
+          "name": "tools",
+          "has_default": true,
+          "versions": [],
+          "policy": {
+            "methods": [
+              "GET"
+            ],
+            "routes": [
+              "/tools",
+              "/tools/*"
+            ],
+            "timeout_ms": 2500,
+            "max_concurrency": 20,
+            "max_body_bytes": 1048576,
+            "include_debug_headers": false
+          },
+          "versions_policy": {},
+          "entry": "python/tools/handler.py"
+        },
+        {
+          "name": "users/[id].py",
+          "has_default": true,
+          "versions": [],
+          "policy": {
+            "methods": [
+              "GET"
+            ],
+            "routes": [
+              "/users/:id"
+            ],
+            "timeout_ms": 2500,
+            "max_concurrency": 20,
+            "max_body_bytes": 1048576,
+            "include_debug_headers": false
+          },
+          "versions_policy": {},
+          "entry": "users/[id].py"
+        }
+      ]
+    }
+  },
   "warnings": [
-    "/conflict: get.conflict.py (python) is shadowed: runtime node comes before python in the runtime order; `get.conflict.js` wins"
-  ]
+    "/conflict: get.conflict.js (node) is shadowed: runtime python comes before node in the runtime order; `get.conflict.py` wins"
+  ],
+  "errors": []
 };
 
 export const resolve404Sample: Resolve = {
   "method": "POST",
+  "url": "/users/42",
   "path": "/users/42",
   "status": 404,
-  "url": "/users/42",
   "why": "/users/:id (users/[id].py) answers GET, not POST: a file route answers 404 for other methods (only explicit functions answer 405)"
 };
 
 export const resolve200Sample: Resolve = {
-  "file": "users/[id].py",
-  "function": "users/[id].py",
   "method": "GET",
-  "params": {
-    "id": "42"
-  },
+  "url": "/users/42",
   "path": "/users/42",
+  "status": 200,
+  "why": "GET /users/42 matches /users/:id (file route), served by users/[id].py (python)",
   "route": "/users/:id",
   "runtime": "python",
+  "function": "users/[id].py",
+  "file": "users/[id].py",
   "source": "file",
+  "params": {
+    "id": "42"
+  }
+};
+
+export const logsSample: RuntimeLogs = {
+  "entries": [
+    {
+      "function": "debug/whoami.js",
+      "line": "hello from the handler",
+      "runtime": "node",
+      "stream": "stdout",
+      "ts": 1796125275783
+    }
+  ]
+};
+
+export const requestEventSample: EngineEvent = {
+  "type": "request",
+  "id": "req-1796125275783-4319-000005",
+  "ts": 1796125275783,
+  "method": "GET",
+  "path": "/debug/whoami",
   "status": 200,
-  "url": "/users/42",
-  "why": "GET /users/42 matches /users/:id (file route), served by users/[id].py (python)"
+  "latency_us": 1160,
+  "runtime": "node",
+  "function": "debug/whoami.js",
+  "socket_index": 1,
+  "queued": false,
+  "cold": false,
+  "stages": {
+    "admission_us": 22,
+    "body_us": 18,
+    "runtime_us": 984,
+    "reply_us": 49
+  },
+  "headers": [
+    [
+      "content-type",
+      "application/json"
+    ],
+    [
+      "x-fn-stdout",
+      "hello from the handler"
+    ],
+    [
+      "x-fastfn-function-state",
+      "warm"
+    ],
+    [
+      "x-fn-request-id",
+      "req-1796125275783-4319-000005"
+    ],
+    [
+      "x-fn-runtime",
+      "node"
+    ],
+    [
+      "x-fn-function",
+      "debug/whoami.js"
+    ],
+    [
+      "x-fn-version",
+      "default"
+    ],
+    [
+      "x-fn-latency-ms",
+      "1.161"
+    ],
+    [
+      "x-fn-worker-pool-max-workers",
+      "20"
+    ],
+    [
+      "x-fn-worker-pool-max-queue",
+      "0"
+    ],
+    [
+      "x-fn-runtime-routing",
+      "single"
+    ],
+    [
+      "x-fn-runtime-socket-index",
+      "1"
+    ],
+    [
+      "server-timing",
+      "admission;dur=0.022, body;dur=0.018, runtime;dur=0.984, reply;dur=0.049"
+    ]
+  ]
 };

@@ -2,12 +2,20 @@
 // by engine events. Views re-render at most ~8 times a second whatever the event rate.
 import { useEffect, useState } from 'preact/hooks';
 import type { Backend } from './backend';
-import type { EngineEvent } from './bindings/EngineEvent';
-import type { LogLine } from './bindings/LogLine';
-import type { Phase } from './bindings/Phase';
-import type { PoolStats } from './bindings/PoolStats';
-import type { RequestRecord } from './bindings/RequestRecord';
-import type { Catalog, EngineError, Health, Project, RuntimeKind } from './contract';
+import type {
+  Catalog,
+  EngineError,
+  EngineEvent,
+  Health,
+  LogLine,
+  Phase,
+  PoolStats,
+  Project,
+  RequestRecord,
+  RuntimeKind,
+  RuntimeState,
+} from './contract';
+import { runtimeState } from './contract';
 
 export const MAX_REQUESTS = 500;
 export const MAX_LOGS = 2000;
@@ -50,6 +58,8 @@ export interface State {
   connected: boolean;
   phase: Phase | null;
   sockets: Map<string, SocketState>;
+  /** Per runtime: `up`, `down` or `not_needed` (no route uses it, so no daemon runs). */
+  runtimes: Map<RuntimeKind, RuntimeState>;
   pools: Map<string, PoolState>;
   /** Sample times (epoch seconds) and, per pool key, active+queued at each. */
   queueTimes: number[];
@@ -65,6 +75,11 @@ export interface State {
 
 export const sockKey = (rt: string, index: number) => `${rt}/${index}`;
 
+/** Sockets of the runtimes the project needs: a `not_needed` runtime's idle sockets are not down. */
+export function neededSockets(s: State): SocketState[] {
+  return [...s.sockets.values()].filter((sk) => s.runtimes.get(sk.runtime) !== 'not_needed');
+}
+
 export class Store {
   state: State = {
     health: null,
@@ -73,6 +88,7 @@ export class Store {
     connected: false,
     phase: null,
     sockets: new Map(),
+    runtimes: new Map(),
     pools: new Map(),
     queueTimes: [],
     queueSeries: new Map(),
@@ -171,6 +187,7 @@ export class Store {
     s.health = null;
     s.catalog = null;
     s.sockets = new Map();
+    s.runtimes = new Map();
     s.pools = new Map();
     s.queueTimes = [];
     s.queueSeries = new Map();
@@ -207,8 +224,10 @@ export class Store {
     const s = this.state;
     s.health = h;
     const sockets = new Map<string, SocketState>();
+    const runtimes = new Map<RuntimeKind, RuntimeState>();
     for (const [rt, r] of Object.entries(h.runtimes)) {
       if (!r) continue;
+      runtimes.set(rt as RuntimeKind, runtimeState(r.health));
       for (const sk of r.sockets) {
         const k = sockKey(rt, sk.index);
         const prev = s.sockets.get(k);
@@ -227,6 +246,7 @@ export class Store {
       }
     }
     s.sockets = sockets;
+    s.runtimes = runtimes;
     const pools = new Map<string, PoolState>();
     for (const f of h.functions.states) {
       const wp = f.worker_pool;
@@ -265,6 +285,12 @@ export class Store {
     switch (e.type) {
       case 'phase':
         s.phase = e.phase;
+        break;
+      case 'runtime_demand':
+        // Daemons start when a route first needs the runtime and stop after the last one goes.
+        if (!e.needed) s.runtimes.set(e.runtime, 'not_needed');
+        else if (s.runtimes.get(e.runtime) === 'not_needed') s.runtimes.set(e.runtime, 'down');
+        this.scheduleResync(false);
         break;
       case 'daemon_started':
         this.socket(e.runtime, e.index).pid = e.pid;
@@ -308,7 +334,7 @@ export class Store {
       }
       case 'log':
         this.pushLogs([
-          { ts: Date.now(), runtime: e.runtime, function: null, stream: e.stream, line: e.line, index: e.index, seq: 0 },
+          { ts: Date.now(), runtime: e.runtime, stream: e.stream, line: e.line, index: e.index, seq: 0 },
         ]);
         break;
       case 'reload':
@@ -347,8 +373,9 @@ export class Store {
   /** Replace the buffer with the engine's history (`logs`), keeping live lines newer than it. */
   setLogHistory(lines: LogLine[]) {
     const last = lines.reduce((m, l) => Math.max(m, l.ts), 0);
-    const live = this.state.logs.filter((l) => l.ts > last && l.function === null);
-    const hist = lines.map((l) => ({ ...l, function: l.function ?? null, seq: ++this.logSeq }));
+    // Daemon lines (no `function`) also arrive live; handler output only through the history.
+    const live = this.state.logs.filter((l) => l.ts > last && l.function === undefined);
+    const hist = lines.map((l) => ({ ...l, seq: ++this.logSeq }));
     this.state.logs = [...hist, ...live].slice(-MAX_LOGS);
     this.changed();
   }
@@ -360,7 +387,7 @@ export class Store {
     this.historyTimer = setTimeout(() => {
       this.backend
         .logs({ lines: MAX_LOGS, stream: 'all' })
-        .then(({ lines }) => this.setLogHistory(lines))
+        .then((lines) => this.setLogHistory(lines))
         .catch(() => {})
         .finally(() => (this.historyTimer = null));
     }, delay);

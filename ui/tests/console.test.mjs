@@ -4,12 +4,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { liveJson } from './live.mjs';
 
 const UI = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const ROOT = resolve(UI, '..');
@@ -34,7 +35,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** Objects in the samples keyed by data (routes, runtimes…), not by schema. */
 const DATA_MAPS = new Set(['mapped_routes', 'mapped_route_conflicts', 'conflict_claimants', 'runtimes', 'params']);
 /** Keys present only in some states of the engine (see the `?` in src/contract.ts). */
-const SOMETIMES = new Set(['runtimes_missing', 'config_errors', 'last_error', 'warm_at', 'last_scan_at']);
+const SOMETIMES = new Set(['runtimes_missing', 'config_errors', 'warnings', 'deps', 'last_error', 'warm_at', 'last_scan_at', 'function']);
 
 /** Every key of `sample` (recursively) that `live` lacks, as paths. */
 function missingKeys(sample, live, path = '$') {
@@ -64,9 +65,49 @@ function loadSamples() {
   return samples;
 }
 
+/** `fastfn dev DIR` with the console on a free port; resolves once every runtime the project
+ * needs is up (a runtime no route uses is `not_needed` and starts no daemon). */
+async function startEngine(dir, sockDir) {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  mkdirSync(sockDir, { recursive: true });
+  const engine = spawn(BIN, ['dev', dir, '--port', String(port)], {
+    cwd: ROOT,
+    env: { ...process.env, FN_UI_ENABLED: '1', FN_UI_DIR: DIST, FN_SOCKET_BASE_DIR: sockDir, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  const add = (d) => (log = (log + d).slice(-20000));
+  engine.stdout.on('data', add);
+  engine.stderr.on('data', add);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (engine.exitCode !== null) throw new Error(`engine exited (${engine.exitCode}):\n${log}`);
+    try {
+      const h = await (await fetch(`${base}/_fn/health`)).json();
+      const states = h.runtime_order.map((rt) => h.runtimes[rt]?.health?.state);
+      if (states.length && states.every((st) => st === 'up' || st === 'not_needed')) break;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > deadline) throw new Error(`engine not ready in 60 s:\n${log}`);
+    await sleep(200);
+  }
+  return { engine, base };
+}
+
+async function stopEngine(engine) {
+  if (!engine || engine.exitCode !== null) return;
+  engine.kill('SIGTERM');
+  const gone = new Promise((r) => engine.once('exit', r));
+  if ((await Promise.race([gone.then(() => true), sleep(5000).then(() => false)])) === false) {
+    engine.kill('SIGKILL');
+    await gone;
+  }
+}
+
 describe('console in a browser', () => {
   let engine;
-  let engineLog = '';
   let base;
   let ctx;
   let page;
@@ -77,30 +118,7 @@ describe('console in a browser', () => {
     if (!existsSync(join(DIST, 'index.html'))) throw new Error(`${DIST}/index.html is missing: run \`npm run build\` in ${UI} first`);
     if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM)`);
     tmp = mkdtempSync(join(tmpdir(), 'fastfn-ui-test-'));
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    engine = spawn(BIN, ['dev', join(ROOT, 'fixtures/demo'), '--port', String(port)], {
-      cwd: ROOT,
-      env: { ...process.env, FN_UI_ENABLED: '1', FN_UI_DIR: DIST, FN_SOCKET_BASE_DIR: join(tmp, 'sock'), NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    mkdirSync(join(tmp, 'sock'), { recursive: true });
-    const keep = (d) => (engineLog = (engineLog + d).slice(-20000));
-    engine.stdout.on('data', keep);
-    engine.stderr.on('data', keep);
-    // Ready = every runtime of runtime_order reports up.
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      if (engine.exitCode !== null) throw new Error(`engine exited (${engine.exitCode}):\n${engineLog}`);
-      try {
-        const h = await (await fetch(`${base}/_fn/health`)).json();
-        if (h.runtime_order.every((rt) => h.runtimes[rt]?.health?.up)) break;
-      } catch {
-        /* not listening yet */
-      }
-      if (Date.now() > deadline) throw new Error(`engine not ready in 60 s:\n${engineLog}`);
-      await sleep(200);
-    }
+    ({ engine, base } = await startEngine(join(ROOT, 'fixtures/demo'), join(tmp, 'sock')));
     ctx = await chromium.launchPersistentContext(join(tmp, 'profile'), {
       executablePath: CHROMIUM,
       headless: true,
@@ -124,30 +142,20 @@ describe('console in a browser', () => {
 
   after(async () => {
     await ctx?.close().catch(() => {});
-    if (engine && engine.exitCode === null) {
-      engine.kill('SIGTERM');
-      const gone = new Promise((r) => engine.once('exit', r));
-      if ((await Promise.race([gone.then(() => true), sleep(5000).then(() => false)])) === false) {
-        engine.kill('SIGKILL');
-        await gone;
-      }
-    }
+    await stopEngine(engine);
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
   test('live JSON has every key of the typed samples', async () => {
     const samples = loadSamples();
-    assert.ok(samples.healthSample && samples.catalogSample && samples.resolve404Sample, 'samples parsed');
-    const get = async (p) => (await fetch(base + p)).json();
-    const live = {
-      healthSample: await get('/_fn/health'),
-      catalogSample: await get('/_fn/catalog'),
-      resolve404Sample: await get('/_fn/resolve?method=POST&url=/users/42'),
-      resolve200Sample: await get('/_fn/resolve?method=GET&url=/users/42'),
-    };
+    const live = await liveJson(base);
+    assert.deepEqual(Object.keys(samples).sort(), Object.keys(live).sort(), 'one sample per live answer');
     for (const [name, json] of Object.entries(live)) {
       assert.deepEqual(missingKeys(samples[name], json), [], `${name}: keys missing from the live JSON`);
     }
+    assert.ok(samples.logsSample.entries.length > 0, 'the logs sample has entries to compare');
+    assert.ok(live.logsSample.entries.length > 0, 'the runtime log answers entries');
+    assert.deepEqual(Object.keys(live.requestEventSample.stages).sort(), ['admission_us', 'body_us', 'reply_us', 'runtime_us']);
   });
 
   test('route table lists the same patterns as the catalog', async () => {
@@ -158,6 +166,21 @@ describe('console in a browser', () => {
     await page.locator('[data-testid=route-row]').first().waitFor();
     const got = await page.$$eval('[data-testid=route-row]', (rows) => rows.map((r) => r.getAttribute('data-pattern')));
     assert.deepEqual([...new Set(got)].sort(), want);
+  });
+
+  test('the Routes badge and the table count the same routes as the engine', async () => {
+    const health = await (await fetch(`${base}/_fn/health`)).json();
+    const catalog = await (await fetch(`${base}/_fn/catalog`)).json();
+    const routes = Object.keys(catalog.mapped_routes).length;
+    assert.equal(health.routing.mapped_routes, routes);
+    const rows = Object.values(catalog.mapped_routes).flat().length;
+    assert.ok(rows > routes, 'the demo has a route served by two functions (more rows than routes)');
+    await page.locator('[data-testid=tab-routes]').click();
+    await page.locator('[data-testid=route-filter]').fill('');
+    const badge = await page.locator('[data-testid=tab-routes] .count').innerText();
+    const count = await page.locator('[data-testid=route-count]').innerText();
+    assert.equal(badge, String(routes));
+    assert.match(count, new RegExp(`^${routes} of ${routes} routes`));
   });
 
   test('resolver explains POST /users/42 as a 404 with a why', async () => {
@@ -185,12 +208,21 @@ describe('console in a browser', () => {
     await page.locator('[data-testid=tab-requests]').click();
     await page.locator('[data-testid=send-method]').selectOption('GET');
     await page.locator('[data-testid=send-path]').fill('/debug/whoami');
+    const rows = page.locator('[data-testid=request-row][data-path="/debug/whoami"]');
+    const before = await rows.count(); // the live-JSON test called it too
     await page.locator('[data-testid=send-button]').click();
     await page.locator('[data-testid=send-result][data-status="200"]').waitFor();
-    const row = page.locator('[data-testid=request-row][data-path="/debug/whoami"]').first();
-    await row.waitFor();
+    // This send's own row: the newest, once the log has one more.
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('[data-testid=request-row][data-path="/debug/whoami"]').length > n,
+      before,
+    );
+    const row = rows.first();
     assert.equal(await row.getAttribute('data-status'), '200');
     await row.click();
+    const sentId = (await page.locator('[data-testid=send-result]').innerText()).match(/x-fn-request-id:\s*(\S+)/i)?.[1];
+    assert.ok(sentId, 'the send result shows its request id');
+    assert.match(await page.locator('[data-testid=request-detail] h3').innerText(), new RegExp(sentId), 'the detail is the sent request');
     const headers = page.locator('[data-testid=request-headers] li');
     await headers.first().waitFor();
     const names = (await headers.allInnerTexts()).map((t) => t.split(':')[0].trim().toLowerCase());
@@ -198,7 +230,42 @@ describe('console in a browser', () => {
     const firstOther = names.findIndex((n) => !n.startsWith('x-fn-'));
     const lastFn = names.findLastIndex((n) => n.startsWith('x-fn-'));
     assert.ok(firstOther === -1 || lastFn < firstOther, 'X-Fn-* headers come first');
+    // Where the time went: the four stages, in order, on one bar no wider than the latency.
+    const segs = await page.$$eval('[data-testid=request-stages] [data-stage]', (els) =>
+      els.map((e) => ({ stage: e.getAttribute('data-stage'), us: Number(e.getAttribute('data-us')), width: parseFloat(e.style.width) })),
+    );
+    assert.deepEqual(segs.map((s) => s.stage), ['admission', 'body', 'runtime', 'reply']);
+    assert.ok(segs.find((s) => s.stage === 'runtime').us > 0, `the handler took time: ${JSON.stringify(segs)}`);
+    const width = segs.reduce((n, s) => n + s.width, 0);
+    assert.ok(width > 0 && width <= 100.001, `stages cover ${width}% of the bar`);
     mkdirSync(dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT });
+  });
+
+  test('a runtime no route uses shows as not needed, not down', async () => {
+    const dir = join(tmp, 'python-only');
+    mkdirSync(dir);
+    copyFileSync(join(ROOT, 'fixtures/demo/hello.py'), join(dir, 'hello.py'));
+    const other = await startEngine(dir, join(tmp, 'sock2'));
+    const p2 = await ctx.newPage();
+    try {
+      const h = await (await fetch(`${other.base}/_fn/health`)).json();
+      const idle = h.runtime_order.filter((rt) => h.runtimes[rt]?.health.state === 'not_needed');
+      assert.ok(idle.includes('node'), `node is not needed by a python-only project: ${JSON.stringify(h.runtimes)}`);
+      await p2.goto(`${other.base}/console/#health`);
+      await p2.locator('[data-testid=runtime-card][data-runtime=python][data-state=up]').waitFor();
+      for (const rt of idle) {
+        const card = p2.locator(`[data-testid=runtime-card][data-runtime=${rt}]`);
+        assert.equal(await card.getAttribute('data-state'), 'not_needed', rt);
+        assert.match(await card.locator('[data-testid=runtime-state]').innerText(), /^not needed/);
+        assert.equal(await card.locator('.dot.down').count(), 0, `${rt} has no red dot`);
+        assert.equal(await card.locator('[data-testid=kill-daemon]').count(), 0, `${rt} has no daemon to kill`);
+      }
+      assert.equal(await p2.locator('[data-testid=tab-health] .count.bad').count(), 0, 'no "down" badge');
+      assert.equal(await p2.locator('[data-testid=state-all-down]').count(), 0);
+    } finally {
+      await p2.close();
+      await stopEngine(other.engine);
+    }
   });
 });

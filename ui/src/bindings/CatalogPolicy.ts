@@ -4,4 +4,4 @@
  * A function's policy in `/_fn/catalog` `runtimes.<rt>.functions[].policy`: its methods and
  * routes over all its routes, and its limits.
  */
-export type CatalogPolicy = { methods: Array<string>, routes: Array<string>, timeout_ms: number, max_concurrency: number, max_body_bytes: number, include_debug_headers: boolean, allow_hosts: Array<string>, };
+export type CatalogPolicy = { methods: Array<string>, routes: Array<string>, timeout_ms: number, max_concurrency: number, max_body_bytes: number, include_debug_headers: boolean, allow_hosts?: Array<string>, };

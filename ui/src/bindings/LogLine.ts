@@ -5,4 +5,4 @@ export type LogLine = { ts: number, runtime: RuntimeKind,
 /**
  * Function that printed it, for per-call handler output.
  */
-function: string | null, stream: string, line: string, };
+function?: string, stream: string, line: string, };

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { useApp } from '../ctx';
-import type { RuntimeKind } from '../contract';
+import type { RuntimeKind, RuntimeState } from '../contract';
 import { fmtAgo, fmtBytes, INSTALL_HINT } from '../format';
 import type { SocketState } from '../store';
 
@@ -26,37 +26,51 @@ export function HealthView() {
           // In-process (lua) and per-function (rust, go) runtimes have no daemon sockets: their
           // health is the engine's word for them.
           const socketless = socks.length === 0 && info?.routing !== undefined && info.routing !== 'single' && info.routing !== 'round_robin';
-          const up = socketless ? info?.health?.up === true : socks.length > 0 && socks.some((s) => s.up);
+          const live = socketless ? info?.health.up === true : socks.some((s) => s.up);
+          const st: RuntimeState = state.runtimes.get(rt) === 'not_needed' ? 'not_needed' : live ? 'up' : 'down';
+          const label = st === 'not_needed' ? 'not needed' : st;
           return (
-            <section class="panel runtime" key={rt} data-testid="runtime-card" data-runtime={rt} data-up={String(up)}>
+            <section
+              class={`panel runtime ${st === 'not_needed' ? 'idle' : ''}`}
+              key={rt}
+              data-testid="runtime-card"
+              data-runtime={rt}
+              data-up={String(st === 'up')}
+              data-state={st}
+            >
               <h3>
-                <span class={`dot ${up ? 'up' : 'down'}`} /> <span class={`rt rt-${rt}`}>{rt}</span>{' '}
-                <span class="muted">
-                  {up ? 'up' : 'down'} · {info?.routing ?? '–'}
+                <span class={`dot ${st === 'not_needed' ? 'idle' : st}`} /> <span class={`rt rt-${rt}`}>{rt}</span>{' '}
+                <span class="muted" data-testid="runtime-state">
+                  {label} · {info?.routing ?? '–'}
                   {socketless ? ` · ${info?.socket ?? ''}` : ` · ${socks.filter((s) => s.up).length}/${socks.length} sockets`}
                 </span>
               </h3>
-              <table class="grid">
-                <thead>
-                  <tr>
-                    <th>#</th>
-                    <th>State</th>
-                    <th>Reason</th>
-                    <th>Last check</th>
-                    <th>Restarts</th>
-                    <th>PID</th>
-                    <th class="num">CPU</th>
-                    <th class="num">RSS</th>
-                    <th>Socket</th>
-                    <th />
-                  </tr>
-                </thead>
-                <tbody>
-                  {socks.map((s) => (
-                    <SocketRow s={s} key={s.index} />
-                  ))}
-                </tbody>
-              </table>
+              {st === 'not_needed' && (
+                <p class="muted small">No route of the project uses {rt}: its daemon starts when one does.</p>
+              )}
+              {socks.length > 0 && (
+                <table class="grid">
+                  <thead>
+                    <tr>
+                      <th>#</th>
+                      <th>State</th>
+                      <th>Reason</th>
+                      <th>Last check</th>
+                      <th>Restarts</th>
+                      <th>PID</th>
+                      <th class="num">CPU</th>
+                      <th class="num">RSS</th>
+                      <th>Socket</th>
+                      <th />
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {socks.map((s) => (
+                      <SocketRow s={s} key={s.index} idle={st === 'not_needed'} />
+                    ))}
+                  </tbody>
+                </table>
+              )}
             </section>
           );
         })}
@@ -109,28 +123,32 @@ export function HealthView() {
   );
 }
 
-function SocketRow({ s }: { s: SocketState }) {
+/** `idle`: the runtime is not needed, so a socket without a daemon is expected, not down. */
+function SocketRow({ s, idle }: { s: SocketState; idle: boolean }) {
   const { backend } = useApp();
   const [busy, setBusy] = useState(false);
+  const st = s.up ? 'up' : idle ? 'idle' : 'down';
+  // No daemon runs for an idle runtime (the engine reports pid 0): nothing to show or kill.
+  const pid = idle || !s.pid ? undefined : s.pid;
   return (
     <tr data-testid="socket-row" data-runtime={s.runtime} data-index={s.index} data-up={String(s.up)}>
       <td>{s.index}</td>
       <td>
-        <span class={`dot ${s.up ? 'up' : 'down'}`} /> {s.up ? 'up' : 'down'}
+        <span class={`dot ${st}`} /> {s.up ? 'up' : idle ? 'not needed' : 'down'}
       </td>
-      <td class={s.up ? 'muted' : 'bad'}>{s.reason}</td>
+      <td class={st === 'down' ? 'bad' : 'muted'}>{s.reason}</td>
       <td class="muted" title={new Date(s.ts * 1000).toISOString()}>
         {fmtAgo(s.ts)}
       </td>
       <td class="num">{s.restarts}</td>
-      <td class="num">{s.pid ?? '–'}</td>
-      <td class="num">{s.cpu_percent != null ? `${s.cpu_percent.toFixed(1)} %` : '–'}</td>
-      <td class="num">{fmtBytes(s.rss_bytes)}</td>
+      <td class="num">{pid ?? '–'}</td>
+      <td class="num">{pid != null && s.cpu_percent != null ? `${s.cpu_percent.toFixed(1)} %` : '–'}</td>
+      <td class="num">{fmtBytes(pid != null ? s.rss_bytes : undefined)}</td>
       <td>
         <code class="muted small">{s.uri}</code>
       </td>
       <td>
-        {s.pid != null && (
+        {pid != null && (
           <button
             class="small danger"
             data-testid="kill-daemon"

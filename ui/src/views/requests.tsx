@@ -1,8 +1,7 @@
 import { useState } from 'preact/hooks';
 import { useApp } from '../ctx';
-import type { SendResult } from '../contract';
+import type { RequestRecord, SendResult, Stages } from '../contract';
 import { fmtMs, fmtTime, statusClass } from '../format';
-import type { RequestRecord } from '../bindings/RequestRecord';
 
 /** `X-Fn-*` first, then the rest, each group in order of arrival. */
 export function sortHeaders(h: [string, string][]): [string, string][] {
@@ -106,6 +105,48 @@ function SendPanel() {
   );
 }
 
+const STAGES: [keyof Stages, string, string][] = [
+  ['admission_us', 'admission', 'waiting for a worker-pool slot, queue included'],
+  ['body_us', 'body', 'reading the request body'],
+  ['runtime_us', 'runtime', 'connect, the handler, and the reply back'],
+  ['reply_us', 'reply', 'parsing and validating the reply'],
+];
+
+/** The request's stages one after another on one bar, scaled to its whole latency (the rest is
+ * the engine's own routing and writing the response). */
+export function Waterfall({ r }: { r: RequestRecord }) {
+  const total = Math.max(r.latency_us, STAGES.reduce((n, [k]) => n + r.stages[k], 0), 1);
+  let at = 0;
+  return (
+    <div class="waterfall" data-testid="request-stages">
+      <div class="wf-bar">
+        {STAGES.map(([k, name, what]) => {
+          const left = (at / total) * 100;
+          at += r.stages[k];
+          return (
+            <span
+              key={k}
+              class={`wf-seg wf-${name}`}
+              data-stage={name}
+              data-us={r.stages[k]}
+              style={{ left: `${left}%`, width: `${(r.stages[k] / total) * 100}%` }}
+              title={`${name}: ${fmtMs(r.stages[k] / 1000)} (${what})`}
+            />
+          );
+        })}
+      </div>
+      <ul class="wf-legend">
+        {STAGES.map(([k, name, what]) => (
+          <li key={k} title={what}>
+            <span class={`wf-key wf-${name}`} /> {name} <span class="muted">{fmtMs(r.stages[k] / 1000)}</span>
+          </li>
+        ))}
+        <li class="muted">of {fmtMs(r.latency_us / 1000)}</li>
+      </ul>
+    </div>
+  );
+}
+
 function Detail({ r }: { r: RequestRecord }) {
   return (
     <section class="panel detail" data-testid="request-detail">
@@ -118,6 +159,8 @@ function Detail({ r }: { r: RequestRecord }) {
         {r.socket_index != null ? ` socket ${r.socket_index}` : ''}) · {r.cold ? 'cold' : 'warm'}
         {r.queued ? ' · waited in queue' : ''}
       </p>
+      <h4>Where the time went</h4>
+      <Waterfall r={r} />
       <h4>Response headers</h4>
       <Headers headers={r.headers} testid="request-headers" />
     </section>

@@ -1,6 +1,6 @@
 import { useMemo, useState } from 'preact/hooks';
 import { useApp } from '../ctx';
-import type { Resolve, RouteEntry } from '../contract';
+import type { MappedRoute, Resolve } from '../contract';
 import { statusClass } from '../format';
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
@@ -28,6 +28,12 @@ export function FileLink({ path }: { path: string }) {
   );
 }
 
+/** How many routes: URL patterns, as the engine counts them (`routing.mapped_routes`). A pattern
+ * served by several functions (e.g. GET by one, POST by another) is one route in several rows. */
+export function routeCount(patterns: string[]): number {
+  return new Set(patterns).size;
+}
+
 export function RoutesView() {
   const { state } = useApp();
   const [filter, setFilter] = useState('');
@@ -35,9 +41,9 @@ export function RoutesView() {
   const rows = useMemo(() => {
     if (!cat) return [];
     const shadowed = new Set(cat.shadowed_routes.map((s) => s.route));
-    const out: { pattern: string; e: RouteEntry; conflict: boolean; shadowed: boolean }[] = [];
+    const out: { pattern: string; e: MappedRoute; conflict: boolean; shadowed: boolean }[] = [];
     for (const [pattern, entries] of Object.entries(cat.mapped_routes)) {
-      for (const e of entries)
+      for (const e of entries ?? [])
         out.push({ pattern, e, conflict: !!cat.mapped_route_conflicts[pattern], shadowed: shadowed.has(pattern) });
     }
     out.sort((a, b) => (a.pattern < b.pattern ? -1 : a.pattern > b.pattern ? 1 : 0));
@@ -62,8 +68,8 @@ export function RoutesView() {
           onInput={(e) => setFilter((e.target as HTMLInputElement).value)}
           data-testid="route-filter"
         />
-        <span class="muted">
-          {shown.length} of {rows.length} routes · runtime order {cat.runtime_order.join(' → ')}
+        <span class="muted" data-testid="route-count">
+          {routeCount(shown.map((r) => r.pattern))} of {routeCount(Object.keys(cat.mapped_routes))} routes · runtime order {cat.runtime_order.join(' → ')}
         </span>
       </div>
       <table class="grid">
