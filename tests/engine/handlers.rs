@@ -38,7 +38,12 @@ fn cpu_seconds(pid: u32) -> f64 {
     let mut ticks = 0u64;
     for p in pids {
         if let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) {
-            let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("").split_whitespace().collect();
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .map(|(_, r)| r)
+                .unwrap_or("")
+                .split_whitespace()
+                .collect();
             ticks += fields.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
             ticks += fields.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
         }
@@ -66,12 +71,23 @@ async fn a_runaway_handler_times_out_and_its_cpu_is_reclaimed() {
         };
         let started = Instant::now();
         let r = e.get(&format!("/runaway/spin-{ext}")).await;
-        assert_eq!((r.status, r.text().as_str()), (504, r#"{"error":"runtime timeout"}"#), "{rt}");
-        assert!(started.elapsed() < Duration::from_millis(1500), "{rt}: took {:?}", started.elapsed());
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (504, r#"{"error":"runtime timeout"}"#),
+            "{rt}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "{rt}: took {:?}",
+            started.elapsed()
+        );
         // Within 2 s the daemons are back near idle (node's daemon is restarted by the engine).
         tokio::time::sleep(Duration::from_millis(1200)).await;
         let busy = daemons_cpu_over(&e, Duration::from_millis(800)).await;
-        assert!(busy < 0.15, "{rt}: daemons used {busy:.2} s of CPU in 0.8 s after the timeout");
+        assert!(
+            busy < 0.15,
+            "{rt}: daemons used {busy:.2} s of CPU in 0.8 s after the timeout"
+        );
         wait_for(Duration::from_secs(10), || {
             e.engine.health()["runtimes"][rt]["health"]["up"] == true
         })
@@ -105,7 +121,10 @@ async fn conformance_corpus_is_the_same_in_every_runtime() {
             _ => "",
         };
         if !tool.is_empty() && !has(tool) {
-            assert!(std::env::var_os("CI").is_none(), "`{tool}` is missing: CI must install it");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "`{tool}` is missing: CI must install it"
+            );
             eprintln!("SKIPPED {rt}: `{tool}` is not on PATH");
             continue;
         }
@@ -126,8 +145,14 @@ async fn conformance_corpus_is_the_same_in_every_runtime() {
         let query = req["query"].as_str().map(|q| format!("?{q}")).unwrap_or_default();
         let body = req["body"].as_str().map(|b| b.as_bytes().to_vec());
         let want = &case["expect"];
-        let file = case["file"].as_str().map(String::from).unwrap_or(format!("{name}/{{ext}}.{{ext}}"));
-        let url = case["path"].as_str().map(String::from).unwrap_or(format!("/{name}/{{ext}}"));
+        let file = case["file"]
+            .as_str()
+            .map(String::from)
+            .unwrap_or(format!("{name}/{{ext}}.{{ext}}"));
+        let url = case["path"]
+            .as_str()
+            .map(String::from)
+            .unwrap_or(format!("/{name}/{{ext}}"));
         for (rt, ext) in &rts {
             if !dir.join("functions").join(file.replace("{ext}", ext)).exists() {
                 continue;
@@ -143,7 +168,12 @@ async fn conformance_corpus_is_the_same_in_every_runtime() {
     e.stop().await;
     eprintln!("conformance: {checked} case×runtime pairs ({})", names.join(", "));
     assert!(checked >= 40, "only {checked} case×runtime pairs ran");
-    assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -193,14 +223,21 @@ fn differences(r: &crate::support::Resp, want: &Value) -> Vec<String> {
         }
     }
     if let Some(cookies) = want["set_cookies"].as_array() {
-        let got: Vec<&str> = r.headers.iter().filter(|(n, _)| n == "set-cookie").map(|(_, v)| v.as_str()).collect();
+        let got: Vec<&str> = r
+            .headers
+            .iter()
+            .filter(|(n, _)| n == "set-cookie")
+            .map(|(_, v)| v.as_str())
+            .collect();
         let want: Vec<&str> = cookies.iter().filter_map(|c| c.as_str()).collect();
         if got != want {
             out.push(format!("set-cookie {got:?} (want {want:?})"));
         }
     }
     if let Some(part) = want["error_contains"].as_str() {
-        let err = serde_json::from_slice::<Value>(&r.body).ok().and_then(|v| v["error"].as_str().map(String::from));
+        let err = serde_json::from_slice::<Value>(&r.body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(String::from));
         if !err.as_deref().is_some_and(|e| e.contains(part)) {
             out.push(format!("error {:?} does not contain {part:?}", r.text()));
         }
