@@ -361,6 +361,11 @@ fn print_summary(engine: &Engine) {
     );
     println!("  → http://{}", engine.addr());
     for (rt, sockets) in engine.runtimes() {
+        if !engine.0.runtime_needed(*rt) {
+            // Daemons start with the runtime's first route (docs/architecture.md).
+            println!("  {rt}: not needed (no routes yet; starts with the first)");
+            continue;
+        }
         let up = sockets.sockets.iter().filter(|x| x.health().up == Some(true)).count();
         println!(
             "  {rt}: {up}/{} daemon(s) ready ({})",
