@@ -4,7 +4,7 @@
 import type { Catalog, EngineEvent, Health, Resolve, RuntimeLogs } from './contract';
 
 export const healthSample: Health = {
-  "config_loaded_at": 1796125249.969,
+  "config_loaded_at": 1796127070.385,
   "defaults": {
     "timeout_ms": 2500,
     "max_concurrency": 20,
@@ -20,7 +20,7 @@ export const healthSample: Health = {
   ],
   "hot_reload": {
     "enabled": true,
-    "last_catalog_scan_at": 1796125250.673,
+    "last_catalog_scan_at": 1796127070.631,
     "watchdog": {
       "enabled": true,
       "active": true,
@@ -35,9 +35,9 @@ export const healthSample: Health = {
   "functions": {
     "summary": {
       "total": 22,
-      "warm": 2,
+      "warm": 1,
       "stale": 0,
-      "cold": 20,
+      "cold": 21,
       "keep_warm_enabled": 0,
       "pool_enabled": 0,
       "pool_active": 0,
@@ -184,7 +184,7 @@ export const healthSample: Health = {
             "total": 0
           }
         },
-        "warm_at": 1796125272.745
+        "warm_at": 1796127075.578
       },
       {
         "runtime": "node",
@@ -374,7 +374,7 @@ export const healthSample: Health = {
         "runtime": "python",
         "name": "hello.py",
         "key": "python/hello.py@default",
-        "state": "warm",
+        "state": "cold",
         "worker_pool": {
           "enabled": false,
           "min_warm": 0,
@@ -391,8 +391,7 @@ export const healthSample: Health = {
             "timeout": 0,
             "total": 0
           }
-        },
-        "warm_at": 1796125254.458
+        }
       },
       {
         "runtime": "python",
@@ -566,7 +565,7 @@ export const healthSample: Health = {
       "health": {
         "up": true,
         "state": "up",
-        "ts": 1796125275.828,
+        "ts": 1796127075.594,
         "reason": "ok",
         "sockets": []
       }
@@ -578,12 +577,12 @@ export const healthSample: Health = {
           "index": 1,
           "uri": "unix:/tmp/fastfn/s-1234/fn-node.sock",
           "up": true,
-          "ts": 1796125274.695,
+          "ts": 1796127074.634,
           "reason": "ok",
-          "pid": 4333,
+          "pid": 9865,
           "restarts": 0,
-          "cpu_percent": 0.5,
-          "rss_bytes": 54317056
+          "cpu_percent": 0,
+          "rss_bytes": 44511232
         }
       ],
       "routing": "single",
@@ -591,19 +590,19 @@ export const healthSample: Health = {
       "health": {
         "up": true,
         "state": "up",
-        "ts": 1796125274.695,
+        "ts": 1796127074.634,
         "reason": "ok",
         "sockets": [
           {
             "index": 1,
             "uri": "unix:/tmp/fastfn/s-1234/fn-node.sock",
             "up": true,
-            "ts": 1796125274.695,
+            "ts": 1796127074.634,
             "reason": "ok",
-            "pid": 4333,
+            "pid": 9865,
             "restarts": 0,
-            "cpu_percent": 0.5,
-            "rss_bytes": 54317056
+            "cpu_percent": 0,
+            "rss_bytes": 44511232
           }
         ]
       }
@@ -615,7 +614,7 @@ export const healthSample: Health = {
           "index": 1,
           "uri": "unix:/tmp/fastfn/s-1234/fn-php.sock",
           "up": false,
-          "ts": 1796125250.673,
+          "ts": 1796127070.631,
           "reason": "not needed",
           "pid": 0,
           "restarts": 0,
@@ -628,14 +627,14 @@ export const healthSample: Health = {
       "health": {
         "up": false,
         "state": "not_needed",
-        "ts": 1796125250.673,
+        "ts": 1796127070.631,
         "reason": "not needed",
         "sockets": [
           {
             "index": 1,
             "uri": "unix:/tmp/fastfn/s-1234/fn-php.sock",
             "up": false,
-            "ts": 1796125250.673,
+            "ts": 1796127070.631,
             "reason": "not needed",
             "pid": 0,
             "restarts": 0,
@@ -652,12 +651,12 @@ export const healthSample: Health = {
           "index": 1,
           "uri": "unix:/tmp/fastfn/s-1234/fn-python.sock",
           "up": true,
-          "ts": 1796125274.697,
+          "ts": 1796127074.634,
           "reason": "ok",
-          "pid": 4335,
+          "pid": 9866,
           "restarts": 0,
-          "cpu_percent": 1.5,
-          "rss_bytes": 26300416
+          "cpu_percent": 0.5,
+          "rss_bytes": 26931200
         }
       ],
       "routing": "single",
@@ -665,19 +664,19 @@ export const healthSample: Health = {
       "health": {
         "up": true,
         "state": "up",
-        "ts": 1796125274.697,
+        "ts": 1796127074.634,
         "reason": "ok",
         "sockets": [
           {
             "index": 1,
             "uri": "unix:/tmp/fastfn/s-1234/fn-python.sock",
             "up": true,
-            "ts": 1796125274.697,
+            "ts": 1796127074.634,
             "reason": "ok",
-            "pid": 4335,
+            "pid": 9866,
             "restarts": 0,
-            "cpu_percent": 1.5,
-            "rss_bytes": 26300416
+            "cpu_percent": 0.5,
+            "rss_bytes": 26931200
           }
         ]
       }
@@ -689,7 +688,7 @@ export const healthSample: Health = {
 };
 
 export const catalogSample: Catalog = {
-  "generated_at": 1796125250.673,
+  "generated_at": 1796127070.631,
   "functions_root": "/path/to/fixtures/demo",
   "defaults": {
     "timeout_ms": 2500,
@@ -1164,7 +1163,7 @@ export const catalogSample: Catalog = {
       "health": {
         "up": true,
         "state": "up",
-        "ts": 1796125275.835,
+        "ts": 1796127075.597,
         "reason": "ok",
         "sockets": []
       },
@@ -1177,12 +1176,12 @@ export const catalogSample: Catalog = {
           "index": 1,
           "uri": "unix:/tmp/fastfn/s-1234/fn-node.sock",
           "up": true,
-          "ts": 1796125274.695,
+          "ts": 1796127074.634,
           "reason": "ok",
-          "pid": 4333,
+          "pid": 9865,
           "restarts": 0,
-          "cpu_percent": 0.5,
-          "rss_bytes": 54317056
+          "cpu_percent": 0,
+          "rss_bytes": 44511232
         }
       ],
       "routing": "single",
@@ -1190,19 +1189,19 @@ export const catalogSample: Catalog = {
       "health": {
         "up": true,
         "state": "up",
-        "ts": 1796125274.695,
+        "ts": 1796127074.634,
         "reason": "ok",
         "sockets": [
           {
             "index": 1,
             "uri": "unix:/tmp/fastfn/s-1234/fn-node.sock",
             "up": true,
-            "ts": 1796125274.695,
+            "ts": 1796127074.634,
             "reason": "ok",
-            "pid": 4333,
+            "pid": 9865,
             "restarts": 0,
-            "cpu_percent": 0.5,
-            "rss_bytes": 54317056
+            "cpu_percent": 0,
+            "rss_bytes": 44511232
           }
         ]
       },
@@ -1426,7 +1425,7 @@ export const catalogSample: Catalog = {
           "index": 1,
           "uri": "unix:/tmp/fastfn/s-1234/fn-php.sock",
           "up": false,
-          "ts": 1796125250.673,
+          "ts": 1796127070.631,
           "reason": "not needed",
           "pid": 0,
           "restarts": 0,
@@ -1439,14 +1438,14 @@ export const catalogSample: Catalog = {
       "health": {
         "up": false,
         "state": "not_needed",
-        "ts": 1796125250.673,
+        "ts": 1796127070.631,
         "reason": "not needed",
         "sockets": [
           {
             "index": 1,
             "uri": "unix:/tmp/fastfn/s-1234/fn-php.sock",
             "up": false,
-            "ts": 1796125250.673,
+            "ts": 1796127070.631,
             "reason": "not needed",
             "pid": 0,
             "restarts": 0,
@@ -1464,12 +1463,12 @@ export const catalogSample: Catalog = {
           "index": 1,
           "uri": "unix:/tmp/fastfn/s-1234/fn-python.sock",
           "up": true,
-          "ts": 1796125274.697,
+          "ts": 1796127074.634,
           "reason": "ok",
-          "pid": 4335,
+          "pid": 9866,
           "restarts": 0,
-          "cpu_percent": 1.5,
-          "rss_bytes": 26300416
+          "cpu_percent": 0.5,
+          "rss_bytes": 26931200
         }
       ],
       "routing": "single",
@@ -1477,19 +1476,19 @@ export const catalogSample: Catalog = {
       "health": {
         "up": true,
         "state": "up",
-        "ts": 1796125274.697,
+        "ts": 1796127074.634,
         "reason": "ok",
         "sockets": [
           {
             "index": 1,
             "uri": "unix:/tmp/fastfn/s-1234/fn-python.sock",
             "up": true,
-            "ts": 1796125274.697,
+            "ts": 1796127074.634,
             "reason": "ok",
-            "pid": 4335,
+            "pid": 9866,
             "restarts": 0,
-            "cpu_percent": 1.5,
-            "rss_bytes": 26300416
+            "cpu_percent": 0.5,
+            "rss_bytes": 26931200
           }
         ]
       },
@@ -1746,29 +1745,30 @@ export const logsSample: RuntimeLogs = {
       "line": "hello from the handler",
       "runtime": "node",
       "stream": "stdout",
-      "ts": 1796125275783
+      "ts": 1796127075578
     }
   ]
 };
 
 export const requestEventSample: EngineEvent = {
   "type": "request",
-  "id": "req-1796125275783-4319-000005",
-  "ts": 1796125275783,
+  "id": "req-1796127075578-9859-000001",
+  "ts": 1796127075579,
   "method": "GET",
   "path": "/debug/whoami",
   "status": 200,
-  "latency_us": 1160,
+  "latency_us": 61071,
   "runtime": "node",
   "function": "debug/whoami.js",
   "socket_index": 1,
   "queued": false,
-  "cold": false,
+  "cold": true,
   "stages": {
-    "admission_us": 22,
-    "body_us": 18,
-    "runtime_us": 984,
-    "reply_us": 49
+    "deps_us": 0,
+    "admission_us": 21,
+    "body_us": 14,
+    "runtime_us": 60856,
+    "reply_us": 66
   },
   "headers": [
     [
@@ -1781,11 +1781,15 @@ export const requestEventSample: EngineEvent = {
     ],
     [
       "x-fastfn-function-state",
-      "warm"
+      "cold"
+    ],
+    [
+      "x-fastfn-warmed",
+      "true"
     ],
     [
       "x-fn-request-id",
-      "req-1796125275783-4319-000005"
+      "req-1796127075578-9859-000001"
     ],
     [
       "x-fn-runtime",
@@ -1801,7 +1805,7 @@ export const requestEventSample: EngineEvent = {
     ],
     [
       "x-fn-latency-ms",
-      "1.161"
+      "61.072"
     ],
     [
       "x-fn-worker-pool-max-workers",
@@ -1821,7 +1825,7 @@ export const requestEventSample: EngineEvent = {
     ],
     [
       "server-timing",
-      "admission;dur=0.022, body;dur=0.018, runtime;dur=0.984, reply;dur=0.049"
+      "deps;dur=0.000, admission;dur=0.021, body;dur=0.014, runtime;dur=60.856, reply;dur=0.066"
     ]
   ]
 };
