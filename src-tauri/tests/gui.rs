@@ -457,7 +457,7 @@ async fn scenario(c: &Client, launched_at: Instant) -> Result<()> {
     if !headers[0].to_ascii_lowercase().starts_with("x-fn-") {
         bail!("X-Fn-* headers are not first: {headers:?}");
     }
-    // Where the time went: the record's four stages, in order, on one bar.
+    // Where the time went: the record's five stages, in order, on one bar.
     let stages = js(
         c,
         "return [...document.querySelectorAll('[data-testid=request-stages] [data-stage]')]
@@ -467,7 +467,7 @@ async fn scenario(c: &Client, launched_at: Instant) -> Result<()> {
     .await?;
     let stages: Vec<(String, u64)> = serde_json::from_value(stages).unwrap_or_default();
     let names: Vec<&str> = stages.iter().map(|(n, _)| n.as_str()).collect();
-    if names != ["admission", "body", "runtime", "reply"] || !stages.iter().any(|(n, us)| n == "runtime" && *us > 0) {
+    if names != ["deps", "admission", "body", "runtime", "reply"] || !stages.iter().any(|(n, us)| n == "runtime" && *us > 0) {
         bail!("request stages: {stages:?}");
     }
     println!("request stages (µs): {stages:?}");

@@ -155,7 +155,7 @@ describe('console in a browser', () => {
     }
     assert.ok(samples.logsSample.entries.length > 0, 'the logs sample has entries to compare');
     assert.ok(live.logsSample.entries.length > 0, 'the runtime log answers entries');
-    assert.deepEqual(Object.keys(live.requestEventSample.stages).sort(), ['admission_us', 'body_us', 'reply_us', 'runtime_us']);
+    assert.deepEqual(Object.keys(live.requestEventSample.stages).sort(), ['admission_us', 'body_us', 'deps_us', 'reply_us', 'runtime_us']);
   });
 
   test('route table lists the same patterns as the catalog', async () => {
@@ -230,11 +230,11 @@ describe('console in a browser', () => {
     const firstOther = names.findIndex((n) => !n.startsWith('x-fn-'));
     const lastFn = names.findLastIndex((n) => n.startsWith('x-fn-'));
     assert.ok(firstOther === -1 || lastFn < firstOther, 'X-Fn-* headers come first');
-    // Where the time went: the four stages, in order, on one bar no wider than the latency.
+    // Where the time went: the five stages, in order, on one bar no wider than the latency.
     const segs = await page.$$eval('[data-testid=request-stages] [data-stage]', (els) =>
       els.map((e) => ({ stage: e.getAttribute('data-stage'), us: Number(e.getAttribute('data-us')), width: parseFloat(e.style.width) })),
     );
-    assert.deepEqual(segs.map((s) => s.stage), ['admission', 'body', 'runtime', 'reply']);
+    assert.deepEqual(segs.map((s) => s.stage), ['deps', 'admission', 'body', 'runtime', 'reply']);
     assert.ok(segs.find((s) => s.stage === 'runtime').us > 0, `the handler took time: ${JSON.stringify(segs)}`);
     const width = segs.reduce((n, s) => n + s.width, 0);
     assert.ok(width > 0 && width <= 100.001, `stages cover ${width}% of the bar`);

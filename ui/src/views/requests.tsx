@@ -106,6 +106,7 @@ function SendPanel() {
 }
 
 const STAGES: [keyof Stages, string, string][] = [
+  ['deps_us', 'deps', "waiting for the function's dependency install"],
   ['admission_us', 'admission', 'waiting for a worker-pool slot, queue included'],
   ['body_us', 'body', 'reading the request body'],
   ['runtime_us', 'runtime', 'connect, the handler, and the reply back'],
