@@ -467,7 +467,9 @@ async fn scenario(c: &Client, launched_at: Instant) -> Result<()> {
     .await?;
     let stages: Vec<(String, u64)> = serde_json::from_value(stages).unwrap_or_default();
     let names: Vec<&str> = stages.iter().map(|(n, _)| n.as_str()).collect();
-    if names != ["deps", "admission", "body", "runtime", "reply"] || !stages.iter().any(|(n, us)| n == "runtime" && *us > 0) {
+    if names != ["deps", "admission", "body", "runtime", "reply"]
+        || !stages.iter().any(|(n, us)| n == "runtime" && *us > 0)
+    {
         bail!("request stages: {stages:?}");
     }
     println!("request stages (µs): {stages:?}");

@@ -392,7 +392,35 @@ pub fn parse_fn_config(text: &str, file: &Path) -> Result<FnConfig, ConfigError>
         }
     }
     cfg.overlay = parse_overlay(&r, obj)?;
+    cfg.warnings.extend(unsupported(obj));
     Ok(cfg)
+}
+
+/// FastFN features this build does not have yet, and what the user loses. Each key present
+/// gets a warning (CLI, `/_fn/health` `warnings`, the dashboard) instead of being ignored in
+/// silence; the function is still served.
+const UNSUPPORTED: [(&str, &str); 5] = [
+    ("schedule", "the function will not run on a schedule"),
+    ("keep_warm", "no keep-warm pings are sent"),
+    ("edge", "`proxy` replies are not forwarded"),
+    ("strict_fs", "no filesystem sandbox is applied to the handler"),
+    ("worker_pool.min_warm", "no workers are kept warm ahead of calls"),
+];
+
+fn unsupported(obj: &serde_json::Map<String, Value>) -> Vec<String> {
+    UNSUPPORTED
+        .iter()
+        .filter(|(key, _)| {
+            get(obj, key).is_some_and(|v| match v {
+                Value::Null | Value::Bool(false) => false,
+                // `min_warm: 0` and `{"enabled": false}` ask for nothing.
+                Value::Number(n) => n.as_f64().is_some_and(|n| n != 0.0),
+                Value::Object(o) => o.get("enabled") != Some(&Value::Bool(false)),
+                _ => true,
+            })
+        })
+        .map(|(key, loss)| format!("`{key}` is not supported by this build yet: {loss} (the function is still served)"))
+        .collect()
 }
 
 fn parse_assets(r: &Reader<'_>, v: &Value) -> Result<AssetsConfig, ConfigError> {
@@ -565,6 +593,29 @@ pub fn parse_routes_json(text: &str, file: &Path) -> Result<Vec<RoutesJsonEntry>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unsupported_features_are_warned_not_ignored() {
+        let file = Path::new("/p/fns/job/fn.config.json");
+        let cfg = parse_fn_config(
+            r#"{"schedule": {"every_seconds": 2}, "keep_warm": {"enabled": true}, "strict_fs": true,
+                "edge": {"base_url": "http://x"}, "worker_pool": {"max_workers": 2, "min_warm": 1}}"#,
+            file,
+        )
+        .unwrap();
+        assert_eq!(cfg.warnings.len(), 5, "{:?}", cfg.warnings);
+        assert!(
+            cfg.warnings[0].starts_with("`schedule` is not supported"),
+            "{:?}",
+            cfg.warnings
+        );
+        let quiet = parse_fn_config(
+            r#"{"keep_warm": {"enabled": false}, "strict_fs": false, "worker_pool": {"min_warm": 0}}"#,
+            file,
+        )
+        .unwrap();
+        assert!(quiet.warnings.is_empty(), "{:?}", quiet.warnings);
+    }
 
     fn parse(text: &str) -> Result<FnConfig, ConfigError> {
         parse_fn_config(text, Path::new("functions/api/fn.config.json"))

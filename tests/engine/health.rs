@@ -267,3 +267,26 @@ async fn reload_picks_up_a_new_file() {
     assert_eq!((r.status, r.json()), (200, json!({"fresh": true})));
     e.stop().await;
 }
+
+/// A FastFN feature this build does not have (here `schedule`) is never ignored in silence: the
+/// function is served and `/_fn/health` carries a warning that names the key and the loss.
+#[tokio::test(flavor = "multi_thread")]
+async fn unsupported_fastfn_keys_are_warned_in_health() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("job")).unwrap();
+    std::fs::write(
+        dir.path().join("job/fn.config.json"),
+        r#"{"schedule": {"every_seconds": 2}}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("job/handler.py"), "def handler(e):\n    return 'ran'\n").unwrap();
+    let e = crate::support::start_in(dir.path(), &[("FN_RUNTIMES", "python")]).await;
+    assert_eq!(e.get("/job").await.text(), "ran");
+    let h = e.get("/_fn/health").await.json();
+    let warnings = h["warnings"].to_string();
+    assert!(
+        warnings.contains("`schedule` is not supported by this build yet"),
+        "{warnings}"
+    );
+    e.stop().await;
+}
