@@ -1557,22 +1557,22 @@ impl Deps {
             let msg = format!("{program} not found: {what} or set {}", installer.binary_var());
             return Err(("deps.missing_installer", msg));
         };
-        let mut cmd = tokio::process::Command::new(path);
-        cmd.args(manifest.args(&out))
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .env("PIP_NO_INPUT", "1")
-            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-            .env("PIP_ROOT_USER_ACTION", "ignore")
-            .env("COMPOSER_NO_INTERACTION", "1")
-            .env("npm_config_update_notifier", "false")
-            .kill_on_drop(true)
-            .process_group(0);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| ("deps.missing_installer", format!("cannot start {tool}: {e}")))?;
+        let env = [
+            ("PIP_NO_INPUT", "1"),
+            ("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
+            ("PIP_ROOT_USER_ACTION", "ignore"),
+            ("COMPOSER_NO_INTERACTION", "1"),
+            ("npm_config_update_notifier", "false"),
+        ];
+        let mut child = crate::process::spawn(&crate::process::Spec {
+            program: path.as_os_str(),
+            args: manifest.args(&out),
+            cwd: dir,
+            env: env.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+            env_remove: vec![],
+            stdin_pipe: false,
+        })
+        .map_err(|e| ("deps.missing_installer", format!("cannot start {tool}: {e}")))?;
         let pid = child.id();
         let command = manifest.command_line();
         let progress = |line: &str| {
@@ -1598,10 +1598,7 @@ impl Deps {
             Err(_) => {
                 // The child itself was killed when its future was dropped; its helpers too.
                 if let Some(pid) = pid {
-                    let _ = nix::sys::signal::killpg(
-                        nix::unistd::Pid::from_raw(pid as i32),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
+                    crate::process::signal_group(pid, crate::process::Signal::SIGKILL);
                 }
                 let secs = self.options.timeout.as_secs_f64();
                 Err(("deps.timeout", format!("`{command}` did not finish within {secs} s")))
