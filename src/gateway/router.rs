@@ -6,7 +6,7 @@
 use super::Failure;
 use crate::host::request_host;
 use crate::landing::HomeAction;
-use crate::routing::{Resolution, Route, RouteMap};
+use crate::routing::{is_named_target, Resolution, Route, RouteMap};
 use hyper::http::request::Parts;
 
 /// What to do with a request.
@@ -68,7 +68,12 @@ pub fn decide<'a>(
     let route = match routes.resolve(parts.method.as_str(), lookup, request_host(parts)) {
         Resolution::Matched { route, params } => RouteDecision::Invoke { route, params },
         Resolution::Ambiguous => RouteDecision::Refuse(Failure::Ambiguous),
-        Resolution::MethodNotAllowed { allow } => RouteDecision::Refuse(Failure::MethodNotAllowed { allow }),
+        // The original answers a method mismatch 404 (static files first, as for no route),
+        // except at the named target `/<name>@<version>`.
+        Resolution::MethodNotAllowed { allow } if is_named_target(lookup) => {
+            RouteDecision::Refuse(Failure::MethodNotAllowed { allow })
+        }
+        Resolution::MethodNotAllowed { .. } => RouteDecision::Assets,
         Resolution::HostNotAllowed => RouteDecision::Refuse(Failure::HostNotAllowed),
         Resolution::NotFound => RouteDecision::Assets,
     };
@@ -126,6 +131,12 @@ mod tests {
                 r#"{"invoke": {"allow_hosts": ["api.example.com"]}}"#,
             ),
             ("only/handler.py", "def handler(e): return 'api'"),
+            (
+                "api/fn.config.json",
+                r#"{"name": "api", "runtime": "python", "invoke": {"methods": ["GET"]}}"#,
+            ),
+            ("api/handler.py", "def handler(e): return 'api'"),
+            ("api/v2/handler.py", "def handler(e): return 'v2'"),
         ];
         let (_dir, routes) = project(&files);
         let home = HomeAction::Redirect("/hello".into());
@@ -161,6 +172,14 @@ mod tests {
             ("get", "/hello", &[], "refuse 400"),
             ("GET", "/only", &[("host", "api.example.com")], "invoke /only python []"),
             ("GET", "/only", &[("host", "evil.example.com")], "refuse 421"),
+            // A method mismatch is a 404 (via static files), as in the original…
+            ("POST", "/hello", &[], "assets"),
+            ("DELETE", "/api", &[], "assets"),
+            ("DELETE", "/api/x", &[], "assets"),
+            ("DELETE", "/api@v2/x", &[], "assets"),
+            // …except at the named target /<name>@<version>: 405 with Allow.
+            ("GET", "/api@v2", &[], "invoke /api@v2 python []"),
+            ("DELETE", "/api@v2", &[], "refuse 405"),
         ];
         for (method, uri, headers, want) in cases {
             let parts = head(method, uri, headers);
@@ -180,6 +199,25 @@ mod tests {
         );
         let parts = head("GET", "/openapi.json", &[]);
         assert_eq!(kind(&decide(&routes, None, false, &parts)), "admin", "a public alias");
+    }
+
+    #[test]
+    fn named_targets_are_name_at_version_only() {
+        for yes in ["/api@v2", "/a-b_c@1.2.3", "/x@y"] {
+            assert!(is_named_target(yes), "{yes}");
+        }
+        for no in [
+            "/api",
+            "/api@",
+            "/@v2",
+            "/api@v2/x",
+            "/a/b@v2",
+            "/api@v2@v3",
+            "api@v2",
+            "/a.b@v2",
+        ] {
+            assert!(!is_named_target(no), "{no}");
+        }
     }
 
     #[test]
