@@ -54,6 +54,16 @@ pub fn decide<'a>(
         return Decision::Refuse(Failure::BadRequest("invalid method"));
     }
     let path = parts.uri.path();
+    if is_edge_invalid_path(path) {
+        return Decision::Refuse(Failure::BadRequest("invalid path"));
+    }
+    if parts
+        .headers
+        .iter()
+        .any(|(k, v)| header_line_len(k.as_str(), v.len()) > HEADER_LINE_MAX)
+    {
+        return Decision::Refuse(Failure::BadRequest("request header too large"));
+    }
     if path == "/_fn" || path.starts_with("/_fn/") || crate::admin::is_public_alias(path) {
         return Decision::Admin;
     }
@@ -78,6 +88,56 @@ pub fn decide<'a>(
         Resolution::NotFound => RouteDecision::Assets,
     };
     Decision::Serve(Plan { assets_first, route })
+}
+
+/// The longest header line nginx in front of the original takes (`large_client_header_buffers
+/// 4 8k`): one line, `name: value` and its CRLF, must fit one 8 KiB buffer.
+pub const HEADER_LINE_MAX: usize = 8192;
+
+/// A header's line on the wire: `name: value\r\n`.
+fn header_line_len(name: &str, value_len: usize) -> usize {
+    name.len() + 2 + value_len + 2
+}
+
+/// Request paths that nginx in front of the original refuses with 400 before any location
+/// (for `/_fn/*` too): a `%` not followed by two hex digits, an encoded NUL (`%00`), and a
+/// `..` segment, also encoded (`%2e%2e`, any case). nginx resolves a `..` that stays inside
+/// the root (`/a/../b` → `/b`); we refuse every one (recorded in docs/compat.md).
+pub fn is_edge_invalid_path(path: &str) -> bool {
+    let b = path.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        if c != b'%' {
+            continue;
+        }
+        match (b.get(i + 1), b.get(i + 2)) {
+            (Some(h), Some(l)) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
+                if *h == b'0' && *l == b'0' {
+                    return true;
+                }
+            }
+            _ => return true,
+        }
+    }
+    path.split('/').any(|seg| {
+        let seg = seg.as_bytes();
+        let mut dots = 0;
+        let mut i = 0;
+        while i < seg.len() {
+            if seg[i] == b'.' {
+                i += 1;
+            } else if seg[i..].len() >= 3
+                && seg[i] == b'%'
+                && seg[i + 1] == b'2'
+                && seg[i + 2].eq_ignore_ascii_case(&b'e')
+            {
+                i += 3;
+            } else {
+                return false;
+            }
+            dots += 1;
+        }
+        dots == 2
+    })
 }
 
 /// Methods as an HTTP edge like nginx takes them: upper-case letters, `_` and `-`. `get` is
@@ -199,6 +259,54 @@ mod tests {
         );
         let parts = head("GET", "/openapi.json", &[]);
         assert_eq!(kind(&decide(&routes, None, false, &parts)), "admin", "a public alias");
+    }
+
+    #[test]
+    fn edge_paths_as_nginx_refuses_them() {
+        for bad in [
+            "/../x",
+            "/a/../x",
+            "/..",
+            "/%2e%2e/x",
+            "/%2E%2e/x",
+            "/.%2e/x",
+            "/x/%00",
+            "/a%00b",
+            "/%",
+            "/a%",
+            "/a%2",
+            "/a%zz",
+            "/a%g0",
+        ] {
+            assert!(is_edge_invalid_path(bad), "{bad}");
+        }
+        for ok in [
+            "/",
+            "/x",
+            "/.env",
+            "/%2eenv",
+            "/.../x",
+            "/a..b",
+            "/a/.",
+            "/%252e%252e/x",
+            "/a%20b",
+            "/%2fx",
+        ] {
+            assert!(!is_edge_invalid_path(ok), "{ok}");
+        }
+        let routes = RouteMap::default();
+        let long = "v".repeat(HEADER_LINE_MAX - "x-long: \r\n".len());
+        let fits = head("GET", "/x", &[("x-long", &long)]);
+        assert!(matches!(decide(&routes, None, false, &fits), Decision::Serve(_)));
+        let over = head("GET", "/x", &[("x-long", &format!("{long}v"))]);
+        let Decision::Refuse(f) = decide(&routes, None, false, &over) else {
+            panic!("a header line over 8 KiB must be refused")
+        };
+        assert_eq!(f.status().as_u16(), 400);
+        let Decision::Refuse(f) = decide(&routes, None, false, &head("GET", "/%2e%2e/x", &[])) else {
+            panic!("traversal must be refused")
+        };
+        assert_eq!(f.status().as_u16(), 400);
     }
 
     #[test]

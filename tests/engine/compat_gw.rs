@@ -18,3 +18,46 @@ async fn response_include_debug_headers_turns_debug_headers_on() {
     }
     e.stop().await;
 }
+
+fn raw_get(target: &str, extra: &str) -> String {
+    format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}Connection: close\r\n\r\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn path_and_header_edges_answer_as_nginx_does() {
+    let e = start("compat-gw", &[]).await;
+    // Paths nginx refuses before any location, also under /_fn.
+    for target in [
+        "/../traced",
+        "/%2e%2e/traced",
+        "/%2E%2E/traced",
+        "/traced/%00",
+        "/traced%",
+        "/tr%zzced",
+        "/_fn/../health",
+    ] {
+        let r = send_raw(e.addr(), raw_get(target, "").as_bytes()).await;
+        assert_eq!(r.status, 400, "{target}: {}", r.text());
+        assert_eq!(r.text(), r#"{"error":"invalid path"}"#, "{target}");
+    }
+    // Not traversal: a double-encoded `..` is a plain (unknown) segment.
+    let r = send_raw(e.addr(), raw_get("/%252e%252e/traced", "").as_bytes()).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+
+    // One header line up to 8 KiB (CRLF included) is taken; one byte more is a 400.
+    let fill = |n: usize| format!("X-Fill: {}\r\n", "v".repeat(n - "X-Fill: \r\n".len()));
+    let r = send_raw(e.addr(), raw_get("/traced", &fill(8192)).as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = send_raw(e.addr(), raw_get("/traced", &fill(8193)).as_bytes()).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.text(), r#"{"error":"request header too large"}"#);
+
+    // Up to 200 header lines (hyper's default stops at 100); past that, 431.
+    let many = |n: usize| (0..n).map(|i| format!("X-H{i}: {i}\r\n")).collect::<String>();
+    // Host and Connection are two of the lines.
+    let r = send_raw(e.addr(), raw_get("/traced", &many(198)).as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = send_raw(e.addr(), raw_get("/traced", &many(199)).as_bytes()).await;
+    assert_eq!(r.status, 431, "{}", r.text());
+    e.stop().await;
+}
