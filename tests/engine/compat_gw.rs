@@ -61,3 +61,31 @@ async fn path_and_header_edges_answer_as_nginx_does() {
     assert_eq!(r.status, 431, "{}", r.text());
     e.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_folder_of_versions_only_is_reachable_by_version() {
+    let e = start("compat-gw", &[]).await;
+    let file = |r: &Resp| r.json()["file"].as_str().unwrap_or_default().to_string();
+    let r = e.get("/hello").await;
+    assert_eq!(
+        (r.status, file(&r)),
+        (200, "python/hello/handler.py".into()),
+        "{}",
+        r.text()
+    );
+    for path in ["/hello@v2", "/hello/v2", "/hello@v2/x"] {
+        let r = e.get(path).await;
+        assert_eq!(
+            (r.status, file(&r)),
+            (200, "node/hello/v2/handler.js".into()),
+            "{path}: {}",
+            r.text()
+        );
+    }
+    assert_eq!(e.get("/hello@v2").await.json()["version"], "v2");
+    assert_eq!(e.get("/hello@v3").await.status, 404);
+    // The named target answers a method mismatch with 405 and Allow.
+    let r = e.send("POST", "/hello@v2", &[], None).await;
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET")));
+    e.stop().await;
+}
