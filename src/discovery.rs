@@ -251,6 +251,16 @@ fn join(dir: &str, name: &str) -> String {
     }
 }
 
+/// A nested `fn.config.json`'s `assets.directory` (relative to its folder) is that
+/// sub-project's static folder: the child folder `dir` holding it is never scanned for
+/// handlers, as in the original.
+fn holds_assets(cfg: &FnConfig, dir: &str) -> bool {
+    cfg.assets.as_ref().is_some_and(|a| {
+        let assets = a.directory.trim_start_matches("./").trim_end_matches('/');
+        assets == dir || assets.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
+    })
+}
+
 fn is_version_name(name: &str) -> bool {
     !name.is_empty()
         && name
@@ -629,7 +639,7 @@ impl<'a> Scan<'a> {
             return;
         }
         for dir in &listing.dirs {
-            if self.skip_dir(rel, dir) {
+            if self.skip_dir(rel, dir) || (!is_root && holds_assets(&cfg, dir)) {
                 continue;
             }
             let child = join(rel, dir);
@@ -804,7 +814,7 @@ impl<'a> Scan<'a> {
             return;
         }
         for dir in &listing.dirs {
-            if self.skip_dir(rel, dir) || versions.contains(dir) {
+            if self.skip_dir(rel, dir) || versions.contains(dir) || holds_assets(cfg, dir) {
                 continue;
             }
             let child = join(rel, dir);
@@ -839,6 +849,12 @@ impl<'a> Scan<'a> {
             if !fn_name.contains('/') && self.enabled(runtime) && self.only_versions(&child, runtime, &child_listing) {
                 self.versions(&child, &fn_name, &cfg, runtime, &child_listing, true);
                 continue;
+            }
+            // A namespace folder: its method-prefixed files are file routes under their full
+            // path (`node/multi-endpoints/get.alpha.js` → `/node/multi-endpoints/alpha`), as
+            // in the original; its other files stay private modules.
+            for file in &child_listing.files {
+                self.file_route(&child, file, &cfg.overlay, cfg.methods, Mode::SingleEntry, None);
             }
             let depth_limit = self.opts.namespace_depth.clamp(1, 5);
             if depth < depth_limit {
@@ -1490,6 +1506,40 @@ mod tests {
                 v2.target.entry.as_str()
             ),
             (Node, Some("v2"), "node/hello/v2/handler.js")
+        );
+    }
+
+    #[test]
+    fn namespace_route_files_and_nested_assets() {
+        let files = [
+            ("node/multi-endpoints/get.alpha.js", ""),
+            ("node/multi-endpoints/post.beta.js", ""),
+            ("node/multi-endpoints/helper.js", ""),
+            ("node/users/index.js", ""),
+            ("shop/fn.config.json", r#"{"assets":{"directory":"public"}}"#),
+            ("shop/cart.js", ""),
+            ("shop/public/app.js", ""),
+            (
+                "site/fn.config.json",
+                r#"{"name":"site","runtime":"node","assets":{"directory":"./www/dist"}}"#,
+            ),
+            ("site/handler.js", ""),
+            ("site/www/dist/get.app.js", ""),
+            ("site/admin/get.panel.js", ""),
+        ];
+        let d = run(&files, &DiscoveryOptions::default());
+        assert_eq!(
+            lines(&d),
+            vec![
+                "GET /node/multi-endpoints/alpha -> node/multi-endpoints/get.alpha.js",
+                "POST /node/multi-endpoints/beta -> node/multi-endpoints/post.beta.js",
+                "GET /shop/cart -> shop/cart.js",
+                "GET /site -> site",
+                "GET /site/* -> site",
+                "GET /site/admin/panel -> site/admin/get.panel.js",
+                "GET /users -> users",
+                "GET /users/* -> users",
+            ]
         );
     }
 

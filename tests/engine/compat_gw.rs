@@ -89,3 +89,34 @@ async fn a_folder_of_versions_only_is_reachable_by_version() {
     assert_eq!((r.status, r.header("allow")), (405, Some("GET")));
     e.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn namespace_route_files_and_sub_project_assets() {
+    let e = start("compat-gw", &[]).await;
+    let r = e.get("/node/multi-endpoints/alpha").await;
+    assert_eq!(
+        (r.status, r.json()["endpoint"].clone()),
+        (200, "alpha".into()),
+        "{}",
+        r.text()
+    );
+    for path in [
+        "/node/multi-endpoints/helper",
+        "/multi-endpoints/alpha",
+        "/shop/public/app",
+    ] {
+        let r = e.get(path).await;
+        assert_eq!(r.status, 404, "{path}: {}", r.text());
+        assert!(!r.text().contains("leaked"), "{path}");
+    }
+    let r = e.get("/shop/cart").await;
+    assert_eq!(
+        (r.status, r.json()["file"].clone()),
+        (200, "shop/cart.py".into()),
+        "{}",
+        r.text()
+    );
+    let catalog = e.get("/_fn/catalog").await.text();
+    assert!(!catalog.contains("shop/public"), "{catalog}");
+    e.stop().await;
+}
