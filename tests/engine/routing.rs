@@ -119,7 +119,8 @@ async fn explicit_functions_versions_routes_json_and_405() {
     // invoke.routes replaces the default /<name> routes.
     assert_eq!(e.get("/svc").await.status, 404);
     // A method the explicit function does not take is a 404, as in the original…
-    for path in ["/api", "/api/z", "/api@v2/z"] {
+    // (a default route, its catch-all, a version's catch-all, an invoke.routes route).
+    for path in ["/api", "/api/z", "/api@v2/z", "/svc-alias/ann"] {
         let r = e.send("DELETE", path, &[], None).await;
         assert_eq!((r.status, r.header("allow")), (404, None), "{path}");
         assert_eq!(r.text(), r#"{"error":"not found"}"#, "{path}");
@@ -135,6 +136,8 @@ async fn explicit_functions_versions_routes_json_and_405() {
         r["why"].as_str().unwrap().starts_with("route exists, allows GET, POST"),
         "{r}"
     );
+    let r = e.get("/_fn/resolve?method=DELETE&url=/api@v2").await.json();
+    assert_eq!((&r["status"], &r["allow"]), (&json!(405), &json!("GET, POST")), "{r}");
     // fn.routes.json methods default to GET: /x/:id is GET only (a routes_json route → 404).
     assert_eq!(e.send("POST", "/x/5", &[], None).await.status, 404);
     assert_eq!(e.get("/api@v9").await.status, 404);
