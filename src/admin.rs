@@ -1704,9 +1704,22 @@ pub(crate) async fn resolve_snapshot(shared: &Shared, query: &str) -> Resolve {
             out.claimants = Some(claimants);
             out.why = "several functions of one runtime claim this URL with the same priority: rename or remove one (409 ambiguous function)".into();
         }
-        Resolution::MethodNotAllowed { allow } => {
+        Resolution::MethodNotAllowed { allow } if crate::routing::is_named_target(&path) => {
             out.status = 405;
-            out.why = format!("an explicit function answers this URL for {allow} only (its invoke.methods)");
+            out.why = format!("route exists, allows {allow}: the named target answers 405 with Allow for other methods (the function's invoke.methods)");
+            out.allow = Some(allow);
+        }
+        Resolution::MethodNotAllowed { allow } => {
+            let file = static_file.map(|(f, _)| f);
+            out.status = if file.is_some() { 200 } else { 404 };
+            out.why = match &file {
+                Some(f) => format!("route exists, allows {allow}, not {method}; {f} is served as a static file"),
+                None => format!("route exists, allows {allow}, not {method}: a method mismatch answers 404 (405 with Allow only at /<name>@<version>)"),
+            };
+            if file.is_some() {
+                out.source = Some("assets");
+            }
+            out.file = file;
             out.allow = Some(allow);
         }
         Resolution::HostNotAllowed => {
@@ -1741,7 +1754,9 @@ pub(crate) async fn resolve_snapshot(shared: &Shared, query: &str) -> Resolve {
                     _ => None,
                 });
             out.why = match other {
-                Some((m, pattern, file)) => format!("{pattern} ({file}) answers {m}, not {method}: a file route answers 404 for other methods (only explicit functions answer 405)"),
+                Some((m, pattern, file)) => {
+                    format!("{pattern} ({file}) answers {m}, not {method}: a method mismatch answers 404")
+                }
                 None => format!("no route matches {path}"),
             };
         }

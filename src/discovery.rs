@@ -251,6 +251,16 @@ fn join(dir: &str, name: &str) -> String {
     }
 }
 
+/// A nested `fn.config.json`'s `assets.directory` (relative to its folder) is that
+/// sub-project's static folder: the child folder `dir` holding it is never scanned for
+/// handlers, as in the original.
+fn holds_assets(cfg: &FnConfig, dir: &str) -> bool {
+    cfg.assets.as_ref().is_some_and(|a| {
+        let assets = a.directory.trim_start_matches("./").trim_end_matches('/');
+        assets == dir || assets.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
+    })
+}
+
 fn is_version_name(name: &str) -> bool {
     !name.is_empty()
         && name
@@ -629,7 +639,7 @@ impl<'a> Scan<'a> {
             return;
         }
         for dir in &listing.dirs {
-            if self.skip_dir(rel, dir) {
+            if self.skip_dir(rel, dir) || (!is_root && holds_assets(&cfg, dir)) {
                 continue;
             }
             let child = join(rel, dir);
@@ -804,7 +814,7 @@ impl<'a> Scan<'a> {
             return;
         }
         for dir in &listing.dirs {
-            if self.skip_dir(rel, dir) || versions.contains(dir) {
+            if self.skip_dir(rel, dir) || versions.contains(dir) || holds_assets(cfg, dir) {
                 continue;
             }
             let child = join(rel, dir);
@@ -831,9 +841,23 @@ impl<'a> Scan<'a> {
             let cfg = cfg.unwrap_or_default();
             let child_listing = self.list(&child);
             let fn_name = cfg.name.clone().unwrap_or_else(|| child_sub.clone());
-            let found = self.function(&child, &fn_name, &cfg, cfg.runtime.or(Some(runtime)), &child_listing);
+            let runtime = cfg.runtime.unwrap_or(runtime);
+            let found = self.function(&child, &fn_name, &cfg, Some(runtime), &child_listing);
+            if found.is_some() {
+                continue;
+            }
+            if !fn_name.contains('/') && self.enabled(runtime) && self.only_versions(&child, runtime, &child_listing) {
+                self.versions(&child, &fn_name, &cfg, runtime, &child_listing, true);
+                continue;
+            }
+            // A namespace folder: its method-prefixed files are file routes under their full
+            // path (`node/multi-endpoints/get.alpha.js` → `/node/multi-endpoints/alpha`), as
+            // in the original; its other files stay private modules.
+            for file in &child_listing.files {
+                self.file_route(&child, file, &cfg.overlay, cfg.methods, Mode::SingleEntry, None);
+            }
             let depth_limit = self.opts.namespace_depth.clamp(1, 5);
-            if found.is_none() && depth < depth_limit {
+            if depth < depth_limit {
                 self.grouped(base, &child_sub, runtime, depth + 1);
             }
         }
@@ -874,10 +898,47 @@ impl<'a> Scan<'a> {
         }
         self.offer_function(rel, name, cfg, runtime, &join(rel, &entry), None);
 
-        let mut versions = Vec::new();
         if name.contains('/') {
-            return Some(versions); // Versions are for flat names only.
+            return Some(Vec::new()); // Versions are for flat names only.
         }
+        Some(self.versions(rel, name, cfg, runtime, listing, false))
+    }
+
+    /// A folder of `<root>/<runtime>/` with no entry whose function sub-folders (those with an
+    /// entry) are all version labels (`v2`, `2`, `v1.1`), as the original tells a function
+    /// with versions only from a namespace.
+    fn only_versions(&mut self, rel: &str, runtime: RuntimeKind, listing: &Listing) -> bool {
+        let mut seen = false;
+        for dir in &listing.dirs {
+            if dir.starts_with('.') || !is_version_name(dir) {
+                continue;
+            }
+            let files = self.list(&join(rel, dir));
+            if self.choose_entry(&files.files, Some(runtime)).is_none() {
+                continue;
+            }
+            let label = dir.strip_prefix('v').unwrap_or(dir);
+            if !label.starts_with(|c: char| c.is_ascii_digit()) {
+                return false;
+            }
+            seen = true;
+        }
+        seen
+    }
+
+    /// Registers the version folders of function `name` (at `/<name>@<version>`); returns
+    /// their names. `nested`: a function with versions only, whose versions also keep the
+    /// folder URL `/<name>/<version>` (what a namespace would have given them).
+    fn versions(
+        &mut self,
+        rel: &str,
+        name: &str,
+        cfg: &FnConfig,
+        runtime: RuntimeKind,
+        listing: &Listing,
+        nested: bool,
+    ) -> Vec<String> {
+        let mut versions = Vec::new();
         for dir in &listing.dirs {
             if dir.starts_with('.') || !is_version_name(dir) {
                 continue;
@@ -901,10 +962,10 @@ impl<'a> Scan<'a> {
                 merged.methods = v.methods.or(cfg.methods);
             }
             let entry = join(&version_dir, &version_entry);
-            self.offer_function(rel, name, &merged, runtime, &entry, Some(dir));
+            self.offer_function(rel, name, &merged, runtime, &entry, Some((dir, nested)));
             versions.push(dir.clone());
         }
-        Some(versions)
+        versions
     }
 
     fn offer_function(
@@ -914,17 +975,25 @@ impl<'a> Scan<'a> {
         cfg: &FnConfig,
         runtime: RuntimeKind,
         entry: &str,
-        version: Option<&str>,
+        version: Option<(&str, bool)>,
     ) {
+        // `(version, nested)`: nested versions also keep `/<name>/<version>` (see `versions`).
+        let (version, nested) = match version {
+            Some((v, nested)) => (Some(v), nested),
+            None => (None, false),
+        };
         let base = match version {
             Some(v) => format!("/{name}@{v}"),
             None => format!("/{name}"),
         };
-        let patterns = if cfg.routes.is_empty() || version.is_some() {
+        let mut patterns = if cfg.routes.is_empty() || version.is_some() {
             vec![base.clone(), format!("{base}/*")]
         } else {
             cfg.routes.iter().map(|r| clean_route(r)).collect()
         };
+        if let (true, Some(v)) = (nested, version) {
+            patterns.extend([format!("/{name}/{v}"), format!("/{name}/{v}/*")]);
+        }
         let target = Arc::new(Target {
             runtime,
             fn_name: name.to_string(),
@@ -1391,6 +1460,86 @@ mod tests {
         assert_eq!(
             lines(&run(&files, &opts(&[Node]))),
             vec!["GET /node/hello -> node/hello.js"]
+        );
+    }
+
+    #[test]
+    fn version_only_folders_are_versions_of_a_function() {
+        let files = [
+            ("node/hello/v2/handler.js", ""),
+            ("node/hello/v10/handler.js", ""),
+            ("node/hello/notes/readme.txt", ""),
+            ("python/hello/handler.py", ""),
+            // A namespace: one of its function folders is not a version label.
+            ("node/api/v1/handler.js", ""),
+            ("node/api/users/handler.js", ""),
+            // Version labels start with a digit (after an optional `v`).
+            ("node/tools/vx/handler.js", ""),
+        ];
+        let d = run(&files, &DiscoveryOptions::default());
+        assert_eq!(
+            lines(&d),
+            vec![
+                "GET /api/users -> api/users",
+                "GET /api/users/* -> api/users",
+                "GET /api/v1 -> api/v1",
+                "GET /api/v1/* -> api/v1",
+                "GET /hello -> hello",
+                "GET /hello/* -> hello",
+                "GET /hello/v10 -> hello",
+                "GET /hello/v10/* -> hello",
+                "GET /hello/v2 -> hello",
+                "GET /hello/v2/* -> hello",
+                "GET /hello@v10 -> hello",
+                "GET /hello@v10/* -> hello",
+                "GET /hello@v2 -> hello",
+                "GET /hello@v2/* -> hello",
+                "GET /tools/vx -> tools/vx",
+                "GET /tools/vx/* -> tools/vx",
+            ]
+        );
+        let v2 = d.routes.routes().iter().find(|r| r.pattern == "/hello@v2").unwrap();
+        assert_eq!(
+            (
+                v2.target.runtime,
+                v2.target.version.as_deref(),
+                v2.target.entry.as_str()
+            ),
+            (Node, Some("v2"), "node/hello/v2/handler.js")
+        );
+    }
+
+    #[test]
+    fn namespace_route_files_and_nested_assets() {
+        let files = [
+            ("node/multi-endpoints/get.alpha.js", ""),
+            ("node/multi-endpoints/post.beta.js", ""),
+            ("node/multi-endpoints/helper.js", ""),
+            ("node/users/index.js", ""),
+            ("shop/fn.config.json", r#"{"assets":{"directory":"public"}}"#),
+            ("shop/cart.js", ""),
+            ("shop/public/app.js", ""),
+            (
+                "site/fn.config.json",
+                r#"{"name":"site","runtime":"node","assets":{"directory":"./www/dist"}}"#,
+            ),
+            ("site/handler.js", ""),
+            ("site/www/dist/get.app.js", ""),
+            ("site/admin/get.panel.js", ""),
+        ];
+        let d = run(&files, &DiscoveryOptions::default());
+        assert_eq!(
+            lines(&d),
+            vec![
+                "GET /node/multi-endpoints/alpha -> node/multi-endpoints/get.alpha.js",
+                "POST /node/multi-endpoints/beta -> node/multi-endpoints/post.beta.js",
+                "GET /shop/cart -> shop/cart.js",
+                "GET /site -> site",
+                "GET /site/* -> site",
+                "GET /site/admin/panel -> site/admin/get.panel.js",
+                "GET /users -> users",
+                "GET /users/* -> users",
+            ]
         );
     }
 

@@ -125,7 +125,8 @@ pub struct Target {
     /// Entry file, relative to the root, `/`-separated.
     pub entry: String,
     pub policy: FnPolicy,
-    /// Explicit (folder) function: a method mismatch answers 405 with `Allow`.
+    /// Explicit (folder) function: a method mismatch resolves to
+    /// [`Resolution::MethodNotAllowed`] (405 only at its named target).
     pub explicit: bool,
 }
 
@@ -159,13 +160,30 @@ pub enum Resolution<'a> {
     },
     /// 409 `ambiguous function`.
     Ambiguous,
-    /// 405 with `Allow` (explicit functions only).
+    /// The path is an explicit function's, but not for this method. `allow` lists the methods
+    /// it takes (the `Allow` form). The gateway answers 404, as the original does, except at
+    /// the named target `/<name>@<version>` ([`is_named_target`]), which answers 405 with
+    /// `Allow`; `/_fn/resolve` uses the reason to explain either.
     MethodNotAllowed {
         allow: String,
     },
     /// 421 `host not allowed`.
     HostNotAllowed,
     NotFound,
+}
+
+/// `/<name>@<version>` and nothing more (name: letters, digits, `_`, `-`; version: also `.`):
+/// the one form the original answers with 405 and `Allow` on a method mismatch (its named
+/// target lookup); everywhere else a method mismatch is a 404.
+pub fn is_named_target(path: &str) -> bool {
+    let Some((name, version)) = path.strip_prefix('/').and_then(|p| p.split_once('@')) else {
+        return false;
+    };
+    let name_ok = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+    !name.is_empty()
+        && !version.is_empty()
+        && name.bytes().all(name_ok)
+        && version.bytes().all(|b| name_ok(b) || b == b'.')
 }
 
 /// One compiled pattern segment.

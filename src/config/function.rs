@@ -467,10 +467,12 @@ fn parse_overlay(r: &Reader<'_>, obj: &Map<String, Value>) -> Result<PolicyOverl
     if let Some(v) = obj.get("max_body_bytes") {
         o.max_body_bytes = Some(r.positive("max_body_bytes", v)?);
     }
-    // The top-level spelling wins over `response.*` when both are present.
-    for field in ["response.include_debug_headers", "include_debug_headers"] {
+    // Either spelling set to true turns debug headers on, as the original reads them; both
+    // absent leaves the inherited value, and an explicit false (with no true) turns them off.
+    for field in ["include_debug_headers", "response.include_debug_headers"] {
         if let Some(v) = get(obj, field) {
-            o.include_debug_headers = Some(r.bool(field, v)?);
+            let on = r.bool(field, v)?;
+            o.include_debug_headers = Some(on || o.include_debug_headers == Some(true));
         }
     }
     if let Some(v) = get(obj, "invoke.handler") {
@@ -701,6 +703,20 @@ mod tests {
         let b = parse(r#"{"response":{"include_debug_headers":true}}"#).unwrap();
         assert!(a.overlay.resolve(RuntimeKind::Node).include_debug_headers);
         assert!(b.overlay.resolve(RuntimeKind::Node).include_debug_headers);
+        for (text, want) in [
+            (
+                r#"{"include_debug_headers":false,"response":{"include_debug_headers":true}}"#,
+                Some(true),
+            ),
+            (
+                r#"{"include_debug_headers":true,"response":{"include_debug_headers":false}}"#,
+                Some(true),
+            ),
+            (r#"{"response":{"include_debug_headers":false}}"#, Some(false)),
+            (r#"{"response":{}}"#, None),
+        ] {
+            assert_eq!(parse(text).unwrap().overlay.include_debug_headers, want, "{text}");
+        }
     }
 
     #[test]

@@ -83,6 +83,9 @@ impl Connections {
     }
 }
 
+/// Request header lines a client may send (hyper answers 431 past it).
+pub const MAX_REQUEST_HEADERS: usize = 200;
+
 /// Accept connections until shutdown; each connection is served on its own task. A client
 /// must send its request head within the client timeout (idle keep-alive connections
 /// included); past the connection cap new connections are closed at once. On shutdown,
@@ -99,6 +102,10 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdo
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(shared.settings.client_timeout)
+        // nginx in front of the original takes as many header lines as fit 32 KiB; hyper's
+        // default is 100 (on the stack). 200 moves the parser's table to the heap: measured
+        // in docs/compat.md ("Request edges"). More than 200 → 431.
+        .max_headers(MAX_REQUEST_HEADERS)
         .keep_alive(true);
     let http = Arc::new(http);
     loop {

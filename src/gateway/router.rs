@@ -6,7 +6,7 @@
 use super::Failure;
 use crate::host::request_host;
 use crate::landing::HomeAction;
-use crate::routing::{Resolution, Route, RouteMap};
+use crate::routing::{is_named_target, Resolution, Route, RouteMap};
 use hyper::http::request::Parts;
 
 /// What to do with a request.
@@ -54,6 +54,16 @@ pub fn decide<'a>(
         return Decision::Refuse(Failure::BadRequest("invalid method"));
     }
     let path = parts.uri.path();
+    if is_edge_invalid_path(path) {
+        return Decision::Refuse(Failure::BadRequest("invalid path"));
+    }
+    if parts
+        .headers
+        .iter()
+        .any(|(k, v)| header_line_len(k.as_str(), v.len()) > HEADER_LINE_MAX)
+    {
+        return Decision::Refuse(Failure::BadRequest("request header too large"));
+    }
     if path == "/_fn" || path.starts_with("/_fn/") || crate::admin::is_public_alias(path) {
         return Decision::Admin;
     }
@@ -68,11 +78,66 @@ pub fn decide<'a>(
     let route = match routes.resolve(parts.method.as_str(), lookup, request_host(parts)) {
         Resolution::Matched { route, params } => RouteDecision::Invoke { route, params },
         Resolution::Ambiguous => RouteDecision::Refuse(Failure::Ambiguous),
-        Resolution::MethodNotAllowed { allow } => RouteDecision::Refuse(Failure::MethodNotAllowed { allow }),
+        // The original answers a method mismatch 404 (static files first, as for no route),
+        // except at the named target `/<name>@<version>`.
+        Resolution::MethodNotAllowed { allow } if is_named_target(lookup) => {
+            RouteDecision::Refuse(Failure::MethodNotAllowed { allow })
+        }
+        Resolution::MethodNotAllowed { .. } => RouteDecision::Assets,
         Resolution::HostNotAllowed => RouteDecision::Refuse(Failure::HostNotAllowed),
         Resolution::NotFound => RouteDecision::Assets,
     };
     Decision::Serve(Plan { assets_first, route })
+}
+
+/// The longest header line nginx in front of the original takes (`large_client_header_buffers
+/// 4 8k`): one line, `name: value` and its CRLF, must fit one 8 KiB buffer.
+pub const HEADER_LINE_MAX: usize = 8192;
+
+/// A header's line on the wire: `name: value\r\n`.
+fn header_line_len(name: &str, value_len: usize) -> usize {
+    name.len() + 2 + value_len + 2
+}
+
+/// Request paths that nginx in front of the original refuses with 400 before any location
+/// (for `/_fn/*` too): a `%` not followed by two hex digits, an encoded NUL (`%00`), and a
+/// `..` segment, also encoded (`%2e%2e`, any case). nginx resolves a `..` that stays inside
+/// the root (`/a/../b` → `/b`); we refuse every one (recorded in docs/compat.md).
+pub fn is_edge_invalid_path(path: &str) -> bool {
+    let b = path.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        if c != b'%' {
+            continue;
+        }
+        match (b.get(i + 1), b.get(i + 2)) {
+            (Some(h), Some(l)) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
+                if *h == b'0' && *l == b'0' {
+                    return true;
+                }
+            }
+            _ => return true,
+        }
+    }
+    path.split('/').any(|seg| {
+        let seg = seg.as_bytes();
+        let mut dots = 0;
+        let mut i = 0;
+        while i < seg.len() {
+            if seg[i] == b'.' {
+                i += 1;
+            } else if seg[i..].len() >= 3
+                && seg[i] == b'%'
+                && seg[i + 1] == b'2'
+                && seg[i + 2].eq_ignore_ascii_case(&b'e')
+            {
+                i += 3;
+            } else {
+                return false;
+            }
+            dots += 1;
+        }
+        dots == 2
+    })
 }
 
 /// Methods as an HTTP edge like nginx takes them: upper-case letters, `_` and `-`. `get` is
@@ -126,6 +191,12 @@ mod tests {
                 r#"{"invoke": {"allow_hosts": ["api.example.com"]}}"#,
             ),
             ("only/handler.py", "def handler(e): return 'api'"),
+            (
+                "api/fn.config.json",
+                r#"{"name": "api", "runtime": "python", "invoke": {"methods": ["GET"]}}"#,
+            ),
+            ("api/handler.py", "def handler(e): return 'api'"),
+            ("api/v2/handler.py", "def handler(e): return 'v2'"),
         ];
         let (_dir, routes) = project(&files);
         let home = HomeAction::Redirect("/hello".into());
@@ -161,6 +232,14 @@ mod tests {
             ("get", "/hello", &[], "refuse 400"),
             ("GET", "/only", &[("host", "api.example.com")], "invoke /only python []"),
             ("GET", "/only", &[("host", "evil.example.com")], "refuse 421"),
+            // A method mismatch is a 404 (via static files), as in the original…
+            ("POST", "/hello", &[], "assets"),
+            ("DELETE", "/api", &[], "assets"),
+            ("DELETE", "/api/x", &[], "assets"),
+            ("DELETE", "/api@v2/x", &[], "assets"),
+            // …except at the named target /<name>@<version>: 405 with Allow.
+            ("GET", "/api@v2", &[], "invoke /api@v2 python []"),
+            ("DELETE", "/api@v2", &[], "refuse 405"),
         ];
         for (method, uri, headers, want) in cases {
             let parts = head(method, uri, headers);
@@ -180,6 +259,73 @@ mod tests {
         );
         let parts = head("GET", "/openapi.json", &[]);
         assert_eq!(kind(&decide(&routes, None, false, &parts)), "admin", "a public alias");
+    }
+
+    #[test]
+    fn edge_paths_as_nginx_refuses_them() {
+        for bad in [
+            "/../x",
+            "/a/../x",
+            "/..",
+            "/%2e%2e/x",
+            "/%2E%2e/x",
+            "/.%2e/x",
+            "/x/%00",
+            "/a%00b",
+            "/%",
+            "/a%",
+            "/a%2",
+            "/a%zz",
+            "/a%g0",
+        ] {
+            assert!(is_edge_invalid_path(bad), "{bad}");
+        }
+        for ok in [
+            "/",
+            "/x",
+            "/.env",
+            "/%2eenv",
+            "/.../x",
+            "/a..b",
+            "/a/.",
+            "/%252e%252e/x",
+            "/a%20b",
+            "/%2fx",
+        ] {
+            assert!(!is_edge_invalid_path(ok), "{ok}");
+        }
+        let routes = RouteMap::default();
+        let long = "v".repeat(HEADER_LINE_MAX - "x-long: \r\n".len());
+        let fits = head("GET", "/x", &[("x-long", &long)]);
+        assert!(matches!(decide(&routes, None, false, &fits), Decision::Serve(_)));
+        let over = head("GET", "/x", &[("x-long", &format!("{long}v"))]);
+        let Decision::Refuse(f) = decide(&routes, None, false, &over) else {
+            panic!("a header line over 8 KiB must be refused")
+        };
+        assert_eq!(f.status().as_u16(), 400);
+        let Decision::Refuse(f) = decide(&routes, None, false, &head("GET", "/%2e%2e/x", &[])) else {
+            panic!("traversal must be refused")
+        };
+        assert_eq!(f.status().as_u16(), 400);
+    }
+
+    #[test]
+    fn named_targets_are_name_at_version_only() {
+        for yes in ["/api@v2", "/a-b_c@1.2.3", "/x@y"] {
+            assert!(is_named_target(yes), "{yes}");
+        }
+        for no in [
+            "/api",
+            "/api@",
+            "/@v2",
+            "/api@v2/x",
+            "/a/b@v2",
+            "/api@v2@v3",
+            "api@v2",
+            "/a.b@v2",
+        ] {
+            assert!(!is_named_target(no), "{no}");
+        }
     }
 
     #[test]

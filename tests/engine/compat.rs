@@ -547,7 +547,7 @@ async fn resolve_explains_each_answer() {
         "{r}"
     );
     let r = e.get("/_fn/resolve?method=DELETE&url=/limits").await.json();
-    assert_eq!((&r["status"], &r["allow"]), (&json!(405), &json!("GET, POST")), "{r}");
+    assert_eq!((&r["status"], &r["allow"]), (&json!(404), &json!("GET, POST")), "{r}");
     let r = e.get("/_fn/resolve?url=/").await.json();
     assert_eq!((&r["status"], &r["source"]), (&json!(200), &json!("landing")), "{r}");
     let r = e.get("/_fn/resolve?url=/nope").await.json();

@@ -6,6 +6,7 @@ mod admin;
 mod assets;
 mod cli;
 mod compat;
+mod compat_gw;
 mod compat_rt;
 mod deps_compat;
 mod edge;

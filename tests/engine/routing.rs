@@ -1,4 +1,5 @@
-//! Contract §2 over HTTP: every routing form, shadowing by runtime order, 409, 404/405.
+//! Contract §2 over HTTP: every routing form, shadowing by runtime order, 409, 404/405
+//! (a method mismatch is 404 except at `/<name>@<version>`).
 
 use crate::support::{start, Resp};
 use serde_json::{json, Value};
@@ -117,13 +118,26 @@ async fn explicit_functions_versions_routes_json_and_405() {
     }
     // invoke.routes replaces the default /<name> routes.
     assert_eq!(e.get("/svc").await.status, 404);
-    // An explicit function answers 405 with Allow for other methods.
-    for path in ["/api", "/api/z"] {
+    // A method the explicit function does not take is a 404, as in the original…
+    // (a default route, its catch-all, a version's catch-all, an invoke.routes route).
+    for path in ["/api", "/api/z", "/api@v2/z", "/svc-alias/ann"] {
         let r = e.send("DELETE", path, &[], None).await;
-        assert_eq!(r.status, 405, "{path}");
-        assert_eq!(r.header("allow"), Some("GET, POST"));
-        assert_eq!(r.text(), r#"{"error":"method not allowed"}"#);
+        assert_eq!((r.status, r.header("allow")), (404, None), "{path}");
+        assert_eq!(r.text(), r#"{"error":"not found"}"#, "{path}");
     }
+    // …except at its named target /<name>@<version>: 405 with Allow.
+    let r = e.send("DELETE", "/api@v2", &[], None).await;
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET, POST")));
+    assert_eq!(r.text(), r#"{"error":"method not allowed"}"#);
+    // /_fn/resolve still explains the 404.
+    let r = e.get("/_fn/resolve?method=DELETE&url=/api").await.json();
+    assert_eq!((&r["status"], &r["allow"]), (&json!(404), &json!("GET, POST")), "{r}");
+    assert!(
+        r["why"].as_str().unwrap().starts_with("route exists, allows GET, POST"),
+        "{r}"
+    );
+    let r = e.get("/_fn/resolve?method=DELETE&url=/api@v2").await.json();
+    assert_eq!((&r["status"], &r["allow"]), (&json!(405), &json!("GET, POST")), "{r}");
     // fn.routes.json methods default to GET: /x/:id is GET only (a routes_json route → 404).
     assert_eq!(e.send("POST", "/x/5", &[], None).await.status, 404);
     assert_eq!(e.get("/api@v9").await.status, 404);
@@ -233,8 +247,9 @@ async fn demo_readme_urls_answer() {
         let want_ok = (200..300).contains(&r.status) || (path == "/teapot" && r.status == 418);
         assert!(want_ok, "{method} {path}: {} {}", r.status, r.text());
     }
+    // A method /counter does not take: 404, as the original answers (was 405).
     let r = e.send("DELETE", "/counter", &[], None).await;
-    assert_eq!((r.status, r.header("allow")), (405, Some("GET, POST")));
+    assert_eq!((r.status, r.header("allow")), (404, None));
     assert_eq!(e.get("/shop/cart").await.status, 404);
     e.stop().await;
 }
