@@ -4,7 +4,7 @@
 import type { Catalog, EngineEvent, Health, Resolve, RuntimeLogs } from './contract';
 
 export const healthSample: Health = {
-  "config_loaded_at": 1796127070.385,
+  "config_loaded_at": 1796127747.541,
   "defaults": {
     "timeout_ms": 2500,
     "max_concurrency": 20,
@@ -20,7 +20,7 @@ export const healthSample: Health = {
   ],
   "hot_reload": {
     "enabled": true,
-    "last_catalog_scan_at": 1796127070.631,
+    "last_catalog_scan_at": 1796127747.724,
     "watchdog": {
       "enabled": true,
       "active": true,
@@ -35,9 +35,9 @@ export const healthSample: Health = {
   "functions": {
     "summary": {
       "total": 22,
-      "warm": 1,
+      "warm": 2,
       "stale": 0,
-      "cold": 21,
+      "cold": 20,
       "keep_warm_enabled": 0,
       "pool_enabled": 0,
       "pool_active": 0,
@@ -184,7 +184,7 @@ export const healthSample: Health = {
             "total": 0
           }
         },
-        "warm_at": 1796127075.578
+        "warm_at": 1796127752.709
       },
       {
         "runtime": "node",
@@ -374,7 +374,7 @@ export const healthSample: Health = {
         "runtime": "python",
         "name": "hello.py",
         "key": "python/hello.py@default",
-        "state": "cold",
+        "state": "warm",
         "worker_pool": {
           "enabled": false,
           "min_warm": 0,
@@ -391,7 +391,8 @@ export const healthSample: Health = {
             "timeout": 0,
             "total": 0
           }
-        }
+        },
+        "warm_at": 1796127752.545
       },
       {
         "runtime": "python",
@@ -565,7 +566,7 @@ export const healthSample: Health = {
       "health": {
         "up": true,
         "state": "up",
-        "ts": 1796127075.594,
+        "ts": 1796127752.734,
         "reason": "ok",
         "sockets": []
       }
@@ -577,12 +578,12 @@ export const healthSample: Health = {
           "index": 1,
           "uri": "unix:/tmp/fastfn/s-1234/fn-node.sock",
           "up": true,
-          "ts": 1796127074.634,
+          "ts": 1796127751.725,
           "reason": "ok",
-          "pid": 9865,
+          "pid": 1875,
           "restarts": 0,
           "cpu_percent": 0,
-          "rss_bytes": 44511232
+          "rss_bytes": 44425216
         }
       ],
       "routing": "single",
@@ -590,19 +591,19 @@ export const healthSample: Health = {
       "health": {
         "up": true,
         "state": "up",
-        "ts": 1796127074.634,
+        "ts": 1796127751.725,
         "reason": "ok",
         "sockets": [
           {
             "index": 1,
             "uri": "unix:/tmp/fastfn/s-1234/fn-node.sock",
             "up": true,
-            "ts": 1796127074.634,
+            "ts": 1796127751.725,
             "reason": "ok",
-            "pid": 9865,
+            "pid": 1875,
             "restarts": 0,
             "cpu_percent": 0,
-            "rss_bytes": 44511232
+            "rss_bytes": 44425216
           }
         ]
       }
@@ -614,7 +615,7 @@ export const healthSample: Health = {
           "index": 1,
           "uri": "unix:/tmp/fastfn/s-1234/fn-php.sock",
           "up": false,
-          "ts": 1796127070.631,
+          "ts": 1796127747.724,
           "reason": "not needed",
           "pid": 0,
           "restarts": 0,
@@ -627,14 +628,14 @@ export const healthSample: Health = {
       "health": {
         "up": false,
         "state": "not_needed",
-        "ts": 1796127070.631,
+        "ts": 1796127747.724,
         "reason": "not needed",
         "sockets": [
           {
             "index": 1,
             "uri": "unix:/tmp/fastfn/s-1234/fn-php.sock",
             "up": false,
-            "ts": 1796127070.631,
+            "ts": 1796127747.724,
             "reason": "not needed",
             "pid": 0,
             "restarts": 0,
@@ -651,12 +652,12 @@ export const healthSample: Health = {
           "index": 1,
           "uri": "unix:/tmp/fastfn/s-1234/fn-python.sock",
           "up": true,
-          "ts": 1796127074.634,
+          "ts": 1796127751.726,
           "reason": "ok",
-          "pid": 9866,
+          "pid": 1876,
           "restarts": 0,
           "cpu_percent": 0.5,
-          "rss_bytes": 26931200
+          "rss_bytes": 26832896
         }
       ],
       "routing": "single",
@@ -664,19 +665,19 @@ export const healthSample: Health = {
       "health": {
         "up": true,
         "state": "up",
-        "ts": 1796127074.634,
+        "ts": 1796127751.726,
         "reason": "ok",
         "sockets": [
           {
             "index": 1,
             "uri": "unix:/tmp/fastfn/s-1234/fn-python.sock",
             "up": true,
-            "ts": 1796127074.634,
+            "ts": 1796127751.726,
             "reason": "ok",
-            "pid": 9866,
+            "pid": 1876,
             "restarts": 0,
             "cpu_percent": 0.5,
-            "rss_bytes": 26931200
+            "rss_bytes": 26832896
           }
         ]
       }
@@ -688,7 +689,7 @@ export const healthSample: Health = {
 };
 
 export const catalogSample: Catalog = {
-  "generated_at": 1796127070.631,
+  "generated_at": 1796127747.724,
   "functions_root": "/path/to/fixtures/demo",
   "defaults": {
     "timeout_ms": 2500,
@@ -1163,7 +1164,7 @@ export const catalogSample: Catalog = {
       "health": {
         "up": true,
         "state": "up",
-        "ts": 1796127075.597,
+        "ts": 1796127752.739,
         "reason": "ok",
         "sockets": []
       },
@@ -1176,12 +1177,12 @@ export const catalogSample: Catalog = {
           "index": 1,
           "uri": "unix:/tmp/fastfn/s-1234/fn-node.sock",
           "up": true,
-          "ts": 1796127074.634,
+          "ts": 1796127751.725,
           "reason": "ok",
-          "pid": 9865,
+          "pid": 1875,
           "restarts": 0,
           "cpu_percent": 0,
-          "rss_bytes": 44511232
+          "rss_bytes": 44425216
         }
       ],
       "routing": "single",
@@ -1189,19 +1190,19 @@ export const catalogSample: Catalog = {
       "health": {
         "up": true,
         "state": "up",
-        "ts": 1796127074.634,
+        "ts": 1796127751.725,
         "reason": "ok",
         "sockets": [
           {
             "index": 1,
             "uri": "unix:/tmp/fastfn/s-1234/fn-node.sock",
             "up": true,
-            "ts": 1796127074.634,
+            "ts": 1796127751.725,
             "reason": "ok",
-            "pid": 9865,
+            "pid": 1875,
             "restarts": 0,
             "cpu_percent": 0,
-            "rss_bytes": 44511232
+            "rss_bytes": 44425216
           }
         ]
       },
@@ -1425,7 +1426,7 @@ export const catalogSample: Catalog = {
           "index": 1,
           "uri": "unix:/tmp/fastfn/s-1234/fn-php.sock",
           "up": false,
-          "ts": 1796127070.631,
+          "ts": 1796127747.724,
           "reason": "not needed",
           "pid": 0,
           "restarts": 0,
@@ -1438,14 +1439,14 @@ export const catalogSample: Catalog = {
       "health": {
         "up": false,
         "state": "not_needed",
-        "ts": 1796127070.631,
+        "ts": 1796127747.724,
         "reason": "not needed",
         "sockets": [
           {
             "index": 1,
             "uri": "unix:/tmp/fastfn/s-1234/fn-php.sock",
             "up": false,
-            "ts": 1796127070.631,
+            "ts": 1796127747.724,
             "reason": "not needed",
             "pid": 0,
             "restarts": 0,
@@ -1463,12 +1464,12 @@ export const catalogSample: Catalog = {
           "index": 1,
           "uri": "unix:/tmp/fastfn/s-1234/fn-python.sock",
           "up": true,
-          "ts": 1796127074.634,
+          "ts": 1796127751.726,
           "reason": "ok",
-          "pid": 9866,
+          "pid": 1876,
           "restarts": 0,
           "cpu_percent": 0.5,
-          "rss_bytes": 26931200
+          "rss_bytes": 26832896
         }
       ],
       "routing": "single",
@@ -1476,19 +1477,19 @@ export const catalogSample: Catalog = {
       "health": {
         "up": true,
         "state": "up",
-        "ts": 1796127074.634,
+        "ts": 1796127751.726,
         "reason": "ok",
         "sockets": [
           {
             "index": 1,
             "uri": "unix:/tmp/fastfn/s-1234/fn-python.sock",
             "up": true,
-            "ts": 1796127074.634,
+            "ts": 1796127751.726,
             "reason": "ok",
-            "pid": 9866,
+            "pid": 1876,
             "restarts": 0,
             "cpu_percent": 0.5,
-            "rss_bytes": 26931200
+            "rss_bytes": 26832896
           }
         ]
       },
@@ -1719,7 +1720,7 @@ export const resolve404Sample: Resolve = {
   "url": "/users/42",
   "path": "/users/42",
   "status": 404,
-  "why": "/users/:id (users/[id].py) answers GET, not POST: a file route answers 404 for other methods (only explicit functions answer 405)"
+  "why": "/users/:id (users/[id].py) answers GET, not POST: a method mismatch answers 404"
 };
 
 export const resolve200Sample: Resolve = {
@@ -1745,19 +1746,19 @@ export const logsSample: RuntimeLogs = {
       "line": "hello from the handler",
       "runtime": "node",
       "stream": "stdout",
-      "ts": 1796127075578
+      "ts": 1796127752709
     }
   ]
 };
 
 export const requestEventSample: EngineEvent = {
   "type": "request",
-  "id": "req-1796127075578-9859-000001",
-  "ts": 1796127075579,
+  "id": "req-1796127752709-1870-000003",
+  "ts": 1796127752709,
   "method": "GET",
   "path": "/debug/whoami",
   "status": 200,
-  "latency_us": 61071,
+  "latency_us": 39882,
   "runtime": "node",
   "function": "debug/whoami.js",
   "socket_index": 1,
@@ -1765,10 +1766,10 @@ export const requestEventSample: EngineEvent = {
   "cold": true,
   "stages": {
     "deps_us": 0,
-    "admission_us": 21,
-    "body_us": 14,
-    "runtime_us": 60856,
-    "reply_us": 66
+    "admission_us": 14,
+    "body_us": 13,
+    "runtime_us": 39669,
+    "reply_us": 69
   },
   "headers": [
     [
@@ -1789,7 +1790,7 @@ export const requestEventSample: EngineEvent = {
     ],
     [
       "x-fn-request-id",
-      "req-1796127075578-9859-000001"
+      "req-1796127752709-1870-000003"
     ],
     [
       "x-fn-runtime",
@@ -1805,7 +1806,7 @@ export const requestEventSample: EngineEvent = {
     ],
     [
       "x-fn-latency-ms",
-      "61.072"
+      "39.882"
     ],
     [
       "x-fn-worker-pool-max-workers",
@@ -1825,7 +1826,7 @@ export const requestEventSample: EngineEvent = {
     ],
     [
       "server-timing",
-      "deps;dur=0.000, admission;dur=0.021, body;dur=0.014, runtime;dur=60.856, reply;dur=0.066"
+      "deps;dur=0.000, admission;dur=0.014, body;dur=0.013, runtime;dur=39.669, reply;dur=0.069"
     ]
   ]
 };
