@@ -87,6 +87,9 @@ pub struct Served {
     /// Keyed by the address of the route's `Arc<Target>`: stable while this `Served` lives,
     /// and a lookup without hashing strings on the request path.
     slots: HashMap<usize, Arc<FunctionSlot>>,
+    /// What `/` does instead of the normal lookup (`FN_HOME_*`, else the root config's
+    /// `home`), read when the map is built: an edit of the root config reloads it.
+    pub home: Option<crate::landing::HomeAction>,
     pub generated_at: f64,
 }
 
@@ -519,6 +522,7 @@ impl Engine {
                 discovery: empty_discovery(),
                 assets: None,
                 slots: HashMap::new(),
+                home: None,
                 generated_at: 0.0,
             }),
             runtimes,
@@ -687,6 +691,7 @@ impl Engine {
         Served {
             discovery,
             slots,
+            home: crate::landing::home_action(&self.0.settings),
             generated_at: crate::clock::epoch_secs(),
             assets,
         }

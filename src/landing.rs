@@ -86,22 +86,20 @@ fn home_of_config(cfg: &Value) -> Option<HomeAction> {
         .or_else(|| redirect.as_deref().and_then(redirect_target).map(HomeAction::Redirect))
 }
 
-/// What `/` should do, or `None` for the normal lookup. The root `fn.config.json` is read on
-/// each call so an edit applies at once (`/` is not a hot path).
-pub async fn home_action(settings: &crate::config::project::Settings) -> Option<HomeAction> {
+/// What `/` should do, or `None` for the normal lookup. Read when a route map is built (start
+/// and every reload, which an edit of the root `fn.config.json` triggers), not per request.
+pub fn home_action(settings: &crate::config::project::Settings) -> Option<HomeAction> {
     if let Some(p) = settings.home_function.as_deref().and_then(local_target) {
         return Some(HomeAction::Function(p));
     }
     if let Some(to) = settings.home_redirect.as_deref().and_then(redirect_target) {
         return Some(HomeAction::Redirect(to));
     }
-    root_config_home(&settings.functions_root).await
+    root_config_home(&settings.functions_root)
 }
 
-async fn root_config_home(root: &Path) -> Option<HomeAction> {
-    let text = tokio::fs::read(root.join(crate::config::function::FN_CONFIG_FILE))
-        .await
-        .ok()?;
+fn root_config_home(root: &Path) -> Option<HomeAction> {
+    let text = std::fs::read(root.join(crate::config::function::FN_CONFIG_FILE)).ok()?;
     let cfg: Value = serde_json::from_slice(&text).ok()?;
     home_of_config(&cfg)
 }

@@ -250,16 +250,11 @@ pub async fn handle(shared: &Arc<Shared>, req: Request<Incoming>, remote: Socket
 async fn handle_whole(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let served = shared.served();
-    // `/` may be answered by a home function or redirect (env, else the root config, read
-    // here so an edit applies at once; `/` is not a hot path).
-    let home = if parts.uri.path() == "/" {
-        crate::landing::home_action(&shared.settings).await
-    } else {
-        None
-    };
+    // `/` may be answered by a home function or redirect (env, else the root config).
+    let home = served.home.as_ref().filter(|_| parts.uri.path() == "/");
     // A home function answers `/` before a static `index.html`, as in the original.
     let assets_first = served.assets.as_ref().is_some_and(|a| !a.run_worker_first()) && home.is_none();
-    let plan = match router::decide(&served.discovery.routes, home.as_ref(), assets_first, &parts) {
+    let plan = match router::decide(&served.discovery.routes, home, assets_first, &parts) {
         Decision::Admin => return crate::admin::handle(shared, parts, body, remote).await,
         Decision::Console => return crate::admin::console(shared, &parts, remote).await,
         Decision::Redirect(to) => return redirect(to),

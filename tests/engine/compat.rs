@@ -464,9 +464,15 @@ async fn root_serves_the_landing_page_or_the_home_action() {
     let e = start_in(dir.path(), &[("FN_RUNTIMES", "python")]).await;
     let r = e.get("/").await;
     assert_eq!((r.status, r.header("location")), (302, Some("/_fn/docs")));
-    // Edits apply at once, and `home.function` serves `/` as that path.
+    // Edits apply with the hot reload (read when the map is built, not per request), and
+    // `home.function` serves `/` as that path.
     std::fs::write(&root_cfg, r#"{"home": {"function": "/hello"}}"#).expect("write");
-    let r = e.get("/").await;
+    let t = std::time::Instant::now();
+    let mut r = e.get("/").await;
+    while r.status == 302 && t.elapsed() < std::time::Duration::from_secs(3) {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        r = e.get("/").await;
+    }
     assert_eq!(r.json(), json!({"message": "Hello, world!"}));
     e.stop().await;
     // The environment comes first.
