@@ -2,7 +2,7 @@
 //! reclaimed (fixtures/handlers), and the conformance corpus (tests/conformance) answers the same
 //! in every runtime.
 
-use crate::support::{health_pids, request, start, start_in, wait_for, TestEngine};
+use crate::support::{copy_tree, health_pids, request, start, start_in, wait_for, TestEngine};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -174,19 +174,6 @@ async fn conformance_corpus_is_the_same_in_every_runtime() {
         failures.len(),
         failures.join("\n")
     );
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }
 
 /// What in reply `r` does not match expectation `want` (see tests/conformance/README.md).
