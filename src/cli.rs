@@ -506,8 +506,8 @@ fn print_event(ev: &EngineEvent) {
             eprintln!("{function}: dependencies ready in {:.1} s", *ms as f64 / 1000.0)
         }
         EngineEvent::DepsFailed { function, output, .. } => {
-            let last = output.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-            eprintln!("{function}: dependency install failed: {last}");
+            let reason = crate::deps::failure_reason(output);
+            eprintln!("{function}: dependency install failed: {reason}");
         }
         EngineEvent::BuildStarted { function, .. } => eprintln!("{function}: building…"),
         EngineEvent::BuildFinished {
