@@ -1057,6 +1057,7 @@ fn discovery_options(settings: &Settings, runtimes: &[RuntimeKind]) -> Discovery
         extra_ignore_dirs: settings.ignore_dirs.clone(),
         namespace_depth: settings.namespace_depth,
         policy_defaults: settings.policy_defaults,
+        settings_warnings: settings.warnings(),
     }
 }
 

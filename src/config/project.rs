@@ -592,6 +592,23 @@ impl Settings {
         Settings::resolve(overrides, &|k| std::env::var(k).ok(), &cwd)
     }
 
+    /// Settings this build accepts but that change nothing, each said in one line (reported
+    /// with discovery's warnings: CLI, `/_fn/health`, dashboard) rather than ignored in silence.
+    pub fn warnings(&self) -> Vec<String> {
+        self.daemon_counts
+            .iter()
+            .filter(|(rt, n)| **n != 1 && matches!(rt, RuntimeKind::Lua | RuntimeKind::Rust | RuntimeKind::Go))
+            .map(|(rt, n)| {
+                let how = if *rt == RuntimeKind::Lua {
+                    "lua runs inside the engine"
+                } else {
+                    "each function runs as its own process (docs/compat.md)"
+                };
+                format!("runtime-daemons: {rt}={n} has no effect: {how}")
+            })
+            .collect()
+    }
+
     /// Number of daemons for a runtime (lua ignores counts).
     pub fn daemon_count(&self, rt: RuntimeKind) -> usize {
         if !rt.uses_daemons() {
@@ -637,6 +654,23 @@ mod tests {
         assert_eq!(s.daemon_count(RuntimeKind::Python), 1);
         assert_eq!(s.daemon_count(RuntimeKind::Lua), 0);
         assert_eq!(s.binary("python"), "python3");
+    }
+
+    #[test]
+    fn daemon_counts_that_change_nothing_are_warned_about() {
+        let d = tempfile::tempdir().unwrap();
+        let s = resolve(
+            d.path(),
+            &[("FN_RUNTIME_DAEMONS", "rust=3,python=2,lua=2,go=1")],
+            Overrides::default(),
+        )
+        .unwrap();
+        let w = s.warnings();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].starts_with("runtime-daemons: lua=2 has no effect"), "{w:?}");
+        assert!(w[1].starts_with("runtime-daemons: rust=3 has no effect"), "{w:?}");
+        let quiet = resolve(d.path(), &[("FN_RUNTIME_DAEMONS", "python=3")], Overrides::default()).unwrap();
+        assert!(quiet.warnings().is_empty());
     }
 
     #[test]
