@@ -702,7 +702,7 @@ impl Engine {
     fn start_watching(&self) {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<PathBuf>>();
         let root = self.0.settings.functions_root.clone();
-        let status = match crate::watch::start(&root, tx) {
+        let status = match crate::watch::start(&root, self.0.settings.hot_reload_tuning, tx) {
             Ok(w) => {
                 let status = crate::watch::WatchStatus {
                     enabled: true,
