@@ -1062,9 +1062,8 @@ fn openapi_path(pattern: &str) -> (String, Vec<Value>) {
 /// One function operation, named and tagged as the original does: `operationId`
 /// `<method>_<runtime>_<name>_<version>`, tag `functions`, summary `GET invoke <rt>/<name>`
 /// or `GET <invoke.summary>`.
-fn operation(route: &Route, method: &str, path_params: &[Value]) -> Value {
+fn operation(route: &Route, docs: &crate::config::InvokeDocs, method: &str, path_params: &[Value]) -> Value {
     let t = &route.target;
-    let docs = &t.policy.docs;
     let upper = method.to_ascii_uppercase();
     let label = match &t.version {
         Some(v) => format!("{}/{}@{v}", t.runtime, t.fn_name),
@@ -1183,6 +1182,18 @@ fn internal_paths() -> Map<String, Value> {
 }
 
 /// OpenAPI 3.1 of the public routes, as the original's `core/openapi.lua` builds it.
+/// The documentation comments at the top of a route's handler file (its first 8 KiB are
+/// read when the document is asked for: nothing is kept, nothing is read on a reload).
+fn handler_docs(root: &std::path::Path, route: &Route) -> crate::config::InvokeDocs {
+    use std::io::Read as _;
+    let mut head = Vec::new();
+    let read = std::fs::File::open(root.join(&route.target.entry)).and_then(|f| f.take(8192).read_to_end(&mut head));
+    match read {
+        Ok(_) => crate::config::InvokeDocs::from_handler_comments(&String::from_utf8_lossy(&head)),
+        Err(_) => crate::config::InvokeDocs::default(),
+    }
+}
+
 pub(crate) fn openapi(shared: &Shared, parts: &Parts) -> Value {
     let served = shared.served();
     let include_internal = shared.settings.openapi_include_internal;
@@ -1197,10 +1208,17 @@ pub(crate) fn openapi(shared: &Shared, parts: &Parts) -> Value {
             continue;
         }
         let item = paths.entry(path).or_insert_with(|| json!({}));
+        // `invoke.*` in fn.config.json, else the handler's own `@summary`/`@query`/… comments.
+        let docs = route
+            .target
+            .policy
+            .docs
+            .clone()
+            .or(handler_docs(&shared.settings.functions_root, route));
         for m in methods_list(route.methods) {
             let lower = m.to_ascii_lowercase();
             if item.get(&lower).is_none() {
-                item[lower.as_str()] = operation(route, &lower, &params);
+                item[lower.as_str()] = operation(route, &docs, &lower, &params);
             }
         }
     }
