@@ -81,6 +81,9 @@ pub enum Failure {
     BuildFailed { runtime: &'static str, output: String },
     #[error("internal error")]
     Internal,
+    /// `/_fn/jobs`: the status is the job error's own (`crate::jobs::JobError::status`).
+    #[error("{0}")]
+    Job(crate::jobs::JobError),
 }
 
 impl Failure {
@@ -101,6 +104,7 @@ impl Failure {
             Failure::BuildFailed { .. } | Failure::DepsUnresolved(_) => 500,
             Failure::DepsPreparing | Failure::DepsFailed { .. } => 503,
             Failure::Internal => 500,
+            Failure::Job(e) => e.status(),
         };
         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
