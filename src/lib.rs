@@ -18,6 +18,7 @@ pub mod landing;
 pub mod logs;
 pub mod pool;
 pub mod process;
+pub mod proxy;
 pub mod rescue;
 pub mod routing;
 pub mod runtime;

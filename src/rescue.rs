@@ -81,6 +81,9 @@ pub enum Failure {
     BuildFailed { runtime: &'static str, output: String },
     #[error("internal error")]
     Internal,
+    /// A handler's `proxy` directive could not be carried out (502, the original's bodies).
+    #[error("{0}")]
+    EdgeProxy(crate::proxy::ProxyError),
     /// `/_fn/jobs`: the status is the job error's own (`crate::jobs::JobError::status`).
     #[error("{0}")]
     Job(crate::jobs::JobError),
@@ -105,6 +108,7 @@ impl Failure {
             Failure::DepsPreparing | Failure::DepsFailed { .. } => 503,
             Failure::Internal => 500,
             Failure::Job(e) => e.status(),
+            Failure::EdgeProxy(_) => 502,
         };
         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }

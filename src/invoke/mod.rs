@@ -201,7 +201,16 @@ pub(crate) async fn run_admitted(
     // Free the slot before the reply is parsed and the response built.
     drop(permit);
     let parsing = Instant::now();
-    let result = frame.and_then(|f| reply::parse_frame(&f.meta, f.body));
+    let mut result = frame.and_then(|f| reply::parse_frame(&f.meta, f.body));
+    // A `proxy` directive: the upstream's answer replaces the reply (its time counts as the
+    // reply stage). One `Option` check for every other reply.
+    if matches!(&result, Ok(r) if r.proxy.is_some()) {
+        if let Ok(r) = result {
+            result = crate::proxy::forward(r, policy, input.method)
+                .await
+                .map_err(Failure::EdgeProxy);
+        }
+    }
     Outcome {
         result,
         socket_index,

@@ -10,6 +10,7 @@ mod compat_gw;
 mod compat_rt;
 mod deps_compat;
 mod edge;
+mod edge_proxy;
 mod errors;
 mod events;
 mod handlers;
