@@ -181,11 +181,16 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
             _ => Failure::NotFound.into_response(),
         };
     }
-    if path == "/_fn/jobs" || path.starts_with("/_fn/jobs/") {
+    let jobs = path == "/_fn/jobs" || path.starts_with("/_fn/jobs/");
+    if jobs || matches!(path, "/_fn/secrets" | "/_fn/env") {
         if let Some(refused) = api_guard(shared, &parts, remote) {
             return refused.into_response();
         }
-        return crate::jobs::handle(shared, &parts, body).await;
+        return if jobs {
+            crate::jobs::handle(shared, &parts, body).await
+        } else {
+            crate::secrets::handle(shared, &parts, body).await
+        };
     }
     let known = matches!(
         path,

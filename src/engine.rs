@@ -196,6 +196,8 @@ pub struct Shared {
     pub logs: Arc<LogBook>,
     /// Async jobs (`/_fn/jobs`), read back from their folder at start.
     pub jobs: Arc<crate::jobs::Jobs>,
+    /// `event.secrets`, `/_fn/secrets` and output masking.
+    pub secrets: crate::secrets::Secrets,
     supervisor: Supervisor,
     slots: Mutex<HashMap<String, Arc<FunctionSlot>>>,
     pub socket_dir: PathBuf,
@@ -536,6 +538,7 @@ impl Engine {
                 settings.jobs.clone(),
                 &settings.functions_root,
             )),
+            secrets: crate::secrets::Secrets::default(),
             supervisor,
             slots: Mutex::new(HashMap::new()),
             socket_dir,

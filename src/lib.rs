@@ -22,6 +22,7 @@ pub mod proxy;
 pub mod rescue;
 pub mod routing;
 pub mod runtime;
+pub mod secrets;
 pub mod supervisor;
 
 pub use engine::{Engine, StartError};

@@ -84,6 +84,9 @@ pub enum Failure {
     /// A handler's `proxy` directive could not be carried out (502, the original's bodies).
     #[error("{0}")]
     EdgeProxy(crate::proxy::ProxyError),
+    /// `/_fn/secrets`: a bad request (never echoes a value).
+    #[error("{0}")]
+    Secret(crate::secrets::SecretError),
     /// `/_fn/jobs`: the status is the job error's own (`crate::jobs::JobError::status`).
     #[error("{0}")]
     Job(crate::jobs::JobError),
@@ -109,6 +112,7 @@ impl Failure {
             Failure::Internal => 500,
             Failure::Job(e) => e.status(),
             Failure::EdgeProxy(_) => 502,
+            Failure::Secret(e) => e.status(),
         };
         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }

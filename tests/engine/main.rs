@@ -20,5 +20,6 @@ mod pool;
 mod reload;
 mod routing;
 mod runtimes;
+mod secrets;
 mod supervisor;
 mod support;
