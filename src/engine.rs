@@ -534,10 +534,7 @@ impl Engine {
             runtime_order,
             events: events.clone(),
             logs,
-            jobs: Arc::new(crate::jobs::Jobs::load(
-                settings.jobs.clone(),
-                &settings.functions_root,
-            )),
+            jobs: Arc::new(crate::jobs::Jobs::load(settings.jobs.clone(), &settings.functions_root)),
             secrets: crate::secrets::Secrets::default(),
             supervisor,
             slots: Mutex::new(HashMap::new()),

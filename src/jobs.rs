@@ -122,10 +122,8 @@ impl JobSettings {
                 .and_then(|v| v.trim().parse::<f64>().ok())
                 .filter(|n| n.is_finite() && *n > 0.0)
         };
-        let enabled = match env("FN_JOBS_ENABLED").map(|v| v.trim().to_ascii_lowercase()) {
-            Some(v) if matches!(v.as_str(), "0" | "false" | "off" | "no") => false,
-            _ => true,
-        };
+        let enabled = !env("FN_JOBS_ENABLED")
+            .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "0" | "false" | "off" | "no"));
         JobSettings {
             enabled,
             dir: env("FN_JOBS_DIR").filter(|s| !s.trim().is_empty()).map(PathBuf::from),
@@ -709,7 +707,10 @@ async fn call(shared: &Arc<Shared>, job: &Job, spec: &JobSpec) -> (Option<JobRes
                 Ok(text) => (Some(text), None),
                 Err(_) => {
                     use base64::Engine as _;
-                    (None, Some(base64::engine::general_purpose::STANDARD.encode(&reply.body)))
+                    (
+                        None,
+                        Some(base64::engine::general_purpose::STANDARD.encode(&reply.body)),
+                    )
                 }
             };
             let status = reply.status;
@@ -868,7 +869,9 @@ fn valid_id(id: &str) -> bool {
         && id.len() <= 128
         && id != "."
         && id != ".."
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 fn query_value(query: &str, key: &str) -> Option<String> {
@@ -1077,9 +1080,8 @@ async fn enqueue(shared: &Arc<Shared>, body: Incoming) -> Result<Job, hyper::Res
             .ok_or_else(|| error_response(JobError::NoRoute))?,
     };
     let params: Vec<(String, String)> = req.params.clone().into_iter().collect();
-    let path = crate::admin::fill_route(&route.pattern, &params).map_err(|missing| {
-        error_response(invalid(format!("missing required path params: {}", missing.join(", "))))
-    })?;
+    let path = crate::admin::fill_route(&route.pattern, &params)
+        .map_err(|missing| error_response(invalid(format!("missing required path params: {}", missing.join(", ")))))?;
     if req.body.len() as u64 > route.target.policy.max_body_bytes {
         return Err(Failure::PayloadTooLarge.into_response());
     }
@@ -1191,9 +1193,21 @@ mod tests {
                 20,
             )
             .unwrap();
-        assert_eq!((a.status, a.result_status, a.last_error.as_deref()), (JobStatus::Failed, Some(500), Some("HTTP 500")));
+        assert_eq!(
+            (a.status, a.result_status, a.last_error.as_deref()),
+            (JobStatus::Failed, Some(500), Some("HTTP 500"))
+        );
         assert_eq!(book.next_due(20, 2).unwrap().id, "c");
-        let b = book.finish("b", RunEnd::Replied { status: 404, error: None }, 30).unwrap();
+        let b = book
+            .finish(
+                "b",
+                RunEnd::Replied {
+                    status: 404,
+                    error: None,
+                },
+                30,
+            )
+            .unwrap();
         assert_eq!(b.status, JobStatus::Done, "a 4xx is the handler's answer: done");
     }
 
@@ -1205,8 +1219,13 @@ mod tests {
         j.retry_delay_ms = 100;
         book.add(j);
         book.next_due(0, 1).unwrap();
-        let r = book.finish("r", RunEnd::NotAdmitted("worker pool overflow".into()), 10).unwrap();
-        assert_eq!((r.status, r.attempt, r.next_run_at_ms), (JobStatus::Queued, 0, Some(110)));
+        let r = book
+            .finish("r", RunEnd::NotAdmitted("worker pool overflow".into()), 10)
+            .unwrap();
+        assert_eq!(
+            (r.status, r.attempt, r.next_run_at_ms),
+            (JobStatus::Queued, 0, Some(110))
+        );
         assert!(book.next_due(109, 1).is_none(), "not before its delay");
         assert_eq!(book.next_due(110, 1).unwrap().attempt, 1);
         let r = book
@@ -1221,7 +1240,16 @@ mod tests {
             .unwrap();
         assert_eq!((r.status, r.next_run_at_ms), (JobStatus::Queued, Some(300)));
         assert_eq!(book.next_due(300, 1).unwrap().attempt, 2);
-        let r = book.finish("r", RunEnd::Replied { status: 502, error: None }, 400).unwrap();
+        let r = book
+            .finish(
+                "r",
+                RunEnd::Replied {
+                    status: 502,
+                    error: None,
+                },
+                400,
+            )
+            .unwrap();
         assert_eq!(r.status, JobStatus::Failed, "attempts used up");
     }
 
@@ -1252,7 +1280,14 @@ mod tests {
         assert!(!book.jobs.contains_key("j0"));
         let listed = book.list(3);
         let ids: Vec<&str> = listed.iter().map(|j| j.id.as_str()).collect();
-        assert_eq!(ids, [format!("j{}", KEEP_RECENT + 9), format!("j{}", KEEP_RECENT + 8), format!("j{}", KEEP_RECENT + 7)]);
+        assert_eq!(
+            ids,
+            [
+                format!("j{}", KEEP_RECENT + 9),
+                format!("j{}", KEEP_RECENT + 8),
+                format!("j{}", KEEP_RECENT + 7)
+            ]
+        );
     }
 
     #[test]
@@ -1266,15 +1301,24 @@ mod tests {
         assert_eq!(err(json!({"name": "x", "version": "v 1"})), "invalid version");
         assert_eq!(err(json!({"name": "x", "method": "TRACE"})), "unsupported method");
         assert_eq!(err(json!({"name": "x", "params": [1]})), "params must be a JSON object");
-        assert_eq!(err(json!({"name": "x", "route": 3})), "route must be a string when provided");
+        assert_eq!(
+            err(json!({"name": "x", "route": 3})),
+            "route must be a string when provided"
+        );
         assert_eq!(err(json!({"name": "x", "context": "u"})), "context must be an object");
-        assert_eq!(parse(json!({"name": "x", "runtime": "cobol"})).unwrap_err(), JobError::UnknownFunction);
+        assert_eq!(
+            parse(json!({"name": "x", "runtime": "cobol"})).unwrap_err(),
+            JobError::UnknownFunction
+        );
         let r = parse(json!({
             "name": "hello", "method": "post", "version": "default", "body": {"a": 1},
             "query": {"q": "a b"}, "params": {"id": 7, "gone": null}, "max_attempts": 0, "retry_delay_ms": -5
         }))
         .unwrap();
-        assert_eq!((r.method.as_str(), r.version, r.body.as_str()), ("POST", None, r#"{"a":1}"#));
+        assert_eq!(
+            (r.method.as_str(), r.version, r.body.as_str()),
+            ("POST", None, r#"{"a":1}"#)
+        );
         assert_eq!(r.query.as_deref(), Some("q=a%20b"));
         assert_eq!(r.params, BTreeMap::from([("id".to_string(), "7".to_string())]));
         assert_eq!((r.max_attempts, r.retry_delay_ms), (1, DEFAULT_RETRY_DELAY_MS));

@@ -157,11 +157,9 @@ fn plan(
                 Some(u) => Some(u.to_string()),
                 None => text(p.get("path")),
             };
-            let path = path
-                .filter(|p| p.starts_with('/'))
-                .ok_or(ProxyError::Invalid(
-                    "proxy.url must be absolute (http/https) or proxy.path must start with /",
-                ))?;
+            let path = path.filter(|p| p.starts_with('/')).ok_or(ProxyError::Invalid(
+                "proxy.url must be absolute (http/https) or proxy.path must start with /",
+            ))?;
             if path.contains("..") {
                 return Err(ProxyError::Invalid("proxy.path may not include .."));
             }
@@ -169,7 +167,9 @@ fn plan(
                 .base_url
                 .as_deref()
                 .filter(|b| !b.is_empty())
-                .ok_or(ProxyError::Invalid("edge.base_url is required for relative proxy paths"))?;
+                .ok_or(ProxyError::Invalid(
+                    "edge.base_url is required for relative proxy paths",
+                ))?;
             format!("{}{path}", base.trim_end_matches('/'))
         }
     };
@@ -208,16 +208,23 @@ fn plan(
     }
     if scheme == "https" {
         // No TLS client in this build (docs/compat.md "Edge proxy").
-        return Err(ProxyError::Request("https upstreams are not supported by this build".into()));
+        return Err(ProxyError::Request(
+            "https upstreams are not supported by this build".into(),
+        ));
     }
     let method = match text(p.get("method")) {
         Some(m) => m.to_ascii_uppercase(),
         None => inbound_method.as_str().to_string(),
     };
-    if !matches!(method.as_str(), "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") {
+    if !matches!(
+        method.as_str(),
+        "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS"
+    ) {
         return Err(ProxyError::Invalid("invalid proxy method"));
     }
-    let method: hyper::Method = method.parse().map_err(|_| ProxyError::Invalid("invalid proxy method"))?;
+    let method: hyper::Method = method
+        .parse()
+        .map_err(|_| ProxyError::Invalid("invalid proxy method"))?;
     let mut headers = Vec::new();
     if let Some(Value::Object(h)) = p.get("headers") {
         for (k, v) in h {
@@ -252,7 +259,12 @@ fn plan(
     } else {
         Bytes::from(text(p.get("body")).unwrap_or_default())
     };
-    let positive = |key: &str| p.get(key).and_then(Value::as_f64).filter(|n| *n > 0.0).map(|n| n as u64);
+    let positive = |key: &str| {
+        p.get(key)
+            .and_then(Value::as_f64)
+            .filter(|n| *n > 0.0)
+            .map(|n| n as u64)
+    };
     let timeout_ms = positive("timeout_ms").unwrap_or(default_timeout_ms).max(50);
     let max_bytes = positive("max_response_bytes")
         .or(edge.max_response_bytes)
@@ -310,7 +322,10 @@ pub async fn forward(reply: Reply, policy: &FnPolicy, inbound_method: &hyper::Me
 }
 
 /// Resolve, vet every address, connect to the first that answers, one HTTP/1.1 exchange.
-async fn exchange(plan: &Plan, allow_private: bool) -> Result<(u16, Vec<(HeaderName, HeaderValue)>, Bytes), ProxyError> {
+async fn exchange(
+    plan: &Plan,
+    allow_private: bool,
+) -> Result<(u16, Vec<(HeaderName, HeaderValue)>, Bytes), ProxyError> {
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((plan.host.as_str(), plan.port))
         .await
         .map_err(|_| ProxyError::Request("could not resolve host".into()))?
@@ -342,10 +357,7 @@ async fn exchange(plan: &Plan, allow_private: bool) -> Result<(u16, Vec<(HeaderN
     });
     let mut req = hyper::Request::new(Full::new(plan.body.clone()));
     *req.method_mut() = plan.method.clone();
-    *req.uri_mut() = plan
-        .path
-        .parse()
-        .map_err(|_| ProxyError::Denied("invalid url"))?;
+    *req.uri_mut() = plan.path.parse().map_err(|_| ProxyError::Denied("invalid url"))?;
     let h = req.headers_mut();
     for (k, v) in &plan.headers {
         h.append(k.clone(), v.clone());
@@ -416,11 +428,18 @@ mod tests {
     #[test]
     fn targets_are_built_like_the_original() {
         let p = planned(json!({"path": "/v1/users/7?x=1", "method": "get"}), &edge(false)).unwrap();
-        assert_eq!((p.host.as_str(), p.port, p.path.as_str()), ("api.example.com", 80, "/v1/users/7?x=1"));
+        assert_eq!(
+            (p.host.as_str(), p.port, p.path.as_str()),
+            ("api.example.com", 80, "/v1/users/7?x=1")
+        );
         assert_eq!(p.method, hyper::Method::GET);
         assert_eq!(p.timeout, Duration::from_millis(2500));
         assert_eq!(p.max_bytes, DEFAULT_MAX_RESPONSE_BYTES);
-        let p = planned(json!({"url": "http://[2001:db8::1]:8080", "timeout_ms": 10}), &edge(false)).unwrap();
+        let p = planned(
+            json!({"url": "http://[2001:db8::1]:8080", "timeout_ms": 10}),
+            &edge(false),
+        )
+        .unwrap();
         assert_eq!((p.host.as_str(), p.port, p.path.as_str()), ("2001:db8::1", 8080, "/"));
         assert_eq!(p.method, hyper::Method::POST, "the inbound method by default");
         assert_eq!(p.timeout, Duration::from_millis(50), "at least 50 ms");
@@ -433,16 +452,56 @@ mod tests {
         let no_base = EdgePolicy::default();
         let cases: [(Value, &EdgePolicy, &str); 11] = [
             (json!("x"), &no_base, "edge proxy failed: proxy must be an object"),
-            (json!({}), &no_base, "edge proxy failed: proxy.url must be absolute (http/https) or proxy.path must start with /"),
-            (json!({"path": "/a/../b"}), &no_base, "edge proxy failed: proxy.path may not include .."),
-            (json!({"path": "/a"}), &no_base, "edge proxy failed: edge.base_url is required for relative proxy paths"),
-            (json!({"path": "/_fn/health"}), &edge(true), "edge proxy failed: proxy denied: control-plane path not allowed"),
-            (json!({"path": "/console?x"}), &edge(true), "edge proxy failed: proxy denied: control-plane path not allowed"),
-            (json!({"url": "http://127.0.0.1:9/"}), &edge(false), "edge proxy failed: proxy denied: private host not allowed"),
-            (json!({"url": "http://localhost/"}), &edge(false), "edge proxy failed: proxy denied: private host not allowed"),
-            (json!({"url": "http://[::ffff:10.0.0.1]/"}), &edge(false), "edge proxy failed: proxy denied: private host not allowed"),
-            (json!({"path": "/x", "method": "TRACE"}), &edge(false), "edge proxy failed: invalid proxy method"),
-            (json!({"path": "/x", "is_base64": true}), &edge(false), "edge proxy failed: proxy.body_base64 must be a non-empty string when proxy.is_base64=true"),
+            (
+                json!({}),
+                &no_base,
+                "edge proxy failed: proxy.url must be absolute (http/https) or proxy.path must start with /",
+            ),
+            (
+                json!({"path": "/a/../b"}),
+                &no_base,
+                "edge proxy failed: proxy.path may not include ..",
+            ),
+            (
+                json!({"path": "/a"}),
+                &no_base,
+                "edge proxy failed: edge.base_url is required for relative proxy paths",
+            ),
+            (
+                json!({"path": "/_fn/health"}),
+                &edge(true),
+                "edge proxy failed: proxy denied: control-plane path not allowed",
+            ),
+            (
+                json!({"path": "/console?x"}),
+                &edge(true),
+                "edge proxy failed: proxy denied: control-plane path not allowed",
+            ),
+            (
+                json!({"url": "http://127.0.0.1:9/"}),
+                &edge(false),
+                "edge proxy failed: proxy denied: private host not allowed",
+            ),
+            (
+                json!({"url": "http://localhost/"}),
+                &edge(false),
+                "edge proxy failed: proxy denied: private host not allowed",
+            ),
+            (
+                json!({"url": "http://[::ffff:10.0.0.1]/"}),
+                &edge(false),
+                "edge proxy failed: proxy denied: private host not allowed",
+            ),
+            (
+                json!({"path": "/x", "method": "TRACE"}),
+                &edge(false),
+                "edge proxy failed: invalid proxy method",
+            ),
+            (
+                json!({"path": "/x", "is_base64": true}),
+                &edge(false),
+                "edge proxy failed: proxy.body_base64 must be a non-empty string when proxy.is_base64=true",
+            ),
         ];
         for (proxy, e, want) in cases {
             assert_eq!(planned(proxy.clone(), e).unwrap_err().to_string(), want, "{proxy}");
@@ -480,8 +539,20 @@ mod tests {
     #[test]
     fn private_addresses() {
         for ip in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254", "100.64.0.1",
-            "0.0.0.0", "::1", "::", "fd00::1", "fe80::1", "::ffff:127.0.0.1", "::ffff:192.168.0.1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:192.168.0.1",
         ] {
             assert!(is_private(ip.parse().unwrap()), "{ip}");
         }

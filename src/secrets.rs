@@ -177,7 +177,10 @@ impl Secrets {
         let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
         let (entries, error) = match mtime {
             None => (Vec::new(), None),
-            Some(_) => match std::fs::read(&path).map_err(|e| e.kind().to_string()).and_then(|t| parse_env(&t)) {
+            Some(_) => match std::fs::read(&path)
+                .map_err(|e| e.kind().to_string())
+                .and_then(|t| parse_env(&t))
+            {
                 Ok(e) => (e, None),
                 Err(e) => (Vec::new(), Some(e)),
             },
@@ -203,7 +206,10 @@ impl Secrets {
         for f in self.files.load().values() {
             values.extend(f.entries.iter().filter(|(_, _, s)| *s).map(|(_, v, _)| v.clone()));
         }
-        let mut list: Vec<String> = values.into_iter().filter(|v| v.chars().count() >= MIN_MASKED_LEN).collect();
+        let mut list: Vec<String> = values
+            .into_iter()
+            .filter(|v| v.chars().count() >= MIN_MASKED_LEN)
+            .collect();
         list.sort_by_key(|v| std::cmp::Reverse(v.len()));
         self.masked.store(Arc::new(list));
     }
@@ -423,16 +429,27 @@ mod tests {
 
     #[test]
     fn env_files_parse_like_the_daemons() {
-        let e = parse_env(br#"{"A": "1", "N": 2, "B": true, "S": {"value": "s3cret", "is_secret": true},
-                               "P": {"value": "on", "is_secret": false}, "Z": null}"#)
+        let e = parse_env(
+            br#"{"A": "1", "N": 2, "B": true, "S": {"value": "s3cret", "is_secret": true},
+                               "P": {"value": "on", "is_secret": false}, "Z": null}"#,
+        )
         .unwrap();
         let got: Vec<(&str, &str, bool)> = e.iter().map(|(k, v, s)| (k.as_str(), v.as_str(), *s)).collect();
         assert_eq!(
             got,
-            [("A", "1", false), ("B", "true", false), ("N", "2", false), ("P", "on", false), ("S", "s3cret", true)]
+            [
+                ("A", "1", false),
+                ("B", "true", false),
+                ("N", "2", false),
+                ("P", "on", false),
+                ("S", "s3cret", true)
+            ]
         );
         assert!(parse_env(b"[1]").is_err());
-        assert!(parse_env(b"{").unwrap_err().starts_with("invalid JSON"), "no file text in errors");
+        assert!(
+            parse_env(b"{").unwrap_err().starts_with("invalid JSON"),
+            "no file text in errors"
+        );
     }
 
     #[test]
@@ -453,13 +470,20 @@ mod tests {
         s.set("API_KEY".into(), "from-store".into());
         s.set("OTHER_KEY".into(), "not-for-a".into());
         let got = s.for_call(dir.path(), &a).unwrap();
-        assert_eq!(Value::Object(got), json!({"API_KEY": "from-store"}), "only keys the file marks");
+        assert_eq!(
+            Value::Object(got),
+            json!({"API_KEY": "from-store"}),
+            "only keys the file marks"
+        );
         s.delete("API_KEY");
         let got = s.for_call(dir.path(), &a).unwrap();
         assert_eq!(got["API_KEY"], "from-file");
         // Listing never shows values.
         let listed = s.list().to_string();
-        assert!(listed.contains("OTHER_KEY") && !listed.contains("not-for-a"), "{listed}");
+        assert!(
+            listed.contains("OTHER_KEY") && !listed.contains("not-for-a"),
+            "{listed}"
+        );
     }
 
     #[test]
@@ -478,7 +502,11 @@ mod tests {
         s.set("K".into(), "stored-value".into());
         let mut out = Some("a tok-123 b stored-value c ab".to_string());
         s.mask(&mut out);
-        assert_eq!(out.as_deref(), Some("a ******** b ******** c ab"), "short values are left");
+        assert_eq!(
+            out.as_deref(),
+            Some("a ******** b ******** c ab"),
+            "short values are left"
+        );
         let listed = s.functions(dir.path(), &[]);
         assert!(listed.is_empty());
     }

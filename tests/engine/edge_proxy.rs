@@ -33,7 +33,9 @@ async fn upstream() -> Upstream {
     let counter = hits.clone();
     let task = tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let counter = counter.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
@@ -54,9 +56,8 @@ async fn upstream() -> Upstream {
                                 *resp.body_mut() = Full::new(Bytes::from_static(b"late"));
                             }
                             _ => {
-                                let header = |n: &str| {
-                                    parts.headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string)
-                                };
+                                let header =
+                                    |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
                                 let seen = json!({
                                     "method": parts.method.as_str(),
                                     "uri": parts.uri.to_string(),

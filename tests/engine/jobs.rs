@@ -54,9 +54,7 @@ async fn a_job_is_submitted_polled_and_its_result_fetched() {
     let e = engine(dir.path(), &[]).await;
 
     // A write without the CSRF header is refused by the admin guard.
-    let r = e
-        .send("POST", "/_fn/jobs", &[], Some(br#"{"name":"report"}"#))
-        .await;
+    let r = e.send("POST", "/_fn/jobs", &[], Some(br#"{"name":"report"}"#)).await;
     assert_error(&r, 403, "missing CSRF header");
 
     let r = submit(
@@ -103,9 +101,20 @@ async fn a_job_is_submitted_polled_and_its_result_fetched() {
     // Listed, newest first.
     let second = submit(&e, json!({"name": "report"})).await.json();
     let list = e.get("/_fn/jobs").await.json();
-    let ids: Vec<&str> = list["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = list["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, [second["id"].as_str().unwrap(), id.as_str()]);
-    assert_eq!(e.get("/_fn/jobs?limit=1").await.json()["jobs"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        e.get("/_fn/jobs?limit=1").await.json()["jobs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
     // A finished job cannot be canceled; unknown ids are 404s.
     let r = e.send("DELETE", &format!("/_fn/jobs/{id}"), &[CSRF], None).await;
@@ -120,12 +129,14 @@ async fn a_job_is_submitted_polled_and_its_result_fetched() {
 async fn bad_submissions_answer_as_fastfn_does() {
     let dir = copy_fixture("jobs");
     let e = engine(dir.path(), &[]).await;
-    let r = e
-        .send("POST", "/_fn/jobs", &[CSRF], Some(b"[1,2]"))
-        .await;
+    let r = e.send("POST", "/_fn/jobs", &[CSRF], Some(b"[1,2]")).await;
     assert_error(&r, 400, "invalid json body");
     assert_error(&submit(&e, json!({})).await, 400, "name is required");
-    assert_error(&submit(&e, json!({"name": "nope"})).await, 404, "unknown function or version");
+    assert_error(
+        &submit(&e, json!({"name": "nope"})).await,
+        404,
+        "unknown function or version",
+    );
     assert_error(
         &submit(&e, json!({"name": "report", "version": "v9"})).await,
         404,
@@ -139,7 +150,11 @@ async fn bad_submissions_answer_as_fastfn_does() {
         400,
         "context must be an object",
     );
-    assert_error(&submit(&e, json!({"name": "report", "route": "/elsewhere"})).await, 400, "invalid route");
+    assert_error(
+        &submit(&e, json!({"name": "report", "route": "/elsewhere"})).await,
+        400,
+        "invalid route",
+    );
     let r = e.send("PUT", "/_fn/jobs", &[CSRF], None).await;
     assert_eq!(r.status, 405);
     // Nothing was queued by any of these.
@@ -198,12 +213,19 @@ async fn jobs_survive_an_engine_restart() {
     let env = [("FN_JOBS_MAX_CONCURRENCY", "1")];
     let e = engine(dir.path(), &env).await;
     // One slot: the slow job runs, the next one waits in the queue.
-    let slow = submit(&e, json!({"name": "slow", "query": {"ms": "5000"}})).await.json();
+    let slow = submit(&e, json!({"name": "slow", "query": {"ms": "5000"}}))
+        .await
+        .json();
     let slow_id = slow["id"].as_str().unwrap().to_string();
     wait_status(&e, &slow_id, "running", Duration::from_secs(10)).await;
-    let queued = submit(&e, json!({"name": "report", "query": {"who": "after"}})).await.json();
+    let queued = submit(&e, json!({"name": "report", "query": {"who": "after"}}))
+        .await
+        .json();
     let queued_id = queued["id"].as_str().unwrap().to_string();
-    assert_eq!(e.get(&format!("/_fn/jobs/{queued_id}")).await.json()["status"], "queued");
+    assert_eq!(
+        e.get(&format!("/_fn/jobs/{queued_id}")).await.json()["status"],
+        "queued"
+    );
     e.stop().await;
     // Stopped mid-run: no result was kept for the running job.
     let jobs_dir = dir.path().join(".fastfn/jobs");

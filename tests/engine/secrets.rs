@@ -33,7 +33,10 @@ async fn a_secret_reaches_its_handler_and_is_masked_everywhere_else() {
     // The file's value, for this function only.
     let r = e.get("/vault").await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json(), json!({"secrets": {"API_TOKEN": FILE_TOKEN}, "greeting": "hi"}));
+    assert_eq!(
+        r.json(),
+        json!({"secrets": {"API_TOKEN": FILE_TOKEN}, "greeting": "hi"})
+    );
     assert_eq!(e.get("/plain").await.json(), json!({"has_secrets": false}));
 
     // `/_fn/secrets` is guarded like every admin write.
@@ -52,7 +55,10 @@ async fn a_secret_reaches_its_handler_and_is_masked_everywhere_else() {
     assert_eq!(r.json(), json!({"status": "created", "key": "API_TOKEN"}));
 
     // The stored value wins over the file's.
-    assert_eq!(e.get("/vault").await.json()["secrets"], json!({"API_TOKEN": STORED_TOKEN}));
+    assert_eq!(
+        e.get("/vault").await.json()["secrets"],
+        json!({"API_TOKEN": STORED_TOKEN})
+    );
     let listed = e.get("/_fn/secrets").await;
     assert_eq!(listed.json()[0]["key"], "API_TOKEN");
     assert_no_secret("GET /_fn/secrets", &listed.text());
@@ -97,7 +103,10 @@ async fn a_secret_reaches_its_handler_and_is_masked_everywhere_else() {
     // Deleted: back to the file's value.
     let r = e.send("DELETE", "/_fn/secrets?key=API_TOKEN", &[CSRF], None).await;
     assert_eq!(r.json(), json!({"status": "deleted", "key": "API_TOKEN"}));
-    assert_eq!(e.get("/vault").await.json()["secrets"], json!({"API_TOKEN": FILE_TOKEN}));
+    assert_eq!(
+        e.get("/vault").await.json()["secrets"],
+        json!({"API_TOKEN": FILE_TOKEN})
+    );
     assert_eq!(e.get("/_fn/secrets").await.json(), json!([]));
     let r = e.send("DELETE", "/_fn/secrets", &[CSRF], None).await;
     assert_eq!(r.json(), json!({"error": "missing key parameter"}));
