@@ -213,19 +213,24 @@ pub struct JobSpec {
 }
 
 /// What the handler replied (`<id>.result.json`, `GET /_fn/jobs/<id>/result`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(export)]
 pub struct JobResult {
     pub id: String,
     pub status: u16,
     pub headers: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub body: Option<String>,
     pub is_base64: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub body_base64: Option<String>,
+    #[ts(type = "number")]
     pub latency_ms: u64,
     /// The body was cut to keep the result within `FN_JOBS_MAX_RESULT_BYTES`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[ts(optional, as = "Option<bool>")]
     pub truncated: bool,
 }
 
