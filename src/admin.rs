@@ -1185,6 +1185,7 @@ fn internal_paths() -> Map<String, Value> {
         "/_fn/logs".into(),
         json!({"get": op("internal_logs_get", "Read gateway and runtime logs", logs_params)}),
     );
+    crate::jobs::openapi_paths(&mut paths, &op);
     paths
 }
 

@@ -789,6 +789,36 @@ fn record_output(shared: &Shared, target: &crate::routing::Target, reply: &crate
 
 // ---- HTTP: `/_fn/jobs` and `/_fn/jobs/<id>[/result]` (behind the admin guard) ----
 
+/// The jobs endpoints in the internal part of the OpenAPI document (the original's summaries
+/// and operation ids). `op(id, summary, extra)` builds one operation.
+pub(crate) fn openapi_paths(paths: &mut Map<String, Value>, op: &dyn Fn(&str, &str, Value) -> Value) {
+    let id_param =
+        json!({"parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]});
+    let enqueue = json!({"requestBody": {"required": true, "content": {"application/json": {
+        "schema": {"type": "object", "required": ["name"], "properties": {
+            "runtime": {"type": "string"}, "name": {"type": "string"}, "version": {"type": "string"},
+            "method": {"type": "string", "enum": ["GET", "POST", "PUT", "PATCH", "DELETE"], "default": "GET"},
+            "route": {"type": "string"}, "params": {"type": "object", "additionalProperties": true},
+            "query": {"type": "object", "additionalProperties": true}, "body": {},
+            "headers": {"type": "object", "additionalProperties": true},
+            "context": {"type": "object", "additionalProperties": true},
+            "max_attempts": {"type": "integer", "minimum": 1}, "retry_delay_ms": {"type": "integer", "minimum": 0}}}}}}});
+    paths.insert(
+        "/_fn/jobs".into(),
+        json!({"get": op("internal_jobs_get", "List recent async jobs", json!({})),
+               "post": op("internal_jobs_post", "Enqueue async job (invoke a function later)", enqueue)}),
+    );
+    paths.insert(
+        "/_fn/jobs/{id}".into(),
+        json!({"get": op("internal_job_get", "Get job metadata", id_param.clone()),
+               "delete": op("internal_job_delete", "Cancel queued job", id_param.clone())}),
+    );
+    paths.insert(
+        "/_fn/jobs/{id}/result".into(),
+        json!({"get": op("internal_job_result_get", "Get job result (if completed)", id_param)}),
+    );
+}
+
 fn error_response(e: JobError) -> hyper::Response<Body> {
     Failure::Job(e).into_response()
 }

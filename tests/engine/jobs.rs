@@ -255,3 +255,21 @@ async fn jobs_can_be_switched_off() {
     assert_error(&submit(&e, json!({"name": "report"})).await, 404, "jobs disabled");
     e.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_are_in_the_internal_openapi() {
+    let dir = copy_fixture("jobs");
+    let e = engine(dir.path(), &[("FN_OPENAPI_INCLUDE_INTERNAL", "1")]).await;
+    let spec = e.get("/_fn/openapi.json").await.json();
+    for (path, method, id) in [
+        ("/_fn/jobs", "get", "internal_jobs_get"),
+        ("/_fn/jobs", "post", "internal_jobs_post"),
+        ("/_fn/jobs/{id}", "get", "internal_job_get"),
+        ("/_fn/jobs/{id}", "delete", "internal_job_delete"),
+        ("/_fn/jobs/{id}/result", "get", "internal_job_result_get"),
+    ] {
+        assert_eq!(spec["paths"][path][method]["operationId"], id, "{path} {method}");
+        assert_eq!(spec["paths"][path][method]["tags"], json!(["internal"]), "{path}");
+    }
+    e.stop().await;
+}
