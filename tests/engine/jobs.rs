@@ -57,6 +57,7 @@ async fn a_job_is_submitted_polled_and_its_result_fetched() {
     let r = e.send("POST", "/_fn/jobs", &[], Some(br#"{"name":"report"}"#)).await;
     assert_error(&r, 403, "missing CSRF header");
 
+    let mut live = e.engine.events().subscribe_live();
     let r = submit(
         &e,
         json!({"name": "report", "method": "post", "query": {"who": "Ada"}, "body": {"n": 1},
@@ -82,6 +83,25 @@ async fn a_job_is_submitted_polled_and_its_result_fetched() {
     let done = wait_status(&e, &id, "done", Duration::from_secs(10)).await;
     assert_eq!(done["attempt"], 1);
     assert_eq!(done["result_status"], 200);
+    // The run went through the invoke pipeline: a request record marked as a job's.
+    let record = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Ok(fastfn::events::EngineEvent::Request(r)) = live.recv().await {
+                if r.id == id {
+                    return r;
+                }
+            }
+        }
+    })
+    .await
+    .expect("a request record for the job");
+    assert_eq!(record.trigger.as_deref(), Some("job"));
+    assert_eq!(
+        (record.method.as_str(), record.path.as_str(), record.status),
+        ("POST", "/report", 200)
+    );
+    assert_eq!(record.function.as_deref(), Some("report"));
+    assert!(record.stages.runtime_us > 0, "{:?}", record.stages);
 
     let r = e.get(&format!("/_fn/jobs/{id}/result")).await;
     assert_eq!(r.status, 200, "{}", r.text());
