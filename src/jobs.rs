@@ -11,7 +11,8 @@
 //!   only) under the jobs folder, written atomically (temp file + rename).
 //! - A job survives an engine restart: at start the folder is read back, and a job that was
 //!   `queued`, or `running` when the engine stopped (its result was never written), is queued
-//!   again in creation order. A run cut short by the engine stopping records nothing.
+//!   again in creation order. A run that fails while the engine stops records nothing (the
+//!   failure is the stop's, not the job's).
 //! - At most `FN_JOBS_MAX_CONCURRENCY` jobs run at once; a job refused by its function's worker
 //!   pool (full, queue timeout, dependencies installing) has not run: it goes back to the queue
 //!   after `retry_delay_ms` without using an attempt.
@@ -592,9 +593,11 @@ async fn run_one(shared: Arc<Shared>, job: Job, shutdown: tokio::sync::watch::Re
             )
         }
     };
-    if *shutdown.borrow() {
-        // The engine is stopping: its daemons are going away under this call. Keep nothing;
-        // the job is `running` on disk and runs again after a restart.
+    let answered = matches!(end, RunEnd::Replied { status, .. } if status < 500);
+    if *shutdown.borrow() && !answered {
+        // The engine is stopping: its daemons are going away under this call, so a failure
+        // says nothing about the job. Keep nothing; the job is `running` on disk and runs
+        // again after a restart.
         return;
     }
     if let Some(mut result) = result {
