@@ -203,7 +203,9 @@ async fn a_failing_job_is_retried_then_marked_failed() {
 async fn a_queued_job_can_be_canceled_and_then_never_runs() {
     let dir = copy_fixture("jobs");
     let e = engine(dir.path(), &[("FN_JOBS_MAX_CONCURRENCY", "1")]).await;
-    let slow = submit(&e, json!({"name": "slow", "query": {"ms": "2000"}})).await.json();
+    let slow = submit(&e, json!({"name": "slow", "query": {"ms": "2000"}}))
+        .await
+        .json();
     let slow_id = slow["id"].as_str().unwrap().to_string();
     wait_status(&e, &slow_id, "running", Duration::from_secs(10)).await;
     let queued = submit(&e, json!({"name": "report"})).await.json();

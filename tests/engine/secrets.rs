@@ -112,3 +112,25 @@ async fn a_secret_reaches_its_handler_and_is_masked_everywhere_else() {
     assert_eq!(r.json(), json!({"error": "missing key parameter"}));
     e.stop().await;
 }
+
+/// The new admin endpoints sit behind the same guard as the rest of `/_fn`: switched off with
+/// the admin API, and refused to a `Host` that is not loopback (DNS rebinding).
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_env_and_jobs_are_guarded_like_every_admin_endpoint() {
+    let e = start("secrets", &[("FN_RUNTIMES", "python"), ("FN_ADMIN_API_ENABLED", "0")]).await;
+    for path in ["/_fn/secrets", "/_fn/env", "/_fn/jobs", "/_fn/jobs/job-1-1-000001"] {
+        let r = e.get(path).await;
+        assert_eq!(r.status, 404, "{path}");
+        assert_eq!(r.json(), json!({"error": "admin api disabled"}), "{path}");
+    }
+    // User routes keep working, secrets included.
+    assert_eq!(e.get("/vault").await.json()["secrets"]["API_TOKEN"], FILE_TOKEN);
+    e.stop().await;
+    let e = engine().await;
+    for path in ["/_fn/secrets", "/_fn/env", "/_fn/jobs"] {
+        let r = e.send("GET", path, &[("Host", "evil.example.com")], None).await;
+        assert_eq!(r.status, 421, "{path}: {}", r.text());
+        assert_no_secret(path, &r.text());
+    }
+    e.stop().await;
+}
