@@ -655,17 +655,22 @@ fn runtime_statuses(shared: &Shared) -> BTreeMap<String, RuntimeStatus> {
             })
             .collect();
         let ts = sockets.sockets.iter().map(|s| s.health().ts).fold(0.0, f64::max);
-        let up = sockets.up();
-        let reason = if up {
+        let needed = shared.runtime_needed(*rt);
+        let serving = sockets.up();
+        let reason = if serving {
             "ok".to_string()
         } else {
             sockets.sockets.first().map(|s| s.health().reason).unwrap_or_default()
         };
-        let state = match (shared.runtime_needed(*rt), up) {
+        let state = match (needed, serving) {
             (false, _) => "not_needed",
             (true, true) => "up",
             (true, false) => "down",
         };
+        // `up` answers "can this runtime serve?", the question the original's tools (and
+        // readiness probes) ask: a runtime without routes starts its daemons with its first
+        // route, as a compiled runtime starts a function's process on its first call.
+        let up = serving || !needed;
         out.insert(
             rt.to_string(),
             RuntimeStatus {

@@ -712,7 +712,7 @@ impl Engine {
     fn start_watching(&self) {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<PathBuf>>();
         let root = self.0.settings.functions_root.clone();
-        let status = match crate::watch::start(&root, tx) {
+        let status = match crate::watch::start(&root, self.0.settings.hot_reload_tuning, tx) {
             Ok(w) => {
                 let status = crate::watch::WatchStatus {
                     enabled: true,
@@ -1067,6 +1067,7 @@ fn discovery_options(settings: &Settings, runtimes: &[RuntimeKind]) -> Discovery
         extra_ignore_dirs: settings.ignore_dirs.clone(),
         namespace_depth: settings.namespace_depth,
         policy_defaults: settings.policy_defaults,
+        settings_warnings: settings.warnings(),
     }
 }
 

@@ -39,6 +39,13 @@ pub mod defaults {
     pub const MAX_REPLY_HEADERS: usize = 1000;
     pub const MAX_REPLY_HEADER_BYTES: usize = 256 * 1024;
     pub const MAX_ASSET_BYTES: u64 = 32 * 1024 * 1024;
+    /// Changes within this of the last one are reloaded together (`FN_HOT_RELOAD_DEBOUNCE_MS`;
+    /// the original waits 150 ms after every change, ours reports the first one at once).
+    pub const WATCH_QUIET: std::time::Duration = std::time::Duration::from_millis(40);
+    /// Polling period when inotify is unavailable (`FN_HOT_RELOAD_WATCHDOG_POLL`, as the original).
+    pub const WATCH_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+    /// Polling period with the watchdog off (`FN_HOT_RELOAD_INTERVAL`, as the original).
+    pub const HOT_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 }
 
 /// The project-wide limits a function gets when neither it nor a parent folder sets them

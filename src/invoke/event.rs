@@ -258,6 +258,9 @@ struct Context<'a> {
     worker_pool: &'a crate::config::WorkerPoolPolicy,
     gateway: Gateway,
     debug: Debug,
+    /// Absent, not `null`, when no caller set it: the original sends no `user` key, and a
+    /// handler that copies `context.user` into its reply must answer the same.
+    #[serde(skip_serializing_if = "Option::is_none")]
     user: Option<&'a serde_json::Value>,
 }
 
@@ -415,7 +418,7 @@ mod tests {
         assert_eq!(c["worker_pool"]["max_workers"], 20);
         assert_eq!(c["gateway"], json!({"worker_pid": 99}));
         assert_eq!(c["debug"], json!({"enabled": true}));
-        assert_eq!(c["user"], Value::Null);
+        assert!(c.get("user").is_none(), "no user key without a caller's user: {c}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -318,6 +318,30 @@ describe('console in a browser', () => {
       }
       assert.equal(await p2.locator('[data-testid=tab-health] .count.bad').count(), 0, 'no "down" badge');
       assert.equal(await p2.locator('[data-testid=state-all-down]').count(), 0);
+    } finally {
+      await p2.close();
+      await stopEngine(other.engine);
+    }
+  });
+  test("a dependency install shows in Health with its installer's output", async () => {
+    const dir = join(tmp, 'deps-project');
+    mkdirSync(dir);
+    copyFileSync(join(ROOT, 'fixtures/demo/hello.py'), join(dir, 'hello.py'));
+    const other = await startEngine(dir, join(tmp, 'sock3'));
+    const p2 = await ctx.newPage();
+    try {
+      await p2.goto(`${other.base}/console/#health`);
+      await p2.locator('[data-testid=connection]', { hasText: 'live' }).waitFor();
+      // Added while the page watches: the reload starts the install, and pip refuses a path
+      // that does not exist at once, offline.
+      mkdirSync(join(dir, 'needs'));
+      writeFileSync(join(dir, 'needs', 'requirements.txt'), './no-such-package-dir\n');
+      writeFileSync(join(dir, 'needs', 'handler.py'), 'def handler(event):\n    return {"ok": True}\n');
+      const row = p2.locator('[data-testid=work-row][data-kind=deps][data-function=needs]');
+      await row.waitFor({ timeout: 30000 });
+      await p2.locator('[data-testid=work-row][data-function=needs][data-state=failed]').waitFor({ timeout: 60000 });
+      const lines = await p2.locator('[data-testid=work-lines]').first().innerText();
+      assert.match(lines, /no-such-package-dir/, `the installer's own words are shown: ${lines}`);
     } finally {
       await p2.close();
       await stopEngine(other.engine);
