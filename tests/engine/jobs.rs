@@ -43,6 +43,23 @@ async fn wait_status(e: &TestEngine, id: &str, want: &str, limit: Duration) -> V
     panic!("job {id} never reached {want}: {last}");
 }
 
+/// [`wait_status`], showing the stored result when the job ends otherwise.
+async fn wait_status_or_result(e: &TestEngine, id: &str, want: &str, limit: Duration) -> Value {
+    let path = format!("/_fn/jobs/{id}");
+    let until = tokio::time::Instant::now() + limit;
+    loop {
+        let job = e.get(&path).await.json();
+        if job["status"] == want {
+            return job;
+        }
+        if job["status"] == "failed" || tokio::time::Instant::now() > until {
+            let result = e.get(&format!("{path}/result")).await.text();
+            panic!("job {id} never reached {want}: {job}; result: {result}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn assert_error(r: &Resp, status: u16, error: &str) {
     assert_eq!(r.status, status, "{}", r.text());
     assert_eq!(r.json()["error"], error, "{}", r.text());
@@ -257,7 +274,7 @@ async fn jobs_survive_an_engine_restart() {
     // Both are known after the restart and both run: the queued one, and the one cut short.
     let listed = e.get("/_fn/jobs").await.json();
     assert_eq!(listed["jobs"].as_array().unwrap().len(), 2, "{listed}");
-    let done = wait_status(&e, &queued_id, "done", Duration::from_secs(15)).await;
+    let done = wait_status_or_result(&e, &queued_id, "done", Duration::from_secs(15)).await;
     assert_eq!(done["attempt"], 1);
     let result = e.get(&format!("/_fn/jobs/{queued_id}/result")).await.json();
     let body: Value = serde_json::from_str(result["body"].as_str().unwrap()).unwrap_or_else(|_| panic!("{result}"));
