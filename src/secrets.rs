@@ -142,21 +142,44 @@ fn folder_of(target: &Target) -> &str {
     target.entry.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
 }
 
+/// Shards of the folder cache: a folder seen for the first time copies one shard's map, not
+/// the whole cache (10,000 functions would otherwise copy 10,000 entries per first call).
+const SHARDS: usize = 64;
+
+type Shard = ArcSwap<HashMap<String, Arc<EnvFile>>>;
+
 /// The engine's secrets: stored values, the per-folder `fn.env.json` cache, what to mask.
-#[derive(Default)]
 pub struct Secrets {
     stored: ArcSwap<BTreeMap<String, Stored>>,
-    files: ArcSwap<HashMap<String, Arc<EnvFile>>>,
+    files: Vec<Shard>,
     /// Serialises writers of `stored` and `files` (readers never lock).
     write: Mutex<()>,
     /// Values masked in output, longest first.
     masked: ArcSwap<Vec<String>>,
 }
 
+impl Default for Secrets {
+    fn default() -> Self {
+        Secrets {
+            stored: ArcSwap::default(),
+            files: (0..SHARDS).map(|_| Shard::default()).collect(),
+            write: Mutex::new(()),
+            masked: ArcSwap::default(),
+        }
+    }
+}
+
 impl Secrets {
+    fn shard(&self, folder: &str) -> &Shard {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        folder.hash(&mut h);
+        &self.files[(h.finish() as usize) % SHARDS]
+    }
+
     fn file(&self, root: &Path, folder: &str) -> Arc<EnvFile> {
         let now = crate::clock::epoch_millis();
-        if let Some(f) = self.files.load().get(folder) {
+        if let Some(f) = self.shard(folder).load().get(folder) {
             let checked = f.checked_ms.load(Ordering::Relaxed);
             if now.saturating_sub(checked) < RECHECK.as_millis() as u64 {
                 return f.clone();
@@ -193,18 +216,26 @@ impl Secrets {
             error,
         });
         let _w = self.write.lock().unwrap_or_else(|p| p.into_inner());
-        let mut files = HashMap::clone(&self.files.load());
-        files.insert(folder.to_string(), file.clone());
-        self.files.store(Arc::new(files));
-        self.remask();
+        let shard = self.shard(folder);
+        let mut files = HashMap::clone(&shard.load());
+        let had = files
+            .insert(folder.to_string(), file.clone())
+            .is_some_and(|old| old.has_secrets);
+        shard.store(Arc::new(files));
+        // Most folders have no secrets: nothing to mask changes.
+        if had || file.has_secrets {
+            self.remask();
+        }
         file
     }
 
     /// Recompute the masked values (under `write`).
     fn remask(&self) {
         let mut values: BTreeSet<String> = self.stored.load().values().map(|s| s.value.clone()).collect();
-        for f in self.files.load().values() {
-            values.extend(f.entries.iter().filter(|(_, _, s)| *s).map(|(_, v, _)| v.clone()));
+        for shard in &self.files {
+            for f in shard.load().values() {
+                values.extend(f.entries.iter().filter(|(_, _, s)| *s).map(|(_, v, _)| v.clone()));
+            }
         }
         let mut list: Vec<String> = values
             .into_iter()
