@@ -181,6 +181,17 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
             _ => Failure::NotFound.into_response(),
         };
     }
+    let jobs = path == "/_fn/jobs" || path.starts_with("/_fn/jobs/");
+    if jobs || matches!(path, "/_fn/secrets" | "/_fn/env") {
+        if let Some(refused) = api_guard(shared, &parts, remote) {
+            return refused.into_response();
+        }
+        return if jobs {
+            crate::jobs::handle(shared, &parts, body).await
+        } else {
+            crate::secrets::handle(shared, &parts, body).await
+        };
+    }
     let known = matches!(
         path,
         "/_fn/catalog"
@@ -283,7 +294,7 @@ window.ui = SwaggerUIBundle({
 </html>
 "#;
 
-fn methods_list(m: Methods) -> Vec<&'static str> {
+pub(crate) fn methods_list(m: Methods) -> Vec<&'static str> {
     Methods::ALL_NAMES
         .iter()
         .filter(|(_, bit)| m.0 & bit.0 != 0)
@@ -1178,6 +1189,7 @@ fn internal_paths() -> Map<String, Value> {
         "/_fn/logs".into(),
         json!({"get": op("internal_logs_get", "Read gateway and runtime logs", logs_params)}),
     );
+    crate::jobs::openapi_paths(&mut paths, &op);
     paths
 }
 
@@ -1332,7 +1344,7 @@ fn scalar(v: &Value) -> String {
 
 /// `/users/:id` with `{id: 42}` → `/users/42`; `:x*` and `*` (`wildcard`) take several
 /// segments. `Err` lists the parameters that have no value.
-fn fill_route(template: &str, params: &[(String, String)]) -> Result<String, Vec<String>> {
+pub(crate) fn fill_route(template: &str, params: &[(String, String)]) -> Result<String, Vec<String>> {
     let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
     let mut missing = Vec::new();
     let mut out = Vec::new();

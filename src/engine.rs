@@ -194,6 +194,10 @@ pub struct Shared {
     pub runtime_order: Vec<RuntimeKind>,
     pub events: EventBus,
     pub logs: Arc<LogBook>,
+    /// Async jobs (`/_fn/jobs`), read back from their folder at start.
+    pub jobs: Arc<crate::jobs::Jobs>,
+    /// `event.secrets`, `/_fn/secrets` and output masking.
+    pub secrets: crate::secrets::Secrets,
     supervisor: Supervisor,
     slots: Mutex<HashMap<String, Arc<FunctionSlot>>>,
     pub socket_dir: PathBuf,
@@ -530,6 +534,8 @@ impl Engine {
             runtime_order,
             events: events.clone(),
             logs,
+            jobs: Arc::new(crate::jobs::Jobs::load(settings.jobs.clone(), &settings.functions_root)),
+            secrets: crate::secrets::Secrets::default(),
             supervisor,
             slots: Mutex::new(HashMap::new()),
             socket_dir,
@@ -591,6 +597,10 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .extend([probe, usage]);
+        if engine.0.jobs.enabled() {
+            let jobs = tokio::spawn(crate::jobs::work(engine.0.clone(), engine.0.shutdown.subscribe()));
+            engine.0.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(jobs);
+        }
         *engine.0.serving.lock().unwrap_or_else(|p| p.into_inner()) = Some(serve);
         events.emit(EngineEvent::Phase { phase: Phase::Serving });
         Ok(engine)

@@ -201,6 +201,9 @@ pub struct FnPolicy {
     /// OpenAPI metadata (`invoke.summary/query/body/content_type`).
     #[serde(skip_serializing_if = "InvokeDocs::is_empty")]
     pub docs: InvokeDocs,
+    /// `edge`: the function may answer with a `proxy` directive (`None`: proxying is off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edge: Option<crate::proxy::EdgePolicy>,
 }
 
 impl Default for FnPolicy {
@@ -215,6 +218,7 @@ impl Default for FnPolicy {
             adapter: Adapter::Native,
             allow_hosts: Vec::new(),
             docs: InvokeDocs::default(),
+            edge: None,
         }
     }
 }

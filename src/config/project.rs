@@ -111,6 +111,8 @@ pub struct Settings {
     pub max_asset_bytes: u64,
     /// `FN_AUTO_*`, `FN_AUTO_INFER_*`, `FN_PREINSTALL_*`: dependency installs and inference.
     pub deps: crate::deps::Toggles,
+    /// `FN_JOBS_*`.
+    pub jobs: crate::jobs::JobSettings,
 }
 
 /// `fastfn.json` / `fastfn.toml`, keys normalised to kebab-case.
@@ -602,6 +604,7 @@ impl Settings {
 
         Ok(Settings {
             deps: crate::deps::Toggles::from_env(env),
+            jobs: crate::jobs::JobSettings::from_env(env),
             max_asset_bytes,
             project_dir,
             functions_root,

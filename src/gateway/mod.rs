@@ -455,6 +455,7 @@ async fn invoke(
                 .iter()
                 .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
                 .collect(),
+            trigger: None,
         }));
     }
     resp

@@ -28,6 +28,8 @@ pub struct EventParts<'a> {
     pub worker_pid: u32,
     /// `context.user`, from `/_fn/invoke`.
     pub user: Option<&'a serde_json::Value>,
+    /// `event.secrets`: the function's `is_secret` keys (see [`crate::secrets`]).
+    pub secrets: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Serialize)]
@@ -63,6 +65,8 @@ struct Event<'a> {
     session: Option<Session<'a>>,
     client: Client<'a>,
     context: Context<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secrets: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 struct RawPath<'a>(&'a str, Option<&'a str>);
@@ -333,6 +337,7 @@ pub fn request_payload(p: &EventParts<'_>) -> Vec<u8> {
                 debug: Debug { enabled: p.debug },
                 user: p.user,
             },
+            secrets: p.secrets,
         },
     };
     // Serialising plain structs into a Vec cannot fail.
@@ -381,6 +386,7 @@ mod tests {
             target: &t,
             debug: true,
             worker_pid: 99,
+            secrets: None,
             user: None,
         });
         let v: Value = serde_json::from_slice(&payload).unwrap();
@@ -433,6 +439,7 @@ mod tests {
             debug: false,
             worker_pid: 1,
             user: None,
+            secrets: None,
         });
         let v: Value = serde_json::from_slice(&payload).unwrap();
         let e = &v["event"];
