@@ -190,7 +190,8 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
             | "/_fn/resolve"
             | "/_fn/daemons/kill"
             | "/_fn/packs"
-    );
+    ) || path == "/_fn/requests"
+        || path.starts_with("/_fn/requests/");
     if !known {
         return Failure::NotFound.into_response();
     }
@@ -237,6 +238,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
             .await
             .unwrap_or_else(Failure::into_response),
         ("/_fn/invoke", _) => Failure::MethodNotAllowed { allow: "POST".into() }.into_response(),
+        _ if path.starts_with("/_fn/requests") => crate::inspect::admin::handle(shared, &parts, body).await,
         _ => only_get(path),
     }
 }

@@ -194,6 +194,8 @@ pub struct Shared {
     pub runtime_order: Vec<RuntimeKind>,
     pub events: EventBus,
     pub logs: Arc<LogBook>,
+    /// The request log (`/_fn/requests`).
+    pub inspector: crate::inspect::Inspector,
     supervisor: Supervisor,
     slots: Mutex<HashMap<String, Arc<FunctionSlot>>>,
     pub socket_dir: PathBuf,
@@ -530,6 +532,7 @@ impl Engine {
             runtime_order,
             events: events.clone(),
             logs,
+            inspector: crate::inspect::Inspector::new(settings.inspect.clone()),
             supervisor,
             slots: Mutex::new(HashMap::new()),
             socket_dir,

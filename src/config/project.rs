@@ -86,6 +86,8 @@ pub struct Settings {
     pub max_asset_bytes: u64,
     /// `FN_AUTO_*`, `FN_AUTO_INFER_*`, `FN_PREINSTALL_*`: dependency installs and inference.
     pub deps: crate::deps::Toggles,
+    /// `FN_DEBUG_HEADERS`, `FN_INSPECT_*`: the request inspector.
+    pub inspect: crate::inspect::InspectSettings,
 }
 
 /// `fastfn.json` / `fastfn.toml`, keys normalised to kebab-case.
@@ -550,6 +552,7 @@ impl Settings {
         };
 
         Ok(Settings {
+            inspect: crate::inspect::InspectSettings::from_env(env).map_err(|(name, msg)| env_err(name, msg))?,
             deps: crate::deps::Toggles::from_env(env),
             max_asset_bytes,
             project_dir,
