@@ -440,6 +440,18 @@ async fn handle_whole(shared: &Arc<Shared>, req: Request<Incoming>, remote: Sock
                     ));
                     Reason::MethodMismatch
                 }
+                // Is it a method mismatch? Asked only while someone looks (else when the log
+                // is read): it walks every method, and a 404 is the cheapest answer.
+                (_, None) if note.capture || shared.inspector.settings.debug_headers => {
+                    let host = crate::host::request_host(&parts);
+                    match crate::inspect::method_mismatch(&served.discovery.routes, parts.method.as_str(), path, host) {
+                        Some(why) => {
+                            note.why = Some(why);
+                            Reason::MethodMismatch
+                        }
+                        None => Reason::NoRoute,
+                    }
+                }
                 (_, None) => Reason::NoRoute,
             });
             resp

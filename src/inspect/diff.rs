@@ -78,6 +78,7 @@ pub struct StageChange {
 pub struct Diff {
     /// Status, headers and body are the same (stages always differ a little).
     pub same: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub status: Option<[u16; 2]>,
     pub headers: Vec<HeaderChange>,

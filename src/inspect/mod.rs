@@ -17,7 +17,7 @@ pub mod export;
 pub mod secrets;
 mod why;
 
-pub use why::{call_failure_why, handler_error_why, refusal_why};
+pub use why::{call_failure_why, handler_error_why, method_mismatch, refusal_why};
 
 use crate::events::{RequestRecord, Stages};
 use crate::routing::Target;
@@ -356,10 +356,19 @@ impl Entry {
     /// The record as tools and the dashboard read it. `why` of a `no_route` is computed here
     /// (nearest routes of the map now being served); secrets are masked unless `reveal`.
     pub fn record(&self, routes: Option<&crate::routing::RouteMap>, reveal: bool) -> RequestRecord {
-        let reason = self.reason();
+        let mut reason = self.reason();
         let why = match (&self.note.why, reason, routes) {
             (Some(w), _, _) => Some(w.clone()),
-            (None, Reason::NoRoute, Some(map)) => Some(no_route_why(map, self.uri.path())),
+            (None, Reason::NoRoute, Some(map)) => {
+                // Decided now when nobody looked while it was answered (see `gateway`).
+                match method_mismatch(map, self.method.as_str(), self.uri.path(), None) {
+                    Some(why) => {
+                        reason = Reason::MethodMismatch;
+                        Some(why)
+                    }
+                    None => Some(no_route_why(map, self.uri.path())),
+                }
+            }
             (None, Reason::NoRoute, None) => Some(format!("no route matches {}", self.uri.path())),
             _ => None,
         };

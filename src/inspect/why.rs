@@ -45,6 +45,28 @@ pub fn refusal_why(failure: &Failure, map: &RouteMap, parts: &Parts) -> Option<S
     }
 }
 
+/// A 404 without a route for its method: the methods the routes at `path` do take, as a
+/// why (`None` when no route matches the path at all). Walks every method: called on the
+/// 404 path only while someone looks (debug headers, capture) or when the log is read.
+pub fn method_mismatch(map: &RouteMap, method: &str, path: &str, host: Option<&str>) -> Option<String> {
+    let mut allowed: Vec<&str> = Vec::new();
+    let mut file = None;
+    for (m, _) in crate::routing::Methods::ALL_NAMES.iter() {
+        if *m == method {
+            continue;
+        }
+        if let crate::routing::Resolution::Matched { route, .. } = map.resolve(m, path, host) {
+            allowed.push(m);
+            file.get_or_insert_with(|| route.target.entry.clone());
+        }
+    }
+    let file = file?;
+    Some(format!(
+        "a route matches {path} ({file}) but allows {}, not {method}: a method mismatch answers 404",
+        allowed.join(", ")
+    ))
+}
+
 /// Why a call failed, with the function's limits and the runtime's state.
 pub fn call_failure_why(
     shared: &Shared,
@@ -102,7 +124,7 @@ pub fn call_failure_why(
                                 Some(false) => "down",
                                 None => "unknown",
                             };
-                            format!("socket {} {state} ({})", s.index + 1, h.reason)
+                            format!("socket {} {state} ({})", s.index, h.reason)
                         })
                         .collect()
                 })
