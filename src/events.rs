@@ -141,7 +141,8 @@ pub enum EngineEvent {
         output: String,
         package: Option<String>,
     },
-    Request(RequestRecord),
+    /// Boxed: a record is much larger than the other events.
+    Request(Box<RequestRecord>),
     /// CPU (% of one core) and resident memory of a daemon, every few seconds.
     DaemonUsage {
         runtime: RuntimeKind,

@@ -299,9 +299,9 @@ async fn finish(
     };
     if dashboard {
         let served = shared.served();
-        shared
-            .events
-            .emit(EngineEvent::Request(entry.record(Some(&served.discovery.routes), false)));
+        shared.events.emit(EngineEvent::Request(Box::new(
+            entry.record(Some(&served.discovery.routes), false),
+        )));
     }
     ins.push(entry);
     resp
@@ -372,7 +372,12 @@ fn refuse(note: &mut Note, failure: Failure) -> Response<Body> {
     failure.into_response()
 }
 
-async fn handle_whole(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketAddr, note: &mut Note) -> Response<Body> {
+async fn handle_whole(
+    shared: &Arc<Shared>,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+    note: &mut Note,
+) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let served = shared.served();
     // `/` may be answered by a home function or redirect (env, else the root config).
@@ -556,8 +561,16 @@ async fn invoke(
                 }
             }
             // The call's own output, for the request's detail (moved: no copy).
-            note.stdout = reply.stdout.take().filter(|s| !s.is_empty()).map(crate::inspect::cap_output);
-            note.stderr = reply.stderr.take().filter(|s| !s.is_empty()).map(crate::inspect::cap_output);
+            note.stdout = reply
+                .stdout
+                .take()
+                .filter(|s| !s.is_empty())
+                .map(crate::inspect::cap_output);
+            note.stderr = reply
+                .stderr
+                .take()
+                .filter(|s| !s.is_empty())
+                .map(crate::inspect::cap_output);
             resp
         }
         Err(failure) => failure.into_response(),

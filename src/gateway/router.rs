@@ -39,7 +39,9 @@ pub enum RouteDecision<'a> {
     },
     /// No route: static files with the SPA fallback, else 404 (§2.6 step 6). `allow`: a
     /// route matches the path but not the method (its methods, for the request log's why).
-    Assets { allow: Option<String> },
+    Assets {
+        allow: Option<String>,
+    },
     Refuse(Failure),
 }
 

@@ -148,7 +148,12 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: &Parts, body: Incoming) 
                 .and_then(|l| l.parse().ok())
                 .unwrap_or(100usize);
             let served = shared.served();
-            let records = ins.records(limit, query_flag(parts, "admin"), Some(&served.discovery.routes), reveal);
+            let records = ins.records(
+                limit,
+                query_flag(parts, "admin"),
+                Some(&served.discovery.routes),
+                reveal,
+            );
             json_response(
                 StatusCode::OK,
                 &serde_json::json!({
@@ -160,8 +165,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: &Parts, body: Incoming) 
         }
         ("/replay", &Method::POST) => replay(shared, body).await.unwrap_or_else(|e| e),
         ("/har", &Method::GET) => {
-            let ids: Option<Vec<String>> =
-                query_param(parts, "id").map(|s| s.split(',').map(str::to_string).collect());
+            let ids: Option<Vec<String>> = query_param(parts, "id").map(|s| s.split(',').map(str::to_string).collect());
             let base = base_url(shared);
             let har = ins.with_entries(|it| {
                 let chosen: Vec<&Entry> = it
@@ -285,8 +289,7 @@ async fn replay(shared: &Arc<Shared>, body: Incoming) -> Result<Response<Body>, 
         .await
         .map_err(|_| bad("request body too large or unreadable"))?
         .to_bytes();
-    let edit: ReplayRequest =
-        serde_json::from_slice(&raw).map_err(|e| bad(&format!("invalid replay request: {e}")))?;
+    let edit: ReplayRequest = serde_json::from_slice(&raw).map_err(|e| bad(&format!("invalid replay request: {e}")))?;
     let ins = &shared.inspector;
     let host = shared.addr.to_string();
     let (out, original) = ins
@@ -305,7 +308,11 @@ async fn replay(shared: &Arc<Shared>, body: Incoming) -> Result<Response<Body>, 
     let host = edit
         .headers
         .as_ref()
-        .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("host")).map(|(_, v)| v.clone()))
+        .and_then(|h| {
+            h.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("host"))
+                .map(|(_, v)| v.clone())
+        })
         .or(original)
         .unwrap_or(host);
     let token = format!("{}-{}", ins.next_seq(), crate::clock::epoch_millis());

@@ -56,9 +56,14 @@ pub struct JsonChange {
 pub enum BodyDiff {
     Same,
     /// Both bodies are JSON: the paths that differ.
-    Json { changes: Vec<JsonChange> },
+    Json {
+        changes: Vec<JsonChange>,
+    },
     /// Text (or bytes) that differ.
-    Text { before: String, after: String },
+    Text {
+        before: String,
+        after: String,
+    },
     /// The captured answer has no body to compare (capture was off).
     NotCaptured,
 }
@@ -74,7 +79,7 @@ pub struct StageChange {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
-#[ts(export)]
+#[ts(export, rename = "RequestDiff")]
 pub struct Diff {
     /// Status, headers and body are the same (stages always differ a little).
     pub same: bool,
@@ -160,10 +165,7 @@ fn body_diff(a: &[u8], b: &[u8]) -> BodyDiff {
     if a == b {
         return BodyDiff::Same;
     }
-    match (
-        serde_json::from_slice::<Value>(a),
-        serde_json::from_slice::<Value>(b),
-    ) {
+    match (serde_json::from_slice::<Value>(a), serde_json::from_slice::<Value>(b)) {
         (Ok(x), Ok(y)) => {
             let mut changes = Vec::new();
             json_changes("$", &x, &y, &mut changes);
@@ -259,7 +261,12 @@ mod tests {
     #[test]
     fn volatile_headers_are_ignored_and_stages_are_listed() {
         let a = h(&[("date", "1"), ("x-a", "1"), ("content-type", "text/plain")]);
-        let b = h(&[("date", "2"), ("x-a", "2"), ("x-new", "y"), ("content-type", "text/plain")]);
+        let b = h(&[
+            ("date", "2"),
+            ("x-a", "2"),
+            ("x-new", "y"),
+            ("content-type", "text/plain"),
+        ]);
         let before = Answer {
             status: 200,
             headers: &a,

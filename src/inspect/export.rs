@@ -179,10 +179,16 @@ mod tests {
     #[test]
     fn curl_quotes_for_the_shell_and_masks() {
         let c = curl(&entry(), "http://127.0.0.1:8080", false);
-        assert!(c.starts_with("curl -X POST 'http://127.0.0.1:8080/echo?a=1&b=it'\\''s'"), "{c}");
+        assert!(
+            c.starts_with("curl -X POST 'http://127.0.0.1:8080/echo?a=1&b=it'\\''s'"),
+            "{c}"
+        );
         assert!(c.contains("-H 'authorization: Bearer ••••••'"), "{c}");
         assert!(!c.contains("host:"), "{c}");
-        assert!(c.contains(r#"--data-binary '{"password":"••••••","q":"it'\''s"}'"#), "{c}");
+        assert!(
+            c.contains(r#"--data-binary '{"password":"••••••","q":"it'\''s"}'"#),
+            "{c}"
+        );
         assert!(curl(&entry(), "http://h", true).contains("s3cret"));
     }
 

@@ -113,7 +113,7 @@ impl InspectSettings {
 
 /// Why a request got its answer: a stable code the dashboard, `X-Fn-Reason` and tests use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, ts_rs::TS)]
-#[ts(export)]
+#[ts(export, rename = "RequestReason")]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// A function answered (any status it chose below 500).
@@ -215,7 +215,7 @@ impl Reason {
 
 /// What kind of answer a request got (the dashboard filters admin calls apart).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, ts_rs::TS)]
-#[ts(export)]
+#[ts(export, rename = "RequestKind")]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Function,
@@ -596,7 +596,11 @@ mod tests {
         for i in 1..=5 {
             ins.push(entry(i, if i == 4 { Kind::Admin } else { Kind::Function }));
         }
-        let paths: Vec<String> = ins.records(10, false, None, false).into_iter().map(|r| r.path).collect();
+        let paths: Vec<String> = ins
+            .records(10, false, None, false)
+            .into_iter()
+            .map(|r| r.path)
+            .collect();
         assert_eq!(paths, vec!["/x5", "/x3"]);
         let all: Vec<u64> = ins.records(10, true, None, false).into_iter().map(|r| r.seq).collect();
         assert_eq!(all, vec![5, 4, 3]);
@@ -636,11 +640,15 @@ mod tests {
         let d = InspectSettings::from_env(&env(&[])).unwrap();
         assert_eq!((d.capacity, d.body_bytes, d.capture), (5000, 65536, CaptureMode::Auto));
         assert_eq!(
-            InspectSettings::from_env(&env(&[("FN_INSPECT_REQUESTS", "many")])).unwrap_err().0,
+            InspectSettings::from_env(&env(&[("FN_INSPECT_REQUESTS", "many")]))
+                .unwrap_err()
+                .0,
             "FN_INSPECT_REQUESTS"
         );
         assert_eq!(
-            InspectSettings::from_env(&env(&[("FN_INSPECT_CAPTURE", "sometimes")])).unwrap_err().0,
+            InspectSettings::from_env(&env(&[("FN_INSPECT_CAPTURE", "sometimes")]))
+                .unwrap_err()
+                .0,
             "FN_INSPECT_CAPTURE"
         );
     }

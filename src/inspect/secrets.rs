@@ -18,9 +18,18 @@ pub fn is_secret_header(name: &str) -> bool {
 /// JSON keys (and header names) that name a secret: `password`, `secret`, `token`, `api_key`…
 pub fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase().replace(['-', '_'], "");
-    ["password", "passwd", "secret", "token", "apikey", "authorization", "privatekey", "cookie"]
-        .iter()
-        .any(|s| k.contains(s))
+    [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "apikey",
+        "authorization",
+        "privatekey",
+        "cookie",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
 }
 
 /// Headers with secret values masked (unless `reveal`). `Authorization: Bearer x` keeps its

@@ -18,11 +18,7 @@ pub fn refusal_why(failure: &Failure, map: &RouteMap, parts: &Parts) -> Option<S
                 .conflicts()
                 .iter()
                 .filter(|p| crate::routing::pattern_matches(p, path))
-                .flat_map(|p| {
-                    map.claimants(p)
-                        .iter()
-                        .map(|t| format!("{} ({})", t.entry, t.runtime))
-                })
+                .flat_map(|p| map.claimants(p).iter().map(|t| format!("{} ({})", t.entry, t.runtime)))
                 .collect();
             Some(format!(
                 "{path} is claimed by {} with the same priority: rename or remove one",
@@ -132,7 +128,11 @@ pub fn call_failure_why(
             if states.is_empty() {
                 format!("{} has no socket", target.runtime)
             } else {
-                format!("no {} socket could take the call: {}", target.runtime, states.join("; "))
+                format!(
+                    "no {} socket could take the call: {}",
+                    target.runtime,
+                    states.join("; ")
+                )
             }
         }
         Failure::Timeout => format!(
@@ -202,7 +202,9 @@ pub fn locate(stack: &str, root: &Path) -> Option<String> {
             let loc = &rest[..end];
             let mut parts = loc.split(':');
             let file = parts.next().unwrap_or("");
-            let line_no = parts.next().filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+            let line_no = parts
+                .next()
+                .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
             let (file, line_no) = match (line_no, file.split_once('(')) {
                 (Some(n), _) => (file.to_string(), Some(n.to_string())),
                 (None, Some((f, n))) => (f.to_string(), Some(n.trim_end_matches(')').to_string())),

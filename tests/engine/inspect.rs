@@ -50,35 +50,117 @@ async fn expect(e: &TestEngine, resp: Resp, path: &str, status: u16, reason: &st
 async fn every_reason_code_comes_from_a_real_request_with_its_why() {
     let e = start("inspect", &[("FN_DEBUG_HEADERS", "1")]).await;
     e.ready().await;
-    expect(&e, e.get("/helo").await, "/helo", 404, "no_route", &["no route matches /helo", "nearest: /hello"]).await;
-    expect(&e, e.get("/echo").await, "/echo", 404, "method_mismatch", &["allows POST", "not GET"]).await;
-    expect(&e, e.get("/dup").await, "/dup", 409, "ambiguous", &["dup/index.js", "get.dup.js"]).await;
-    expect(&e, e.get("/only").await, "/only", 421, "host_not_allowed", &["allow_hosts"]).await;
+    expect(
+        &e,
+        e.get("/helo").await,
+        "/helo",
+        404,
+        "no_route",
+        &["no route matches /helo", "nearest: /hello"],
+    )
+    .await;
+    expect(
+        &e,
+        e.get("/echo").await,
+        "/echo",
+        404,
+        "method_mismatch",
+        &["allows POST", "not GET"],
+    )
+    .await;
+    expect(
+        &e,
+        e.get("/dup").await,
+        "/dup",
+        409,
+        "ambiguous",
+        &["dup/index.js", "get.dup.js"],
+    )
+    .await;
+    expect(
+        &e,
+        e.get("/only").await,
+        "/only",
+        421,
+        "host_not_allowed",
+        &["allow_hosts"],
+    )
+    .await;
     let big = e.send("POST", "/tiny", &[], Some(b"twenty bytes of body")).await;
-    expect(&e, big, "/tiny", 413, "body_too_large", &["Content-Length 20", "max_body_bytes of 8 bytes"]).await;
-    expect(&e, e.get("/throws").await, "/throws", 500, "handler_error", &["ValueError: boom", "(at throws.py:3)"]).await;
-    expect(&e, e.get("/status?code=101").await, "/status", 502, "bad_reply", &["status.py"]).await;
-    expect(&e, e.get("/nap").await, "/nap", 504, "timeout", &["timeout_ms of 300 ms"]).await;
-    expect(&e, e.get("/a%zz").await, "/a%zz", 400, "invalid_request", &["invalid path"]).await;
+    expect(
+        &e,
+        big,
+        "/tiny",
+        413,
+        "body_too_large",
+        &["Content-Length 20", "max_body_bytes of 8 bytes"],
+    )
+    .await;
+    expect(
+        &e,
+        e.get("/throws").await,
+        "/throws",
+        500,
+        "handler_error",
+        &["ValueError: boom", "(at throws.py:3)"],
+    )
+    .await;
+    expect(
+        &e,
+        e.get("/status?code=101").await,
+        "/status",
+        502,
+        "bad_reply",
+        &["status.py"],
+    )
+    .await;
+    expect(
+        &e,
+        e.get("/nap").await,
+        "/nap",
+        504,
+        "timeout",
+        &["timeout_ms of 300 ms"],
+    )
+    .await;
+    expect(
+        &e,
+        e.get("/a%zz").await,
+        "/a%zz",
+        400,
+        "invalid_request",
+        &["invalid path"],
+    )
+    .await;
 
     // Pool full: one call holds the only worker, the next is refused at once.
     let addr = e.addr();
     let holder = tokio::spawn(async move { request(addr, "GET", "/busy?s=1", &[], None).await });
     wait_for(Duration::from_secs(5), || {
-        e.engine.health()["functions"]["states"]
-            .as_array()
-            .is_some_and(|s| s.iter().any(|st| st["key"].as_str().unwrap_or("").contains("busy") && st["worker_pool"]["active"] == 1))
+        e.engine.health()["functions"]["states"].as_array().is_some_and(|s| {
+            s.iter()
+                .any(|st| st["key"].as_str().unwrap_or("").contains("busy") && st["worker_pool"]["active"] == 1)
+        })
     })
     .await;
-    expect(&e, e.get("/busy").await, "/busy", 429, "pool_full", &["max_workers 1, max_queue 0", "1 running"]).await;
+    expect(
+        &e,
+        e.get("/busy").await,
+        "/busy",
+        429,
+        "pool_full",
+        &["max_workers 1, max_queue 0", "1 running"],
+    )
+    .await;
     assert_eq!(holder.await.unwrap().status, 200);
 
     // Queue timeout: the second call waits 100 ms in the queue, then gives up.
     let holder = tokio::spawn(async move { request(addr, "GET", "/queued?s=1", &[], None).await });
     wait_for(Duration::from_secs(5), || {
-        e.engine.health()["functions"]["states"]
-            .as_array()
-            .is_some_and(|s| s.iter().any(|st| st["key"].as_str().unwrap_or("").contains("queued") && st["worker_pool"]["active"] == 1))
+        e.engine.health()["functions"]["states"].as_array().is_some_and(|s| {
+            s.iter()
+                .any(|st| st["key"].as_str().unwrap_or("").contains("queued") && st["worker_pool"]["active"] == 1)
+        })
     })
     .await;
     let r = e.get("/queued").await;
@@ -99,7 +181,9 @@ async fn every_reason_code_comes_from_a_real_request_with_its_why() {
     // Admin calls are recorded apart: only with `admin=1`.
     assert!(records(&e, "").await.iter().all(|r| r["kind"] != "admin"));
     let admin = records(&e, "&admin=1").await;
-    assert!(admin.iter().any(|r| r["path"] == "/_fn/requests" && r["reason"] == "admin"));
+    assert!(admin
+        .iter()
+        .any(|r| r["path"] == "/_fn/requests" && r["reason"] == "admin"));
     // Newest first, and `limit` is honoured.
     let two = e.get("/_fn/requests?limit=2").await.json();
     assert_eq!(two["requests"].as_array().unwrap().len(), 2);
@@ -112,8 +196,19 @@ async fn every_reason_code_comes_from_a_real_request_with_its_why() {
 async fn all_sockets_down_names_each_socket() {
     // A socket in a folder that cannot exist: the daemon cannot listen, the socket is down.
     let sockets = r#"{"python":["unix:/proc/no-such-folder/py.sock"]}"#;
-    let e = start("inspect", &[("FN_RUNTIMES", "python"), ("FN_RUNTIME_SOCKETS", sockets), ("FN_DEBUG_HEADERS", "1")]).await;
-    wait_for(Duration::from_secs(5), || e.engine.health()["runtimes"]["python"]["health"]["up"] == false).await;
+    let e = start(
+        "inspect",
+        &[
+            ("FN_RUNTIMES", "python"),
+            ("FN_RUNTIME_SOCKETS", sockets),
+            ("FN_DEBUG_HEADERS", "1"),
+        ],
+    )
+    .await;
+    wait_for(Duration::from_secs(5), || {
+        e.engine.health()["runtimes"]["python"]["health"]["up"] == false
+    })
+    .await;
     let r = e.get("/hello").await;
     let rec = expect(&e, r, "/hello", 503, "all_sockets_down", &["socket 1 down"]).await;
     assert_eq!(rec["runtime"], "python");
@@ -152,10 +247,18 @@ async fn the_waterfall_adds_up_to_the_total() {
     assert_eq!(e.get("/slow").await.status, 200);
     let rec = record_of(&e, "GET", "/slow").await;
     let s = &rec["stages"];
-    let sum: u64 = ["route_us", "deps_us", "admission_us", "body_us", "runtime_us", "reply_us", "respond_us"]
-        .iter()
-        .map(|k| s[k].as_u64().unwrap_or_else(|| panic!("{k} missing in {s}")))
-        .sum();
+    let sum: u64 = [
+        "route_us",
+        "deps_us",
+        "admission_us",
+        "body_us",
+        "runtime_us",
+        "reply_us",
+        "respond_us",
+    ]
+    .iter()
+    .map(|k| s[k].as_u64().unwrap_or_else(|| panic!("{k} missing in {s}")))
+    .sum();
     let total = rec["latency_us"].as_u64().unwrap();
     assert!(s["runtime_us"].as_u64().unwrap() >= 60_000, "{s}");
     assert!(sum <= total, "stages {sum} µs over the total {total} µs");
@@ -188,7 +291,12 @@ async fn each_request_keeps_its_handlers_output() {
 
 async fn replay(e: &TestEngine, edit: Value) -> Value {
     let r = e
-        .send("POST", "/_fn/requests/replay", &[CSRF], Some(edit.to_string().as_bytes()))
+        .send(
+            "POST",
+            "/_fn/requests/replay",
+            &[CSRF],
+            Some(edit.to_string().as_bytes()),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()
@@ -198,7 +306,10 @@ async fn replay(e: &TestEngine, edit: Value) -> Value {
 async fn replay_with_an_edited_body_shows_a_json_diff_and_secrets_stay_masked() {
     let e = start("inspect", &[("FN_INSPECT_CAPTURE", "always")]).await;
     e.ready().await;
-    let headers = [("Authorization", "Bearer s3cret-token"), ("Content-Type", "application/json")];
+    let headers = [
+        ("Authorization", "Bearer s3cret-token"),
+        ("Content-Type", "application/json"),
+    ];
     let r = e.send("POST", "/echo", &headers, Some(br#"{"a":1,"keep":"x"}"#)).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let rec = record_of(&e, "POST", "/echo").await;
@@ -236,8 +347,16 @@ async fn replay_with_an_edited_body_shows_a_json_diff_and_secrets_stay_masked() 
         "{diff}"
     );
     assert!(diff.get("status").is_none(), "{diff}");
-    let stages: Vec<&str> = diff["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
-    assert_eq!(stages, ["route", "deps", "admission", "body", "runtime", "reply", "respond"]);
+    let stages: Vec<&str> = diff["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        ["route", "deps", "admission", "body", "runtime", "reply", "respond"]
+    );
 
     // Edited method: the replay is a method mismatch, and the diff says the status changed.
     let get = replay(&e, json!({"id": id, "method": "GET"})).await;
@@ -247,20 +366,36 @@ async fn replay_with_an_edited_body_shows_a_json_diff_and_secrets_stay_masked() 
     // curl and HAR of the request, parsed back.
     let curl = e.get(&format!("/_fn/requests/{id}/curl")).await.text();
     assert!(curl.starts_with("curl -X POST 'http://127.0.0.1:"), "{curl}");
-    assert!(curl.contains("/echo'") && curl.contains(r#"--data-binary '{"a":1,"keep":"x"}'"#), "{curl}");
+    assert!(
+        curl.contains("/echo'") && curl.contains(r#"--data-binary '{"a":1,"keep":"x"}'"#),
+        "{curl}"
+    );
     let har: Value = serde_json::from_slice(&e.get("/_fn/requests/har").await.body).expect("HAR is JSON");
     assert_eq!(har["log"]["version"], "1.2");
     let entries = har["log"]["entries"].as_array().unwrap();
-    let first = entries.iter().find(|x| x["_fastfn"]["id"] == id.as_str()).expect("the request in the HAR");
+    let first = entries
+        .iter()
+        .find(|x| x["_fastfn"]["id"] == id.as_str())
+        .expect("the request in the HAR");
     assert_eq!(first["request"]["method"], "POST");
     assert_eq!(first["request"]["postData"]["text"], r#"{"a":1,"keep":"x"}"#);
     assert_eq!(first["response"]["status"], 200);
-    assert!(first["response"]["content"]["text"].as_str().unwrap().contains("\"got\""));
-    let har_auth = first["request"]["headers"].as_array().unwrap().iter().find(|h| h["name"] == "authorization").unwrap();
+    assert!(first["response"]["content"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("\"got\""));
+    let har_auth = first["request"]["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "authorization")
+        .unwrap();
     assert_eq!(har_auth["value"], "Bearer ••••••");
     // Oldest first, replays included (admin calls not).
     assert!(entries.len() >= 4, "{}", entries.len());
-    assert!(entries.iter().all(|x| !x["request"]["url"].as_str().unwrap().contains("/_fn/")));
+    assert!(entries
+        .iter()
+        .all(|x| !x["request"]["url"].as_str().unwrap().contains("/_fn/")));
     let one: Value = serde_json::from_slice(&e.get(&format!("/_fn/requests/har?id={id}")).await.body).unwrap();
     assert_eq!(one["log"]["entries"].as_array().unwrap().len(), 1);
     assert_eq!(e.get("/_fn/requests/req-none").await.status, 404);

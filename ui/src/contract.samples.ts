@@ -1765,11 +1765,13 @@ export const requestEventSample: EngineEvent = {
   "queued": false,
   "cold": true,
   "stages": {
+    "route_us": 41,
     "deps_us": 0,
     "admission_us": 14,
     "body_us": 13,
     "runtime_us": 39669,
-    "reply_us": 69
+    "reply_us": 69,
+    "respond_us": 52
   },
   "headers": [
     [
@@ -1828,5 +1830,13 @@ export const requestEventSample: EngineEvent = {
       "server-timing",
       "deps;dur=0.000, admission;dur=0.014, body;dur=0.013, runtime;dur=39.669, reply;dur=0.069"
     ]
-  ]
+  ],
+  "seq": 3,
+  "kind": "function",
+  "reason": "ok",
+  "file": "debug/whoami.js",
+  "version": "default",
+  "stdout": "hello from the handler",
+  "captured": true,
+  "replay": false
 };

@@ -155,7 +155,15 @@ describe('console in a browser', () => {
     }
     assert.ok(samples.logsSample.entries.length > 0, 'the logs sample has entries to compare');
     assert.ok(live.logsSample.entries.length > 0, 'the runtime log answers entries');
-    assert.deepEqual(Object.keys(live.requestEventSample.stages).sort(), ['admission_us', 'body_us', 'deps_us', 'reply_us', 'runtime_us']);
+    assert.deepEqual(Object.keys(live.requestEventSample.stages).sort(), [
+      'admission_us',
+      'body_us',
+      'deps_us',
+      'reply_us',
+      'respond_us',
+      'route_us',
+      'runtime_us',
+    ]);
   });
 
   test('route table lists the same patterns as the catalog', async () => {
@@ -230,16 +238,53 @@ describe('console in a browser', () => {
     const firstOther = names.findIndex((n) => !n.startsWith('x-fn-'));
     const lastFn = names.findLastIndex((n) => n.startsWith('x-fn-'));
     assert.ok(firstOther === -1 || lastFn < firstOther, 'X-Fn-* headers come first');
-    // Where the time went: the five stages, in order, on one bar no wider than the latency.
+    // Where the time went: the seven stages, in order, on one bar no wider than the latency.
     const segs = await page.$$eval('[data-testid=request-stages] [data-stage]', (els) =>
       els.map((e) => ({ stage: e.getAttribute('data-stage'), us: Number(e.getAttribute('data-us')), width: parseFloat(e.style.width) })),
     );
-    assert.deepEqual(segs.map((s) => s.stage), ['deps', 'admission', 'body', 'runtime', 'reply']);
+    assert.deepEqual(segs.map((s) => s.stage), ['route', 'deps', 'admission', 'body', 'runtime', 'reply', 'respond']);
     assert.ok(segs.find((s) => s.stage === 'runtime').us > 0, `the handler took time: ${JSON.stringify(segs)}`);
     const width = segs.reduce((n, s) => n + s.width, 0);
     assert.ok(width > 0 && width <= 100.001, `stages cover ${width}% of the bar`);
     mkdirSync(dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT });
+  });
+
+  test('a 404 appears in the log with its reason and why', async () => {
+    await page.locator('[data-testid=tab-requests]').click();
+    const resp = await fetch(`${base}/helo`);
+    assert.equal(resp.status, 404);
+    const row = page.locator('[data-testid=request-row][data-path="/helo"]').first();
+    await row.waitFor();
+    assert.equal(await row.getAttribute('data-reason'), 'no_route');
+    await row.click();
+    const why = await page.locator('[data-testid=request-detail] [data-testid=request-why]').innerText();
+    assert.match(why, /no route matches \/helo; nearest: \/hello/);
+    assert.equal(await page.locator('[data-testid=request-detail] [data-testid=request-reason]').getAttribute('data-reason'), 'no_route');
+  });
+
+  test('edit + replay shows a diff', async () => {
+    await page.locator('[data-testid=tab-requests]').click();
+    const resp = await fetch(`${base}/hello?name=ada`);
+    assert.equal(resp.status, 200);
+    const row = page.locator('[data-testid=request-row][data-path="/hello"]').first();
+    await row.waitFor();
+    await row.click();
+    const panel = page.locator('[data-testid=request-detail] [data-testid=replay-panel]');
+    await panel.waitFor();
+    await panel.locator('[data-testid=replay-path]').fill('/hello?name=bob');
+    await panel.locator('[data-testid=replay-button]').click();
+    const diff = panel.locator('[data-testid=replay-diff]');
+    await diff.waitFor();
+    assert.equal(await diff.getAttribute('data-same'), 'false');
+    const change = diff.locator('[data-testid=diff-body] li[data-path="$.message"]');
+    assert.match(await change.innerText(), /Hello, ada!.*→.*Hello, bob!/s);
+    const stages = await diff.locator('[data-testid=diff-stages] tbody tr').count();
+    assert.equal(stages, 7, 'each stage before and after');
+    // The replay is in the log too, as a request of its own.
+    await page.locator('[data-testid=request-row][data-path="/hello"]').nth(1).waitFor();
+    mkdirSync(dirname(SCREENSHOT), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT.replace('console.png', 'inspector.png') });
   });
 
   test('a runtime no route uses shows as not needed, not down', async () => {

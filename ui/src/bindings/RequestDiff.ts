@@ -3,7 +3,7 @@ import type { BodyDiff } from "./BodyDiff";
 import type { HeaderChange } from "./HeaderChange";
 import type { StageChange } from "./StageChange";
 
-export type Diff = { 
+export type RequestDiff = { 
 /**
  * Status, headers and body are the same (stages always differ a little).
  */

@@ -3,4 +3,4 @@
 /**
  * What kind of answer a request got (the dashboard filters admin calls apart).
  */
-export type Kind = "function" | "asset" | "admin" | "gateway";
+export type RequestKind = "function" | "asset" | "admin" | "gateway";
