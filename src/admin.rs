@@ -191,7 +191,9 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
             | "/_fn/daemons/kill"
             | "/_fn/packs"
     ) || path == "/_fn/requests"
-        || path.starts_with("/_fn/requests/");
+        || path.starts_with("/_fn/requests/")
+        || path == "/_fn/tests"
+        || path.starts_with("/_fn/tests/");
     if !known {
         return Failure::NotFound.into_response();
     }
@@ -239,6 +241,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
             .unwrap_or_else(Failure::into_response),
         ("/_fn/invoke", _) => Failure::MethodNotAllowed { allow: "POST".into() }.into_response(),
         _ if path.starts_with("/_fn/requests") => crate::inspect::admin::handle(shared, &parts, body).await,
+        _ if path.starts_with("/_fn/tests") => crate::inspect::saved::handle(shared, &parts).await,
         _ => only_get(path),
     }
 }

@@ -588,12 +588,11 @@ impl Engine {
             listener,
             engine.0.shutdown.subscribe(),
         ));
-        engine
-            .0
-            .tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend([probe, usage]);
+        engine.0.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend([
+            probe,
+            usage,
+            crate::inspect::saved::spawn_reruns(engine.0.clone()),
+        ]);
         *engine.0.serving.lock().unwrap_or_else(|p| p.into_inner()) = Some(serve);
         events.emit(EngineEvent::Phase { phase: Phase::Serving });
         Ok(engine)

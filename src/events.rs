@@ -141,6 +141,8 @@ pub enum EngineEvent {
         output: String,
         package: Option<String>,
     },
+    /// The saved tests ran (at start, after a reload, on demand): the dashboard's strip.
+    TestsRun(Box<crate::inspect::saved::TestRun>),
     /// Boxed: a record is much larger than the other events.
     Request(Box<RequestRecord>),
     /// CPU (% of one core) and resident memory of a daemon, every few seconds.

@@ -7,7 +7,9 @@
 //! - `GET /_fn/requests/har[?id=a,b]`: HAR 1.2 of those requests (default: the whole log);
 //! - `POST /_fn/requests/replay`: `{"id", "method"?, "path"?, "query"?, "headers"?, "body"?}`
 //!   re-sends a captured request with edits through the engine's own listener and answers the
-//!   captured and new records with their diff.
+//!   captured and new records with their diff;
+//! - `POST /_fn/requests/<id>/save-test`: `{"name"?, "expect"?, "keep_secrets"?}` writes a
+//!   saved test (`inspect::saved`).
 //!
 //! Secrets are masked unless `reveal=1`.
 
@@ -100,7 +102,7 @@ fn query_param(parts: &Parts, key: &str) -> Option<String> {
 }
 
 /// The base URL requests are exported with (the engine's own listener).
-fn base_url(shared: &Shared) -> String {
+pub(crate) fn base_url(shared: &Shared) -> String {
     format!("http://{}", loopback(shared.addr))
 }
 
@@ -164,6 +166,13 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: &Parts, body: Incoming) 
             )
         }
         ("/replay", &Method::POST) => replay(shared, body).await.unwrap_or_else(|e| e),
+        (rest, &Method::POST) if rest.ends_with("/save-test") => {
+            let id = rest.trim_start_matches('/').trim_end_matches("/save-test");
+            match Limited::new(body, 1024 * 1024).collect().await {
+                Ok(raw) => super::saved::save(shared, id, &raw.to_bytes()).await,
+                Err(_) => bad("request body too large or unreadable"),
+            }
+        }
         ("/har", &Method::GET) => {
             let ids: Option<Vec<String>> = query_param(parts, "id").map(|s| s.split(',').map(str::to_string).collect());
             let base = base_url(shared);
@@ -219,13 +228,14 @@ fn bad(message: &str) -> Response<Body> {
     json_response(StatusCode::BAD_REQUEST, &serde_json::json!({ "error": message }))
 }
 
-/// What a replay sends: the captured request with the edits applied.
-struct Outgoing {
-    method: Method,
-    target: String,
-    headers: Vec<(String, String)>,
-    body: Bytes,
-    notes: Vec<String>,
+/// What a replay (or a saved test) sends.
+pub(crate) struct Outgoing {
+    pub method: Method,
+    /// Path and query.
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+    pub notes: Vec<String>,
 }
 
 fn outgoing(e: &Entry, edit: &ReplayRequest) -> Result<Outgoing, String> {
@@ -316,7 +326,7 @@ async fn replay(shared: &Arc<Shared>, body: Incoming) -> Result<Response<Body>, 
         .or(original)
         .unwrap_or(host);
     let token = format!("{}-{}", ins.next_seq(), crate::clock::epoch_millis());
-    send(shared, &out, &host, &token).await.map_err(|e| {
+    send(shared, &out, &host, Some(&token)).await.map_err(|e| {
         json_response(
             StatusCode::BAD_GATEWAY,
             &serde_json::json!({"error": format!("replay failed: {e}")}),
@@ -355,9 +365,17 @@ fn answer(e: &Entry) -> Answer<'_> {
     }
 }
 
+/// An answer read back by [`send`].
+pub(crate) struct Answered {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
 /// Send the request to the engine's own listener (so it is served, recorded and explained
-/// like any other) and wait for its answer.
-async fn send(shared: &Shared, out: &Outgoing, host: &str, token: &str) -> Result<u16, String> {
+/// like any other) and wait for its answer. `token` marks a replay (`None`: an ordinary
+/// request, e.g. a saved test).
+pub(crate) async fn send(shared: &Shared, out: &Outgoing, host: &str, token: Option<&str>) -> Result<Answered, String> {
     let stream = tokio::net::TcpStream::connect(loopback(shared.addr))
         .await
         .map_err(|e| e.to_string())?;
@@ -373,17 +391,18 @@ async fn send(shared: &Shared, out: &Outgoing, host: &str, token: &str) -> Resul
             req = req.header(k.as_str(), v.as_str());
         }
     }
-    let req = req
-        .header(hyper::header::HOST, host)
-        .header(super::REPLAY_HEADER, token)
-        .body(Full::new(out.body.clone()))
-        .map_err(|e| e.to_string())?;
+    req = req.header(hyper::header::HOST, host);
+    if let Some(token) = token {
+        req = req.header(super::REPLAY_HEADER, token);
+    }
+    let req = req.body(Full::new(out.body.clone())).map_err(|e| e.to_string())?;
     let result = tokio::time::timeout(REPLAY_TIMEOUT, async {
         let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
         let status = resp.status().as_u16();
+        let headers = super::header_pairs(resp.headers());
         // Read the whole answer: the record is complete once it was sent.
-        resp.into_body().collect().await.map_err(|e| e.to_string())?;
-        Ok::<u16, String>(status)
+        let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok::<Answered, String>(Answered { status, headers, body })
     })
     .await
     .map_err(|_| "no answer within 60 s".to_string())?;

@@ -14,6 +14,7 @@
 pub mod admin;
 pub mod diff;
 pub mod export;
+pub mod saved;
 pub mod secrets;
 mod why;
 
@@ -450,6 +451,8 @@ pub struct Inspector {
     pub settings: InspectSettings,
     ring: Mutex<VecDeque<Entry>>,
     seq: AtomicU64,
+    /// The last run of the saved tests (`GET /_fn/tests`).
+    pub tests: Mutex<Option<saved::TestRun>>,
 }
 
 impl Inspector {
@@ -458,6 +461,7 @@ impl Inspector {
             // Grows to its capacity as requests come (an idle engine keeps no 5,000 slots).
             ring: Mutex::new(VecDeque::new()),
             seq: AtomicU64::new(0),
+            tests: Mutex::new(None),
             settings,
         }
     }

@@ -432,3 +432,101 @@ async fn replay_after_a_reload_diffs_the_old_and_the_new_code() {
     );
     e.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_test_reruns_after_a_reload_and_goes_red_when_the_handler_changes() {
+    let dir = copy_fixture("inspect");
+    let e = start_in(dir.path(), &[("FN_INSPECT_CAPTURE", "always")]).await;
+    e.ready().await;
+    assert_eq!(e.get("/hello").await.status, 200);
+    let id = record_of(&e, "GET", "/hello").await["id"].as_str().unwrap().to_string();
+    let body = json!({"name": "hello says world"}).to_string();
+    let r = e
+        .send(
+            "POST",
+            &format!("/_fn/requests/{id}/save-test"),
+            &[CSRF],
+            Some(body.as_bytes()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let saved = r.json();
+    assert_eq!(saved["file"], ".fastfn/tests/hello-says-world.json");
+    let on_disk: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join(".fastfn/tests/hello-says-world.json")).unwrap())
+            .unwrap();
+    assert_eq!(on_disk["request"], json!({"method": "GET", "path": "/hello"}));
+    assert_eq!(on_disk["expect"]["status"], 200);
+    assert_eq!(on_disk["expect"]["json"], json!({"$.hello": "world", "$.n": 1}));
+
+    let run = e.send("POST", "/_fn/tests/run", &[CSRF], None).await.json();
+    assert_eq!((&run["passed"], &run["failed"]), (&json!(1), &json!(0)), "{run}");
+
+    std::fs::write(
+        dir.path().join("hello.py"),
+        "def handler(event):\n    return {\"hello\": \"changed\", \"n\": 1}\n",
+    )
+    .unwrap();
+    assert_eq!(e.send("POST", "/_fn/reload", &[CSRF], None).await.status, 200);
+    let mut last = Value::Null;
+    let until = tokio::time::Instant::now() + Duration::from_secs(15);
+    while tokio::time::Instant::now() < until {
+        last = e.get("/_fn/tests").await.json()["last"].clone();
+        if last["trigger"] == "reload" && last["failed"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(last["failed"], 1, "{last}");
+    assert_eq!(
+        last["results"][0]["failures"],
+        json!([r#"$.hello: "changed", expected "world""#]),
+        "{last}"
+    );
+    e.stop().await;
+}
+
+/// `fastfn test DIR` with the real binary: exit 0 when the saved tests pass, 1 with the
+/// failed assertion printed when one fails.
+#[test]
+fn fastfn_test_passes_and_fails_for_ci() {
+    let dir = copy_fixture("inspect");
+    let tests = dir.path().join(".fastfn/tests");
+    std::fs::create_dir_all(&tests).unwrap();
+    std::fs::write(
+        tests.join("hello.json"),
+        r#"{"name": "hello", "request": {"path": "/hello"}, "expect": {"status": 200, "json": {"$.hello": "world"}}}"#,
+    )
+    .unwrap();
+    let sockets = crate::support::socket_base();
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_fastfn"))
+            .args(["test", &dir.path().display().to_string()])
+            .env("FN_SOCKET_BASE_DIR", sockets.path())
+            .env("FN_RUNTIMES", "python,node")
+            .output()
+            .expect("run fastfn test")
+    };
+    let ok = run();
+    let out = String::from_utf8_lossy(&ok.stdout).into_owned();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(out.contains("PASS hello (hello.json"), "{out}");
+    assert!(out.contains("1 passed, 0 failed"), "{out}");
+
+    std::fs::write(
+        tests.join("wrong.json"),
+        r#"{"request": {"path": "/hello"}, "expect": {"json": {"$.hello": "nope"}}}"#,
+    )
+    .unwrap();
+    let bad = run();
+    let out = String::from_utf8_lossy(&bad.stdout).into_owned();
+    assert_eq!(bad.status.code(), Some(1), "{out}");
+    assert!(out.contains("FAIL wrong (wrong.json)"), "{out}");
+    assert!(out.contains(r#"$.hello: "world", expected "nope""#), "{out}");
+    assert!(out.contains("1 passed, 1 failed"), "{out}");
+}
