@@ -6,7 +6,25 @@ import type { RequestDetail } from './bindings/RequestDetail';
 import type { ReplayRequest } from './bindings/ReplayRequest';
 import type { ReplayResult } from './bindings/ReplayResult';
 
-export type { RequestDetail, ReplayRequest, ReplayResult };
+import type { SaveTest } from './bindings/SaveTest';
+import type { TestRun } from './bindings/TestRun';
+
+export type { RequestDetail, ReplayRequest, ReplayResult, TestRun };
+
+/** Store a captured request and assertions as `.fastfn/tests/<name>.json`. */
+export function saveTest(backend: Backend, id: string, opts: SaveTest): Promise<{ file: string }> {
+  return call(backend, 'POST', `/_fn/requests/${encodeURIComponent(id)}/save-test`, JSON.stringify(opts));
+}
+
+/** The last run of the saved tests, and the files. */
+export function lastTests(backend: Backend): Promise<{ files: string[]; last: TestRun | null }> {
+  return call(backend, 'GET', '/_fn/tests');
+}
+
+/** Run the saved tests now. */
+export function runTests(backend: Backend): Promise<TestRun> {
+  return call(backend, 'POST', '/_fn/tests/run');
+}
 
 async function call<T>(backend: Backend, method: string, path: string, body = ''): Promise<T> {
   const headers: [string, string][] = [['X-Fn-Request', '1']];

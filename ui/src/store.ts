@@ -16,6 +16,7 @@ import type {
   RuntimeState,
 } from './contract';
 import { runtimeState } from './contract';
+import type { TestRun } from './bindings/TestRun';
 
 export const MAX_REQUESTS = 500;
 export const MAX_LOGS = 2000;
@@ -65,6 +66,8 @@ export interface State {
   queueTimes: number[];
   queueSeries: Map<string, number[]>;
   requests: RequestRecord[]; // newest first
+  /** The last run of the saved tests (`tests_run` events). */
+  tests: TestRun | null;
   logs: LogEntry[]; // oldest first
   reloads: ReloadEntry[]; // newest first
   project: Project | null;
@@ -93,6 +96,7 @@ export class Store {
     queueTimes: [],
     queueSeries: new Map(),
     requests: [],
+    tests: null,
     logs: [],
     reloads: [],
     project: null,
@@ -349,6 +353,11 @@ export class Store {
           s.pools.set(e.key, p);
         }
         p.stats = e.stats;
+        break;
+      }
+      case 'tests_run': {
+        const { type: _t, ...run } = e;
+        s.tests = run;
         break;
       }
       case 'request': {

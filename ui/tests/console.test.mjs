@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -285,6 +285,36 @@ describe('console in a browser', () => {
     await page.locator('[data-testid=request-row][data-path="/hello"]').nth(1).waitFor();
     mkdirSync(dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT.replace('console.png', 'inspector.png') });
+  });
+
+  test('save as test, change the handler, the test goes red in the strip', async () => {
+    const dir = join(tmp, 'saved-tests');
+    mkdirSync(dir);
+    copyFileSync(join(ROOT, 'fixtures/demo/hello.py'), join(dir, 'hello.py'));
+    const other = await startEngine(dir, join(tmp, 'sock3'));
+    const p2 = await ctx.newPage();
+    try {
+      await p2.goto(`${other.base}/console/#requests`);
+      await p2.locator('[data-testid=connection]', { hasText: 'live' }).waitFor();
+      assert.equal((await fetch(`${other.base}/hello?name=ada`)).status, 200);
+      const row = p2.locator('[data-testid=request-row][data-path="/hello"]').first();
+      await row.waitFor();
+      await row.click();
+      await p2.locator('[data-testid=request-detail] [data-testid=save-test]').click();
+      assert.match(await p2.locator('[data-testid=saved-test]').innerText(), /\.fastfn\/tests\/get-hello-answers-200\.json/);
+      const saved = JSON.parse(readFileSync(join(dir, '.fastfn/tests/get-hello-answers-200.json'), 'utf8'));
+      assert.equal(saved.expect.json['$.message'], 'Hello, ada!');
+      // New code: the reload re-runs the saved tests and the strip turns red.
+      writeFileSync(join(dir, 'hello.py'), 'def handler(event):\n    return {"message": "changed", "runtime": "python"}\n');
+      const chip = p2.locator('[data-testid=test-strip] [data-testid=test-chip][data-file="get-hello-answers-200.json"]');
+      await p2.locator('[data-testid=test-strip] [data-testid=test-chip][data-ok=false]').waitFor({ timeout: 20_000 });
+      assert.equal(await chip.getAttribute('data-ok'), 'false');
+      assert.match(await chip.getAttribute('title'), /\$\.message: "changed", expected "Hello, ada!"/);
+      await p2.screenshot({ path: join(ROOT, 'docs/screenshots/inspector-tests.png') });
+    } finally {
+      await p2.close();
+      await stopEngine(other.engine);
+    }
   });
 
   test('a runtime no route uses shows as not needed, not down', async () => {

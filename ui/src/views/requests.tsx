@@ -2,7 +2,18 @@ import { useEffect, useState } from 'preact/hooks';
 import { useApp } from '../ctx';
 import type { RequestRecord, SendResult, Stages } from '../contract';
 import { fmtMs, fmtTime, statusClass } from '../format';
-import { download, har, replay, requestDetail, type RequestDetail, type ReplayResult } from '../inspect';
+import {
+  download,
+  har,
+  lastTests,
+  replay,
+  requestDetail,
+  runTests,
+  saveTest,
+  type RequestDetail,
+  type ReplayResult,
+  type TestRun,
+} from '../inspect';
 
 /** `X-Fn-*` first, then the rest, each group in order of arrival. */
 export function sortHeaders(h: [string, string][]): [string, string][] {
@@ -295,6 +306,16 @@ function ReplayPanel({ r }: { r: RequestRecord }) {
       setBusy(false);
     }
   };
+  const [saved, setSaved] = useState<string | null>(null);
+  const save = async () => {
+    setError(null);
+    try {
+      const name = `${r.method} ${r.path} answers ${r.status}`;
+      setSaved((await saveTest(backend, r.id, { name, keep_secrets: false })).file);
+    } catch (err) {
+      setError(String(err));
+    }
+  };
   const copyCurl = async () => {
     if (detail) await navigator.clipboard?.writeText(detail.curl).catch(() => {});
   };
@@ -330,6 +351,14 @@ function ReplayPanel({ r }: { r: RequestRecord }) {
         >
           Export HAR
         </button>
+        <button type="button" onClick={save} data-testid="save-test" title="Store this request and its answer's status, content type, top-level JSON values and latency as a test">
+          Save as test
+        </button>
+        {saved && (
+          <span class="muted" data-testid="saved-test">
+            saved as <code>{saved}</code>
+          </span>
+        )}
       </div>
       {error && <div class="bad">{error}</div>}
       {result && <DiffView result={result} />}
@@ -373,6 +402,55 @@ function Detail({ r }: { r: RequestRecord }) {
   );
 }
 
+/** The saved tests' last run: one chip per test, green or red (re-run after every reload). */
+function TestStrip() {
+  const { state, backend } = useApp();
+  const [initial, setInitial] = useState<TestRun | null>(null);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    lastTests(backend)
+      .then((t) => setInitial(t.last))
+      .catch(() => {});
+  }, []);
+  const run = state.tests ?? initial;
+  if (!run) return null;
+  return (
+    <div class="test-strip" data-testid="test-strip" data-failed={run.failed} data-passed={run.passed}>
+      <strong>Tests</strong>{' '}
+      <span class={run.failed ? 'bad' : 'good'}>
+        {run.passed} passed, {run.failed} failed
+      </span>{' '}
+      <span class="muted">({run.trigger})</span>
+      {run.results.map((t) => (
+        <span
+          key={t.file}
+          class={`tag ${t.ok ? 'good' : 'bad'}`}
+          data-testid="test-chip"
+          data-file={t.file}
+          data-ok={String(t.ok)}
+          title={t.ok ? `${t.name}: passed in ${t.latency_ms.toFixed(0)} ms` : `${t.name}: ${t.failures.join('; ')}`}
+        >
+          {t.ok ? '✓' : '✗'} {t.name}
+        </span>
+      ))}
+      <button
+        type="button"
+        disabled={busy}
+        onClick={() => {
+          setBusy(true);
+          runTests(backend)
+            .then(setInitial)
+            .catch(() => {})
+            .finally(() => setBusy(false));
+        }}
+        data-testid="run-tests"
+      >
+        Run
+      </button>
+    </div>
+  );
+}
+
 export function RequestsView() {
   const { state } = useApp();
   const [selected, setSelected] = useState<string | null>(null);
@@ -387,6 +465,7 @@ export function RequestsView() {
   const sel = selected ? state.requests.find((r) => r.id === selected) : undefined;
   return (
     <div class="requests">
+      <TestStrip />
       <SendPanel />
       <div class="toolbar">
         <input
