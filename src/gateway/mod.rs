@@ -298,10 +298,11 @@ async fn finish(
         captured,
     };
     if dashboard {
-        let served = shared.served();
-        shared.events.emit(EngineEvent::Request(Box::new(
-            entry.record(Some(&served.discovery.routes), false),
-        )));
+        // Without the route map: a 404's nearest routes are worked out when its detail is
+        // read (`/_fn/requests/<id>`), not for every 404 while a dashboard is open.
+        shared
+            .events
+            .emit(EngineEvent::Request(Box::new(entry.record(None, false))));
     }
     ins.push(entry);
     resp

@@ -258,8 +258,10 @@ describe('console in a browser', () => {
     await row.waitFor();
     assert.equal(await row.getAttribute('data-reason'), 'no_route');
     await row.click();
-    const why = await page.locator('[data-testid=request-detail] [data-testid=request-why]').innerText();
-    assert.match(why, /no route matches \/helo; nearest: \/hello/);
+    // The nearest routes are worked out when the detail is read.
+    const whyLine = page.locator('[data-testid=request-detail] [data-testid=request-why]', { hasText: 'nearest:' });
+    await whyLine.waitFor();
+    assert.match(await whyLine.innerText(), /no route matches \/helo; nearest: \/hello/);
     assert.equal(await page.locator('[data-testid=request-detail] [data-testid=request-reason]').getAttribute('data-reason'), 'no_route');
   });
 

@@ -257,9 +257,8 @@ function DiffView({ result }: { result: ReplayResult }) {
 }
 
 /** Edit a captured request and send it again; shows the diff against the captured answer. */
-function ReplayPanel({ r }: { r: RequestRecord }) {
+function ReplayPanel({ r, detail }: { r: RequestRecord; detail: RequestDetail | null }) {
   const { backend } = useApp();
-  const [detail, setDetail] = useState<RequestDetail | null>(null);
   const [method, setMethod] = useState(r.method);
   const [path, setPath] = useState(r.query ? `${r.path}?${r.query}` : r.path);
   const [headers, setHeaders] = useState('');
@@ -267,26 +266,18 @@ function ReplayPanel({ r }: { r: RequestRecord }) {
   const [busy, setBusy] = useState(false);
   const [result, setResult] = useState<ReplayResult | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [saved, setSaved] = useState<string | null>(null);
   useEffect(() => {
-    let live = true;
     setResult(null);
     setError(null);
+    setSaved(null);
     setMethod(r.method);
     setPath(r.query ? `${r.path}?${r.query}` : r.path);
     // Revealed values are never shown: the editor starts from the masked capture, and an
     // untouched header list or body is replayed from the engine's own (unmasked) copy.
-    requestDetail(backend, r.id)
-      .then((d) => {
-        if (!live) return;
-        setDetail(d);
-        setHeaders(d.request ? headerText(d.request.headers) : '');
-        setBody(d.request?.body ?? '');
-      })
-      .catch((e) => live && setError(String(e)));
-    return () => {
-      live = false;
-    };
-  }, [r.id]);
+    setHeaders(detail?.request ? headerText(detail.request.headers) : '');
+    setBody(detail?.request?.body ?? '');
+  }, [r.id, detail]);
   const send = async (e: Event) => {
     e.preventDefault();
     setBusy(true);
@@ -306,7 +297,6 @@ function ReplayPanel({ r }: { r: RequestRecord }) {
       setBusy(false);
     }
   };
-  const [saved, setSaved] = useState<string | null>(null);
   const save = async () => {
     setError(null);
     try {
@@ -367,6 +357,21 @@ function ReplayPanel({ r }: { r: RequestRecord }) {
 }
 
 function Detail({ r }: { r: RequestRecord }) {
+  const { backend } = useApp();
+  // The engine's own view of the request: captured headers and bodies, and the full why
+  // (the nearest routes of a 404 are worked out when asked, not per request).
+  const [detail, setDetail] = useState<RequestDetail | null>(null);
+  useEffect(() => {
+    let live = true;
+    setDetail(null);
+    requestDetail(backend, r.id)
+      .then((d) => live && setDetail(d))
+      .catch(() => {});
+    return () => {
+      live = false;
+    };
+  }, [r.id]);
+  const why = detail?.record.why ?? r.why;
   return (
     <section class="panel detail" data-testid="request-detail">
       <h3>
@@ -374,9 +379,9 @@ function Detail({ r }: { r: RequestRecord }) {
         <ReasonBadge r={r} />
         <span class="muted"> · {r.id}</span>
       </h3>
-      {r.why && (
+      {why && (
         <p class="why" data-testid="request-why">
-          {r.why}
+          {why}
         </p>
       )}
       <p class="muted">
@@ -397,7 +402,7 @@ function Detail({ r }: { r: RequestRecord }) {
       )}
       <h4>Response headers</h4>
       <Headers headers={r.headers} testid="request-headers" />
-      <ReplayPanel r={r} />
+      <ReplayPanel r={r} detail={detail} />
     </section>
   );
 }
