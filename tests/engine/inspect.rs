@@ -189,6 +189,16 @@ async fn every_reason_code_comes_from_a_real_request_with_its_why() {
     assert_eq!(two["requests"].as_array().unwrap().len(), 2);
     assert_eq!(two["requests"][0]["path"], "/hello");
     assert_eq!(two["capacity"], 5000);
+    // `/_fn/resolve` gives the same reason for a request not sent.
+    for (url, reason) in [
+        ("/echo", "method_mismatch"),
+        ("/helo", "no_route"),
+        ("/dup", "ambiguous"),
+        ("/hello", "ok"),
+    ] {
+        let r = e.get(&format!("/_fn/resolve?method=GET&url={url}")).await.json();
+        assert_eq!(r["reason"], reason, "{url}: {r}");
+    }
     e.stop().await;
 }
 

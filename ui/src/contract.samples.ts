@@ -1720,7 +1720,8 @@ export const resolve404Sample: Resolve = {
   "url": "/users/42",
   "path": "/users/42",
   "status": 404,
-  "why": "/users/:id (users/[id].py) answers GET, not POST: a method mismatch answers 404"
+  "why": "/users/:id (users/[id].py) answers GET, not POST: a method mismatch answers 404",
+  "reason": "method_mismatch"
 };
 
 export const resolve200Sample: Resolve = {
@@ -1729,6 +1730,7 @@ export const resolve200Sample: Resolve = {
   "path": "/users/42",
   "status": 200,
   "why": "GET /users/42 matches /users/:id (file route), served by users/[id].py (python)",
+  "reason": "ok",
   "route": "/users/:id",
   "runtime": "python",
   "function": "users/[id].py",

@@ -285,6 +285,7 @@ describe('console in a browser', () => {
     assert.equal(stages, 7, 'each stage before and after');
     // The replay is in the log too, as a request of its own.
     await page.locator('[data-testid=request-row][data-path="/hello"]').nth(1).waitFor();
+    await diff.scrollIntoViewIfNeeded();
     mkdirSync(dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT.replace('console.png', 'inspector.png') });
   });

@@ -529,7 +529,7 @@ export function RequestsView() {
                   <td>{r.runtime && <span class={`rt rt-${r.runtime}`}>{r.runtime}</span>}</td>
                   <td class="num">{r.socket_index ?? '–'}</td>
                   <td>{r.queued ? <span class="tag warn">queued</span> : ''}</td>
-                  <td>{r.cold ? <span class="tag">cold</span> : <span class="muted">warm</span>}</td>
+                  <td>{r.kind !== 'function' ? '' : r.cold ? <span class="tag">cold</span> : <span class="muted">warm</span>}</td>
                 </tr>
               ))}
               {rows.length === 0 && (
