@@ -127,7 +127,10 @@ pub(crate) fn detail(shared: &Shared, e: &Entry, reveal: bool) -> RequestDetail 
         cut,
     };
     RequestDetail {
-        record: e.record(Some(&served.discovery.routes), reveal),
+        record: e.record(
+            Some((&served.discovery.routes, &shared.settings.functions_root)),
+            reveal,
+        ),
         request: e
             .captured
             .as_ref()
@@ -153,7 +156,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: &Parts, body: Incoming) 
             let records = ins.records(
                 limit,
                 query_flag(parts, "admin"),
-                Some(&served.discovery.routes),
+                Some((&served.discovery.routes, shared.settings.functions_root.as_path())),
                 reveal,
             );
             json_response(

@@ -18,7 +18,7 @@ pub mod saved;
 pub mod secrets;
 mod why;
 
-pub use why::{call_failure_why, handler_error_why, method_mismatch, refusal_why};
+pub use why::{call_failure_why, handler_error_why, method_mismatch, private_file, refusal_why, shadowing};
 
 use crate::events::{RequestRecord, Stages};
 use crate::routing::Target;
@@ -130,6 +130,11 @@ pub enum Reason {
     Landing,
     NoRoute,
     MethodMismatch,
+    /// A 404 for a path that names a handler file that is private (`_x.py`, a module).
+    PrivateFile,
+    /// Served, but another runtime's file for the same URL is shadowed by this one (told when
+    /// the log is read).
+    Shadowed,
     HostNotAllowed,
     Ambiguous,
     BodyTooLarge,
@@ -165,6 +170,8 @@ impl Reason {
             Reason::Landing => "landing",
             Reason::NoRoute => "no_route",
             Reason::MethodMismatch => "method_mismatch",
+            Reason::PrivateFile => "private_file",
+            Reason::Shadowed => "shadowed",
             Reason::HostNotAllowed => "host_not_allowed",
             Reason::Ambiguous => "ambiguous",
             Reason::BodyTooLarge => "body_too_large",
@@ -354,21 +361,33 @@ impl Entry {
         })
     }
 
-    /// The record as tools and the dashboard read it. `why` of a `no_route` is computed here
-    /// (nearest routes of the map now being served); secrets are masked unless `reveal`.
-    pub fn record(&self, routes: Option<&crate::routing::RouteMap>, reveal: bool) -> RequestRecord {
+    /// The record as tools and the dashboard read it. With `ctx` (the route map now served
+    /// and the functions root), what is worked out when read: a 404's method mismatch,
+    /// private file or nearest routes, and the files a served route shadows. Secrets are
+    /// masked unless `reveal`.
+    pub fn record(&self, ctx: Option<(&crate::routing::RouteMap, &std::path::Path)>, reveal: bool) -> RequestRecord {
         let mut reason = self.reason();
-        let why = match (&self.note.why, reason, routes) {
+        let why = match (&self.note.why, reason, ctx) {
             (Some(w), _, _) => Some(w.clone()),
-            (None, Reason::NoRoute, Some(map)) => {
+            (None, Reason::NoRoute, Some((map, root))) => {
                 // Decided now when nobody looked while it was answered (see `gateway`).
-                match method_mismatch(map, self.method.as_str(), self.uri.path(), None) {
-                    Some(why) => {
-                        reason = Reason::MethodMismatch;
-                        Some(why)
-                    }
-                    None => Some(no_route_why(map, self.uri.path())),
+                let path = self.uri.path();
+                if let Some(why) = method_mismatch(map, self.method.as_str(), path, None) {
+                    reason = Reason::MethodMismatch;
+                    Some(why)
+                } else if let Some(why) = private_file(root, path) {
+                    reason = Reason::PrivateFile;
+                    Some(why)
+                } else {
+                    Some(no_route_why(map, path))
                 }
+            }
+            (None, Reason::Ok, Some((map, _))) if self.note.kind == Kind::Function => {
+                let why = self.note.target.as_deref().and_then(|t| shadowing(map, t));
+                if why.is_some() {
+                    reason = Reason::Shadowed;
+                }
+                why
             }
             (None, Reason::NoRoute, None) => Some(format!("no route matches {}", self.uri.path())),
             _ => None,
@@ -509,13 +528,13 @@ impl Inspector {
         &self,
         limit: usize,
         admin: bool,
-        routes: Option<&crate::routing::RouteMap>,
+        ctx: Option<(&crate::routing::RouteMap, &std::path::Path)>,
         reveal: bool,
     ) -> Vec<RequestRecord> {
         self.with_entries(|it| {
             it.filter(|e| admin || e.note.kind != Kind::Admin)
                 .take(limit)
-                .map(|e| e.record(routes, reveal))
+                .map(|e| e.record(ctx, reveal))
                 .collect()
         })
     }

@@ -63,6 +63,54 @@ pub fn method_mismatch(map: &RouteMap, method: &str, path: &str, host: Option<&s
     ))
 }
 
+/// A 404 whose path names a handler file that is not a route: the file and why it is
+/// private (read at the time the log is read: one `stat` per known extension).
+pub fn private_file(root: &Path, path: &str) -> Option<String> {
+    let rel = path.trim_matches('/');
+    if rel.is_empty() || rel.split('/').any(|s| s.is_empty() || s == "..") {
+        return None;
+    }
+    let exts = ["py", "js", "ts", "php", "lua", "rs", "go"];
+    let has_ext = exts.iter().any(|x| rel.ends_with(&format!(".{x}")));
+    let candidates: Vec<String> = if has_ext {
+        vec![rel.to_string()]
+    } else {
+        exts.iter().map(|x| format!("{rel}.{x}")).collect()
+    };
+    let file = candidates.into_iter().find(|c| root.join(c).is_file())?;
+    let name = file.rsplit('/').next().unwrap_or(&file);
+    let lower = name.to_ascii_lowercase();
+    let why = if name.starts_with('_') {
+        "a file whose name starts with `_` is a private module, never a route"
+    } else if lower.contains(".test.") || lower.contains(".spec.") {
+        "test files are never routes"
+    } else if has_ext {
+        "handler files are not served by their file name (their route has no extension)"
+    } else {
+        "it is a private module of its folder (a folder with a handler, an explicit function or an ignored folder publishes no other file)"
+    };
+    Some(format!("{file} exists but is not a route: {why}"))
+}
+
+/// Files this route's file shadows (same URL and methods, a later runtime in the order):
+/// `served by x.py; x.js is shadowed (…)`. Read when the log is read.
+pub fn shadowing(map: &RouteMap, target: &Target) -> Option<String> {
+    let losers: Vec<String> = map
+        .shadowed()
+        .iter()
+        .filter(|s| std::ptr::eq(s.winner.as_ref(), target) || s.winner.entry == target.entry)
+        .map(|s| format!("{} ({}) at {}: {}", s.loser.entry, s.loser.runtime, s.pattern, s.reason))
+        .collect();
+    (!losers.is_empty()).then(|| {
+        format!(
+            "served by {} ({}); shadowed: {} — set force-url to let the other file take the URL",
+            target.entry,
+            target.runtime,
+            losers.join("; ")
+        )
+    })
+}
+
 /// Why a call failed, with the function's limits and the runtime's state.
 pub fn call_failure_why(
     shared: &Shared,

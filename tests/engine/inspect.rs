@@ -8,7 +8,7 @@
 //! `status.py?code=` answers that status; `nap/` sleeps past its 300 ms timeout; `tiny/` takes
 //! 8 body bytes; `busy/` (one worker, no queue) and `queued/` (one worker, one queue place,
 //! 100 ms) hold their slot `?s=` seconds; `only/` is for `api.example.com`; `/dup` is claimed
-//! twice by node.
+//! twice by node; `_secret.py` is a private module; `both.js` shadows `both.py`.
 
 use crate::support::{copy_fixture, request, start, start_in, wait_for, Resp, TestEngine};
 use serde_json::{json, Value};
@@ -240,6 +240,26 @@ async fn without_debug_headers_the_reason_is_in_the_log_only() {
     let rec_echo = record_of(&e, "GET", "/echo").await;
     assert_eq!(rec_echo["reason"], "method_mismatch", "{rec_echo}");
     assert!(rec_echo["why"].as_str().unwrap().contains("allows POST"), "{rec_echo}");
+    // A private module's path, and a URL two runtimes claim (node first here).
+    assert_eq!(e.get("/_secret").await.status, 404);
+    let private = record_of(&e, "GET", "/_secret").await;
+    assert_eq!(private["reason"], "private_file", "{private}");
+    assert!(
+        private["why"]
+            .as_str()
+            .unwrap()
+            .starts_with("_secret.py exists but is not a route"),
+        "{private}"
+    );
+    let r = e.get("/both").await;
+    assert_eq!((r.status, r.json()["from"].as_str()), (200, Some("node")));
+    let both = record_of(&e, "GET", "/both").await;
+    assert_eq!(both["reason"], "shadowed", "{both}");
+    let why = both["why"].as_str().unwrap();
+    assert!(
+        why.contains("served by both.js (node)") && why.contains("both.py (python)") && why.contains("force-url"),
+        "{why}"
+    );
     // The admin guard: a replay without the CSRF header is refused.
     let id = rec["id"].as_str().unwrap().to_string();
     let body = json!({"id": id}).to_string();
