@@ -560,3 +560,29 @@ fn fastfn_test_passes_and_fails_for_ci() {
     assert!(out.contains(r#"$.hello: "world", expected "nope""#), "{out}");
     assert!(out.contains("1 passed, 1 failed"), "{out}");
 }
+
+/// The handler's output of one call, in its record, for the other runtimes (php daemon,
+/// in-process lua, built rust and go). `fixtures/inspect-rt`: `out-*` print one line to each
+/// stream (lua: stdout only, `print`).
+#[tokio::test(flavor = "multi_thread")]
+async fn each_request_keeps_its_handlers_output_in_php_lua_rust_and_go() {
+    // Builds write next to the handlers: use a copy.
+    let dir = copy_fixture("inspect-rt");
+    let e = start_in(dir.path(), &[("FN_RUNTIMES", "php,lua,rust,go")]).await;
+    e.ready().await;
+    for (path, out, err) in [
+        ("/out-php", "php stdout line", Some("php stderr line")),
+        ("/out-lua", "lua stdout line", None),
+        ("/out-rs", "rust stdout line", Some("rust stderr line")),
+        ("/out-go", "go stdout line", Some("go stderr line")),
+    ] {
+        let r = e.get(path).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        let rec = record_of(&e, "GET", path).await;
+        assert!(rec["stdout"].as_str().unwrap_or("").contains(out), "{path}: {rec}");
+        if let Some(err) = err {
+            assert!(rec["stderr"].as_str().unwrap_or("").contains(err), "{path}: {rec}");
+        }
+    }
+    e.stop().await;
+}
