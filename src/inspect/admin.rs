@@ -85,6 +85,9 @@ pub struct ReplayResult {
     pub diff: Diff,
     /// What could not be replayed as captured (e.g. a body that was not captured).
     pub notes: Vec<String>,
+    /// Files hot reloads changed since the original was answered (root-relative): the code
+    /// the replay ran that the original did not.
+    pub files_changed: Vec<String>,
 }
 
 fn query_flag(parts: &Parts, key: &str) -> bool {
@@ -347,6 +350,7 @@ async fn replay(shared: &Arc<Shared>, body: Incoming) -> Result<Response<Body>, 
             original: detail(shared, old, false),
             replay: detail(shared, new, false),
             notes: out.notes.clone(),
+            files_changed: ins.files_changed_since(old.ts),
         })
     });
     match result {

@@ -472,7 +472,13 @@ pub struct Inspector {
     seq: AtomicU64,
     /// The last run of the saved tests (`GET /_fn/tests`).
     pub tests: Mutex<Option<saved::TestRun>>,
+    /// The last successful reloads: when (epoch ms) and the files they changed, for a
+    /// replay's "files changed since the original".
+    reloads: Mutex<VecDeque<(u64, Vec<String>)>>,
 }
+
+/// Reloads remembered for [`Inspector::files_changed_since`].
+const RELOADS_KEPT: usize = 200;
 
 impl Inspector {
     pub fn new(settings: InspectSettings) -> Inspector {
@@ -481,6 +487,7 @@ impl Inspector {
             ring: Mutex::new(VecDeque::new()),
             seq: AtomicU64::new(0),
             tests: Mutex::new(None),
+            reloads: Mutex::new(VecDeque::new()),
             settings,
         }
     }
@@ -492,6 +499,28 @@ impl Inspector {
             CaptureMode::Auto if dashboard_open => true,
             _ => headers.contains_key(REPLAY_HEADER),
         }
+    }
+
+    /// A successful reload changed these files (root-relative).
+    pub fn reloaded(&self, at_ms: u64, files: Vec<String>) {
+        let mut r = self.reloads.lock().unwrap_or_else(|p| p.into_inner());
+        if r.len() == RELOADS_KEPT {
+            r.pop_front();
+        }
+        r.push_back((at_ms, files));
+    }
+
+    /// The files reloads changed after `ts_ms`, sorted, once each.
+    pub fn files_changed_since(&self, ts_ms: u64) -> Vec<String> {
+        let r = self.reloads.lock().unwrap_or_else(|p| p.into_inner());
+        let mut files: Vec<String> = r
+            .iter()
+            .filter(|(at, _)| *at >= ts_ms)
+            .flat_map(|(_, f)| f.iter().cloned())
+            .collect();
+        files.sort();
+        files.dedup();
+        files
     }
 
     pub fn next_seq(&self) -> u64 {
@@ -636,6 +665,16 @@ mod tests {
         });
         off.push(entry(1, Kind::Function));
         assert!(off.records(10, true, None, false).is_empty());
+    }
+
+    #[test]
+    fn files_changed_since_a_moment() {
+        let ins = Inspector::new(InspectSettings::default());
+        ins.reloaded(10, vec!["a.py".into()]);
+        ins.reloaded(20, vec!["b.js".into(), "a.py".into()]);
+        assert_eq!(ins.files_changed_since(5), vec!["a.py", "b.js"]);
+        assert_eq!(ins.files_changed_since(15), vec!["a.py", "b.js"]);
+        assert_eq!(ins.files_changed_since(21), Vec::<String>::new());
     }
 
     #[test]

@@ -268,7 +268,8 @@ pub async fn run_and_publish(shared: &Shared, trigger: &str) -> TestRun {
 }
 
 /// Run the saved tests once the engine serves, then after every successful reload (when the
-/// project has any). Stopped with the engine's other tasks.
+/// project has any); note each reload's files for replays. Stopped with the engine's other
+/// tasks.
 pub fn spawn_reruns(shared: Arc<Shared>) -> tokio::task::JoinHandle<()> {
     let mut events = shared.events.subscribe();
     tokio::spawn(async move {
@@ -277,7 +278,8 @@ pub fn spawn_reruns(shared: Arc<Shared>) -> tokio::task::JoinHandle<()> {
         }
         loop {
             match events.recv().await {
-                Ok(EngineEvent::Reload { ok: true, .. }) => {
+                Ok(EngineEvent::Reload { ok: true, files, .. }) => {
+                    shared.inspector.reloaded(crate::clock::epoch_millis(), files);
                     if !test_files(&tests_dir(&shared)).is_empty() {
                         run_and_publish(&shared, "reload").await;
                     }

@@ -450,7 +450,10 @@ async fn replay_after_a_reload_diffs_the_old_and_the_new_code() {
     let mut out = Value::Null;
     for _ in 0..50 {
         out = replay(&e, json!({"id": id})).await;
-        if out["diff"]["same"] == false {
+        let watched = out["files_changed"]
+            .as_array()
+            .is_some_and(|f| f.contains(&json!("hello.py")));
+        if out["diff"]["same"] == false && watched {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -460,6 +463,13 @@ async fn replay_after_a_reload_diffs_the_old_and_the_new_code() {
         json!([{"path": "$.hello", "before": "world", "after": "new code"}]),
         "{out}"
     );
+    // The watcher's reload named the file that changed.
+    assert!(
+        out["files_changed"].as_array().unwrap().contains(&json!("hello.py")),
+        "{out}"
+    );
+    // The original, replayed before any reload, had changed nothing.
+    assert_eq!(out["original"]["record"]["replay"], false);
     e.stop().await;
 }
 

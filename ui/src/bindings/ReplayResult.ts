@@ -6,4 +6,9 @@ export type ReplayResult = { original: RequestDetail, replay: RequestDetail, dif
 /**
  * What could not be replayed as captured (e.g. a body that was not captured).
  */
-notes: Array<string>, };
+notes: Array<string>, 
+/**
+ * Files hot reloads changed since the original was answered (root-relative): the code
+ * the replay ran that the original did not.
+ */
+files_changed: Array<string>, };

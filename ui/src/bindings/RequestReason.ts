@@ -3,4 +3,4 @@
 /**
  * Why a request got its answer: a stable code the dashboard, `X-Fn-Reason` and tests use.
  */
-export type RequestReason = "ok" | "asset" | "admin" | "redirect" | "landing" | "no_route" | "method_mismatch" | "host_not_allowed" | "ambiguous" | "body_too_large" | "pool_full" | "queue_timeout" | "all_sockets_down" | "runtime_unavailable" | "handler_error" | "bad_reply" | "runtime_error" | "timeout" | "deps_installing" | "deps_failed" | "build_failed" | "invalid_request" | "forbidden" | "disabled" | "internal";
+export type RequestReason = "ok" | "asset" | "admin" | "redirect" | "landing" | "no_route" | "method_mismatch" | "private_file" | "shadowed" | "host_not_allowed" | "ambiguous" | "body_too_large" | "pool_full" | "queue_timeout" | "all_sockets_down" | "runtime_unavailable" | "handler_error" | "bad_reply" | "runtime_error" | "timeout" | "deps_installing" | "deps_failed" | "build_failed" | "invalid_request" | "forbidden" | "disabled" | "internal";

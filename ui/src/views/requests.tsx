@@ -195,6 +195,11 @@ function DiffView({ result }: { result: ReplayResult }) {
         <span class={`status ${statusClass(result.replay.record.status)}`}>{result.replay.record.status}</span>{' '}
         {d.same ? <span class="good">same answer</span> : <span class="warn">the answer changed</span>}
       </p>
+      {result.files_changed.length > 0 && (
+        <p data-testid="diff-files">
+          New code since the original: {result.files_changed.map((f) => <code key={f}>{f} </code>)}
+        </p>
+      )}
       {result.notes.map((n, i) => (
         <p key={i} class="muted">
           {n}
