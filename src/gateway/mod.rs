@@ -506,8 +506,27 @@ async fn invoke(
     note.stages.reply_us = outcome.timings.reply_us;
     note.reply_done = Some(Instant::now());
     if let Err(failure) = &outcome.result {
-        note.failed(failure);
-        note.why = crate::inspect::call_failure_why(shared, target, slot, parts, failure, &outcome.timings);
+        if failure.is_admission() {
+            // The refusal path stays cheap under overload: the numbers of this moment, worded
+            // when the log is read.
+            note.reason = Some(Reason::of(failure));
+            let s = slot.pool.stats();
+            note.admission = Some(crate::inspect::Admission {
+                active: s.active,
+                queued: s.queued,
+                declared: parts
+                    .headers
+                    .get(CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok()),
+                waited_us: outcome.timings.admission_us + outcome.timings.deps_us,
+            });
+        } else {
+            note.failed(failure);
+            if let Some(why) = crate::inspect::call_failure_why(shared, target, failure, &outcome.timings) {
+                note.why = Some(why);
+            }
+        }
     }
     // Refused before a slot was taken (body too large, deps, pool full): the cheapest path.
     // No request id, no event, no debug headers: nothing ran.
@@ -677,7 +696,12 @@ async fn call(
     let waited = Instant::now();
     let permit = match crate::invoke::admit(slot).await {
         Ok(p) => p,
-        Err(failure) => return Outcome::refused(failure).after_deps(deps_us),
+        Err(failure) => {
+            // A queue timeout waited: keep how long (the request log's why and stages).
+            let mut refused = Outcome::refused(failure).after_deps(deps_us);
+            refused.timings.admission_us = crate::invoke::micros_since(waited);
+            return refused;
+        }
     };
     let admission_us = crate::invoke::micros_since(waited);
     let reading = Instant::now();

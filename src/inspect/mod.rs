@@ -18,7 +18,10 @@ pub mod saved;
 pub mod secrets;
 mod why;
 
-pub use why::{call_failure_why, handler_error_why, method_mismatch, private_file, refusal_why, shadowing};
+pub use why::{
+    admission_why, call_failure_why, handler_error_why, method_mismatch, private_file, refusal_why, shadowing,
+    Admission,
+};
 
 use crate::events::{RequestRecord, Stages};
 use crate::routing::Target;
@@ -264,6 +267,8 @@ pub struct Note {
     pub arrived: Option<tokio::time::Instant>,
     /// When the reply was parsed (the start of the `respond` stage).
     pub reply_done: Option<tokio::time::Instant>,
+    /// The numbers of an admission refusal (worded when read).
+    pub admission: Option<Admission>,
 }
 
 impl Note {
@@ -382,6 +387,10 @@ impl Entry {
                     Some(no_route_why(map, path))
                 }
             }
+            (None, _, _) if self.note.admission.is_some() => match (&self.note.target, &self.note.admission) {
+                (Some(t), Some(a)) => admission_why(reason, t, a),
+                _ => None,
+            },
             (None, Reason::Ok, Some((map, _))) if self.note.kind == Kind::Function => {
                 let why = self.note.target.as_deref().and_then(|t| shadowing(map, t));
                 if why.is_some() {

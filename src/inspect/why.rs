@@ -2,7 +2,7 @@
 //! has at that moment (limits, queue depth, socket states, the handler's stack). Built only
 //! on the error paths.
 
-use crate::engine::{FunctionSlot, Shared};
+use crate::engine::Shared;
 use crate::invoke::Timings;
 use crate::rescue::Failure;
 use crate::routing::{RouteMap, Target};
@@ -111,49 +111,58 @@ pub fn shadowing(map: &RouteMap, target: &Target) -> Option<String> {
     })
 }
 
-/// Why a call failed, with the function's limits and the runtime's state.
-pub fn call_failure_why(
-    shared: &Shared,
-    target: &Target,
-    slot: &FunctionSlot,
-    parts: &Parts,
-    failure: &Failure,
-    timings: &Timings,
-) -> Option<String> {
+/// The numbers of an admission refusal, taken when it was answered and worded when the log
+/// is read (the refusal path stays free of formatting under overload).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Admission {
+    /// Calls running and queued in the function's pool at that moment.
+    pub active: u64,
+    pub queued: u64,
+    /// The request's `Content-Length`, when it sent one.
+    pub declared: Option<u64>,
+    /// Time spent waiting (dependencies or queue).
+    pub waited_us: u64,
+}
+
+/// Why an admission refusal (`body_too_large`, `pool_full`, `queue_timeout`,
+/// `deps_installing`) happened, with the function's limits.
+pub fn admission_why(reason: super::Reason, target: &Target, a: &Admission) -> Option<String> {
+    use super::Reason as R;
     let policy = &target.policy;
     let pool = &policy.worker_pool;
+    Some(match reason {
+        R::BodyTooLarge => format!(
+            "the body{} is over {}'s max_body_bytes of {} bytes",
+            a.declared.map(|n| format!(" (Content-Length {n})")).unwrap_or_default(),
+            target.fn_name,
+            policy.max_body_bytes
+        ),
+        R::PoolFull => format!(
+            "{}'s worker pool is full: max_workers {}, max_queue {}; {} running and {} queued at that moment ({})",
+            target.fn_name, pool.max_workers, pool.max_queue, a.active, a.queued, pool.overflow_status
+        ),
+        R::QueueTimeout => format!(
+            "waited {} ms in {}'s queue, past queue_timeout_ms {} (max_workers {}; {} running, {} queued at that moment)",
+            a.waited_us / 1000,
+            target.fn_name,
+            pool.queue_timeout_ms,
+            pool.max_workers,
+            a.active,
+            a.queued
+        ),
+        R::DepsInstalling => format!(
+            "{}'s dependencies are being installed (waited {} ms, at most its timeout_ms)",
+            target.fn_name,
+            a.waited_us / 1000
+        ),
+        _ => return None,
+    })
+}
+
+/// Why a call failed, with the function's limits and the runtime's state.
+pub fn call_failure_why(shared: &Shared, target: &Target, failure: &Failure, timings: &Timings) -> Option<String> {
+    let policy = &target.policy;
     Some(match failure {
-        Failure::PayloadTooLarge => {
-            let declared = parts
-                .headers
-                .get(hyper::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .map(|n| format!(" (Content-Length {n})"))
-                .unwrap_or_default();
-            format!(
-                "the body{declared} is over {}'s max_body_bytes of {} bytes",
-                target.fn_name, policy.max_body_bytes
-            )
-        }
-        Failure::Overflow { status } => {
-            let s = slot.pool.stats();
-            format!(
-                "{}'s worker pool is full: max_workers {}, max_queue {}; {} running and {} queued at that moment ({status})",
-                target.fn_name, pool.max_workers, pool.max_queue, s.active, s.queued
-            )
-        }
-        Failure::QueueTimeout { .. } => {
-            let s = slot.pool.stats();
-            format!(
-                "waited {} ms in {}'s queue, past queue_timeout_ms {} (max_workers {}; {} running, {} queued now)",
-                timings.admission_us / 1000,
-                target.fn_name,
-                pool.queue_timeout_ms,
-                pool.max_workers,
-                s.active,
-                s.queued
-            )
-        }
         Failure::RuntimeDown | Failure::RuntimeUnavailable => {
             let states: Vec<String> = shared
                 .runtimes

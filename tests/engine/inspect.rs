@@ -165,7 +165,22 @@ async fn every_reason_code_comes_from_a_real_request_with_its_why() {
     .await;
     let r = e.get("/queued").await;
     let status = r.status;
-    expect(&e, r, "/queued", status, "queue_timeout", &["queue_timeout_ms 100"]).await;
+    let rec = expect(
+        &e,
+        r,
+        "/queued",
+        status,
+        "queue_timeout",
+        &["queue_timeout_ms 100", "1 running"],
+    )
+    .await;
+    let waited: u64 = rec["why"].as_str().unwrap()["waited ".len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{rec}"));
+    assert!(waited >= 100, "{rec}");
+    assert!(rec["stages"]["admission_us"].as_u64().unwrap() >= 100_000, "{rec}");
     assert_eq!(holder.await.unwrap().status, 200);
 
     // A success: reason ok, the record's id is the request id the client saw.
