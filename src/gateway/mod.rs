@@ -247,9 +247,6 @@ async fn finish(
 ) -> Response<ResponseBody> {
     let ins = &shared.inspector;
     let status = resp.status().as_u16();
-    if let Some(done) = note.reply_done {
-        note.stages.respond_us = crate::invoke::micros_since(done);
-    }
     let entry_reason = crate::inspect::Entry::reason_of(&note);
     if note.debug || ins.settings.debug_headers {
         resp.headers_mut()
@@ -287,13 +284,18 @@ async fn finish(
         }
         None => None,
     };
+    // One clock reading ends both the `respond` stage and the total, so the stages add up.
+    let now = Instant::now();
+    if let Some(done) = note.reply_done {
+        note.stages.respond_us = now.saturating_duration_since(done).as_micros() as u64;
+    }
     let entry = crate::inspect::Entry {
         seq: ins.next_seq(),
         ts: crate::clock::epoch_millis(),
         method,
         uri,
         status,
-        latency_us: crate::invoke::micros_since(arrived),
+        latency_us: now.saturating_duration_since(arrived).as_micros() as u64,
         note,
         captured,
     };

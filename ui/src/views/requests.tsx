@@ -278,11 +278,15 @@ function ReplayPanel({ r, detail }: { r: RequestRecord; detail: RequestDetail | 
     setSaved(null);
     setMethod(r.method);
     setPath(r.query ? `${r.path}?${r.query}` : r.path);
-    // Revealed values are never shown: the editor starts from the masked capture, and an
-    // untouched header list or body is replayed from the engine's own (unmasked) copy.
+  }, [r.id]);
+  // Revealed values are never shown: the editor starts from the masked capture, and an
+  // untouched header list or body is replayed from the engine's own (unmasked) copy. The
+  // capture arrives after the panel opens: it fills only these two fields, never an edit of
+  // the method or path made meanwhile.
+  useEffect(() => {
     setHeaders(detail?.request ? headerText(detail.request.headers) : '');
     setBody(detail?.request?.body ?? '');
-  }, [r.id, detail]);
+  }, [detail]);
   const send = async (e: Event) => {
     e.preventDefault();
     setBusy(true);
@@ -315,7 +319,12 @@ function ReplayPanel({ r, detail }: { r: RequestRecord; detail: RequestDetail | 
     if (detail) await navigator.clipboard?.writeText(detail.curl).catch(() => {});
   };
   return (
-    <form class="replay" onSubmit={send} data-testid="replay-panel">
+    <form
+      class="replay"
+      onSubmit={send}
+      data-testid="replay-panel"
+      data-detail={detail ? (detail.request ? 'captured' : 'not_captured') : 'loading'}
+    >
       <h4>Replay</h4>
       {detail && !detail.request && (
         <p class="muted">Headers and body were not captured (no dashboard was open): the replay sends none unless you add them.</p>
