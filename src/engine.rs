@@ -198,6 +198,8 @@ pub struct Shared {
     pub jobs: Arc<crate::jobs::Jobs>,
     /// `event.secrets`, `/_fn/secrets` and output masking.
     pub secrets: crate::secrets::Secrets,
+    /// The request log (`/_fn/requests`).
+    pub inspector: crate::inspect::Inspector,
     supervisor: Supervisor,
     slots: Mutex<HashMap<String, Arc<FunctionSlot>>>,
     pub socket_dir: PathBuf,
@@ -536,6 +538,7 @@ impl Engine {
             logs,
             jobs: Arc::new(crate::jobs::Jobs::load(settings.jobs.clone(), &settings.functions_root)),
             secrets: crate::secrets::Secrets::default(),
+            inspector: crate::inspect::Inspector::new(settings.inspect.clone()),
             supervisor,
             slots: Mutex::new(HashMap::new()),
             socket_dir,
@@ -591,12 +594,11 @@ impl Engine {
             listener,
             engine.0.shutdown.subscribe(),
         ));
-        engine
-            .0
-            .tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend([probe, usage]);
+        engine.0.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend([
+            probe,
+            usage,
+            crate::inspect::saved::spawn_reruns(engine.0.clone()),
+        ]);
         if engine.0.jobs.enabled() {
             let jobs = tokio::spawn(crate::jobs::work(engine.0.clone(), engine.0.shutdown.subscribe()));
             engine.0.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(jobs);
