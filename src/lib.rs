@@ -13,6 +13,7 @@ pub mod events;
 pub mod gateway;
 pub mod host;
 pub mod invoke;
+pub mod isolation;
 pub mod landing;
 pub mod logs;
 pub mod pool;

@@ -53,6 +53,8 @@ pub struct PolicyOverlay {
     pub adapter: Option<Adapter>,
     pub allow_hosts: Option<Vec<String>>,
     pub force_url: Option<bool>,
+    /// `strict_fs`: the handler's filesystem/subprocess sandbox (`None` = `FN_STRICT_FS`).
+    pub strict_fs: Option<bool>,
     pub worker_pool: Option<WorkerPoolOverlay>,
     /// `invoke.summary/query/body/content_type`, each field inherited on its own.
     pub docs: InvokeDocs,
@@ -102,6 +104,7 @@ impl PolicyOverlay {
             adapter: near.adapter.or(self.adapter),
             allow_hosts: near.allow_hosts.clone().or_else(|| self.allow_hosts.clone()),
             force_url: near.force_url.or(self.force_url),
+            strict_fs: near.strict_fs.or(self.strict_fs),
             worker_pool,
             docs: InvokeDocs {
                 summary: near.docs.summary.clone().or_else(|| self.docs.summary.clone()),
@@ -161,6 +164,7 @@ impl PolicyOverlay {
             handler: self.handler.clone().unwrap_or(base.handler),
             adapter: self.adapter.unwrap_or_default(),
             allow_hosts: self.allow_hosts.clone().unwrap_or_default(),
+            strict_fs: self.strict_fs.unwrap_or(project.strict_fs),
             docs: self.docs.clone(),
         }
     }
@@ -399,11 +403,10 @@ pub fn parse_fn_config(text: &str, file: &Path) -> Result<FnConfig, ConfigError>
 /// FastFN features this build does not have yet, and what the user loses. Each key present
 /// gets a warning (CLI, `/_fn/health` `warnings`, the dashboard) instead of being ignored in
 /// silence; the function is still served.
-const UNSUPPORTED: [(&str, &str); 5] = [
+const UNSUPPORTED: [(&str, &str); 4] = [
     ("schedule", "the function will not run on a schedule"),
     ("keep_warm", "no keep-warm pings are sent"),
     ("edge", "`proxy` replies are not forwarded"),
-    ("strict_fs", "no filesystem sandbox is applied to the handler"),
     ("worker_pool.min_warm", "no workers are kept warm ahead of calls"),
 ];
 
@@ -506,6 +509,9 @@ fn parse_overlay(r: &Reader<'_>, obj: &Map<String, Value>) -> Result<PolicyOverl
             o.force_url = Some(r.bool(field, v)?);
         }
     }
+    if let Some(v) = obj.get("strict_fs") {
+        o.strict_fs = Some(r.bool("strict_fs", v)?);
+    }
     if let Some(v) = obj.get("worker_pool") {
         o.worker_pool = Some(parse_worker_pool(r, v)?);
     }
@@ -600,12 +606,12 @@ mod tests {
     fn unsupported_features_are_warned_not_ignored() {
         let file = Path::new("/p/fns/job/fn.config.json");
         let cfg = parse_fn_config(
-            r#"{"schedule": {"every_seconds": 2}, "keep_warm": {"enabled": true}, "strict_fs": true,
+            r#"{"schedule": {"every_seconds": 2}, "keep_warm": {"enabled": true},
                 "edge": {"base_url": "http://x"}, "worker_pool": {"max_workers": 2, "min_warm": 1}}"#,
             file,
         )
         .unwrap();
-        assert_eq!(cfg.warnings.len(), 5, "{:?}", cfg.warnings);
+        assert_eq!(cfg.warnings.len(), 4, "{:?}", cfg.warnings);
         assert!(
             cfg.warnings[0].starts_with("`schedule` is not supported"),
             "{:?}",
