@@ -54,7 +54,10 @@ pub struct PolicyDefaults {
     #[ts(type = "number")]
     pub max_body_bytes: u64,
     /// `FN_STRICT_FS` (default on, as in FastFN): the sandbox of functions whose config does
-    /// not set `strict_fs`.
+    /// not set `strict_fs`. Not in health's `defaults` (the contract's shape); each function's
+    /// own `strict_fs` is in `functions.states`.
+    #[serde(skip)]
+    #[ts(skip)]
     pub strict_fs: bool,
 }
 

@@ -5,9 +5,4 @@
  * (`FN_DEFAULT_TIMEOUT_MS`, `FN_DEFAULT_MAX_CONCURRENCY`, `FN_DEFAULT_MAX_BODY_BYTES`); shown
  * as `defaults` in `/_fn/health` and `/_fn/catalog`.
  */
-export type PolicyDefaults = { timeout_ms: number, max_concurrency: number, max_body_bytes: number, 
-/**
- * `FN_STRICT_FS` (default on, as in FastFN): the sandbox of functions whose config does
- * not set `strict_fs`.
- */
-strict_fs: boolean, };
+export type PolicyDefaults = { timeout_ms: number, max_concurrency: number, max_body_bytes: number, };
