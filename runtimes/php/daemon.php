@@ -38,6 +38,10 @@
  *   sig) with its first reply ('F' + list + NUL before the flag), and the daemon stats them on
  *   each call of that handler. A fatal error or exit() kills only that worker:
  *   its shutdown function replies 500 (flag 'x'); a worker dying without a reply is a 500 too.
+ * - Strict sandbox: calls with `"strict_fs": true` go to workers started with `open_basedir`
+ *   (the handler's folder, FN_STRICT_FS_ALLOW, /tmp, this file's folder) and
+ *   `disable_functions` (every process spawner), whose `file://` wrapper refuses the protected
+ *   platform files (GuardedFile); a pool whose calls change mode retires its workers.
  * - Exits at once when stdin reaches EOF (workers are killed with it; a worker whose stdin
  *   reaches EOF exits too), cleanly on SIGTERM/SIGINT (workers killed, socket removed, exit 0).
  *

@@ -44,6 +44,8 @@ Invariants kept here:
   role to another thread when a call stalls, so a sleeping handler pins only its own thread
   (also between calls of one v2 connection). Coroutines run on one event loop thread, awaited
   by the calling worker thread.
+- Strict sandbox: a request with `"strict_fs": true` runs with a policy in its capture that an
+  audit hook checks (see "strict sandbox"); other calls are untouched.
 - Exits at once when stdin reaches EOF (the engine holds the other end; so stdin must be a
   pipe kept open, not /dev/null), cleanly on SIGTERM/SIGINT (socket file removed, exit 0).
 
