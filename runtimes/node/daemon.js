@@ -860,7 +860,9 @@ function sandboxPolicy(dir) {
   wrapForSandbox();
   const own = rootOf(realPath(dir));
   const write = [own, '/tmp/', ...allowRoots];
-  return { own, write, read: write.concat(SYSTEM_READ) };
+  // Shared packs: linked into the node_modules of the functions that name them.
+  const packs = rootOf(path.join(realPath(ROOT), '.fastfn', 'packs'));
+  return { own, write, read: write.concat(SYSTEM_READ, [packs]) };
 }
 
 /** The real path of `p`, or of its nearest existing parent joined with the rest. */

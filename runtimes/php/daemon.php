@@ -896,7 +896,8 @@ final class Daemon
             // The strict sandbox, enforced by PHP itself in this worker process: files only in
             // the function folder, FN_STRICT_FS_ALLOW, /tmp (and this file, which it runs);
             // no process spawning. Protected files are refused by the worker (GuardedFile).
-            $dirs = [dirname($pool->path), __DIR__, '/tmp'];
+            // Shared packs are linked into the vendor/ of the functions that name them.
+            $dirs = [dirname($pool->path), __DIR__, '/tmp', $this->root . '/.fastfn/packs'];
             foreach (preg_split('/[,:]/', (string)getenv('FN_STRICT_FS_ALLOW')) as $d) {
                 $d = trim($d);
                 if ($d !== '' && $d[0] === '/') {

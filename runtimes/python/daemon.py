@@ -838,7 +838,9 @@ def _install_sandbox_hook():
         if _sandbox_hook_on:
             return
         root = os.path.realpath(_root()).rstrip(os.sep) + os.sep
-        read = ["/etc/ssl/", "/etc/pki/", "/usr/share/zoneinfo/", "/dev/null/", "/dev/urandom/"]
+        read = ["/etc/ssl/", "/etc/pki/", "/usr/share/zoneinfo/", "/dev/null/", "/dev/urandom/",
+                # Shared packs: linked into the .deps of the functions that name them.
+                os.path.join(root, ".fastfn", "packs") + os.sep]
         for entry in sys.path:
             if entry and os.path.isabs(entry):
                 real = os.path.realpath(entry).rstrip(os.sep) + os.sep
@@ -850,16 +852,33 @@ def _install_sandbox_hook():
         _sandbox_hook_on = True
 
 
+_LOAD_SANDBOX = contextvars.ContextVar("fastfn_sandbox_loading", default=None)
+
+
+def _function_for(path, req):
+    """_function(path); for a strict call, a first import (the module's top-level code) runs
+    under the call's sandbox too."""
+    if req.get("strict_fs") is not True:
+        return _function(path)
+    token = _LOAD_SANDBOX.set(_sandbox_policy(os.path.dirname(path)))
+    try:
+        return _function(path)
+    finally:
+        _LOAD_SANDBOX.reset(token)
+
+
 def _sandbox_hook(event, args):
     cap = _CAPTURE.get()
-    if cap is None or len(cap) < 9 or cap[8] is None:
-        return
+    policy = cap[8] if cap is not None and len(cap) > 8 else None
+    if policy is None:
+        policy = _LOAD_SANDBOX.get()
+        if policy is None:
+            return
     if event in _SPAWN_EVENTS:
         raise PermissionError("strict sandbox: %s is not allowed" % (event,))
     kind = _PATH_EVENTS.get(event, 0)
     if kind == 0 or not args:
         return
-    policy = cap[8]
     if event == "open":
         mode = args[1] if len(args) > 1 else None
         flags = args[2] if len(args) > 2 else 0
@@ -1454,13 +1473,13 @@ def _dispatch(req):
     key = (req.get("entry"), req.get("fn"), req.get("fn_source_dir"), req.get("version"))
     try:
         path = _resolved.get(key)
-        fn = _function(path) if path else None
+        fn = _function_for(path, req) if path else None
         if fn is None:
             _resolved.pop(key, None)
             path = _resolve(req)
             if path is None:
                 return _error(404, "unknown function")
-            fn = _function(path)
+            fn = _function_for(path, req)
             if fn is None:
                 return _error(404, "unknown function")
             if len(_resolved) > 10000:
