@@ -724,6 +724,9 @@ impl<'a> Scan<'a> {
                 return;
             }
         };
+        if let Some(w) = overlay.sandbox_warning(runtime) {
+            self.warnings.push(format!("{rel_file}: {w}"));
+        }
         let target = Arc::new(Target {
             runtime,
             fn_name: rel_file.clone(),
@@ -779,6 +782,9 @@ impl<'a> Scan<'a> {
                 self.warnings
                     .push(format!("{origin}: ignored `{}`: {rel_file} does not exist", entry.path));
                 continue;
+            }
+            if let Some(w) = overlay.sandbox_warning(runtime) {
+                self.warnings.push(format!("{rel_file}: {w}"));
             }
             let target = Arc::new(Target {
                 runtime,
@@ -993,6 +999,9 @@ impl<'a> Scan<'a> {
         };
         if let (true, Some(v)) = (nested, version) {
             patterns.extend([format!("/{name}/{v}"), format!("/{name}/{v}/*")]);
+        }
+        if let Some(w) = cfg.overlay.sandbox_warning(runtime) {
+            self.warnings.push(format!("{}: {w}", join(rel, FN_CONFIG_FILE)));
         }
         let target = Arc::new(Target {
             runtime,

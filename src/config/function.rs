@@ -119,6 +119,15 @@ impl PolicyOverlay {
         }
     }
 
+    /// A `strict_fs: true` written for a runtime whose handlers run without the sandbox (only
+    /// the python, node and php daemons enforce it): said as a warning, not ignored.
+    pub fn sandbox_warning(&self, runtime: RuntimeKind) -> Option<String> {
+        let enforced = matches!(runtime, RuntimeKind::Python | RuntimeKind::Node | RuntimeKind::Php);
+        (self.strict_fs == Some(true) && !enforced).then(|| {
+            format!("`strict_fs` is not enforced for {runtime} handlers (only python, node and php run sandboxed)")
+        })
+    }
+
     /// Apply the built-in defaults (see [`PolicyOverlay::resolve_with`]).
     pub fn resolve(&self, runtime: RuntimeKind) -> FnPolicy {
         self.resolve_with(runtime, &PolicyDefaults::default())
@@ -623,6 +632,38 @@ mod tests {
         )
         .unwrap();
         assert!(quiet.warnings.is_empty(), "{:?}", quiet.warnings);
+    }
+
+    #[test]
+    fn strict_fs_is_parsed_inherited_and_warned_where_not_enforced() {
+        let on = parse(r#"{"strict_fs": true}"#).unwrap().overlay;
+        let off = parse(r#"{"strict_fs": false}"#).unwrap().overlay;
+        assert_eq!(on.strict_fs, Some(true));
+        assert_eq!(on.merge(&off).strict_fs, Some(false), "the nearer config wins");
+        assert_eq!(on.merge(&PolicyOverlay::default()).strict_fs, Some(true), "inherited");
+        let defaults = PolicyDefaults::default();
+        assert!(
+            PolicyOverlay::default()
+                .resolve_with(RuntimeKind::Python, &defaults)
+                .strict_fs
+        );
+        assert!(!off.resolve_with(RuntimeKind::Python, &defaults).strict_fs);
+        let project_off = PolicyDefaults {
+            strict_fs: false,
+            ..defaults
+        };
+        assert!(
+            !PolicyOverlay::default()
+                .resolve_with(RuntimeKind::Node, &project_off)
+                .strict_fs
+        );
+        assert!(on.resolve_with(RuntimeKind::Node, &project_off).strict_fs);
+        assert!(on.sandbox_warning(RuntimeKind::Python).is_none());
+        assert!(on
+            .sandbox_warning(RuntimeKind::Rust)
+            .is_some_and(|w| w.contains("rust")));
+        assert!(off.sandbox_warning(RuntimeKind::Go).is_none());
+        assert!(parse(r#"{"strict_fs": "maybe"}"#).is_err());
     }
 
     fn parse(text: &str) -> Result<FnConfig, ConfigError> {

@@ -18,7 +18,11 @@ fn has_php() -> bool {
 }
 
 async fn start_sandbox(dir: &std::path::Path, env: &[(&str, &str)]) -> TestEngine {
-    let runtimes = if has_php() { "python,node,php" } else { "python,node" };
+    let runtimes = if has_php() {
+        "python,node,php,lua"
+    } else {
+        "python,node,lua"
+    };
     let mut vars = vec![("FN_RUNTIMES", runtimes)];
     vars.extend_from_slice(env);
     let e = start_in(dir, &vars).await;
@@ -108,9 +112,16 @@ async fn strict_sandbox_blocks_outside_reads_own_config_and_processes() {
     assert_eq!(state_of(&h, "py")["strict_fs"], true);
     assert_eq!(state_of(&h, "node")["strict_fs"], true);
     assert_eq!(state_of(&h, "py-open")["strict_fs"], false);
-    // `strict_fs` is implemented now: no "not supported" warning for it.
+    // `strict_fs` is implemented now: no "not supported" warning for it, but one where a
+    // runtime does not enforce it (lua), and health says that function is not sandboxed.
     let warnings = h["warnings"].to_string();
-    assert!(!warnings.contains("strict_fs"), "{warnings}");
+    assert!(!warnings.contains("not supported"), "{warnings}");
+    assert!(
+        warnings.contains("lua-strict/fn.config.json: `strict_fs` is not enforced for lua handlers"),
+        "{warnings}"
+    );
+    assert_eq!(state_of(&h, "lua-strict")["strict_fs"], false);
+    assert_eq!(e.get("/lua-strict").await.status, 200);
     e.stop().await;
 }
 
