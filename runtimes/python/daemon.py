@@ -887,6 +887,8 @@ def _sandbox_hook(event, args):
         kind = "w" if writing else "r"
     paths = args[:2] if event in ("os.rename", "os.symlink", "os.link") else args[:1]
     for target in paths:
+        if target is None and event in ("os.listdir", "os.scandir"):
+            target = "."  # listdir() lists the current folder
         if isinstance(target, int) or target is None:
             continue  # an open file descriptor: checked when it was opened
         try:
