@@ -181,6 +181,17 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
             _ => Failure::NotFound.into_response(),
         };
     }
+    let jobs = path == "/_fn/jobs" || path.starts_with("/_fn/jobs/");
+    if jobs || matches!(path, "/_fn/secrets" | "/_fn/env") {
+        if let Some(refused) = api_guard(shared, &parts, remote) {
+            return refused.into_response();
+        }
+        return if jobs {
+            crate::jobs::handle(shared, &parts, body).await
+        } else {
+            crate::secrets::handle(shared, &parts, body).await
+        };
+    }
     let known = matches!(
         path,
         "/_fn/catalog"
@@ -283,7 +294,7 @@ window.ui = SwaggerUIBundle({
 </html>
 "#;
 
-fn methods_list(m: Methods) -> Vec<&'static str> {
+pub(crate) fn methods_list(m: Methods) -> Vec<&'static str> {
     Methods::ALL_NAMES
         .iter()
         .filter(|(_, bit)| m.0 & bit.0 != 0)
@@ -644,17 +655,22 @@ fn runtime_statuses(shared: &Shared) -> BTreeMap<String, RuntimeStatus> {
             })
             .collect();
         let ts = sockets.sockets.iter().map(|s| s.health().ts).fold(0.0, f64::max);
-        let up = sockets.up();
-        let reason = if up {
+        let needed = shared.runtime_needed(*rt);
+        let serving = sockets.up();
+        let reason = if serving {
             "ok".to_string()
         } else {
             sockets.sockets.first().map(|s| s.health().reason).unwrap_or_default()
         };
-        let state = match (shared.runtime_needed(*rt), up) {
+        let state = match (needed, serving) {
             (false, _) => "not_needed",
             (true, true) => "up",
             (true, false) => "down",
         };
+        // `up` answers "can this runtime serve?", the question the original's tools (and
+        // readiness probes) ask: a runtime without routes starts its daemons with its first
+        // route, as a compiled runtime starts a function's process on its first call.
+        let up = serving || !needed;
         out.insert(
             rt.to_string(),
             RuntimeStatus {
@@ -1082,9 +1098,8 @@ fn openapi_path(pattern: &str) -> (String, Vec<Value>) {
 /// One function operation, named and tagged as the original does: `operationId`
 /// `<method>_<runtime>_<name>_<version>`, tag `functions`, summary `GET invoke <rt>/<name>`
 /// or `GET <invoke.summary>`.
-fn operation(route: &Route, method: &str, path_params: &[Value]) -> Value {
+fn operation(route: &Route, docs: &crate::config::InvokeDocs, method: &str, path_params: &[Value]) -> Value {
     let t = &route.target;
-    let docs = &t.policy.docs;
     let upper = method.to_ascii_uppercase();
     let label = match &t.version {
         Some(v) => format!("{}/{}@{v}", t.runtime, t.fn_name),
@@ -1199,10 +1214,23 @@ fn internal_paths() -> Map<String, Value> {
         "/_fn/logs".into(),
         json!({"get": op("internal_logs_get", "Read gateway and runtime logs", logs_params)}),
     );
+    crate::jobs::openapi_paths(&mut paths, &op);
     paths
 }
 
 /// OpenAPI 3.1 of the public routes, as the original's `core/openapi.lua` builds it.
+/// The documentation comments at the top of a route's handler file (its first 8 KiB are
+/// read when the document is asked for: nothing is kept, nothing is read on a reload).
+fn handler_docs(root: &std::path::Path, route: &Route) -> crate::config::InvokeDocs {
+    use std::io::Read as _;
+    let mut head = Vec::new();
+    let read = std::fs::File::open(root.join(&route.target.entry)).and_then(|f| f.take(8192).read_to_end(&mut head));
+    match read {
+        Ok(_) => crate::config::InvokeDocs::from_handler_comments(&String::from_utf8_lossy(&head)),
+        Err(_) => crate::config::InvokeDocs::default(),
+    }
+}
+
 pub(crate) fn openapi(shared: &Shared, parts: &Parts) -> Value {
     let served = shared.served();
     let include_internal = shared.settings.openapi_include_internal;
@@ -1217,10 +1245,17 @@ pub(crate) fn openapi(shared: &Shared, parts: &Parts) -> Value {
             continue;
         }
         let item = paths.entry(path).or_insert_with(|| json!({}));
+        // `invoke.*` in fn.config.json, else the handler's own `@summary`/`@query`/… comments.
+        let docs = route
+            .target
+            .policy
+            .docs
+            .clone()
+            .or(handler_docs(&shared.settings.functions_root, route));
         for m in methods_list(route.methods) {
             let lower = m.to_ascii_lowercase();
             if item.get(&lower).is_none() {
-                item[lower.as_str()] = operation(route, &lower, &params);
+                item[lower.as_str()] = operation(route, &docs, &lower, &params);
             }
         }
     }
@@ -1334,7 +1369,7 @@ fn scalar(v: &Value) -> String {
 
 /// `/users/:id` with `{id: 42}` → `/users/42`; `:x*` and `*` (`wildcard`) take several
 /// segments. `Err` lists the parameters that have no value.
-fn fill_route(template: &str, params: &[(String, String)]) -> Result<String, Vec<String>> {
+pub(crate) fn fill_route(template: &str, params: &[(String, String)]) -> Result<String, Vec<String>> {
     let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
     let mut missing = Vec::new();
     let mut out = Vec::new();

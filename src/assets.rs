@@ -350,8 +350,9 @@ fn weak_eq(a: &str, b: &str) -> bool {
     matches!((opaque(a), opaque(b)), (Some(x), Some(y)) if x == y)
 }
 
-/// SPA fallback only for navigations (`Accept: text/html`, `Sec-Fetch-Mode: navigate`, or
-/// `Accept: */*`), never for a name with an extension, and for `/api/…` only with HTML intent.
+/// SPA fallback only for navigations (`Accept: text/html`, `Accept: */*`, no `Accept` at all,
+/// `Sec-Fetch-Mode: navigate` or `Sec-Fetch-Dest: document`, as the original decides), never
+/// for a name with an extension, and for `/api/…` only with HTML intent.
 fn wants_shell(path: &ParsedPath, headers: &HeaderMap) -> bool {
     let accept: Vec<String> = headers
         .get_all(ACCEPT)
@@ -360,12 +361,18 @@ fn wants_shell(path: &ParsedPath, headers: &HeaderMap) -> bool {
         .flat_map(|v| v.split(','))
         .map(|m| m.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
         .collect();
-    let html = accept.iter().any(|m| m == "text/html")
-        || headers
-            .get("sec-fetch-mode")
+    let fetch_is = |name: &str, want: &str| {
+        headers
+            .get(name)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("navigate"));
-    let anything = accept.iter().any(|m| m == "*/*");
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case(want))
+    };
+    let html = accept.iter().any(|m| m == "text/html")
+        || fetch_is("sec-fetch-mode", "navigate")
+        || fetch_is("sec-fetch-dest", "document");
+    // A client that states no preference (curl without `-H Accept`, a bare fetch) takes
+    // anything, the shell included.
+    let anything = accept.iter().all(|m| m.is_empty()) || accept.iter().any(|m| m == "*/*");
     if path.segments.last().is_some_and(|s| has_extension(s)) {
         return false;
     }
@@ -907,7 +914,10 @@ mod tests {
         // Step 1 never falls back.
         assert!(!shell(&fx, "/dashboard", &html, false).await);
         assert!(!shell(&fx, "/dashboard", &json, true).await);
-        assert!(!shell(&fx, "/dashboard", &none, true).await);
+        assert!(shell(&fx, "/dashboard", &none, true).await, "no Accept takes anything");
+        assert!(shell(&fx, "/dashboard", &with(&[("sec-fetch-dest", "document")]), true).await);
+        assert!(!shell(&fx, "/api/x", &none, true).await);
+        assert!(!shell(&fx, "/missing.js", &none, true).await);
         assert!(!shell(&fx, "/missing.js", &html, true).await);
         assert!(!shell(&fx, "/missing.js", &any, true).await);
         assert!(!shell(&fx, "/img/logo.png", &navigate, true).await);

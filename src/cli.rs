@@ -506,8 +506,8 @@ fn print_event(ev: &EngineEvent) {
             eprintln!("{function}: dependencies ready in {:.1} s", *ms as f64 / 1000.0)
         }
         EngineEvent::DepsFailed { function, output, .. } => {
-            let last = output.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-            eprintln!("{function}: dependency install failed: {last}");
+            let reason = crate::deps::failure_reason(output);
+            eprintln!("{function}: dependency install failed: {reason}");
         }
         EngineEvent::BuildStarted { function, .. } => eprintln!("{function}: building…"),
         EngineEvent::BuildFinished {
@@ -550,7 +550,8 @@ fn template(runtime: &str) -> (&'static str, &'static str) {
         "node" => (
             "handler.js",
             r#"/**
- * GET /<name>?name=you → a JSON greeting. `event` has method, path, query, params, headers, body.
+ * GET /<name> → a JSON greeting with the query and params it got. `event` has method, path,
+ * query, params, headers, body.
  * @param {Record<string, any>} event
  */
 module.exports.handler = async (event) => {
@@ -560,7 +561,7 @@ module.exports.handler = async (event) => {
     status: 200,
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({
-      message: `Hello, ${query.name || "World"} from FastFN Node!`,
+      message: "Hello from FastFN Node!",
       version: (event && event.version) || "default",
       query,
       params,

@@ -528,6 +528,31 @@ pub fn failed_package(output: &str) -> Option<String> {
     None
 }
 
+/// The line of an installer's failure output that says what went wrong, for a one-line report:
+/// the first error line that is not boilerplate (npm's `code`/`errno`/`syscall` lines, its
+/// "complete log" pointer and network advice), else the last non-empty line.
+pub fn failure_reason(output: &str) -> &str {
+    const BOILERPLATE: [&str; 7] = [
+        "npm error code ",
+        "npm error errno ",
+        "npm error syscall ",
+        "A complete log of this run",
+        "This is a problem related to network",
+        "In most cases you are behind a proxy",
+        "If you are behind a proxy",
+    ];
+    let lines = || output.lines().map(str::trim).filter(|l| !l.is_empty());
+    lines()
+        .filter(|l| {
+            let lower = l.to_ascii_lowercase();
+            // A bare "npm error network" line is a blank line of npm's advice block.
+            lower.contains("error") && lower != "npm error network"
+        })
+        .find(|l| !BOILERPLATE.iter().any(|b| l.contains(b)))
+        .or_else(|| lines().next_back())
+        .unwrap_or("")
+}
+
 type Key = (String, Installer);
 
 /// Tuning of [`Deps`].
@@ -1712,6 +1737,29 @@ fn failure_text(headline: &str, stdout: &[u8], stderr: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn failure_reason_is_the_telling_line() {
+        let npm = "npm error code ENOTFOUND\nnpm error syscall getaddrinfo\nnpm error errno ENOTFOUND\n\
+                   npm error network request to https://x.example/a.tgz failed, reason: getaddrinfo ENOTFOUND x.example\n\
+                   npm error network This is a problem related to network connectivity.\nnpm error network\n\
+                   npm error A complete log of this run can be found in: /root/.npm/_logs/x.log";
+        assert_eq!(
+            failure_reason(npm),
+            "npm error network request to https://x.example/a.tgz failed, reason: getaddrinfo ENOTFOUND x.example"
+        );
+        let pip = "Collecting nope\nERROR: Could not find a version that satisfies the requirement nope (from versions: none)\n\
+                   ERROR: No matching distribution found for nope";
+        assert_eq!(
+            failure_reason(pip),
+            "ERROR: Could not find a version that satisfies the requirement nope (from versions: none)"
+        );
+        assert_eq!(
+            failure_reason("Loading composer repositories\n  Problem 1\n\n"),
+            "Problem 1"
+        );
+        assert_eq!(failure_reason(""), "");
+    }
+
     use super::*;
     use crate::config::FnPolicy;
     use std::os::unix::fs::PermissionsExt;

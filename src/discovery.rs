@@ -35,6 +35,11 @@ pub struct DiscoveryOptions {
     pub namespace_depth: usize,
     /// `FN_DEFAULT_*`: limits for functions that set none.
     pub policy_defaults: crate::config::PolicyDefaults,
+    /// Project settings that change nothing ([`Settings::warnings`]), listed first among the
+    /// scan's warnings so that they reach every place discovery's do.
+    ///
+    /// [`Settings::warnings`]: crate::config::Settings::warnings
+    pub settings_warnings: Vec<String>,
 }
 
 /// Root `fn.config.json` `assets` block.
@@ -66,6 +71,7 @@ impl Default for DiscoveryOptions {
             extra_ignore_dirs: Vec::new(),
             namespace_depth: defaults::NAMESPACE_DEPTH,
             policy_defaults: crate::config::PolicyDefaults::default(),
+            settings_warnings: Vec::new(),
         }
     }
 }
@@ -1084,7 +1090,7 @@ pub fn discover_with(root: &Path, opts: &DiscoveryOptions, tree: &mut TreeCache)
         assets_dir: None,
         candidates: Vec::new(),
         homes: Vec::new(),
-        warnings: Vec::new(),
+        warnings: opts.settings_warnings.clone(),
         errors: Vec::new(),
         files_scanned: 0,
     };

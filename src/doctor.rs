@@ -330,6 +330,7 @@ pub fn report(dir: Option<PathBuf>, config: Option<PathBuf>, fix: bool) -> Repor
             extra_ignore_dirs: settings.ignore_dirs.clone(),
             namespace_depth: settings.namespace_depth,
             policy_defaults: settings.policy_defaults,
+            settings_warnings: settings.warnings(),
         },
     );
     let routes = d.routes.routes().len();

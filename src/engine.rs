@@ -196,6 +196,10 @@ pub struct Shared {
     pub runtime_order: Vec<RuntimeKind>,
     pub events: EventBus,
     pub logs: Arc<LogBook>,
+    /// Async jobs (`/_fn/jobs`), read back from their folder at start.
+    pub jobs: Arc<crate::jobs::Jobs>,
+    /// `event.secrets`, `/_fn/secrets` and output masking.
+    pub secrets: crate::secrets::Secrets,
     supervisor: Supervisor,
     slots: Mutex<HashMap<String, Arc<FunctionSlot>>>,
     pub socket_dir: PathBuf,
@@ -537,6 +541,8 @@ impl Engine {
             runtime_order,
             events: events.clone(),
             logs,
+            jobs: Arc::new(crate::jobs::Jobs::load(settings.jobs.clone(), &settings.functions_root)),
+            secrets: crate::secrets::Secrets::default(),
             supervisor,
             slots: Mutex::new(HashMap::new()),
             socket_dir,
@@ -598,6 +604,10 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .extend([probe, usage]);
+        if engine.0.jobs.enabled() {
+            let jobs = tokio::spawn(crate::jobs::work(engine.0.clone(), engine.0.shutdown.subscribe()));
+            engine.0.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(jobs);
+        }
         *engine.0.serving.lock().unwrap_or_else(|p| p.into_inner()) = Some(serve);
         events.emit(EngineEvent::Phase { phase: Phase::Serving });
         Ok(engine)
@@ -710,7 +720,7 @@ impl Engine {
     fn start_watching(&self) {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<PathBuf>>();
         let root = self.0.settings.functions_root.clone();
-        let status = match crate::watch::start(&root, tx) {
+        let status = match crate::watch::start(&root, self.0.settings.hot_reload_tuning, tx) {
             Ok(w) => {
                 let status = crate::watch::WatchStatus {
                     enabled: true,
@@ -1080,6 +1090,7 @@ fn discovery_options(settings: &Settings, runtimes: &[RuntimeKind]) -> Discovery
         extra_ignore_dirs: settings.ignore_dirs.clone(),
         namespace_depth: settings.namespace_depth,
         policy_defaults: settings.policy_defaults,
+        settings_warnings: settings.warnings(),
     }
 }
 

@@ -14,13 +14,16 @@ pub mod gateway;
 pub mod host;
 pub mod invoke;
 pub mod isolation;
+pub mod jobs;
 pub mod landing;
 pub mod logs;
 pub mod pool;
 pub mod process;
+pub mod proxy;
 pub mod rescue;
 pub mod routing;
 pub mod runtime;
+pub mod secrets;
 pub mod supervisor;
 
 pub use engine::{Engine, StartError};

@@ -16,11 +16,11 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-/// Quiet time that ends a burst of changes (the original debounces every change by 150 ms).
-pub const QUIET: Duration = Duration::from_millis(40);
-/// The longest a change waits while a burst goes on.
+/// Quiet time that ends a burst of changes (the original debounces every change by 150 ms);
+/// `FN_HOT_RELOAD_DEBOUNCE_MS` sets it.
+pub const QUIET: Duration = crate::config::defaults::WATCH_QUIET;
+/// The longest a change waits while a burst goes on (at least the quiet time).
 pub const MAX_WAIT: Duration = Duration::from_millis(250);
-pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Folders whose changes never affect routes (dependencies, build output, caches); discovery
 /// leaves them out of its listings too, so ignoring their events loses nothing.
@@ -31,7 +31,7 @@ pub use crate::discovery::UNWATCHED_DIRS as QUIET_DIRS;
 pub struct WatchStatus {
     pub enabled: bool,
     pub active: bool,
-    /// `inotify` or `poll`.
+    /// `inotify`, `poll` (no inotify) or `interval` (`FN_HOT_RELOAD_WATCHDOG=0`).
     pub backend: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_scan_at: Option<f64>,
@@ -235,7 +235,11 @@ enum WatcherKind {
 /// Watch `root` recursively; batches of relevant changed paths arrive on `tx`. The root itself
 /// in a batch means events were lost and everything must be read again. Must be called
 /// within a tokio runtime (the coalescing runs as a task).
-pub fn start(root: &Path, tx: mpsc::UnboundedSender<Vec<PathBuf>>) -> Result<Watcher, String> {
+pub fn start(
+    root: &Path,
+    tuning: crate::config::project::HotReloadTuning,
+    tx: mpsc::UnboundedSender<Vec<PathBuf>>,
+) -> Result<Watcher, String> {
     let (raw_tx, raw_rx) = mpsc::unbounded_channel();
     let handler = |root: PathBuf, raw_tx: mpsc::UnboundedSender<Vec<PathBuf>>, inotify: bool| {
         move |result: notify::Result<notify::Event>| match result {
@@ -250,36 +254,47 @@ pub fn start(root: &Path, tx: mpsc::UnboundedSender<Vec<PathBuf>>) -> Result<Wat
             }
         }
     };
-    let inotify = RecommendedWatcher::new(
-        handler(root.to_path_buf(), raw_tx.clone(), true),
-        notify::Config::default(),
-    )
-    .and_then(|mut w| w.watch(root, RecursiveMode::Recursive).map(|_| w));
-    let watcher = match inotify {
-        Ok(w) => Watcher {
-            _inner: WatcherKind::Inotify(w),
-            backend: "inotify",
-        },
-        Err(e) => {
-            // No inotify, or its watch limit (fs.inotify.max_user_watches) is reached.
-            tracing::warn!(
-                "file watching falls back to polling every {} ms: {e}",
-                POLL_INTERVAL.as_millis()
-            );
-            let mut w = PollWatcher::new(
-                handler(root.to_path_buf(), raw_tx, false),
-                notify::Config::default().with_poll_interval(POLL_INTERVAL),
-            )
-            .map_err(|e| e.to_string())?;
-            w.watch(root, RecursiveMode::Recursive).map_err(|e| e.to_string())?;
-            Watcher {
-                _inner: WatcherKind::Poll(w),
-                backend: "poll",
+    let poll = |every: Duration, backend: &'static str| -> Result<Watcher, String> {
+        let mut w = PollWatcher::new(
+            handler(root.to_path_buf(), raw_tx.clone(), false),
+            notify::Config::default().with_poll_interval(every),
+        )
+        .map_err(|e| e.to_string())?;
+        w.watch(root, RecursiveMode::Recursive).map_err(|e| e.to_string())?;
+        Ok(Watcher {
+            _inner: WatcherKind::Poll(w),
+            backend,
+        })
+    };
+    let watcher = if !tuning.watchdog {
+        // FN_HOT_RELOAD_WATCHDOG=0: the original rescans every FN_HOT_RELOAD_INTERVAL seconds;
+        // polling at that period finds the same changes and reloads only what changed.
+        poll(tuning.interval, "interval")?
+    } else {
+        let inotify = RecommendedWatcher::new(
+            handler(root.to_path_buf(), raw_tx.clone(), true),
+            notify::Config::default(),
+        )
+        .and_then(|mut w| w.watch(root, RecursiveMode::Recursive).map(|_| w));
+        match inotify {
+            Ok(w) => Watcher {
+                _inner: WatcherKind::Inotify(w),
+                backend: "inotify",
+            },
+            Err(e) => {
+                // No inotify, or its watch limit (fs.inotify.max_user_watches) is reached.
+                tracing::warn!(
+                    "file watching falls back to polling every {} ms: {e}",
+                    tuning.poll.as_millis()
+                );
+                poll(tuning.poll, "poll")?
             }
         }
     };
+    drop(raw_tx);
     // Ends when the watcher (holding the raw sender) is dropped.
-    tokio::spawn(coalesce(raw_rx, tx, Coalescer::new(QUIET, MAX_WAIT)));
+    let max_wait = MAX_WAIT.max(tuning.debounce);
+    tokio::spawn(coalesce(raw_rx, tx, Coalescer::new(tuning.debounce, max_wait)));
     Ok(watcher)
 }
 
@@ -400,7 +415,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap();
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let _w = start(&root, tx).unwrap();
+        let _w = start(&root, Default::default(), tx).unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
         std::fs::create_dir(root.join("api")).unwrap();
         std::fs::write(root.join("api/new.py"), "def handler(e): return 1\n").unwrap();

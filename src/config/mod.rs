@@ -39,6 +39,13 @@ pub mod defaults {
     pub const MAX_REPLY_HEADERS: usize = 1000;
     pub const MAX_REPLY_HEADER_BYTES: usize = 256 * 1024;
     pub const MAX_ASSET_BYTES: u64 = 32 * 1024 * 1024;
+    /// Changes within this of the last one are reloaded together (`FN_HOT_RELOAD_DEBOUNCE_MS`;
+    /// the original waits 150 ms after every change, ours reports the first one at once).
+    pub const WATCH_QUIET: std::time::Duration = std::time::Duration::from_millis(40);
+    /// Polling period when inotify is unavailable (`FN_HOT_RELOAD_WATCHDOG_POLL`, as the original).
+    pub const WATCH_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+    /// Polling period with the watchdog off (`FN_HOT_RELOAD_INTERVAL`, as the original).
+    pub const HOT_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 }
 
 /// The project-wide limits a function gets when neither it nor a parent folder sets them
@@ -134,6 +141,54 @@ impl InvokeDocs {
     pub fn is_empty(&self) -> bool {
         self == &InvokeDocs::default()
     }
+
+    /// The original's handler comments, in the first 80 lines of a handler file:
+    /// `# @summary …` or `// @summary …`, `@query {"ip":"8.8.8.8"}` (a JSON object), `@body …`
+    /// (JSON if it parses, else text) and `@content_type …`. Unknown keys and a `@query` that
+    /// is not a JSON object are passed over, as the original does.
+    pub fn from_handler_comments(source: &str) -> InvokeDocs {
+        let mut docs = InvokeDocs::default();
+        for line in source.lines().take(80) {
+            let line = line.trim_start();
+            let Some(rest) = line.strip_prefix('#').or_else(|| line.strip_prefix("//")) else {
+                continue;
+            };
+            let Some(rest) = rest.trim_start().strip_prefix('@') else {
+                continue;
+            };
+            let (key, value) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            let value = value.trim();
+            if value.is_empty() || !key.chars().all(|c| c.is_ascii_alphabetic() || c == '_') {
+                continue;
+            }
+            match key.to_ascii_lowercase().as_str() {
+                "summary" => docs.summary = Some(value.to_string()),
+                "query" => {
+                    if let Ok(serde_json::Value::Object(map)) = serde_json::from_str(value) {
+                        docs.query = Some(map);
+                    }
+                }
+                "body" => {
+                    docs.body = Some(
+                        serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string())),
+                    )
+                }
+                "content_type" => docs.content_type = Some(value.to_string()),
+                _ => {}
+            }
+        }
+        docs
+    }
+
+    /// These docs, each field missing here taken from `fallback` (config over comments).
+    pub fn or(self, fallback: InvokeDocs) -> InvokeDocs {
+        InvokeDocs {
+            summary: self.summary.or(fallback.summary),
+            query: self.query.or(fallback.query),
+            body: self.body.or(fallback.body),
+            content_type: self.content_type.or(fallback.content_type),
+        }
+    }
 }
 
 /// The resolved, validated policy of one function: its own `fn.config.json` merged over the
@@ -155,6 +210,9 @@ pub struct FnPolicy {
     /// OpenAPI metadata (`invoke.summary/query/body/content_type`).
     #[serde(skip_serializing_if = "InvokeDocs::is_empty")]
     pub docs: InvokeDocs,
+    /// `edge`: the function may answer with a `proxy` directive (`None`: proxying is off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edge: Option<crate::proxy::EdgePolicy>,
 }
 
 impl Default for FnPolicy {
@@ -170,6 +228,7 @@ impl Default for FnPolicy {
             allow_hosts: Vec::new(),
             strict_fs: true,
             docs: InvokeDocs::default(),
+            edge: None,
         }
     }
 }
@@ -183,4 +242,36 @@ pub struct ConfigError {
     pub file: PathBuf,
     pub field: Option<String>,
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handler_comments_document_a_function() {
+        let src = "// @summary IP intel via remote provider (ipapi)\n// @methods GET\n\
+                   // @query {\"ip\":\"8.8.8.8\",\"mock\":\"1\"}\n//   @body {\"ok\":true}\n\
+                   // @content_type application/json\nconst x = 1; // @summary not a comment line\n";
+        let d = InvokeDocs::from_handler_comments(src);
+        assert_eq!(d.summary.as_deref(), Some("IP intel via remote provider (ipapi)"));
+        assert_eq!(
+            serde_json::Value::Object(d.query.clone().unwrap()),
+            serde_json::json!({"ip": "8.8.8.8", "mock": "1"})
+        );
+        assert_eq!(d.body, Some(serde_json::json!({"ok": true})));
+        assert_eq!(d.content_type.as_deref(), Some("application/json"));
+        let py = InvokeDocs::from_handler_comments("# @summary hi\n# @query [1]\n# @body raw text\n");
+        assert_eq!(
+            (py.summary.as_deref(), py.query, py.body),
+            (Some("hi"), None, Some(serde_json::json!("raw text")))
+        );
+        let config = InvokeDocs {
+            summary: Some("from config".into()),
+            ..InvokeDocs::default()
+        };
+        let merged = config.or(d);
+        assert_eq!(merged.summary.as_deref(), Some("from config"));
+        assert_eq!(merged.content_type.as_deref(), Some("application/json"));
+    }
 }

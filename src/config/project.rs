@@ -31,6 +31,29 @@ pub const BINARY_KEYS: [(&str, &str, &str); 7] = [
     ("go", "FN_GO_BIN", "go"),
 ];
 
+/// The original's hot-reload knobs. With the watchdog on (default) a file watcher reports
+/// changes (inotify; polling every `poll` when inotify is unavailable) and changes that follow
+/// one within `debounce` are reloaded together; with it off the tree is polled every
+/// `interval`, as the original's interval reload does.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HotReloadTuning {
+    pub watchdog: bool,
+    pub poll: Duration,
+    pub debounce: Duration,
+    pub interval: Duration,
+}
+
+impl Default for HotReloadTuning {
+    fn default() -> Self {
+        HotReloadTuning {
+            watchdog: true,
+            poll: defaults::WATCH_POLL,
+            debounce: defaults::WATCH_QUIET,
+            interval: defaults::HOT_RELOAD_INTERVAL,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Folder holding `fastfn.json`, if any (the DIR argument or the working directory).
@@ -43,6 +66,8 @@ pub struct Settings {
     pub runtimes: Vec<RuntimeKind>,
     pub force_url: bool,
     pub hot_reload: bool,
+    /// How changes are noticed (`FN_HOT_RELOAD_WATCHDOG*`, `_DEBOUNCE_MS`, `_INTERVAL`).
+    pub hot_reload_tuning: HotReloadTuning,
     /// Daemons per runtime (`FN_RUNTIME_DAEMONS` > `runtime-daemons` > 1).
     pub daemon_counts: BTreeMap<RuntimeKind, usize>,
     /// `FN_RUNTIME_SOCKETS`: explicit socket paths per runtime (wins over counts).
@@ -89,6 +114,8 @@ pub struct Settings {
     pub max_asset_bytes: u64,
     /// `FN_AUTO_*`, `FN_AUTO_INFER_*`, `FN_PREINSTALL_*`: dependency installs and inference.
     pub deps: crate::deps::Toggles,
+    /// `FN_JOBS_*`.
+    pub jobs: crate::jobs::JobSettings,
 }
 
 /// `fastfn.json` / `fastfn.toml`, keys normalised to kebab-case.
@@ -328,6 +355,32 @@ impl Settings {
             .or(file_bool("hot-reload")?)
             .unwrap_or(true);
 
+        // The original's watcher knobs: seconds (fractions allowed) or milliseconds.
+        let env_secs = |name: &str, min: f64| -> Result<Option<Duration>, ConfigError> {
+            match env(name).filter(|s| !s.trim().is_empty()) {
+                None => Ok(None),
+                Some(s) => match s.trim().parse::<f64>() {
+                    Ok(v) if v.is_finite() && v >= min => Ok(Some(Duration::from_secs_f64(v))),
+                    _ => Err(env_err(
+                        name,
+                        format!("expected a number of seconds ≥ {min}, got `{s}`"),
+                    )),
+                },
+            }
+        };
+        let hot_reload_tuning =
+            HotReloadTuning {
+                watchdog: env_bool("FN_HOT_RELOAD_WATCHDOG")?.unwrap_or(true),
+                poll: env_secs("FN_HOT_RELOAD_WATCHDOG_POLL", 0.01)?.unwrap_or(defaults::WATCH_POLL),
+                debounce: match env("FN_HOT_RELOAD_DEBOUNCE_MS").filter(|s| !s.trim().is_empty()) {
+                    None => defaults::WATCH_QUIET,
+                    Some(s) => Duration::from_millis(s.trim().parse::<u64>().map_err(|_| {
+                        env_err("FN_HOT_RELOAD_DEBOUNCE_MS", format!("expected milliseconds, got `{s}`"))
+                    })?),
+                },
+                interval: env_secs("FN_HOT_RELOAD_INTERVAL", 1.0)?.unwrap_or(defaults::HOT_RELOAD_INTERVAL),
+            };
+
         let mut daemon_counts = match file.keys.get("runtime-daemons") {
             None | Some(Value::Null) => BTreeMap::new(),
             Some(Value::String(s)) => parse_counts(s).map_err(|m| field_err("runtime-daemons", m))?,
@@ -555,6 +608,7 @@ impl Settings {
 
         Ok(Settings {
             deps: crate::deps::Toggles::from_env(env),
+            jobs: crate::jobs::JobSettings::from_env(env),
             max_asset_bytes,
             project_dir,
             functions_root,
@@ -563,6 +617,7 @@ impl Settings {
             runtimes,
             force_url,
             hot_reload,
+            hot_reload_tuning,
             daemon_counts,
             explicit_sockets,
             binaries,
@@ -595,6 +650,23 @@ impl Settings {
     pub fn from_env(overrides: &Overrides) -> Result<Settings, ConfigError> {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
         Settings::resolve(overrides, &|k| std::env::var(k).ok(), &cwd)
+    }
+
+    /// Settings this build accepts but that change nothing, each said in one line (reported
+    /// with discovery's warnings: CLI, `/_fn/health`, dashboard) rather than ignored in silence.
+    pub fn warnings(&self) -> Vec<String> {
+        self.daemon_counts
+            .iter()
+            .filter(|(rt, n)| **n != 1 && matches!(rt, RuntimeKind::Lua | RuntimeKind::Rust | RuntimeKind::Go))
+            .map(|(rt, n)| {
+                let how = if *rt == RuntimeKind::Lua {
+                    "lua runs inside the engine"
+                } else {
+                    "each function runs as its own process (docs/compat.md)"
+                };
+                format!("runtime-daemons: {rt}={n} has no effect: {how}")
+            })
+            .collect()
     }
 
     /// Number of daemons for a runtime (lua ignores counts).
@@ -642,6 +714,60 @@ mod tests {
         assert_eq!(s.daemon_count(RuntimeKind::Python), 1);
         assert_eq!(s.daemon_count(RuntimeKind::Lua), 0);
         assert_eq!(s.binary("python"), "python3");
+    }
+
+    #[test]
+    fn hot_reload_knobs_are_read_and_checked() {
+        let d = tempfile::tempdir().unwrap();
+        let s = resolve(d.path(), &[], Overrides::default()).unwrap();
+        assert_eq!(s.hot_reload_tuning, HotReloadTuning::default());
+        let s = resolve(
+            d.path(),
+            &[
+                ("FN_HOT_RELOAD_WATCHDOG", "0"),
+                ("FN_HOT_RELOAD_WATCHDOG_POLL", "0.5"),
+                ("FN_HOT_RELOAD_DEBOUNCE_MS", "150"),
+                ("FN_HOT_RELOAD_INTERVAL", "3"),
+            ],
+            Overrides::default(),
+        )
+        .unwrap();
+        let t = s.hot_reload_tuning;
+        assert!(!t.watchdog);
+        assert_eq!(
+            (t.poll, t.debounce, t.interval),
+            (
+                Duration::from_millis(500),
+                Duration::from_millis(150),
+                Duration::from_secs(3)
+            )
+        );
+        for (name, bad) in [
+            ("FN_HOT_RELOAD_DEBOUNCE_MS", "soon"),
+            ("FN_HOT_RELOAD_INTERVAL", "0.2"),
+            ("FN_HOT_RELOAD_WATCHDOG_POLL", "-1"),
+            ("FN_HOT_RELOAD_WATCHDOG", "maybe"),
+        ] {
+            let e = resolve(d.path(), &[(name, bad)], Overrides::default()).unwrap_err();
+            assert!(e.to_string().contains(name), "{name}={bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn daemon_counts_that_change_nothing_are_warned_about() {
+        let d = tempfile::tempdir().unwrap();
+        let s = resolve(
+            d.path(),
+            &[("FN_RUNTIME_DAEMONS", "rust=3,python=2,lua=2,go=1")],
+            Overrides::default(),
+        )
+        .unwrap();
+        let w = s.warnings();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].starts_with("runtime-daemons: lua=2 has no effect"), "{w:?}");
+        assert!(w[1].starts_with("runtime-daemons: rust=3 has no effect"), "{w:?}");
+        let quiet = resolve(d.path(), &[("FN_RUNTIME_DAEMONS", "python=3")], Overrides::default()).unwrap();
+        assert!(quiet.warnings().is_empty());
     }
 
     #[test]

@@ -341,6 +341,11 @@ async fn invoke(
             for (name, value) in reply.headers {
                 headers.append(name, value);
             }
+            // nginx's `default_type`: the original labels a reply that names no type
+            // `text/plain` (a bodiless 204 or 304 gets none).
+            if !headers.contains_key(hyper::header::CONTENT_TYPE) && !matches!(reply.status, 204 | 304) {
+                headers.insert(hyper::header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+            }
             if reply.stdout.is_some() || reply.stderr.is_some() {
                 record_output(
                     shared,
@@ -450,6 +455,7 @@ async fn invoke(
                 .iter()
                 .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
                 .collect(),
+            trigger: None,
         }));
     }
     resp

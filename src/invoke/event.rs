@@ -28,6 +28,8 @@ pub struct EventParts<'a> {
     pub worker_pid: u32,
     /// `context.user`, from `/_fn/invoke`.
     pub user: Option<&'a serde_json::Value>,
+    /// `event.secrets`: the function's `is_secret` keys (see [`crate::secrets`]).
+    pub secrets: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Serialize)]
@@ -67,6 +69,8 @@ struct Event<'a> {
     session: Option<Session<'a>>,
     client: Client<'a>,
     context: Context<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secrets: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 struct RawPath<'a>(&'a str, Option<&'a str>);
@@ -258,6 +262,9 @@ struct Context<'a> {
     worker_pool: &'a crate::config::WorkerPoolPolicy,
     gateway: Gateway,
     debug: Debug,
+    /// Absent, not `null`, when no caller set it: the original sends no `user` key, and a
+    /// handler that copies `context.user` into its reply must answer the same.
+    #[serde(skip_serializing_if = "Option::is_none")]
     user: Option<&'a serde_json::Value>,
 }
 
@@ -335,6 +342,7 @@ pub fn request_payload(p: &EventParts<'_>) -> Vec<u8> {
                 debug: Debug { enabled: p.debug },
                 user: p.user,
             },
+            secrets: p.secrets,
         },
     };
     // Serialising plain structs into a Vec cannot fail.
@@ -383,6 +391,7 @@ mod tests {
             target: &t,
             debug: true,
             worker_pid: 99,
+            secrets: None,
             user: None,
         });
         let v: Value = serde_json::from_slice(&payload).unwrap();
@@ -414,7 +423,7 @@ mod tests {
         assert_eq!(c["worker_pool"]["max_workers"], 20);
         assert_eq!(c["gateway"], json!({"worker_pid": 99}));
         assert_eq!(c["debug"], json!({"enabled": true}));
-        assert_eq!(c["user"], Value::Null);
+        assert!(c.get("user").is_none(), "no user key without a caller's user: {c}");
     }
 
     #[test]
@@ -435,6 +444,7 @@ mod tests {
             debug: false,
             worker_pid: 1,
             user: None,
+            secrets: None,
         });
         let v: Value = serde_json::from_slice(&payload).unwrap();
         let e = &v["event"];

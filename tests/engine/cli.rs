@@ -122,14 +122,16 @@ async fn init_scaffolds_are_served() {
         assert!(out.status.success());
     }
     let e = crate::support::start_in(root.path(), &[("FN_RUNTIMES", "node,python,lua")]).await;
-    for (path, word) in [("/n?name=Ann", "Ann"), ("/p?name=Bo", "Bo"), ("/l?name=Cy", "Cy")] {
+    // The original's node template greets without the name; all three echo the query.
+    for (path, word, message) in [
+        ("/n?name=Ann", "Ann", "Hello from FastFN Node!"),
+        ("/p?name=Bo", "Bo", "Hello, Bo from FastFN Python!"),
+        ("/l?name=Cy", "Cy", "Hello, Cy from FastFN Lua!"),
+    ] {
         let r = e.get(path).await;
         assert_eq!(r.status, 200, "{path}: {}", r.text());
-        assert!(
-            r.json()["message"].as_str().is_some_and(|m| m.contains(word)),
-            "{path}: {}",
-            r.text()
-        );
+        assert_eq!(r.json()["message"], message, "{path}: {}", r.text());
+        assert_eq!(r.json()["query"]["name"], word, "{path}: {}", r.text());
     }
     e.stop().await;
 }

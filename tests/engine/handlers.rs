@@ -285,3 +285,39 @@ async fn fastfn_handler_forms_through_the_gateway() {
     assert_eq!((seen.0.as_str(), seen.1.as_str()), ("py new", "js new!"));
     e.stop().await;
 }
+
+/// A reply that names no type is `text/plain`, as nginx's `default_type` makes it in the
+/// original; a bodiless 204 gets none; a type the handler names is kept.
+#[tokio::test]
+async fn a_reply_without_a_type_is_text_plain() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(
+        root.join("plain.js"),
+        "exports.handler = async () => ({ status: 200, body: 'hi' });\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("nothing.js"),
+        "exports.handler = async () => ({ status: 204 });\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("typed.py"),
+        "def handler(event):\n    return {'status': 201, 'headers': {'Content-Type': 'text/csv'}, 'body': 'a,b'}\n",
+    )
+    .unwrap();
+    let e = start_in(root, &[("FN_RUNTIMES", "node,python")]).await;
+    let r = e.get("/plain").await;
+    assert_eq!(
+        (r.status, r.header("content-type")),
+        (200, Some("text/plain")),
+        "{}",
+        r.text()
+    );
+    let r = e.get("/nothing").await;
+    assert_eq!((r.status, r.header("content-type")), (204, None));
+    let r = e.get("/typed").await;
+    assert_eq!((r.status, r.header("content-type")), (201, Some("text/csv")));
+    e.stop().await;
+}

@@ -381,3 +381,31 @@ async fn runtimes_start_when_a_route_needs_them_and_stop_with_the_last() {
     assert_eq!(demand, vec![(Node, true), (Node, false)]);
     e.stop().await;
 }
+
+/// `FN_HOT_RELOAD_WATCHDOG=0`: no file watcher; the tree is polled every
+/// `FN_HOT_RELOAD_INTERVAL` seconds, as the original's interval reload does, and health says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_watchdog_off_changes_are_found_by_interval_polling() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "first.py", &py_returning("one"));
+    let e = start_in(
+        dir.path(),
+        &[
+            ("FN_RUNTIMES", "python"),
+            ("FN_HOT_RELOAD_WATCHDOG", "0"),
+            ("FN_HOT_RELOAD_INTERVAL", "1"),
+        ],
+    )
+    .await;
+    let h = e.get("/_fn/health").await.json();
+    assert_eq!(
+        h["hot_reload"]["watchdog"]["backend"], "interval",
+        "{}",
+        h["hot_reload"]
+    );
+    write(dir.path(), "second.py", &py_returning("two"));
+    // Within one polling period plus the rescan (poll gives up after 5 s).
+    let took = poll(&e, "/second", |r| r.status == 200).await;
+    assert!(took < Duration::from_secs(3), "found after {took:?}");
+    e.stop().await;
+}

@@ -1,7 +1,9 @@
 import { useEffect, useState } from 'preact/hooks';
 import { useApp } from './ctx';
 import { INSTALL_HINT } from './format';
+import { EnvView } from './views/env';
 import { HealthView } from './views/health';
+import { JobsView } from './views/jobs';
 import { LogsView } from './views/logs';
 import { QueuesView } from './views/queues';
 import { ReloadsView } from './views/reloads';
@@ -13,9 +15,11 @@ const TABS = [
   ['routes', 'Routes'],
   ['health', 'Health'],
   ['queues', 'Queues'],
+  ['jobs', 'Jobs'],
   ['requests', 'Requests'],
   ['logs', 'Logs'],
   ['reloads', 'Reloads'],
+  ['env', 'Env'],
 ] as const;
 type Tab = (typeof TABS)[number][0];
 
@@ -276,6 +280,8 @@ export function App() {
         {tab === 'requests' && <RequestsView />}
         {tab === 'logs' && <LogsView />}
         {tab === 'reloads' && <ReloadsView />}
+        {tab === 'jobs' && <JobsView />}
+        {tab === 'env' && <EnvView />}
       </main>
     </div>
   );

@@ -49,6 +49,26 @@ export interface PoolState {
 }
 
 export type LogEntry = LogLine & { index?: number; seq: number };
+
+/** A dependency install or a compiled function's build, followed live from its events. */
+export interface WorkEntry {
+  kind: 'deps' | 'build';
+  runtime: RuntimeKind;
+  function: string;
+  state: 'running' | 'ok' | 'failed';
+  /** Installer and manifest (deps) or nothing (build). */
+  detail: string;
+  /** The installer's output lines as they arrive (the newest MAX_WORK_LINES). */
+  lines: string[];
+  /** Epoch ms when it started (or was first seen). */
+  started: number;
+  ms?: number;
+  /** Error code and message of a failure. */
+  message?: string;
+}
+
+export const MAX_WORK = 50;
+export const MAX_WORK_LINES = 40;
 export type ReloadEntry = Extract<EngineEvent, { type: 'reload' }> & { at: number };
 
 export interface State {
@@ -67,6 +87,8 @@ export interface State {
   requests: RequestRecord[]; // newest first
   logs: LogEntry[]; // oldest first
   reloads: ReloadEntry[]; // newest first
+  /** Installs and builds, keyed `kind:runtime/function`, newest last. */
+  work: Map<string, WorkEntry>;
   project: Project | null;
   projectKnown: boolean;
   recent: string[];
@@ -95,6 +117,7 @@ export class Store {
     requests: [],
     logs: [],
     reloads: [],
+    work: new Map(),
     project: null,
     projectKnown: false,
     recent: [],
@@ -361,6 +384,39 @@ export class Store {
         p.stats = e.stats;
         break;
       }
+      case 'deps_installing':
+        this.work('deps', e.runtime, e.function, `${e.installer} · ${e.manifest}`);
+        break;
+      case 'deps_progress': {
+        const w = this.work('deps', e.runtime, e.function, e.manager, false);
+        w.lines.push(e.line);
+        if (w.lines.length > MAX_WORK_LINES) w.lines.splice(0, w.lines.length - MAX_WORK_LINES);
+        break;
+      }
+      case 'deps_ready': {
+        const w = this.work('deps', e.runtime, e.function, e.manifest, false);
+        w.state = 'ok';
+        w.ms = e.ms;
+        break;
+      }
+      case 'deps_failed': {
+        const w = this.work('deps', e.runtime, e.function, e.manifest, false);
+        w.state = 'failed';
+        w.ms = e.ms;
+        w.message = `${e.code}${e.package ? ` (${e.package})` : ''}`;
+        if (e.output && w.lines.length === 0) w.lines = e.output.split('\n').slice(-MAX_WORK_LINES);
+        break;
+      }
+      case 'build_started':
+        this.work('build', e.runtime, e.function, '');
+        break;
+      case 'build_finished': {
+        const w = this.work('build', e.runtime, e.function, '', false);
+        w.state = e.ok ? 'ok' : 'failed';
+        w.ms = e.ms;
+        if (!e.ok) w.message = e.message;
+        break;
+      }
       case 'request': {
         const { type: _t, ...rec } = e;
         s.requests.unshift(rec);
@@ -370,6 +426,22 @@ export class Store {
       }
     }
     this.changed();
+  }
+
+  /** The entry of an install or build; `fresh` starts it over (a new run of the same work). */
+  private work(kind: WorkEntry['kind'], runtime: RuntimeKind, fn: string, detail: string, fresh = true): WorkEntry {
+    const key = `${kind}:${runtime}/${fn}`;
+    const m = this.state.work;
+    let w = m.get(key);
+    if (!w || fresh) {
+      w = { kind, runtime, function: fn, state: 'running', detail, lines: [], started: Date.now() };
+      m.delete(key);
+      m.set(key, w);
+      if (m.size > MAX_WORK) m.delete(m.keys().next().value as string);
+    } else if (!w.detail) {
+      w.detail = detail;
+    }
+    return w;
   }
 
   /** Append live log lines, keeping the newest MAX_LOGS. */

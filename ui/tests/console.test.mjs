@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -73,7 +73,15 @@ async function startEngine(dir, sockDir) {
   mkdirSync(sockDir, { recursive: true });
   const engine = spawn(BIN, ['dev', dir, '--port', String(port)], {
     cwd: ROOT,
-    env: { ...process.env, FN_UI_ENABLED: '1', FN_UI_DIR: DIST, FN_SOCKET_BASE_DIR: sockDir, NO_COLOR: '1' },
+    // Jobs are written beside the sockets, never into the (read-only) project.
+    env: {
+      ...process.env,
+      FN_UI_ENABLED: '1',
+      FN_UI_DIR: DIST,
+      FN_SOCKET_BASE_DIR: sockDir,
+      FN_JOBS_DIR: join(sockDir, 'jobs'),
+      NO_COLOR: '1',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
@@ -242,6 +250,53 @@ describe('console in a browser', () => {
     await page.screenshot({ path: SCREENSHOT });
   });
 
+  test('the Jobs view runs a function as a job and shows its result', async () => {
+    await page.locator('[data-testid=tab-jobs]').click();
+    await page.locator('[data-testid=job-function]').waitFor();
+    const option = await page.$$eval('[data-testid=job-function] option', (opts) =>
+      opts.find((o) => /^python · hello\.py$/.test(o.textContent.trim()))?.value,
+    );
+    assert.ok(option, 'hello.py is offered as a job target');
+    await page.locator('[data-testid=job-function]').selectOption(option);
+    await page.locator('[data-testid=job-method]').selectOption('GET');
+    await page.locator('[data-testid=job-submit]').click();
+    // Queued, then run by the engine's worker; the list follows without a reload.
+    const row = page.locator('[data-testid=job-row][data-status=done]').first();
+    await row.waitFor({ timeout: 15_000 });
+    const id = await row.getAttribute('data-id');
+    const job = await (await fetch(`${base}/_fn/jobs/${id}`)).json();
+    assert.equal(job.status, 'done');
+    assert.equal(job.name, 'hello.py');
+    assert.equal(Number(await page.locator('[data-testid=job-counts] [data-status=done]').getAttribute('data-count')) >= 1, true);
+    await row.locator('[data-testid=job-show-result]').click();
+    await page.locator('[data-testid=job-result][data-status="200"]').waitFor();
+    const body = await page.locator('[data-testid=job-result-body]').innerText();
+    assert.deepEqual(JSON.parse(body), { message: 'Hello, world!', runtime: 'python' });
+    // A job submitted through the API shows up too.
+    const other = await (
+      await fetch(`${base}/_fn/jobs`, {
+        method: 'POST',
+        headers: { 'X-Fn-Request': '1', 'Content-Type': 'application/json' },
+        body: JSON.stringify({ name: 'hello.py', query: { name: 'API' } }),
+      })
+    ).json();
+    await page.locator(`[data-testid=job-row][data-id="${other.id}"]`).waitFor();
+    await page.screenshot({ path: join(ROOT, 'docs/screenshots/console-jobs.png') });
+  });
+
+  test('the Env view shows fn.env.json with secret values masked', async () => {
+    await page.locator('[data-testid=tab-env]').click();
+    const row = page.locator('[data-testid=env-function][data-name="settings/handler.py"] [data-testid=env-row][data-key=API_KEY]');
+    await row.waitFor();
+    assert.equal(await row.getAttribute('data-secret'), 'true');
+    assert.match(await row.locator('[data-testid=env-value]').innerText(), /secret/);
+    const plain = page.locator('[data-testid=env-function][data-name="settings/handler.py"] [data-testid=env-row][data-key=GREETING]');
+    assert.equal(await plain.locator('[data-testid=env-value]').innerText(), 'hi from fn.env.json');
+    assert.ok(!(await page.content()).includes('not-a-real-secret'), 'the secret value is nowhere in the page');
+    const env = await (await fetch(`${base}/_fn/env`)).text();
+    assert.ok(!env.includes('not-a-real-secret'), '/_fn/env never sends it');
+  });
+
   test('a runtime no route uses shows as not needed, not down', async () => {
     const dir = join(tmp, 'python-only');
     mkdirSync(dir);
@@ -268,11 +323,35 @@ describe('console in a browser', () => {
       await stopEngine(other.engine);
     }
   });
+  test("a dependency install shows in Health with its installer's output", async () => {
+    const dir = join(tmp, 'deps-project');
+    mkdirSync(dir);
+    copyFileSync(join(ROOT, 'fixtures/demo/hello.py'), join(dir, 'hello.py'));
+    const other = await startEngine(dir, join(tmp, 'sock3'));
+    const p2 = await ctx.newPage();
+    try {
+      await p2.goto(`${other.base}/console/#health`);
+      await p2.locator('[data-testid=connection]', { hasText: 'live' }).waitFor();
+      // Added while the page watches: the reload starts the install, and pip refuses a path
+      // that does not exist at once, offline.
+      mkdirSync(join(dir, 'needs'));
+      writeFileSync(join(dir, 'needs', 'requirements.txt'), './no-such-package-dir\n');
+      writeFileSync(join(dir, 'needs', 'handler.py'), 'def handler(event):\n    return {"ok": True}\n');
+      const row = p2.locator('[data-testid=work-row][data-kind=deps][data-function=needs]');
+      await row.waitFor({ timeout: 30000 });
+      await p2.locator('[data-testid=work-row][data-function=needs][data-state=failed]').waitFor({ timeout: 60000 });
+      const lines = await p2.locator('[data-testid=work-lines]').first().innerText();
+      assert.match(lines, /no-such-package-dir/, `the installer's own words are shown: ${lines}`);
+    } finally {
+      await p2.close();
+      await stopEngine(other.engine);
+    }
+  });
 
   test('health shows the sandbox of every function and names a crashing one', async () => {
     const dir = join(tmp, 'isolation');
     for (const f of ['py', 'py-open', 'crash', 'healthy']) cpSync(join(ROOT, 'fixtures/sandbox', f), join(dir, f), { recursive: true });
-    const other = await startEngine(dir, join(tmp, 'sock3'));
+    const other = await startEngine(dir, join(tmp, 'sock4'));
     const p3 = await ctx.newPage();
     const row = (key) => p3.locator(`[data-testid=isolation-row][data-key="${key}"]`);
     try {

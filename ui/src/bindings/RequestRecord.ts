@@ -9,4 +9,8 @@ export type RequestRecord = { id: string, ts: number, method: string, path: stri
 /**
  * Where the time went, stage by stage.
  */
-stages: Stages, headers: Array<[string, string]>, };
+stages: Stages, headers: Array<[string, string]>, 
+/**
+ * What started the call when it was not an HTTP request (`job`).
+ */
+trigger?: string, };

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { useApp } from '../ctx';
 import type { RuntimeKind, RuntimeState } from '../contract';
 import { fmtAgo, fmtBytes, INSTALL_HINT } from '../format';
-import type { SocketState } from '../store';
+import type { SocketState, WorkEntry } from '../store';
 import { IsolationPanel } from './isolation';
 
 export function HealthView() {
@@ -76,6 +76,7 @@ export function HealthView() {
           );
         })}
       </div>
+      <WorkPanel work={[...state.work.values()].reverse()} />
       {missing.length > 0 && (
         <section class="panel warn">
           <h3>Runtimes not available</h3>
@@ -170,5 +171,68 @@ function SocketRow({ s, idle }: { s: SocketState; idle: boolean }) {
         )}
       </td>
     </tr>
+  );
+}
+
+/** Dependency installs and builds: running ones with their installer's output as it arrives. */
+function WorkPanel({ work }: { work: WorkEntry[] }) {
+  if (work.length === 0) return null;
+  return (
+    <section class="panel" data-testid="work-panel">
+      <h3>Installs and builds</h3>
+      <table class="grid">
+        <thead>
+          <tr>
+            <th>Function</th>
+            <th>Work</th>
+            <th>State</th>
+            <th class="num">Time</th>
+            <th>Detail</th>
+          </tr>
+        </thead>
+        <tbody>
+          {work.map((w) => (
+            <WorkRow w={w} key={`${w.kind}:${w.runtime}/${w.function}`} />
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+function WorkRow({ w }: { w: WorkEntry }) {
+  const [open, setOpen] = useState(false);
+  const showLines = w.lines.length > 0 && (w.state !== 'ok' || open);
+  return (
+    <>
+      <tr data-testid="work-row" data-kind={w.kind} data-function={w.function} data-state={w.state}>
+        <td>
+          <span class={`rt rt-${w.runtime}`}>{w.runtime}</span> {w.function}
+        </td>
+        <td>{w.kind === 'deps' ? 'dependencies' : 'build'}</td>
+        <td class={w.state === 'failed' ? 'bad' : w.state === 'running' ? '' : 'muted'}>
+          {w.state === 'running' ? (w.kind === 'deps' ? 'installing…' : 'building…') : w.state === 'ok' ? 'done' : 'failed'}
+        </td>
+        <td class="num">{w.ms != null ? `${(w.ms / 1000).toFixed(1)} s` : fmtAgo(w.started / 1000)}</td>
+        <td class="muted small">
+          {w.message && <span class="bad">{w.message} · </span>}
+          {w.detail}
+          {w.state === 'ok' && w.lines.length > 0 && (
+            <button class="small" onClick={() => setOpen(!open)}>
+              {open ? 'hide output' : 'output'}
+            </button>
+          )}
+        </td>
+      </tr>
+      {showLines && (
+        <tr>
+          <td colSpan={5}>
+            <pre class="work-lines" data-testid="work-lines">
+              {w.lines.join('\n')}
+            </pre>
+          </td>
+        </tr>
+      )}
+    </>
   );
 }
