@@ -21,6 +21,7 @@ mod pool;
 mod reload;
 mod routing;
 mod runtimes;
+mod sandbox;
 mod secrets;
 mod supervisor;
 mod support;
