@@ -154,7 +154,15 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
     let get = matches!(parts.method, Method::GET | Method::HEAD);
     if matches!(path, "/_fn/health" | "/system/metrics") {
         return if get {
-            json_response(StatusCode::OK, &health_snapshot(shared))
+            let h = health_snapshot(shared);
+            // `?probe=1` (Kubernetes probes, docs/deploy.md): 503 while a needed runtime is down.
+            let down = crate::k8s::wants_probe(parts.uri.query()) && h.runtimes.values().any(|r| !r.health.up);
+            let status = if down {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::OK
+            };
+            json_response(status, &h)
         } else {
             only_get(path)
         };

@@ -14,6 +14,7 @@ mod errors;
 mod events;
 mod handlers;
 mod health;
+mod k8s;
 mod pool;
 mod reload;
 mod routing;

@@ -1,0 +1,432 @@
+//! `fastfn export k8s` and the engine as a replica: the exports of `fixtures/demo` and
+//! `fixtures/k8s` (schedules, secrets) validate against the Kubernetes schemas offline
+//! (`kubernetes-validate`, installed by `scripts/ensure-tools`); the Containerfile builds and
+//! the image serves `/hello` when podman and a Debian base image are on the machine; SIGTERM
+//! drains a request in flight; `/_fn/health?probe=1` fails while a runtime is down.
+
+use crate::support::*;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Run `fastfn export k8s` on a fixture into a fresh folder; returns (folder, stderr).
+fn export(fixture_name: &str, extra: &[&str]) -> (tempfile::TempDir, String) {
+    let out = tempfile::tempdir().expect("temp");
+    let target = out.path().join("k8s");
+    let o = Command::new(env!("CARGO_BIN_EXE_fastfn"))
+        .args(["export", "k8s"])
+        .arg(fixture(fixture_name))
+        .arg("--out")
+        .arg(&target)
+        .args(extra)
+        .env_remove("FN_RUNTIMES")
+        .output()
+        .expect("run fastfn export");
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        o.status.success(),
+        "export failed: {stderr}\n{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    (out, stderr)
+}
+
+fn manifests(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("read out")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml") && n != "kustomization.yaml")
+        .collect();
+    v.sort();
+    v
+}
+
+/// `kubernetes-validate --strict` on every manifest (unknown fields fail too). The package
+/// ships its schemas: no network.
+fn validate(dir: &Path) {
+    let files = manifests(dir);
+    assert!(!files.is_empty());
+    let o = Command::new("python3")
+        .args(["-m", "kubernetes_validate", "--strict"])
+        .args(&files)
+        .current_dir(dir)
+        .output()
+        .expect("python3");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        !text.contains("No module named kubernetes_validate"),
+        "kubernetes-validate is not installed: run scripts/ensure-tools ({text})"
+    );
+    assert!(o.status.success(), "schema validation failed:\n{text}");
+    for f in &files {
+        assert!(text.contains(&format!("{f} passed")), "{f} not validated:\n{text}");
+    }
+}
+
+/// The kustomization lists exactly the manifests written.
+fn kustomization_lists_all(dir: &Path) {
+    let k = std::fs::read_to_string(dir.join("kustomization.yaml")).expect("kustomization");
+    for f in manifests(dir) {
+        assert!(k.contains(&format!("- \"{f}\"")), "{f} not in kustomization:\n{k}");
+    }
+    let listed = k.lines().filter(|l| l.trim_start().starts_with("- \"")).count();
+    assert_eq!(listed, manifests(dir).len(), "{k}");
+}
+
+/// Every file under `dir` (the project copy included), read as bytes, has no `needle`.
+fn nowhere(dir: &Path, needle: &str) {
+    for e in std::fs::read_dir(dir).expect("read").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            nowhere(&p, needle);
+        } else if p.file_name().is_some_and(|n| n != "fastfn") {
+            let bytes = std::fs::read(&p).expect("read file");
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(needle),
+                "{} holds a secret value",
+                p.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn demo_export_validates_against_the_kubernetes_schemas() {
+    let (out, _) = export("demo", &[]);
+    let dir = out.path().join("k8s");
+    for f in [
+        "Containerfile",
+        "README.md",
+        "fastfn",
+        "project/hello.py",
+        "project/fastfn.json",
+    ] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+    validate(&dir);
+    kustomization_lists_all(&dir);
+    // demo/settings has one secret: its name is in the template, its value nowhere.
+    let secret = std::fs::read_to_string(dir.join("secret.yaml")).expect("secret");
+    assert!(secret.contains("API_KEY: \"\""), "{secret}");
+    nowhere(&dir, "not-a-real-secret");
+    let env = std::fs::read_to_string(dir.join("project/settings/fn.env.json")).expect("env copy");
+    assert!(env.contains("GREETING") && !env.contains("API_KEY"), "{env}");
+    let d = std::fs::read_to_string(dir.join("deployment.yaml")).expect("deployment");
+    for want in [
+        "\"0.0.0.0\"",
+        "/_fn/health?probe=1",
+        "FN_LOG_FORMAT",
+        "preStop",
+        "readOnlyRootFilesystem: true",
+    ] {
+        assert!(d.contains(want), "{want} missing:\n{d}");
+    }
+    let cf = std::fs::read_to_string(dir.join("Containerfile")).expect("Containerfile");
+    assert!(
+        cf.contains("python3 nodejs") && cf.contains("RUN fastfn prepare /app"),
+        "{cf}"
+    );
+}
+
+#[test]
+fn schedules_and_secrets_export_validates() {
+    let (out, stderr) = export("k8s", &["--name", "Shop", "--image", "registry.example/shop:1"]);
+    let dir = out.path().join("k8s");
+    validate(&dir);
+    kustomization_lists_all(&dir);
+    assert_eq!(
+        manifests(&dir),
+        [
+            "configmap.yaml",
+            "cronjob-shop-cron-nightly.yaml",
+            "cronjob-shop-cron-report.yaml",
+            "deployment.yaml",
+            "hpa.yaml",
+            "secret.yaml",
+            "service.yaml"
+        ]
+    );
+    let report = std::fs::read_to_string(dir.join("cronjob-shop-cron-report.yaml")).expect("cron");
+    for want in [
+        "schedule: \"*/5 * * * *\"",
+        "\"POST\"",
+        "\"X-Report: cron\"",
+        "\"{\\\"send\\\":true}\"",
+        "\"http://shop:8080/report?kind=daily%20totals\"",
+        "backoffLimit: 2",
+        "image: \"registry.example/shop:1\"",
+    ] {
+        assert!(report.contains(want), "{want} missing:\n{report}");
+    }
+    let nightly = std::fs::read_to_string(dir.join("cronjob-shop-cron-nightly.yaml")).expect("cron");
+    assert!(
+        nightly.contains("schedule: \"30 2 * * *\"") && nightly.contains("timeZone: \"Etc/GMT-2\""),
+        "{nightly}"
+    );
+    // The 5-second schedule cannot be a CronJob: refused aloud, in the CLI and the README.
+    assert!(
+        stderr.contains("ticker: schedule not exported: every_seconds 5"),
+        "{stderr}"
+    );
+    let readme = std::fs::read_to_string(dir.join("README.md")).expect("readme");
+    assert!(readme.contains("every_seconds 5"), "{readme}");
+    assert!(!stderr.contains("`schedule` is not supported"), "{stderr}");
+    let secret = std::fs::read_to_string(dir.join("secret.yaml")).expect("secret");
+    assert!(
+        secret.contains("DB_PASSWORD: \"\"") && secret.contains("REPORT_API_TOKEN: \"\""),
+        "{secret}"
+    );
+    nowhere(&dir, "k8s-fixture-secret-value-never-exported");
+    nowhere(&dir, "another-fixture-secret");
+    let d = std::fs::read_to_string(dir.join("deployment.yaml")).expect("deployment");
+    assert!(
+        d.contains("\"python=2\"") && d.contains("name: \"shop-secrets\""),
+        "{d}"
+    );
+    let cm = std::fs::read_to_string(dir.join("configmap.yaml")).expect("configmap");
+    assert!(cm.contains("ops@example.com") && cm.contains("runtime-daemons"), "{cm}");
+}
+
+#[test]
+fn export_refuses_a_non_empty_folder_without_force() {
+    let out = tempfile::tempdir().expect("temp");
+    std::fs::write(out.path().join("mine.txt"), "keep").expect("write");
+    let o = Command::new(env!("CARGO_BIN_EXE_fastfn"))
+        .args(["export", "k8s"])
+        .arg(fixture("k8s"))
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
+    assert!(!out.path().join("deployment.yaml").exists());
+}
+
+/// podman (or buildah) and a Debian 12 base image already on this machine (registries other
+/// than Debian's may be out of reach): `FASTFN_K8S_BASE_IMAGE`, else the Containerfile's default.
+fn container_setup() -> Result<(&'static str, String), String> {
+    let tool = ["podman", "buildah"]
+        .into_iter()
+        .find(|t| which::which(t).is_ok())
+        .ok_or("neither podman nor buildah is installed")?;
+    let base =
+        std::env::var("FASTFN_K8S_BASE_IMAGE").unwrap_or_else(|_| "docker.io/library/debian:bookworm-slim".into());
+    let present = match tool {
+        "podman" => Command::new("podman").args(["image", "exists", &base]).status(),
+        _ => Command::new("buildah")
+            .args(["inspect", "--type", "image", &base])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status(),
+    }
+    .map(|s| s.success())
+    .unwrap_or(false);
+    if !present {
+        return Err(format!(
+            "the base image {base} is not on this machine (pull it, or import a Debian 12 root \
+             filesystem and name it in FASTFN_K8S_BASE_IMAGE; docs/deploy.md)"
+        ));
+    }
+    Ok((tool, base))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn containerfile_builds_and_the_image_serves_hello() {
+    let (tool, base) = match container_setup() {
+        Ok(x) => x,
+        Err(why) => {
+            eprintln!("SKIP containerfile_builds_and_the_image_serves_hello: {why}");
+            return;
+        }
+    };
+    let (out, _) = export("k8s", &["--image", "localhost/fastfn-k8s-test:latest"]);
+    let dir = out.path().join("k8s");
+    let build = match tool {
+        "podman" => Command::new("podman")
+            .args([
+                "build",
+                "--build-arg",
+                &format!("BASE={base}"),
+                "-t",
+                "localhost/fastfn-k8s-test:latest",
+            ])
+            .arg(&dir)
+            .output(),
+        _ => Command::new("buildah")
+            .args([
+                "bud",
+                "--build-arg",
+                &format!("BASE={base}"),
+                "-t",
+                "localhost/fastfn-k8s-test:latest",
+            ])
+            .arg(&dir)
+            .output(),
+    }
+    .expect("build");
+    assert!(
+        build.status.success(),
+        "{tool} build failed:\n{}\n{}",
+        String::from_utf8_lossy(&build.stdout),
+        String::from_utf8_lossy(&build.stderr)
+    );
+    if tool != "podman" {
+        eprintln!("built with buildah; running the image needs podman");
+        return;
+    }
+    // As a pod runs it: read-only root, a tmpfs /tmp, not root.
+    let port = free_port();
+    let run = Command::new("podman")
+        .args(["run", "-d", "--rm", "--read-only", "--tmpfs", "/tmp", "-p"])
+        .arg(format!("127.0.0.1:{port}:8080"))
+        .arg("localhost/fastfn-k8s-test:latest")
+        .output()
+        .expect("podman run");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let id = String::from_utf8_lossy(&run.stdout).trim().to_string();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut answer = None;
+    for _ in 0..120 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            let r = request(addr, "GET", "/hello", &[], None).await;
+            if r.status == 200 {
+                answer = Some(r.json());
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let logs = Command::new("podman").args(["logs", &id]).output().expect("logs");
+    let _ = Command::new("podman").args(["stop", "-t", "20", &id]).status();
+    let _ = Command::new("podman")
+        .args(["rmi", "-f", "localhost/fastfn-k8s-test:latest"])
+        .status();
+    assert_eq!(
+        answer,
+        Some(serde_json::json!({"message": "hello from the cluster"})),
+        "{}",
+        String::from_utf8_lossy(&logs.stdout)
+    );
+}
+
+/// The replica's stop: SIGTERM closes the listener at once, lets the call in flight finish,
+/// and exits 0; every line on stdout is JSON (`FN_LOG_FORMAT=json`).
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_drains_the_request_in_flight() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let sockets = socket_base();
+    let port = free_port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fastfn"))
+        .args(["run", "--port", &port.to_string()])
+        .arg(fixture("k8s"))
+        .env("FN_RUNTIMES", "python")
+        .env("FN_LOG_FORMAT", "json")
+        .env("FN_HOT_RELOAD", "0")
+        .env("FN_SOCKET_BASE_DIR", sockets.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut seen = Vec::new();
+    let ready = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let v: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            let serving = v["msg"] == "serving";
+            seen.push(v);
+            if serving {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(ready.is_ok(), "no serving line: {seen:?}");
+    let serving = seen.last().expect("serving");
+    assert!(serving["ts"].is_number() && serving["level"] == "info", "{serving}");
+    assert!(
+        serving["routes"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|x| x["pattern"] == "/slow")),
+        "{serving}"
+    );
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    // Daemons up before the clock starts (the first call would wait for them otherwise).
+    assert_eq!(request(addr, "GET", "/hello", &[], None).await.status, 200);
+
+    let slow = tokio::spawn(async move { request(addr, "GET", "/slow", &[], None).await });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let pid = nix::unistd::Pid::from_raw(child.id().expect("pid") as i32);
+    let sent = std::time::Instant::now();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("term");
+
+    // New connections are refused while the call in flight finishes.
+    let mut refused = false;
+    for _ in 0..40 {
+        if tokio::net::TcpStream::connect(addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(refused, "the listener stayed open after SIGTERM");
+
+    let r = tokio::time::timeout(Duration::from_secs(10), slow)
+        .await
+        .expect("in-flight call ends")
+        .expect("join");
+    assert_eq!((r.status, r.json()), (200, serde_json::json!({"slow": "done"})));
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("exits within the grace period")
+        .expect("status");
+    assert!(status.success(), "{status}");
+    assert!(sent.elapsed() < Duration::from_secs(12), "{:?}", sent.elapsed());
+    let mut rest = Vec::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        rest.push(v["msg"].as_str().unwrap_or("").to_string());
+    }
+    assert!(
+        rest.contains(&"stopping".to_string()) && rest.contains(&"stopped".to_string()),
+        "{rest:?}"
+    );
+}
+
+/// Probes read `/_fn/health?probe=1`: 503 while a runtime the routes need is down; the plain
+/// health document stays 200 (as the original's).
+#[tokio::test(flavor = "multi_thread")]
+async fn health_probe_fails_while_a_runtime_is_down() {
+    let dir = tempfile::tempdir().expect("temp");
+    // An "interpreter" that exits at once: the python daemon never comes up.
+    let fake = dir.path().join("python3");
+    std::fs::write(&fake, "#!/bin/sh\nexit 1\n").expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let down = start(
+        "k8s",
+        &[
+            ("FN_RUNTIMES", "python"),
+            ("FN_PYTHON_BIN", fake.to_str().expect("utf8")),
+        ],
+    )
+    .await;
+    let probe = down.get("/_fn/health?probe=1").await;
+    assert_eq!(probe.status, 503, "{}", probe.text());
+    assert_eq!(probe.json()["runtimes"]["python"]["health"]["up"], false);
+    assert_eq!(down.get("/_fn/health").await.status, 200);
+    down.stop().await;
+
+    let up = start("k8s", &[("FN_RUNTIMES", "python")]).await;
+    up.ready().await;
+    assert_eq!(up.get("/_fn/health?probe=1").await.status, 200);
+    up.stop().await;
+}
