@@ -198,6 +198,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
             | "/_fn/resolve"
             | "/_fn/daemons/kill"
             | "/_fn/packs"
+            | "/_fn/export/k8s"
     );
     if !known {
         return Failure::NotFound.into_response();
@@ -245,6 +246,8 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
             .await
             .unwrap_or_else(Failure::into_response),
         ("/_fn/invoke", _) => Failure::MethodNotAllowed { allow: "POST".into() }.into_response(),
+        ("/_fn/export/k8s", &Method::POST) => crate::k8s::admin_export(settings, body).await,
+        ("/_fn/export/k8s", _) => Failure::MethodNotAllowed { allow: "POST".into() }.into_response(),
         _ => only_get(path),
     }
 }

@@ -64,6 +64,26 @@ pub enum ExportError {
     },
     #[error("{0}: invalid fn.env.json: {1}")]
     BadEnv(PathBuf, String),
+    #[error("the `fastfn` binary was not found (beside this program or on PATH): the image needs it")]
+    NoBinary,
+    #[error("`out` must be an absolute folder path")]
+    OutNotAbsolute,
+}
+
+impl ExportError {
+    /// Stable code for the dashboard (STYLE 5).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ExportError::Settings(_) => "export.settings",
+            ExportError::Discovery(_) => "export.config_errors",
+            ExportError::RootOutsideProject(..) => "export.root_outside_project",
+            ExportError::OutNotEmpty(_) => "export.out_not_empty",
+            ExportError::Io { .. } => "export.io",
+            ExportError::BadEnv(..) => "export.bad_env",
+            ExportError::NoBinary => "export.no_binary",
+            ExportError::OutNotAbsolute => "export.out_not_absolute",
+        }
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
@@ -468,6 +488,11 @@ impl Plan {
             config_file: opts.config_file.clone(),
             ..Default::default()
         })?;
+        Plan::gather_with(&settings, opts)
+    }
+
+    /// [`Plan::gather_at`] with settings already resolved (a running engine's).
+    fn gather_with(settings: &Settings, opts: &Options) -> Result<(Plan, PathBuf), ExportError> {
         let project = settings.project_dir.canonicalize().map_err(io(&settings.project_dir))?;
         let root = settings
             .functions_root
@@ -1066,7 +1091,7 @@ fn containerfile(plan: &Plan) -> String {
          # into each function's own folder.)\n\
          ENV FN_RUNTIMES={runtimes} PIP_BREAK_SYSTEM_PACKAGES=1 PIP_NO_CACHE_DIR=1 npm_config_cache=/tmp/npm-cache\n\
          RUN fastfn prepare {APP_DIR} && rm -rf /tmp/npm-cache /root/.cache\n\n\
-         ENV FN_LOG_FORMAT=json FN_HOT_RELOAD=0 FN_SCHEDULER_ENABLED=0 FN_SOCKET_BASE_DIR=/tmp/fastfn\n\
+         ENV FN_LOG_FORMAT=json FN_HOT_RELOAD=0 FN_SCHEDULER_ENABLED=0 FN_SOCKET_BASE_DIR=/tmp/fastfn \\\n    PYTHONDONTWRITEBYTECODE=1\n\
          USER {POD_UID}\n\
          EXPOSE {POD_PORT}\n\
          ENTRYPOINT [\"fastfn\"]\n\
@@ -1279,7 +1304,26 @@ pub struct Exported {
 
 /// Write the export of a project into `opts.out`.
 pub fn export(opts: &Options) -> Result<Exported, ExportError> {
-    let (plan, project) = Plan::gather_at(opts)?;
+    let gathered = Plan::gather_at(opts)?;
+    write_export(gathered, opts)
+}
+
+/// The `fastfn` binary to put in the image: this executable when it is `fastfn`, else a
+/// `fastfn` beside it (the desktop app ships both) or on `PATH`.
+pub fn engine_binary() -> Result<PathBuf, ExportError> {
+    let me = std::env::current_exe().ok();
+    if let Some(me) = &me {
+        if me.file_name().is_some_and(|n| n == "fastfn") {
+            return Ok(me.clone());
+        }
+        if let Some(beside) = me.parent().map(|d| d.join("fastfn")).filter(|p| p.is_file()) {
+            return Ok(beside);
+        }
+    }
+    which::which("fastfn").map_err(|_| ExportError::NoBinary)
+}
+
+fn write_export((plan, project): (Plan, PathBuf), opts: &Options) -> Result<Exported, ExportError> {
     let out = &opts.out;
     if out.is_dir() && !opts.force && std::fs::read_dir(out).map_err(io(out))?.next().is_some() {
         return Err(ExportError::OutNotEmpty(out.clone()));
@@ -1295,7 +1339,7 @@ pub fn export(opts: &Options) -> Result<Exported, ExportError> {
     std::fs::write(copy.join("fastfn.json"), &plan.fastfn_json).map_err(io(&copy))?;
     let binary = match &opts.binary {
         Some(b) => b.clone(),
-        None => std::env::current_exe().map_err(io(Path::new("fastfn")))?,
+        None => engine_binary()?,
     };
     let bin_dst = out_abs.join("fastfn");
     std::fs::copy(&binary, &bin_dst).map_err(io(&binary))?;
@@ -1424,6 +1468,108 @@ pub fn cli_prepare(dir: Option<PathBuf>, config_file: Option<PathBuf>) -> std::p
             eprintln!("error: {e}");
             std::process::ExitCode::from(2)
         }
+    }
+}
+
+/// What the dashboard's "Export for Kubernetes" gets back.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct K8sExport {
+    pub name: String,
+    pub image: String,
+    pub out: String,
+    pub files: Vec<String>,
+    /// Settings not carried to the cluster, each with why.
+    pub warnings: Vec<String>,
+}
+
+/// The body of `POST /_fn/export/k8s`.
+#[derive(Debug, serde::Deserialize)]
+struct ExportRequest {
+    out: PathBuf,
+    name: Option<String>,
+    image: Option<String>,
+    #[serde(default)]
+    force: bool,
+}
+
+/// Export the project a running engine serves (its own settings). Used by
+/// `POST /_fn/export/k8s` and the desktop app's command.
+pub fn export_served(
+    settings: &Settings,
+    out: PathBuf,
+    name: Option<String>,
+    image: Option<String>,
+    force: bool,
+) -> Result<K8sExport, ExportError> {
+    if !out.is_absolute() {
+        return Err(ExportError::OutNotAbsolute);
+    }
+    let opts = Options {
+        dir: Some(settings.project_dir.clone()),
+        config_file: None,
+        out: out.clone(),
+        name,
+        image,
+        binary: None,
+        force,
+    };
+    let done = write_export(Plan::gather_with(settings, &opts)?, &opts)?;
+    Ok(K8sExport {
+        name: done.plan.name,
+        image: done.plan.image,
+        out: out.display().to_string(),
+        files: done.files,
+        warnings: done.plan.warnings,
+    })
+}
+
+/// `POST /_fn/export/k8s` (behind the admin guard): `{"out": "/abs/folder", "name"?, "image"?,
+/// "force"?}` → 200 [`K8sExport`], or 400/500 `{"error": code, "message"}`.
+pub(crate) async fn admin_export(
+    settings: &Settings,
+    body: hyper::body::Incoming,
+) -> hyper::Response<crate::rescue::Body> {
+    use http_body_util::BodyExt;
+    let bad = |code: &str, message: String, status: hyper::StatusCode| {
+        crate::rescue::json_response(status, &json!({ "error": code, "message": message }))
+    };
+    let Ok(bytes) = http_body_util::Limited::new(body, 64 * 1024).collect().await else {
+        return bad(
+            "export.bad_request",
+            "body too large".into(),
+            hyper::StatusCode::PAYLOAD_TOO_LARGE,
+        );
+    };
+    let req: ExportRequest = match serde_json::from_slice(&bytes.to_bytes()) {
+        Ok(r) => r,
+        Err(e) => {
+            return bad(
+                "export.bad_request",
+                format!("invalid body: {e}"),
+                hyper::StatusCode::BAD_REQUEST,
+            )
+        }
+    };
+    let settings = settings.clone();
+    // Reads and copies the project: off the async workers.
+    let done =
+        tokio::task::spawn_blocking(move || export_served(&settings, req.out, req.name, req.image, req.force)).await;
+    match done {
+        Ok(Ok(r)) => crate::rescue::json_response(hyper::StatusCode::OK, &r),
+        Ok(Err(e)) => {
+            let status = if matches!(e, ExportError::Io { .. }) {
+                hyper::StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                hyper::StatusCode::BAD_REQUEST
+            };
+            bad(e.code(), e.to_string(), status)
+        }
+        Err(_) => bad(
+            "export.io",
+            "the export stopped".into(),
+            hyper::StatusCode::INTERNAL_SERVER_ERROR,
+        ),
     }
 }
 
