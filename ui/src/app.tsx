@@ -4,6 +4,7 @@ import { INSTALL_HINT } from './format';
 import { HealthView } from './views/health';
 import { LogsView } from './views/logs';
 import { QueuesView } from './views/queues';
+import { ExportView } from './views/export';
 import { ReloadsView } from './views/reloads';
 import { RequestsView } from './views/requests';
 import { neededSockets } from './store';
@@ -16,6 +17,7 @@ const TABS = [
   ['requests', 'Requests'],
   ['logs', 'Logs'],
   ['reloads', 'Reloads'],
+  ['export', 'Export'],
 ] as const;
 type Tab = (typeof TABS)[number][0];
 
@@ -276,6 +278,7 @@ export function App() {
         {tab === 'requests' && <RequestsView />}
         {tab === 'logs' && <LogsView />}
         {tab === 'reloads' && <ReloadsView />}
+        {tab === 'export' && <ExportView />}
       </main>
     </div>
   );
