@@ -235,7 +235,7 @@ fn env_key(dir: &str) -> String {
 /// FastFN's `every_seconds` as a 5-field cron, when Kubernetes (minute resolution) can say it
 /// exactly.
 pub fn every_to_cron(secs: u64) -> Result<String, String> {
-    if secs == 0 || secs % 60 != 0 {
+    if secs == 0 || !secs.is_multiple_of(60) {
         return Err(format!(
             "every_seconds {secs} is not a whole number of minutes (CronJobs run at most once a minute)"
         ));
@@ -243,8 +243,8 @@ pub fn every_to_cron(secs: u64) -> Result<String, String> {
     let mins = secs / 60;
     match mins {
         1 => Ok("* * * * *".into()),
-        m if m < 60 && 60 % m == 0 => Ok(format!("*/{m} * * * *")),
-        m if m % 60 == 0 && m < 1440 && 24 % (m / 60) == 0 => {
+        m if m < 60 && 60u64.is_multiple_of(m) => Ok(format!("*/{m} * * * *")),
+        m if m.is_multiple_of(60) && m < 1440 && 24u64.is_multiple_of(m / 60) => {
             let h = m / 60;
             Ok(if h == 1 {
                 "0 * * * *".into()
