@@ -21,7 +21,7 @@ use std::process::ExitCode;
     after_help = "Environment: FN_HOST_PORT, FN_RUNTIMES (e.g. python,node), FN_RUNTIME_DAEMONS (node=3,python=2),\n\
         FN_PYTHON_BIN, FN_NODE_BIN, FN_HEALTH_INTERVAL, FN_SOCKET_BASE_DIR, FN_HOT_RELOAD, FN_FORCE_URL,\n\
         FN_DEFAULT_TIMEOUT_MS, FN_DEFAULT_MAX_CONCURRENCY, FN_DEFAULT_MAX_BODY_BYTES, FN_PUBLIC_BASE_URL,\n\
-        FN_RUNTIME_LOG_FILE, FN_LOG_DIR."
+        FN_RUNTIME_LOG_FILE, FN_LOG_DIR, FN_LOG_FORMAT (json: one JSON object per line on stdout)."
 )]
 pub struct Cli {
     /// Project config file to read instead of ./fastfn.json

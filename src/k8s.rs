@@ -461,6 +461,12 @@ pub fn split_env(text: &str) -> Result<(Map<String, Value>, Vec<String>), String
     Ok((public, secret))
 }
 
+/// `[A-Za-z_][A-Za-z0-9_]*`: a name a Secret key and an environment variable can both have.
+pub fn is_env_name(k: &str) -> bool {
+    k.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// The first route of a function folder whose pattern has no parameter.
 fn static_route<'a>(routes: &'a [Route], dir: &str) -> Option<&'a Route> {
     routes.iter().find(|r| {
@@ -568,6 +574,14 @@ impl Plan {
             let text = std::fs::read_to_string(&p).map_err(io(&p))?;
             let (public, secret_keys) = split_env(&text).map_err(|e| ExportError::BadEnv(p.clone(), e))?;
             let dir = rel(p.parent().unwrap_or(&root), &root);
+            // The pod gets secrets as environment variables: a key that cannot be one is refused.
+            let (secret_keys, bad): (Vec<String>, Vec<String>) = secret_keys.into_iter().partition(|k| is_env_name(k));
+            for k in bad {
+                warnings.push(format!(
+                    "{}: secret key `{k}` is not an environment variable name: not in the Secret template",
+                    rel(&p, &root)
+                ));
+            }
             env_files.push(EnvFile {
                 dir,
                 public,
@@ -1203,7 +1217,10 @@ fn readme(plan: &Plan, files: &[String]) -> String {
         }
     );
     if !plan.warnings.is_empty() {
-        let _ = writeln!(r, "## Not carried over\n");
+        let _ = writeln!(
+            r,
+            "## Warnings\n\nSettings not carried to the cluster, and what the engine warns about this project:\n"
+        );
         for w in &plan.warnings {
             let _ = writeln!(r, "- {w}");
         }
@@ -1657,6 +1674,12 @@ mod tests {
         assert_eq!(Value::Object(public), json!({"A":"1","C":{"value":2}}));
         assert_eq!(secret, vec!["B".to_string()]);
         assert!(split_env("[1]").is_err());
+    }
+
+    #[test]
+    fn secret_names_are_environment_names() {
+        assert!(is_env_name("API_KEY") && is_env_name("_x1"));
+        assert!(!is_env_name("1X") && !is_env_name("MY KEY") && !is_env_name("a-b") && !is_env_name(""));
     }
 
     #[test]

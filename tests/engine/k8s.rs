@@ -182,6 +182,13 @@ fn schedules_and_secrets_export_validates() {
         secret.contains("DB_PASSWORD: \"\"") && secret.contains("REPORT_API_TOKEN: \"\""),
         "{secret}"
     );
+    // A secret key that cannot be an environment variable is refused aloud, value unwritten.
+    assert!(
+        stderr.contains("nightly/fn.env.json: secret key `db-url` is not an environment variable name"),
+        "{stderr}"
+    );
+    assert!(!secret.contains("db-url"), "{secret}");
+    nowhere(&dir, "fixture-secret-url");
     nowhere(&dir, "k8s-fixture-secret-value-never-exported");
     nowhere(&dir, "another-fixture-secret");
     let d = std::fs::read_to_string(dir.join("deployment.yaml")).expect("deployment");

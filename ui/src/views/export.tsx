@@ -36,7 +36,7 @@ export function ExportView() {
         Kubernetes manifests: a Deployment, a Service, an autoscaler, a ConfigMap, a Secret template (names only) and
         one CronJob per schedule. Secret values never leave this machine.
       </p>
-      <form onSubmit={run} data-testid="export-form">
+      <form onSubmit={run} data-testid="export-form" style="display: grid; gap: 6px; max-width: 48rem; margin-bottom: 12px">
         <label>
           Output folder (absolute){' '}
           <input data-testid="export-out" value={out} onInput={(e) => setOut((e.target as HTMLInputElement).value)} size={60} />
@@ -77,7 +77,7 @@ export function ExportView() {
           </ul>
           {done.warnings.length > 0 && (
             <>
-              <p>Not carried over:</p>
+              <p>Warnings (also in the export's README):</p>
               <ul class="bad small" data-testid="export-warnings">
                 {done.warnings.map((w) => (
                   <li key={w}>{w}</li>
