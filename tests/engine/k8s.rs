@@ -551,3 +551,54 @@ async fn admin_export_writes_the_running_project() {
     let get = request(addr, "GET", "/_fn/export/k8s", &[], None).await;
     assert_eq!(get.status, 405);
 }
+
+/// `fastfn prepare` (the Containerfile's build step) makes the per-function installs the
+/// engine would make at start, and exits 1 when one fails; after it, an engine serves the
+/// function at its first request, with nothing left to install (a pod starts without network).
+#[tokio::test(flavor = "multi_thread")]
+async fn prepare_installs_what_the_engine_would() {
+    let dir = copy_fixture("deps");
+    let prepare = |dir: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_fastfn"))
+            .arg("prepare")
+            .arg(dir)
+            .env("FN_RUNTIMES", "python")
+            .output()
+            .expect("fastfn prepare")
+    };
+    // A package that does not exist: the build step fails, naming the function.
+    let failed = prepare(dir.path());
+    let stdout = String::from_utf8_lossy(&failed.stdout);
+    assert_eq!(failed.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("failed") && l.contains("py-missing")),
+        "{stdout}"
+    );
+
+    std::fs::remove_dir_all(dir.path().join("py-missing")).expect("rm");
+    let ok = prepare(dir.path());
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{stdout}{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("ready") && l.contains("py-requirements")),
+        "{stdout}"
+    );
+    assert!(dir.path().join("py-requirements/.deps/six.py").is_file());
+
+    let before = tree(dir.path());
+    let e = start_in(dir.path(), &[("FN_RUNTIMES", "python"), ("FN_HOT_RELOAD", "0")]).await;
+    e.ready().await;
+    let r = e.get("/py-requirements").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["from_deps"], true);
+    e.stop().await;
+    assert_eq!(
+        tree(dir.path()),
+        before,
+        "the engine installed or wrote again after prepare"
+    );
+}
