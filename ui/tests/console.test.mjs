@@ -375,6 +375,24 @@ describe('console in a browser', () => {
     }
   });
 
+  test('Export for Kubernetes writes the served project, then refuses a non-empty folder', async () => {
+    const out = join(tmp, 'k8s-export');
+    await page.locator('[data-testid=tab-export]').click();
+    await page.locator('[data-testid=export-out]').fill(out);
+    await page.locator('[data-testid=export-name]').fill('demo-app');
+    await page.locator('[data-testid=export-run]').click();
+    const done = page.locator('[data-testid=export-done]');
+    await done.waitFor();
+    const text = await done.innerText();
+    for (const f of ['Containerfile', 'deployment.yaml', 'kustomization.yaml']) {
+      assert.ok(text.includes(f), `${f} listed: ${text}`);
+      assert.ok(existsSync(join(out, f)), `${f} written`);
+    }
+    assert.match(text, /podman build -t demo-app:latest/);
+    await page.locator('[data-testid=export-run]').click();
+    await page.locator('[data-testid=export-error]', { hasText: 'not empty' }).waitFor();
+  });
+
   test('a runtime no route uses shows as not needed, not down', async () => {
     const dir = join(tmp, 'python-only');
     mkdirSync(dir);
