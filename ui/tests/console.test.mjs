@@ -324,7 +324,8 @@ describe('console in a browser', () => {
     await page.locator('[data-testid=tab-requests]').click();
     const resp = await fetch(`${base}/hello?name=ada`);
     assert.equal(resp.status, 200);
-    const row = page.locator('[data-testid=request-row][data-path="/hello"]').first();
+    // The HTTP call, not a job run of the same function (the Jobs test's jobs may still run).
+    const row = page.locator('[data-testid=request-row][data-path="/hello"][data-trigger=http]').first();
     await row.waitFor();
     await row.click();
     const panel = page.locator('[data-testid=request-detail] [data-testid=replay-panel]');
@@ -339,7 +340,7 @@ describe('console in a browser', () => {
     const stages = await diff.locator('[data-testid=diff-stages] tbody tr').count();
     assert.equal(stages, 7, 'each stage before and after');
     // The replay is in the log too, as a request of its own.
-    await page.locator('[data-testid=request-row][data-path="/hello"]').nth(1).waitFor();
+    await page.locator('[data-testid=request-row][data-path="/hello"][data-trigger=http]').nth(1).waitFor();
     await diff.scrollIntoViewIfNeeded();
     mkdirSync(dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT.replace('console.png', 'inspector.png') });

@@ -525,6 +525,7 @@ export function RequestsView() {
                   data-path={r.path}
                   data-status={r.status}
                   data-reason={r.reason}
+                  data-trigger={r.trigger ?? 'http'}
                   class={r.id === selected ? 'selected' : undefined}
                   onClick={() => setSelected(r.id === selected ? null : r.id)}
                 >
@@ -533,6 +534,7 @@ export function RequestsView() {
                     <span class={`method m-${r.method.toLowerCase()}`}>{r.method}</span>
                   </td>
                   <td>
+                    {r.trigger && <span class="tag" title="not an HTTP request: started by the engine">{r.trigger}</span>}{' '}
                     <code>{r.path}</code>
                   </td>
                   <td class="num">
