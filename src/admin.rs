@@ -211,6 +211,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
             | "/_fn/daemons/kill"
             | "/_fn/packs"
             | "/_fn/export/k8s"
+            | "/_fn/dashboard"
     ) || path == "/_fn/requests"
         || path.starts_with("/_fn/requests/")
         || path == "/_fn/tests"
@@ -223,6 +224,11 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
     }
     match (path, &parts.method) {
         ("/_fn/catalog", &Method::GET) => json_response(StatusCode::OK, &catalog_snapshot(shared)),
+        ("/_fn/dashboard", &Method::GET) => json_response(
+            StatusCode::OK,
+            &shared.inspector.dashboard(crate::clock::epoch_millis()),
+        ),
+        ("/_fn/dashboard", _) => Failure::MethodNotAllowed { allow: "GET".into() }.into_response(),
         ("/_fn/packs", &Method::GET) => {
             // Reads the packs folder: off the async workers.
             let (deps, root) = (shared.deps.clone(), settings.functions_root.clone());

@@ -563,6 +563,39 @@ impl Inspector {
         drop(old);
     }
 
+    /// `GET /_fn/dashboard`, the original's figures computed from the request log: function
+    /// calls of the last 24 h that the log still holds (`requests_24h`), those answered 5xx
+    /// (`errors_24h`), their mean latency, and the calls per 4-hour slot of the UTC day
+    /// (`invocations_chart`, the original's labels). The original answers placeholders.
+    pub fn dashboard(&self, now_ms: u64) -> serde_json::Value {
+        const DAY_MS: u64 = 24 * 3600 * 1000;
+        let since = now_ms.saturating_sub(DAY_MS);
+        let (mut calls, mut errors, mut latency_us, mut slots) = (0u64, 0u64, 0u64, [0u64; 6]);
+        self.with_entries(|entries| {
+            for e in entries.filter(|e| e.note.kind == Kind::Function && e.ts >= since) {
+                calls += 1;
+                errors += u64::from(e.status >= 500);
+                latency_us += e.latency_us;
+                slots[((e.ts % DAY_MS) / (4 * 3600 * 1000)) as usize] += 1;
+            }
+        });
+        let avg_ms = if calls == 0 {
+            0.0
+        } else {
+            latency_us as f64 / calls as f64 / 1000.0
+        };
+        serde_json::json!({
+            "requests_24h": calls,
+            "errors_24h": errors,
+            "avg_latency_ms": (avg_ms * 100.0).round() / 100.0,
+            "invocations_chart": {
+                "labels": ["00:00", "04:00", "08:00", "12:00", "16:00", "20:00"],
+                "data": slots,
+            },
+            "window": {"since_ms": since, "kept": self.settings.capacity},
+        })
+    }
+
     /// Run `f` over the entries, newest first.
     pub fn with_entries<R>(&self, f: impl FnOnce(&mut dyn Iterator<Item = &Entry>) -> R) -> R {
         let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());

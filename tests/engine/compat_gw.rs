@@ -159,3 +159,28 @@ async fn handler_comments_document_the_operation() {
     );
     e.stop().await;
 }
+
+/// `/_fn/dashboard` answers the original's shape with real figures from the request log.
+#[tokio::test(flavor = "multi_thread")]
+async fn dashboard_counts_the_calls_it_has_seen() {
+    let e = start("demo", &[]).await;
+    for _ in 0..3 {
+        assert_eq!(e.get("/hello").await.status, 200);
+    }
+    assert_eq!(e.get("/nope-not-a-route").await.status, 404);
+    let d = e.get("/_fn/dashboard").await.json();
+    assert_eq!(d["requests_24h"], 3, "function calls only, not the 404: {d}");
+    assert_eq!(d["errors_24h"], 0, "{d}");
+    assert!(d["avg_latency_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{d}");
+    let data: u64 = d["invocations_chart"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(data, 3, "{d}");
+    assert_eq!(d["invocations_chart"]["labels"].as_array().unwrap().len(), 6);
+    let post = e.send("POST", "/_fn/dashboard", &[("x-fn-request", "1")], None).await;
+    assert_eq!(post.status, 405);
+    e.stop().await;
+}
