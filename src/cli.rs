@@ -631,6 +631,27 @@ pub fn handler(event: Value) -> Value {
     }
 }
 
+/// The `fastfn init` template of a runtime (entry file name, text), for the console's "New
+/// function"; `None` for a runtime `init` has no template for.
+pub(crate) fn template_for(runtime: &str) -> Option<(&'static str, &'static str)> {
+    matches!(runtime, "node" | "python" | "php" | "lua" | "rust").then(|| template(runtime))
+}
+
+/// The `fn.config.json` `fastfn init` writes for a function.
+pub(crate) fn init_config(runtime: &str, name: &str, entry: &str) -> serde_json::Value {
+    let limits = matches!(runtime, "node" | "python");
+    serde_json::to_value(InitConfig {
+        runtime,
+        name,
+        version: "1.0.0",
+        entrypoint: entry,
+        timeout_ms: limits.then_some(crate::config::defaults::TIMEOUT_MS),
+        max_concurrency: limits.then_some(crate::config::defaults::MAX_CONCURRENCY),
+        max_body_bytes: limits.then_some(crate::config::defaults::MAX_BODY_BYTES),
+    })
+    .unwrap_or_default()
+}
+
 fn init(name: &str, runtime: &str) -> ExitCode {
     let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !valid {
@@ -643,16 +664,7 @@ fn init(name: &str, runtime: &str) -> ExitCode {
         return ExitCode::from(2);
     }
     let (file, code) = template(runtime);
-    let limits = matches!(runtime, "node" | "python");
-    let config = InitConfig {
-        runtime,
-        name,
-        version: "1.0.0",
-        entrypoint: file,
-        timeout_ms: limits.then_some(crate::config::defaults::TIMEOUT_MS),
-        max_concurrency: limits.then_some(crate::config::defaults::MAX_CONCURRENCY),
-        max_body_bytes: limits.then_some(crate::config::defaults::MAX_BODY_BYTES),
-    };
+    let config = init_config(runtime, name, file);
     let mut files = vec![
         (
             "fn.config.json",

@@ -15,6 +15,7 @@ pub mod host;
 pub mod invoke;
 pub mod landing;
 pub mod logs;
+pub mod manage;
 pub mod pool;
 pub mod process;
 pub mod rescue;

@@ -14,6 +14,7 @@ mod errors;
 mod events;
 mod handlers;
 mod health;
+mod manage;
 mod pool;
 mod reload;
 mod routing;
