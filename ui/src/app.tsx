@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { useApp } from './ctx';
 import { INSTALL_HINT } from './format';
+import { FunctionsView } from './views/functions';
 import { HealthView } from './views/health';
 import { LogsView } from './views/logs';
 import { QueuesView } from './views/queues';
@@ -11,6 +12,7 @@ import { routeCount, RoutesView } from './views/routes';
 
 const TABS = [
   ['routes', 'Routes'],
+  ['functions', 'Functions'],
   ['health', 'Health'],
   ['queues', 'Queues'],
   ['requests', 'Requests'],
@@ -271,6 +273,7 @@ export function App() {
       </nav>
       <main>
         {tab === 'routes' && <RoutesView />}
+        {tab === 'functions' && <FunctionsView />}
         {tab === 'health' && <HealthView />}
         {tab === 'queues' && <QueuesView />}
         {tab === 'requests' && <RequestsView />}

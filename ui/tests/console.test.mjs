@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -17,6 +17,7 @@ const ROOT = resolve(UI, '..');
 const BIN = process.env.FASTFN_BIN ?? join(ROOT, 'target/debug/fastfn');
 const DIST = join(UI, 'dist');
 const SCREENSHOT = join(ROOT, 'docs/screenshots/console.png');
+const FUNCTIONS_SHOT = join(ROOT, 'docs/screenshots/console-functions.png');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
 function freePort() {
@@ -67,13 +68,13 @@ function loadSamples() {
 
 /** `fastfn dev DIR` with the console on a free port; resolves once every runtime the project
  * needs is up (a runtime no route uses is `not_needed` and starts no daemon). */
-async function startEngine(dir, sockDir) {
+async function startEngine(dir, sockDir, extraEnv = {}) {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   mkdirSync(sockDir, { recursive: true });
   const engine = spawn(BIN, ['dev', dir, '--port', String(port)], {
     cwd: ROOT,
-    env: { ...process.env, FN_UI_ENABLED: '1', FN_UI_DIR: DIST, FN_SOCKET_BASE_DIR: sockDir, NO_COLOR: '1' },
+    env: { ...process.env, FN_UI_ENABLED: '1', FN_UI_DIR: DIST, FN_SOCKET_BASE_DIR: sockDir, NO_COLOR: '1', ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
@@ -265,6 +266,95 @@ describe('console in a browser', () => {
       assert.equal(await p2.locator('[data-testid=state-all-down]').count(), 0);
     } finally {
       await p2.close();
+      await stopEngine(other.engine);
+    }
+  });
+
+  test('functions: create from a template, edit config and code, see the new answer, delete', async () => {
+    const dir = join(tmp, 'manage');
+    cpSync(join(ROOT, 'fixtures/manage'), dir, { recursive: true });
+    const other = await startEngine(dir, join(tmp, 'sock3'), { FN_CONSOLE_WRITE_ENABLED: '1' });
+    const p = await ctx.newPage();
+    p.on('pageerror', (e) => console.error('page error:', e.message));
+    try {
+      await p.goto(`${other.base}/console/#functions`);
+      await p.locator('[data-testid=fn-item][data-name=hello]').waitFor();
+      assert.equal(await p.locator('[data-testid=fn-readonly]').count(), 0, 'write mode is on');
+      // New function: node, folder, "made", from the `fastfn init` template.
+      await p.locator('[data-testid=fn-new]').click();
+      await p.locator('[data-testid=fn-new-runtime]').selectOption('node');
+      await p.locator('[data-testid=fn-new-shape]').selectOption('folder');
+      await p.locator('[data-testid=fn-new-name]').fill('made');
+      mkdirSync(dirname(FUNCTIONS_SHOT), { recursive: true });
+      await p.screenshot({ path: FUNCTIONS_SHOT.replace('.png', '-new.png') });
+      await p.locator('[data-testid=fn-new-create]').click();
+      await p.locator('[data-testid=fn-name]', { hasText: 'made' }).waitFor();
+      assert.match(await p.locator('[data-testid=fn-result]').innerText(), /served at \/made/);
+      let r = await fetch(`${other.base}/made?name=Ana`);
+      assert.equal(r.status, 200);
+      assert.match(await r.text(), /Hello, Ana from FastFN Node!/);
+      // Config from the form: timeout_ms, saved, reloaded, on disk.
+      await p.locator('[data-testid=fn-sub-config]').click();
+      await p.locator('[data-testid=fn-cfg-timeout]').fill('1234');
+      await p.locator('[data-testid=fn-cfg-save]').click();
+      await p.locator('[data-testid=fn-result]', { hasText: 'Config saved' }).waitFor();
+      await p.screenshot({ path: FUNCTIONS_SHOT.replace('.png', '-config.png') });
+      const cfg = JSON.parse(readFileSync(join(dir, 'made/fn.config.json'), 'utf8'));
+      assert.equal(cfg.timeout_ms, 1234);
+      assert.equal(cfg.runtime, 'node', 'the rest of the config is kept');
+      // Code: select all, type new code, Ctrl+S: the result line reports the new answer.
+      await p.locator('[data-testid=fn-sub-code]').click();
+      await p.locator('[data-testid=code-editor] .cm-content').click();
+      await p.keyboard.press('Control+A');
+      await p.keyboard.type('exports.handler = async () => ({ made: 2 });');
+      await p.keyboard.press('Control+S');
+      await p.locator('[data-testid=fn-result]', { hasText: 'served by new code' }).waitFor();
+      r = await fetch(`${other.base}/made`);
+      assert.deepEqual(await r.json(), { made: 2 });
+      // A saved test event, re-sent.
+      await p.locator('[data-testid=fn-sub-test]').click();
+      await p.locator('[data-testid=fn-test-name]').fill('ping');
+      await p.locator('[data-testid=fn-test-save]').click();
+      await p.locator('[data-testid=fn-test-send]').click();
+      await p.locator('[data-testid=fn-test-reply]', { hasText: 'HTTP 200' }).waitFor();
+      assert.match(await p.locator('[data-testid=fn-test-saved]').innerText(), /ping/);
+      await p.locator('[data-testid=fn-sub-code]').click();
+      assert.match(await p.locator('[data-testid=code-editor] .cm-content').innerText(), /made: 2/, 'the editor shows the saved code');
+      assert.equal(await p.locator('[data-testid=fn-dirty]').innerText(), 'saved');
+      mkdirSync(dirname(FUNCTIONS_SHOT), { recursive: true });
+      await p.screenshot({ path: FUNCTIONS_SHOT });
+      // Delete, confirmed.
+      p.once('dialog', (d) => d.accept());
+      await p.locator('[data-testid=fn-delete]').click();
+      await p.locator('[data-testid=fn-view]').waitFor({ state: 'detached' });
+      assert.equal((await fetch(`${other.base}/made`)).status, 404);
+      assert.ok(!existsSync(join(dir, 'made')), 'the folder is gone');
+    } finally {
+      await p.close();
+      await stopEngine(other.engine);
+    }
+  });
+
+  test('functions: with write mode off the view is read-only and the engine refuses writes', async () => {
+    const dir = join(tmp, 'manage-ro');
+    cpSync(join(ROOT, 'fixtures/manage'), dir, { recursive: true });
+    const other = await startEngine(dir, join(tmp, 'sock4'));
+    const p = await ctx.newPage();
+    try {
+      await p.goto(`${other.base}/console/#functions`);
+      await p.locator('[data-testid=fn-readonly]').waitFor();
+      assert.ok(await p.locator('[data-testid=fn-new]').isDisabled());
+      await p.locator('[data-testid=fn-item][data-name=hello]').click();
+      await p.locator('[data-testid=fn-view]').waitFor();
+      assert.ok(await p.locator('[data-testid=fn-delete]').isDisabled());
+      const status = await p.evaluate(async () => {
+        const r = await fetch('/_fn/function?runtime=node&name=made', { method: 'POST', headers: { 'X-Fn-Request': '1' }, body: '{}' });
+        return [r.status, (await r.json()).error];
+      });
+      assert.deepEqual(status, [403, 'console write disabled']);
+      assert.ok(!existsSync(join(dir, 'made')));
+    } finally {
+      await p.close();
       await stopEngine(other.engine);
     }
   });
