@@ -394,14 +394,15 @@ async fn dispatch(
                     let _lock = shared.manage.write_lock.lock().await;
                     let abs = fsops::contained(&shared.settings.functions_root, &f.rel(file))?;
                     let old = fsops::read(&abs)?;
-                    let text = if file == "fn.config.json" {
+                    let (text, warnings) = if file == "fn.config.json" {
                         merged_config(old.as_deref(), payload, replace)?
                     } else {
-                        merged_env(old.as_deref(), payload, replace)?
+                        (merged_env(old.as_deref(), payload, replace)?, Vec::new())
                     };
                     let reload = write_checked(shared, &f.rel(file), &abs, old, expect, text).await?;
                     let mut out = detail(shared, &refreshed(shared, f), false)?;
                     out["reload"] = reload;
+                    out["warnings"] = json!(warnings);
                     ok(out)
                 }
                 _ => Err(ManageError::MethodNotAllowed("GET, HEAD, PUT")),
@@ -783,7 +784,8 @@ fn merged_env(old: Option<&[u8]>, payload: Value, replace: bool) -> Result<Strin
 /// A new `fn.config.json` text, validated with the engine's own parser. The payload replaces
 /// the file (`replace`) or is merged into it as FastFN does: top-level keys replace, `null`
 /// deletes, top-level `methods`/`routes`/`route` go into `invoke` (where `invoke.*` wins).
-fn merged_config(old: Option<&[u8]>, payload: Value, replace: bool) -> Result<String, ManageError> {
+/// Also answers the parser's warnings (keys this build does not support: served without).
+fn merged_config(old: Option<&[u8]>, payload: Value, replace: bool) -> Result<(String, Vec<String>), ManageError> {
     let Value::Object(mut updates) = payload else {
         return Err(ManageError::BadRequest("payload must be an object"));
     };
@@ -829,18 +831,20 @@ fn merged_config(old: Option<&[u8]>, payload: Value, replace: bool) -> Result<St
         }
     }
     let text = serde_json::to_string_pretty(&Value::Object(cfg)).unwrap_or_default() + "\n";
-    crate::config::function::parse_fn_config(&text, Path::new("fn.config.json")).map_err(ManageError::InvalidConfig)?;
-    Ok(text)
+    let parsed = crate::config::function::parse_fn_config(&text, Path::new("fn.config.json"))
+        .map_err(ManageError::InvalidConfig)?;
+    Ok((text, parsed.warnings))
 }
 
-/// Validates a whole file by its name (config and env have rules; other files are text).
-fn validate_file(rel: &str, text: &str) -> Result<(), ManageError> {
+/// Validates a whole file by its name (config and env have rules; other files are text);
+/// answers the config parser's warnings.
+fn validate_file(rel: &str, text: &str) -> Result<Vec<String>, ManageError> {
     match rel.rsplit('/').next().unwrap_or(rel) {
         "fn.config.json" => crate::config::function::parse_fn_config(text, Path::new("fn.config.json"))
-            .map(|_| ())
+            .map(|c| c.warnings)
             .map_err(ManageError::InvalidConfig),
-        "fn.env.json" => parse_env(text.as_bytes()).map(|_| ()),
-        _ => Ok(()),
+        "fn.env.json" => parse_env(text.as_bytes()).map(|_| Vec::new()),
+        _ => Ok(Vec::new()),
     }
 }
 
@@ -1103,7 +1107,7 @@ async fn file_content(
                 return Err(ManageError::TooLarge);
             }
             let abs = fsops::contained(&dir, &rel)?;
-            validate_file(&rel, &content)?;
+            let warnings = validate_file(&rel, &content)?;
             let expect = if_match(parts, &payload);
             let _lock = shared.manage.write_lock.lock().await;
             let old = fsops::read(&abs)?;
@@ -1112,7 +1116,7 @@ async fn file_content(
             let bytes = fsops::read(&abs)?.unwrap_or_default();
             Ok(json_response(
                 StatusCode::OK,
-                &json!({"ok": true, "path": rel, "size": bytes.len(), "etag": fsops::etag(&bytes), "reload": reload}),
+                &json!({"ok": true, "path": rel, "size": bytes.len(), "etag": fsops::etag(&bytes), "reload": reload, "warnings": warnings}),
             ))
         }
         Method::DELETE => {
@@ -1317,7 +1321,7 @@ mod tests {
     #[test]
     fn config_merge_lifts_methods_and_validates_with_the_engine_parser() {
         let old = br#"{"timeout_ms": 100, "invoke": {"methods": ["GET"]}}"#;
-        let text = merged_config(
+        let (text, _) = merged_config(
             Some(old),
             json!({"methods": ["GET", "POST"], "timeout_ms": null}),
             false,
@@ -1327,7 +1331,10 @@ mod tests {
         assert_eq!(v, json!({"invoke": {"methods": ["GET", "POST"]}}));
         let err = merged_config(Some(old), json!({"timeout_ms": "soon"}), false).unwrap_err();
         assert!(matches!(err, ManageError::InvalidConfig(_)), "{err:?}");
-        let text = merged_config(Some(old), json!({"max_body_bytes": 10}), true).unwrap();
+        let (text, warnings) = merged_config(Some(old), json!({"max_body_bytes": 10}), true).unwrap();
+        assert!(warnings.is_empty());
+        let (_, warnings) = merged_config(None, json!({"schedule": {"every_seconds": 5}}), true).unwrap();
+        assert!(warnings[0].contains("schedule"), "{warnings:?}");
         assert_eq!(
             serde_json::from_str::<Value>(&text).unwrap(),
             json!({"max_body_bytes": 10})

@@ -302,6 +302,23 @@ async fn edits_code_config_and_env_with_validation_and_reload() {
     assert_eq!(r.json()["fn_config"]["invoke"]["methods"], json!(["GET", "POST"]));
     assert_eq!(r.json()["policy"]["timeout_ms"], 1234);
     assert_eq!(e.send("POST", "/hello", &[], Some(b"{}")).await.status, 200);
+    assert_eq!(r.json()["warnings"], json!([]));
+    // A key this build does not support is written, and the answer says it is not applied.
+    let r = put(
+        &e,
+        "/_fn/function-config?runtime=node&name=hello",
+        json!({"schedule": {"every_seconds": 60}}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.json()["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("`schedule` is not supported"),
+        "{}",
+        r.text()
+    );
     // Raw JSON replace (the editor's form): keys left out are gone.
     let whole = json!({"runtime": "node", "name": "hello", "entrypoint": "handler.js"});
     let r = put(

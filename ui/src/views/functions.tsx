@@ -292,6 +292,8 @@ function FunctionView(props: { fn: FunctionSummary; writable: boolean; initialLi
     setFile({ ...file, content: text, etag: r.body.etag });
     const errs = r.body.reload?.errors ?? [];
     if (errs.length) return setLine({ text: `Saved, but the reload reports: ${errs.map((e: any) => e.message).join('; ')}`, bad: true });
+    const warnings: string[] = r.body.warnings ?? [];
+    if (warnings.length) return setLine({ text: `Saved, with warnings: ${warnings.join('; ')}`, bad: true });
     await loadDetail();
     await probe(started, r.body.reload?.ms ?? 0);
   };
@@ -434,7 +436,7 @@ function ConfigForm(props: { d: Detail; fn: FunctionSummary; writable: boolean; 
     if (r.status === 409) return props.onSaved('fn.config.json changed on disk since it was loaded: reload the view', true);
     if (r.status !== 200) return props.onSaved(`${errorOf(r)}${r.body?.field ? ` (field ${r.body.field})` : ''}`, true);
     // Keys this engine does not support are served without, and said so (never silently).
-    const warnings: string[] = r.body.reload?.warnings ?? [];
+    const warnings: string[] = r.body.warnings ?? [];
     if (warnings.length) return props.onSaved(`Config saved, with warnings: ${warnings.join('; ')}`, true);
     props.onSaved(`Config saved · reloaded in ${r.body.reload?.ms ?? '?'} ms · timeout ${r.body.policy?.timeout_ms} ms`, false);
   };
