@@ -48,7 +48,16 @@ pub struct ConsoleSettings {
     /// `FN_CONSOLE_WRITE_ENABLED` (default off): the console may change files.
     pub write_enabled: bool,
     pub login: login::LoginSettings,
+    /// FastFN console variables that are set but not implemented here (warned at start).
+    pub unsupported: Vec<&'static str>,
 }
+
+/// FastFN's per-request console rate limits: not implemented (only login attempts are limited).
+const UNSUPPORTED_ENV: &[&str] = &[
+    "FN_CONSOLE_RATE_LIMIT_MAX",
+    "FN_CONSOLE_RATE_LIMIT_WINDOW_S",
+    "FN_CONSOLE_WRITE_RATE_LIMIT_MAX",
+];
 
 impl ConsoleSettings {
     pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<ConsoleSettings, ConfigError> {
@@ -74,6 +83,7 @@ impl ConsoleSettings {
         Ok(ConsoleSettings {
             write_enabled,
             login: login::LoginSettings::from_env(env).map_err(err)?,
+            unsupported: UNSUPPORTED_ENV.iter().copied().filter(|k| env(k).is_some()).collect(),
         })
     }
 }
@@ -89,6 +99,16 @@ pub struct State {
 
 impl State {
     pub fn new(settings: &ConsoleSettings) -> State {
+        for name in &settings.unsupported {
+            tracing::warn!(
+                "{name} is not supported by this build: console requests are not rate-limited (login attempts are)"
+            );
+        }
+        if settings.login.enabled && !settings.login.configured() {
+            tracing::warn!(
+                "FN_CONSOLE_LOGIN_ENABLED=1 without FN_CONSOLE_LOGIN_USERNAME and a password: nobody can sign in"
+            );
+        }
         State {
             write_override: Mutex::new(None),
             attempts: Mutex::new(login::Attempts::default()),

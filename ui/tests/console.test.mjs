@@ -324,8 +324,10 @@ describe('console in a browser', () => {
       mkdirSync(dirname(FUNCTIONS_SHOT), { recursive: true });
       await p.screenshot({ path: FUNCTIONS_SHOT });
       // Delete, confirmed.
-      p.once('dialog', (d) => d.accept());
       await p.locator('[data-testid=fn-delete]').click();
+      assert.match(await p.locator('[data-testid=fn-delete-confirm-bar]').innerText(), /made\/ and everything in it/);
+      assert.ok(existsSync(join(dir, 'made')), 'nothing removed before the confirmation');
+      await p.locator('[data-testid=fn-delete-confirm]').click();
       await p.locator('[data-testid=fn-view]').waitFor({ state: 'detached' });
       assert.equal((await fetch(`${other.base}/made`)).status, 404);
       assert.ok(!existsSync(join(dir, 'made')), 'the folder is gone');

@@ -298,8 +298,10 @@ function FunctionView(props: { fn: FunctionSummary; writable: boolean; initialLi
     await probe(started, r.body.reload?.ms ?? 0);
   };
 
+  // Confirmed in the page (a native confirm() is a dialog-plugin call in the app).
+  const [confirming, setConfirming] = useState(false);
   const del = async () => {
-    if (!confirm(`Delete ${f.name} (${f.runtime})? ${f.explicit ? `Its folder ${f.function_dir}/ is removed.` : `The file ${f.file_path} is removed.`}`)) return;
+    setConfirming(false);
     const r = await call(backend, 'DELETE', `/_fn/function?${fnQuery(f)}`);
     if (r.status !== 200) return setLine({ text: errorOf(r), bad: true });
     props.onDeleted();
@@ -326,10 +328,30 @@ function FunctionView(props: { fn: FunctionSummary; writable: boolean; initialLi
             Open in editor
           </button>
         )}
-        <button class="small danger" disabled={!props.writable} onClick={del} data-testid="fn-delete">
+        <button class="small danger" disabled={!props.writable} onClick={() => setConfirming(true)} data-testid="fn-delete">
           Delete…
         </button>
       </div>
+      {confirming && (
+        <div class="banner bad" data-testid="fn-delete-confirm-bar">
+          Delete <code>{f.name}</code> ({f.runtime})?{' '}
+          {f.explicit ? (
+            <>
+              Its folder <code>{d.function_dir}/</code> and everything in it are removed.
+            </>
+          ) : (
+            <>
+              The file <code>{d.file_path}</code> is removed.
+            </>
+          )}{' '}
+          <button class="small danger" onClick={del} data-testid="fn-delete-confirm">
+            Delete
+          </button>{' '}
+          <button class="small" onClick={() => setConfirming(false)}>
+            Cancel
+          </button>
+        </div>
+      )}
       <nav class="subtabs">
         {(['code', 'config', 'env', 'files', 'test'] as Sub[]).map((s) => (
           <button key={s} class={`small ${s === sub ? '' : 'off'}`} onClick={() => setSub(s)} data-testid={`fn-sub-${s}`}>
