@@ -281,6 +281,10 @@ async fn manage_functions(c: &Client, host_port: &str) -> Result<()> {
     .await?;
 
     click(c, "fn-sub-code").await?;
+    until("the code editor", Duration::from_secs(10), || async {
+        Ok((count(c, "[data-testid=code-editor] .cm-content").await? > 0).then_some(()))
+    })
+    .await?;
     // The editor is a contenteditable: replace its text the way typing does.
     js(
         c,
