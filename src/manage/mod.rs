@@ -1003,7 +1003,6 @@ async fn create(
         }
         let (entry, tpl) = template.ok_or(ManageError::NoTemplate)?;
         let text = code.unwrap_or_else(|| tpl.to_string());
-        let mut config = crate::cli::init_config(runtime.name(), &name, entry);
         let mut invoke = Map::new();
         for key in ["methods", "routes"] {
             match payload.get(key) {
@@ -1013,10 +1012,8 @@ async fn create(
                 }
             }
         }
-        if !invoke.is_empty() {
-            config["invoke"] = Value::Object(invoke);
-        }
-        let config_text = serde_json::to_string_pretty(&config).unwrap_or_default() + "\n";
+        let invoke = (!invoke.is_empty()).then_some(Value::Object(invoke));
+        let config_text = crate::cli::init_config(runtime.name(), &name, entry, invoke);
         crate::config::function::parse_fn_config(&config_text, Path::new("fn.config.json"))
             .map_err(ManageError::InvalidConfig)?;
         files.push((format!("{name}/fn.config.json"), config_text));

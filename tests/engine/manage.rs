@@ -221,6 +221,11 @@ async fn creates_folder_functions_and_file_routes_served_at_once() {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("greet/fn.config.json")).unwrap()).unwrap();
     assert_eq!(cfg["runtime"], "node");
     assert_eq!(cfg["invoke"]["methods"], json!(["GET", "POST"]));
+    let cfg_text = std::fs::read_to_string(dir.path().join("greet/fn.config.json")).unwrap();
+    assert!(
+        cfg_text.starts_with("{\n  \"runtime\": \"node\",\n  \"name\": \"greet\",\n  \"version\""),
+        "`fastfn init`'s key order: {cfg_text}"
+    );
     let r = e.get("/greet?name=Ana").await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.text().contains("Hello, Ana from FastFN Node!"), "{}", r.text());
