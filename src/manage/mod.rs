@@ -18,6 +18,7 @@
 
 pub mod fsops;
 pub mod login;
+pub mod syntax;
 
 use crate::config::ConfigError;
 use crate::engine::Shared;
@@ -446,8 +447,10 @@ async fn dispatch(
             let abs = fsops::contained(&shared.settings.functions_root, &f.entry)?;
             let old = fsops::read(&abs)?;
             let reload = write_checked(shared, &f.entry, &abs, old, expect, code.to_string()).await?;
+            let checked = syntax::check(&abs, &f.entry, &|k| shared.settings.binary(k).to_string()).await;
             let mut out = detail(shared, &refreshed(shared, f), true)?;
             out["reload"] = reload;
+            out["syntax"] = json!(checked);
             ok(out)
         }
         "/_fn/function-files" => {
@@ -1130,10 +1133,11 @@ async fn file_content(
             let old = fsops::read(&abs)?;
             let root_rel = f.rel(&rel);
             let reload = write_checked(shared, &root_rel, &abs, old, expect, content).await?;
+            let checked = syntax::check(&abs, &root_rel, &|k| shared.settings.binary(k).to_string()).await;
             let bytes = fsops::read(&abs)?.unwrap_or_default();
             Ok(json_response(
                 StatusCode::OK,
-                &json!({"ok": true, "path": rel, "size": bytes.len(), "etag": fsops::etag(&bytes), "reload": reload, "warnings": warnings}),
+                &json!({"ok": true, "path": rel, "size": bytes.len(), "etag": fsops::etag(&bytes), "reload": reload, "warnings": warnings, "syntax": checked}),
             ))
         }
         Method::DELETE => {

@@ -277,7 +277,26 @@ async fn edits_code_config_and_env_with_validation_and_reload() {
     let r = put(&e, "/_fn/function-code?runtime=node&name=hello", json!({"code": code})).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["reload"]["ok"], true);
+    assert_eq!(r.json()["syntax"]["ok"], true);
     assert_eq!(e.get("/hello").await.json()["mark"], "v2");
+    // A syntax error is saved (work in progress) and reported with its line, by node itself.
+    let broken = "exports.handler = async () => {\n  return ({ mark: 3 ;\n};\n";
+    let r = put(
+        &e,
+        "/_fn/function-code?runtime=node&name=hello",
+        json!({"code": broken}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let syntax = r.json()["syntax"].clone();
+    assert_eq!(
+        (syntax["ok"].clone(), syntax["line"].clone()),
+        (json!(false), json!(2)),
+        "{syntax}"
+    );
+    assert!(syntax["message"].as_str().unwrap().contains("SyntaxError"), "{syntax}");
+    let r = put(&e, "/_fn/function-code?runtime=node&name=hello", json!({"code": code})).await;
+    assert_eq!(r.json()["syntax"]["ok"], true);
     assert_eq!(
         std::fs::read_to_string(dir.path().join("hello/handler.js")).unwrap(),
         code

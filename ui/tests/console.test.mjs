@@ -311,6 +311,23 @@ describe('console in a browser', () => {
       await p.locator('[data-testid=fn-result]', { hasText: 'served by new code' }).waitFor();
       r = await fetch(`${other.base}/made`);
       assert.deepEqual(await r.json(), { made: 2 });
+      // A syntax error: the result line shows the error and links to its line.
+      await p.locator('[data-testid=code-editor] .cm-content').click();
+      await p.keyboard.press('Control+A');
+      await p.keyboard.type('exports.handler = async () => {\n  return ({ made: 3 ;\n};');
+      await p.keyboard.press('Control+S');
+      const bad = p.locator('[data-testid=fn-result].bad');
+      await bad.waitFor();
+      assert.match(await bad.innerText(), /does not compile \(line 2\): SyntaxError/);
+      await p.locator('[data-testid=fn-result-line]').click();
+      // (The editor indents typed newlines itself.)
+      assert.match(await p.locator('[data-testid=code-editor] .cm-activeLine').innerText(), /^\s*return \(\{ made: 3 ;$/, 'the cursor is on line 2');
+      // Fixed again.
+      await p.locator('[data-testid=code-editor] .cm-content').click();
+      await p.keyboard.press('Control+A');
+      await p.keyboard.type('exports.handler = async () => ({ made: 2 });');
+      await p.keyboard.press('Control+S');
+      await p.locator('[data-testid=fn-result]', { hasText: 'served by new code' }).waitFor();
       // A saved test event, re-sent.
       await p.locator('[data-testid=fn-sub-test]').click();
       await p.locator('[data-testid=fn-test-name]').fill('ping');

@@ -294,6 +294,10 @@ function FunctionView(props: { fn: FunctionSummary; writable: boolean; initialLi
     if (errs.length) return setLine({ text: `Saved, but the reload reports: ${errs.map((e: any) => e.message).join('; ')}`, bad: true });
     const warnings: string[] = r.body.warnings ?? [];
     if (warnings.length) return setLine({ text: `Saved, with warnings: ${warnings.join('; ')}`, bad: true });
+    // The runtime's own syntax check of the saved file (node --check, python compile, php -l).
+    const syn = r.body.syntax;
+    if (syn && !syn.ok)
+      return setLine({ text: `Saved, but ${path} does not compile${syn.line ? ` (line ${syn.line})` : ''}: ${syn.message ?? ''}`, bad: true });
     await loadDetail();
     await probe(started, r.body.reload?.ms ?? 0);
   };
