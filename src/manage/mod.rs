@@ -859,6 +859,26 @@ fn merged_config(old: Option<&[u8]>, payload: Value, replace: bool) -> Result<(S
     Ok((text, parsed.warnings))
 }
 
+fn is_env_file(rel: &str) -> bool {
+    rel.rsplit('/').next() == Some("fn.env.json")
+}
+
+/// An `fn.env.json` text with every secret's value replaced by [`HIDDEN`].
+fn masked_env_text(bytes: &[u8]) -> Result<String, ManageError> {
+    let mut out = Map::new();
+    for (k, e) in mask_env(&parse_env(bytes)?) {
+        out.insert(
+            k,
+            if e.is_secret {
+                json!({"value": e.value, "is_secret": true})
+            } else {
+                Value::String(e.value)
+            },
+        );
+    }
+    Ok(serde_json::to_string_pretty(&Value::Object(out)).unwrap_or_default() + "\n")
+}
+
 /// Validates a whole file by its name (config and env have rules; other files are text);
 /// answers the config parser's warnings.
 fn validate_file(rel: &str, text: &str) -> Result<Vec<String>, ManageError> {
@@ -887,7 +907,11 @@ async fn write_checked(
             return Err(ManageError::Conflict {
                 path: rel.to_string(),
                 current_etag: current,
-                current: old.map(|b| String::from_utf8_lossy(&b).into_owned()),
+                // Both versions go back to the page: an env file's secrets stay masked.
+                current: old.map(|b| match is_env_file(rel) {
+                    true => masked_env_text(&b).unwrap_or_default(),
+                    false => String::from_utf8_lossy(&b).into_owned(),
+                }),
                 yours: text,
             });
         }
@@ -1102,7 +1126,14 @@ async fn file_content(
             let rel = q.get("path").ok_or(ManageError::BadRequest("path required"))?;
             let abs = fsops::contained(&dir, rel)?;
             let bytes = fsops::read(&abs)?.ok_or(ManageError::FileNotFound)?;
-            let text = std::str::from_utf8(&bytes).ok();
+            let raw = std::str::from_utf8(&bytes).ok();
+            // An env file reads as its masked view, like /_fn/function-env: secrets never
+            // reach the page (the tag is still the file's, for conflict checks).
+            let masked = match (is_env_file(rel), raw) {
+                (true, Some(_)) => Some(masked_env_text(&bytes)?),
+                _ => None,
+            };
+            let text = masked.as_deref().or(raw);
             Ok(json_response(
                 StatusCode::OK,
                 &json!({
@@ -1131,6 +1162,13 @@ async fn file_content(
             let expect = if_match(parts, &payload);
             let _lock = shared.manage.write_lock.lock().await;
             let old = fsops::read(&abs)?;
+            // The masked text comes back with `<hidden>` for secrets: keep their stored values.
+            let content = if is_env_file(&rel) {
+                let v: Value = serde_json::from_str(&content).map_err(|e| ManageError::InvalidEnv(e.to_string()))?;
+                merged_env(old.as_deref(), v, true)?
+            } else {
+                content
+            };
             let root_rel = f.rel(&rel);
             let reload = write_checked(shared, &root_rel, &abs, old, expect, content).await?;
             let checked = syntax::check(&abs, &root_rel, &|k| shared.settings.binary(k).to_string()).await;

@@ -85,6 +85,16 @@ async fn lists_functions_and_shows_one_with_secrets_masked() {
         .await;
     assert_eq!(content.status, 200);
     assert_eq!(content.json()["etag"], d["code_etag"]);
+    // The env file itself reads masked too.
+    let env = e
+        .get("/_fn/function-file-content?runtime=node&name=hello&path=fn.env.json")
+        .await;
+    assert_eq!(env.status, 200);
+    assert!(
+        !env.text().contains("s3cret") && env.text().contains("<hidden>"),
+        "{}",
+        env.text()
+    );
 
     // Unknown function, bad runtime, bad names.
     assert_eq!(e.get("/_fn/function?runtime=node&name=nope").await.status, 404);
@@ -379,6 +389,24 @@ async fn edits_code_config_and_env_with_validation_and_reload() {
     let r = put(&e, "/_fn/function-env?runtime=node&name=hello", json!({"NEW": null})).await;
     assert_eq!(r.status, 200);
     assert!(r.json()["fn_env"].get("NEW").is_none());
+    // The masked file text saved back through file-content keeps the secret.
+    let masked = e
+        .get("/_fn/function-file-content?runtime=node&name=hello&path=fn.env.json")
+        .await
+        .json();
+    let edited = masked["content"].as_str().unwrap().replace("hola", "salut");
+    let r = put(
+        &e,
+        "/_fn/function-file-content?runtime=node&name=hello",
+        json!({"path": "fn.env.json", "content": edited, "etag": masked["etag"]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let env = e.get("/hello").await.json()["env"].clone();
+    assert_eq!(
+        (env["GREETING"].clone(), env["API_TOKEN"].clone()),
+        (json!("salut"), json!("s3cret"))
+    );
     let env_before = std::fs::read_to_string(dir.path().join("hello/fn.env.json")).unwrap();
     for bad in [json!({"A": [1]}), json!({"A": {"value": {}}}), json!({"": "x"})] {
         let r = put(&e, "/_fn/function-env?runtime=node&name=hello", bad.clone()).await;
@@ -571,6 +599,11 @@ async fn a_file_changed_since_it_was_loaded_is_not_overwritten() {
         .await
         .json();
     std::fs::write(dir.path().join("hello/fn.env.json"), "{\"X\":\"1\"}\n").unwrap();
+    std::fs::write(
+        dir.path().join("hello/fn.env.json"),
+        "{\"X\":\"1\",\"K\":{\"value\":\"topsecret\",\"is_secret\":true}}\n",
+    )
+    .unwrap();
     let r = put(
         &e,
         "/_fn/function-file-content?runtime=node&name=hello",
@@ -578,6 +611,11 @@ async fn a_file_changed_since_it_was_loaded_is_not_overwritten() {
     )
     .await;
     assert_eq!(r.status, 409, "{}", r.text());
+    assert!(
+        !r.text().contains("topsecret"),
+        "a secret leaked in the 409: {}",
+        r.text()
+    );
     e.stop().await;
 }
 
