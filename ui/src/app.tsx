@@ -1,7 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { useApp } from './ctx';
 import { INSTALL_HINT } from './format';
-import { FunctionsView } from './views/functions';
 import { HealthView } from './views/health';
 import { LogsView } from './views/logs';
 import { QueuesView } from './views/queues';
@@ -24,6 +23,18 @@ type Tab = (typeof TABS)[number][0];
 function tabFromHash(): Tab {
   const h = location.hash.replace(/^#\/?/, '');
   return (TABS.find(([t]) => t === h)?.[0] ?? 'routes') as Tab;
+}
+
+/** The Functions tab, loaded on first use: its editor (CodeMirror) is most of its weight and
+ * the other tabs need none of it. */
+function Functions() {
+  const [View, setView] = useState<(() => preact.JSX.Element) | null>(null);
+  const [error, setError] = useState('');
+  useEffect(() => {
+    import('./views/functions').then((m) => setView(() => m.FunctionsView), (e) => setError(String(e)));
+  }, []);
+  if (error) return <div class="banner bad">Cannot load the Functions view: {error}</div>;
+  return View ? <View /> : <p class="muted">Loading…</p>;
 }
 
 function ProjectBar() {
@@ -273,7 +284,7 @@ export function App() {
       </nav>
       <main>
         {tab === 'routes' && <RoutesView />}
-        {tab === 'functions' && <FunctionsView />}
+        {tab === 'functions' && <Functions />}
         {tab === 'health' && <HealthView />}
         {tab === 'queues' && <QueuesView />}
         {tab === 'requests' && <RequestsView />}
