@@ -564,27 +564,32 @@ fn lookup(shared: &Shared, runtime: RuntimeKind, name: &str, version: Option<&st
     let mut found: Option<Found> = None;
     for r in served.discovery.routes.routes() {
         let t = &r.target;
-        if t.runtime != runtime || t.fn_name != name || t.version.as_deref() != version {
-            continue;
+        if t.runtime == runtime && t.fn_name == name && t.version.as_deref() == version {
+            add_route(&mut found, r);
         }
-        let f = found.get_or_insert_with(|| Found {
-            runtime,
-            name: name.to_string(),
-            version: t.version.clone(),
-            // A version lives in its own folder; an explicit function's config sits in its
-            // source folder even when its entry is deeper.
-            dir: match (&t.version, &t.fn_source_dir) {
-                (None, Some(d)) if t.explicit => d.trim_end_matches('/').to_string(),
-                _ => parent(&t.entry),
-            },
-            entry: t.entry.clone(),
-            explicit: t.explicit,
-            routes: Vec::new(),
-            policy: serde_json::to_value(&t.policy).unwrap_or(Value::Null),
-        });
-        f.routes.push((r.pattern.clone(), methods_of(r)));
     }
     found
+}
+
+/// Adds one route of a function to what is known of it (the first route fills the rest).
+fn add_route(found: &mut Option<Found>, r: &Route) {
+    let t = &r.target;
+    let f = found.get_or_insert_with(|| Found {
+        runtime: t.runtime,
+        name: t.fn_name.clone(),
+        version: t.version.clone(),
+        // A version lives in its own folder; an explicit function's config sits in its
+        // source folder even when its entry is deeper.
+        dir: match (&t.version, &t.fn_source_dir) {
+            (None, Some(d)) if t.explicit => d.trim_end_matches('/').to_string(),
+            _ => parent(&t.entry),
+        },
+        entry: t.entry.clone(),
+        explicit: t.explicit,
+        routes: Vec::new(),
+        policy: serde_json::to_value(&t.policy).unwrap_or(Value::Null),
+    });
+    f.routes.push((r.pattern.clone(), methods_of(r)));
 }
 
 /// The function as the map serves it after a write (its policy may have changed); the old
@@ -636,22 +641,16 @@ pub struct FunctionRoute {
     pub methods: Vec<String>,
 }
 
+/// Every function of the map, in one pass over its routes (large projects have thousands).
 fn list_functions(shared: &Shared) -> Vec<FunctionSummary> {
     let served = shared.served();
-    let mut seen: BTreeMap<(String, String, Option<String>), ()> = BTreeMap::new();
-    let mut out = Vec::new();
+    let mut by_fn: BTreeMap<(&str, &str, Option<&str>), Option<Found>> = BTreeMap::new();
     for r in served.discovery.routes.routes() {
         let t = &r.target;
-        let key = (t.runtime.name().to_string(), t.fn_name.clone(), t.version.clone());
-        if seen.insert(key, ()).is_some() {
-            continue;
-        }
-        if let Some(f) = lookup(shared, t.runtime, &t.fn_name, t.version.as_deref()) {
-            out.push(summary(&f));
-        }
+        let key = (t.fn_name.as_str(), t.runtime.name(), t.version.as_deref());
+        add_route(by_fn.entry(key).or_default(), r);
     }
-    out.sort_by(|a, b| (&a.name, &a.runtime, &a.version).cmp(&(&b.name, &b.runtime, &b.version)));
-    out
+    by_fn.values().flatten().map(summary).collect()
 }
 
 fn summary(f: &Found) -> FunctionSummary {
