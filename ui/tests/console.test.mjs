@@ -377,4 +377,34 @@ describe('console in a browser', () => {
       await stopEngine(other.engine);
     }
   });
+
+  test('functions: with console login on, writes wait for a sign-in', async () => {
+    const dir = join(tmp, 'manage-login');
+    cpSync(join(ROOT, 'fixtures/manage'), dir, { recursive: true });
+    // pbkdf2-sha256 of "pw" (salt 00112233, 100000 iterations), as FastFN's Python line makes it.
+    const hash = 'pbkdf2-sha256:100000:00112233:e1edcd8c6b066aa5bfe5116800b37033342638d5dbb61f2c0baee865b9b4ef23';
+    const other = await startEngine(dir, join(tmp, 'sock5'), {
+      FN_CONSOLE_WRITE_ENABLED: '1',
+      FN_CONSOLE_LOGIN_ENABLED: '1',
+      FN_CONSOLE_LOGIN_USERNAME: 'admin',
+      FN_CONSOLE_LOGIN_PASSWORD_HASH: hash,
+    });
+    const p = await ctx.newPage();
+    try {
+      await p.goto(`${other.base}/console/#functions`);
+      await p.locator('[data-testid=fn-login]').waitFor();
+      assert.ok(await p.locator('[data-testid=fn-new]').isDisabled(), 'no writes before signing in');
+      await p.locator('[data-testid=fn-login-user]').fill('admin');
+      await p.locator('[data-testid=fn-login-pass]').fill('wrong');
+      await p.locator('[data-testid=fn-login-submit]').click();
+      assert.equal(await p.locator('[data-testid=fn-login-error]').innerText(), 'invalid credentials');
+      await p.locator('[data-testid=fn-login-pass]').fill('pw');
+      await p.locator('[data-testid=fn-login-submit]').click();
+      await p.locator('[data-testid=fn-login]').waitFor({ state: 'detached' });
+      assert.ok(await p.locator('[data-testid=fn-new]').isEnabled(), 'signed in: writes allowed');
+    } finally {
+      await p.close();
+      await stopEngine(other.engine);
+    }
+  });
 });

@@ -736,9 +736,16 @@ function Login(props: { onDone(): void }) {
   return (
     <form class="login" onSubmit={submit} data-testid="fn-login">
       <strong>Sign in to change functions</strong>{' '}
-      <input placeholder="user" value={user} onInput={(e) => setUser((e.target as HTMLInputElement).value)} />{' '}
-      <input type="password" placeholder="password" value={pass} onInput={(e) => setPass((e.target as HTMLInputElement).value)} />{' '}
-      <button type="submit">Sign in</button> {error && <span class="error">{error}</span>}
+      <input placeholder="user" value={user} onInput={(e) => setUser((e.target as HTMLInputElement).value)} data-testid="fn-login-user" />{' '}
+      <input type="password" placeholder="password" value={pass} onInput={(e) => setPass((e.target as HTMLInputElement).value)} data-testid="fn-login-pass" />{' '}
+      <button type="submit" data-testid="fn-login-submit">
+        Sign in
+      </button>{' '}
+      {error && (
+        <span class="error" data-testid="fn-login-error">
+          {error}
+        </span>
+      )}
     </form>
   );
 }
