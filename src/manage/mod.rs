@@ -675,7 +675,7 @@ fn summary(f: &Found) -> FunctionSummary {
 /// One `fn.env.json` entry as the console shows it: secrets masked.
 #[derive(Debug, Clone, Serialize, TS)]
 #[ts(export)]
-pub struct EnvEntry {
+pub struct EnvView {
     pub value: String,
     pub is_secret: bool,
 }
@@ -715,12 +715,12 @@ fn scalar(v: &Value) -> Option<String> {
 
 /// The masked view: a secret's value reads as [`HIDDEN`]. (Kept local; the secrets work
 /// (`is_secret`, `/_fn/secrets`) may bring a shared helper.)
-pub fn mask_env(env: &BTreeMap<String, (String, bool)>) -> BTreeMap<String, EnvEntry> {
+pub fn mask_env(env: &BTreeMap<String, (String, bool)>) -> BTreeMap<String, EnvView> {
     env.iter()
         .map(|(k, (v, secret))| {
             (
                 k.clone(),
-                EnvEntry {
+                EnvView {
                     value: if *secret { HIDDEN.to_string() } else { v.clone() },
                     is_secret: *secret,
                 },

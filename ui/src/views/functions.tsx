@@ -5,7 +5,7 @@
 // (`FN_CONSOLE_WRITE_ENABLED=1`; the desktop app turns it on); without it the view is read-only.
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { Backend } from '../backend';
-import type { EnvEntry } from '../bindings/EnvEntry';
+import type { EnvView } from '../bindings/EnvView';
 import type { FileEntry } from '../bindings/FileEntry';
 import type { FunctionSummary } from '../bindings/FunctionSummary';
 import type { UiState } from '../bindings/UiState';
@@ -183,7 +183,7 @@ interface Detail {
   routes: { route: string; methods: string[] }[];
   fn_config: Record<string, any> | null;
   config_etag: string | null;
-  fn_env: Record<string, EnvEntry>;
+  fn_env: Record<string, EnvView>;
   env_etag: string | null;
   policy: Record<string, any>;
 }

@@ -3,4 +3,4 @@
 /**
  * One `fn.env.json` entry as the console shows it: secrets masked.
  */
-export type EnvEntry = { value: string, is_secret: boolean, };
+export type EnvView = { value: string, is_secret: boolean, };
