@@ -36,7 +36,7 @@ fn is_loopback_name(host: &str) -> bool {
         || host.to_ascii_lowercase().ends_with(".localhost")
 }
 
-fn has_admin_token(shared: &Shared, parts: &Parts) -> bool {
+pub(crate) fn has_admin_token(shared: &Shared, parts: &Parts) -> bool {
     shared.settings.admin_token.as_deref().is_some_and(|want| {
         parts
             .headers
@@ -74,8 +74,15 @@ fn access_guard(shared: &Shared, parts: &Parts, remote: SocketAddr, local_only: 
     None
 }
 
-/// The admin API's guard: its two switches, then [`access_guard`].
-fn api_guard(shared: &Shared, parts: &Parts, remote: SocketAddr) -> Option<Failure> {
+/// The admin API's guard: its two switches, [`access_guard`], then the console login when
+/// `FN_CONSOLE_LOGIN_API=1` (`manage::login_gate`).
+pub(crate) fn api_guard(shared: &Shared, parts: &Parts, remote: SocketAddr) -> Option<Failure> {
+    api_guard_without_login(shared, parts, remote)
+        .or_else(|| crate::manage::login_gate(shared, parts, has_admin_token(shared, parts)))
+}
+
+/// [`api_guard`] for `/_fn/login` and `/_fn/logout`, which must be reachable signed out.
+pub(crate) fn api_guard_without_login(shared: &Shared, parts: &Parts, remote: SocketAddr) -> Option<Failure> {
     if !shared.settings.console_api_enabled {
         return Some(Failure::Disabled("console api disabled"));
     }
@@ -200,6 +207,9 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
         } else {
             crate::secrets::handle(shared, &parts, body).await
         };
+    }
+    if crate::manage::owns(path) {
+        return crate::manage::handle(shared, parts, body, remote).await;
     }
     let known = matches!(
         path,

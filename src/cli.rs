@@ -682,6 +682,9 @@ struct InitConfig<'a> {
     max_concurrency: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_body_bytes: Option<u64>,
+    /// Only from the console's "New function" (its methods and routes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invoke: Option<serde_json::Value>,
 }
 
 /// Handler file and text per template: `handler(event)` answering with a greeting, the
@@ -773,6 +776,29 @@ pub fn handler(event: Value) -> Value {
     }
 }
 
+/// The `fastfn init` template of a runtime (entry file name, text), for the console's "New
+/// function"; `None` for a runtime `init` has no template for.
+pub(crate) fn template_for(runtime: &str) -> Option<(&'static str, &'static str)> {
+    matches!(runtime, "node" | "python" | "php" | "lua" | "rust").then(|| template(runtime))
+}
+
+/// The `fn.config.json` text `fastfn init` writes for a function (keys in the original's
+/// order), with an `invoke` block last when the console gives one.
+pub(crate) fn init_config(runtime: &str, name: &str, entry: &str, invoke: Option<serde_json::Value>) -> String {
+    let limits = matches!(runtime, "node" | "python");
+    let config = InitConfig {
+        runtime,
+        name,
+        version: "1.0.0",
+        entrypoint: entry,
+        timeout_ms: limits.then_some(crate::config::defaults::TIMEOUT_MS),
+        max_concurrency: limits.then_some(crate::config::defaults::MAX_CONCURRENCY),
+        max_body_bytes: limits.then_some(crate::config::defaults::MAX_BODY_BYTES),
+        invoke,
+    };
+    serde_json::to_string_pretty(&config).unwrap_or_default() + "\n"
+}
+
 fn init(name: &str, runtime: &str) -> ExitCode {
     let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !valid {
@@ -785,23 +811,8 @@ fn init(name: &str, runtime: &str) -> ExitCode {
         return ExitCode::from(2);
     }
     let (file, code) = template(runtime);
-    let limits = matches!(runtime, "node" | "python");
-    let config = InitConfig {
-        runtime,
-        name,
-        version: "1.0.0",
-        entrypoint: file,
-        timeout_ms: limits.then_some(crate::config::defaults::TIMEOUT_MS),
-        max_concurrency: limits.then_some(crate::config::defaults::MAX_CONCURRENCY),
-        max_body_bytes: limits.then_some(crate::config::defaults::MAX_BODY_BYTES),
-    };
-    let mut files = vec![
-        (
-            "fn.config.json",
-            serde_json::to_string_pretty(&config).unwrap_or_default() + "\n",
-        ),
-        (file, code.to_string()),
-    ];
+    let config = init_config(runtime, name, file, None);
+    let mut files = vec![("fn.config.json", config), (file, code.to_string())];
     if runtime == "python" {
         files.push(("requirements.txt", "# Add your dependencies here\n".to_string()));
     }

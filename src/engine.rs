@@ -188,6 +188,8 @@ pub struct Shared {
     pub compiled: BTreeMap<RuntimeKind, Arc<Compiled>>,
     /// The dashboard's built files, served at `/console` when `FN_UI_ENABLED=1`.
     pub console: Option<crate::assets::Assets>,
+    /// The console's write switch override, login attempts and sessions, write lock.
+    pub manage: crate::manage::State,
     served: ArcSwap<Served>,
     pub runtimes: BTreeMap<RuntimeKind, Arc<RuntimeSockets>>,
     /// Runtimes left out, with why (missing interpreter…).
@@ -517,6 +519,7 @@ impl Engine {
 
         let (shutdown, _) = watch::channel(false);
         let shared = Arc::new(Shared {
+            manage: crate::manage::State::new(&settings.console),
             lua: runtime_order
                 .contains(&RuntimeKind::Lua)
                 .then(|| crate::runtime::lua::LuaRuntime::new(settings.functions_root.clone())),

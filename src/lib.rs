@@ -18,6 +18,7 @@ pub mod isolation;
 pub mod jobs;
 pub mod landing;
 pub mod logs;
+pub mod manage;
 pub mod pool;
 pub mod process;
 pub mod proxy;

@@ -43,6 +43,9 @@ pub enum Failure {
     BadRequest(&'static str),
     #[error("{0}")]
     Forbidden(&'static str),
+    /// The console's login is required (`FN_CONSOLE_LOGIN_API`).
+    #[error("{0}")]
+    Unauthorized(&'static str),
     #[error("worker pool overflow")]
     Overflow { status: u16 },
     #[error("worker pool queue timeout")]
@@ -103,6 +106,7 @@ impl Failure {
             Failure::HostNotAllowed => 421,
             Failure::BadRequest(_) => 400,
             Failure::Forbidden(_) => 403,
+            Failure::Unauthorized(_) => 401,
             Failure::Overflow { status } | Failure::QueueTimeout { status } => *status,
             Failure::InvalidReply | Failure::InvalidBase64 | Failure::RuntimeError(_) => 502,
             Failure::RuntimeDown | Failure::RuntimeUnavailable => 503,

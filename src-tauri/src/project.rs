@@ -79,6 +79,14 @@ pub async fn start(dir: &Path) -> Result<Engine, StartError> {
             port,
             ..Overrides::default()
         })
+        .map(|mut s| {
+            // The app is where the user edits their functions: its dashboard may write unless
+            // the environment says otherwise (a browser at /console stays read-only by default).
+            if std::env::var_os("FN_CONSOLE_WRITE_ENABLED").is_none() {
+                s.console.write_enabled = true;
+            }
+            s
+        })
     };
     match Engine::start(resolve(None)?).await {
         Err(StartError::PortInUse { port, .. }) => {

@@ -152,7 +152,7 @@ async fn reveal(c: &Client, css: &str) -> Result<()> {
     if count(c, css).await? > 0 {
         return Ok(());
     }
-    for tab in ["requests", "routes", "health", "logs", "queues", "reloads"] {
+    for tab in ["requests", "routes", "health", "logs", "queues", "reloads", "functions"] {
         if click_tab(c, tab).await.is_ok() && count(c, css).await? > 0 {
             return Ok(());
         }
@@ -198,17 +198,120 @@ async fn set_field(c: &Client, testid: &str, value: &str) -> Result<()> {
 
 /// One HTTP/1.1 GET; the status code.
 async fn get_status(host_port: &str, path: &str) -> Result<u16> {
+    Ok(get(host_port, path).await?.0)
+}
+
+/// One HTTP/1.1 GET; the status code and the body.
+async fn get(host_port: &str, path: &str) -> Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(host_port).await?;
     s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host_port}\r\nConnection: close\r\n\r\n").as_bytes())
         .await?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await?;
-    let head = String::from_utf8_lossy(&buf);
-    head.split(' ')
+    let text = String::from_utf8_lossy(&buf);
+    let status = text
+        .split(' ')
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .ok_or_else(|| anyhow!("bad response: {head:.80}"))
+        .ok_or_else(|| anyhow!("bad response: {text:.80}"))?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// The text of the Functions view's result line.
+async fn result_line(c: &Client) -> Result<String> {
+    Ok(js(
+        c,
+        "const e = document.querySelector('[data-testid=fn-result]'); return e ? e.textContent : ''",
+        vec![],
+    )
+    .await?
+    .as_str()
+    .unwrap_or_default()
+    .to_string())
+}
+
+async fn click(c: &Client, testid: &str) -> Result<()> {
+    c.find(Locator::Css(&format!("[data-testid={testid}]")))
+        .await
+        .with_context(|| format!("find {testid}"))?
+        .click()
+        .await
+        .with_context(|| format!("click {testid}"))?;
+    Ok(())
+}
+
+/// Functions: create one from the app, edit its config and code, see the new answer after the
+/// reload, delete it.
+async fn manage_functions(c: &Client, host_port: &str) -> Result<()> {
+    click_tab(c, "functions").await?;
+    until("the function list", Duration::from_secs(20), || async {
+        Ok((count(c, "[data-testid=fn-item]").await? > 0).then_some(()))
+    })
+    .await?;
+    if count(c, "[data-testid=fn-readonly]").await? > 0 {
+        bail!("the app's Functions view is read-only (the app turns the write switch on)");
+    }
+    click(c, "fn-new").await?;
+    set_field(c, "fn-new-runtime", "node").await?;
+    set_field(c, "fn-new-shape", "folder").await?;
+    set_field(c, "fn-new-name", "made").await?;
+    click(c, "fn-new-create").await?;
+    until("the new function's view", Duration::from_secs(30), || async {
+        Ok(result_line(c).await?.contains("served at /made").then_some(()))
+    })
+    .await?;
+    let (status, body) = get(host_port, "/made?name=Ana").await?;
+    if status != 200 || !body.contains("Hello, Ana") {
+        bail!("GET /made after create: {status} {body:.200}");
+    }
+    screenshot(c, "functions-new.png").await?;
+
+    click(c, "fn-sub-config").await?;
+    set_field(c, "fn-cfg-timeout", "1234").await?;
+    click(c, "fn-cfg-save").await?;
+    until("the config saved", Duration::from_secs(20), || async {
+        let line = result_line(c).await?;
+        Ok(line.contains("timeout 1234 ms").then_some(()))
+    })
+    .await?;
+
+    click(c, "fn-sub-code").await?;
+    until("the code editor", Duration::from_secs(10), || async {
+        Ok((count(c, "[data-testid=code-editor] .cm-content").await? > 0).then_some(()))
+    })
+    .await?;
+    // The editor is a contenteditable: replace its text the way typing does.
+    js(
+        c,
+        "const e = document.querySelector('[data-testid=code-editor] .cm-content'); e.focus();
+         document.execCommand('selectAll'); document.execCommand('insertText', false, arguments[0]);",
+        vec![json!("exports.handler = async () => ({ made: 2 });")],
+    )
+    .await?;
+    click(c, "fn-save").await?;
+    until("the new code served", Duration::from_secs(30), || async {
+        Ok(result_line(c).await?.contains("served by new code").then_some(()))
+    })
+    .await
+    .with_context(|| "after Save")?;
+    let (status, body) = get(host_port, "/made").await?;
+    if status != 200 || !body.contains("\"made\":2") {
+        bail!("GET /made after the edit: {status} {body:.200}");
+    }
+    screenshot(c, "functions.png").await?;
+
+    click(c, "fn-delete").await?;
+    click(c, "fn-delete-confirm").await?;
+    until("the function deleted", Duration::from_secs(20), || async {
+        Ok((get_status(host_port, "/made").await? == 404).then_some(()))
+    })
+    .await?;
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -739,6 +842,8 @@ async fn scenario(c: &Client, launched_at: Instant) -> Result<()> {
     }
     screenshot(c, "export.png").await?;
 
+    // 8. Functions: create, edit config and code, see the new answer, delete.
+    manage_functions(c, &host_port).await.context("functions")?;
     // Nothing went wrong on the page along the way (an error or a rejection shows a banner).
     let fatal = js(
         c,

@@ -97,6 +97,8 @@ pub struct Settings {
     /// `FN_LOG_DIR`: `error.log`, `access.log` and `runtime.log` are appended there too.
     pub log_dir: Option<PathBuf>,
     pub admin_token: Option<String>,
+    /// `FN_CONSOLE_WRITE_ENABLED`, `FN_CONSOLE_LOGIN_*`, `FN_CONSOLE_SESSION_*`.
+    pub console: crate::manage::ConsoleSettings,
     pub home_function: Option<String>,
     pub home_redirect: Option<String>,
     pub max_frame_bytes: usize,
@@ -639,6 +641,7 @@ impl Settings {
             runtime_log_file: env_path("FN_RUNTIME_LOG_FILE"),
             log_dir: env_path("FN_LOG_DIR"),
             admin_token: env("FN_ADMIN_TOKEN").filter(|s| !s.is_empty()),
+            console: crate::manage::ConsoleSettings::from_env(env)?,
             home_function: env("FN_HOME_FUNCTION").filter(|s| !s.is_empty()),
             home_redirect: env("FN_HOME_REDIRECT").filter(|s| !s.is_empty()),
             max_frame_bytes,

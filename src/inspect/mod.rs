@@ -222,6 +222,7 @@ impl Reason {
             F::Internal => Reason::Internal,
             F::EdgeProxy(_) => Reason::BadReply,
             F::Secret(_) | F::Job(_) => Reason::InvalidRequest,
+            F::Unauthorized(_) => Reason::Forbidden,
         }
     }
 }
@@ -323,6 +324,7 @@ fn generic_why(failure: &crate::rescue::Failure) -> Option<String> {
         F::EdgeProxy(e) => format!("the handler's proxy reply could not be carried out: {e}"),
         F::Secret(e) => format!("/_fn/secrets refused the request: {e}"),
         F::Job(e) => format!("/_fn/jobs refused the request: {e}"),
+        F::Unauthorized(what) => format!("the console asks for a session: {what}"),
     })
 }
 

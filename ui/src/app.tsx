@@ -14,6 +14,7 @@ import { routeCount, RoutesView } from './views/routes';
 
 const TABS = [
   ['routes', 'Routes'],
+  ['functions', 'Functions'],
   ['health', 'Health'],
   ['queues', 'Queues'],
   ['jobs', 'Jobs'],
@@ -28,6 +29,18 @@ type Tab = (typeof TABS)[number][0];
 function tabFromHash(): Tab {
   const h = location.hash.replace(/^#\/?/, '');
   return (TABS.find(([t]) => t === h)?.[0] ?? 'routes') as Tab;
+}
+
+/** The Functions tab, loaded on first use: its editor (CodeMirror) is most of its weight and
+ * the other tabs need none of it. */
+function Functions() {
+  const [View, setView] = useState<(() => preact.JSX.Element) | null>(null);
+  const [error, setError] = useState('');
+  useEffect(() => {
+    import('./views/functions').then((m) => setView(() => m.FunctionsView), (e) => setError(String(e)));
+  }, []);
+  if (error) return <div class="banner bad">Cannot load the Functions view: {error}</div>;
+  return View ? <View /> : <p class="muted">Loading…</p>;
 }
 
 function ProjectBar() {
@@ -277,6 +290,7 @@ export function App() {
       </nav>
       <main>
         {tab === 'routes' && <RoutesView />}
+        {tab === 'functions' && <Functions />}
         {tab === 'health' && <HealthView />}
         {tab === 'queues' && <QueuesView />}
         {tab === 'requests' && <RequestsView />}

@@ -17,6 +17,7 @@ const ROOT = resolve(UI, '..');
 const BIN = process.env.FASTFN_BIN ?? join(ROOT, 'target/debug/fastfn');
 const DIST = join(UI, 'dist');
 const SCREENSHOT = join(ROOT, 'docs/screenshots/console.png');
+const FUNCTIONS_SHOT = join(ROOT, 'docs/screenshots/console-functions.png');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
 function freePort() {
@@ -67,7 +68,7 @@ function loadSamples() {
 
 /** `fastfn dev DIR` with the console on a free port; resolves once every runtime the project
  * needs is up (a runtime no route uses is `not_needed` and starts no daemon). */
-async function startEngine(dir, sockDir) {
+async function startEngine(dir, sockDir, extraEnv = {}) {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   mkdirSync(sockDir, { recursive: true });
@@ -81,6 +82,7 @@ async function startEngine(dir, sockDir) {
       FN_SOCKET_BASE_DIR: sockDir,
       FN_JOBS_DIR: join(sockDir, 'jobs'),
       NO_COLOR: '1',
+      ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -424,7 +426,7 @@ describe('console in a browser', () => {
     const dir = join(tmp, 'deps-project');
     mkdirSync(dir);
     copyFileSync(join(ROOT, 'fixtures/demo/hello.py'), join(dir, 'hello.py'));
-    const other = await startEngine(dir, join(tmp, 'sock3'));
+    const other = await startEngine(dir, join(tmp, 'sock-deps'));
     const p2 = await ctx.newPage();
     try {
       await p2.goto(`${other.base}/console/#health`);
@@ -441,6 +443,91 @@ describe('console in a browser', () => {
       assert.match(lines, /no-such-package-dir/, `the installer's own words are shown: ${lines}`);
     } finally {
       await p2.close();
+      await stopEngine(other.engine);
+    }
+  });
+
+
+  test('functions: create from a template, edit config and code, see the new answer, delete', async () => {
+    const dir = join(tmp, 'manage');
+    cpSync(join(ROOT, 'fixtures/manage'), dir, { recursive: true });
+    const other = await startEngine(dir, join(tmp, 'sock3'), { FN_CONSOLE_WRITE_ENABLED: '1' });
+    const p = await ctx.newPage();
+    p.on('pageerror', (e) => console.error('page error:', e.message));
+    try {
+      await p.goto(`${other.base}/console/#functions`);
+      await p.locator('[data-testid=fn-item][data-name=hello]').waitFor();
+      assert.equal(await p.locator('[data-testid=fn-readonly]').count(), 0, 'write mode is on');
+      // New function: node, folder, "made", from the `fastfn init` template.
+      await p.locator('[data-testid=fn-new]').click();
+      await p.locator('[data-testid=fn-new-runtime]').selectOption('node');
+      await p.locator('[data-testid=fn-new-shape]').selectOption('folder');
+      await p.locator('[data-testid=fn-new-name]').fill('made');
+      mkdirSync(dirname(FUNCTIONS_SHOT), { recursive: true });
+      await p.screenshot({ path: FUNCTIONS_SHOT.replace('.png', '-new.png') });
+      await p.locator('[data-testid=fn-new-create]').click();
+      await p.locator('[data-testid=fn-name]', { hasText: 'made' }).waitFor();
+      assert.match(await p.locator('[data-testid=fn-result]').innerText(), /served at \/made/);
+      let r = await fetch(`${other.base}/made?name=Ana`);
+      assert.equal(r.status, 200);
+      assert.match(await r.text(), /Hello, Ana from FastFN Node!/);
+      // Config from the form: timeout_ms, saved, reloaded, on disk.
+      await p.locator('[data-testid=fn-sub-config]').click();
+      await p.locator('[data-testid=fn-cfg-timeout]').fill('1234');
+      await p.locator('[data-testid=fn-cfg-save]').click();
+      await p.locator('[data-testid=fn-result]', { hasText: 'Config saved' }).waitFor();
+      await p.screenshot({ path: FUNCTIONS_SHOT.replace('.png', '-config.png') });
+      const cfg = JSON.parse(readFileSync(join(dir, 'made/fn.config.json'), 'utf8'));
+      assert.equal(cfg.timeout_ms, 1234);
+      assert.equal(cfg.runtime, 'node', 'the rest of the config is kept');
+      // Code: select all, type new code, Ctrl+S: the result line reports the new answer.
+      await p.locator('[data-testid=fn-sub-code]').click();
+      await p.locator('[data-testid=code-editor] .cm-content').click();
+      await p.keyboard.press('Control+A');
+      await p.keyboard.type('exports.handler = async () => ({ made: 2 });');
+      await p.keyboard.press('Control+S');
+      await p.locator('[data-testid=fn-result]', { hasText: 'served by new code' }).waitFor();
+      r = await fetch(`${other.base}/made`);
+      assert.deepEqual(await r.json(), { made: 2 });
+      // A syntax error: the result line shows the error and links to its line.
+      await p.locator('[data-testid=code-editor] .cm-content').click();
+      await p.keyboard.press('Control+A');
+      await p.keyboard.type('exports.handler = async () => {\n  return ({ made: 3 ;\n};');
+      await p.keyboard.press('Control+S');
+      const bad = p.locator('[data-testid=fn-result].bad');
+      await bad.waitFor();
+      assert.match(await bad.innerText(), /does not compile \(line 2\): SyntaxError/);
+      await p.locator('[data-testid=fn-result-line]').click();
+      // (The editor indents typed newlines itself.)
+      assert.match(await p.locator('[data-testid=code-editor] .cm-activeLine').innerText(), /^\s*return \(\{ made: 3 ;$/, 'the cursor is on line 2');
+      // Fixed again.
+      await p.locator('[data-testid=code-editor] .cm-content').click();
+      await p.keyboard.press('Control+A');
+      await p.keyboard.type('exports.handler = async () => ({ made: 2 });');
+      await p.keyboard.press('Control+S');
+      await p.locator('[data-testid=fn-result]', { hasText: 'served by new code' }).waitFor();
+      // A saved test event, re-sent.
+      await p.locator('[data-testid=fn-sub-test]').click();
+      await p.locator('[data-testid=fn-test-name]').fill('ping');
+      await p.locator('[data-testid=fn-test-save]').click();
+      await p.locator('[data-testid=fn-test-send]').click();
+      await p.locator('[data-testid=fn-test-reply]', { hasText: 'HTTP 200' }).waitFor();
+      assert.match(await p.locator('[data-testid=fn-test-saved]').innerText(), /ping/);
+      await p.locator('[data-testid=fn-sub-code]').click();
+      assert.match(await p.locator('[data-testid=code-editor] .cm-content').innerText(), /made: 2/, 'the editor shows the saved code');
+      assert.equal(await p.locator('[data-testid=fn-dirty]').innerText(), 'saved');
+      mkdirSync(dirname(FUNCTIONS_SHOT), { recursive: true });
+      await p.screenshot({ path: FUNCTIONS_SHOT });
+      // Delete, confirmed.
+      await p.locator('[data-testid=fn-delete]').click();
+      assert.match(await p.locator('[data-testid=fn-delete-confirm-bar]').innerText(), /made\/ and everything in it/);
+      assert.ok(existsSync(join(dir, 'made')), 'nothing removed before the confirmation');
+      await p.locator('[data-testid=fn-delete-confirm]').click();
+      await p.locator('[data-testid=fn-view]').waitFor({ state: 'detached' });
+      assert.equal((await fetch(`${other.base}/made`)).status, 404);
+      assert.ok(!existsSync(join(dir, 'made')), 'the folder is gone');
+    } finally {
+      await p.close();
       await stopEngine(other.engine);
     }
   });
@@ -480,6 +567,60 @@ describe('console in a browser', () => {
       assert.equal(await p3.locator('[data-testid=socket-row][data-runtime=python]').count(), 1);
     } finally {
       await p3.close();
+      await stopEngine(other.engine);
+    }
+  });
+
+  test('functions: with write mode off the view is read-only and the engine refuses writes', async () => {
+    const dir = join(tmp, 'manage-ro');
+    cpSync(join(ROOT, 'fixtures/manage'), dir, { recursive: true });
+    const other = await startEngine(dir, join(tmp, 'sock4'));
+    const p = await ctx.newPage();
+    try {
+      await p.goto(`${other.base}/console/#functions`);
+      await p.locator('[data-testid=fn-readonly]').waitFor();
+      assert.ok(await p.locator('[data-testid=fn-new]').isDisabled());
+      await p.locator('[data-testid=fn-item][data-name=hello]').click();
+      await p.locator('[data-testid=fn-view]').waitFor();
+      assert.ok(await p.locator('[data-testid=fn-delete]').isDisabled());
+      const status = await p.evaluate(async () => {
+        const r = await fetch('/_fn/function?runtime=node&name=made', { method: 'POST', headers: { 'X-Fn-Request': '1' }, body: '{}' });
+        return [r.status, (await r.json()).error];
+      });
+      assert.deepEqual(status, [403, 'console write disabled']);
+      assert.ok(!existsSync(join(dir, 'made')));
+    } finally {
+      await p.close();
+      await stopEngine(other.engine);
+    }
+  });
+
+  test('functions: with console login on, writes wait for a sign-in', async () => {
+    const dir = join(tmp, 'manage-login');
+    cpSync(join(ROOT, 'fixtures/manage'), dir, { recursive: true });
+    // pbkdf2-sha256 of "pw" (salt 00112233, 100000 iterations), as FastFN's Python line makes it.
+    const hash = 'pbkdf2-sha256:100000:00112233:e1edcd8c6b066aa5bfe5116800b37033342638d5dbb61f2c0baee865b9b4ef23';
+    const other = await startEngine(dir, join(tmp, 'sock5'), {
+      FN_CONSOLE_WRITE_ENABLED: '1',
+      FN_CONSOLE_LOGIN_ENABLED: '1',
+      FN_CONSOLE_LOGIN_USERNAME: 'admin',
+      FN_CONSOLE_LOGIN_PASSWORD_HASH: hash,
+    });
+    const p = await ctx.newPage();
+    try {
+      await p.goto(`${other.base}/console/#functions`);
+      await p.locator('[data-testid=fn-login]').waitFor();
+      assert.ok(await p.locator('[data-testid=fn-new]').isDisabled(), 'no writes before signing in');
+      await p.locator('[data-testid=fn-login-user]').fill('admin');
+      await p.locator('[data-testid=fn-login-pass]').fill('wrong');
+      await p.locator('[data-testid=fn-login-submit]').click();
+      assert.equal(await p.locator('[data-testid=fn-login-error]').innerText(), 'invalid credentials');
+      await p.locator('[data-testid=fn-login-pass]').fill('pw');
+      await p.locator('[data-testid=fn-login-submit]').click();
+      await p.locator('[data-testid=fn-login]').waitFor({ state: 'detached' });
+      assert.ok(await p.locator('[data-testid=fn-new]').isEnabled(), 'signed in: writes allowed');
+    } finally {
+      await p.close();
       await stopEngine(other.engine);
     }
   });
