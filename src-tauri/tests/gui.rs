@@ -266,7 +266,8 @@ async fn manage_functions(c: &Client, host_port: &str) -> Result<()> {
     })
     .await?;
     let (status, body) = get(host_port, "/made?name=Ana").await?;
-    if status != 200 || !body.contains("Hello, Ana") {
+    // The node template as the original writes it: a fixed greeting, the query echoed.
+    if status != 200 || !body.contains("Hello from FastFN Node!") || !body.contains(r#""name":"Ana""#) {
         bail!("GET /made after create: {status} {body:.200}");
     }
     screenshot(c, "functions-new.png").await?;

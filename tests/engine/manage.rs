@@ -238,7 +238,8 @@ async fn creates_folder_functions_and_file_routes_served_at_once() {
     );
     let r = e.get("/greet?name=Ana").await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert!(r.text().contains("Hello, Ana from FastFN Node!"), "{}", r.text());
+    assert_eq!(r.json()["message"], "Hello from FastFN Node!", "{}", r.text());
+    assert_eq!(r.json()["query"]["name"], "Ana", "{}", r.text());
     assert_eq!(e.send("POST", "/greet", &[], Some(b"{}")).await.status, 200);
 
     // A file route with a method prefix and a param, with its own code.
