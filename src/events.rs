@@ -177,6 +177,11 @@ pub struct RequestRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub trigger: Option<String>,
+    /// The lab faults this request met (latency added, failure injected, paused socket
+    /// skipped), for the inspector; absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub fault: Option<String>,
 }
 
 /// A request's stages in microseconds, from the engine's own clock (also sent as
@@ -199,6 +204,10 @@ pub struct Stages {
     /// Parsing and validating the reply.
     #[ts(type = "number")]
     pub reply_us: u64,
+    /// Latency the lab injected (function or socket), apart from the runtime stage.
+    #[serde(default)]
+    #[ts(type = "number")]
+    pub fault_us: u64,
 }
 
 /// Fan-out of events on two channels: `lifecycle` (phases, daemons, health, logs, reloads) for

@@ -763,9 +763,11 @@ async fn call(shared: &Arc<Shared>, job: &Job, spec: &JobSpec) -> (Option<JobRes
                     body_us: t.body_us,
                     runtime_us: t.runtime_us,
                     reply_us: t.reply_us,
+                    fault_us: t.fault_us,
                 },
                 headers: Vec::new(),
                 trigger: Some("job".into()),
+                fault: outcome.fault.clone(),
             }));
     }
     (result, end)

@@ -14,6 +14,7 @@ pub mod gateway;
 pub mod host;
 pub mod invoke;
 pub mod jobs;
+pub mod lab;
 pub mod landing;
 pub mod logs;
 pub mod pool;

@@ -383,7 +383,23 @@ async fn invoke(
     if outcome.queued {
         headers.insert("x-fastfn-queued", HeaderValue::from_static("true"));
     }
+    if let Some(v) = outcome.fault.as_deref().and_then(|f| HeaderValue::from_str(f).ok()) {
+        headers.insert("x-fastfn-fault", v);
+    }
     let latency = started.elapsed();
+    if !was_warm {
+        // Cold calls only: the lab's cold-start history.
+        shared.lab.cold_start(
+            &slot.key,
+            crate::lab::ColdStart {
+                ts: crate::clock::epoch_millis(),
+                latency_us: latency.as_micros() as u64,
+                deps_us: outcome.timings.deps_us,
+                runtime_us: outcome.timings.runtime_us,
+                status,
+            },
+        );
+    }
     if policy.include_debug_headers {
         let sockets = shared.runtimes.get(&target.runtime);
         let pairs: [(&'static str, Option<String>); 10] = [
@@ -449,6 +465,7 @@ async fn invoke(
                 body_us: t.body_us,
                 runtime_us: t.runtime_us,
                 reply_us: t.reply_us,
+                fault_us: t.fault_us,
             },
             headers: resp
                 .headers()
@@ -456,6 +473,7 @@ async fn invoke(
                 .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
                 .collect(),
             trigger: None,
+            fault: outcome.fault,
         }));
     }
     resp

@@ -16,6 +16,7 @@ mod events;
 mod handlers;
 mod health;
 mod jobs;
+mod lab;
 mod pool;
 mod reload;
 mod routing;
