@@ -239,8 +239,12 @@ pub(crate) async fn run_admitted(
     if lab.is_some() {
         fault_us += socket_fault_us;
         let socket = |i: usize| format!("{} socket {}", target.runtime, i + 1);
-        if let Some(i) = call.lab_skipped.load(std::sync::atomic::Ordering::Relaxed).checked_sub(1) {
-            notes.push(format!("skipped paused {}", socket(i as usize)));
+        if let Some(i) = call
+            .lab_skipped
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .checked_sub(1)
+        {
+            notes.push(format!("skipped paused {}", socket(i)));
         }
         if socket_fault_us > 0 {
             if let Some(i) = socket_index {

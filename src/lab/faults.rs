@@ -43,7 +43,11 @@ pub enum FaultSpec {
     },
     /// `percent` % of this function's calls are answered with `status` by the engine, without
     /// reaching the handler.
-    FunctionFail { function: String, percent: f64, status: u16 },
+    FunctionFail {
+        function: String,
+        percent: f64,
+        status: u16,
+    },
 }
 
 /// An active fault: its spec, an id to clear it by, and when it was set.
@@ -118,9 +122,14 @@ impl FaultSpec {
         use FaultSpec::*;
         match (self, other) {
             (Pause { runtime: a, socket: i }, Pause { runtime: b, socket: j })
-            | (SocketLatency { runtime: a, socket: i, .. }, SocketLatency { runtime: b, socket: j, .. }) => {
-                a == b && i == j
-            }
+            | (
+                SocketLatency {
+                    runtime: a, socket: i, ..
+                },
+                SocketLatency {
+                    runtime: b, socket: j, ..
+                },
+            ) => a == b && i == j,
             (FunctionLatency { function: a, .. }, FunctionLatency { function: b, .. })
             | (FunctionFail { function: a, .. }, FunctionFail { function: b, .. }) => a == b,
             _ => false,
@@ -203,17 +212,20 @@ impl Active {
 
     /// The status this call of `function` must fail with, if it is one of the chosen share.
     pub fn fail_now(&self, function: &str) -> Option<u16> {
-        self.faults.iter().zip(&self.calls).find_map(|(f, calls)| match &f.spec {
-            FaultSpec::FunctionFail {
-                function: name,
-                percent,
-                status,
-            } if name == function => {
-                let k = calls.fetch_add(1, Ordering::Relaxed) + 1;
-                fails(k, *percent).then_some(*status)
-            }
-            _ => None,
-        })
+        self.faults
+            .iter()
+            .zip(&self.calls)
+            .find_map(|(f, calls)| match &f.spec {
+                FaultSpec::FunctionFail {
+                    function: name,
+                    percent,
+                    status,
+                } if name == function => {
+                    let k = calls.fetch_add(1, Ordering::Relaxed) + 1;
+                    fails(k, *percent).then_some(*status)
+                }
+                _ => None,
+            })
     }
 }
 
@@ -269,7 +281,13 @@ mod tests {
     #[test]
     fn pause_and_latency_name_sockets_from_one() {
         let active = Active::new(vec![
-            fault(1, FaultSpec::Pause { runtime: RuntimeKind::Python, socket: 2 }),
+            fault(
+                1,
+                FaultSpec::Pause {
+                    runtime: RuntimeKind::Python,
+                    socket: 2,
+                },
+            ),
             fault(
                 2,
                 FaultSpec::SocketLatency {
@@ -283,7 +301,10 @@ mod tests {
         assert!(active.paused(RuntimeKind::Python, 1));
         assert!(!active.paused(RuntimeKind::Python, 0));
         assert!(!active.paused(RuntimeKind::Node, 1));
-        assert_eq!(active.socket_delay(RuntimeKind::Node, 0, 7), Some(Duration::from_millis(40)));
+        assert_eq!(
+            active.socket_delay(RuntimeKind::Node, 0, 7),
+            Some(Duration::from_millis(40))
+        );
         assert_eq!(active.socket_delay(RuntimeKind::Node, 1, 7), None);
     }
 
@@ -318,7 +339,11 @@ mod tests {
         assert_eq!(fail(10.0, 200).validate(), Err(SpecError::Status));
         assert_eq!(fail(10.0, 503).validate(), Ok(()));
         assert_eq!(
-            FaultSpec::Pause { runtime: RuntimeKind::Python, socket: 0 }.validate(),
+            FaultSpec::Pause {
+                runtime: RuntimeKind::Python,
+                socket: 0
+            }
+            .validate(),
             Err(SpecError::SocketZero)
         );
         let slow = FaultSpec::FunctionLatency {

@@ -68,7 +68,8 @@ pub enum LoadError {
 impl LoadSpec {
     pub fn validate(&self) -> Result<(), LoadError> {
         let p = self.path.as_str();
-        let internal = |prefix: &str| p == prefix || p.starts_with(&format!("{prefix}/")) || p.starts_with(&format!("{prefix}?"));
+        let internal =
+            |prefix: &str| p == prefix || p.starts_with(&format!("{prefix}/")) || p.starts_with(&format!("{prefix}?"));
         if !p.starts_with('/') || p.starts_with("//") || internal("/_fn") || internal("/console") {
             return Err(LoadError::Path);
         }
@@ -357,19 +358,17 @@ pub fn start(id: u64, spec: LoadSpec, addr: SocketAddr) -> Arc<Run> {
     let driver = run.clone();
     // The load runs on its own threads (two, as `wrk -t2`), not on the engine's runtime: a
     // client sharing the server's worker threads would measure itself as much as the server.
-    let spawned = std::thread::Builder::new()
-        .name("fastfn-lab".into())
-        .spawn(move || {
-            match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(LOAD_THREADS)
-                .thread_name("fastfn-lab-load")
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt.block_on(drive(driver, target, count, deadline)),
-                Err(_) => driver.end(),
-            }
-        });
+    let spawned = std::thread::Builder::new().name("fastfn-lab".into()).spawn(move || {
+        match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(LOAD_THREADS)
+            .thread_name("fastfn-lab-load")
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(drive(driver, target, count, deadline)),
+            Err(_) => driver.end(),
+        }
+    });
     if spawned.is_err() {
         run.end();
     }

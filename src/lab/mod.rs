@@ -112,7 +112,11 @@ impl Lab {
     pub fn clear(&self, id: Option<u64>) -> usize {
         let _edit = self.edit.lock().unwrap_or_else(|p| p.into_inner());
         let list = self.faults();
-        let kept: Vec<Fault> = list.iter().filter(|f| id.is_some_and(|id| f.id != id)).cloned().collect();
+        let kept: Vec<Fault> = list
+            .iter()
+            .filter(|f| id.is_some_and(|id| f.id != id))
+            .cloned()
+            .collect();
         let gone = list.len() - kept.len();
         self.publish(kept);
         gone
@@ -169,7 +173,11 @@ pub enum LabError {
     #[error("no function named `{0}` in the route map")]
     UnknownFunction(String),
     #[error("no {runtime} socket {socket} (the runtime has {count})")]
-    UnknownSocket { runtime: String, socket: usize, count: usize },
+    UnknownSocket {
+        runtime: String,
+        socket: usize,
+        count: usize,
+    },
     #[error("a load run is already going; stop it first")]
     Busy,
     #[error("no such fault or run")]
@@ -333,7 +341,12 @@ async fn route(shared: &Arc<Shared>, parts: &Parts, body: Incoming) -> Result<Re
                     return Err(LabError::Method("GET"));
                 }
                 let id: u64 = id.parse().map_err(|_| LabError::NotFound)?;
-                let run = lab.runs().iter().find(|r| r.id == id).cloned().ok_or(LabError::NotFound)?;
+                let run = lab
+                    .runs()
+                    .iter()
+                    .find(|r| r.id == id)
+                    .cloned()
+                    .ok_or(LabError::NotFound)?;
                 return Ok(json_response(StatusCode::OK, &run.view(true)));
             }
             Err(LabError::NotFound)

@@ -139,7 +139,11 @@ async fn handler_comments_document_the_operation() {
         "# @summary from the comment\n# @body {\"text\": \"hi\"}\ndef handler(event):\n    return {}\n",
     )
     .unwrap();
-    std::fs::write(root.join("note/fn.config.json"), r#"{"invoke": {"summary": "from config"}}"#).unwrap();
+    std::fs::write(
+        root.join("note/fn.config.json"),
+        r#"{"invoke": {"summary": "from config"}}"#,
+    )
+    .unwrap();
     let e = crate::support::start_in(root, &[("FN_RUNTIMES", "node,python")]).await;
     let doc = e.get("/openapi.json").await.json();
     let remote = &doc["paths"]["/intel/remote"]["get"];

@@ -4,6 +4,7 @@ import { INSTALL_HINT } from './format';
 import { EnvView } from './views/env';
 import { HealthView } from './views/health';
 import { JobsView } from './views/jobs';
+import { describeFault, LabView } from './views/lab';
 import { LogsView } from './views/logs';
 import { QueuesView } from './views/queues';
 import { ReloadsView } from './views/reloads';
@@ -20,6 +21,7 @@ const TABS = [
   ['logs', 'Logs'],
   ['reloads', 'Reloads'],
   ['env', 'Env'],
+  ['lab', 'Lab'],
 ] as const;
 type Tab = (typeof TABS)[number][0];
 
@@ -257,6 +259,11 @@ export function App() {
     <div class="app">
       <ProjectBar />
       <States />
+      {(state.health?.faults?.length ?? 0) > 0 && (
+        <div class="banner bad" data-testid="fault-banner">
+          <strong>Lab faults on</strong>: {state.health!.faults!.map((f) => describeFault(f.spec)).join('; ')} · <a href="#lab">Lab</a>
+        </div>
+      )}
       <nav class="tabs" role="tablist">
         {TABS.map(([t, label]) => (
           <a
@@ -282,6 +289,7 @@ export function App() {
         {tab === 'reloads' && <ReloadsView />}
         {tab === 'jobs' && <JobsView />}
         {tab === 'env' && <EnvView />}
+        {tab === 'lab' && <LabView />}
       </main>
     </div>
   );

@@ -1769,7 +1769,8 @@ export const requestEventSample: EngineEvent = {
     "admission_us": 14,
     "body_us": 13,
     "runtime_us": 39669,
-    "reply_us": 69
+    "reply_us": 69,
+    "fault_us": 0
   },
   "headers": [
     [

@@ -13,4 +13,9 @@ stages: Stages, headers: Array<[string, string]>,
 /**
  * What started the call when it was not an HTTP request (`job`).
  */
-trigger?: string, };
+trigger?: string, 
+/**
+ * The lab faults this request met (latency added, failure injected, paused socket
+ * skipped), for the inspector; absent when none.
+ */
+fault?: string, };

@@ -24,4 +24,8 @@ runtime_us: number,
 /**
  * Parsing and validating the reply.
  */
-reply_us: number, };
+reply_us: number, 
+/**
+ * Latency the lab injected (function or socket), apart from the runtime stage.
+ */
+fault_us: number, };

@@ -111,6 +111,7 @@ const STAGES: [keyof Stages, string, string][] = [
   ['body_us', 'body', 'reading the request body'],
   ['runtime_us', 'runtime', 'connect, the handler, and the reply back'],
   ['reply_us', 'reply', 'parsing and validating the reply'],
+  ['fault_us', 'fault', 'latency injected by the lab'],
 ];
 
 /** The request's stages one after another on one bar, scaled to its whole latency (the rest is
