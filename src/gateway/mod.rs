@@ -372,11 +372,10 @@ async fn invoke(
         "x-fastfn-function-state",
         HeaderValue::from_static(if was_warm { "warm" } else { "cold" }),
     );
-    if status < 500 {
-        if slot.warm_up() {
-            headers.insert("x-fastfn-warmed", HeaderValue::from_static("true"));
-        }
-    } else if !was_warm && runtime_error {
+    let warmed = status < 500 && slot.warm_up();
+    if warmed {
+        headers.insert("x-fastfn-warmed", HeaderValue::from_static("true"));
+    } else if status >= 500 && !was_warm && runtime_error {
         headers.insert("x-fastfn-warming", HeaderValue::from_static("true"));
         headers.insert("retry-after", HeaderValue::from_static("1"));
     }
@@ -387,8 +386,9 @@ async fn invoke(
         headers.insert("x-fastfn-fault", v);
     }
     let latency = started.elapsed();
-    if !was_warm {
-        // Cold calls only: the lab's cold-start history.
+    if warmed {
+        // The call that warmed the slot (once per cold start, never per ordinary call): the
+        // lab's cold-start history.
         shared.lab.cold_start(
             &slot.key,
             crate::lab::ColdStart {

@@ -613,6 +613,35 @@ mod tests {
         assert_eq!(fast.validate(), Err(LoadError::Rate));
     }
 
+    /// The hand-rolled exchange reads length-framed and chunked answers whole, keeps the
+    /// connection, and sees `Connection: close`.
+    #[tokio::test]
+    async fn exchange_reads_both_framings() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let answers: [&[u8]; 3] = [
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+                b"HTTP/1.1 503 Busy\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+                b"HTTP/1.1 404 No\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            ];
+            let mut buf = [0u8; 1024];
+            for a in answers {
+                let _ = s.read(&mut buf).await.unwrap();
+                s.write_all(a).await.unwrap();
+            }
+        });
+        let mut c = connect(addr).await.unwrap();
+        let req = request_bytes(&spec("/x"), &Method::GET, &addr.to_string());
+        assert!(req.starts_with(b"GET /x HTTP/1.1\r\nHost: 127.0.0.1:"));
+        assert_eq!(c.exchange(&req, false).await, Some((200, true)));
+        assert_eq!(c.exchange(&req, false).await, Some((503, true)));
+        assert_eq!(c.exchange(&req, false).await, Some((404, false)));
+        assert!(c.buf.is_empty());
+    }
+
     #[test]
     fn loopback_only() {
         let wild: SocketAddr = "0.0.0.0:8080".parse().unwrap();

@@ -91,7 +91,9 @@ function Faults({ faults, refresh }: { faults: Fault[]; refresh: () => void }) {
       <div class="toolbar">
         <select data-testid="lab-function" value={target} onChange={(e) => setFn(str(e))}>
           {functions.map((f) => (
-            <option key={f}>{f}</option>
+            <option key={f} value={f}>
+              {f}
+            </option>
           ))}
         </select>
         <label>
