@@ -126,6 +126,10 @@ pub struct LoadSummary {
     /// Answers by status code.
     #[ts(type = "Record<string, number>")]
     pub statuses: BTreeMap<u16, u64>,
+    /// Answers by the socket that served them (1-based, from `X-Fn-Runtime-Socket-Index`,
+    /// which functions with debug headers send); empty otherwise.
+    #[ts(type = "Record<string, number>")]
+    pub sockets: BTreeMap<u16, u64>,
 }
 
 /// One point of the live chart: the half second before `t_ms` (ms since the start).
@@ -141,6 +145,9 @@ pub struct LoadPoint {
     /// Answers of 400 and above, and requests with no answer.
     #[ts(type = "number")]
     pub failed: u64,
+    /// Answers by serving socket in this half second (see [`LoadSummary::sockets`]).
+    #[ts(type = "Record<string, number>")]
+    pub sockets: BTreeMap<u16, u64>,
 }
 
 /// A run as the API shows it.
@@ -165,6 +172,8 @@ struct Progress {
     /// Latencies since the last point.
     window: Vec<u32>,
     window_failed: u64,
+    sockets: BTreeMap<u16, u64>,
+    window_sockets: BTreeMap<u16, u64>,
     series: Vec<LoadPoint>,
     elapsed: Option<Duration>,
     state: Option<LoadState>,
@@ -228,6 +237,7 @@ impl Run {
                 p99_ms: percentile_ms(&sorted, 99.0),
                 max_ms: sorted.last().map_or(0.0, |us| f64::from(*us) / 1000.0),
                 statuses: p.statuses.clone(),
+                sockets: p.sockets.clone(),
             },
             series: if with_series { p.series.clone() } else { Vec::new() },
         }
@@ -245,11 +255,15 @@ impl Run {
         }
     }
 
-    fn record(&self, answer: Option<u16>, took: Duration) {
+    fn record(&self, answer: Option<Answer>, took: Duration) {
         let us = took.as_micros().min(u128::from(u32::MAX)) as u32;
         let mut p = self.lock();
         match answer {
-            Some(status) => {
+            Some(Answer { status, socket, .. }) => {
+                if let Some(i) = socket {
+                    *p.sockets.entry(i).or_default() += 1;
+                    *p.window_sockets.entry(i).or_default() += 1;
+                }
                 *p.statuses.entry(status).or_default() += 1;
                 if p.latencies_us.len() < MAX_COUNT as usize {
                     p.latencies_us.push(us);
@@ -287,6 +301,7 @@ impl Run {
         let mut window = std::mem::take(&mut p.window);
         window.sort_unstable();
         let failed = std::mem::take(&mut p.window_failed);
+        let sockets = std::mem::take(&mut p.window_sockets);
         let secs = since_last.as_secs_f64().max(1e-3);
         let point = LoadPoint {
             t_ms: self.started.elapsed().as_millis() as u64,
@@ -295,6 +310,7 @@ impl Run {
             p95_ms: percentile_ms(&window, 95.0),
             p99_ms: percentile_ms(&window, 99.0),
             failed,
+            sockets,
         };
         p.series.push(point);
         // A 5-minute run at 2 points a second is 600 points; keep the chart bounded anyway.
@@ -429,6 +445,15 @@ async fn connect(addr: SocketAddr) -> Option<Conn> {
     })
 }
 
+/// What one exchange learnt: the status, the serving socket when the answer names it, and
+/// whether the connection stays open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Answer {
+    status: u16,
+    socket: Option<u16>,
+    keep: bool,
+}
+
 /// How the answer's body ends.
 enum Framing {
     Length(usize),
@@ -446,17 +471,18 @@ impl Conn {
     }
 
     /// Send `request`, read the whole answer; its status and whether the connection stays.
-    async fn exchange(&mut self, request: &[u8], head_only: bool) -> Option<(u16, bool)> {
+    async fn exchange(&mut self, request: &[u8], head_only: bool) -> Option<Answer> {
         use tokio::io::AsyncWriteExt;
         self.stream.write_all(request).await.ok()?;
-        let (status, head_len, framing, keep) = loop {
-            let mut headers = [httparse::EMPTY_HEADER; 64];
+        let (status, socket, head_len, framing, keep) = loop {
+            let mut headers = [httparse::EMPTY_HEADER; 32];
             let mut resp = httparse::Response::new(&mut headers);
             match resp.parse(&self.buf) {
                 Ok(httparse::Status::Complete(n)) => {
                     let status = resp.code?;
                     let mut framing = Framing::Close;
                     let mut keep = resp.version == Some(1);
+                    let mut socket = None;
                     for h in resp.headers.iter() {
                         if h.name.eq_ignore_ascii_case("content-length") {
                             let len = std::str::from_utf8(h.value).ok()?.trim().parse().ok()?;
@@ -465,12 +491,14 @@ impl Conn {
                             framing = Framing::Chunked;
                         } else if h.name.eq_ignore_ascii_case("connection") {
                             keep = !h.value.eq_ignore_ascii_case(b"close");
+                        } else if h.name.eq_ignore_ascii_case("x-fn-runtime-socket-index") {
+                            socket = std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse().ok());
                         }
                     }
                     if head_only || matches!(status, 204 | 304) || (100..200).contains(&status) {
                         framing = Framing::Length(0);
                     }
-                    break (status, n, framing, keep);
+                    break (status, socket, n, framing, keep);
                 }
                 Ok(httparse::Status::Partial) => self.fill().await?,
                 Err(_) => return None,
@@ -483,7 +511,7 @@ impl Conn {
                     self.fill().await?;
                 }
                 let _ = self.buf.split_to(len);
-                Some((status, keep))
+                Some(Answer { status, socket, keep })
             }
             Framing::Chunked => loop {
                 match httparse::parse_chunk_size(&self.buf) {
@@ -496,7 +524,7 @@ impl Conn {
                         }
                         let _ = self.buf.split_to(whole);
                         if size == 0 {
-                            return Some((status, keep));
+                            return Some(Answer { status, socket, keep });
                         }
                     }
                     Ok(httparse::Status::Partial) => self.fill().await?,
@@ -506,7 +534,11 @@ impl Conn {
             Framing::Close => {
                 while self.fill().await.is_some() {}
                 self.buf.clear();
-                Some((status, false))
+                Some(Answer {
+                    status,
+                    socket,
+                    keep: false,
+                })
             }
         }
     }
@@ -560,10 +592,10 @@ async fn worker(run: Arc<Run>, addr: SocketAddr, count: Option<u64>, deadline: O
             },
             None => c.exchange(&request, head_only).await,
         };
-        if !answer.is_some_and(|(_, keep)| keep) {
+        if !answer.is_some_and(|a| a.keep) {
             conn = None;
         }
-        run.record(answer.map(|(status, _)| status), started.elapsed());
+        run.record(answer, started.elapsed());
     }
 }
 
@@ -623,7 +655,7 @@ mod tests {
         tokio::spawn(async move {
             let (mut s, _) = listener.accept().await.unwrap();
             let answers: [&[u8]; 3] = [
-                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Fn-Runtime-Socket-Index: 2\r\n\r\nhello",
                 b"HTTP/1.1 503 Busy\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
                 b"HTTP/1.1 404 No\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
             ];
@@ -636,9 +668,10 @@ mod tests {
         let mut c = connect(addr).await.unwrap();
         let req = request_bytes(&spec("/x"), &Method::GET, &addr.to_string());
         assert!(req.starts_with(b"GET /x HTTP/1.1\r\nHost: 127.0.0.1:"));
-        assert_eq!(c.exchange(&req, false).await, Some((200, true)));
-        assert_eq!(c.exchange(&req, false).await, Some((503, true)));
-        assert_eq!(c.exchange(&req, false).await, Some((404, false)));
+        let answer = |status, socket, keep| Some(Answer { status, socket, keep });
+        assert_eq!(c.exchange(&req, false).await, answer(200, Some(2), true));
+        assert_eq!(c.exchange(&req, false).await, answer(503, None, true));
+        assert_eq!(c.exchange(&req, false).await, answer(404, None, false));
         assert!(c.buf.is_empty());
     }
 

@@ -7,4 +7,8 @@ export type LoadPoint = { t_ms: number, rps: number, p50_ms: number, p95_ms: num
 /**
  * Answers of 400 and above, and requests with no answer.
  */
-failed: number, };
+failed: number, 
+/**
+ * Answers by serving socket in this half second (see [`LoadSummary::sockets`]).
+ */
+sockets: Record<string, number>, };

@@ -11,4 +11,9 @@ errors: number, duration_ms: number, rps: number, p50_ms: number, p95_ms: number
 /**
  * Answers by status code.
  */
-statuses: Record<string, number>, };
+statuses: Record<string, number>, 
+/**
+ * Answers by the socket that served them (1-based, from `X-Fn-Runtime-Socket-Index`,
+ * which functions with debug headers send); empty otherwise.
+ */
+sockets: Record<string, number>, };

@@ -242,6 +242,15 @@ function Summary({ run }: { run: LoadRun }) {
       {Object.entries(s.statuses)
         .map(([k, n]) => `${k}: ${n}`)
         .join(', ') || 'none'}
+      {Object.keys(s.sockets).length > 0 && (
+        <span data-testid="lab-sockets">
+          {' '}
+          · per socket{' '}
+          {Object.entries(s.sockets)
+            .map(([k, n]) => `#${k}: ${n}`)
+            .join(', ')}
+        </span>
+      )}
       {s.errors > 0 && <span class="bad"> · {s.errors} without an answer</span>}
     </div>
   );
