@@ -136,10 +136,18 @@ function Faults({ faults, refresh }: { faults: Fault[]; refresh: () => void }) {
   );
 }
 
-function LoadChart({ run }: { run: LoadRun }) {
+const SOCKET_COLORS = ['#1aa3b8', '#b46ee0', '#7a8b2f', '#d94f8f'];
+
+/** The live chart: req/s (and each socket's share of it, when the route names its socket),
+ * p50/p95/p99 on a second axis, failed answers as points. Remounted when a socket appears. */
+function LoadChart({ run, sockets }: { run: LoadRun; sockets: string[] }) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const s = run.series;
+  const share = (p: (typeof s)[number], k: string) => {
+    const all = Object.values(p.sockets).reduce((a, b) => a + (b ?? 0), 0);
+    return all ? (p.rps * (p.sockets[k] ?? 0)) / all : 0;
+  };
   const data: uPlot.AlignedData = [
     s.map((p) => p.t_ms / 1000),
     s.map((p) => p.rps),
@@ -147,6 +155,7 @@ function LoadChart({ run }: { run: LoadRun }) {
     s.map((p) => p.p95_ms),
     s.map((p) => p.p99_ms),
     s.map((p) => p.failed),
+    ...sockets.map((k) => s.map((p) => share(p, k))),
   ];
   useEffect(() => {
     const el = box.current;
@@ -168,6 +177,7 @@ function LoadChart({ run }: { run: LoadRun }) {
           { label: 'p95', stroke: '#e09a21', scale: 'ms' },
           { label: 'p99', stroke: '#e0533d', scale: 'ms' },
           { label: 'failed', stroke: '#b00', points: { show: true }, paths: () => null },
+          ...sockets.map((k, i) => ({ label: `socket ${k} req/s`, stroke: SOCKET_COLORS[i % SOCKET_COLORS.length], dash: [4, 3] })),
         ],
       },
       data,
@@ -284,7 +294,13 @@ export function LabView() {
         <h3>Load</h3>
         <LoadForm onStarted={refresh} />
         {last && <Summary run={last} />}
-        {last && <LoadChart key={last.id} run={last} />}
+        {last && (
+          <LoadChart
+            key={`${last.id}|${Object.keys(last.summary.sockets).join(',')}`}
+            run={last}
+            sockets={Object.keys(last.summary.sockets).sort()}
+          />
+        )}
       </section>
       <section>
         <h3>Cold starts</h3>
