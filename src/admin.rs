@@ -11,6 +11,7 @@
 //! `/openapi.json` are open.
 
 use crate::engine::Shared;
+use crate::inspect::Reason;
 use crate::logs::{LogFile, LogFilter};
 use crate::rescue::Body;
 use crate::rescue::{json_response, Failure};
@@ -207,7 +208,10 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
             | "/_fn/resolve"
             | "/_fn/daemons/kill"
             | "/_fn/packs"
-    );
+    ) || path == "/_fn/requests"
+        || path.starts_with("/_fn/requests/")
+        || path == "/_fn/tests"
+        || path.starts_with("/_fn/tests/");
     if !known {
         return Failure::NotFound.into_response();
     }
@@ -254,6 +258,8 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
             .await
             .unwrap_or_else(Failure::into_response),
         ("/_fn/invoke", _) => Failure::MethodNotAllowed { allow: "POST".into() }.into_response(),
+        _ if path.starts_with("/_fn/requests") => crate::inspect::admin::handle(shared, &parts, body).await,
+        _ if path.starts_with("/_fn/tests") => crate::inspect::saved::handle(shared, &parts).await,
         _ => only_get(path),
     }
 }
@@ -769,8 +775,15 @@ pub struct FunctionState {
     pub runtime: RuntimeKind,
     pub name: String,
     pub key: String,
-    /// `warm` or `cold`.
+    /// `warm` or `cold`; `crashing` while it keeps ending its dedicated daemon
+    /// (see `isolation`).
     pub state: &'static str,
+    /// Its handler runs in the runtime's strict sandbox (`strict_fs`, docs/compat.md).
+    pub strict_fs: bool,
+    /// Set once the function took a shared daemon down and runs on a daemon of its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub isolation: Option<crate::isolation::IsolatedFunction>,
     pub worker_pool: WorkerPoolState,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
@@ -895,6 +908,7 @@ pub(crate) fn health_snapshot(shared: &Shared) -> Health {
         .filter_map(|r| served.slot(&r.target).map(|s| (s, r.target.clone())))
         .collect();
     slots.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+    let now = crate::clock::epoch_secs();
     for (slot, target) in slots {
         if !seen.insert(slot.key.clone()) {
             continue;
@@ -914,11 +928,28 @@ pub(crate) fn health_snapshot(shared: &Shared) -> Health {
         summary.pool_queue_drops += stats.overflow_drops + stats.timeout_drops;
         summary.pool_queue_overflow_drops += stats.overflow_drops;
         summary.pool_queue_timeout_drops += stats.timeout_drops;
+        let isolation = crate::isolation::describe(slot, now);
+        let crashing = isolation
+            .as_ref()
+            .is_some_and(|i| i.state == crate::isolation::IsolationState::Crashing);
         states.push(FunctionState {
             runtime: slot.runtime,
             name: slot.name.clone(),
             key: slot.key.clone(),
-            state: if warm { "warm" } else { "cold" },
+            state: if crashing {
+                "crashing"
+            } else if warm {
+                "warm"
+            } else {
+                "cold"
+            },
+            // Enforced by the python, node and php daemons only (docs/compat.md).
+            strict_fs: target.policy.strict_fs
+                && matches!(
+                    target.runtime,
+                    RuntimeKind::Python | RuntimeKind::Node | RuntimeKind::Php
+                ),
+            isolation,
             worker_pool: WorkerPoolState {
                 enabled: wp.enabled,
                 min_warm: wp.min_warm,
@@ -1633,6 +1664,8 @@ pub struct Resolve {
     pub path: String,
     pub status: u16,
     pub why: String,
+    /// The request log's reason code for this answer (`ok`, `no_route`, `method_mismatch`…).
+    pub reason: crate::inspect::Reason,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub route: Option<String>,
@@ -1684,6 +1717,11 @@ pub(crate) async fn resolve_snapshot(shared: &Shared, query: &str) -> Resolve {
     };
     if path == "/_fn" || path.starts_with("/_fn/") || path == "/console" || path.starts_with("/console/") {
         out.status = if path.starts_with("/_fn") { 200 } else { 404 };
+        out.reason = if path.starts_with("/_fn") {
+            Reason::Admin
+        } else {
+            Reason::NoRoute
+        };
         out.why = "reserved prefix: answered by the engine itself, never by a function".into();
         return out;
     }
@@ -1711,6 +1749,7 @@ pub(crate) async fn resolve_snapshot(shared: &Shared, query: &str) -> Resolve {
         out.why = format!("{file} is a static file, and static files are served before functions");
         out.file = Some(file.clone());
         out.source = Some("assets");
+        out.reason = Reason::Asset;
         return out;
     }
     match map.resolve(&method, &path, host.as_deref()) {
@@ -1747,17 +1786,24 @@ pub(crate) async fn resolve_snapshot(shared: &Shared, query: &str) -> Resolve {
                 })
                 .collect();
             out.status = 409;
+            out.reason = Reason::Ambiguous;
             out.claimants = Some(claimants);
             out.why = "several functions of one runtime claim this URL with the same priority: rename or remove one (409 ambiguous function)".into();
         }
         Resolution::MethodNotAllowed { allow } if crate::routing::is_named_target(&path) => {
             out.status = 405;
+            out.reason = Reason::MethodMismatch;
             out.why = format!("route exists, allows {allow}: the named target answers 405 with Allow for other methods (the function's invoke.methods)");
             out.allow = Some(allow);
         }
         Resolution::MethodNotAllowed { allow } => {
             let file = static_file.map(|(f, _)| f);
             out.status = if file.is_some() { 200 } else { 404 };
+            out.reason = if file.is_some() {
+                Reason::Asset
+            } else {
+                Reason::MethodMismatch
+            };
             out.why = match &file {
                 Some(f) => format!("route exists, allows {allow}, not {method}; {f} is served as a static file"),
                 None => format!("route exists, allows {allow}, not {method}: a method mismatch answers 404 (405 with Allow only at /<name>@<version>)"),
@@ -1770,6 +1816,7 @@ pub(crate) async fn resolve_snapshot(shared: &Shared, query: &str) -> Resolve {
         }
         Resolution::HostNotAllowed => {
             out.status = 421;
+            out.reason = Reason::HostNotAllowed;
             out.why = format!(
                 "a route matches, but its allow_hosts do not include {}",
                 host.as_deref().unwrap_or("(no host)")
@@ -1778,6 +1825,7 @@ pub(crate) async fn resolve_snapshot(shared: &Shared, query: &str) -> Resolve {
         Resolution::NotFound if static_file.is_some() => {
             let file = static_file.map(|(f, _)| f).unwrap_or_default();
             out.status = 200;
+            out.reason = Reason::Asset;
             out.source = Some("assets");
             out.why = format!("no function matches; {file} is served as a static file");
             out.file = Some(file);
@@ -1787,10 +1835,12 @@ pub(crate) async fn resolve_snapshot(shared: &Shared, query: &str) -> Resolve {
         {
             out.status = 200;
             out.source = Some("landing");
+            out.reason = Reason::Landing;
             out.why = "no function answers /: the built-in landing page does (FN_HOME_FUNCTION, FN_HOME_REDIRECT or home in the root fn.config.json change it)".into();
         }
         Resolution::NotFound => {
             out.status = 404;
+            out.reason = Reason::NoRoute;
             let other = Methods::ALL_NAMES
                 .iter()
                 .map(|(m, _)| *m)
@@ -1799,6 +1849,9 @@ pub(crate) async fn resolve_snapshot(shared: &Shared, query: &str) -> Resolve {
                     Resolution::Matched { route, .. } => Some((m, route.pattern.clone(), route.target.entry.clone())),
                     _ => None,
                 });
+            if other.is_some() {
+                out.reason = Reason::MethodMismatch;
+            }
             out.why = match other {
                 Some((m, pattern, file)) => {
                     format!("{pattern} ({file}) answers {m}, not {method}: a method mismatch answers 404")

@@ -58,6 +58,8 @@ pub struct FunctionSlot {
     pub pool: Arc<Pool>,
     warm: AtomicBool,
     warm_at_ms: AtomicU64,
+    /// Its own daemon, once it took a shared one down ([`crate::isolation`]).
+    pub isolation: crate::isolation::Isolation,
 }
 
 impl FunctionSlot {
@@ -207,6 +209,8 @@ pub struct Shared {
     pub secrets: crate::secrets::Secrets,
     /// Injected faults, forced cold starts and load runs (`/_fn/lab`).
     pub lab: crate::lab::Lab,
+    /// The request log (`/_fn/requests`).
+    pub inspector: crate::inspect::Inspector,
     supervisor: Supervisor,
     slots: Mutex<HashMap<String, Arc<FunctionSlot>>>,
     pub socket_dir: PathBuf,
@@ -459,6 +463,11 @@ impl Engine {
                         ("FN_DAEMON_PROTOCOL".into(), "2".into()),
                         ("FN_RUNTIME".into(), rt.to_string()),
                         ("FN_SOCKET_INDEX".into(), (i + 1).to_string()),
+                        // Read by the daemons' strict sandbox (docs/compat.md).
+                        (
+                            "FN_STRICT_FS_ALLOW".into(),
+                            settings.strict_fs_allow.clone().unwrap_or_default(),
+                        ),
                     ],
                     env_remove: env_remove.clone(),
                     cwd: settings.functions_root.clone(),
@@ -546,6 +555,7 @@ impl Engine {
             jobs: Arc::new(crate::jobs::Jobs::load(settings.jobs.clone(), &settings.functions_root)),
             secrets: crate::secrets::Secrets::default(),
             lab: crate::lab::Lab::default(),
+            inspector: crate::inspect::Inspector::new(settings.inspect.clone()),
             supervisor,
             slots: Mutex::new(HashMap::new()),
             socket_dir,
@@ -601,12 +611,11 @@ impl Engine {
             listener,
             engine.0.shutdown.subscribe(),
         ));
-        engine
-            .0
-            .tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend([probe, usage]);
+        engine.0.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend([
+            probe,
+            usage,
+            crate::inspect::saved::spawn_reruns(engine.0.clone()),
+        ]);
         if engine.0.jobs.enabled() {
             let jobs = tokio::spawn(crate::jobs::work(engine.0.clone(), engine.0.shutdown.subscribe()));
             engine.0.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(jobs);
@@ -700,6 +709,7 @@ impl Engine {
                         }),
                         warm: AtomicBool::new(false),
                         warm_at_ms: AtomicU64::new(0),
+                        isolation: Default::default(),
                     })
                 })
                 .clone();
@@ -957,6 +967,7 @@ impl Engine {
         if let Some(serving) = serving {
             let _ = serving.await;
         }
+        crate::isolation::stop_all(&self.0).await;
         self.0.supervisor.stop().await;
         for c in self.0.compiled.values() {
             c.stop().await;
@@ -974,6 +985,20 @@ impl Engine {
 impl Shared {
     pub fn served(&self) -> Arc<Served> {
         self.served.load_full()
+    }
+
+    pub(crate) fn supervisor(&self) -> &Supervisor {
+        &self.supervisor
+    }
+
+    /// Every function slot the engine has made (also of functions no longer served).
+    pub(crate) fn function_slots(&self) -> Vec<Arc<FunctionSlot>> {
+        self.slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub(crate) fn next_request_id(&self) -> String {

@@ -53,6 +53,8 @@ pub struct PolicyOverlay {
     pub adapter: Option<Adapter>,
     pub allow_hosts: Option<Vec<String>>,
     pub force_url: Option<bool>,
+    /// `strict_fs`: the handler's filesystem/subprocess sandbox (`None` = `FN_STRICT_FS`).
+    pub strict_fs: Option<bool>,
     pub worker_pool: Option<WorkerPoolOverlay>,
     /// `invoke.summary/query/body/content_type`, each field inherited on its own.
     pub docs: InvokeDocs,
@@ -104,6 +106,7 @@ impl PolicyOverlay {
             adapter: near.adapter.or(self.adapter),
             allow_hosts: near.allow_hosts.clone().or_else(|| self.allow_hosts.clone()),
             force_url: near.force_url.or(self.force_url),
+            strict_fs: near.strict_fs.or(self.strict_fs),
             worker_pool,
             edge: near.edge.clone().or_else(|| self.edge.clone()),
             docs: InvokeDocs {
@@ -117,6 +120,15 @@ impl PolicyOverlay {
                     .or_else(|| self.docs.content_type.clone()),
             },
         }
+    }
+
+    /// A `strict_fs: true` written for a runtime whose handlers run without the sandbox (only
+    /// the python, node and php daemons enforce it): said as a warning, not ignored.
+    pub fn sandbox_warning(&self, runtime: RuntimeKind) -> Option<String> {
+        let enforced = matches!(runtime, RuntimeKind::Python | RuntimeKind::Node | RuntimeKind::Php);
+        (self.strict_fs == Some(true) && !enforced).then(|| {
+            format!("`strict_fs` is not enforced for {runtime} handlers (only python, node and php run sandboxed)")
+        })
     }
 
     /// Apply the built-in defaults (see [`PolicyOverlay::resolve_with`]).
@@ -164,6 +176,7 @@ impl PolicyOverlay {
             handler: self.handler.clone().unwrap_or(base.handler),
             adapter: self.adapter.unwrap_or_default(),
             allow_hosts: self.allow_hosts.clone().unwrap_or_default(),
+            strict_fs: self.strict_fs.unwrap_or(project.strict_fs),
             docs: self.docs.clone(),
             edge: self.edge.clone(),
         }
@@ -408,10 +421,9 @@ pub fn parse_fn_config(text: &str, file: &Path) -> Result<FnConfig, ConfigError>
 /// FastFN features this build does not have yet, and what the user loses. Each key present
 /// gets a warning (CLI, `/_fn/health` `warnings`, the dashboard) instead of being ignored in
 /// silence; the function is still served.
-const UNSUPPORTED: [(&str, &str); 4] = [
+const UNSUPPORTED: [(&str, &str); 3] = [
     ("schedule", "the function will not run on a schedule"),
     ("keep_warm", "no keep-warm pings are sent"),
-    ("strict_fs", "no filesystem sandbox is applied to the handler"),
     ("worker_pool.min_warm", "no workers are kept warm ahead of calls"),
 ];
 
@@ -558,6 +570,9 @@ fn parse_overlay(r: &Reader<'_>, obj: &Map<String, Value>) -> Result<PolicyOverl
             o.force_url = Some(r.bool(field, v)?);
         }
     }
+    if let Some(v) = obj.get("strict_fs") {
+        o.strict_fs = Some(r.bool("strict_fs", v)?);
+    }
     if let Some(v) = obj.get("worker_pool") {
         o.worker_pool = Some(parse_worker_pool(r, v)?);
     }
@@ -657,9 +672,15 @@ mod tests {
             file,
         )
         .unwrap();
-        // `edge` is supported (src/proxy.rs): no warning for it.
-        assert_eq!(cfg.warnings.len(), 4, "{:?}", cfg.warnings);
-        assert!(!cfg.warnings.iter().any(|w| w.contains("edge")), "{:?}", cfg.warnings);
+        // `edge` (src/proxy.rs) and `strict_fs` (the daemons' sandbox) are supported: no warning.
+        assert_eq!(cfg.warnings.len(), 3, "{:?}", cfg.warnings);
+        assert!(
+            !cfg.warnings
+                .iter()
+                .any(|w| w.contains("edge") || w.contains("strict_fs")),
+            "{:?}",
+            cfg.warnings
+        );
         assert!(
             cfg.warnings[0].starts_with("`schedule` is not supported"),
             "{:?}",
@@ -671,6 +692,38 @@ mod tests {
         )
         .unwrap();
         assert!(quiet.warnings.is_empty(), "{:?}", quiet.warnings);
+    }
+
+    #[test]
+    fn strict_fs_is_parsed_inherited_and_warned_where_not_enforced() {
+        let on = parse(r#"{"strict_fs": true}"#).unwrap().overlay;
+        let off = parse(r#"{"strict_fs": false}"#).unwrap().overlay;
+        assert_eq!(on.strict_fs, Some(true));
+        assert_eq!(on.merge(&off).strict_fs, Some(false), "the nearer config wins");
+        assert_eq!(on.merge(&PolicyOverlay::default()).strict_fs, Some(true), "inherited");
+        let defaults = PolicyDefaults::default();
+        assert!(
+            PolicyOverlay::default()
+                .resolve_with(RuntimeKind::Python, &defaults)
+                .strict_fs
+        );
+        assert!(!off.resolve_with(RuntimeKind::Python, &defaults).strict_fs);
+        let project_off = PolicyDefaults {
+            strict_fs: false,
+            ..defaults
+        };
+        assert!(
+            !PolicyOverlay::default()
+                .resolve_with(RuntimeKind::Node, &project_off)
+                .strict_fs
+        );
+        assert!(on.resolve_with(RuntimeKind::Node, &project_off).strict_fs);
+        assert!(on.sandbox_warning(RuntimeKind::Python).is_none());
+        assert!(on
+            .sandbox_warning(RuntimeKind::Rust)
+            .is_some_and(|w| w.contains("rust")));
+        assert!(off.sandbox_warning(RuntimeKind::Go).is_none());
+        assert!(parse(r#"{"strict_fs": "maybe"}"#).is_err());
     }
 
     #[test]

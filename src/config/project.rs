@@ -100,6 +100,9 @@ pub struct Settings {
     pub home_function: Option<String>,
     pub home_redirect: Option<String>,
     pub max_frame_bytes: usize,
+    /// `FN_STRICT_FS_ALLOW`: extra folders strict handlers may use (comma-separated absolute
+    /// paths), passed to the daemons as is.
+    pub strict_fs_allow: Option<String>,
     /// `FN_CLIENT_TIMEOUT_MS`: a client must send its request head, and its body, within this.
     pub client_timeout: Duration,
     /// `FN_RUNTIME_CONNECTIONS`: persistent connections per daemon socket.
@@ -113,6 +116,8 @@ pub struct Settings {
     pub deps: crate::deps::Toggles,
     /// `FN_JOBS_*`.
     pub jobs: crate::jobs::JobSettings,
+    /// `FN_DEBUG_HEADERS`, `FN_INSPECT_*`: the request inspector.
+    pub inspect: crate::inspect::InspectSettings,
 }
 
 /// `fastfn.json` / `fastfn.toml`, keys normalised to kebab-case.
@@ -563,6 +568,7 @@ impl Settings {
             timeout_ms: env_count("FN_DEFAULT_TIMEOUT_MS", defaults::TIMEOUT_MS)?,
             max_concurrency: env_count("FN_DEFAULT_MAX_CONCURRENCY", defaults::MAX_CONCURRENCY as u64)? as i64,
             max_body_bytes: env_count("FN_DEFAULT_MAX_BODY_BYTES", defaults::MAX_BODY_BYTES)?,
+            strict_fs: env_bool("FN_STRICT_FS")?.unwrap_or(true),
         };
         let env_path = |name: &str| env(name).filter(|s| !s.trim().is_empty()).map(|s| cwd.join(s.trim()));
         let max_frame_bytes = match env("FN_MAX_FRAME_BYTES") {
@@ -603,6 +609,7 @@ impl Settings {
         };
 
         Ok(Settings {
+            inspect: crate::inspect::InspectSettings::from_env(env).map_err(|(name, msg)| env_err(name, msg))?,
             deps: crate::deps::Toggles::from_env(env),
             jobs: crate::jobs::JobSettings::from_env(env),
             max_asset_bytes,
@@ -635,6 +642,7 @@ impl Settings {
             home_function: env("FN_HOME_FUNCTION").filter(|s| !s.is_empty()),
             home_redirect: env("FN_HOME_REDIRECT").filter(|s| !s.is_empty()),
             max_frame_bytes,
+            strict_fs_allow: env("FN_STRICT_FS_ALLOW").filter(|s| !s.trim().is_empty()),
             client_timeout,
             runtime_connections,
             max_connections,
@@ -887,7 +895,8 @@ mod tests {
             PolicyDefaults {
                 timeout_ms: 9000,
                 max_concurrency: 3,
-                max_body_bytes: 100
+                max_body_bytes: 100,
+                strict_fs: true,
             }
         );
         assert_eq!(s.log_dir, Some(d.path().join("logs")));

@@ -149,7 +149,7 @@ pub(crate) async fn run(
         Ok(p) => p,
         Err(failure) => return Outcome::refused(failure).after_deps(deps_us),
     };
-    let mut outcome = run_admitted(shared, target, input, request_id, permit).await;
+    let mut outcome = run_admitted(shared, target, slot, input, request_id, permit).await;
     outcome.timings.admission_us = micros_since(waited);
     outcome.after_deps(deps_us)
 }
@@ -158,6 +158,7 @@ pub(crate) async fn run(
 pub(crate) async fn run_admitted(
     shared: &Arc<Shared>,
     target: &crate::routing::Target,
+    slot: &FunctionSlot,
     input: &CallInput<'_>,
     request_id: &str,
     permit: crate::pool::Permit,
@@ -233,7 +234,7 @@ pub(crate) async fn run_admitted(
         lab_us: Default::default(),
         lab_skipped: Default::default(),
     };
-    let (frame, socket_index) = backend::call(shared, target, &call).await;
+    let (frame, socket_index) = backend::call(shared, target, slot, &call).await;
     let socket_fault_us = call.lab_us.load(std::sync::atomic::Ordering::Relaxed);
     let runtime_us = micros_since(started).saturating_sub(socket_fault_us);
     if lab.is_some() {

@@ -16,6 +16,7 @@ import type {
   RuntimeState,
 } from './contract';
 import { runtimeState } from './contract';
+import type { TestRun } from './bindings/TestRun';
 
 export const MAX_REQUESTS = 500;
 export const MAX_LOGS = 2000;
@@ -85,6 +86,8 @@ export interface State {
   queueTimes: number[];
   queueSeries: Map<string, number[]>;
   requests: RequestRecord[]; // newest first
+  /** The last run of the saved tests (`tests_run` events). */
+  tests: TestRun | null;
   logs: LogEntry[]; // oldest first
   reloads: ReloadEntry[]; // newest first
   /** Installs and builds, keyed `kind:runtime/function`, newest last. */
@@ -115,6 +118,7 @@ export class Store {
     queueTimes: [],
     queueSeries: new Map(),
     requests: [],
+    tests: null,
     logs: [],
     reloads: [],
     work: new Map(),
@@ -305,6 +309,16 @@ export class Store {
   apply(e: EngineEvent) {
     const s = this.state;
     const now = Date.now() / 1000;
+    // A function's own daemon (crash isolation) is not one of its runtime's sockets: its events
+    // only refresh the snapshot, whose health lists it under the function.
+    if (
+      (e.type === 'daemon_started' || e.type === 'daemon_ready' || e.type === 'daemon_exited' || e.type === 'socket_health') &&
+      s.health?.runtimes[e.runtime] &&
+      !s.health.runtimes[e.runtime]!.sockets.some((sk) => sk.index === e.index)
+    ) {
+      this.scheduleResync(false);
+      return;
+    }
     switch (e.type) {
       case 'phase':
         s.phase = e.phase;
@@ -405,6 +419,11 @@ export class Store {
         w.state = e.ok ? 'ok' : 'failed';
         w.ms = e.ms;
         if (!e.ok) w.message = e.message;
+        break;
+      }
+      case 'tests_run': {
+        const { type: _t, ...run } = e;
+        s.tests = run;
         break;
       }
       case 'request': {

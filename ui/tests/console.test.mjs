@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -163,7 +163,16 @@ describe('console in a browser', () => {
     }
     assert.ok(samples.logsSample.entries.length > 0, 'the logs sample has entries to compare');
     assert.ok(live.logsSample.entries.length > 0, 'the runtime log answers entries');
-    assert.deepEqual(Object.keys(live.requestEventSample.stages).sort(), ['admission_us', 'body_us', 'deps_us', 'fault_us', 'reply_us', 'runtime_us']);
+    assert.deepEqual(Object.keys(live.requestEventSample.stages).sort(), [
+      'admission_us',
+      'body_us',
+      'deps_us',
+      'fault_us',
+      'reply_us',
+      'respond_us',
+      'route_us',
+      'runtime_us',
+    ]);
   });
 
   test('route table lists the same patterns as the catalog', async () => {
@@ -238,11 +247,11 @@ describe('console in a browser', () => {
     const firstOther = names.findIndex((n) => !n.startsWith('x-fn-'));
     const lastFn = names.findLastIndex((n) => n.startsWith('x-fn-'));
     assert.ok(firstOther === -1 || lastFn < firstOther, 'X-Fn-* headers come first');
-    // Where the time went: the five stages, in order, on one bar no wider than the latency.
+    // Where the time went: the seven stages, in order, on one bar no wider than the latency.
     const segs = await page.$$eval('[data-testid=request-stages] [data-stage]', (els) =>
       els.map((e) => ({ stage: e.getAttribute('data-stage'), us: Number(e.getAttribute('data-us')), width: parseFloat(e.style.width) })),
     );
-    assert.deepEqual(segs.map((s) => s.stage), ['deps', 'admission', 'body', 'runtime', 'reply']);
+    assert.deepEqual(segs.map((s) => s.stage), ['route', 'deps', 'admission', 'body', 'runtime', 'reply', 'respond']);
     assert.ok(segs.find((s) => s.stage === 'runtime').us > 0, `the handler took time: ${JSON.stringify(segs)}`);
     const width = segs.reduce((n, s) => n + s.width, 0);
     assert.ok(width > 0 && width <= 100.001, `stages cover ${width}% of the bar`);
@@ -324,6 +333,76 @@ describe('console in a browser', () => {
     assert.ok(!env.includes('not-a-real-secret'), '/_fn/env never sends it');
   });
 
+  test('a 404 appears in the log with its reason and why', async () => {
+    await page.locator('[data-testid=tab-requests]').click();
+    const resp = await fetch(`${base}/helo`);
+    assert.equal(resp.status, 404);
+    const row = page.locator('[data-testid=request-row][data-path="/helo"]').first();
+    await row.waitFor();
+    assert.equal(await row.getAttribute('data-reason'), 'no_route');
+    await row.click();
+    // The nearest routes are worked out when the detail is read.
+    const whyLine = page.locator('[data-testid=request-detail] [data-testid=request-why]', { hasText: 'nearest:' });
+    await whyLine.waitFor();
+    assert.match(await whyLine.innerText(), /no route matches \/helo; nearest: \/hello/);
+    assert.equal(await page.locator('[data-testid=request-detail] [data-testid=request-reason]').getAttribute('data-reason'), 'no_route');
+  });
+
+  test('edit + replay shows a diff', async () => {
+    await page.locator('[data-testid=tab-requests]').click();
+    const resp = await fetch(`${base}/hello?name=ada`);
+    assert.equal(resp.status, 200);
+    const row = page.locator('[data-testid=request-row][data-path="/hello"]').first();
+    await row.waitFor();
+    await row.click();
+    const panel = page.locator('[data-testid=request-detail] [data-testid=replay-panel]');
+    await panel.waitFor();
+    await panel.locator('[data-testid=replay-path]').fill('/hello?name=bob');
+    await panel.locator('[data-testid=replay-button]').click();
+    const diff = panel.locator('[data-testid=replay-diff]');
+    await diff.waitFor();
+    assert.equal(await diff.getAttribute('data-same'), 'false');
+    const change = diff.locator('[data-testid=diff-body] li[data-path="$.message"]');
+    assert.match(await change.innerText(), /Hello, ada!.*→.*Hello, bob!/s);
+    const stages = await diff.locator('[data-testid=diff-stages] tbody tr').count();
+    assert.equal(stages, 7, 'each stage before and after');
+    // The replay is in the log too, as a request of its own.
+    await page.locator('[data-testid=request-row][data-path="/hello"]').nth(1).waitFor();
+    await diff.scrollIntoViewIfNeeded();
+    mkdirSync(dirname(SCREENSHOT), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT.replace('console.png', 'inspector.png') });
+  });
+
+  test('save as test, change the handler, the test goes red in the strip', async () => {
+    const dir = join(tmp, 'saved-tests');
+    mkdirSync(dir);
+    copyFileSync(join(ROOT, 'fixtures/demo/hello.py'), join(dir, 'hello.py'));
+    const other = await startEngine(dir, join(tmp, 'sock3'));
+    const p2 = await ctx.newPage();
+    try {
+      await p2.goto(`${other.base}/console/#requests`);
+      await p2.locator('[data-testid=connection]', { hasText: 'live' }).waitFor();
+      assert.equal((await fetch(`${other.base}/hello?name=ada`)).status, 200);
+      const row = p2.locator('[data-testid=request-row][data-path="/hello"]').first();
+      await row.waitFor();
+      await row.click();
+      await p2.locator('[data-testid=request-detail] [data-testid=save-test]').click();
+      assert.match(await p2.locator('[data-testid=saved-test]').innerText(), /\.fastfn\/tests\/get-hello-answers-200\.json/);
+      const saved = JSON.parse(readFileSync(join(dir, '.fastfn/tests/get-hello-answers-200.json'), 'utf8'));
+      assert.equal(saved.expect.json['$.message'], 'Hello, ada!');
+      // New code: the reload re-runs the saved tests and the strip turns red.
+      writeFileSync(join(dir, 'hello.py'), 'def handler(event):\n    return {"message": "changed", "runtime": "python"}\n');
+      const chip = p2.locator('[data-testid=test-strip] [data-testid=test-chip][data-file="get-hello-answers-200.json"]');
+      await p2.locator('[data-testid=test-strip] [data-testid=test-chip][data-ok=false]').waitFor({ timeout: 20_000 });
+      assert.equal(await chip.getAttribute('data-ok'), 'false');
+      assert.match(await chip.getAttribute('title'), /\$\.message: "changed", expected "Hello, ada!"/);
+      await p2.screenshot({ path: join(ROOT, 'docs/screenshots/inspector-tests.png') });
+    } finally {
+      await p2.close();
+      await stopEngine(other.engine);
+    }
+  });
+
   test('a runtime no route uses shows as not needed, not down', async () => {
     const dir = join(tmp, 'python-only');
     mkdirSync(dir);
@@ -371,6 +450,45 @@ describe('console in a browser', () => {
       assert.match(lines, /no-such-package-dir/, `the installer's own words are shown: ${lines}`);
     } finally {
       await p2.close();
+      await stopEngine(other.engine);
+    }
+  });
+
+  test('health shows the sandbox of every function and names a crashing one', async () => {
+    const dir = join(tmp, 'isolation');
+    for (const f of ['py', 'py-open', 'crash', 'healthy']) cpSync(join(ROOT, 'fixtures/sandbox', f), join(dir, f), { recursive: true });
+    const other = await startEngine(dir, join(tmp, 'sock4'));
+    const p3 = await ctx.newPage();
+    const row = (key) => p3.locator(`[data-testid=isolation-row][data-key="${key}"]`);
+    try {
+      // The first call takes the shared python daemon down and isolates its function; later
+      // calls end its own daemon.
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        await fetch(`${other.base}/crash`).catch(() => {});
+        const h = await (await fetch(`${other.base}/_fn/health`)).json();
+        const crash = h.functions.states.find((f) => f.name === 'crash');
+        if (crash?.isolation?.state === 'crashing' && crash.isolation.last_exit) break;
+        assert.ok(Date.now() < deadline, `crash never shown as crashing: ${JSON.stringify(crash)}`);
+        await sleep(300);
+      }
+      // The shared daemon is back after that first crash: the healthy function answers again.
+      for (;;) {
+        if ((await fetch(`${other.base}/healthy`)).status === 200) break;
+        assert.ok(Date.now() < deadline + 15_000, 'the shared python daemon never came back');
+        await sleep(200);
+      }
+      await p3.goto(`${other.base}/console/#health`);
+      await p3.locator('[data-testid=isolation-row][data-key="python/crash@default"][data-state=crashing]').waitFor();
+      assert.match(await row('python/crash@default').innerText(), /crashing[\s\S]*exit status: 3/);
+      assert.ok(await p3.locator('[data-testid=crashing-count]').count(), 'the panel counts the crashing function');
+      assert.equal(await row('python/healthy@default').getAttribute('data-state'), 'shared');
+      assert.equal(await row('python/py@default').getAttribute('data-strict'), 'true');
+      assert.equal(await row('python/py-open@default').getAttribute('data-strict'), 'false');
+      // A function's own daemon is not shown as a socket of the runtime.
+      assert.equal(await p3.locator('[data-testid=socket-row][data-runtime=python]').count(), 1);
+    } finally {
+      await p3.close();
       await stopEngine(other.engine);
     }
   });

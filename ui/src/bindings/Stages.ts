@@ -6,6 +6,10 @@
  */
 export type Stages = { 
 /**
+ * Accept to route decision: the router, home and static-file checks.
+ */
+route_us: number, 
+/**
  * Waiting for the function's dependencies to finish installing (0 when they were ready).
  */
 deps_us: number, 
@@ -28,4 +32,8 @@ reply_us: number,
 /**
  * Latency the lab injected (function or socket), apart from the runtime stage.
  */
-fault_us: number, };
+fault_us: number, 
+/**
+ * Building the response from the reply (headers, record) until it is handed to hyper.
+ */
+respond_us: number, };
