@@ -394,7 +394,7 @@ async fn the_load_lab_keeps_up_with_wrk() {
     let (_serial, e) = lab("python=1").await;
     let url = format!("http://{}/hello", e.addr());
     // Warm both the function and the daemon's connections.
-    load(&e, json!({"path": "/hello", "count": 200, "concurrency": 8})).await;
+    load(&e, json!({"path": "/hello", "count": 400, "concurrency": 16})).await;
     let (mut ours, mut theirs) = (0.0f64, 0.0f64);
     for _ in 0..3 {
         let run = load(&e, json!({"path": "/hello", "duration_ms": 3000, "concurrency": 16})).await;
