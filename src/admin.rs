@@ -211,6 +211,12 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
     if crate::manage::owns(path) {
         return crate::manage::handle(shared, parts, body, remote).await;
     }
+    if path == "/_fn/lab" || path.starts_with("/_fn/lab/") {
+        if let Some(refused) = api_guard(shared, &parts, remote) {
+            return refused.into_response();
+        }
+        return crate::lab::handle(shared, &parts, body).await;
+    }
     let known = matches!(
         path,
         "/_fn/catalog"
@@ -904,6 +910,10 @@ pub struct Health {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub warnings: Option<Vec<String>>,
+    /// Faults the lab has set (absent when none): nobody should forget one is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub faults: Option<Vec<crate::lab::faults::Fault>>,
 }
 
 /// [`health_snapshot`] as JSON (what the engine's API and the desktop app take).
@@ -1023,6 +1033,7 @@ pub(crate) fn health_snapshot(shared: &Shared) -> Health {
         deps: Some(shared.deps.status()).filter(|d| !d.is_empty()),
         config_errors: Some(served.discovery.errors.clone()).filter(|e| !e.is_empty()),
         warnings: Some(served.discovery.warnings.clone()).filter(|w| !w.is_empty()),
+        faults: Some(shared.lab.faults()).filter(|f| !f.is_empty()),
     }
 }
 

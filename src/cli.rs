@@ -132,6 +132,30 @@ pub enum Command {
         #[arg(long, short)]
         port: Option<u16>,
     },
+    /// Send load to a route of a running engine (the engine sends it to itself) and print
+    /// requests/s, p50/p95/p99 and the status mix
+    Bench {
+        /// The route's path, e.g. /hello
+        route: String,
+        /// Requests in flight at once
+        #[arg(short = 'c', long, default_value_t = 16)]
+        concurrency: usize,
+        /// Requests in all (default 1000 unless --duration is given)
+        #[arg(short = 'n', long)]
+        requests: Option<u64>,
+        /// Run for this many seconds instead of a count
+        #[arg(short = 'd', long)]
+        duration: Option<f64>,
+        /// Requests per second in all (default: as fast as answers come)
+        #[arg(long)]
+        rate: Option<f64>,
+        /// HTTP method
+        #[arg(short = 'X', long, default_value = "GET")]
+        method: String,
+        /// Port of the running engine [env: FN_HOST_PORT] [default: 8080]
+        #[arg(long, short)]
+        port: Option<u16>,
+    },
     /// Run the project's saved tests (.fastfn/tests/*.json) against an engine started on
     /// DIR; exits 1 when one fails (for CI)
     Test {
@@ -289,6 +313,26 @@ pub fn main() -> ExitCode {
             logs(engine_port(port), &file, &q, !no_follow)
         }
         Command::Docs { port } => docs(engine_port(port)),
+        Command::Bench {
+            route,
+            concurrency,
+            requests,
+            duration,
+            rate,
+            method,
+            port,
+        } => {
+            let spec = crate::lab::load::LoadSpec {
+                path: route,
+                method: Some(method),
+                count: requests,
+                duration_ms: duration.map(|s| (s * 1000.0) as u64),
+                concurrency,
+                rate,
+                body: None,
+            };
+            crate::lab::bench::run(engine_port(port), &spec)
+        }
         Command::Dev {
             serve,
             no_hot_reload,

@@ -76,6 +76,13 @@ impl FunctionSlot {
         first
     }
 
+    /// Forget the warm-up (the lab's "force cold"): the next call is reported and measured
+    /// as cold, and warms the slot again.
+    pub fn cool(&self) {
+        self.warm.store(false, Ordering::Relaxed);
+        self.warm_at_ms.store(0, Ordering::Relaxed);
+    }
+
     pub fn warm_at_ms(&self) -> Option<u64> {
         Some(self.warm_at_ms.load(Ordering::Relaxed)).filter(|t| *t > 0)
     }
@@ -202,6 +209,8 @@ pub struct Shared {
     pub jobs: Arc<crate::jobs::Jobs>,
     /// `event.secrets`, `/_fn/secrets` and output masking.
     pub secrets: crate::secrets::Secrets,
+    /// Injected faults, forced cold starts and load runs (`/_fn/lab`).
+    pub lab: crate::lab::Lab,
     /// The request log (`/_fn/requests`).
     pub inspector: crate::inspect::Inspector,
     supervisor: Supervisor,
@@ -548,6 +557,7 @@ impl Engine {
             logs,
             jobs: Arc::new(crate::jobs::Jobs::load(settings.jobs.clone(), &settings.functions_root)),
             secrets: crate::secrets::Secrets::default(),
+            lab: crate::lab::Lab::default(),
             inspector: crate::inspect::Inspector::new(settings.inspect.clone()),
             supervisor,
             slots: Mutex::new(HashMap::new()),
@@ -951,6 +961,8 @@ impl Engine {
     /// Stop serving, stop every daemon (and its process group), remove the socket folder.
     pub async fn stop(&self) {
         self.0.events.emit(EngineEvent::Phase { phase: Phase::Stopping });
+        // Faults never outlive the engine; a running load stops before the gateway drains.
+        self.0.lab.shutdown();
         let _ = self.0.shutdown.send(true);
         drop(self.0.watcher.lock().unwrap_or_else(|p| p.into_inner()).take());
         // Drain: requests in flight finish on live daemons before those are stopped.

@@ -181,6 +181,11 @@ pub struct RequestRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub trigger: Option<String>,
+    /// The lab faults this request met (latency added, failure injected, paused socket
+    /// skipped), for the inspector; absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub fault: Option<String>,
     /// Position in the request log (`g-<seq>` is the id of answers without a request id).
     #[ts(type = "number")]
     pub seq: u64,
@@ -237,6 +242,10 @@ pub struct Stages {
     /// Parsing and validating the reply.
     #[ts(type = "number")]
     pub reply_us: u64,
+    /// Latency the lab injected (function or socket), apart from the runtime stage.
+    #[serde(default)]
+    #[ts(type = "number")]
+    pub fault_us: u64,
     /// Building the response from the reply (headers, record) until it is handed to hyper.
     #[ts(type = "number")]
     pub respond_us: u64,

@@ -758,8 +758,10 @@ async fn call(shared: &Arc<Shared>, job: &Job, spec: &JobSpec) -> (Option<JobRes
             runtime_us: t.runtime_us,
             reply_us: t.reply_us,
             respond_us: 0,
+            fault_us: t.fault_us,
         },
         trigger: Some("job"),
+        fault: outcome.fault.clone(),
         ..Default::default()
     };
     let entry = crate::inspect::Entry {

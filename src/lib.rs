@@ -16,6 +16,7 @@ pub mod inspect;
 pub mod invoke;
 pub mod isolation;
 pub mod jobs;
+pub mod lab;
 pub mod landing;
 pub mod logs;
 pub mod manage;

@@ -506,6 +506,7 @@ async fn invoke(
     note.stages.body_us = outcome.timings.body_us;
     note.stages.runtime_us = outcome.timings.runtime_us;
     note.stages.reply_us = outcome.timings.reply_us;
+    note.stages.fault_us = outcome.timings.fault_us;
     note.reply_done = Some(Instant::now());
     if let Err(failure) = &outcome.result {
         if failure.is_admission() {
@@ -608,18 +609,34 @@ async fn invoke(
         "x-fastfn-function-state",
         HeaderValue::from_static(if was_warm { "warm" } else { "cold" }),
     );
-    if status < 500 {
-        if slot.warm_up() {
-            headers.insert("x-fastfn-warmed", HeaderValue::from_static("true"));
-        }
-    } else if !was_warm && runtime_error {
+    let warmed = status < 500 && slot.warm_up();
+    if warmed {
+        headers.insert("x-fastfn-warmed", HeaderValue::from_static("true"));
+    } else if status >= 500 && !was_warm && runtime_error {
         headers.insert("x-fastfn-warming", HeaderValue::from_static("true"));
         headers.insert("retry-after", HeaderValue::from_static("1"));
     }
     if outcome.queued {
         headers.insert("x-fastfn-queued", HeaderValue::from_static("true"));
     }
+    if let Some(v) = outcome.fault.as_deref().and_then(|f| HeaderValue::from_str(f).ok()) {
+        headers.insert("x-fastfn-fault", v);
+    }
     let latency = started.elapsed();
+    if warmed {
+        // The call that warmed the slot (once per cold start, never per ordinary call): the
+        // lab's cold-start history.
+        shared.lab.cold_start(
+            &slot.key,
+            crate::lab::ColdStart {
+                ts: crate::clock::epoch_millis(),
+                latency_us: latency.as_micros() as u64,
+                deps_us: outcome.timings.deps_us,
+                runtime_us: outcome.timings.runtime_us,
+                status,
+            },
+        );
+    }
     if debug {
         let sockets = shared.runtimes.get(&target.runtime);
         let pairs: [(&'static str, Option<String>); 10] = [
@@ -668,6 +685,7 @@ async fn invoke(
     note.request_id = Some(request_id);
     note.socket_index = outcome.socket_index.map(|i| i + 1);
     note.queued = outcome.queued;
+    note.fault = outcome.fault;
     resp
 }
 

@@ -274,6 +274,8 @@ pub struct Note {
     pub admission: Option<Admission>,
     /// What started a call that is not an HTTP request (`job`, `schedule`, `keep_warm`).
     pub trigger: Option<&'static str>,
+    /// The lab faults this call met (`None` when no fault was set).
+    pub fault: Option<String>,
 }
 
 impl Note {
@@ -442,6 +444,7 @@ impl Entry {
             captured: self.captured.is_some(),
             replay: self.note.replay.is_some(),
             trigger: self.note.trigger.map(str::to_string),
+            fault: self.note.fault.clone(),
         }
     }
 }

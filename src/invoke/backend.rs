@@ -11,6 +11,7 @@ use crate::runtime::compiled::CompiledError;
 use crate::runtime::lua::LuaError;
 use crate::runtime::mux::{self, CallError, ReplyFrame};
 use crate::runtime::{RuntimeKind, RuntimeSockets};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// One call, as every backend needs it: the request object without the body (`meta`), the
@@ -23,6 +24,12 @@ pub(crate) struct Call<'a> {
     pub timeout: Duration,
     /// Safe to send again after the connection broke mid-call.
     pub idempotent: bool,
+    /// The lab's faults, when any is set.
+    pub lab: Option<&'a crate::lab::faults::Active>,
+    /// Socket latency the lab added (µs).
+    pub lab_us: AtomicU64,
+    /// 1 + the paused socket skipped last (0: none).
+    pub lab_skipped: AtomicUsize,
 }
 
 /// A call's result: the reply frame (parsed by the caller), and the 0-based socket that
@@ -116,6 +123,25 @@ async fn exchange(
                 };
                 return Err((failure, except, lost));
             };
+            if let Some(lab) = call.lab {
+                if lab.paused(sockets.kind, i) {
+                    call.lab_skipped.store(i + 1, Ordering::Relaxed);
+                    // A paused socket accepts nothing: another takes the call; with none
+                    // left, the call waits for it as in a backlog (up to its timeout).
+                    let other = (0..sockets.sockets.len())
+                        .any(|j| j != i && !sockets.balance.is_down(j) && !lab.paused(sockets.kind, j));
+                    if other {
+                        except = Some(i);
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    continue;
+                }
+                if let Some(d) = lab.socket_delay(sockets.kind, i, lab.seed()) {
+                    tokio::time::sleep(d).await;
+                    call.lab_us.fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+                }
+            }
             let err = match sockets.sockets[i].mux.call(call.meta, call.body, call.whole).await {
                 Ok(frame) => return Ok((frame, i)),
                 Err(e) => e,

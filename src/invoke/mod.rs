@@ -23,6 +23,8 @@ pub(crate) struct Outcome {
     pub socket_index: Option<usize>,
     pub queued: bool,
     pub timings: Timings,
+    /// The lab faults this call met, in words (`None` when none was set).
+    pub fault: Option<String>,
 }
 
 impl Outcome {
@@ -32,6 +34,7 @@ impl Outcome {
             socket_index: None,
             queued: false,
             timings: Timings::default(),
+            fault: None,
         }
     }
 
@@ -56,19 +59,25 @@ pub struct Timings {
     pub runtime_us: u64,
     /// Parsing and validating the reply.
     pub reply_us: u64,
+    /// Latency injected by the lab (function or socket faults).
+    pub fault_us: u64,
 }
 
 impl Timings {
     pub(crate) fn server_timing(&self) -> String {
         let ms = |us: u64| us as f64 / 1000.0;
-        format!(
+        let mut out = format!(
             "deps;dur={:.3}, admission;dur={:.3}, body;dur={:.3}, runtime;dur={:.3}, reply;dur={:.3}",
             ms(self.deps_us),
             ms(self.admission_us),
             ms(self.body_us),
             ms(self.runtime_us),
             ms(self.reply_us)
-        )
+        );
+        if self.fault_us > 0 {
+            out.push_str(&format!(", fault;dur={:.3}", ms(self.fault_us)));
+        }
+        out
     }
 }
 
@@ -174,6 +183,28 @@ pub(crate) async fn run_admitted(
         user: input.user,
         secrets: secrets.as_ref(),
     };
+    // The lab: one atomic load when no fault is set.
+    let lab = shared.lab.active();
+    let mut fault_us = 0;
+    let mut notes: Vec<String> = Vec::new();
+    if let Some(lab) = lab.as_deref() {
+        if let Some(status) = lab.fail_now(&target.fn_name) {
+            drop(permit);
+            return Outcome {
+                result: Ok(injected_failure(status)),
+                socket_index: None,
+                queued,
+                timings: Timings::default(),
+                fault: Some(format!("failure injected ({status}) on function {}", target.fn_name)),
+            };
+        }
+        let seed = lab.seed();
+        if let Some(d) = lab.function_delay(&target.fn_name, seed) {
+            tokio::time::sleep(d).await;
+            fault_us += d.as_micros() as u64;
+            notes.push(format!("latency {} ms on function {}", d.as_millis(), target.fn_name));
+        }
+    }
     let started = Instant::now();
     // Daemons on v2 get the body apart, raw; the whole frame is built only for a backend
     // that takes it (Lua, Rust/Go, a v1 socket).
@@ -199,9 +230,29 @@ pub(crate) async fn run_admitted(
         whole: &whole,
         timeout: Duration::from_millis(policy.timeout_ms),
         idempotent,
+        lab: lab.as_deref(),
+        lab_us: Default::default(),
+        lab_skipped: Default::default(),
     };
     let (frame, socket_index) = backend::call(shared, target, slot, &call).await;
-    let runtime_us = micros_since(started);
+    let socket_fault_us = call.lab_us.load(std::sync::atomic::Ordering::Relaxed);
+    let runtime_us = micros_since(started).saturating_sub(socket_fault_us);
+    if lab.is_some() {
+        fault_us += socket_fault_us;
+        let socket = |i: usize| format!("{} socket {}", target.runtime, i + 1);
+        if let Some(i) = call
+            .lab_skipped
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .checked_sub(1)
+        {
+            notes.push(format!("skipped paused {}", socket(i)));
+        }
+        if socket_fault_us > 0 {
+            if let Some(i) = socket_index {
+                notes.push(format!("latency {} ms on {}", socket_fault_us / 1000, socket(i)));
+            }
+        }
+    }
     // Free the slot before the reply is parsed and the response built.
     drop(permit);
     let parsing = Instant::now();
@@ -227,7 +278,24 @@ pub(crate) async fn run_admitted(
         timings: Timings {
             runtime_us,
             reply_us: micros_since(parsing),
+            fault_us,
             ..Timings::default()
         },
+        fault: (!notes.is_empty()).then(|| notes.join("; ")),
+    }
+}
+
+/// The answer of a call the lab chose to fail: the chosen status, a JSON body that says so.
+fn injected_failure(status: u16) -> reply::Reply {
+    reply::Reply {
+        status,
+        headers: vec![(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("application/json"),
+        )],
+        body: bytes::Bytes::from_static(br#"{"error":"failure injected by the lab"}"#),
+        stdout: None,
+        stderr: None,
+        proxy: None,
     }
 }

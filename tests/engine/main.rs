@@ -18,6 +18,7 @@ mod health;
 mod inspect;
 mod jobs;
 mod k8s;
+mod lab;
 mod manage;
 mod pool;
 mod reload;

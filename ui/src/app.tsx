@@ -4,6 +4,7 @@ import { INSTALL_HINT } from './format';
 import { EnvView } from './views/env';
 import { HealthView } from './views/health';
 import { JobsView } from './views/jobs';
+import { describeFault, LabView } from './views/lab';
 import { LogsView } from './views/logs';
 import { QueuesView } from './views/queues';
 import { ExportView } from './views/export';
@@ -23,6 +24,7 @@ const TABS = [
   ['reloads', 'Reloads'],
   ['env', 'Env'],
   ['export', 'Export'],
+  ['lab', 'Lab'],
 ] as const;
 type Tab = (typeof TABS)[number][0];
 
@@ -272,6 +274,11 @@ export function App() {
     <div class="app">
       <ProjectBar />
       <States />
+      {(state.health?.faults?.length ?? 0) > 0 && (
+        <div class="banner bad" data-testid="fault-banner">
+          <strong>Lab faults on</strong>: {state.health!.faults!.map((f) => describeFault(f.spec)).join('; ')} · <a href="#lab">Lab</a>
+        </div>
+      )}
       <nav class="tabs" role="tablist">
         {TABS.map(([t, label]) => (
           <a
@@ -299,6 +306,7 @@ export function App() {
         {tab === 'jobs' && <JobsView />}
         {tab === 'env' && <EnvView />}
         {tab === 'export' && <ExportView />}
+        {tab === 'lab' && <LabView />}
       </main>
     </div>
   );

@@ -58,6 +58,8 @@ export interface Backend {
   submitJob(req: JobSubmit): Promise<Job>;
   cancelJob(id: string): Promise<Job>;
   jobResult(id: string): Promise<JobResult | JobPending>;
+  /** The lab's admin calls (`/_fn/lab/...`): faults, force cold, load runs. */
+  lab<T>(method: string, path: string, body?: unknown): Promise<T>;
   /** Every function's `fn.env.json`, secret values hidden (`/_fn/env`). */
   functionEnv(): Promise<FunctionEnv[]>;
   /** Live events; `onConnected(true)` each time the stream (re)connects. Returns unsubscribe. */
@@ -111,6 +113,7 @@ function adminApi(send: Send) {
     cancelJob: (id: string) => adminJson<Job>(send, 'DELETE', `/_fn/jobs/${encodeURIComponent(id)}`),
     jobResult: (id: string) => adminJson<JobResult | JobPending>(send, 'GET', `/_fn/jobs/${encodeURIComponent(id)}/result`),
     functionEnv: async () => (await adminJson<{ functions: FunctionEnv[] }>(send, 'GET', '/_fn/env')).functions,
+    lab: <T,>(method: string, path: string, body?: unknown) => adminJson<T>(send, method, `/_fn/lab${path}`, body),
   };
 }
 
@@ -138,6 +141,7 @@ export class HttpBackend implements Backend {
   cancelJob = (id: string) => this.admin.cancelJob(id);
   jobResult = (id: string) => this.admin.jobResult(id);
   functionEnv = () => this.admin.functionEnv();
+  lab = <T,>(method: string, path: string, body?: unknown) => this.admin.lab<T>(method, path, body);
 
   health() {
     return getJson<Health>(`${this.base}/_fn/health`);
@@ -261,6 +265,7 @@ export class TauriBackend implements Backend {
   cancelJob = (id: string) => this.admin.cancelJob(id);
   jobResult = (id: string) => this.admin.jobResult(id);
   functionEnv = () => this.admin.functionEnv();
+  lab = <T,>(method: string, path: string, body?: unknown) => this.admin.lab<T>(method, path, body);
 
   health() {
     return invoke<Health>('health');

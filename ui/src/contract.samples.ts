@@ -1795,7 +1795,8 @@ export const requestEventSample: EngineEvent = {
     "body_us": 13,
     "runtime_us": 39669,
     "reply_us": 69,
-    "respond_us": 52
+    "respond_us": 52,
+    "fault_us": 0
   },
   "headers": [
     [

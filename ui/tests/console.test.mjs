@@ -169,6 +169,7 @@ describe('console in a browser', () => {
       'admission_us',
       'body_us',
       'deps_us',
+      'fault_us',
       'reply_us',
       'respond_us',
       'route_us',
@@ -394,6 +395,34 @@ describe('console in a browser', () => {
     assert.match(text, /podman build -t demo-app:latest/);
     await page.locator('[data-testid=export-run]').click();
     await page.locator('[data-testid=export-error]', { hasText: 'not empty' }).waitFor();
+  });
+
+  // After the inspector's tests: the Lab's burst of /hello requests fills the request log.
+  test('the Lab view sets a fault (banner on), runs load with a live chart, and clears it', async () => {
+    await page.locator('[data-testid=tab-lab]').click();
+    await page.locator('[data-testid=lab-function] option', { hasText: /^hello\.py$/ }).waitFor({ state: 'attached' });
+    await page.locator('[data-testid=lab-function]').selectOption('hello.py');
+    await page.locator('[data-testid=lab-fail]').click(); // 10 % with 503 by default
+    const banner = page.locator('[data-testid=fault-banner]');
+    await banner.waitFor();
+    assert.match(await banner.innerText(), /10 % of hello\.py fail with 503/);
+    const health = await (await fetch(`${base}/_fn/health`)).json();
+    assert.equal(health.faults?.length, 1, 'health lists the fault');
+    await page.locator('[data-testid=lab-path]').fill('/hello');
+    await page.locator('[data-testid=lab-n]').fill('400');
+    await page.locator('[data-testid=lab-c]').fill('8');
+    await page.locator('[data-testid=lab-start]').click();
+    const summary = page.locator('[data-testid=lab-summary]', { hasText: 'done' });
+    await summary.waitFor({ timeout: 30_000 });
+    const text = await summary.innerText();
+    assert.match(text, /400 requests/);
+    assert.match(text, /200: 360, 503: 40/);
+    await page.locator('[data-testid=lab-chart] canvas').first().waitFor();
+    await page.screenshot({ path: join(ROOT, 'docs/screenshots/console-lab.png') });
+    await page.locator('[data-testid=lab-clear-all]').click();
+    await banner.waitFor({ state: 'detached' });
+    const after = await (await fetch(`${base}/_fn/health`)).json();
+    assert.equal(after.faults, undefined, 'cleared');
   });
 
   test('a runtime no route uses shows as not needed, not down', async () => {

@@ -21,6 +21,11 @@ headers: Array<[string, string]>,
  */
 trigger?: string, 
 /**
+ * The lab faults this request met (latency added, failure injected, paused socket
+ * skipped), for the inspector; absent when none.
+ */
+fault?: string, 
+/**
  * Position in the request log (`g-<seq>` is the id of answers without a request id).
  */
 seq: number, kind: RequestKind, query?: string, 

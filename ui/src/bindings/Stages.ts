@@ -30,6 +30,10 @@ runtime_us: number,
  */
 reply_us: number, 
 /**
+ * Latency the lab injected (function or socket), apart from the runtime stage.
+ */
+fault_us: number, 
+/**
  * Building the response from the reply (headers, record) until it is handed to hyper.
  */
 respond_us: number, };

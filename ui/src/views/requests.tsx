@@ -122,6 +122,7 @@ const STAGES: [keyof Stages, string, string][] = [
   ['deps_us', 'deps', "waiting for the function's dependency install"],
   ['admission_us', 'admission', 'waiting for a worker-pool slot, queue included'],
   ['body_us', 'body', 'reading the request body'],
+  ['fault_us', 'fault', 'latency injected by the lab (shown only when set)'],
   ['runtime_us', 'runtime', 'connect, the handler, and the reply back'],
   ['reply_us', 'reply', 'parsing and validating the reply'],
   ['respond_us', 'respond', 'building the response and recording it'],
@@ -130,12 +131,13 @@ const STAGES: [keyof Stages, string, string][] = [
 /** The request's stages one after another on one bar, scaled to its whole latency (the rest is
  * the engine's own routing and writing the response). */
 export function Waterfall({ r }: { r: RequestRecord }) {
-  const total = Math.max(r.latency_us, STAGES.reduce((n, [k]) => n + r.stages[k], 0), 1);
+  const stages = STAGES.filter(([k]) => k !== 'fault_us' || r.stages[k] > 0);
+  const total = Math.max(r.latency_us, stages.reduce((n, [k]) => n + r.stages[k], 0), 1);
   let at = 0;
   return (
     <div class="waterfall" data-testid="request-stages">
       <div class="wf-bar">
-        {STAGES.map(([k, name, what]) => {
+        {stages.map(([k, name, what]) => {
           const left = (at / total) * 100;
           at += r.stages[k];
           return (
@@ -151,7 +153,7 @@ export function Waterfall({ r }: { r: RequestRecord }) {
         })}
       </div>
       <ul class="wf-legend">
-        {STAGES.map(([k, name, what]) => (
+        {stages.map(([k, name, what]) => (
           <li key={k} title={what}>
             <span class={`wf-key wf-${name}`} /> {name} <span class="muted">{fmtMs(r.stages[k] / 1000)}</span>
           </li>
