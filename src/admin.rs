@@ -190,6 +190,8 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
             | "/_fn/resolve"
             | "/_fn/daemons/kill"
             | "/_fn/packs"
+            | "/_fn/schedules"
+            | "/_fn/schedules/run"
     );
     if !known {
         return Failure::NotFound.into_response();
@@ -237,6 +239,9 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
             .await
             .unwrap_or_else(Failure::into_response),
         ("/_fn/invoke", _) => Failure::MethodNotAllowed { allow: "POST".into() }.into_response(),
+        ("/_fn/schedules", &Method::GET) => json_response(StatusCode::OK, &shared.scheduler.snapshot(shared)),
+        ("/_fn/schedules/run", &Method::POST) => crate::scheduler::run_now_endpoint(shared, &parts).await,
+        ("/_fn/schedules/run", _) => Failure::MethodNotAllowed { allow: "POST".into() }.into_response(),
         _ => only_get(path),
     }
 }
@@ -758,6 +763,10 @@ pub struct FunctionState {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub warm_at: Option<f64>,
+    /// Keep-warm pings of this function (absent without `keep_warm`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub keep_warm: Option<crate::scheduler::KeepWarmView>,
 }
 
 /// Totals over `functions.states`.
@@ -888,6 +897,7 @@ pub(crate) fn health_snapshot(shared: &Shared) -> Health {
             summary.cold += 1;
         }
         summary.pool_enabled += wp.enabled as u64;
+        summary.keep_warm_enabled += target.policy.keep_warm.is_some() as u64;
         summary.pool_active += stats.active;
         summary.pool_queued += stats.queued;
         summary.pool_queue_drops += stats.overflow_drops + stats.timeout_drops;
@@ -916,6 +926,10 @@ pub(crate) fn health_snapshot(shared: &Shared) -> Health {
                 },
             },
             warm_at: slot.warm_at_ms().map(|ms| ms as f64 / 1000.0),
+            keep_warm: target
+                .policy
+                .keep_warm
+                .map(|kw| shared.scheduler.keep_warm_of(&slot.key, &kw)),
         });
     }
     let routes = &served.discovery.routes;
@@ -1509,6 +1523,7 @@ async fn invoke(shared: &Arc<Shared>, body: Incoming, remote: SocketAddr) -> Res
         client_ip: &client_ip,
         params: &params,
         user: context.as_ref(),
+        trigger: None,
     };
     let request_id = shared.next_request_id();
     let started = tokio::time::Instant::now();

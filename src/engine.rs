@@ -194,6 +194,8 @@ pub struct Shared {
     pub runtime_order: Vec<RuntimeKind>,
     pub events: EventBus,
     pub logs: Arc<LogBook>,
+    /// Schedules and keep-warm pings (`crate::scheduler`).
+    pub scheduler: Arc<crate::scheduler::Scheduler>,
     supervisor: Supervisor,
     slots: Mutex<HashMap<String, Arc<FunctionSlot>>>,
     pub socket_dir: PathBuf,
@@ -530,6 +532,7 @@ impl Engine {
             runtime_order,
             events: events.clone(),
             logs,
+            scheduler: Arc::new(crate::scheduler::Scheduler::new(settings.scheduler.clone())),
             supervisor,
             slots: Mutex::new(HashMap::new()),
             socket_dir,
@@ -585,12 +588,14 @@ impl Engine {
             listener,
             engine.0.shutdown.subscribe(),
         ));
+        engine.0.scheduler.restore();
+        let scheduling = crate::scheduler::spawn(&engine.0);
         engine
             .0
             .tasks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .extend([probe, usage]);
+            .extend([probe, usage].into_iter().chain(scheduling));
         *engine.0.serving.lock().unwrap_or_else(|p| p.into_inner()) = Some(serve);
         events.emit(EngineEvent::Phase { phase: Phase::Serving });
         Ok(engine)
@@ -929,6 +934,8 @@ impl Engine {
     pub async fn stop(&self) {
         self.0.events.emit(EngineEvent::Phase { phase: Phase::Stopping });
         let _ = self.0.shutdown.send(true);
+        // No new scheduled calls; the state as it is now goes to disk.
+        self.0.scheduler.stop();
         drop(self.0.watcher.lock().unwrap_or_else(|p| p.into_inner()).take());
         // Drain: requests in flight finish on live daemons before those are stopped.
         let serving = self.0.serving.lock().unwrap_or_else(|p| p.into_inner()).take();

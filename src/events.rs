@@ -173,6 +173,11 @@ pub struct RequestRecord {
     /// Where the time went, stage by stage.
     pub stages: Stages,
     pub headers: Vec<(String, String)>,
+    /// Set on calls the engine made itself (a schedule, a keep-warm ping), absent for
+    /// user traffic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub trigger: Option<crate::scheduler::CallTrigger>,
 }
 
 /// A request's stages in microseconds, from the engine's own clock (also sent as

@@ -20,6 +20,7 @@ pub mod process;
 pub mod rescue;
 pub mod routing;
 pub mod runtime;
+pub mod scheduler;
 pub mod supervisor;
 
 pub use engine::{Engine, StartError};

@@ -153,6 +153,12 @@ pub struct FnPolicy {
     /// OpenAPI metadata (`invoke.summary/query/body/content_type`).
     #[serde(skip_serializing_if = "InvokeDocs::is_empty")]
     pub docs: InvokeDocs,
+    /// `schedule` (run by the scheduler when enabled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<crate::scheduler::spec::Schedule>,
+    /// `keep_warm`, when it asks for pings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_warm: Option<crate::scheduler::spec::KeepWarm>,
 }
 
 impl Default for FnPolicy {
@@ -167,6 +173,8 @@ impl Default for FnPolicy {
             adapter: Adapter::Native,
             allow_hosts: Vec::new(),
             docs: InvokeDocs::default(),
+            schedule: None,
+            keep_warm: None,
         }
     }
 }

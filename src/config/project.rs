@@ -111,6 +111,8 @@ pub struct Settings {
     pub max_asset_bytes: u64,
     /// `FN_AUTO_*`, `FN_AUTO_INFER_*`, `FN_PREINSTALL_*`: dependency installs and inference.
     pub deps: crate::deps::Toggles,
+    /// `FN_SCHEDULER_*`: schedules, keep-warm and their state file.
+    pub scheduler: crate::scheduler::Options,
 }
 
 /// `fastfn.json` / `fastfn.toml`, keys normalised to kebab-case.
@@ -602,6 +604,7 @@ impl Settings {
 
         Ok(Settings {
             deps: crate::deps::Toggles::from_env(env),
+            scheduler: crate::scheduler::Options::from_lookup(&functions_root, env),
             max_asset_bytes,
             project_dir,
             functions_root,

@@ -455,6 +455,7 @@ async fn invoke(
                 .iter()
                 .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
                 .collect(),
+            trigger: None,
         }));
     }
     resp
@@ -514,6 +515,7 @@ async fn call(
         client_ip: &client_ip,
         params,
         user: None,
+        trigger: None,
     };
     let request_id = shared.next_request_id();
     let mut outcome = crate::invoke::run_admitted(shared, target, &input, &request_id, permit).await;

@@ -87,6 +87,8 @@ pub(crate) struct CallInput<'a> {
     pub params: &'a [(String, String)],
     /// `context.user` (from `/_fn/invoke`).
     pub user: Option<&'a serde_json::Value>,
+    /// `context.trigger` (calls the scheduler makes).
+    pub trigger: Option<&'a serde_json::Value>,
 }
 
 /// The function's dependencies, before admission (so a waiting request holds no worker
@@ -169,6 +171,7 @@ pub(crate) async fn run_admitted(
         debug: policy.include_debug_headers,
         worker_pid: shared.pid,
         user: input.user,
+        trigger: input.trigger,
     };
     let started = Instant::now();
     // Daemons on v2 get the body apart, raw; the whole frame is built only for a backend

@@ -18,5 +18,6 @@ mod pool;
 mod reload;
 mod routing;
 mod runtimes;
+mod schedules;
 mod supervisor;
 mod support;
