@@ -919,6 +919,16 @@ impl Engine {
         crate::admin::catalog(&self.0)
     }
 
+    /// `/_fn/schedules`: schedules and keep-warm entries with their state.
+    pub fn schedules(&self) -> crate::scheduler::SchedulesSnapshot {
+        self.0.scheduler.snapshot(&self.0)
+    }
+
+    /// "Run now" of the schedule `key` (`POST /_fn/schedules/run`): its status and error.
+    pub async fn run_schedule(&self, key: &str) -> Result<(u16, String), crate::scheduler::RunNowError> {
+        self.0.scheduler.run_now(&self.0, key).await
+    }
+
     /// `/_fn/resolve` as JSON: which route would answer `method url`, and why.
     pub async fn resolve(&self, method: &str, url: &str) -> serde_json::Value {
         use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};

@@ -6,6 +6,7 @@ import { LogsView } from './views/logs';
 import { QueuesView } from './views/queues';
 import { ReloadsView } from './views/reloads';
 import { RequestsView } from './views/requests';
+import { SchedulesView } from './views/schedules';
 import { neededSockets } from './store';
 import { routeCount, RoutesView } from './views/routes';
 
@@ -14,6 +15,7 @@ const TABS = [
   ['health', 'Health'],
   ['queues', 'Queues'],
   ['requests', 'Requests'],
+  ['schedules', 'Schedules'],
   ['logs', 'Logs'],
   ['reloads', 'Reloads'],
 ] as const;
@@ -274,6 +276,7 @@ export function App() {
         {tab === 'health' && <HealthView />}
         {tab === 'queues' && <QueuesView />}
         {tab === 'requests' && <RequestsView />}
+        {tab === 'schedules' && <SchedulesView />}
         {tab === 'logs' && <LogsView />}
         {tab === 'reloads' && <ReloadsView />}
       </main>

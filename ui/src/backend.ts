@@ -12,7 +12,9 @@ import type {
   Project,
   Resolve,
   RuntimeKind,
+  RunNowResult,
   RuntimeLogs,
+  SchedulesSnapshot,
   SendResult,
 } from './contract';
 
@@ -39,6 +41,10 @@ export interface Backend {
   logs(q: LogQuery): Promise<LogLine[]>;
   sendRequest(req: SendRequest): Promise<SendResult>;
   killDaemon(runtime: RuntimeKind, index: number): Promise<unknown>;
+  /** Schedules and keep-warm entries with their state (`/_fn/schedules`). */
+  schedules(): Promise<SchedulesSnapshot>;
+  /** One run of a schedule now; resolves with its outcome. */
+  runSchedule(key: string): Promise<RunNowResult>;
   /** Live events; `onConnected(true)` each time the stream (re)connects. Returns unsubscribe. */
   subscribe(onEvent: (e: EngineEvent) => void, onConnected: (up: boolean) => void): () => void;
   /** The project being served (browser: the engine's own, derived from health). */
@@ -113,6 +119,15 @@ export class HttpBackend implements Backend {
       headers: { 'X-Fn-Request': '1' },
     });
   }
+  schedules() {
+    return getJson<SchedulesSnapshot>(`${this.base}/_fn/schedules`);
+  }
+  runSchedule(key: string) {
+    return getJson<RunNowResult>(`${this.base}/_fn/schedules/run?${query({ key })}`, {
+      method: 'POST',
+      headers: { 'X-Fn-Request': '1' },
+    });
+  }
   subscribe(onEvent: (e: EngineEvent) => void, onConnected: (up: boolean) => void) {
     const es = new EventSource(`${this.base}/_fn/events`);
     es.onopen = () => onConnected(true);
@@ -181,6 +196,12 @@ export class TauriBackend implements Backend {
   }
   killDaemon(runtime: RuntimeKind, index: number) {
     return invoke('kill_daemon', { runtime, index });
+  }
+  schedules() {
+    return invoke<SchedulesSnapshot>('schedules');
+  }
+  runSchedule(key: string) {
+    return invoke<RunNowResult>('run_schedule', { key });
   }
   subscribe(onEvent: (e: EngineEvent) => void, onConnected: (up: boolean) => void) {
     const un = later(listen<EngineEvent>('engine-event', (e) => onEvent(e.payload)));

@@ -172,10 +172,12 @@ export function RequestsView() {
   const { state } = useApp();
   const [selected, setSelected] = useState<string | null>(null);
   const [filter, setFilter] = useState('');
+  const [ownCalls, setOwnCalls] = useState(true);
   const f = filter.trim().toLowerCase();
+  const shown = ownCalls ? state.requests : state.requests.filter((r) => !r.trigger);
   const rows = f
-    ? state.requests.filter((r) => `${r.method} ${r.path} ${r.status} ${r.runtime} ${r.function}`.toLowerCase().includes(f))
-    : state.requests;
+    ? shown.filter((r) => `${r.method} ${r.path} ${r.status} ${r.runtime} ${r.function} ${r.trigger ?? ''}`.toLowerCase().includes(f))
+    : shown;
   const sel = selected ? state.requests.find((r) => r.id === selected) : undefined;
   return (
     <div class="requests">
@@ -187,6 +189,15 @@ export function RequestsView() {
           value={filter}
           onInput={(e) => setFilter((e.target as HTMLInputElement).value)}
         />
+        <label title="calls the engine makes itself: schedules and keep-warm pings">
+          <input
+            type="checkbox"
+            checked={ownCalls}
+            data-testid="requests-show-scheduled"
+            onChange={(e) => setOwnCalls((e.target as HTMLInputElement).checked)}
+          />{' '}
+          scheduled and keep-warm calls
+        </label>
         <span class="muted">
           {state.requests.length} requests (newest first, last 500 kept) · click a row for its headers
         </span>
@@ -223,6 +234,11 @@ export function RequestsView() {
                   </td>
                   <td>
                     <code>{r.path}</code>
+                    {r.trigger && (
+                      <span class="tag" data-testid="request-trigger" title="made by the engine, not a client">
+                        {r.trigger === 'keep_warm' ? 'keep-warm' : 'schedule'}
+                      </span>
+                    )}
                   </td>
                   <td class="num">
                     <span class={`status ${statusClass(r.status)}`}>{r.status}</span>
