@@ -1193,6 +1193,16 @@ fn internal_paths() -> Map<String, Value> {
         "/_fn/logs".into(),
         json!({"get": op("internal_logs_get", "Read gateway and runtime logs", logs_params)}),
     );
+    paths.insert(
+        "/_fn/schedules".into(),
+        json!({"get": op("internal_schedules_get", "Scheduler snapshot (enabled schedules + state)", json!({}))}),
+    );
+    let key = json!({"parameters": [{"name": "key", "in": "query", "required": true,
+        "schema": {"type": "string"}, "example": "node/report@default"}]});
+    paths.insert(
+        "/_fn/schedules/run".into(),
+        json!({"post": op("internal_schedules_run_post", "Run a schedule now", key)}),
+    );
     paths
 }
 

@@ -309,3 +309,21 @@ async fn the_scheduler_can_be_switched_off() {
     assert!(!snap["schedules"].as_array().unwrap().is_empty());
     e.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_schedules_api_is_behind_the_admin_guard() {
+    let dir = copy_fixture("schedules");
+    let e = engine(dir.path(), &[]).await;
+    let run = "/_fn/schedules/run?key=lua/weekly/handler.lua@default";
+    // A rebinding page: another Host (with the CSRF header it can add).
+    let attack = [("Host", "evil.example:8080"), ("x-fn-request", "1")];
+    for (method, path) in [("GET", "/_fn/schedules"), ("POST", run)] {
+        let r = e.send(method, path, &attack, None).await;
+        assert_eq!(r.status, 421, "{method} {path}: {}", r.text());
+    }
+    e.stop().await;
+    let e = engine(dir.path(), &[("FN_ADMIN_API_ENABLED", "0")]).await;
+    assert_eq!(e.get("/_fn/schedules").await.status, 404);
+    assert_eq!(e.send("POST", run, &[("x-fn-request", "1")], None).await.status, 404);
+    e.stop().await;
+}
