@@ -406,6 +406,13 @@ pub fn parse_fn_config(text: &str, file: &Path) -> Result<FnConfig, ConfigError>
             "`schedule` cannot run: {why}; the function will not run on a schedule (the function is still served)"
         ));
     }
+    // Pings keep the function's runtime warm; there are no per-function instances to count.
+    if let Some(Some(kw)) = cfg.overlay.keep_warm.filter(|k| k.is_some_and(|k| k.min_warm > 1)) {
+        cfg.warnings.push(format!(
+            "`keep_warm.min_warm` {} is not supported: pings keep one instance warm (the function is still served)",
+            kw.min_warm
+        ));
+    }
     // FastFN runs a schedule only with `enabled: true`; a block without the key is easy to
     // write by mistake.
     if get(obj, "schedule").is_some_and(|s| s.is_object() && s.get("enabled").is_none()) {
@@ -676,6 +683,11 @@ mod tests {
         )
         .unwrap();
         assert!(quiet.warnings.is_empty(), "{:?}", quiet.warnings);
+        let many = parse_fn_config(r#"{"keep_warm": {"enabled": true, "min_warm": 3}}"#, file).unwrap();
+        assert_eq!(
+            many.warnings,
+            ["`keep_warm.min_warm` 3 is not supported: pings keep one instance warm (the function is still served)"]
+        );
         let bad = parse_fn_config(r#"{"schedule": {"enabled": true, "cron": "61 * * * *"}}"#, file).unwrap();
         assert!(
             bad.warnings[0].starts_with("`schedule` cannot run: invalid cron"),

@@ -115,7 +115,7 @@ struct Inner {
     /// The map the entries were built from (a new one means a reload happened).
     served: Option<Arc<Served>>,
     entries: BTreeMap<String, Entry>,
-    /// Restored from disk, waiting for its entry to appear.
+    /// Restored from disk, consumed by the first refresh.
     restored: StateFile,
     dirty: bool,
     stopped: bool,
@@ -207,7 +207,10 @@ impl Scheduler {
                 version: target.version.clone(),
                 target: target.clone(),
                 slot,
-                path: path.replace("/*", "").replace('*', ""),
+                path: match path.replace("/*", "").replace('*', "") {
+                    p if p.is_empty() => "/".to_string(),
+                    p => p,
+                },
                 methods,
                 schedule,
                 keep_warm,
@@ -247,6 +250,11 @@ impl Scheduler {
             }
             inner.entries.insert(key, entry);
         }
+        // Restored state of functions the first map does not have is dropped (as FastFN
+        // persists only what its snapshot lists): a deleted function's state does not linger.
+        inner.restored = StateFile::default();
+        // Removed functions leave the state file at its next write.
+        inner.dirty |= !old.is_empty();
         inner.served = Some(served.clone());
     }
 
@@ -401,12 +409,10 @@ impl Scheduler {
     }
 
     fn state_file(inner: &Inner) -> StateFile {
-        // Entries not (yet) in the map keep what was restored for them.
         let mut file = StateFile {
             version: 1,
             saved_at: crate::clock::epoch_secs(),
-            schedules: inner.restored.schedules.clone(),
-            keep_warm: inner.restored.keep_warm.clone(),
+            ..StateFile::default()
         };
         for (key, e) in &inner.entries {
             if let Some((s, _)) = &e.schedule {
@@ -449,7 +455,7 @@ impl Scheduler {
         let file = {
             let mut inner = self.lock();
             inner.stopped = true;
-            (self.options.persist && !inner.entries.is_empty()).then(|| Self::state_file(&inner))
+            (self.options.persist && (inner.dirty || !inner.entries.is_empty())).then(|| Self::state_file(&inner))
         };
         if let Some(file) = file {
             self.write(&file);

@@ -222,6 +222,8 @@ async fn state_survives_a_restart_and_a_missed_run_runs_once() {
     let now = fastfn::clock::epoch_secs();
     file["schedules"][&key]["next"] = (now - 3.0 * 604_800.0).into();
     file["schedules"][&key]["last"] = (now - 4.0 * 604_800.0).into();
+    // State of a function that no longer exists.
+    file["schedules"]["lua/gone/handler.lua@default"] = serde_json::json!({"next": now, "last_status": 200});
     std::fs::write(&state, file.to_string()).unwrap();
     let e = engine(dir.path(), &persist).await;
     let seen = record_requests(&e);
@@ -235,6 +237,12 @@ async fn state_survives_a_restart_and_a_missed_run_runs_once() {
     assert!(s["last"].as_f64().unwrap() >= now, "{s}");
     assert!(s["next"].as_f64().unwrap() > now, "{s}");
     e.stop().await;
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert!(
+        file["schedules"].get("lua/gone/handler.lua@default").is_none(),
+        "{file}"
+    );
+    assert_eq!(file["schedules"][&key]["last"], s["last"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
