@@ -236,6 +236,13 @@ async fn dashboard_drives_the_engine() {
     for name in ["weekly", "warm"] {
         copy_dir(&repo().join("fixtures/schedules").join(name), &project.join(name)).expect("scheduled fn");
     }
+    // One ping at start (the function is cold), then none during the test: a request record
+    // every second would re-render the Requests tab while fields are being typed into.
+    std::fs::write(
+        project.join("warm/fn.config.json"),
+        r#"{"keep_warm": {"enabled": true, "ping_every_seconds": 600, "idle_ttl_seconds": 900}}"#,
+    )
+    .expect("keep-warm config");
     let home = tmp.path().join("home");
     let sockets = tmp.path().join("sock");
     std::fs::create_dir_all(&home).expect("home");
