@@ -181,6 +181,17 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
             _ => Failure::NotFound.into_response(),
         };
     }
+    let jobs = path == "/_fn/jobs" || path.starts_with("/_fn/jobs/");
+    if jobs || matches!(path, "/_fn/secrets" | "/_fn/env") {
+        if let Some(refused) = api_guard(shared, &parts, remote) {
+            return refused.into_response();
+        }
+        return if jobs {
+            crate::jobs::handle(shared, &parts, body).await
+        } else {
+            crate::secrets::handle(shared, &parts, body).await
+        };
+    }
     let known = matches!(
         path,
         "/_fn/catalog"
@@ -288,7 +299,7 @@ window.ui = SwaggerUIBundle({
 </html>
 "#;
 
-fn methods_list(m: Methods) -> Vec<&'static str> {
+pub(crate) fn methods_list(m: Methods) -> Vec<&'static str> {
     Methods::ALL_NAMES
         .iter()
         .filter(|(_, bit)| m.0 & bit.0 != 0)
@@ -1076,9 +1087,8 @@ fn openapi_path(pattern: &str) -> (String, Vec<Value>) {
 /// One function operation, named and tagged as the original does: `operationId`
 /// `<method>_<runtime>_<name>_<version>`, tag `functions`, summary `GET invoke <rt>/<name>`
 /// or `GET <invoke.summary>`.
-fn operation(route: &Route, method: &str, path_params: &[Value]) -> Value {
+fn operation(route: &Route, docs: &crate::config::InvokeDocs, method: &str, path_params: &[Value]) -> Value {
     let t = &route.target;
-    let docs = &t.policy.docs;
     let upper = method.to_ascii_uppercase();
     let label = match &t.version {
         Some(v) => format!("{}/{}@{v}", t.runtime, t.fn_name),
@@ -1203,10 +1213,23 @@ fn internal_paths() -> Map<String, Value> {
         "/_fn/schedules/run".into(),
         json!({"post": op("internal_schedules_run_post", "Run a schedule now", key)}),
     );
+    crate::jobs::openapi_paths(&mut paths, &op);
     paths
 }
 
 /// OpenAPI 3.1 of the public routes, as the original's `core/openapi.lua` builds it.
+/// The documentation comments at the top of a route's handler file (its first 8 KiB are
+/// read when the document is asked for: nothing is kept, nothing is read on a reload).
+fn handler_docs(root: &std::path::Path, route: &Route) -> crate::config::InvokeDocs {
+    use std::io::Read as _;
+    let mut head = Vec::new();
+    let read = std::fs::File::open(root.join(&route.target.entry)).and_then(|f| f.take(8192).read_to_end(&mut head));
+    match read {
+        Ok(_) => crate::config::InvokeDocs::from_handler_comments(&String::from_utf8_lossy(&head)),
+        Err(_) => crate::config::InvokeDocs::default(),
+    }
+}
+
 pub(crate) fn openapi(shared: &Shared, parts: &Parts) -> Value {
     let served = shared.served();
     let include_internal = shared.settings.openapi_include_internal;
@@ -1221,10 +1244,17 @@ pub(crate) fn openapi(shared: &Shared, parts: &Parts) -> Value {
             continue;
         }
         let item = paths.entry(path).or_insert_with(|| json!({}));
+        // `invoke.*` in fn.config.json, else the handler's own `@summary`/`@query`/… comments.
+        let docs = route
+            .target
+            .policy
+            .docs
+            .clone()
+            .or(handler_docs(&shared.settings.functions_root, route));
         for m in methods_list(route.methods) {
             let lower = m.to_ascii_lowercase();
             if item.get(&lower).is_none() {
-                item[lower.as_str()] = operation(route, &lower, &params);
+                item[lower.as_str()] = operation(route, &docs, &lower, &params);
             }
         }
     }
@@ -1338,7 +1368,7 @@ fn scalar(v: &Value) -> String {
 
 /// `/users/:id` with `{id: 42}` → `/users/42`; `:x*` and `*` (`wildcard`) take several
 /// segments. `Err` lists the parameters that have no value.
-fn fill_route(template: &str, params: &[(String, String)]) -> Result<String, Vec<String>> {
+pub(crate) fn fill_route(template: &str, params: &[(String, String)]) -> Result<String, Vec<String>> {
     let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
     let mut missing = Vec::new();
     let mut out = Vec::new();

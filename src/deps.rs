@@ -549,7 +549,7 @@ pub fn failure_reason(output: &str) -> &str {
             lower.contains("error") && lower != "npm error network"
         })
         .find(|l| !BOILERPLATE.iter().any(|b| l.contains(b)))
-        .or_else(|| lines().last())
+        .or_else(|| lines().next_back())
         .unwrap_or("")
 }
 

@@ -196,6 +196,10 @@ pub struct Shared {
     pub logs: Arc<LogBook>,
     /// Schedules and keep-warm pings (`crate::scheduler`).
     pub scheduler: Arc<crate::scheduler::Scheduler>,
+    /// Async jobs (`/_fn/jobs`), read back from their folder at start.
+    pub jobs: Arc<crate::jobs::Jobs>,
+    /// `event.secrets`, `/_fn/secrets` and output masking.
+    pub secrets: crate::secrets::Secrets,
     supervisor: Supervisor,
     slots: Mutex<HashMap<String, Arc<FunctionSlot>>>,
     pub socket_dir: PathBuf,
@@ -533,6 +537,8 @@ impl Engine {
             events: events.clone(),
             logs,
             scheduler: Arc::new(crate::scheduler::Scheduler::new(settings.scheduler.clone())),
+            jobs: Arc::new(crate::jobs::Jobs::load(settings.jobs.clone(), &settings.functions_root)),
+            secrets: crate::secrets::Secrets::default(),
             supervisor,
             slots: Mutex::new(HashMap::new()),
             socket_dir,
@@ -596,6 +602,10 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .extend([probe, usage].into_iter().chain(scheduling));
+        if engine.0.jobs.enabled() {
+            let jobs = tokio::spawn(crate::jobs::work(engine.0.clone(), engine.0.shutdown.subscribe()));
+            engine.0.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(jobs);
+        }
         *engine.0.serving.lock().unwrap_or_else(|p| p.into_inner()) = Some(serve);
         events.emit(EngineEvent::Phase { phase: Phase::Serving });
         Ok(engine)

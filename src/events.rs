@@ -173,11 +173,10 @@ pub struct RequestRecord {
     /// Where the time went, stage by stage.
     pub stages: Stages,
     pub headers: Vec<(String, String)>,
-    /// Set on calls the engine made itself (a schedule, a keep-warm ping), absent for
-    /// user traffic.
+    /// What started the call when it was not an HTTP request: `job`, `schedule`, `keep_warm`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
-    pub trigger: Option<crate::scheduler::CallTrigger>,
+    pub trigger: Option<String>,
 }
 
 /// A request's stages in microseconds, from the engine's own clock (also sent as

@@ -13,14 +13,17 @@ pub mod events;
 pub mod gateway;
 pub mod host;
 pub mod invoke;
+pub mod jobs;
 pub mod landing;
 pub mod logs;
 pub mod pool;
 pub mod process;
+pub mod proxy;
 pub mod rescue;
 pub mod routing;
 pub mod runtime;
 pub mod scheduler;
+pub mod secrets;
 pub mod supervisor;
 
 pub use engine::{Engine, StartError};

@@ -81,6 +81,15 @@ pub enum Failure {
     BuildFailed { runtime: &'static str, output: String },
     #[error("internal error")]
     Internal,
+    /// A handler's `proxy` directive could not be carried out (502, the original's bodies).
+    #[error("{0}")]
+    EdgeProxy(crate::proxy::ProxyError),
+    /// `/_fn/secrets`: a bad request (never echoes a value).
+    #[error("{0}")]
+    Secret(crate::secrets::SecretError),
+    /// `/_fn/jobs`: the status is the job error's own (`crate::jobs::JobError::status`).
+    #[error("{0}")]
+    Job(crate::jobs::JobError),
 }
 
 impl Failure {
@@ -101,6 +110,9 @@ impl Failure {
             Failure::BuildFailed { .. } | Failure::DepsUnresolved(_) => 500,
             Failure::DepsPreparing | Failure::DepsFailed { .. } => 503,
             Failure::Internal => 500,
+            Failure::Job(e) => e.status(),
+            Failure::EdgeProxy(_) => 502,
+            Failure::Secret(e) => e.status(),
         };
         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }

@@ -33,6 +33,7 @@ pub fn bench_payload(runtime: RuntimeKind, entry: &str) -> Vec<u8> {
         worker_pid: 1,
         user: None,
         trigger: None,
+        secrets: None,
     })
 }
 

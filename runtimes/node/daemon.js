@@ -211,7 +211,9 @@ class Graph {
  * this graph; builtins and native addons come from Node's shared loader. */
 function graphRequire(id) {
   if (typeof id !== 'string' || id === '') return Module.prototype.require.call(this, id);
-  if (Module.isBuiltin(id)) return require(id);
+  // `node:` names are builtins or nothing: Node's own loader says which (`No such built-in
+  // module: node:sqlite` on a Node without it), not a file search.
+  if (Module.isBuiltin(id) || id.startsWith('node:')) return require(id);
   let filename;
   try {
     filename = Module._resolveFilename(id, this, false);

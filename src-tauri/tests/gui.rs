@@ -550,8 +550,89 @@ async fn scenario(c: &Client, launched_at: Instant) -> Result<()> {
     if !statuses.contains(&200) {
         bail!("no call of the slow function succeeded: {statuses:?}");
     }
+    // 5. Jobs: run a function as a job from the Jobs view; it is queued, runs, and its result
+    // shows. The app reaches /_fn/jobs through its engine (send_request).
+    click_tab(c, "jobs").await?;
+    let option = until("the job form's functions", Duration::from_secs(10), || async {
+        let v = js(
+            c,
+            "const o = [...document.querySelectorAll('[data-testid=job-function] option')]
+               .find(o => o.textContent.trim() === 'python · hello.py'); return o ? o.value : null",
+            vec![],
+        )
+        .await?;
+        Ok(v.as_str().map(str::to_string))
+    })
+    .await?;
+    set_field(c, "job-function", &option).await?;
+    set_field(c, "job-method", "GET").await?;
+    c.find(Locator::Css("[data-testid=job-submit]"))
+        .await?
+        .click()
+        .await
+        .context("click job-submit")?;
+    let job_id = until("a done job in the Jobs view", Duration::from_secs(30), || async {
+        let v = js(
+            c,
+            "const r = document.querySelector('[data-testid=job-row][data-status=done]'); return r ? r.dataset.id : null",
+            vec![],
+        )
+        .await?;
+        Ok(v.as_str().map(str::to_string))
+    })
+    .await?;
+    js(
+        c,
+        "document.querySelector(`[data-testid=job-row][data-id='${arguments[0]}'] [data-testid=job-show-result]`).click()",
+        vec![json!(job_id)],
+    )
+    .await
+    .context("click the job's result")?;
+    let body = until("the job's result", Duration::from_secs(10), || async {
+        let v = js(
+            c,
+            "const r = document.querySelector('[data-testid=job-result][data-status=\"200\"] [data-testid=job-result-body]');
+             return r ? r.textContent : null",
+            vec![],
+        )
+        .await?;
+        Ok(v.as_str().map(str::to_string))
+    })
+    .await?;
+    if !body.contains("Hello, world!") {
+        bail!("job {job_id} result body: {body}");
+    }
+    println!("job {job_id} done: {body}");
+    screenshot(c, "jobs.png").await?;
 
-    // 5. Schedules: the weekly schedule with its next run, "Run now", and keep-warm pings.
+    // 6. Env: fn.env.json per function, the secret's value never on the page.
+    click_tab(c, "env").await?;
+    let secret = until(
+        "the settings function's API_KEY row",
+        Duration::from_secs(10),
+        || async {
+            let v = js(
+                c,
+                "const r = document.querySelector('[data-testid=env-row][data-key=API_KEY]');
+             return r ? r.dataset.secret : null",
+                vec![],
+            )
+            .await?;
+            Ok(v.as_str().map(str::to_string))
+        },
+    )
+    .await?;
+    let leaked = js(
+        c,
+        "return document.body.innerHTML.includes('not-a-real-secret')",
+        vec![],
+    )
+    .await?;
+    if secret != "true" || leaked != json!(false) {
+        bail!("env view: API_KEY secret={secret}, value on the page: {leaked}");
+    }
+
+    // 7. Schedules: the weekly schedule with its next run, "Run now", and keep-warm pings.
     click_tab(c, "schedules").await?;
     let row = "[data-testid=schedule-row][data-key*=weekly]";
     until(

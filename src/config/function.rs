@@ -60,6 +60,8 @@ pub struct PolicyOverlay {
     pub schedule: Option<crate::scheduler::spec::Schedule>,
     /// `keep_warm`, inherited whole; `Some(None)` is a block that asks for nothing.
     pub keep_warm: Option<Option<crate::scheduler::spec::KeepWarm>>,
+    /// `edge` (the nearest block wins whole).
+    pub edge: Option<crate::proxy::EdgePolicy>,
 }
 
 /// `worker_pool.*` as written; the block being present is what enables the pool.
@@ -107,6 +109,7 @@ impl PolicyOverlay {
             allow_hosts: near.allow_hosts.clone().or_else(|| self.allow_hosts.clone()),
             force_url: near.force_url.or(self.force_url),
             worker_pool,
+            edge: near.edge.clone().or_else(|| self.edge.clone()),
             docs: InvokeDocs {
                 summary: near.docs.summary.clone().or_else(|| self.docs.summary.clone()),
                 query: near.docs.query.clone().or_else(|| self.docs.query.clone()),
@@ -170,6 +173,7 @@ impl PolicyOverlay {
             docs: self.docs.clone(),
             schedule: self.schedule.clone(),
             keep_warm: self.keep_warm.flatten(),
+            edge: self.edge.clone(),
         }
     }
 }
@@ -400,6 +404,11 @@ pub fn parse_fn_config(text: &str, file: &Path) -> Result<FnConfig, ConfigError>
         }
     }
     cfg.overlay = parse_overlay(&r, obj)?;
+    if let Some(v) = obj.get("edge") {
+        let (edge, warning) = parse_edge(&r, v)?;
+        cfg.overlay.edge = edge;
+        cfg.warnings.extend(warning);
+    }
     // A schedule that cannot run (bad cron or zone) is said, not dropped in silence.
     if let Some(why) = cfg.overlay.schedule.as_ref().and_then(|s| s.invalid.as_ref()) {
         cfg.warnings.push(format!(
@@ -428,8 +437,7 @@ pub fn parse_fn_config(text: &str, file: &Path) -> Result<FnConfig, ConfigError>
 /// FastFN features this build does not have yet, and what the user loses. Each key present
 /// gets a warning (CLI, `/_fn/health` `warnings`, the dashboard) instead of being ignored in
 /// silence; the function is still served.
-const UNSUPPORTED: [(&str, &str); 4] = [
-    ("edge", "`proxy` replies are not forwarded"),
+const UNSUPPORTED: [(&str, &str); 3] = [
     ("strict_fs", "no filesystem sandbox is applied to the handler"),
     // No per-function workers here: both keys describe workers this build does not have
     // (`keep_warm` is the supported way to keep a function warm).
@@ -490,6 +498,50 @@ fn parse_assets(r: &Reader<'_>, v: &Value) -> Result<AssetsConfig, ConfigError> 
         spa,
         run_worker_first,
     })
+}
+
+/// `edge` (FastFN's `routes.lua` reading): `None` when the block sets nothing, which leaves
+/// proxying off as in the original. An `https` base URL is kept but warned about: this build
+/// has no TLS client, so those proxies answer 502 (docs/compat.md "Edge proxy").
+fn parse_edge(r: &Reader<'_>, v: &Value) -> Result<(Option<crate::proxy::EdgePolicy>, Option<String>), ConfigError> {
+    let obj = match v {
+        Value::Null => return Ok((None, None)),
+        Value::Object(o) => o,
+        _ => return Err(r.invalid("edge", "an object", v)),
+    };
+    let mut edge = crate::proxy::EdgePolicy::default();
+    let mut warning = None;
+    match obj.get("base_url") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if s.trim().is_empty() => {}
+        Some(b @ Value::String(s)) => {
+            let url = s.trim().trim_end_matches('/').to_string();
+            let lower = url.to_ascii_lowercase();
+            if lower.starts_with("https://") {
+                warning = Some(
+                    "`edge.base_url` is https, which this build cannot reach yet: its proxies answer 502".to_string(),
+                );
+            } else if !lower.starts_with("http://") {
+                return Err(r.invalid("edge.base_url", "an http:// or https:// URL", b));
+            }
+            edge.base_url = Some(url);
+        }
+        Some(b) => return Err(r.invalid("edge.base_url", "an http:// or https:// URL", b)),
+    }
+    if let Some(h) = obj.get("allow_hosts").filter(|h| !h.is_null()) {
+        let mut hosts = r.list("edge.allow_hosts", h)?;
+        hosts.retain(|h| h.len() <= 200);
+        hosts.dedup();
+        edge.allow_hosts = hosts;
+    }
+    if let Some(p) = obj.get("allow_private").filter(|p| !p.is_null()) {
+        edge.allow_private = r.bool("edge.allow_private", p)?;
+    }
+    if let Some(m) = obj.get("max_response_bytes").filter(|m| !m.is_null()) {
+        edge.max_response_bytes = Some(r.positive("edge.max_response_bytes", m)?);
+    }
+    let empty = edge == crate::proxy::EdgePolicy::default();
+    Ok(((!empty).then_some(edge), warning))
 }
 
 fn parse_overlay(r: &Reader<'_>, obj: &Map<String, Value>) -> Result<PolicyOverlay, ConfigError> {
@@ -653,8 +705,10 @@ mod tests {
             file,
         )
         .unwrap();
-        // `schedule` and `keep_warm` are supported: the schedule is only said to be off.
-        assert_eq!(cfg.warnings.len(), 4, "{:?}", cfg.warnings);
+        // `schedule`, `keep_warm` (the schedule is only said to be off) and `edge`
+        // (src/proxy.rs) are supported.
+        assert_eq!(cfg.warnings.len(), 3, "{:?}", cfg.warnings);
+        assert!(!cfg.warnings.iter().any(|w| w.contains("edge")), "{:?}", cfg.warnings);
         let ttl = parse_fn_config(r#"{"worker_pool": {"idle_ttl_seconds": 600}}"#, file).unwrap();
         assert!(
             ttl.warnings[0].starts_with("`worker_pool.idle_ttl_seconds` is not supported"),
@@ -694,6 +748,40 @@ mod tests {
             "{:?}",
             bad.warnings
         );
+    }
+
+    #[test]
+    fn edge_blocks() {
+        let cfg = parse(
+            r#"{"edge": {"base_url": " http://api.local/ ", "allow_hosts": "a.com, b.com:81",
+                         "allow_private": true, "max_response_bytes": 10}}"#,
+        )
+        .unwrap();
+        let edge = cfg.overlay.resolve(RuntimeKind::Node).edge.unwrap();
+        assert_eq!(edge.base_url.as_deref(), Some("http://api.local"));
+        assert_eq!(edge.allow_hosts, ["a.com", "b.com:81"]);
+        assert!(edge.allow_private);
+        assert_eq!(edge.max_response_bytes, Some(10));
+        assert!(cfg.warnings.is_empty());
+        // Nothing set: proxying stays off, as in the original.
+        assert_eq!(parse(r#"{"edge": {}}"#).unwrap().overlay.edge, None);
+        assert_eq!(parse(r#"{"edge": null}"#).unwrap().overlay.edge, None);
+        let https = parse(r#"{"edge": {"base_url": "https://api.example.com"}}"#).unwrap();
+        assert!(https.warnings[0].contains("https"), "{:?}", https.warnings);
+        for bad in [
+            r#"{"edge": true}"#,
+            r#"{"edge": {"base_url": "ftp://x"}}"#,
+            r#"{"edge": {"allow_private": "maybe"}}"#,
+            r#"{"edge": {"max_response_bytes": 0}}"#,
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        // The nearest block wins whole.
+        let far = parse(r#"{"edge": {"allow_private": true}}"#).unwrap().overlay;
+        let near = parse(r#"{"edge": {"max_response_bytes": 5}}"#).unwrap().overlay;
+        let merged = far.merge(&near).resolve(RuntimeKind::Node).edge.unwrap();
+        assert!(!merged.allow_private);
+        assert_eq!(far.merge(&PolicyOverlay::default()).edge, far.edge);
     }
 
     fn parse(text: &str) -> Result<FnConfig, ConfigError> {

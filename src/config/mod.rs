@@ -134,6 +134,54 @@ impl InvokeDocs {
     pub fn is_empty(&self) -> bool {
         self == &InvokeDocs::default()
     }
+
+    /// The original's handler comments, in the first 80 lines of a handler file:
+    /// `# @summary …` or `// @summary …`, `@query {"ip":"8.8.8.8"}` (a JSON object), `@body …`
+    /// (JSON if it parses, else text) and `@content_type …`. Unknown keys and a `@query` that
+    /// is not a JSON object are passed over, as the original does.
+    pub fn from_handler_comments(source: &str) -> InvokeDocs {
+        let mut docs = InvokeDocs::default();
+        for line in source.lines().take(80) {
+            let line = line.trim_start();
+            let Some(rest) = line.strip_prefix('#').or_else(|| line.strip_prefix("//")) else {
+                continue;
+            };
+            let Some(rest) = rest.trim_start().strip_prefix('@') else {
+                continue;
+            };
+            let (key, value) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            let value = value.trim();
+            if value.is_empty() || !key.chars().all(|c| c.is_ascii_alphabetic() || c == '_') {
+                continue;
+            }
+            match key.to_ascii_lowercase().as_str() {
+                "summary" => docs.summary = Some(value.to_string()),
+                "query" => {
+                    if let Ok(serde_json::Value::Object(map)) = serde_json::from_str(value) {
+                        docs.query = Some(map);
+                    }
+                }
+                "body" => {
+                    docs.body = Some(
+                        serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string())),
+                    )
+                }
+                "content_type" => docs.content_type = Some(value.to_string()),
+                _ => {}
+            }
+        }
+        docs
+    }
+
+    /// These docs, each field missing here taken from `fallback` (config over comments).
+    pub fn or(self, fallback: InvokeDocs) -> InvokeDocs {
+        InvokeDocs {
+            summary: self.summary.or(fallback.summary),
+            query: self.query.or(fallback.query),
+            body: self.body.or(fallback.body),
+            content_type: self.content_type.or(fallback.content_type),
+        }
+    }
 }
 
 /// The resolved, validated policy of one function: its own `fn.config.json` merged over the
@@ -159,6 +207,9 @@ pub struct FnPolicy {
     /// `keep_warm`, when it asks for pings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_warm: Option<crate::scheduler::spec::KeepWarm>,
+    /// `edge`: the function may answer with a `proxy` directive (`None`: proxying is off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edge: Option<crate::proxy::EdgePolicy>,
 }
 
 impl Default for FnPolicy {
@@ -175,6 +226,7 @@ impl Default for FnPolicy {
             docs: InvokeDocs::default(),
             schedule: None,
             keep_warm: None,
+            edge: None,
         }
     }
 }
@@ -188,4 +240,36 @@ pub struct ConfigError {
     pub file: PathBuf,
     pub field: Option<String>,
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handler_comments_document_a_function() {
+        let src = "// @summary IP intel via remote provider (ipapi)\n// @methods GET\n\
+                   // @query {\"ip\":\"8.8.8.8\",\"mock\":\"1\"}\n//   @body {\"ok\":true}\n\
+                   // @content_type application/json\nconst x = 1; // @summary not a comment line\n";
+        let d = InvokeDocs::from_handler_comments(src);
+        assert_eq!(d.summary.as_deref(), Some("IP intel via remote provider (ipapi)"));
+        assert_eq!(
+            serde_json::Value::Object(d.query.clone().unwrap()),
+            serde_json::json!({"ip": "8.8.8.8", "mock": "1"})
+        );
+        assert_eq!(d.body, Some(serde_json::json!({"ok": true})));
+        assert_eq!(d.content_type.as_deref(), Some("application/json"));
+        let py = InvokeDocs::from_handler_comments("# @summary hi\n# @query [1]\n# @body raw text\n");
+        assert_eq!(
+            (py.summary.as_deref(), py.query, py.body),
+            (Some("hi"), None, Some(serde_json::json!("raw text")))
+        );
+        let config = InvokeDocs {
+            summary: Some("from config".into()),
+            ..InvokeDocs::default()
+        };
+        let merged = config.or(d);
+        assert_eq!(merged.summary.as_deref(), Some("from config"));
+        assert_eq!(merged.content_type.as_deref(), Some("application/json"));
+    }
 }

@@ -113,6 +113,8 @@ pub struct Settings {
     pub deps: crate::deps::Toggles,
     /// `FN_SCHEDULER_*`: schedules, keep-warm and their state file.
     pub scheduler: crate::scheduler::Options,
+    /// `FN_JOBS_*`.
+    pub jobs: crate::jobs::JobSettings,
 }
 
 /// `fastfn.json` / `fastfn.toml`, keys normalised to kebab-case.
@@ -605,6 +607,7 @@ impl Settings {
         Ok(Settings {
             deps: crate::deps::Toggles::from_env(env),
             scheduler: crate::scheduler::Options::from_lookup(&functions_root, env),
+            jobs: crate::jobs::JobSettings::from_env(env),
             max_asset_bytes,
             project_dir,
             functions_root,

@@ -30,6 +30,8 @@ pub struct EventParts<'a> {
     pub user: Option<&'a serde_json::Value>,
     /// `context.trigger`, on calls the scheduler makes (`{type: "schedule", …}`).
     pub trigger: Option<&'a serde_json::Value>,
+    /// `event.secrets`: the function's `is_secret` keys (see [`crate::secrets`]).
+    pub secrets: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Serialize)]
@@ -65,6 +67,8 @@ struct Event<'a> {
     session: Option<Session<'a>>,
     client: Client<'a>,
     context: Context<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secrets: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 struct RawPath<'a>(&'a str, Option<&'a str>);
@@ -338,6 +342,7 @@ pub fn request_payload(p: &EventParts<'_>) -> Vec<u8> {
                 user: p.user,
                 trigger: p.trigger,
             },
+            secrets: p.secrets,
         },
     };
     // Serialising plain structs into a Vec cannot fail.
@@ -386,6 +391,7 @@ mod tests {
             target: &t,
             debug: true,
             worker_pid: 99,
+            secrets: None,
             user: None,
             trigger: None,
         });
@@ -440,6 +446,7 @@ mod tests {
             worker_pid: 1,
             user: None,
             trigger: None,
+            secrets: None,
         });
         let v: Value = serde_json::from_slice(&payload).unwrap();
         let e = &v["event"];

@@ -157,6 +157,8 @@ pub(crate) async fn run_admitted(
 ) -> Outcome {
     let policy = &target.policy;
     let queued = permit.queued;
+    // Only functions whose `fn.env.json` marks a key `is_secret` get (and pay for) a map.
+    let secrets = shared.secrets.for_call(&shared.settings.functions_root, target);
     let parts = event::EventParts {
         request_id,
         ts: crate::clock::epoch_millis(),
@@ -172,6 +174,7 @@ pub(crate) async fn run_admitted(
         worker_pid: shared.pid,
         user: input.user,
         trigger: input.trigger,
+        secrets: secrets.as_ref(),
     };
     let started = Instant::now();
     // Daemons on v2 get the body apart, raw; the whole frame is built only for a backend
@@ -204,7 +207,21 @@ pub(crate) async fn run_admitted(
     // Free the slot before the reply is parsed and the response built.
     drop(permit);
     let parsing = Instant::now();
-    let result = frame.and_then(|f| reply::parse_frame(&f.meta, f.body));
+    let mut result = frame.and_then(|f| reply::parse_frame(&f.meta, f.body));
+    if let Ok(r) = result.as_mut() {
+        // Handler output feeds logs, debug headers, `/_fn/invoke` and job results.
+        shared.secrets.mask(&mut r.stdout);
+        shared.secrets.mask(&mut r.stderr);
+    }
+    // A `proxy` directive: the upstream's answer replaces the reply (its time counts as the
+    // reply stage). One `Option` check for every other reply.
+    if matches!(&result, Ok(r) if r.proxy.is_some()) {
+        if let Ok(r) = result {
+            result = crate::proxy::forward(r, policy, input.method)
+                .await
+                .map_err(Failure::EdgeProxy);
+        }
+    }
     Outcome {
         result,
         socket_index,

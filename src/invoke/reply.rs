@@ -17,6 +17,8 @@ pub struct Reply {
     pub body: Bytes,
     pub stdout: Option<String>,
     pub stderr: Option<String>,
+    /// The handler's `proxy` directive (an object), carried out by [`crate::proxy::forward`].
+    pub proxy: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -28,6 +30,7 @@ struct Raw {
     body_base64: Option<Value>,
     stdout: Option<Value>,
     stderr: Option<Value>,
+    proxy: Option<Value>,
 }
 
 /// Headers the gateway owns: a daemon cannot set them.
@@ -126,6 +129,8 @@ pub fn parse_frame(payload: &[u8], raw_body: Bytes) -> Result<Reply, Failure> {
         body,
         stdout: text(raw.stdout),
         stderr: text(raw.stderr),
+        // Only an object is a directive, as in the original (`type(resp.proxy) == "table"`).
+        proxy: raw.proxy.filter(Value::is_object),
     })
 }
 

@@ -692,7 +692,7 @@ async fn call(shared: &Arc<Shared>, job: &Job) -> (u16, String) {
                     reply_us: timings.reply_us,
                 },
                 headers: Vec::new(),
-                trigger: Some(job.trigger),
+                trigger: Some(trigger_name(job.trigger).to_string()),
             }));
     }
     (status, error)

@@ -120,3 +120,42 @@ async fn namespace_route_files_and_sub_project_assets() {
     assert!(!catalog.contains("shop/public"), "{catalog}");
     e.stop().await;
 }
+
+/// A handler documented by its own comments (the original's `@summary`, `@query`, `@body`,
+/// `@content_type`) shows them in OpenAPI; `invoke.*` in fn.config.json wins where both say.
+#[tokio::test(flavor = "multi_thread")]
+async fn handler_comments_document_the_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("intel")).unwrap();
+    std::fs::write(
+        root.join("intel/get.remote.js"),
+        "// @summary IP intel\n// @query {\"ip\":\"8.8.8.8\"}\nexports.handler = async () => ({ ok: true });\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("note")).unwrap();
+    std::fs::write(
+        root.join("note/post.py"),
+        "# @summary from the comment\n# @body {\"text\": \"hi\"}\ndef handler(event):\n    return {}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("note/fn.config.json"),
+        r#"{"invoke": {"summary": "from config"}}"#,
+    )
+    .unwrap();
+    let e = crate::support::start_in(root, &[("FN_RUNTIMES", "node,python")]).await;
+    let doc = e.get("/openapi.json").await.json();
+    let remote = &doc["paths"]["/intel/remote"]["get"];
+    assert_eq!(remote["summary"], "GET IP intel", "{remote}");
+    assert_eq!(remote["parameters"][0]["name"], "ip", "{remote}");
+    assert_eq!(remote["parameters"][0]["example"], "8.8.8.8", "{remote}");
+    let note = &doc["paths"]["/note"]["post"];
+    assert_eq!(note["summary"], "POST from config", "{note}");
+    assert_eq!(
+        note["requestBody"]["content"]["application/json"]["examples"]["primary"]["value"],
+        serde_json::json!({"text": "hi"}),
+        "{note}"
+    );
+    e.stop().await;
+}

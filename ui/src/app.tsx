@@ -1,7 +1,9 @@
 import { useEffect, useState } from 'preact/hooks';
 import { useApp } from './ctx';
 import { INSTALL_HINT } from './format';
+import { EnvView } from './views/env';
 import { HealthView } from './views/health';
+import { JobsView } from './views/jobs';
 import { LogsView } from './views/logs';
 import { QueuesView } from './views/queues';
 import { ReloadsView } from './views/reloads';
@@ -14,10 +16,12 @@ const TABS = [
   ['routes', 'Routes'],
   ['health', 'Health'],
   ['queues', 'Queues'],
+  ['jobs', 'Jobs'],
   ['requests', 'Requests'],
   ['schedules', 'Schedules'],
   ['logs', 'Logs'],
   ['reloads', 'Reloads'],
+  ['env', 'Env'],
 ] as const;
 type Tab = (typeof TABS)[number][0];
 
@@ -279,6 +283,8 @@ export function App() {
         {tab === 'schedules' && <SchedulesView />}
         {tab === 'logs' && <LogsView />}
         {tab === 'reloads' && <ReloadsView />}
+        {tab === 'jobs' && <JobsView />}
+        {tab === 'env' && <EnvView />}
       </main>
     </div>
   );

@@ -7,7 +7,12 @@ import type {
   Catalog,
   EngineError,
   EngineEvent,
+  FunctionEnv,
   Health,
+  Job,
+  JobPending,
+  JobResult,
+  JobSubmit,
   LogLine,
   Project,
   Resolve,
@@ -45,6 +50,13 @@ export interface Backend {
   schedules(): Promise<SchedulesSnapshot>;
   /** One run of a schedule now; resolves with its outcome. */
   runSchedule(key: string): Promise<RunNowResult>;
+  /** Async jobs (`/_fn/jobs`), newest first. */
+  jobs(): Promise<Job[]>;
+  submitJob(req: JobSubmit): Promise<Job>;
+  cancelJob(id: string): Promise<Job>;
+  jobResult(id: string): Promise<JobResult | JobPending>;
+  /** Every function's `fn.env.json`, secret values hidden (`/_fn/env`). */
+  functionEnv(): Promise<FunctionEnv[]>;
   /** Live events; `onConnected(true)` each time the stream (re)connects. Returns unsubscribe. */
   subscribe(onEvent: (e: EngineEvent) => void, onConnected: (up: boolean) => void): () => void;
   /** The project being served (browser: the engine's own, derived from health). */
@@ -67,6 +79,36 @@ async function getJson<T>(url: string, init?: RequestInit): Promise<T> {
   return (await resp.json()) as T;
 }
 
+/** The admin API's JSON, over whatever carries HTTP to the engine; writes carry the CSRF header.
+ * A non-2xx answer throws with the engine's `error`. */
+type Send = (method: string, path: string, body?: unknown) => Promise<{ status: number; body: string }>;
+
+async function adminJson<T>(send: Send, method: string, path: string, body?: unknown): Promise<T> {
+  const r = await send(method, path, body);
+  let json: unknown = null;
+  try {
+    json = JSON.parse(r.body);
+  } catch {
+    /* not JSON */
+  }
+  if (r.status < 200 || r.status > 299) {
+    const err = (json as { error?: string } | null)?.error ?? r.body.slice(0, 200);
+    throw new Error(`${method} ${path}: HTTP ${r.status} ${err}`);
+  }
+  return json as T;
+}
+
+/** Jobs and env through the admin API (the same for both backends). */
+function adminApi(send: Send) {
+  return {
+    jobs: async () => (await adminJson<{ jobs: Job[] }>(send, 'GET', '/_fn/jobs?limit=200')).jobs,
+    submitJob: (req: JobSubmit) => adminJson<Job>(send, 'POST', '/_fn/jobs', req),
+    cancelJob: (id: string) => adminJson<Job>(send, 'DELETE', `/_fn/jobs/${encodeURIComponent(id)}`),
+    jobResult: (id: string) => adminJson<JobResult | JobPending>(send, 'GET', `/_fn/jobs/${encodeURIComponent(id)}/result`),
+    functionEnv: async () => (await adminJson<{ functions: FunctionEnv[] }>(send, 'GET', '/_fn/env')).functions,
+  };
+}
+
 function query(params: Record<string, string | number | undefined>): string {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') q.set(k, String(v));
@@ -76,6 +118,21 @@ function query(params: Record<string, string | number | undefined>): string {
 export class HttpBackend implements Backend {
   readonly kind = 'http' as const;
   constructor(private readonly base = '') {}
+
+  private readonly admin = adminApi(async (method, path, body) => {
+    const resp = await fetch(`${this.base}${path}`, {
+      method,
+      cache: 'no-store',
+      headers: body === undefined ? { 'X-Fn-Request': '1' } : { 'X-Fn-Request': '1', 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: resp.status, body: await resp.text() };
+  });
+  jobs = () => this.admin.jobs();
+  submitJob = (req: JobSubmit) => this.admin.submitJob(req);
+  cancelJob = (id: string) => this.admin.cancelJob(id);
+  jobResult = (id: string) => this.admin.jobResult(id);
+  functionEnv = () => this.admin.functionEnv();
 
   health() {
     return getJson<Health>(`${this.base}/_fn/health`);
@@ -178,6 +235,25 @@ function later(p: Promise<UnlistenFn>): () => void {
 
 export class TauriBackend implements Backend {
   readonly kind = 'tauri' as const;
+
+  // The app reaches the admin API as the browser does: HTTP to its engine on loopback, through
+  // the `send_request` command (no command per endpoint to keep in step).
+  private readonly admin = adminApi(async (method, path, body) => {
+    const headers: [string, string][] = [['X-Fn-Request', '1']];
+    if (body !== undefined) headers.push(['Content-Type', 'application/json']);
+    const r = await invoke<SendResult>('send_request', {
+      method,
+      path,
+      headers,
+      body: body === undefined ? '' : JSON.stringify(body),
+    });
+    return { status: r.status, body: r.body };
+  });
+  jobs = () => this.admin.jobs();
+  submitJob = (req: JobSubmit) => this.admin.submitJob(req);
+  cancelJob = (id: string) => this.admin.cancelJob(id);
+  jobResult = (id: string) => this.admin.jobResult(id);
+  functionEnv = () => this.admin.functionEnv();
 
   health() {
     return invoke<Health>('health');

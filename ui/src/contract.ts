@@ -24,6 +24,11 @@ export type { ScheduleEntry } from './bindings/ScheduleEntry';
 export type { SchedulesSnapshot } from './bindings/SchedulesSnapshot';
 export type { SocketStatus } from './bindings/SocketStatus';
 export type { Stages } from './bindings/Stages';
+export type { Job } from './bindings/Job';
+export type { JobResult } from './bindings/JobResult';
+export type { JobStatus } from './bindings/JobStatus';
+export type { FunctionEnv } from './bindings/FunctionEnv';
+export type { EnvEntry } from './bindings/EnvEntry';
 
 import type { LogLine } from './bindings/LogLine';
 import type { RuntimeHealth } from './bindings/RuntimeHealth';
@@ -57,6 +62,23 @@ export interface SendResult {
   headers: [string, string][];
   body: string;
   ms: number;
+}
+
+/** `POST /_fn/jobs` (FastFN's fields; `name`, `runtime`, `version` pick the function). */
+export interface JobSubmit {
+  name: string;
+  runtime?: string;
+  version?: string;
+  method?: string;
+  body?: string;
+  query?: Record<string, string>;
+}
+
+/** `GET /_fn/jobs/<id>/result` while the job has not finished (HTTP 202). */
+export interface JobPending {
+  id: string;
+  status: string;
+  error: string;
 }
 
 /** `current_project` / `project-changed` in the app (`url`, `port` null and `error` set when

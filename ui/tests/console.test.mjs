@@ -73,7 +73,15 @@ async function startEngine(dir, sockDir) {
   mkdirSync(sockDir, { recursive: true });
   const engine = spawn(BIN, ['dev', dir, '--port', String(port)], {
     cwd: ROOT,
-    env: { ...process.env, FN_UI_ENABLED: '1', FN_UI_DIR: DIST, FN_SOCKET_BASE_DIR: sockDir, NO_COLOR: '1' },
+    // Jobs are written beside the sockets, never into the (read-only) project.
+    env: {
+      ...process.env,
+      FN_UI_ENABLED: '1',
+      FN_UI_DIR: DIST,
+      FN_SOCKET_BASE_DIR: sockDir,
+      FN_JOBS_DIR: join(sockDir, 'jobs'),
+      NO_COLOR: '1',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
@@ -287,6 +295,51 @@ describe('console in a browser', () => {
       await p3.close();
       await stopEngine(other.engine);
     }
+  test('the Jobs view runs a function as a job and shows its result', async () => {
+    await page.locator('[data-testid=tab-jobs]').click();
+    await page.locator('[data-testid=job-function]').waitFor();
+    const option = await page.$$eval('[data-testid=job-function] option', (opts) =>
+      opts.find((o) => /^python · hello\.py$/.test(o.textContent.trim()))?.value,
+    );
+    assert.ok(option, 'hello.py is offered as a job target');
+    await page.locator('[data-testid=job-function]').selectOption(option);
+    await page.locator('[data-testid=job-method]').selectOption('GET');
+    await page.locator('[data-testid=job-submit]').click();
+    // Queued, then run by the engine's worker; the list follows without a reload.
+    const row = page.locator('[data-testid=job-row][data-status=done]').first();
+    await row.waitFor({ timeout: 15_000 });
+    const id = await row.getAttribute('data-id');
+    const job = await (await fetch(`${base}/_fn/jobs/${id}`)).json();
+    assert.equal(job.status, 'done');
+    assert.equal(job.name, 'hello.py');
+    assert.equal(Number(await page.locator('[data-testid=job-counts] [data-status=done]').getAttribute('data-count')) >= 1, true);
+    await row.locator('[data-testid=job-show-result]').click();
+    await page.locator('[data-testid=job-result][data-status="200"]').waitFor();
+    const body = await page.locator('[data-testid=job-result-body]').innerText();
+    assert.deepEqual(JSON.parse(body), { message: 'Hello, world!', runtime: 'python' });
+    // A job submitted through the API shows up too.
+    const other = await (
+      await fetch(`${base}/_fn/jobs`, {
+        method: 'POST',
+        headers: { 'X-Fn-Request': '1', 'Content-Type': 'application/json' },
+        body: JSON.stringify({ name: 'hello.py', query: { name: 'API' } }),
+      })
+    ).json();
+    await page.locator(`[data-testid=job-row][data-id="${other.id}"]`).waitFor();
+    await page.screenshot({ path: join(ROOT, 'docs/screenshots/console-jobs.png') });
+  });
+
+  test('the Env view shows fn.env.json with secret values masked', async () => {
+    await page.locator('[data-testid=tab-env]').click();
+    const row = page.locator('[data-testid=env-function][data-name="settings/handler.py"] [data-testid=env-row][data-key=API_KEY]');
+    await row.waitFor();
+    assert.equal(await row.getAttribute('data-secret'), 'true');
+    assert.match(await row.locator('[data-testid=env-value]').innerText(), /secret/);
+    const plain = page.locator('[data-testid=env-function][data-name="settings/handler.py"] [data-testid=env-row][data-key=GREETING]');
+    assert.equal(await plain.locator('[data-testid=env-value]').innerText(), 'hi from fn.env.json');
+    assert.ok(!(await page.content()).includes('not-a-real-secret'), 'the secret value is nowhere in the page');
+    const env = await (await fetch(`${base}/_fn/env`)).text();
+    assert.ok(!env.includes('not-a-real-secret'), '/_fn/env never sends it');
   });
 
   test('a runtime no route uses shows as not needed, not down', async () => {

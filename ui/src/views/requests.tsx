@@ -196,7 +196,7 @@ export function RequestsView() {
             data-testid="requests-show-scheduled"
             onChange={(e) => setOwnCalls((e.target as HTMLInputElement).checked)}
           />{' '}
-          scheduled and keep-warm calls
+          scheduled, keep-warm and job calls
         </label>
         <span class="muted">
           {state.requests.length} requests (newest first, last 500 kept) · click a row for its headers
@@ -236,7 +236,7 @@ export function RequestsView() {
                     <code>{r.path}</code>
                     {r.trigger && (
                       <span class="tag" data-testid="request-trigger" title="made by the engine, not a client">
-                        {r.trigger === 'keep_warm' ? 'keep-warm' : 'schedule'}
+                        {r.trigger === 'keep_warm' ? 'keep-warm' : r.trigger}
                       </span>
                     )}
                   </td>
