@@ -295,6 +295,8 @@ describe('console in a browser', () => {
       await p3.close();
       await stopEngine(other.engine);
     }
+  });
+
   test('the Jobs view runs a function as a job and shows its result', async () => {
     await page.locator('[data-testid=tab-jobs]').click();
     await page.locator('[data-testid=job-function]').waitFor();
