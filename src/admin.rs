@@ -11,6 +11,7 @@
 //! `/openapi.json` are open.
 
 use crate::engine::Shared;
+use crate::inspect::Reason;
 use crate::logs::{LogFile, LogFilter};
 use crate::rescue::Body;
 use crate::rescue::{json_response, Failure};
@@ -203,7 +204,10 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
             | "/_fn/packs"
             | "/_fn/schedules"
             | "/_fn/schedules/run"
-    );
+    ) || path == "/_fn/requests"
+        || path.starts_with("/_fn/requests/")
+        || path == "/_fn/tests"
+        || path.starts_with("/_fn/tests/");
     if !known {
         return Failure::NotFound.into_response();
     }
@@ -253,6 +257,8 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
         ("/_fn/schedules", &Method::GET) => json_response(StatusCode::OK, &shared.scheduler.snapshot(shared)),
         ("/_fn/schedules/run", &Method::POST) => crate::scheduler::run_now_endpoint(shared, &parts).await,
         ("/_fn/schedules/run", _) => Failure::MethodNotAllowed { allow: "POST".into() }.into_response(),
+        _ if path.starts_with("/_fn/requests") => crate::inspect::admin::handle(shared, &parts, body).await,
+        _ if path.starts_with("/_fn/tests") => crate::inspect::saved::handle(shared, &parts).await,
         _ => only_get(path),
     }
 }
@@ -1647,6 +1653,8 @@ pub struct Resolve {
     pub path: String,
     pub status: u16,
     pub why: String,
+    /// The request log's reason code for this answer (`ok`, `no_route`, `method_mismatch`…).
+    pub reason: crate::inspect::Reason,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub route: Option<String>,
@@ -1698,6 +1706,11 @@ pub(crate) async fn resolve_snapshot(shared: &Shared, query: &str) -> Resolve {
     };
     if path == "/_fn" || path.starts_with("/_fn/") || path == "/console" || path.starts_with("/console/") {
         out.status = if path.starts_with("/_fn") { 200 } else { 404 };
+        out.reason = if path.starts_with("/_fn") {
+            Reason::Admin
+        } else {
+            Reason::NoRoute
+        };
         out.why = "reserved prefix: answered by the engine itself, never by a function".into();
         return out;
     }
@@ -1725,6 +1738,7 @@ pub(crate) async fn resolve_snapshot(shared: &Shared, query: &str) -> Resolve {
         out.why = format!("{file} is a static file, and static files are served before functions");
         out.file = Some(file.clone());
         out.source = Some("assets");
+        out.reason = Reason::Asset;
         return out;
     }
     match map.resolve(&method, &path, host.as_deref()) {
@@ -1761,17 +1775,24 @@ pub(crate) async fn resolve_snapshot(shared: &Shared, query: &str) -> Resolve {
                 })
                 .collect();
             out.status = 409;
+            out.reason = Reason::Ambiguous;
             out.claimants = Some(claimants);
             out.why = "several functions of one runtime claim this URL with the same priority: rename or remove one (409 ambiguous function)".into();
         }
         Resolution::MethodNotAllowed { allow } if crate::routing::is_named_target(&path) => {
             out.status = 405;
+            out.reason = Reason::MethodMismatch;
             out.why = format!("route exists, allows {allow}: the named target answers 405 with Allow for other methods (the function's invoke.methods)");
             out.allow = Some(allow);
         }
         Resolution::MethodNotAllowed { allow } => {
             let file = static_file.map(|(f, _)| f);
             out.status = if file.is_some() { 200 } else { 404 };
+            out.reason = if file.is_some() {
+                Reason::Asset
+            } else {
+                Reason::MethodMismatch
+            };
             out.why = match &file {
                 Some(f) => format!("route exists, allows {allow}, not {method}; {f} is served as a static file"),
                 None => format!("route exists, allows {allow}, not {method}: a method mismatch answers 404 (405 with Allow only at /<name>@<version>)"),
@@ -1784,6 +1805,7 @@ pub(crate) async fn resolve_snapshot(shared: &Shared, query: &str) -> Resolve {
         }
         Resolution::HostNotAllowed => {
             out.status = 421;
+            out.reason = Reason::HostNotAllowed;
             out.why = format!(
                 "a route matches, but its allow_hosts do not include {}",
                 host.as_deref().unwrap_or("(no host)")
@@ -1792,6 +1814,7 @@ pub(crate) async fn resolve_snapshot(shared: &Shared, query: &str) -> Resolve {
         Resolution::NotFound if static_file.is_some() => {
             let file = static_file.map(|(f, _)| f).unwrap_or_default();
             out.status = 200;
+            out.reason = Reason::Asset;
             out.source = Some("assets");
             out.why = format!("no function matches; {file} is served as a static file");
             out.file = Some(file);
@@ -1801,10 +1824,12 @@ pub(crate) async fn resolve_snapshot(shared: &Shared, query: &str) -> Resolve {
         {
             out.status = 200;
             out.source = Some("landing");
+            out.reason = Reason::Landing;
             out.why = "no function answers /: the built-in landing page does (FN_HOME_FUNCTION, FN_HOME_REDIRECT or home in the root fn.config.json change it)".into();
         }
         Resolution::NotFound => {
             out.status = 404;
+            out.reason = Reason::NoRoute;
             let other = Methods::ALL_NAMES
                 .iter()
                 .map(|(m, _)| *m)
@@ -1813,6 +1838,9 @@ pub(crate) async fn resolve_snapshot(shared: &Shared, query: &str) -> Resolve {
                     Resolution::Matched { route, .. } => Some((m, route.pattern.clone(), route.target.entry.clone())),
                     _ => None,
                 });
+            if other.is_some() {
+                out.reason = Reason::MethodMismatch;
+            }
             out.why = match other {
                 Some((m, pattern, file)) => {
                     format!("{pattern} ({file}) answers {m}, not {method}: a method mismatch answers 404")

@@ -132,6 +132,12 @@ pub enum Command {
         #[arg(long, short)]
         port: Option<u16>,
     },
+    /// Run the project's saved tests (.fastfn/tests/*.json) against an engine started on
+    /// DIR; exits 1 when one fails (for CI)
+    Test {
+        /// Project or functions folder (default: the current folder)
+        dir: Option<PathBuf>,
+    },
     /// Print the version
     Version,
 }
@@ -182,6 +188,7 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Init { name, runtime } => init(&name, &runtime),
+        Command::Test { dir } => crate::inspect::saved::cli(dir, config),
         Command::Doctor {
             sub:
                 Some(DoctorCommand::Domains {

@@ -200,6 +200,8 @@ pub struct Shared {
     pub jobs: Arc<crate::jobs::Jobs>,
     /// `event.secrets`, `/_fn/secrets` and output masking.
     pub secrets: crate::secrets::Secrets,
+    /// The request log (`/_fn/requests`).
+    pub inspector: crate::inspect::Inspector,
     supervisor: Supervisor,
     slots: Mutex<HashMap<String, Arc<FunctionSlot>>>,
     pub socket_dir: PathBuf,
@@ -539,6 +541,7 @@ impl Engine {
             scheduler: Arc::new(crate::scheduler::Scheduler::new(settings.scheduler.clone())),
             jobs: Arc::new(crate::jobs::Jobs::load(settings.jobs.clone(), &settings.functions_root)),
             secrets: crate::secrets::Secrets::default(),
+            inspector: crate::inspect::Inspector::new(settings.inspect.clone()),
             supervisor,
             slots: Mutex::new(HashMap::new()),
             socket_dir,
@@ -596,12 +599,11 @@ impl Engine {
         ));
         engine.0.scheduler.restore();
         let scheduling = crate::scheduler::spawn(&engine.0);
-        engine
-            .0
-            .tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend([probe, usage].into_iter().chain(scheduling));
+        engine.0.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend(
+            [probe, usage, crate::inspect::saved::spawn_reruns(engine.0.clone())]
+                .into_iter()
+                .chain(scheduling),
+        );
         if engine.0.jobs.enabled() {
             let jobs = tokio::spawn(crate::jobs::work(engine.0.clone(), engine.0.shutdown.subscribe()));
             engine.0.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(jobs);

@@ -141,7 +141,10 @@ pub enum EngineEvent {
         output: String,
         package: Option<String>,
     },
-    Request(RequestRecord),
+    /// The saved tests ran (at start, after a reload, on demand): the dashboard's strip.
+    TestsRun(Box<crate::inspect::saved::TestRun>),
+    /// Boxed: a record is much larger than the other events.
+    Request(Box<RequestRecord>),
     /// CPU (% of one core) and resident memory of a daemon, every few seconds.
     DaemonUsage {
         runtime: RuntimeKind,
@@ -172,11 +175,43 @@ pub struct RequestRecord {
     pub cold: bool,
     /// Where the time went, stage by stage.
     pub stages: Stages,
+    /// Response headers (captured while a dashboard is open; secrets masked).
     pub headers: Vec<(String, String)>,
     /// What started the call when it was not an HTTP request: `job`, `schedule`, `keep_warm`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub trigger: Option<String>,
+    /// Position in the request log (`g-<seq>` is the id of answers without a request id).
+    #[ts(type = "number")]
+    pub seq: u64,
+    pub kind: crate::inspect::Kind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub query: Option<String>,
+    /// Why the request got its answer (`no_route`, `pool_full`, … or `ok`).
+    pub reason: crate::inspect::Reason,
+    /// One line saying why, for every answer the engine produced itself (not 2xx).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub why: Option<String>,
+    /// The function's entry file, relative to the root.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub version: Option<String>,
+    /// The handler's stdout/stderr of this call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub stdout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub stderr: Option<String>,
+    /// Headers and bodies were captured (replay can resend the body).
+    pub captured: bool,
+    /// The engine sent this request to itself (a replay).
+    pub replay: bool,
 }
 
 /// A request's stages in microseconds, from the engine's own clock (also sent as
@@ -184,6 +219,9 @@ pub struct RequestRecord {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[ts(export)]
 pub struct Stages {
+    /// Accept to route decision: the router, home and static-file checks.
+    #[ts(type = "number")]
+    pub route_us: u64,
     /// Waiting for the function's dependencies to finish installing (0 when they were ready).
     #[ts(type = "number")]
     pub deps_us: u64,
@@ -199,6 +237,9 @@ pub struct Stages {
     /// Parsing and validating the reply.
     #[ts(type = "number")]
     pub reply_us: u64,
+    /// Building the response from the reply (headers, record) until it is handed to hyper.
+    #[ts(type = "number")]
+    pub respond_us: u64,
 }
 
 /// Fan-out of events on two channels: `lifecycle` (phases, daemons, health, logs, reloads) for

@@ -738,37 +738,47 @@ async fn call(shared: &Arc<Shared>, job: &Job, spec: &JobSpec) -> (Option<JobRes
             )
         }
     };
+    // Into the request log like any call (marked `trigger: job`), and to a watching dashboard.
+    let status = match &end {
+        RunEnd::Replied { status, .. } => *status,
+        RunEnd::NotAdmitted(_) => 503,
+    };
+    let t = outcome.timings;
+    let note = crate::inspect::Note {
+        kind: crate::inspect::Kind::Function,
+        target: Some(target.clone()),
+        request_id: Some(job.id.clone()),
+        socket_index: outcome.socket_index.map(|i| i + 1),
+        queued: outcome.queued,
+        cold: !was_warm,
+        stages: crate::events::Stages {
+            route_us: 0,
+            deps_us: t.deps_us,
+            admission_us: t.admission_us,
+            body_us: t.body_us,
+            runtime_us: t.runtime_us,
+            reply_us: t.reply_us,
+            respond_us: 0,
+        },
+        trigger: Some("job"),
+        ..Default::default()
+    };
+    let entry = crate::inspect::Entry {
+        seq: shared.inspector.next_seq(),
+        ts: crate::clock::epoch_millis(),
+        method: hyper::Method::from_bytes(spec.method.as_bytes()).unwrap_or(hyper::Method::GET),
+        uri: spec.route.parse().unwrap_or_else(|_| hyper::Uri::from_static("/")),
+        status,
+        latency_us: latency.as_micros() as u64,
+        note,
+        captured: None,
+    };
     if shared.events.has_live_receivers() {
-        let status = match &end {
-            RunEnd::Replied { status, .. } => *status,
-            RunEnd::NotAdmitted(_) => 503,
-        };
-        let t = outcome.timings;
         shared
             .events
-            .emit(crate::events::EngineEvent::Request(crate::events::RequestRecord {
-                id: job.id.clone(),
-                ts: crate::clock::epoch_millis(),
-                method: spec.method.clone(),
-                path: spec.route.clone(),
-                status,
-                latency_us: latency.as_micros() as u64,
-                runtime: Some(target.runtime),
-                function: Some(target.fn_name.clone()),
-                socket_index: outcome.socket_index.map(|i| i + 1),
-                queued: outcome.queued,
-                cold: !was_warm,
-                stages: crate::events::Stages {
-                    deps_us: t.deps_us,
-                    admission_us: t.admission_us,
-                    body_us: t.body_us,
-                    runtime_us: t.runtime_us,
-                    reply_us: t.reply_us,
-                },
-                headers: Vec::new(),
-                trigger: Some("job".into()),
-            }));
+            .emit(crate::events::EngineEvent::Request(Box::new(entry.record(None, false))));
     }
+    shared.inspector.push(entry);
     (result, end)
 }
 

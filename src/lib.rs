@@ -12,6 +12,7 @@ pub mod engine;
 pub mod events;
 pub mod gateway;
 pub mod host;
+pub mod inspect;
 pub mod invoke;
 pub mod jobs;
 pub mod landing;

@@ -115,6 +115,8 @@ pub struct Settings {
     pub scheduler: crate::scheduler::Options,
     /// `FN_JOBS_*`.
     pub jobs: crate::jobs::JobSettings,
+    /// `FN_DEBUG_HEADERS`, `FN_INSPECT_*`: the request inspector.
+    pub inspect: crate::inspect::InspectSettings,
 }
 
 /// `fastfn.json` / `fastfn.toml`, keys normalised to kebab-case.
@@ -605,6 +607,7 @@ impl Settings {
         };
 
         Ok(Settings {
+            inspect: crate::inspect::InspectSettings::from_env(env).map_err(|(name, msg)| env_err(name, msg))?,
             deps: crate::deps::Toggles::from_env(env),
             scheduler: crate::scheduler::Options::from_lookup(&functions_root, env),
             jobs: crate::jobs::JobSettings::from_env(env),

@@ -7,7 +7,8 @@ pub mod router;
 
 use crate::assets::AssetOutcome;
 use crate::engine::{FunctionSlot, Served, Shared};
-use crate::events::{EngineEvent, RequestRecord};
+use crate::events::EngineEvent;
+use crate::inspect::{Kind, Note, Reason};
 use crate::invoke::{CallInput, Outcome};
 use crate::logs::LogLine;
 use crate::rescue::Failure;
@@ -139,9 +140,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdo
                 let shared = shared.clone();
                 let streak = streak.clone();
                 async move {
-                    let resp =
-                        crate::logs::served(&shared.logs, req, remote, |req| handle_guarded(&shared, req, remote))
-                            .await;
+                    let resp = inspected(&shared, req, remote).await;
                     pace_refusal(&resp, &streak).await;
                     Ok::<_, Infallible>(resp)
                 }
@@ -208,10 +207,122 @@ fn connection_cap(configured: Option<usize>) -> usize {
     configured.map_or(fits, |c| c.min(fits))
 }
 
+/// One request, recorded: the access log ([`crate::logs::served`]) and the request log
+/// ([`crate::inspect`]). The [`Note`] is filled while the request is served; headers and
+/// bodies are captured only while capture is on (see `inspect`).
+async fn inspected(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketAddr) -> Response<ResponseBody> {
+    let arrived = Instant::now();
+    let dashboard = shared.events.has_live_receivers();
+    let mut note = Note {
+        arrived: Some(arrived),
+        capture: shared.inspector.capturing(dashboard, req.headers()),
+        ..Note::default()
+    };
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let request_headers = note.capture.then(|| {
+        note.replay = req
+            .headers()
+            .get(crate::inspect::REPLAY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        crate::inspect::header_pairs(req.headers())
+    });
+    let resp = crate::logs::served(&shared.logs, req, remote, |req| {
+        handle_guarded(shared, req, remote, &mut note)
+    })
+    .await;
+    finish(shared, (method, uri, arrived), note, request_headers, resp, dashboard).await
+}
+
+/// Record a served request: its reason, `X-Fn-Reason` under debug headers, the captured
+/// headers and bodies (capture on), the live event (a dashboard listens), the ring entry.
+async fn finish(
+    shared: &Shared,
+    (method, uri, arrived): (hyper::Method, hyper::Uri, Instant),
+    mut note: Note,
+    request_headers: Option<Vec<(String, String)>>,
+    mut resp: Response<ResponseBody>,
+    dashboard: bool,
+) -> Response<ResponseBody> {
+    let ins = &shared.inspector;
+    let status = resp.status().as_u16();
+    let entry_reason = crate::inspect::Entry::reason_of(&note);
+    if note.debug || ins.settings.debug_headers {
+        resp.headers_mut()
+            .insert("x-fn-reason", HeaderValue::from_static(entry_reason.code()));
+    }
+    let captured = match request_headers {
+        Some(request_headers) => {
+            let cap = ins.settings.body_bytes;
+            let (request_body, request_cut) = note
+                .request_body
+                .take()
+                .map(|b| crate::inspect::cap_body(&b, cap))
+                .unwrap_or_default();
+            let (head, body) = resp.into_parts();
+            let (body, response_body) = match body {
+                http_body_util::Either::Left(full) => {
+                    let Ok(collected) = full.collect().await;
+                    let bytes = collected.to_bytes();
+                    (http_body_util::Either::Left(Full::new(bytes.clone())), bytes)
+                }
+                // A stream (`/_fn/events`): nothing to keep.
+                stream => (stream, bytes::Bytes::new()),
+            };
+            let (response_body, response_cut) = crate::inspect::cap_body(&response_body, cap);
+            let response_headers = crate::inspect::header_pairs(&head.headers);
+            resp = Response::from_parts(head, body);
+            Some(Box::new(crate::inspect::Captured {
+                request_headers,
+                request_body,
+                request_cut,
+                response_headers,
+                response_body,
+                response_cut,
+            }))
+        }
+        None => None,
+    };
+    // One clock reading ends both the `respond` stage and the total, so the stages add up.
+    let now = Instant::now();
+    if let Some(done) = note.reply_done {
+        note.stages.respond_us = now.saturating_duration_since(done).as_micros() as u64;
+    }
+    let entry = crate::inspect::Entry {
+        seq: ins.next_seq(),
+        ts: crate::clock::epoch_millis(),
+        method,
+        uri,
+        status,
+        latency_us: now.saturating_duration_since(arrived).as_micros() as u64,
+        note,
+        captured,
+    };
+    if dashboard {
+        // Without the route map: a 404's nearest routes are worked out when its detail is
+        // read (`/_fn/requests/<id>`), not for every 404 while a dashboard is open.
+        shared
+            .events
+            .emit(EngineEvent::Request(Box::new(entry.record(None, false))));
+    }
+    ins.push(entry);
+    resp
+}
+
 /// [`handle`], with a panic anywhere in it turned into a 500 that says so: the client gets an
 /// answer and the connection keeps its framing, instead of a reset.
-async fn handle_guarded(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketAddr) -> Response<ResponseBody> {
-    guard_panics(handle(shared, req, remote)).await
+async fn handle_guarded(
+    shared: &Arc<Shared>,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+    note: &mut Note,
+) -> Response<ResponseBody> {
+    let resp = guard_panics(handle_noted(shared, req, remote, note)).await;
+    if resp.status() == StatusCode::INTERNAL_SERVER_ERROR && note.reason.is_none() && note.kind != Kind::Function {
+        note.reason = Some(Reason::Internal);
+    }
+    resp
 }
 
 async fn guard_panics(fut: impl std::future::Future<Output = Response<ResponseBody>>) -> Response<ResponseBody> {
@@ -238,16 +349,38 @@ async fn guard_panics(fut: impl std::future::Future<Output = Response<ResponseBo
 }
 
 pub async fn handle(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketAddr) -> Response<ResponseBody> {
+    handle_noted(shared, req, remote, &mut Note::default()).await
+}
+
+/// [`handle`], saying in `note` what answered and why.
+async fn handle_noted(
+    shared: &Arc<Shared>,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+    note: &mut Note,
+) -> Response<ResponseBody> {
     if req.uri().path() == "/_fn/events" {
+        note.kind = Kind::Admin;
         let (parts, _) = req.into_parts();
         return crate::admin::events(shared, &parts, remote);
     }
-    handle_whole(shared, req, remote)
+    handle_whole(shared, req, remote, note)
         .await
         .map(http_body_util::Either::Left)
 }
 
-async fn handle_whole(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
+/// A refusal, noted.
+fn refuse(note: &mut Note, failure: Failure) -> Response<Body> {
+    note.failed(&failure);
+    failure.into_response()
+}
+
+async fn handle_whole(
+    shared: &Arc<Shared>,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+    note: &mut Note,
+) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let served = shared.served();
     // `/` may be answered by a home function or redirect (env, else the root config).
@@ -255,10 +388,19 @@ async fn handle_whole(shared: &Arc<Shared>, req: Request<Incoming>, remote: Sock
     // A home function answers `/` before a static `index.html`, as in the original.
     let assets_first = served.assets.as_ref().is_some_and(|a| !a.run_worker_first()) && home.is_none();
     let plan = match router::decide(&served.discovery.routes, home, assets_first, &parts) {
-        Decision::Admin => return crate::admin::handle(shared, parts, body, remote).await,
-        Decision::Console => return crate::admin::console(shared, &parts, remote).await,
-        Decision::Redirect(to) => return redirect(to),
-        Decision::Refuse(failure) => return failure.into_response(),
+        Decision::Admin => {
+            note.kind = Kind::Admin;
+            return crate::admin::handle(shared, parts, body, remote).await;
+        }
+        Decision::Console => {
+            note.kind = Kind::Admin;
+            return crate::admin::console(shared, &parts, remote).await;
+        }
+        Decision::Redirect(to) => {
+            note.reason = Some(Reason::Redirect);
+            return redirect(to);
+        }
+        Decision::Refuse(failure) => return refuse(note, failure),
         Decision::Serve(plan) => plan,
     };
     let path = parts.uri.path();
@@ -266,24 +408,62 @@ async fn handle_whole(shared: &Arc<Shared>, req: Request<Incoming>, remote: Sock
     if plan.assets_first {
         if let Some(assets) = served.assets.as_ref() {
             match assets.serve(&parts.method, path, &parts.headers, false).await {
-                AssetOutcome::Served(resp) => return resp,
-                AssetOutcome::Refused(failure) => return failure.into_response(),
+                AssetOutcome::Served(resp) => {
+                    note.kind = Kind::Asset;
+                    return resp;
+                }
+                AssetOutcome::Refused(failure) => return refuse(note, failure),
                 AssetOutcome::NoMatch => {}
             }
         }
     }
     match plan.route {
-        RouteDecision::Invoke { route, params } => invoke(shared, &served, route, &params, &parts, body, remote).await,
-        RouteDecision::Refuse(failure) => failure.into_response(),
+        RouteDecision::Invoke { route, params } => {
+            note.stages.route_us = note.arrived.map_or(0, crate::invoke::micros_since);
+            invoke(shared, &served, route, &params, &parts, body, remote, note).await
+        }
+        RouteDecision::Refuse(failure) => {
+            note.why = crate::inspect::refusal_why(&failure, &served.discovery.routes, &parts);
+            refuse(note, failure)
+        }
         // §2.6 step 6: assets again, with the SPA fallback.
-        RouteDecision::Assets => match &served.assets {
-            Some(assets) => match assets.serve(&parts.method, path, &parts.headers, true).await {
-                AssetOutcome::Served(resp) => resp,
-                AssetOutcome::Refused(failure) => failure.into_response(),
-                AssetOutcome::NoMatch => crate::landing::not_found(&served, &parts.method, path),
-            },
-            None => crate::landing::not_found(&served, &parts.method, path),
-        },
+        RouteDecision::Assets { allow } => {
+            let resp = match &served.assets {
+                Some(assets) => match assets.serve(&parts.method, path, &parts.headers, true).await {
+                    AssetOutcome::Served(resp) => {
+                        note.kind = Kind::Asset;
+                        return resp;
+                    }
+                    AssetOutcome::Refused(failure) => return refuse(note, failure),
+                    AssetOutcome::NoMatch => crate::landing::not_found(&served, &parts.method, path),
+                },
+                None => crate::landing::not_found(&served, &parts.method, path),
+            };
+            note.reason = Some(match (resp.status(), allow) {
+                (StatusCode::OK, _) => Reason::Landing,
+                (_, Some(allow)) => {
+                    note.why = Some(format!(
+                        "a route matches {path} but allows {allow}, not {}: a method mismatch answers 404",
+                        parts.method
+                    ));
+                    Reason::MethodMismatch
+                }
+                // Is it a method mismatch? Asked only while someone looks (else when the log
+                // is read): it walks every method, and a 404 is the cheapest answer.
+                (_, None) if note.capture || shared.inspector.settings.debug_headers => {
+                    let host = crate::host::request_host(&parts);
+                    match crate::inspect::method_mismatch(&served.discovery.routes, parts.method.as_str(), path, host) {
+                        Some(why) => {
+                            note.why = Some(why);
+                            Reason::MethodMismatch
+                        }
+                        None => Reason::NoRoute,
+                    }
+                }
+                (_, None) => Reason::NoRoute,
+            });
+            resp
+        }
     }
 }
 
@@ -296,6 +476,7 @@ fn redirect(to: &str) -> Response<Body> {
     resp
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn invoke(
     shared: &Arc<Shared>,
     served: &Served,
@@ -304,20 +485,54 @@ async fn invoke(
     parts: &Parts,
     body: Incoming,
     remote: SocketAddr,
+    note: &mut Note,
 ) -> Response<Body> {
     let started = Instant::now();
     let target = &route.target;
     let policy = &target.policy;
+    note.kind = Kind::Function;
+    note.target = Some(target.clone());
     let Some(slot) = served.slot(target) else {
-        return Failure::Internal.into_response();
+        return refuse(note, Failure::Internal);
     };
     let was_warm = slot.is_warm();
-    let outcome = call(shared, route, slot, params, parts, body, remote).await;
+    note.cold = !was_warm;
+    // Debug headers: the function's own, or the whole project's (`FN_DEBUG_HEADERS=1`).
+    let debug = policy.include_debug_headers || shared.inspector.settings.debug_headers;
+    note.debug = debug;
+    let outcome = call(shared, route, slot, params, parts, body, remote, note).await;
+    note.stages.deps_us = outcome.timings.deps_us;
+    note.stages.admission_us = outcome.timings.admission_us;
+    note.stages.body_us = outcome.timings.body_us;
+    note.stages.runtime_us = outcome.timings.runtime_us;
+    note.stages.reply_us = outcome.timings.reply_us;
+    note.reply_done = Some(Instant::now());
+    if let Err(failure) = &outcome.result {
+        if failure.is_admission() {
+            // The refusal path stays cheap under overload: the numbers of this moment, worded
+            // when the log is read.
+            note.reason = Some(Reason::of(failure));
+            let s = slot.pool.stats();
+            note.admission = Some(crate::inspect::Admission {
+                active: s.active,
+                queued: s.queued,
+                declared: parts
+                    .headers
+                    .get(CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok()),
+                waited_us: outcome.timings.admission_us + outcome.timings.deps_us,
+            });
+        } else {
+            note.failed(failure);
+            if let Some(why) = crate::inspect::call_failure_why(shared, target, failure, &outcome.timings) {
+                note.why = Some(why);
+            }
+        }
+    }
     // Refused before a slot was taken (body too large, deps, pool full): the cheapest path.
     // No request id, no event, no debug headers: nothing ran.
-    let cheap = matches!(&outcome.result, Err(f) if f.is_admission())
-        && !policy.include_debug_headers
-        && !shared.events.has_live_receivers();
+    let cheap = matches!(&outcome.result, Err(f) if f.is_admission()) && !debug && !shared.events.has_live_receivers();
     if cheap {
         if let Err(failure) = outcome.result {
             let mut resp = failure.into_response();
@@ -326,7 +541,8 @@ async fn invoke(
         }
     }
     let refused = matches!(&outcome.result, Err(f) if f.is_admission());
-    let request_id = shared.next_request_id();
+    // The id the handler saw (its event's `id`), else a new one for a refusal.
+    let request_id = note.request_id.take().unwrap_or_else(|| shared.next_request_id());
 
     // Pool refusals are the gateway's own answer, not a runtime error: no warm-up headers.
     let runtime_error = match &outcome.result {
@@ -334,7 +550,16 @@ async fn invoke(
         Err(failure) => failure.is_runtime(),
     };
     let mut resp = match outcome.result {
-        Ok(reply) => {
+        Ok(mut reply) => {
+            if reply.status >= 500 {
+                note.reason = Some(Reason::HandlerError);
+                note.why = Some(crate::inspect::handler_error_why(
+                    reply.status,
+                    &reply.body,
+                    reply.stderr.as_deref(),
+                    &shared.settings.functions_root,
+                ));
+            }
             let mut resp = Response::new(Full::new(reply.body));
             *resp.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
             let headers = resp.headers_mut();
@@ -355,13 +580,24 @@ async fn invoke(
                     reply.stderr.as_deref(),
                 );
             }
-            if policy.include_debug_headers {
+            if debug {
                 for (name, text) in [("x-fn-stdout", &reply.stdout), ("x-fn-stderr", &reply.stderr)] {
                     if let Some(v) = text.as_deref().and_then(debug_output_value) {
                         headers.insert(HeaderName::from_static(name), v);
                     }
                 }
             }
+            // The call's own output, for the request's detail (moved: no copy).
+            note.stdout = reply
+                .stdout
+                .take()
+                .filter(|s| !s.is_empty())
+                .map(crate::inspect::cap_output);
+            note.stderr = reply
+                .stderr
+                .take()
+                .filter(|s| !s.is_empty())
+                .map(crate::inspect::cap_output);
             resp
         }
         Err(failure) => failure.into_response(),
@@ -384,7 +620,7 @@ async fn invoke(
         headers.insert("x-fastfn-queued", HeaderValue::from_static("true"));
     }
     let latency = started.elapsed();
-    if policy.include_debug_headers {
+    if debug {
         let sockets = shared.runtimes.get(&target.runtime);
         let pairs: [(&'static str, Option<String>); 10] = [
             ("x-fn-request-id", Some(request_id.clone())),
@@ -429,41 +665,16 @@ async fn invoke(
     if refused {
         resp.extensions_mut().insert(AdmissionRefused);
     }
-    if shared.events.has_live_receivers() {
-        let t = outcome.timings;
-        shared.events.emit(EngineEvent::Request(RequestRecord {
-            id: request_id,
-            ts: crate::clock::epoch_millis(),
-            method: parts.method.to_string(),
-            path: parts.uri.path().to_string(),
-            status,
-            latency_us: latency.as_micros() as u64,
-            runtime: Some(target.runtime),
-            function: Some(target.fn_name.clone()),
-            socket_index: outcome.socket_index.map(|i| i + 1),
-            queued: outcome.queued,
-            cold: !was_warm,
-            stages: crate::events::Stages {
-                deps_us: t.deps_us,
-                admission_us: t.admission_us,
-                body_us: t.body_us,
-                runtime_us: t.runtime_us,
-                reply_us: t.reply_us,
-            },
-            headers: resp
-                .headers()
-                .iter()
-                .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-                .collect(),
-            trigger: None,
-        }));
-    }
+    note.request_id = Some(request_id);
+    note.socket_index = outcome.socket_index.map(|i| i + 1);
+    note.queued = outcome.queued;
     resp
 }
 
 /// An HTTP request's call: every refusal that needs no body comes first (declared size,
 /// dependencies, admission), so a refused request costs no body read; then the body is read
 /// within the client timeout and the admitted call runs.
+#[allow(clippy::too_many_arguments)]
 async fn call(
     shared: &Arc<Shared>,
     route: &Route,
@@ -472,6 +683,7 @@ async fn call(
     parts: &Parts,
     body: Incoming,
     remote: SocketAddr,
+    note: &mut Note,
 ) -> Outcome {
     let target = &route.target;
     let policy = &target.policy;
@@ -491,7 +703,12 @@ async fn call(
     let waited = Instant::now();
     let permit = match crate::invoke::admit(slot).await {
         Ok(p) => p,
-        Err(failure) => return Outcome::refused(failure).after_deps(deps_us),
+        Err(failure) => {
+            // A queue timeout waited: keep how long (the request log's why and stages).
+            let mut refused = Outcome::refused(failure).after_deps(deps_us);
+            refused.timings.admission_us = crate::invoke::micros_since(waited);
+            return refused;
+        }
     };
     let admission_us = crate::invoke::micros_since(waited);
     let reading = Instant::now();
@@ -503,6 +720,10 @@ async fn call(
         Err(_) => return Outcome::refused(Failure::BadRequest("request body timeout")),
     };
     let body_us = crate::invoke::micros_since(reading);
+    if note.capture {
+        // Refcounted: the capture shares the bytes the call sends.
+        note.request_body = Some(body.clone());
+    }
 
     // `::ffff:127.0.0.1` on a dual-stack listener is 127.0.0.1.
     let client_ip = remote.ip().to_canonical().to_string();
@@ -519,6 +740,7 @@ async fn call(
     };
     let request_id = shared.next_request_id();
     let mut outcome = crate::invoke::run_admitted(shared, target, &input, &request_id, permit).await;
+    note.request_id = Some(request_id);
     outcome.timings.admission_us = admission_us;
     outcome.timings.body_us = body_us;
     outcome.after_deps(deps_us)

@@ -37,8 +37,11 @@ pub enum RouteDecision<'a> {
         route: &'a Route,
         params: Vec<(String, String)>,
     },
-    /// No route: static files with the SPA fallback, else 404 (§2.6 step 6).
-    Assets,
+    /// No route: static files with the SPA fallback, else 404 (§2.6 step 6). `allow`: a
+    /// route matches the path but not the method (its methods, for the request log's why).
+    Assets {
+        allow: Option<String>,
+    },
     Refuse(Failure),
 }
 
@@ -83,9 +86,9 @@ pub fn decide<'a>(
         Resolution::MethodNotAllowed { allow } if is_named_target(lookup) => {
             RouteDecision::Refuse(Failure::MethodNotAllowed { allow })
         }
-        Resolution::MethodNotAllowed { .. } => RouteDecision::Assets,
+        Resolution::MethodNotAllowed { allow } => RouteDecision::Assets { allow: Some(allow) },
         Resolution::HostNotAllowed => RouteDecision::Refuse(Failure::HostNotAllowed),
-        Resolution::NotFound => RouteDecision::Assets,
+        Resolution::NotFound => RouteDecision::Assets { allow: None },
     };
     Decision::Serve(Plan { assets_first, route })
 }
@@ -211,7 +214,7 @@ mod tests {
                         let ps: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
                         format!("invoke {} {} [{}]", route.pattern, route.target.runtime, ps.join(","))
                     }
-                    RouteDecision::Assets => "assets".into(),
+                    RouteDecision::Assets { .. } => "assets".into(),
                     RouteDecision::Refuse(f) => format!("refuse {}", f.status().as_u16()),
                 },
             }

@@ -669,32 +669,46 @@ async fn call(shared: &Arc<Shared>, job: &Job) -> (u16, String) {
             job.slot.key
         ));
     }
+    // Into the request log like any call, marked with its trigger (as jobs are).
+    let note = crate::inspect::Note {
+        kind: crate::inspect::Kind::Function,
+        target: Some(t.clone()),
+        request_id: Some(request_id),
+        socket_index: socket_index.map(|i| i + 1),
+        queued,
+        cold: !was_warm,
+        stages: crate::events::Stages {
+            route_us: 0,
+            deps_us: timings.deps_us,
+            admission_us: timings.admission_us,
+            body_us: timings.body_us,
+            runtime_us: timings.runtime_us,
+            reply_us: timings.reply_us,
+            respond_us: 0,
+        },
+        trigger: Some(trigger_name(job.trigger)),
+        ..Default::default()
+    };
+    let uri = match query.as_deref() {
+        Some(q) => format!("{}?{q}", job.path),
+        None => job.path.clone(),
+    };
+    let entry = crate::inspect::Entry {
+        seq: shared.inspector.next_seq(),
+        ts: crate::clock::epoch_millis(),
+        method,
+        uri: uri.parse().unwrap_or_else(|_| hyper::Uri::from_static("/")),
+        status,
+        latency_us: started.elapsed().as_micros() as u64,
+        note,
+        captured: None,
+    };
     if shared.events.has_live_receivers() {
         shared
             .events
-            .emit(crate::events::EngineEvent::Request(crate::events::RequestRecord {
-                id: request_id,
-                ts: crate::clock::epoch_millis(),
-                method: method_name,
-                path: job.path.clone(),
-                status,
-                latency_us: started.elapsed().as_micros() as u64,
-                runtime: Some(t.runtime),
-                function: Some(t.fn_name.clone()),
-                socket_index: socket_index.map(|i| i + 1),
-                queued,
-                cold: !was_warm,
-                stages: crate::events::Stages {
-                    deps_us: timings.deps_us,
-                    admission_us: timings.admission_us,
-                    body_us: timings.body_us,
-                    runtime_us: timings.runtime_us,
-                    reply_us: timings.reply_us,
-                },
-                headers: Vec::new(),
-                trigger: Some(trigger_name(job.trigger).to_string()),
-            }));
+            .emit(crate::events::EngineEvent::Request(Box::new(entry.record(None, false))));
     }
+    shared.inspector.push(entry);
     (status, error)
 }
 

@@ -15,6 +15,7 @@ mod errors;
 mod events;
 mod handlers;
 mod health;
+mod inspect;
 mod jobs;
 mod pool;
 mod reload;

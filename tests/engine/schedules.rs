@@ -44,7 +44,7 @@ fn record_requests(e: &TestEngine) -> Arc<Mutex<Vec<fastfn::events::RequestRecor
     tokio::spawn(async move {
         while let Ok(ev) = rx.recv().await {
             if let EngineEvent::Request(r) = ev {
-                out.lock().unwrap().push(r);
+                out.lock().unwrap().push(*r);
             }
         }
     });

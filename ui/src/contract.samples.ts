@@ -1720,7 +1720,8 @@ export const resolve404Sample: Resolve = {
   "url": "/users/42",
   "path": "/users/42",
   "status": 404,
-  "why": "/users/:id (users/[id].py) answers GET, not POST: a method mismatch answers 404"
+  "why": "/users/:id (users/[id].py) answers GET, not POST: a method mismatch answers 404",
+  "reason": "method_mismatch"
 };
 
 export const resolve200Sample: Resolve = {
@@ -1729,6 +1730,7 @@ export const resolve200Sample: Resolve = {
   "path": "/users/42",
   "status": 200,
   "why": "GET /users/42 matches /users/:id (file route), served by users/[id].py (python)",
+  "reason": "ok",
   "route": "/users/:id",
   "runtime": "python",
   "function": "users/[id].py",
@@ -1765,11 +1767,13 @@ export const requestEventSample: EngineEvent = {
   "queued": false,
   "cold": true,
   "stages": {
+    "route_us": 41,
     "deps_us": 0,
     "admission_us": 14,
     "body_us": 13,
     "runtime_us": 39669,
-    "reply_us": 69
+    "reply_us": 69,
+    "respond_us": 52
   },
   "headers": [
     [
@@ -1828,5 +1832,13 @@ export const requestEventSample: EngineEvent = {
       "server-timing",
       "deps;dur=0.000, admission;dur=0.014, body;dur=0.013, runtime;dur=39.669, reply;dur=0.069"
     ]
-  ]
+  ],
+  "seq": 3,
+  "kind": "function",
+  "reason": "ok",
+  "file": "debug/whoami.js",
+  "version": "default",
+  "stdout": "hello from the handler",
+  "captured": true,
+  "replay": false
 };

@@ -17,6 +17,7 @@ import type {
   RuntimeState,
 } from './contract';
 import { runtimeState } from './contract';
+import type { TestRun } from './bindings/TestRun';
 
 export const MAX_REQUESTS = 500;
 export const MAX_LOGS = 2000;
@@ -88,6 +89,8 @@ export interface State {
   queueTimes: number[];
   queueSeries: Map<string, number[]>;
   requests: RequestRecord[]; // newest first
+  /** The last run of the saved tests (`tests_run` events). */
+  tests: TestRun | null;
   logs: LogEntry[]; // oldest first
   reloads: ReloadEntry[]; // newest first
   /** Installs and builds, keyed `kind:runtime/function`, newest last. */
@@ -118,6 +121,7 @@ export class Store {
     queueTimes: [],
     queueSeries: new Map(),
     requests: [],
+    tests: null,
     logs: [],
     reloads: [],
     work: new Map(),
@@ -409,6 +413,11 @@ export class Store {
         w.state = e.ok ? 'ok' : 'failed';
         w.ms = e.ms;
         if (!e.ok) w.message = e.message;
+        break;
+      }
+      case 'tests_run': {
+        const { type: _t, ...run } = e;
+        s.tests = run;
         break;
       }
       case 'request': {

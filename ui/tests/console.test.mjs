@@ -163,7 +163,15 @@ describe('console in a browser', () => {
     }
     assert.ok(samples.logsSample.entries.length > 0, 'the logs sample has entries to compare');
     assert.ok(live.logsSample.entries.length > 0, 'the runtime log answers entries');
-    assert.deepEqual(Object.keys(live.requestEventSample.stages).sort(), ['admission_us', 'body_us', 'deps_us', 'reply_us', 'runtime_us']);
+    assert.deepEqual(Object.keys(live.requestEventSample.stages).sort(), [
+      'admission_us',
+      'body_us',
+      'deps_us',
+      'reply_us',
+      'respond_us',
+      'route_us',
+      'runtime_us',
+    ]);
   });
 
   test('route table lists the same patterns as the catalog', async () => {
@@ -238,11 +246,11 @@ describe('console in a browser', () => {
     const firstOther = names.findIndex((n) => !n.startsWith('x-fn-'));
     const lastFn = names.findLastIndex((n) => n.startsWith('x-fn-'));
     assert.ok(firstOther === -1 || lastFn < firstOther, 'X-Fn-* headers come first');
-    // Where the time went: the five stages, in order, on one bar no wider than the latency.
+    // Where the time went: the seven stages, in order, on one bar no wider than the latency.
     const segs = await page.$$eval('[data-testid=request-stages] [data-stage]', (els) =>
       els.map((e) => ({ stage: e.getAttribute('data-stage'), us: Number(e.getAttribute('data-us')), width: parseFloat(e.style.width) })),
     );
-    assert.deepEqual(segs.map((s) => s.stage), ['deps', 'admission', 'body', 'runtime', 'reply']);
+    assert.deepEqual(segs.map((s) => s.stage), ['route', 'deps', 'admission', 'body', 'runtime', 'reply', 'respond']);
     assert.ok(segs.find((s) => s.stage === 'runtime').us > 0, `the handler took time: ${JSON.stringify(segs)}`);
     const width = segs.reduce((n, s) => n + s.width, 0);
     assert.ok(width > 0 && width <= 100.001, `stages cover ${width}% of the bar`);
@@ -342,6 +350,76 @@ describe('console in a browser', () => {
     assert.ok(!(await page.content()).includes('not-a-real-secret'), 'the secret value is nowhere in the page');
     const env = await (await fetch(`${base}/_fn/env`)).text();
     assert.ok(!env.includes('not-a-real-secret'), '/_fn/env never sends it');
+  });
+
+  test('a 404 appears in the log with its reason and why', async () => {
+    await page.locator('[data-testid=tab-requests]').click();
+    const resp = await fetch(`${base}/helo`);
+    assert.equal(resp.status, 404);
+    const row = page.locator('[data-testid=request-row][data-path="/helo"]').first();
+    await row.waitFor();
+    assert.equal(await row.getAttribute('data-reason'), 'no_route');
+    await row.click();
+    // The nearest routes are worked out when the detail is read.
+    const whyLine = page.locator('[data-testid=request-detail] [data-testid=request-why]', { hasText: 'nearest:' });
+    await whyLine.waitFor();
+    assert.match(await whyLine.innerText(), /no route matches \/helo; nearest: \/hello/);
+    assert.equal(await page.locator('[data-testid=request-detail] [data-testid=request-reason]').getAttribute('data-reason'), 'no_route');
+  });
+
+  test('edit + replay shows a diff', async () => {
+    await page.locator('[data-testid=tab-requests]').click();
+    const resp = await fetch(`${base}/hello?name=ada`);
+    assert.equal(resp.status, 200);
+    const row = page.locator('[data-testid=request-row][data-path="/hello"]').first();
+    await row.waitFor();
+    await row.click();
+    const panel = page.locator('[data-testid=request-detail] [data-testid=replay-panel]');
+    await panel.waitFor();
+    await panel.locator('[data-testid=replay-path]').fill('/hello?name=bob');
+    await panel.locator('[data-testid=replay-button]').click();
+    const diff = panel.locator('[data-testid=replay-diff]');
+    await diff.waitFor();
+    assert.equal(await diff.getAttribute('data-same'), 'false');
+    const change = diff.locator('[data-testid=diff-body] li[data-path="$.message"]');
+    assert.match(await change.innerText(), /Hello, ada!.*→.*Hello, bob!/s);
+    const stages = await diff.locator('[data-testid=diff-stages] tbody tr').count();
+    assert.equal(stages, 7, 'each stage before and after');
+    // The replay is in the log too, as a request of its own.
+    await page.locator('[data-testid=request-row][data-path="/hello"]').nth(1).waitFor();
+    await diff.scrollIntoViewIfNeeded();
+    mkdirSync(dirname(SCREENSHOT), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT.replace('console.png', 'inspector.png') });
+  });
+
+  test('save as test, change the handler, the test goes red in the strip', async () => {
+    const dir = join(tmp, 'saved-tests');
+    mkdirSync(dir);
+    copyFileSync(join(ROOT, 'fixtures/demo/hello.py'), join(dir, 'hello.py'));
+    const other = await startEngine(dir, join(tmp, 'sock3'));
+    const p2 = await ctx.newPage();
+    try {
+      await p2.goto(`${other.base}/console/#requests`);
+      await p2.locator('[data-testid=connection]', { hasText: 'live' }).waitFor();
+      assert.equal((await fetch(`${other.base}/hello?name=ada`)).status, 200);
+      const row = p2.locator('[data-testid=request-row][data-path="/hello"]').first();
+      await row.waitFor();
+      await row.click();
+      await p2.locator('[data-testid=request-detail] [data-testid=save-test]').click();
+      assert.match(await p2.locator('[data-testid=saved-test]').innerText(), /\.fastfn\/tests\/get-hello-answers-200\.json/);
+      const saved = JSON.parse(readFileSync(join(dir, '.fastfn/tests/get-hello-answers-200.json'), 'utf8'));
+      assert.equal(saved.expect.json['$.message'], 'Hello, ada!');
+      // New code: the reload re-runs the saved tests and the strip turns red.
+      writeFileSync(join(dir, 'hello.py'), 'def handler(event):\n    return {"message": "changed", "runtime": "python"}\n');
+      const chip = p2.locator('[data-testid=test-strip] [data-testid=test-chip][data-file="get-hello-answers-200.json"]');
+      await p2.locator('[data-testid=test-strip] [data-testid=test-chip][data-ok=false]').waitFor({ timeout: 20_000 });
+      assert.equal(await chip.getAttribute('data-ok'), 'false');
+      assert.match(await chip.getAttribute('title'), /\$\.message: "changed", expected "Hello, ada!"/);
+      await p2.screenshot({ path: join(ROOT, 'docs/screenshots/inspector-tests.png') });
+    } finally {
+      await p2.close();
+      await stopEngine(other.engine);
+    }
   });
 
   test('a runtime no route uses shows as not needed, not down', async () => {

@@ -6,6 +6,10 @@
  */
 export type Stages = { 
 /**
+ * Accept to route decision: the router, home and static-file checks.
+ */
+route_us: number, 
+/**
  * Waiting for the function's dependencies to finish installing (0 when they were ready).
  */
 deps_us: number, 
@@ -24,4 +28,8 @@ runtime_us: number,
 /**
  * Parsing and validating the reply.
  */
-reply_us: number, };
+reply_us: number, 
+/**
+ * Building the response from the reply (headers, record) until it is handed to hyper.
+ */
+respond_us: number, };
