@@ -774,8 +774,15 @@ pub struct FunctionState {
     pub runtime: RuntimeKind,
     pub name: String,
     pub key: String,
-    /// `warm` or `cold`.
+    /// `warm` or `cold`; `crashing` while it keeps ending its dedicated daemon
+    /// (see `isolation`).
     pub state: &'static str,
+    /// Its handler runs in the runtime's strict sandbox (`strict_fs`, docs/compat.md).
+    pub strict_fs: bool,
+    /// Set once the function took a shared daemon down and runs on a daemon of its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub isolation: Option<crate::isolation::IsolatedFunction>,
     pub worker_pool: WorkerPoolState,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
@@ -900,6 +907,7 @@ pub(crate) fn health_snapshot(shared: &Shared) -> Health {
         .filter_map(|r| served.slot(&r.target).map(|s| (s, r.target.clone())))
         .collect();
     slots.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+    let now = crate::clock::epoch_secs();
     for (slot, target) in slots {
         if !seen.insert(slot.key.clone()) {
             continue;
@@ -920,11 +928,28 @@ pub(crate) fn health_snapshot(shared: &Shared) -> Health {
         summary.pool_queue_drops += stats.overflow_drops + stats.timeout_drops;
         summary.pool_queue_overflow_drops += stats.overflow_drops;
         summary.pool_queue_timeout_drops += stats.timeout_drops;
+        let isolation = crate::isolation::describe(slot, now);
+        let crashing = isolation
+            .as_ref()
+            .is_some_and(|i| i.state == crate::isolation::IsolationState::Crashing);
         states.push(FunctionState {
             runtime: slot.runtime,
             name: slot.name.clone(),
             key: slot.key.clone(),
-            state: if warm { "warm" } else { "cold" },
+            state: if crashing {
+                "crashing"
+            } else if warm {
+                "warm"
+            } else {
+                "cold"
+            },
+            // Enforced by the python, node and php daemons only (docs/compat.md).
+            strict_fs: target.policy.strict_fs
+                && matches!(
+                    target.runtime,
+                    RuntimeKind::Python | RuntimeKind::Node | RuntimeKind::Php
+                ),
+            isolation,
             worker_pool: WorkerPoolState {
                 enabled: wp.enabled,
                 min_warm: wp.min_warm,

@@ -730,6 +730,9 @@ impl<'a> Scan<'a> {
                 return;
             }
         };
+        if let Some(w) = overlay.sandbox_warning(runtime) {
+            self.warnings.push(format!("{rel_file}: {w}"));
+        }
         let target = Arc::new(Target {
             runtime,
             fn_name: rel_file.clone(),
@@ -785,6 +788,9 @@ impl<'a> Scan<'a> {
                 self.warnings
                     .push(format!("{origin}: ignored `{}`: {rel_file} does not exist", entry.path));
                 continue;
+            }
+            if let Some(w) = overlay.sandbox_warning(runtime) {
+                self.warnings.push(format!("{rel_file}: {w}"));
             }
             let target = Arc::new(Target {
                 runtime,
@@ -999,6 +1005,9 @@ impl<'a> Scan<'a> {
         };
         if let (true, Some(v)) = (nested, version) {
             patterns.extend([format!("/{name}/{v}"), format!("/{name}/{v}/*")]);
+        }
+        if let Some(w) = cfg.overlay.sandbox_warning(runtime) {
+            self.warnings.push(format!("{}: {w}", join(rel, FN_CONFIG_FILE)));
         }
         let target = Arc::new(Target {
             runtime,

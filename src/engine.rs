@@ -58,6 +58,8 @@ pub struct FunctionSlot {
     pub pool: Arc<Pool>,
     warm: AtomicBool,
     warm_at_ms: AtomicU64,
+    /// Its own daemon, once it took a shared one down ([`crate::isolation`]).
+    pub isolation: crate::isolation::Isolation,
 }
 
 impl FunctionSlot {
@@ -454,6 +456,11 @@ impl Engine {
                         ("FN_DAEMON_PROTOCOL".into(), "2".into()),
                         ("FN_RUNTIME".into(), rt.to_string()),
                         ("FN_SOCKET_INDEX".into(), (i + 1).to_string()),
+                        // Read by the daemons' strict sandbox (docs/compat.md).
+                        (
+                            "FN_STRICT_FS_ALLOW".into(),
+                            settings.strict_fs_allow.clone().unwrap_or_default(),
+                        ),
                     ],
                     env_remove: env_remove.clone(),
                     cwd: settings.functions_root.clone(),
@@ -697,6 +704,7 @@ impl Engine {
                         }),
                         warm: AtomicBool::new(false),
                         warm_at_ms: AtomicU64::new(0),
+                        isolation: Default::default(),
                     })
                 })
                 .clone();
@@ -964,6 +972,7 @@ impl Engine {
         if let Some(serving) = serving {
             let _ = serving.await;
         }
+        crate::isolation::stop_all(&self.0).await;
         self.0.supervisor.stop().await;
         for c in self.0.compiled.values() {
             c.stop().await;
@@ -981,6 +990,20 @@ impl Engine {
 impl Shared {
     pub fn served(&self) -> Arc<Served> {
         self.served.load_full()
+    }
+
+    pub(crate) fn supervisor(&self) -> &Supervisor {
+        &self.supervisor
+    }
+
+    /// Every function slot the engine has made (also of functions no longer served).
+    pub(crate) fn function_slots(&self) -> Vec<Arc<FunctionSlot>> {
+        self.slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub(crate) fn next_request_id(&self) -> String {

@@ -14,6 +14,7 @@ pub mod gateway;
 pub mod host;
 pub mod inspect;
 pub mod invoke;
+pub mod isolation;
 pub mod jobs;
 pub mod landing;
 pub mod logs;

@@ -675,6 +675,7 @@ class Capture {
     this.asyncOutput = false;
     this.untimed = false;
     this.env = null; // event.env: what process.env shows this call over the process's own
+    this.sandbox = null; // the strict sandbox policy of a `strict_fs` call
     this.dropped = { stdout: 0, stderr: 0 }; // bytes past MAX_OUTPUT
   }
 }
@@ -813,6 +814,129 @@ function installEnvView() {
   });
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Strict sandbox (strict_fs)
+//
+// A call whose request has `"strict_fs": true` runs inside ALS with a policy on its capture. The
+// path-taking functions of `fs`, `fs.promises` and every `child_process` spawner are wrapped
+// once, on the first strict call: under a policy they refuse (EACCES) files outside the
+// function folder, FN_STRICT_FS_ALLOW, /tmp and (read only) node_modules folders and system
+// certificate/zoneinfo paths, any access to a protected platform file, and every spawn. The
+// policy follows the call (its synchronous code, then ALS); other calls see none, and a daemon
+// without strict calls never wraps anything. What stays open is in docs/compat.md.
+
+const PROTECTED_FILES = new Set(['fn.config.json', 'fn.env.json', 'fn.test_events.json']);
+const SYSTEM_READ = ['/etc/ssl/', '/etc/pki/', '/usr/share/zoneinfo/', '/dev/null/', '/dev/urandom/'];
+// Which arguments are paths: r = read, w = write, o = open (flags in the next argument).
+const FS_PATH_ARGS = {
+  readFile: 'r', readFileSync: 'r', readdir: 'r', readdirSync: 'r', opendir: 'r', opendirSync: 'r',
+  readlink: 'r', readlinkSync: 'r', createReadStream: 'r', watch: 'r', watchFile: 'r',
+  open: 'o', openSync: 'o', openAsBlob: 'r',
+  writeFile: 'w', writeFileSync: 'w', appendFile: 'w', appendFileSync: 'w', createWriteStream: 'w',
+  mkdir: 'w', mkdirSync: 'w', mkdtemp: 'w', mkdtempSync: 'w', rm: 'w', rmSync: 'w', rmdir: 'w',
+  rmdirSync: 'w', unlink: 'w', unlinkSync: 'w', truncate: 'w', truncateSync: 'w', chmod: 'w',
+  chmodSync: 'w', chown: 'w', chownSync: 'w', utimes: 'w', utimesSync: 'w', lchown: 'w',
+  lchownSync: 'w', lutimes: 'w', lutimesSync: 'w',
+  rename: 'ww', renameSync: 'ww', copyFile: 'rw', copyFileSync: 'rw', cp: 'rw', cpSync: 'rw',
+  symlink: 'ww', symlinkSync: 'ww', link: 'ww', linkSync: 'ww',
+};
+const SPAWNERS = ['spawn', 'spawnSync', 'exec', 'execSync', 'execFile', 'execFileSync', 'fork'];
+let sandboxWrapped = false;
+let allowRoots = null;
+
+function callSandbox() {
+  const cap = syncCapture !== null ? syncCapture : alsInFlight > 0 ? als.getStore() : undefined;
+  return cap !== undefined && cap !== null ? cap.sandbox : null;
+}
+
+function rootOf(p) {
+  return p.endsWith(path.sep) ? p : p + path.sep;
+}
+
+function sandboxPolicy(dir) {
+  if (allowRoots === null) {
+    allowRoots = String(process.env.FN_STRICT_FS_ALLOW || '').split(/[,:]/).map((s) => s.trim())
+      .filter((s) => path.isAbsolute(s)).map((s) => rootOf(realPath(s)));
+  }
+  wrapForSandbox();
+  const own = rootOf(realPath(dir));
+  const write = [own, '/tmp/', ...allowRoots];
+  // Shared packs: linked into the node_modules of the functions that name them.
+  const packs = rootOf(path.join(realPath(ROOT), '.fastfn', 'packs'));
+  return { own, write, read: write.concat(SYSTEM_READ, [packs]) };
+}
+
+/** The real path of `p`, or of its nearest existing parent joined with the rest. */
+function realPath(p) {
+  try {
+    return realpathSync(p);
+  } catch {
+    const parent = path.dirname(p);
+    return parent === p ? p : path.join(realPath(parent), path.basename(p));
+  }
+}
+
+function sandboxDenied(message) {
+  const e = new Error(`strict sandbox: ${message}`);
+  e.code = 'EACCES';
+  return e;
+}
+
+function checkPath(policy, target, kind) {
+  let p = target;
+  if (p instanceof URL) p = p.protocol === 'file:' ? require('url').fileURLToPath(p) : null;
+  else if (Buffer.isBuffer(p)) p = p.toString();
+  if (typeof p !== 'string') return; // a file descriptor: checked when it was opened
+  const abs = path.resolve(p);
+  const real = realPath(abs);
+  if (PROTECTED_FILES.has(path.basename(abs)) || PROTECTED_FILES.has(path.basename(real))) {
+    throw sandboxDenied(`${p} is a protected platform file`);
+  }
+  const probe = rootOf(real);
+  if (kind === 'r' && probe.includes(`${path.sep}node_modules${path.sep}`)) return;
+  const roots = kind === 'w' ? policy.write : policy.read;
+  if (!roots.some((r) => probe.startsWith(r))) throw sandboxDenied(`${p} is outside the function folder`);
+}
+
+function openKind(flags) {
+  if (typeof flags === 'number') return flags & (fs.constants.O_WRONLY | fs.constants.O_RDWR | fs.constants.O_CREAT) ? 'w' : 'r';
+  return typeof flags === 'string' && /[wa+]/.test(flags) ? 'w' : 'r';
+}
+
+let realpathSync = null;
+
+function wrapForSandbox() {
+  if (sandboxWrapped) return;
+  sandboxWrapped = true;
+  realpathSync = fs.realpathSync;
+  const wrap = (obj, name, kinds) => {
+    const orig = obj[name];
+    if (typeof orig !== 'function') return;
+    obj[name] = function sandboxed(...args) {
+      const policy = callSandbox();
+      if (policy !== null) {
+        for (let i = 0; i < kinds.length; i++) {
+          checkPath(policy, args[i], kinds[i] === 'o' ? openKind(args[i + 1]) : kinds[i]);
+        }
+      }
+      return orig.apply(this, args);
+    };
+  };
+  for (const [name, kinds] of Object.entries(FS_PATH_ARGS)) {
+    wrap(fs, name, kinds);
+    wrap(fs.promises, name, kinds);
+  }
+  const cp = require('child_process');
+  for (const name of SPAWNERS) {
+    const orig = cp[name];
+    cp[name] = function spawner(...args) {
+      if (callSandbox() !== null) throw sandboxDenied(`child_process.${name} is not allowed`);
+      return orig.apply(this, args);
+    };
+  }
+}
+
 function callHandler(h, event, params) {
   return h.length > 1 ? h(event, params) : h(event);
 }
@@ -837,8 +961,11 @@ function handleRequest(socket, req) {
 
   // A call with env runs inside ALS, so process.env finds its env in async continuations too.
   const hasEnv = env !== null || (event.env !== null && typeof event.env === 'object' && Object.keys(event.env).length > 0);
-  const cap = new Capture(fn, !fn.quiet || hasEnv);
+  // A strict call runs inside ALS too, so its async continuations keep the sandbox.
+  const strict = req.strict_fs === true;
+  const cap = new Capture(fn, !fn.quiet || hasEnv || strict);
   if (hasEnv) cap.env = event.env;
+  if (strict) cap.sandbox = sandboxPolicy(fn.dir);
   cap.untimed = !noteDeadline(event);
   if (cap.als) alsInFlight++; // until finish(), whatever happens
   let result;

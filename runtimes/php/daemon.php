@@ -38,6 +38,10 @@
  *   sig) with its first reply ('F' + list + NUL before the flag), and the daemon stats them on
  *   each call of that handler. A fatal error or exit() kills only that worker:
  *   its shutdown function replies 500 (flag 'x'); a worker dying without a reply is a 500 too.
+ * - Strict sandbox: calls with `"strict_fs": true` go to workers started with `open_basedir`
+ *   (the handler's folder, FN_STRICT_FS_ALLOW, /tmp, this file's folder) and
+ *   `disable_functions` (every process spawner), whose `file://` wrapper refuses the protected
+ *   platform files (GuardedFile); a pool whose calls change mode retires its workers.
  * - Exits at once when stdin reaches EOF (workers are killed with it; a worker whose stdin
  *   reaches EOF exits too), cleanly on SIGTERM/SIGINT (workers killed, socket removed, exit 0).
  *
@@ -92,6 +96,11 @@ const KILL_GRACE = 0.05;        // past a call's timeout_ms before its worker is
 const MAX_REPLY_BYTES = 10485760;
 const ENTRY_FILES = ['handler.php', 'index.php'];
 const ENV_FILE = 'fn.env.json';
+/** Platform files a strict handler may not touch, in any folder. */
+const PROTECTED_FILES = ['fn.config.json', 'fn.env.json', 'fn.test_events.json'];
+/** Functions a strict worker runs without (`disable_functions`): every way to start a process. */
+const SPAWN_FUNCTIONS = ['exec', 'passthru', 'shell_exec', 'system', 'proc_open', 'popen',
+    'pcntl_exec', 'pcntl_fork', 'mail', 'dl'];
 const HIDDEN_ENV_PREFIXES = ['FN_ADMIN_', 'FN_CONSOLE_', 'FN_TRUSTED_'];
 const ENVELOPE_KEYS = ['status', 'statusCode', 'headers', 'body', 'is_base64',
     'isBase64Encoded', 'body_base64', 'proxy'];
@@ -166,6 +175,8 @@ final class Client
 final class Pool
 {
     public string $path;
+    /** Its workers run in the strict sandbox (the calls' `strict_fs`). */
+    public bool $strict = false;
     public string $sig = '';
     /** @var WorkerProc[] idle workers, most recently used last */
     public array $idle = [];
@@ -541,6 +552,12 @@ final class Daemon
                 }
             }
         }
+        $strict = ($req->strict_fs ?? false) === true;
+        if ($pool->strict !== $strict) {
+            // The sandbox is fixed when a worker starts: workers of the other mode go.
+            $pool->strict = $strict;
+            $pool->sig = '';
+        }
         if ($pool->sig !== $sig) {
             $pool->helpers = [];
             $pool->sig = $sig;
@@ -874,7 +891,26 @@ final class Daemon
             }
         }
         $cmd = [PHP_BINARY, '-d', 'display_errors=0', '-d', 'log_errors=1', '-d', 'html_errors=0',
-            '-d', 'error_log=', __FILE__, '--worker', $pool->path];
+            '-d', 'error_log='];
+        if ($pool->strict) {
+            // The strict sandbox, enforced by PHP itself in this worker process: files only in
+            // the function folder, FN_STRICT_FS_ALLOW, /tmp (and this file, which it runs);
+            // no process spawning. Protected files are refused by the worker (GuardedFile).
+            // Shared packs are linked into the vendor/ of the functions that name them.
+            $dirs = [dirname($pool->path), __DIR__, '/tmp', $this->root . '/.fastfn/packs'];
+            foreach (preg_split('/[,:]/', (string)getenv('FN_STRICT_FS_ALLOW')) as $d) {
+                $d = trim($d);
+                if ($d !== '' && $d[0] === '/') {
+                    $dirs[] = $d;
+                }
+            }
+            array_push($cmd, '-d', 'open_basedir=' . implode(':', $dirs),
+                '-d', 'disable_functions=' . implode(',', SPAWN_FUNCTIONS));
+        }
+        array_push($cmd, __FILE__, '--worker', $pool->path);
+        if ($pool->strict) {
+            $cmd[] = '--strict';
+        }
         $proc = @proc_open($cmd, $spec, $pipes, dirname($pool->path));
         if (!is_resource($proc)) {
             return null;
@@ -1308,11 +1344,14 @@ final class Worker
         if (!is_array($event)) {
             $event = [];
         }
+        GuardedFile::$bypass = true; // the worker reads fn.env.json itself, before the handler runs
         try {
             $fileEnv = $this->fileEnv();
         } catch (\Throwable $e) {
             $this->send(error_reply(500, 'invalid fn.env.json: ' . $e->getMessage()));
             return false;
+        } finally {
+            GuardedFile::$bypass = false;
         }
         $env = [];
         if (isset($event['env']) && is_array($event['env'])) {
@@ -2108,11 +2147,195 @@ final class PhpStream
     }
 }
 
-function worker_start(string $path): Worker
+/**
+ * The `file` stream wrapper of a strict worker: refuses the protected platform files (which
+ * open_basedir cannot single out inside the function folder) and passes everything else to the
+ * real plain-files wrapper, where open_basedir applies.
+ */
+final class GuardedFile
+{
+    public static bool $bypass = false;
+    public $context;
+    private $h = null;
+    private $d = null;
+
+    private static function denied(string $path): bool
+    {
+        if (self::$bypass) {
+            return false;
+        }
+        $p = strncasecmp($path, 'file://', 7) === 0 ? substr($path, 7) : $path;
+        return in_array(basename($p), PROTECTED_FILES, true);
+    }
+
+    /** Runs $f with the real wrapper in place. */
+    private static function real(callable $f)
+    {
+        stream_wrapper_restore('file');
+        try {
+            return $f();
+        } finally {
+            stream_wrapper_unregister('file');
+            stream_wrapper_register('file', self::class);
+        }
+    }
+
+    private static function refuse(string $path): bool
+    {
+        trigger_error("strict sandbox: $path is a protected platform file", E_USER_WARNING);
+        return false;
+    }
+
+    public function stream_open(string $path, string $mode, int $options, ?string &$opened): bool
+    {
+        if (self::denied($path)) {
+            return ($options & STREAM_REPORT_ERRORS) ? self::refuse($path) : false;
+        }
+        $this->h = self::real(fn() => ($options & STREAM_USE_PATH) ? @fopen($path, $mode, true) : @fopen($path, $mode));
+        return $this->h !== false;
+    }
+
+    public function stream_read(int $n)
+    {
+        return fread($this->h, $n);
+    }
+
+    public function stream_write(string $data)
+    {
+        return fwrite($this->h, $data);
+    }
+
+    public function stream_eof(): bool
+    {
+        return feof($this->h);
+    }
+
+    public function stream_tell()
+    {
+        return ftell($this->h);
+    }
+
+    public function stream_seek(int $offset, int $whence): bool
+    {
+        return fseek($this->h, $offset, $whence) === 0;
+    }
+
+    public function stream_flush(): bool
+    {
+        return fflush($this->h);
+    }
+
+    public function stream_stat()
+    {
+        return fstat($this->h);
+    }
+
+    public function stream_lock($op): bool
+    {
+        return $op === 0 ? false : flock($this->h, $op);
+    }
+
+    public function stream_truncate(int $size): bool
+    {
+        return ftruncate($this->h, $size);
+    }
+
+    public function stream_set_option(int $option, int $arg1, ?int $arg2): bool
+    {
+        return false;
+    }
+
+    public function stream_close(): void
+    {
+        fclose($this->h);
+    }
+
+    public function stream_metadata(string $path, int $option, $value): bool
+    {
+        if (self::denied($path)) {
+            return self::refuse($path);
+        }
+        return self::real(function () use ($path, $option, $value) {
+            switch ($option) {
+                case STREAM_META_TOUCH:
+                    return @touch($path, ...array_slice((array)$value, 0, 2));
+                case STREAM_META_OWNER_NAME:
+                case STREAM_META_OWNER:
+                    return @chown($path, $value);
+                case STREAM_META_GROUP_NAME:
+                case STREAM_META_GROUP:
+                    return @chgrp($path, $value);
+                case STREAM_META_ACCESS:
+                    return @chmod($path, $value);
+            }
+            return false;
+        });
+    }
+
+    public function url_stat(string $path, int $flags)
+    {
+        if (self::denied($path)) {
+            return false;
+        }
+        return self::real(fn() => ($flags & STREAM_URL_STAT_LINK) ? @lstat($path) : @stat($path));
+    }
+
+    public function unlink(string $path): bool
+    {
+        return self::denied($path) ? self::refuse($path) : self::real(fn() => @unlink($path));
+    }
+
+    public function rename(string $from, string $to): bool
+    {
+        if (self::denied($from) || self::denied($to)) {
+            return self::refuse(self::denied($from) ? $from : $to);
+        }
+        return self::real(fn() => @rename($from, $to));
+    }
+
+    public function mkdir(string $path, int $mode, int $options): bool
+    {
+        return self::real(fn() => @mkdir($path, $mode, (bool)($options & STREAM_MKDIR_RECURSIVE)));
+    }
+
+    public function rmdir(string $path, int $options): bool
+    {
+        return self::real(fn() => @rmdir($path));
+    }
+
+    public function dir_opendir(string $path, int $options): bool
+    {
+        $this->d = self::real(fn() => @opendir($path));
+        return $this->d !== false;
+    }
+
+    public function dir_readdir()
+    {
+        return readdir($this->d);
+    }
+
+    public function dir_rewinddir(): bool
+    {
+        rewinddir($this->d);
+        return true;
+    }
+
+    public function dir_closedir(): bool
+    {
+        closedir($this->d);
+        return true;
+    }
+}
+
+function worker_start(string $path, bool $strict = false): Worker
 {
     $w = new Worker($path);
     stream_wrapper_unregister('php');
     stream_wrapper_register('php', PhpStream::class);
+    if ($strict) {
+        stream_wrapper_unregister('file');
+        stream_wrapper_register('file', GuardedFile::class);
+    }
     return $w;
 }
 
@@ -2192,7 +2415,7 @@ function fastfn_input(): string
 if (PHP_SAPI === 'cli' && isset($argv[1]) && $argv[1] === '--worker' && isset($argv[2])) {
     // Worker mode. The handler file is included here, at global scope, so its top-level
     // variables are real globals (as under mod_php / a plain `php file.php`).
-    $__fastfn = \FastFN\PhpDaemon\worker_start($argv[2]);
+    $__fastfn = \FastFN\PhpDaemon\worker_start($argv[2], ($argv[3] ?? '') === '--strict');
     unset($argv, $argc);
     while ($__fastfn->next() !== null) {
         if (!$__fastfn->prepare()) {

@@ -44,6 +44,8 @@ Invariants kept here:
   role to another thread when a call stalls, so a sleeping handler pins only its own thread
   (also between calls of one v2 connection). Coroutines run on one event loop thread, awaited
   by the calling worker thread.
+- Strict sandbox: a request with `"strict_fs": true` runs with a policy in its capture that an
+  audit hook checks (see "strict sandbox"); other calls are untouched.
 - Exits at once when stdin reaches EOF (the engine holds the other end; so stdin must be a
   pipe kept open, not /dev/null), cleanly on SIGTERM/SIGINT (socket file removed, exit 0).
 
@@ -781,6 +783,127 @@ async def _captured(awaitable, cap, rec):
     return await awaitable
 
 
+# ---------------------------------------------------------------- strict sandbox (strict_fs)
+#
+# A call whose request has `"strict_fs": true` runs with a policy in its capture (cap[8]): an
+# audit hook (PEP 578, installed on the first strict call, never removable) refuses, with a
+# PermissionError, every audited file operation of that call outside its function folder, the
+# FN_STRICT_FS_ALLOW paths, /tmp and the interpreter's own paths (read only), any access to a
+# protected platform file (fn.config.json, fn.env.json, fn.test_events.json), and every process
+# spawn (subprocess, os.system, os.exec*, os.spawn*, os.posix_spawn, os.fork) and ctypes load.
+# The policy follows the call's context (its thread, and its coroutine on the event loop); a
+# thread the handler starts itself does not inherit it (docs/compat.md says what is not
+# enforced). Other calls and the daemon's own code see no policy: the hook returns at once.
+
+_PROTECTED_FILES = frozenset(("fn.config.json", "fn.env.json", "fn.test_events.json"))
+_SPAWN_EVENTS = frozenset(("subprocess.Popen", "os.system", "os.exec", "os.spawn", "os.posix_spawn",
+                           "os.fork", "os.forkpty", "pty.spawn", "ctypes.dlopen", "os.startfile"))
+# Audit events whose first argument is a path the call reads (r) or changes (w).
+_PATH_EVENTS = {"open": None, "os.listdir": "r", "os.scandir": "r", "os.chdir": "r",
+                "os.remove": "w", "os.rmdir": "w", "os.mkdir": "w", "os.truncate": "w",
+                "os.chmod": "w", "os.chown": "w", "os.utime": "w", "os.rename": "w",
+                "os.symlink": "w", "os.link": "w", "shutil.rmtree": "w"}
+_sandbox_hook_on = False
+_SYSTEM_READ = ()  # interpreter paths, set when the hook is installed
+
+
+def _sandbox_roots(extra):
+    out = []
+    for part in (extra or "").replace(":", ",").split(","):
+        part = part.strip()
+        if part and os.path.isabs(part):
+            out.append(os.path.realpath(part).rstrip(os.sep) + os.sep)
+    return tuple(out)
+
+
+_ALLOW_ROOTS = None  # FN_STRICT_FS_ALLOW, read on the first strict call
+
+
+def _sandbox_policy(folder):
+    """(function folder prefix, read roots, write roots) for a strict call of `folder`."""
+    global _ALLOW_ROOTS
+    if _ALLOW_ROOTS is None:
+        _ALLOW_ROOTS = _sandbox_roots(os.environ.get("FN_STRICT_FS_ALLOW", ""))
+    _install_sandbox_hook()
+    own = os.path.realpath(folder).rstrip(os.sep) + os.sep
+    writable = (own, "/tmp/") + _ALLOW_ROOTS
+    return (own, writable + _SYSTEM_READ, writable)
+
+
+def _install_sandbox_hook():
+    global _sandbox_hook_on, _SYSTEM_READ
+    if _sandbox_hook_on:
+        return
+    with _load_lock:
+        if _sandbox_hook_on:
+            return
+        root = os.path.realpath(_root()).rstrip(os.sep) + os.sep
+        read = ["/etc/ssl/", "/etc/pki/", "/usr/share/zoneinfo/", "/dev/null/", "/dev/urandom/",
+                # Shared packs: linked into the .deps of the functions that name them.
+                os.path.join(root, ".fastfn", "packs") + os.sep]
+        for entry in sys.path:
+            if entry and os.path.isabs(entry):
+                real = os.path.realpath(entry).rstrip(os.sep) + os.sep
+                # The functions root is never an interpreter path: other functions live there.
+                if not real.startswith(root) and not root.startswith(real):
+                    read.append(real)
+        _SYSTEM_READ = tuple(read)
+        sys.addaudithook(_sandbox_hook)
+        _sandbox_hook_on = True
+
+
+_LOAD_SANDBOX = contextvars.ContextVar("fastfn_sandbox_loading", default=None)
+
+
+def _function_for(path, req):
+    """_function(path); for a strict call, a first import (the module's top-level code) runs
+    under the call's sandbox too."""
+    if req.get("strict_fs") is not True:
+        return _function(path)
+    token = _LOAD_SANDBOX.set(_sandbox_policy(os.path.dirname(path)))
+    try:
+        return _function(path)
+    finally:
+        _LOAD_SANDBOX.reset(token)
+
+
+def _sandbox_hook(event, args):
+    cap = _CAPTURE.get()
+    policy = cap[8] if cap is not None and len(cap) > 8 else None
+    if policy is None:
+        policy = _LOAD_SANDBOX.get()
+        if policy is None:
+            return
+    if event in _SPAWN_EVENTS:
+        raise PermissionError("strict sandbox: %s is not allowed" % (event,))
+    kind = _PATH_EVENTS.get(event, 0)
+    if kind == 0 or not args:
+        return
+    if event == "open":
+        mode = args[1] if len(args) > 1 else None
+        flags = args[2] if len(args) > 2 else 0
+        writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+            isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC))
+        kind = "w" if writing else "r"
+    paths = args[:2] if event in ("os.rename", "os.symlink", "os.link") else args[:1]
+    for target in paths:
+        if target is None and event in ("os.listdir", "os.scandir"):
+            target = "."  # listdir() lists the current folder
+        if isinstance(target, int) or target is None:
+            continue  # an open file descriptor: checked when it was opened
+        try:
+            path = os.fsdecode(os.fspath(target))
+        except TypeError:
+            continue
+        real = os.path.realpath(path)
+        if os.path.basename(real) in _PROTECTED_FILES or os.path.basename(path) in _PROTECTED_FILES:
+            raise PermissionError("strict sandbox: %s is a protected platform file" % (path,))
+        probe = real.rstrip(os.sep) + os.sep
+        roots = policy[2] if kind == "w" else policy[1]
+        if not probe.startswith(roots):
+            raise PermissionError("strict sandbox: %s is outside the function folder" % (path,))
+
+
 # ---------------------------------------------------------------- adapters (invoke.adapter)
 #
 # Only looked at when a request's `adapter` is not `native`; the native path never enters here.
@@ -1188,7 +1311,8 @@ def _dispatch_adapter(kind, req, fn, event):
     failed = _with_env(fn, event, req)
     if failed is not None:
         return failed
-    cap = [[], [], fn.folder, event["env"] or None, 0, 0, 0, 0]
+    cap = [[], [], fn.folder, event["env"] or None, 0, 0, 0, 0,
+           _sandbox_policy(fn.folder.dirs[0]) if req.get("strict_fs") is True else None]
     n_modules = len(sys.modules)
     _CAPTURE.set(cap)
     try:
@@ -1351,13 +1475,13 @@ def _dispatch(req):
     key = (req.get("entry"), req.get("fn"), req.get("fn_source_dir"), req.get("version"))
     try:
         path = _resolved.get(key)
-        fn = _function(path) if path else None
+        fn = _function_for(path, req) if path else None
         if fn is None:
             _resolved.pop(key, None)
             path = _resolve(req)
             if path is None:
                 return _error(404, "unknown function")
-            fn = _function(path)
+            fn = _function_for(path, req)
             if fn is None:
                 return _error(404, "unknown function")
             if len(_resolved) > 10000:
@@ -1385,7 +1509,8 @@ def _dispatch(req):
         return failed
 
     # A call's scope: its output buffers, its folder (imports, _FolderFinder), its env (os.environ).
-    cap = [[], [], fn.folder, event["env"] or None, 0, 0, 0, 0]
+    cap = [[], [], fn.folder, event["env"] or None, 0, 0, 0, 0,
+           _sandbox_policy(fn.folder.dirs[0]) if req.get("strict_fs") is True else None]
     n_modules = len(sys.modules)
     _CAPTURE.set(cap)
     try:

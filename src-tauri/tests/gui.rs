@@ -600,6 +600,13 @@ async fn scenario(c: &Client, launched_at: Instant) -> Result<()> {
     })
     .await?;
     println!("node socket went {seen:?}");
+    // The sandbox and isolation of every function: the demo's run strict on the shared daemons.
+    let functions = count(c, "[data-testid=isolation-row]").await?;
+    let strict = count(c, "[data-testid=isolation-row][data-strict=true][data-state=shared]").await?;
+    anyhow::ensure!(
+        functions > 0 && strict == functions,
+        "{strict} of {functions} functions shown strict on a shared daemon"
+    );
     screenshot(c, "health.png").await?;
 
     // 4. Queues: saturate the slow function (1 worker, queue of 10).

@@ -53,6 +53,8 @@ pub struct PolicyOverlay {
     pub adapter: Option<Adapter>,
     pub allow_hosts: Option<Vec<String>>,
     pub force_url: Option<bool>,
+    /// `strict_fs`: the handler's filesystem/subprocess sandbox (`None` = `FN_STRICT_FS`).
+    pub strict_fs: Option<bool>,
     pub worker_pool: Option<WorkerPoolOverlay>,
     /// `invoke.summary/query/body/content_type`, each field inherited on its own.
     pub docs: InvokeDocs,
@@ -108,6 +110,7 @@ impl PolicyOverlay {
             adapter: near.adapter.or(self.adapter),
             allow_hosts: near.allow_hosts.clone().or_else(|| self.allow_hosts.clone()),
             force_url: near.force_url.or(self.force_url),
+            strict_fs: near.strict_fs.or(self.strict_fs),
             worker_pool,
             edge: near.edge.clone().or_else(|| self.edge.clone()),
             docs: InvokeDocs {
@@ -123,6 +126,15 @@ impl PolicyOverlay {
             schedule: near.schedule.clone().or_else(|| self.schedule.clone()),
             keep_warm: near.keep_warm.or(self.keep_warm),
         }
+    }
+
+    /// A `strict_fs: true` written for a runtime whose handlers run without the sandbox (only
+    /// the python, node and php daemons enforce it): said as a warning, not ignored.
+    pub fn sandbox_warning(&self, runtime: RuntimeKind) -> Option<String> {
+        let enforced = matches!(runtime, RuntimeKind::Python | RuntimeKind::Node | RuntimeKind::Php);
+        (self.strict_fs == Some(true) && !enforced).then(|| {
+            format!("`strict_fs` is not enforced for {runtime} handlers (only python, node and php run sandboxed)")
+        })
     }
 
     /// Apply the built-in defaults (see [`PolicyOverlay::resolve_with`]).
@@ -170,6 +182,7 @@ impl PolicyOverlay {
             handler: self.handler.clone().unwrap_or(base.handler),
             adapter: self.adapter.unwrap_or_default(),
             allow_hosts: self.allow_hosts.clone().unwrap_or_default(),
+            strict_fs: self.strict_fs.unwrap_or(project.strict_fs),
             docs: self.docs.clone(),
             schedule: self.schedule.clone(),
             keep_warm: self.keep_warm.flatten(),
@@ -437,8 +450,7 @@ pub fn parse_fn_config(text: &str, file: &Path) -> Result<FnConfig, ConfigError>
 /// FastFN features this build does not have yet, and what the user loses. Each key present
 /// gets a warning (CLI, `/_fn/health` `warnings`, the dashboard) instead of being ignored in
 /// silence; the function is still served.
-const UNSUPPORTED: [(&str, &str); 3] = [
-    ("strict_fs", "no filesystem sandbox is applied to the handler"),
+const UNSUPPORTED: [(&str, &str); 2] = [
     // No per-function workers here: both keys describe workers this build does not have
     // (`keep_warm` is the supported way to keep a function warm).
     (
@@ -594,6 +606,9 @@ fn parse_overlay(r: &Reader<'_>, obj: &Map<String, Value>) -> Result<PolicyOverl
             o.force_url = Some(r.bool(field, v)?);
         }
     }
+    if let Some(v) = obj.get("strict_fs") {
+        o.strict_fs = Some(r.bool("strict_fs", v)?);
+    }
     if let Some(v) = obj.get("worker_pool") {
         o.worker_pool = Some(parse_worker_pool(r, v)?);
     }
@@ -705,10 +720,16 @@ mod tests {
             file,
         )
         .unwrap();
-        // `schedule`, `keep_warm` (the schedule is only said to be off) and `edge`
-        // (src/proxy.rs) are supported.
-        assert_eq!(cfg.warnings.len(), 3, "{:?}", cfg.warnings);
-        assert!(!cfg.warnings.iter().any(|w| w.contains("edge")), "{:?}", cfg.warnings);
+        // `schedule`, `keep_warm` (the schedule is only said to be off), `edge` (src/proxy.rs)
+        // and `strict_fs` (the daemons' sandbox) are supported.
+        assert_eq!(cfg.warnings.len(), 2, "{:?}", cfg.warnings);
+        assert!(
+            !cfg.warnings
+                .iter()
+                .any(|w| w.contains("edge") || w.contains("strict_fs")),
+            "{:?}",
+            cfg.warnings
+        );
         let ttl = parse_fn_config(r#"{"worker_pool": {"idle_ttl_seconds": 600}}"#, file).unwrap();
         assert!(
             ttl.warnings[0].starts_with("`worker_pool.idle_ttl_seconds` is not supported"),
@@ -748,6 +769,38 @@ mod tests {
             "{:?}",
             bad.warnings
         );
+    }
+
+    #[test]
+    fn strict_fs_is_parsed_inherited_and_warned_where_not_enforced() {
+        let on = parse(r#"{"strict_fs": true}"#).unwrap().overlay;
+        let off = parse(r#"{"strict_fs": false}"#).unwrap().overlay;
+        assert_eq!(on.strict_fs, Some(true));
+        assert_eq!(on.merge(&off).strict_fs, Some(false), "the nearer config wins");
+        assert_eq!(on.merge(&PolicyOverlay::default()).strict_fs, Some(true), "inherited");
+        let defaults = PolicyDefaults::default();
+        assert!(
+            PolicyOverlay::default()
+                .resolve_with(RuntimeKind::Python, &defaults)
+                .strict_fs
+        );
+        assert!(!off.resolve_with(RuntimeKind::Python, &defaults).strict_fs);
+        let project_off = PolicyDefaults {
+            strict_fs: false,
+            ..defaults
+        };
+        assert!(
+            !PolicyOverlay::default()
+                .resolve_with(RuntimeKind::Node, &project_off)
+                .strict_fs
+        );
+        assert!(on.resolve_with(RuntimeKind::Node, &project_off).strict_fs);
+        assert!(on.sandbox_warning(RuntimeKind::Python).is_none());
+        assert!(on
+            .sandbox_warning(RuntimeKind::Rust)
+            .is_some_and(|w| w.contains("rust")));
+        assert!(off.sandbox_warning(RuntimeKind::Go).is_none());
+        assert!(parse(r#"{"strict_fs": "maybe"}"#).is_err());
     }
 
     #[test]

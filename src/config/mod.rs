@@ -60,6 +60,12 @@ pub struct PolicyDefaults {
     pub max_concurrency: i64,
     #[ts(type = "number")]
     pub max_body_bytes: u64,
+    /// `FN_STRICT_FS` (default on, as in FastFN): the sandbox of functions whose config does
+    /// not set `strict_fs`. Not in health's `defaults` (the contract's shape); each function's
+    /// own `strict_fs` is in `functions.states`.
+    #[serde(skip)]
+    #[ts(skip)]
+    pub strict_fs: bool,
 }
 
 impl Default for PolicyDefaults {
@@ -68,6 +74,7 @@ impl Default for PolicyDefaults {
             timeout_ms: defaults::TIMEOUT_MS,
             max_concurrency: defaults::MAX_CONCURRENCY,
             max_body_bytes: defaults::MAX_BODY_BYTES,
+            strict_fs: true,
         }
     }
 }
@@ -198,6 +205,8 @@ pub struct FnPolicy {
     pub adapter: Adapter,
     /// `invoke.allow_hosts`; empty = any host.
     pub allow_hosts: Vec<String>,
+    /// The handler runs in its runtime's strict sandbox (docs/compat.md, "Strict sandbox").
+    pub strict_fs: bool,
     /// OpenAPI metadata (`invoke.summary/query/body/content_type`).
     #[serde(skip_serializing_if = "InvokeDocs::is_empty")]
     pub docs: InvokeDocs,
@@ -223,6 +232,7 @@ impl Default for FnPolicy {
             handler: defaults::HANDLER.to_string(),
             adapter: Adapter::Native,
             allow_hosts: Vec::new(),
+            strict_fs: true,
             docs: InvokeDocs::default(),
             schedule: None,
             keep_warm: None,

@@ -100,6 +100,9 @@ pub struct Settings {
     pub home_function: Option<String>,
     pub home_redirect: Option<String>,
     pub max_frame_bytes: usize,
+    /// `FN_STRICT_FS_ALLOW`: extra folders strict handlers may use (comma-separated absolute
+    /// paths), passed to the daemons as is.
+    pub strict_fs_allow: Option<String>,
     /// `FN_CLIENT_TIMEOUT_MS`: a client must send its request head, and its body, within this.
     pub client_timeout: Duration,
     /// `FN_RUNTIME_CONNECTIONS`: persistent connections per daemon socket.
@@ -567,6 +570,7 @@ impl Settings {
             timeout_ms: env_count("FN_DEFAULT_TIMEOUT_MS", defaults::TIMEOUT_MS)?,
             max_concurrency: env_count("FN_DEFAULT_MAX_CONCURRENCY", defaults::MAX_CONCURRENCY as u64)? as i64,
             max_body_bytes: env_count("FN_DEFAULT_MAX_BODY_BYTES", defaults::MAX_BODY_BYTES)?,
+            strict_fs: env_bool("FN_STRICT_FS")?.unwrap_or(true),
         };
         let env_path = |name: &str| env(name).filter(|s| !s.trim().is_empty()).map(|s| cwd.join(s.trim()));
         let max_frame_bytes = match env("FN_MAX_FRAME_BYTES") {
@@ -641,6 +645,7 @@ impl Settings {
             home_function: env("FN_HOME_FUNCTION").filter(|s| !s.is_empty()),
             home_redirect: env("FN_HOME_REDIRECT").filter(|s| !s.is_empty()),
             max_frame_bytes,
+            strict_fs_allow: env("FN_STRICT_FS_ALLOW").filter(|s| !s.trim().is_empty()),
             client_timeout,
             runtime_connections,
             max_connections,
@@ -893,7 +898,8 @@ mod tests {
             PolicyDefaults {
                 timeout_ms: 9000,
                 max_concurrency: 3,
-                max_body_bytes: 100
+                max_body_bytes: 100,
+                strict_fs: true,
             }
         );
         assert_eq!(s.log_dir, Some(d.path().join("logs")));

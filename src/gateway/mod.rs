@@ -739,7 +739,7 @@ async fn call(
         trigger: None,
     };
     let request_id = shared.next_request_id();
-    let mut outcome = crate::invoke::run_admitted(shared, target, &input, &request_id, permit).await;
+    let mut outcome = crate::invoke::run_admitted(shared, target, slot, &input, &request_id, permit).await;
     note.request_id = Some(request_id);
     outcome.timings.admission_us = admission_us;
     outcome.timings.body_us = body_us;

@@ -3,7 +3,7 @@
 //! Rust/Go processes. An enum rather than a `dyn` trait: three fixed kinds, and the hot path
 //! keeps its futures unboxed.
 
-use crate::engine::Shared;
+use crate::engine::{FunctionSlot, Shared};
 use crate::events::EngineEvent;
 use crate::rescue::Failure;
 use crate::routing::Target;
@@ -36,7 +36,7 @@ fn whole_reply(bytes: Vec<u8>) -> ReplyFrame {
     }
 }
 
-pub(crate) async fn call(shared: &Shared, target: &Target, call: &Call<'_>) -> Answer {
+pub(crate) async fn call(shared: &Shared, target: &Target, slot: &FunctionSlot, call: &Call<'_>) -> Answer {
     match target.runtime {
         RuntimeKind::Lua => match &shared.lua {
             Some(lua) => match lua.call((call.whole)(), call.timeout).await {
@@ -64,34 +64,46 @@ pub(crate) async fn call(shared: &Shared, target: &Target, call: &Call<'_>) -> A
             },
             None => (Err(Failure::RuntimeUnavailable), None),
         },
-        _ => match shared.runtimes.get(&target.runtime) {
-            Some(sockets) => {
-                let max = shared.settings.max_frame_bytes;
-                if mux::call_frame_len(call.meta.len(), call.body.len()) > max {
-                    return (Err(Failure::PayloadTooLarge), None);
+        _ => {
+            // An isolated function has a daemon of its own (crate::isolation).
+            let isolated = slot.isolation.sockets();
+            match isolated.or_else(|| shared.runtimes.get(&target.runtime).map(|s| &**s)) {
+                Some(sockets) => {
+                    let max = shared.settings.max_frame_bytes;
+                    if mux::call_frame_len(call.meta.len(), call.body.len()) > max {
+                        return (Err(Failure::PayloadTooLarge), None);
+                    }
+                    match exchange(shared, sockets, call).await {
+                        Ok((frame, i)) => (Ok(frame), Some(i)),
+                        Err((failure, i, lost)) => {
+                            // A shared daemon ended under this call: blame its function.
+                            if lost && isolated.is_none() {
+                                crate::isolation::isolate(shared, slot, i);
+                            }
+                            (Err(failure), i)
+                        }
+                    }
                 }
-                match exchange(shared, sockets, call).await {
-                    Ok((frame, i)) => (Ok(frame), Some(i)),
-                    Err((failure, i)) => (Err(failure), i),
-                }
+                None => (Err(Failure::RuntimeUnavailable), None),
             }
-            None => (Err(Failure::RuntimeUnavailable), None),
-        },
+        }
     }
 }
 
 /// One call on a socket picked by round robin, within the call's timeout. Retried once on
 /// another socket when nothing reached a handler (connect refused, not written whole, a
 /// foreign listener), or when the connection broke mid-call for an idempotent method. A busy
-/// socket (full backlog) is retried, never marked down.
+/// socket (full backlog) is retried, never marked down. A failure says whether a connection
+/// broke under the call (`lost`) on the way.
 async fn exchange(
     shared: &Shared,
     sockets: &RuntimeSockets,
     call: &Call<'_>,
-) -> Result<(mux::ReplyFrame, usize), (Failure, Option<usize>)> {
+) -> Result<(mux::ReplyFrame, usize), (Failure, Option<usize>, bool)> {
     if sockets.balance.all_down() {
-        return Err((Failure::RuntimeDown, None));
+        return Err((Failure::RuntimeDown, None, false));
     }
+    let mut lost = false;
     let attempt = async {
         let mut except = None;
         let mut tries = 0;
@@ -102,13 +114,14 @@ async fn exchange(
                 } else {
                     Failure::RuntimeUnavailable
                 };
-                return Err((failure, except));
+                return Err((failure, except, lost));
             };
             let err = match sockets.sockets[i].mux.call(call.meta, call.body, call.whole).await {
                 Ok(frame) => return Ok((frame, i)),
                 Err(e) => e,
             };
             tries += 1;
+            lost |= matches!(err, CallError::Lost);
             let retry = match &err {
                 CallError::Connect(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     // Busy, not down: give its accept loop a moment (or another socket a turn).
@@ -136,7 +149,7 @@ async fn exchange(
             let busy = matches!(&err, CallError::Connect(e) if e.kind() == std::io::ErrorKind::WouldBlock);
             // Busy sockets may be tried again until the timeout; a broken one once elsewhere.
             if !retry || (!busy && tries >= 2) {
-                return Err((failure_of(err), Some(i)));
+                return Err((failure_of(err), Some(i), lost));
             }
             if !busy && sockets.sockets.len() > 1 {
                 except = Some(i);
@@ -145,7 +158,7 @@ async fn exchange(
     };
     match tokio::time::timeout(call.timeout, attempt).await {
         Ok(r) => r,
-        Err(_) => Err((Failure::Timeout, None)),
+        Err(_) => Err((Failure::Timeout, None, false)),
     }
 }
 

@@ -45,6 +45,10 @@ struct Frame<'a> {
     entry: &'a str,
     handler: &'a str,
     adapter: crate::config::Adapter,
+    /// Present (true) when the handler must run in its runtime's strict sandbox
+    /// (`strict_fs`, docs/protocol.md); absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    strict_fs: bool,
     event: Event<'a>,
 }
 
@@ -309,6 +313,7 @@ pub fn request_payload(p: &EventParts<'_>) -> Vec<u8> {
         entry: &p.target.entry,
         handler: &policy.handler,
         adapter: policy.adapter,
+        strict_fs: policy.strict_fs,
         event: Event {
             id: p.request_id,
             ts: p.ts,

@@ -142,7 +142,7 @@ pub(crate) async fn run(
         Ok(p) => p,
         Err(failure) => return Outcome::refused(failure).after_deps(deps_us),
     };
-    let mut outcome = run_admitted(shared, target, input, request_id, permit).await;
+    let mut outcome = run_admitted(shared, target, slot, input, request_id, permit).await;
     outcome.timings.admission_us = micros_since(waited);
     outcome.after_deps(deps_us)
 }
@@ -151,6 +151,7 @@ pub(crate) async fn run(
 pub(crate) async fn run_admitted(
     shared: &Arc<Shared>,
     target: &crate::routing::Target,
+    slot: &FunctionSlot,
     input: &CallInput<'_>,
     request_id: &str,
     permit: crate::pool::Permit,
@@ -202,7 +203,7 @@ pub(crate) async fn run_admitted(
         timeout: Duration::from_millis(policy.timeout_ms),
         idempotent,
     };
-    let (frame, socket_index) = backend::call(shared, target, &call).await;
+    let (frame, socket_index) = backend::call(shared, target, slot, &call).await;
     let runtime_us = micros_since(started);
     // Free the slot before the reply is parsed and the response built.
     drop(permit);

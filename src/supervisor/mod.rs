@@ -73,6 +73,8 @@ pub struct DaemonHandle {
     pub index: usize,
     pid: AtomicU32,
     restarts: AtomicU32,
+    /// How it last ended (the status text) and when (epoch seconds); `None` before that.
+    last_exit: Mutex<Option<(String, f64)>>,
     /// CPU use in hundredths of a percent of one core, sampled by [`crate::usage`].
     cpu_centi: AtomicU32,
     rss_bytes: std::sync::atomic::AtomicU64,
@@ -106,6 +108,42 @@ impl DaemonHandle {
 
     pub fn restarts(&self) -> u32 {
         self.restarts.load(Ordering::Relaxed)
+    }
+
+    /// How the daemon last ended and when (epoch seconds), if it ever did.
+    pub fn last_exit(&self) -> Option<(String, f64)> {
+        self.last_exit.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn new(runtime: RuntimeKind, index: usize) -> DaemonHandle {
+        DaemonHandle {
+            runtime,
+            index,
+            pid: AtomicU32::new(0),
+            restarts: AtomicU32::new(0),
+            last_exit: Mutex::new(None),
+            cpu_centi: AtomicU32::new(0),
+            rss_bytes: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+/// A daemon started for one function alone (see [`crate::isolation`]): kept alive with the
+/// same restart loop as the shared ones until [`Dedicated::stop`].
+pub struct Dedicated {
+    pub handle: Arc<DaemonHandle>,
+    shutdown: watch::Sender<bool>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Dedicated {
+    /// Stop the daemon (and its process group) and wait until it is gone.
+    pub async fn stop(&self) {
+        let _ = self.shutdown.send(true);
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
 }
 
@@ -147,16 +185,7 @@ impl<L: Launcher> Supervisor<L> {
     ) -> Self {
         let daemons = specs
             .iter()
-            .map(|spec| {
-                Arc::new(DaemonHandle {
-                    runtime: spec.runtime,
-                    index: spec.index,
-                    pid: AtomicU32::new(0),
-                    restarts: AtomicU32::new(0),
-                    cpu_centi: AtomicU32::new(0),
-                    rss_bytes: std::sync::atomic::AtomicU64::new(0),
-                })
-            })
+            .map(|spec| Arc::new(DaemonHandle::new(spec.runtime, spec.index)))
             .collect();
         Supervisor {
             launcher,
@@ -214,6 +243,7 @@ impl<L: Launcher> Supervisor<L> {
                         spec: spec.clone(),
                         handle: handle.clone(),
                         sockets: self.sockets.iter().find(|s| s.kind == rt).cloned(),
+                        socket_i: spec.index - 1,
                         ctx: self.ctx.clone(),
                         shutdown: shutdown.subscribe(),
                     };
@@ -229,6 +259,50 @@ impl<L: Launcher> Supervisor<L> {
             reports.push(StartReport { runtime, index, result });
         }
         reports
+    }
+
+    /// Start a daemon of `runtime` for one function alone, on its own `socket` (health is
+    /// kept in `sockets`, whose only socket it is). `index` numbers it after the shared
+    /// daemons in events. `None` when the engine does not start that runtime's daemons (its
+    /// sockets were given with `FN_RUNTIME_SOCKETS`).
+    pub fn dedicated(
+        &self,
+        runtime: RuntimeKind,
+        index: usize,
+        socket: PathBuf,
+        sockets: Arc<RuntimeSockets>,
+    ) -> Option<Dedicated> {
+        let base = self.specs.iter().find(|s| s.runtime == runtime)?;
+        let mut spec = base.clone();
+        spec.index = index;
+        // The daemon program takes its socket as the last argument (docs/protocol.md).
+        if let Some(last) = spec.args.last_mut() {
+            *last = socket.clone().into_os_string();
+        }
+        spec.socket = socket;
+        for (k, v) in &mut spec.env {
+            if k == "FN_SOCKET_INDEX" {
+                *v = index.to_string();
+            }
+        }
+        let handle = Arc::new(DaemonHandle::new(runtime, index));
+        let (shutdown, _) = watch::channel(false);
+        let keeper = Keeper {
+            launcher: self.launcher.clone(),
+            spec,
+            handle: handle.clone(),
+            sockets: Some(sockets),
+            socket_i: 0,
+            ctx: self.ctx.clone(),
+            shutdown: shutdown.subscribe(),
+        };
+        let (first, _) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(keeper.run(first));
+        Some(Dedicated {
+            handle,
+            shutdown,
+            task: Mutex::new(Some(task)),
+        })
     }
 
     /// Stop `runtime`'s daemons (and their process groups) and wait until they are gone. Its
@@ -270,6 +344,8 @@ struct Keeper<L: Launcher> {
     spec: DaemonSpec,
     handle: Arc<DaemonHandle>,
     sockets: Option<Arc<RuntimeSockets>>,
+    /// Its socket's position in `sockets`.
+    socket_i: usize,
     ctx: SupervisorCtx,
     shutdown: watch::Receiver<bool>,
 }
@@ -333,6 +409,8 @@ impl<L: Launcher> Keeper<L> {
                     (0, message)
                 }
             };
+            *self.handle.last_exit.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((status.1.clone(), crate::clock::epoch_secs()));
             let delay = backoff.on_exit(started.elapsed());
             self.ctx.events.emit(EngineEvent::DaemonExited {
                 runtime,
@@ -352,7 +430,7 @@ impl<L: Launcher> Keeper<L> {
 
     fn mark(&self, up: bool, reason: &str) {
         if let Some(sockets) = &self.sockets {
-            let i = self.spec.index - 1;
+            let i = self.socket_i;
             let result = if up { Ok(()) } else { Err(reason) };
             if sockets.observe(i, result, crate::clock::epoch_secs()) {
                 self.ctx.events.emit(EngineEvent::SocketHealth {

@@ -21,6 +21,7 @@ mod pool;
 mod reload;
 mod routing;
 mod runtimes;
+mod sandbox;
 mod schedules;
 mod secrets;
 mod supervisor;

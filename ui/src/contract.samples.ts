@@ -52,6 +52,7 @@ export const healthSample: Health = {
         "name": "blog/[...slug].js",
         "key": "node/blog/[...slug].js@default",
         "state": "cold",
+        "strict_fs": true,
         "worker_pool": {
           "enabled": false,
           "min_warm": 0,
@@ -75,6 +76,7 @@ export const healthSample: Health = {
         "name": "bytes.js",
         "key": "node/bytes.js@default",
         "state": "cold",
+        "strict_fs": true,
         "worker_pool": {
           "enabled": false,
           "min_warm": 0,
@@ -98,6 +100,7 @@ export const healthSample: Health = {
         "name": "clock",
         "key": "node/clock@default",
         "state": "cold",
+        "strict_fs": true,
         "worker_pool": {
           "enabled": false,
           "min_warm": 0,
@@ -121,6 +124,7 @@ export const healthSample: Health = {
         "name": "counter",
         "key": "node/counter@default",
         "state": "cold",
+        "strict_fs": true,
         "worker_pool": {
           "enabled": false,
           "min_warm": 0,
@@ -144,6 +148,7 @@ export const healthSample: Health = {
         "name": "counter",
         "key": "node/counter@v2",
         "state": "cold",
+        "strict_fs": true,
         "worker_pool": {
           "enabled": false,
           "min_warm": 0,
@@ -167,6 +172,7 @@ export const healthSample: Health = {
         "name": "debug/whoami.js",
         "key": "node/debug/whoami.js@default",
         "state": "warm",
+        "strict_fs": true,
         "worker_pool": {
           "enabled": false,
           "min_warm": 0,
@@ -191,6 +197,7 @@ export const healthSample: Health = {
         "name": "page.js",
         "key": "node/page.js@default",
         "state": "cold",
+        "strict_fs": true,
         "worker_pool": {
           "enabled": false,
           "min_warm": 0,
@@ -214,6 +221,7 @@ export const healthSample: Health = {
         "name": "shop/handler.js",
         "key": "node/shop/handler.js@default",
         "state": "cold",
+        "strict_fs": true,
         "worker_pool": {
           "enabled": false,
           "min_warm": 0,
@@ -237,6 +245,7 @@ export const healthSample: Health = {
         "name": "text.js",
         "key": "node/text.js@default",
         "state": "cold",
+        "strict_fs": true,
         "worker_pool": {
           "enabled": false,
           "min_warm": 0,
@@ -260,6 +269,7 @@ export const healthSample: Health = {
         "name": "time.js",
         "key": "node/time.js@default",
         "state": "cold",
+        "strict_fs": true,
         "worker_pool": {
           "enabled": false,
           "min_warm": 0,
@@ -283,6 +293,7 @@ export const healthSample: Health = {
         "name": "users/index.js",
         "key": "node/users/index.js@default",
         "state": "cold",
+        "strict_fs": true,
         "worker_pool": {
           "enabled": false,
           "min_warm": 0,
@@ -306,6 +317,7 @@ export const healthSample: Health = {
         "name": "docs/[[...page]].py",
         "key": "python/docs/[[...page]].py@default",
         "state": "cold",
+        "strict_fs": true,
         "worker_pool": {
           "enabled": false,
           "min_warm": 0,
@@ -329,6 +341,7 @@ export const healthSample: Health = {
         "name": "get.conflict.py",
         "key": "python/get.conflict.py@default",
         "state": "cold",
+        "strict_fs": true,
         "worker_pool": {
           "enabled": false,
           "min_warm": 0,
@@ -352,6 +365,7 @@ export const healthSample: Health = {
         "name": "greet.py",
         "key": "python/greet.py@default",
         "state": "cold",
+        "strict_fs": true,
         "worker_pool": {
           "enabled": false,
           "min_warm": 0,
@@ -375,6 +389,7 @@ export const healthSample: Health = {
         "name": "hello.py",
         "key": "python/hello.py@default",
         "state": "warm",
+        "strict_fs": true,
         "worker_pool": {
           "enabled": false,
           "min_warm": 0,
@@ -399,6 +414,7 @@ export const healthSample: Health = {
         "name": "legacy/ping.py",
         "key": "python/legacy/ping.py@default",
         "state": "cold",
+        "strict_fs": true,
         "worker_pool": {
           "enabled": false,
           "min_warm": 0,
@@ -422,6 +438,7 @@ export const healthSample: Health = {
         "name": "pixel.py",
         "key": "python/pixel.py@default",
         "state": "cold",
+        "strict_fs": true,
         "worker_pool": {
           "enabled": false,
           "min_warm": 0,
@@ -445,6 +462,7 @@ export const healthSample: Health = {
         "name": "post.users.py",
         "key": "python/post.users.py@default",
         "state": "cold",
+        "strict_fs": true,
         "worker_pool": {
           "enabled": false,
           "min_warm": 0,
@@ -468,6 +486,7 @@ export const healthSample: Health = {
         "name": "settings/handler.py",
         "key": "python/settings/handler.py@default",
         "state": "cold",
+        "strict_fs": true,
         "worker_pool": {
           "enabled": false,
           "min_warm": 0,
@@ -491,6 +510,7 @@ export const healthSample: Health = {
         "name": "teapot.py",
         "key": "python/teapot.py@default",
         "state": "cold",
+        "strict_fs": true,
         "worker_pool": {
           "enabled": false,
           "min_warm": 0,
@@ -514,6 +534,7 @@ export const healthSample: Health = {
         "name": "tools",
         "key": "python/tools@default",
         "state": "cold",
+        "strict_fs": true,
         "worker_pool": {
           "enabled": false,
           "min_warm": 0,
@@ -537,6 +558,7 @@ export const healthSample: Health = {
         "name": "users/[id].py",
         "key": "python/users/[id].py@default",
         "state": "cold",
+        "strict_fs": true,
         "worker_pool": {
           "enabled": false,
           "min_warm": 0,

@@ -313,6 +313,16 @@ export class Store {
   apply(e: EngineEvent) {
     const s = this.state;
     const now = Date.now() / 1000;
+    // A function's own daemon (crash isolation) is not one of its runtime's sockets: its events
+    // only refresh the snapshot, whose health lists it under the function.
+    if (
+      (e.type === 'daemon_started' || e.type === 'daemon_ready' || e.type === 'daemon_exited' || e.type === 'socket_health') &&
+      s.health?.runtimes[e.runtime] &&
+      !s.health.runtimes[e.runtime]!.sockets.some((sk) => sk.index === e.index)
+    ) {
+      this.scheduleResync(false);
+      return;
+    }
     switch (e.type) {
       case 'phase':
         s.phase = e.phase;

@@ -472,4 +472,43 @@ describe('console in a browser', () => {
       await stopEngine(other.engine);
     }
   });
+
+  test('health shows the sandbox of every function and names a crashing one', async () => {
+    const dir = join(tmp, 'isolation');
+    for (const f of ['py', 'py-open', 'crash', 'healthy']) cpSync(join(ROOT, 'fixtures/sandbox', f), join(dir, f), { recursive: true });
+    const other = await startEngine(dir, join(tmp, 'sock4'));
+    const p3 = await ctx.newPage();
+    const row = (key) => p3.locator(`[data-testid=isolation-row][data-key="${key}"]`);
+    try {
+      // The first call takes the shared python daemon down and isolates its function; later
+      // calls end its own daemon.
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        await fetch(`${other.base}/crash`).catch(() => {});
+        const h = await (await fetch(`${other.base}/_fn/health`)).json();
+        const crash = h.functions.states.find((f) => f.name === 'crash');
+        if (crash?.isolation?.state === 'crashing' && crash.isolation.last_exit) break;
+        assert.ok(Date.now() < deadline, `crash never shown as crashing: ${JSON.stringify(crash)}`);
+        await sleep(300);
+      }
+      // The shared daemon is back after that first crash: the healthy function answers again.
+      for (;;) {
+        if ((await fetch(`${other.base}/healthy`)).status === 200) break;
+        assert.ok(Date.now() < deadline + 15_000, 'the shared python daemon never came back');
+        await sleep(200);
+      }
+      await p3.goto(`${other.base}/console/#health`);
+      await p3.locator('[data-testid=isolation-row][data-key="python/crash@default"][data-state=crashing]').waitFor();
+      assert.match(await row('python/crash@default').innerText(), /crashing[\s\S]*exit status: 3/);
+      assert.ok(await p3.locator('[data-testid=crashing-count]').count(), 'the panel counts the crashing function');
+      assert.equal(await row('python/healthy@default').getAttribute('data-state'), 'shared');
+      assert.equal(await row('python/py@default').getAttribute('data-strict'), 'true');
+      assert.equal(await row('python/py-open@default').getAttribute('data-strict'), 'false');
+      // A function's own daemon is not shown as a socket of the runtime.
+      assert.equal(await p3.locator('[data-testid=socket-row][data-runtime=python]').count(), 1);
+    } finally {
+      await p3.close();
+      await stopEngine(other.engine);
+    }
+  });
 });

@@ -3,6 +3,7 @@ import { useApp } from '../ctx';
 import type { RuntimeKind, RuntimeState } from '../contract';
 import { fmtAgo, fmtBytes, INSTALL_HINT } from '../format';
 import type { SocketState, WorkEntry } from '../store';
+import { IsolationPanel } from './isolation';
 
 export function HealthView() {
   const { state } = useApp();
@@ -88,6 +89,7 @@ export function HealthView() {
           </ul>
         </section>
       )}
+      <IsolationPanel />
       <section class="panel">
         <h3>Engine</h3>
         <dl class="facts">
