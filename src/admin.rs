@@ -155,7 +155,15 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
     let get = matches!(parts.method, Method::GET | Method::HEAD);
     if matches!(path, "/_fn/health" | "/system/metrics") {
         return if get {
-            json_response(StatusCode::OK, &health_snapshot(shared))
+            let h = health_snapshot(shared);
+            // `?probe=1` (Kubernetes probes, docs/deploy.md): 503 while a needed runtime is down.
+            let down = crate::k8s::wants_probe(parts.uri.query()) && h.runtimes.values().any(|r| !r.health.up);
+            let status = if down {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::OK
+            };
+            json_response(status, &h)
         } else {
             only_get(path)
         };
@@ -204,6 +212,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
             | "/_fn/packs"
             | "/_fn/schedules"
             | "/_fn/schedules/run"
+            | "/_fn/export/k8s"
     ) || path == "/_fn/requests"
         || path.starts_with("/_fn/requests/")
         || path == "/_fn/tests"
@@ -257,6 +266,8 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
         ("/_fn/schedules", &Method::GET) => json_response(StatusCode::OK, &shared.scheduler.snapshot(shared)),
         ("/_fn/schedules/run", &Method::POST) => crate::scheduler::run_now_endpoint(shared, &parts).await,
         ("/_fn/schedules/run", _) => Failure::MethodNotAllowed { allow: "POST".into() }.into_response(),
+        ("/_fn/export/k8s", &Method::POST) => crate::k8s::admin_export(settings, body).await,
+        ("/_fn/export/k8s", _) => Failure::MethodNotAllowed { allow: "POST".into() }.into_response(),
         _ if path.starts_with("/_fn/requests") => crate::inspect::admin::handle(shared, &parts, body).await,
         _ if path.starts_with("/_fn/tests") => crate::inspect::saved::handle(shared, &parts).await,
         _ => only_get(path),

@@ -21,7 +21,7 @@ use std::process::ExitCode;
     after_help = "Environment: FN_HOST_PORT, FN_RUNTIMES (e.g. python,node), FN_RUNTIME_DAEMONS (node=3,python=2),\n\
         FN_PYTHON_BIN, FN_NODE_BIN, FN_HEALTH_INTERVAL, FN_SOCKET_BASE_DIR, FN_HOT_RELOAD, FN_FORCE_URL,\n\
         FN_DEFAULT_TIMEOUT_MS, FN_DEFAULT_MAX_CONCURRENCY, FN_DEFAULT_MAX_BODY_BYTES, FN_PUBLIC_BASE_URL,\n\
-        FN_RUNTIME_LOG_FILE, FN_LOG_DIR."
+        FN_RUNTIME_LOG_FILE, FN_LOG_DIR, FN_LOG_FORMAT (json: one JSON object per line on stdout)."
 )]
 pub struct Cli {
     /// Project config file to read instead of ./fastfn.json
@@ -140,6 +140,38 @@ pub enum Command {
     },
     /// Print the version
     Version,
+    /// Write the project out for another platform (Kubernetes: `fastfn export k8s --out DIR`)
+    Export {
+        #[command(subcommand)]
+        target: ExportTarget,
+    },
+    /// Install every function's dependencies now and exit (an image build step; exit 1 when
+    /// one fails)
+    Prepare {
+        /// Project or functions folder
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExportTarget {
+    /// A Containerfile, Kubernetes manifests and a kustomization (docs/deploy.md)
+    K8s {
+        /// Project or functions folder (default: the current folder)
+        dir: Option<PathBuf>,
+        /// Folder to write (a build context: the project copy, the binary, the manifests)
+        #[arg(long, short)]
+        out: PathBuf,
+        /// App name for the Kubernetes objects [default: the project folder's name]
+        #[arg(long)]
+        name: Option<String>,
+        /// Image reference in the manifests [default: <name>:latest]
+        #[arg(long)]
+        image: Option<String>,
+        /// Replace the files of an earlier export in a non-empty --out folder
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -165,11 +197,20 @@ const NATIVE_ONLY: &str =
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("FN_LOG").unwrap_or_else(|_| "fastfn=info".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .without_time()
-        .init();
+    if json_logs() {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_target(false)
+            .with_writer(std::io::stdout)
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_target(false)
+            .without_time()
+            .init();
+    }
     if cli.version {
         println!("FastFN {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
@@ -189,6 +230,25 @@ pub fn main() -> ExitCode {
         }
         Command::Init { name, runtime } => init(&name, &runtime),
         Command::Test { dir } => crate::inspect::saved::cli(dir, config),
+        Command::Export {
+            target:
+                ExportTarget::K8s {
+                    dir,
+                    out,
+                    name,
+                    image,
+                    force,
+                },
+        } => crate::k8s::cli_export(crate::k8s::Options {
+            dir,
+            config_file: config,
+            out,
+            name,
+            image,
+            binary: None,
+            force,
+        }),
+        Command::Prepare { dir } => crate::k8s::cli_prepare(dir, config),
         Command::Doctor {
             sub:
                 Some(DoctorCommand::Domains {
@@ -294,26 +354,100 @@ fn run_engine(serve: ServeArgs, config: Option<PathBuf>, hot_reload: Option<bool
             }
         };
         let stop = shutdown_signal();
-        print_summary(&engine);
+        let json = json_logs();
+        if json {
+            json_line("info", "serving", summary_json(&engine));
+        } else {
+            print_summary(&engine);
+        }
         let mut events = engine.events().subscribe();
         let book = engine.clone();
         let printer = tokio::spawn(async move {
             while let Ok(ev) = events.recv().await {
-                print_event(&ev);
+                if json {
+                    json_line(event_level(&ev), "event", serde_json::json!({ "event": ev }));
+                } else {
+                    print_event(&ev);
+                }
                 if let Some(line) = error_line(&ev) {
                     book.logs().error(&line);
                 }
             }
         });
         stop.await;
-        eprintln!("stopping…");
+        if json {
+            json_line("info", "stopping", serde_json::json!({}));
+        } else {
+            eprintln!("stopping…");
+        }
         engine.stop().await;
+        if json {
+            json_line("info", "stopped", serde_json::json!({}));
+        }
         printer.abort();
         ExitCode::SUCCESS
     });
     // A Lua call stuck in a long C function holds a blocking thread: do not wait for it.
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
     code
+}
+
+/// `FN_LOG_FORMAT=json`: one JSON object per line on stdout (summary, engine events, the
+/// engine's own messages) for log collectors; anything else keeps the human lines.
+fn json_logs() -> bool {
+    std::env::var("FN_LOG_FORMAT").is_ok_and(|v| v.trim().eq_ignore_ascii_case("json"))
+}
+
+/// One JSON log line: `ts` (Unix seconds), `level`, `msg`, then `fields`' own keys.
+fn json_line(level: &str, msg: &str, fields: serde_json::Value) {
+    let mut line = serde_json::json!({ "ts": crate::clock::epoch_secs(), "level": level, "msg": msg });
+    if let (Some(l), serde_json::Value::Object(f)) = (line.as_object_mut(), fields) {
+        l.extend(f);
+    }
+    println!("{line}");
+}
+
+fn event_level(ev: &EngineEvent) -> &'static str {
+    match ev {
+        EngineEvent::DaemonExited { .. } | EngineEvent::DaemonFailed { .. } => "warn",
+        EngineEvent::Reload { ok: false, .. } | EngineEvent::DepsFailed { .. } => "error",
+        EngineEvent::SocketHealth { up: false, .. } => "warn",
+        _ => "info",
+    }
+}
+
+/// The startup summary as data.
+fn summary_json(engine: &Engine) -> serde_json::Value {
+    let s = engine.settings();
+    let served = engine.served();
+    let routes: Vec<serde_json::Value> = served
+        .discovery
+        .routes
+        .routes()
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "methods": methods_text(r.methods),
+                "pattern": r.pattern,
+                "runtime": r.target.runtime.name(),
+                "entry": r.target.entry,
+            })
+        })
+        .collect();
+    let missing: std::collections::BTreeMap<String, String> = engine
+        .missing_runtimes()
+        .iter()
+        .map(|(rt, why)| (rt.to_string(), why.to_string()))
+        .collect();
+    serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "functions_root": s.functions_root,
+        "addr": engine.addr().to_string(),
+        "routes": routes,
+        "runtimes_missing": missing,
+        "warnings": served.discovery.warnings,
+        "errors": served.discovery.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    })
 }
 
 /// The gateway mostly waits on sockets while the daemons burn CPU, so by default it takes half

@@ -31,5 +31,6 @@ pub mod supervisor;
 pub use engine::{Engine, StartError};
 pub mod cli;
 pub mod doctor;
+pub mod k8s;
 pub mod usage;
 pub mod watch;

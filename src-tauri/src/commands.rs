@@ -196,3 +196,24 @@ pub async fn open_file(app: AppHandle, state: State<'_, AppState>, path: String)
         .map_err(|e| UiError::new("file.open_failed", e.to_string()))?;
     Ok(file.display().to_string())
 }
+
+/// "Export for Kubernetes": what `POST /_fn/export/k8s` does, for the project being served.
+#[tauri::command]
+pub async fn export_k8s(
+    state: State<'_, AppState>,
+    out: String,
+    name: Option<String>,
+    image: Option<String>,
+    force: Option<bool>,
+) -> Result<fastfn::k8s::K8sExport> {
+    let settings = engine(&state).await?.settings().clone();
+    let blank = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+    let (name, image) = (blank(name), blank(image));
+    // Reads and copies the project: off the async workers.
+    tokio::task::spawn_blocking(move || {
+        fastfn::k8s::export_served(&settings, PathBuf::from(out), name, image, force.unwrap_or(false))
+    })
+    .await
+    .map_err(|_| UiError::new("export.io", "the export stopped"))?
+    .map_err(|e| UiError::new(e.code(), e.to_string()))
+}

@@ -173,6 +173,7 @@ fn main() {
             commands::recent_projects,
             commands::current_project,
             commands::open_file,
+            commands::export_k8s,
         ])
         .setup(move |app| {
             let config_dir = app.path().app_config_dir()?;

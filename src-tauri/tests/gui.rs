@@ -724,7 +724,33 @@ async fn scenario(c: &Client, launched_at: Instant) -> Result<()> {
         bail!("env view: API_KEY secret={secret}, value on the page: {leaked}");
     }
 
-    // 7. Schedules: the weekly schedule with its next run, "Run now", and keep-warm pings.
+    // 7. Export for Kubernetes: the `export_k8s` command writes the served project out (the
+    // `fastfn` binary beside the app goes into the build context).
+    let out = std::env::temp_dir().join(format!("fastfn-gui-export-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    click_tab(c, "export").await?;
+    set_field(c, "export-out", &out.display().to_string()).await?;
+    c.find(Locator::Css("[data-testid=export-run]")).await?.click().await?;
+    let done = until("the export listed", Duration::from_secs(60), || async {
+        let v = js(
+            c,
+            "const d = document.querySelector('[data-testid=export-done]');
+             const e = document.querySelector('[data-testid=export-error]');
+             return d ? d.textContent : (e ? 'error: ' + e.textContent : null)",
+            vec![],
+        )
+        .await?;
+        Ok(v.as_str().map(str::to_string))
+    })
+    .await?;
+    let written = out.join("deployment.yaml").is_file() && out.join("fastfn").is_file();
+    let _ = std::fs::remove_dir_all(&out);
+    if !done.contains("kustomization.yaml") || !written {
+        bail!("export: {done} (files written: {written})");
+    }
+    screenshot(c, "export.png").await?;
+
+    // 8. Schedules: the weekly schedule with its next run, "Run now", and keep-warm pings.
     click_tab(c, "schedules").await?;
     let row = "[data-testid=schedule-row][data-key*=weekly]";
     until(

@@ -17,6 +17,7 @@ mod handlers;
 mod health;
 mod inspect;
 mod jobs;
+mod k8s;
 mod pool;
 mod reload;
 mod routing;

@@ -6,6 +6,7 @@ import { HealthView } from './views/health';
 import { JobsView } from './views/jobs';
 import { LogsView } from './views/logs';
 import { QueuesView } from './views/queues';
+import { ExportView } from './views/export';
 import { ReloadsView } from './views/reloads';
 import { RequestsView } from './views/requests';
 import { SchedulesView } from './views/schedules';
@@ -22,6 +23,7 @@ const TABS = [
   ['logs', 'Logs'],
   ['reloads', 'Reloads'],
   ['env', 'Env'],
+  ['export', 'Export'],
 ] as const;
 type Tab = (typeof TABS)[number][0];
 
@@ -285,6 +287,7 @@ export function App() {
         {tab === 'reloads' && <ReloadsView />}
         {tab === 'jobs' && <JobsView />}
         {tab === 'env' && <EnvView />}
+        {tab === 'export' && <ExportView />}
       </main>
     </div>
   );

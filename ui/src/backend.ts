@@ -22,6 +22,15 @@ import type {
   SchedulesSnapshot,
   SendResult,
 } from './contract';
+import type { K8sExport } from './bindings/K8sExport';
+
+/** What "Export for Kubernetes" asks for (`fastfn export k8s`; docs/deploy.md). */
+export interface K8sExportRequest {
+  out: string;
+  name?: string;
+  image?: string;
+  force?: boolean;
+}
 
 export interface LogQuery {
   runtime?: RuntimeKind;
@@ -68,6 +77,8 @@ export interface Backend {
   openFile(path: string): Promise<boolean>;
   onProjectChanged(cb: (p: Project | null) => void): () => void;
   onEngineError(cb: (e: EngineError) => void): () => void;
+  /** Writes the served project's Containerfile and manifests into `out` (absolute). */
+  exportK8s(req: K8sExportRequest): Promise<K8sExport>;
 }
 
 async function getJson<T>(url: string, init?: RequestInit): Promise<T> {
@@ -185,6 +196,17 @@ export class HttpBackend implements Backend {
       headers: { 'X-Fn-Request': '1' },
     });
   }
+  async exportK8s(req: K8sExportRequest) {
+    const resp = await fetch(`${this.base}/_fn/export/k8s`, {
+      method: 'POST',
+      headers: { 'X-Fn-Request': '1', 'Content-Type': 'application/json' },
+      body: JSON.stringify(req),
+      cache: 'no-store',
+    });
+    const body = await resp.json().catch(() => ({}));
+    if (!resp.ok) throw new Error(body.message ?? `HTTP ${resp.status}`);
+    return body as K8sExport;
+  }
   subscribe(onEvent: (e: EngineEvent) => void, onConnected: (up: boolean) => void) {
     const es = new EventSource(`${this.base}/_fn/events`);
     es.onopen = () => onConnected(true);
@@ -278,6 +300,15 @@ export class TauriBackend implements Backend {
   }
   runSchedule(key: string) {
     return invoke<RunNowResult>('run_schedule', { key });
+  }
+  async exportK8s(req: K8sExportRequest) {
+    try {
+      return await invoke<K8sExport>('export_k8s', { ...req });
+    } catch (e) {
+      // Commands fail with `{code, message}`.
+      const m = (e as { message?: string })?.message;
+      throw new Error(m ?? String(e));
+    }
   }
   subscribe(onEvent: (e: EngineEvent) => void, onConnected: (up: boolean) => void) {
     const un = later(listen<EngineEvent>('engine-event', (e) => onEvent(e.payload)));

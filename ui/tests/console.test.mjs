@@ -371,7 +371,8 @@ describe('console in a browser', () => {
     await page.locator('[data-testid=tab-requests]').click();
     const resp = await fetch(`${base}/hello?name=ada`);
     assert.equal(resp.status, 200);
-    const row = page.locator('[data-testid=request-row][data-path="/hello"]').first();
+    // The HTTP call, not a job run of the same function (the Jobs test's jobs may still run).
+    const row = page.locator('[data-testid=request-row][data-path="/hello"][data-trigger=http]').first();
     await row.waitFor();
     await row.click();
     const panel = page.locator('[data-testid=request-detail] [data-testid=replay-panel]');
@@ -386,7 +387,7 @@ describe('console in a browser', () => {
     const stages = await diff.locator('[data-testid=diff-stages] tbody tr').count();
     assert.equal(stages, 7, 'each stage before and after');
     // The replay is in the log too, as a request of its own.
-    await page.locator('[data-testid=request-row][data-path="/hello"]').nth(1).waitFor();
+    await page.locator('[data-testid=request-row][data-path="/hello"][data-trigger=http]').nth(1).waitFor();
     await diff.scrollIntoViewIfNeeded();
     mkdirSync(dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT.replace('console.png', 'inspector.png') });
@@ -420,6 +421,24 @@ describe('console in a browser', () => {
       await p2.close();
       await stopEngine(other.engine);
     }
+  });
+
+  test('Export for Kubernetes writes the served project, then refuses a non-empty folder', async () => {
+    const out = join(tmp, 'k8s-export');
+    await page.locator('[data-testid=tab-export]').click();
+    await page.locator('[data-testid=export-out]').fill(out);
+    await page.locator('[data-testid=export-name]').fill('demo-app');
+    await page.locator('[data-testid=export-run]').click();
+    const done = page.locator('[data-testid=export-done]');
+    await done.waitFor();
+    const text = await done.innerText();
+    for (const f of ['Containerfile', 'deployment.yaml', 'kustomization.yaml']) {
+      assert.ok(text.includes(f), `${f} listed: ${text}`);
+      assert.ok(existsSync(join(out, f)), `${f} written`);
+    }
+    assert.match(text, /podman build -t demo-app:latest/);
+    await page.locator('[data-testid=export-run]').click();
+    await page.locator('[data-testid=export-error]', { hasText: 'not empty' }).waitFor();
   });
 
   test('a runtime no route uses shows as not needed, not down', async () => {

@@ -536,6 +536,7 @@ export function RequestsView() {
                   data-path={r.path}
                   data-status={r.status}
                   data-reason={r.reason}
+                  data-trigger={r.trigger ?? 'http'}
                   class={r.id === selected ? 'selected' : undefined}
                   onClick={() => setSelected(r.id === selected ? null : r.id)}
                 >
