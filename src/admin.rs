@@ -226,6 +226,8 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
             | "/_fn/resolve"
             | "/_fn/daemons/kill"
             | "/_fn/packs"
+            | "/_fn/schedules"
+            | "/_fn/schedules/run"
             | "/_fn/export/k8s"
             | "/_fn/dashboard"
     ) || path == "/_fn/requests"
@@ -283,6 +285,9 @@ pub(crate) async fn handle(shared: &Arc<Shared>, parts: Parts, body: Incoming, r
             .await
             .unwrap_or_else(Failure::into_response),
         ("/_fn/invoke", _) => Failure::MethodNotAllowed { allow: "POST".into() }.into_response(),
+        ("/_fn/schedules", &Method::GET) => json_response(StatusCode::OK, &shared.scheduler.snapshot(shared)),
+        ("/_fn/schedules/run", &Method::POST) => crate::scheduler::run_now_endpoint(shared, &parts).await,
+        ("/_fn/schedules/run", _) => Failure::MethodNotAllowed { allow: "POST".into() }.into_response(),
         ("/_fn/export/k8s", &Method::POST) => crate::k8s::admin_export(settings, body).await,
         ("/_fn/export/k8s", _) => Failure::MethodNotAllowed { allow: "POST".into() }.into_response(),
         _ if path.starts_with("/_fn/requests") => crate::inspect::admin::handle(shared, &parts, body).await,
@@ -815,6 +820,10 @@ pub struct FunctionState {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub warm_at: Option<f64>,
+    /// Keep-warm pings of this function (absent without `keep_warm`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub keep_warm: Option<crate::scheduler::KeepWarmView>,
 }
 
 /// Totals over `functions.states`.
@@ -950,6 +959,7 @@ pub(crate) fn health_snapshot(shared: &Shared) -> Health {
             summary.cold += 1;
         }
         summary.pool_enabled += wp.enabled as u64;
+        summary.keep_warm_enabled += target.policy.keep_warm.is_some() as u64;
         summary.pool_active += stats.active;
         summary.pool_queued += stats.queued;
         summary.pool_queue_drops += stats.overflow_drops + stats.timeout_drops;
@@ -995,6 +1005,10 @@ pub(crate) fn health_snapshot(shared: &Shared) -> Health {
                 },
             },
             warm_at: slot.warm_at_ms().map(|ms| ms as f64 / 1000.0),
+            keep_warm: target
+                .policy
+                .keep_warm
+                .map(|kw| shared.scheduler.keep_warm_of(&slot.key, &kw)),
         });
     }
     let routes = &served.discovery.routes;
@@ -1257,6 +1271,16 @@ fn internal_paths() -> Map<String, Value> {
     paths.insert(
         "/_fn/logs".into(),
         json!({"get": op("internal_logs_get", "Read gateway and runtime logs", logs_params)}),
+    );
+    paths.insert(
+        "/_fn/schedules".into(),
+        json!({"get": op("internal_schedules_get", "Scheduler snapshot (enabled schedules + state)", json!({}))}),
+    );
+    let key = json!({"parameters": [{"name": "key", "in": "query", "required": true,
+        "schema": {"type": "string"}, "example": "node/report@default"}]});
+    paths.insert(
+        "/_fn/schedules/run".into(),
+        json!({"post": op("internal_schedules_run_post", "Run a schedule now", key)}),
     );
     crate::jobs::openapi_paths(&mut paths, &op);
     paths
@@ -1608,6 +1632,7 @@ async fn invoke(shared: &Arc<Shared>, body: Incoming, remote: SocketAddr) -> Res
         client_ip: &client_ip,
         params: &params,
         user: context.as_ref(),
+        trigger: None,
     };
     let request_id = shared.next_request_id();
     let started = tokio::time::Instant::now();

@@ -205,6 +205,8 @@ pub struct Shared {
     pub runtime_order: Vec<RuntimeKind>,
     pub events: EventBus,
     pub logs: Arc<LogBook>,
+    /// Schedules and keep-warm pings (`crate::scheduler`).
+    pub scheduler: Arc<crate::scheduler::Scheduler>,
     /// Async jobs (`/_fn/jobs`), read back from their folder at start.
     pub jobs: Arc<crate::jobs::Jobs>,
     /// `event.secrets`, `/_fn/secrets` and output masking.
@@ -555,6 +557,7 @@ impl Engine {
             runtime_order,
             events: events.clone(),
             logs,
+            scheduler: Arc::new(crate::scheduler::Scheduler::new(settings.scheduler.clone())),
             jobs: Arc::new(crate::jobs::Jobs::load(settings.jobs.clone(), &settings.functions_root)),
             secrets: crate::secrets::Secrets::default(),
             lab: crate::lab::Lab::default(),
@@ -614,11 +617,13 @@ impl Engine {
             listener,
             engine.0.shutdown.subscribe(),
         ));
-        engine.0.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend([
-            probe,
-            usage,
-            crate::inspect::saved::spawn_reruns(engine.0.clone()),
-        ]);
+        engine.0.scheduler.restore();
+        let scheduling = crate::scheduler::spawn(&engine.0);
+        engine.0.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend(
+            [probe, usage, crate::inspect::saved::spawn_reruns(engine.0.clone())]
+                .into_iter()
+                .chain(scheduling),
+        );
         if engine.0.jobs.enabled() {
             let jobs = tokio::spawn(crate::jobs::work(engine.0.clone(), engine.0.shutdown.subscribe()));
             engine.0.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(jobs);
@@ -947,6 +952,16 @@ impl Engine {
         crate::admin::catalog(&self.0)
     }
 
+    /// `/_fn/schedules`: schedules and keep-warm entries with their state.
+    pub fn schedules(&self) -> crate::scheduler::SchedulesSnapshot {
+        self.0.scheduler.snapshot(&self.0)
+    }
+
+    /// "Run now" of the schedule `key` (`POST /_fn/schedules/run`): its status and error.
+    pub async fn run_schedule(&self, key: &str) -> Result<(u16, String), crate::scheduler::RunNowError> {
+        self.0.scheduler.run_now(&self.0, key).await
+    }
+
     /// `/_fn/resolve` as JSON: which route would answer `method url`, and why.
     pub async fn resolve(&self, method: &str, url: &str) -> serde_json::Value {
         use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
@@ -964,6 +979,8 @@ impl Engine {
         // Faults never outlive the engine; a running load stops before the gateway drains.
         self.0.lab.shutdown();
         let _ = self.0.shutdown.send(true);
+        // No new scheduled calls; the state as it is now goes to disk.
+        self.0.scheduler.stop();
         drop(self.0.watcher.lock().unwrap_or_else(|p| p.into_inner()).take());
         // Drain: requests in flight finish on live daemons before those are stopped.
         let serving = self.0.serving.lock().unwrap_or_else(|p| p.into_inner()).take();

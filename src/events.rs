@@ -177,7 +177,7 @@ pub struct RequestRecord {
     pub stages: Stages,
     /// Response headers (captured while a dashboard is open; secrets masked).
     pub headers: Vec<(String, String)>,
-    /// What started the call when it was not an HTTP request (`job`).
+    /// What started the call when it was not an HTTP request: `job`, `schedule`, `keep_warm`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub trigger: Option<String>,

@@ -685,6 +685,7 @@ async fn call(shared: &Arc<Shared>, job: &Job, spec: &JobSpec) -> (Option<JobRes
         client_ip: "127.0.0.1",
         params: &params,
         user: spec.context.as_ref(),
+        trigger: None,
     };
     let target = &route.target;
     let was_warm = slot.is_warm();

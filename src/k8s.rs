@@ -550,14 +550,7 @@ impl Plan {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => "{}\n".into(),
             Err(e) => return Err(io(&config_path)(e)),
         };
-        // Discovery's "`schedule` is not supported" is about the engine's own scheduler, which
-        // the pods run without: the export carries schedules as CronJobs (or says why not).
-        let mut warnings: Vec<String> = d
-            .warnings
-            .iter()
-            .filter(|w| !w.contains("`schedule` is not supported"))
-            .cloned()
-            .collect();
+        let mut warnings: Vec<String> = d.warnings.clone();
         if project.join("fastfn.toml").is_file() && !config_path.is_file() {
             warnings.push(
                 "fastfn.toml is copied into the image but the ConfigMap carries fastfn.json only: \

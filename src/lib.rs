@@ -26,6 +26,7 @@ pub mod proxy;
 pub mod rescue;
 pub mod routing;
 pub mod runtime;
+pub mod scheduler;
 pub mod secrets;
 pub mod supervisor;
 

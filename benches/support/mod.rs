@@ -32,6 +32,7 @@ pub fn bench_payload(runtime: RuntimeKind, entry: &str) -> Vec<u8> {
         debug: false,
         worker_pid: 1,
         user: None,
+        trigger: None,
         secrets: None,
     })
 }

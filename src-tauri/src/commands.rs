@@ -92,6 +92,37 @@ pub async fn send_request(
     send::send(addr, method.as_deref().unwrap_or("GET"), &path, &headers, body).await
 }
 
+/// `GET /_fn/schedules`: schedules and keep-warm entries with their state.
+#[tauri::command]
+pub async fn schedules(state: State<'_, AppState>) -> Result<fastfn::scheduler::SchedulesSnapshot> {
+    Ok(engine(&state).await?.schedules())
+}
+
+/// What `run_schedule` (and `POST /_fn/schedules/run`) answers.
+#[derive(Debug, Serialize)]
+pub struct RunNow {
+    pub key: String,
+    pub status: u16,
+    pub error: String,
+    pub ok: bool,
+}
+
+/// "Run now": one run of a schedule, off its timetable.
+#[tauri::command]
+pub async fn run_schedule(state: State<'_, AppState>, key: String) -> Result<RunNow> {
+    let (status, error) = engine(&state)
+        .await?
+        .run_schedule(&key)
+        .await
+        .map_err(|e| UiError::new("schedule.run_refused", e.to_string()))?;
+    Ok(RunNow {
+        ok: status != 0 && status < 400,
+        key,
+        status,
+        error,
+    })
+}
+
 /// What `kill_daemon` (and `POST /_fn/daemons/kill`) answers.
 #[derive(Debug, Serialize)]
 pub struct Killed {

@@ -166,6 +166,8 @@ fn main() {
             commands::logs,
             commands::send_request,
             commands::kill_daemon,
+            commands::schedules,
+            commands::run_schedule,
             commands::open_project,
             commands::pick_project,
             commands::recent_projects,

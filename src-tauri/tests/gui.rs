@@ -152,7 +152,16 @@ async fn reveal(c: &Client, css: &str) -> Result<()> {
     if count(c, css).await? > 0 {
         return Ok(());
     }
-    for tab in ["requests", "routes", "health", "logs", "queues", "reloads", "functions"] {
+    for tab in [
+        "requests",
+        "routes",
+        "health",
+        "logs",
+        "queues",
+        "reloads",
+        "functions",
+        "schedules",
+    ] {
         if click_tab(c, tab).await.is_ok() && count(c, css).await? > 0 {
             return Ok(());
         }
@@ -336,6 +345,17 @@ async fn dashboard_drives_the_engine() {
     std::fs::create_dir_all(project.join("slow")).expect("slow fn");
     std::fs::write(project.join("slow/handler.py"), SLOW_HANDLER).expect("slow fn");
     std::fs::write(project.join("slow/fn.config.json"), SLOW_CONFIG).expect("slow fn");
+    // A weekly schedule (never due during the test: run by "Run now") and keep-warm pings.
+    for name in ["weekly", "warm"] {
+        copy_dir(&repo().join("fixtures/schedules").join(name), &project.join(name)).expect("scheduled fn");
+    }
+    // One ping at start (the function is cold), then none during the test: a request record
+    // every second would re-render the Requests tab while fields are being typed into.
+    std::fs::write(
+        project.join("warm/fn.config.json"),
+        r#"{"keep_warm": {"enabled": true, "ping_every_seconds": 600, "idle_ttl_seconds": 900}}"#,
+    )
+    .expect("keep-warm config");
     let home = tmp.path().join("home");
     let sockets = tmp.path().join("sock");
     std::fs::create_dir_all(&home).expect("home");
@@ -845,6 +865,54 @@ async fn scenario(c: &Client, launched_at: Instant) -> Result<()> {
 
     // 8. Functions: create, edit config and code, see the new answer, delete.
     manage_functions(c, &host_port).await.context("functions")?;
+
+    // 9. Schedules: the weekly schedule with its next run, "Run now", and keep-warm pings.
+    click_tab(c, "schedules").await?;
+    let row = "[data-testid=schedule-row][data-key*=weekly]";
+    until(
+        "the weekly schedule with a next run",
+        Duration::from_secs(20),
+        || async {
+            let next = js(
+                c,
+                "const r = document.querySelector(arguments[0]);
+             return r ? r.querySelector('[data-testid=schedule-next]').textContent : null",
+                vec![json!(row)],
+            )
+            .await?;
+            Ok(next.as_str().filter(|t| *t != "–").map(str::to_string))
+        },
+    )
+    .await?;
+    c.find(Locator::Css(&format!("{row} [data-testid=schedule-run]")))
+        .await
+        .context("Run now")?
+        .click()
+        .await?;
+    until("the run's status 200 in the row", Duration::from_secs(20), || async {
+        let status = js(
+            c,
+            "const r = document.querySelector(arguments[0]);
+             const s = r && r.querySelector('[data-testid=schedule-status]');
+             return s ? s.textContent : null",
+            vec![json!(row)],
+        )
+        .await?;
+        Ok((status.as_str() == Some("200")).then_some(()))
+    })
+    .await?;
+    until("the keep-warm function warm", Duration::from_secs(20), || async {
+        let state = js(
+            c,
+            "const r = document.querySelector('[data-testid=keep-warm-row][data-key*=warm]');
+             return r ? r.querySelector('[data-testid=keep-warm-state]').textContent : null",
+            vec![],
+        )
+        .await?;
+        Ok((state.as_str() == Some("warm")).then_some(()))
+    })
+    .await?;
+    screenshot(c, "schedules.png").await?;
     // Nothing went wrong on the page along the way (an error or a rejection shows a banner).
     let fatal = js(
         c,

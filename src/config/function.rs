@@ -58,6 +58,10 @@ pub struct PolicyOverlay {
     pub worker_pool: Option<WorkerPoolOverlay>,
     /// `invoke.summary/query/body/content_type`, each field inherited on its own.
     pub docs: InvokeDocs,
+    /// `schedule`, inherited whole (the nearest block wins).
+    pub schedule: Option<crate::scheduler::spec::Schedule>,
+    /// `keep_warm`, inherited whole; `Some(None)` is a block that asks for nothing.
+    pub keep_warm: Option<Option<crate::scheduler::spec::KeepWarm>>,
     /// `edge` (the nearest block wins whole).
     pub edge: Option<crate::proxy::EdgePolicy>,
 }
@@ -119,6 +123,8 @@ impl PolicyOverlay {
                     .clone()
                     .or_else(|| self.docs.content_type.clone()),
             },
+            schedule: near.schedule.clone().or_else(|| self.schedule.clone()),
+            keep_warm: near.keep_warm.or(self.keep_warm),
         }
     }
 
@@ -178,6 +184,8 @@ impl PolicyOverlay {
             allow_hosts: self.allow_hosts.clone().unwrap_or_default(),
             strict_fs: self.strict_fs.unwrap_or(project.strict_fs),
             docs: self.docs.clone(),
+            schedule: self.schedule.clone(),
+            keep_warm: self.keep_warm.flatten(),
             edge: self.edge.clone(),
         }
     }
@@ -414,6 +422,27 @@ pub fn parse_fn_config(text: &str, file: &Path) -> Result<FnConfig, ConfigError>
         cfg.overlay.edge = edge;
         cfg.warnings.extend(warning);
     }
+    // A schedule that cannot run (bad cron or zone) is said, not dropped in silence.
+    if let Some(why) = cfg.overlay.schedule.as_ref().and_then(|s| s.invalid.as_ref()) {
+        cfg.warnings.push(format!(
+            "`schedule` cannot run: {why}; the function will not run on a schedule (the function is still served)"
+        ));
+    }
+    // Pings keep the function's runtime warm; there are no per-function instances to count.
+    if let Some(Some(kw)) = cfg.overlay.keep_warm.filter(|k| k.is_some_and(|k| k.min_warm > 1)) {
+        cfg.warnings.push(format!(
+            "`keep_warm.min_warm` {} is not supported: pings keep one instance warm (the function is still served)",
+            kw.min_warm
+        ));
+    }
+    // FastFN runs a schedule only with `enabled: true`; a block without the key is easy to
+    // write by mistake.
+    if get(obj, "schedule").is_some_and(|s| s.is_object() && s.get("enabled").is_none()) {
+        cfg.warnings.push(
+            "`schedule` has no `\"enabled\": true`: the function will not run on a schedule (the function is still served)"
+                .to_string(),
+        );
+    }
     cfg.warnings.extend(unsupported(obj));
     Ok(cfg)
 }
@@ -421,10 +450,17 @@ pub fn parse_fn_config(text: &str, file: &Path) -> Result<FnConfig, ConfigError>
 /// FastFN features this build does not have yet, and what the user loses. Each key present
 /// gets a warning (CLI, `/_fn/health` `warnings`, the dashboard) instead of being ignored in
 /// silence; the function is still served.
-const UNSUPPORTED: [(&str, &str); 3] = [
-    ("schedule", "the function will not run on a schedule"),
-    ("keep_warm", "no keep-warm pings are sent"),
-    ("worker_pool.min_warm", "no workers are kept warm ahead of calls"),
+const UNSUPPORTED: [(&str, &str); 2] = [
+    // No per-function workers here: both keys describe workers this build does not have
+    // (`keep_warm` is the supported way to keep a function warm).
+    (
+        "worker_pool.min_warm",
+        "no workers are kept warm ahead of calls (use `keep_warm` to ping the function)",
+    ),
+    (
+        "worker_pool.idle_ttl_seconds",
+        "there are no per-function workers to reap; runtime daemons stay up while routes use them",
+    ),
 ];
 
 fn unsupported(obj: &serde_json::Map<String, Value>) -> Vec<String> {
@@ -576,6 +612,18 @@ fn parse_overlay(r: &Reader<'_>, obj: &Map<String, Value>) -> Result<PolicyOverl
     if let Some(v) = obj.get("worker_pool") {
         o.worker_pool = Some(parse_worker_pool(r, v)?);
     }
+    let field_error = |(field, message): (String, String)| ConfigError {
+        code: "config.invalid_field",
+        file: r.file.to_path_buf(),
+        field: Some(field),
+        message,
+    };
+    if let Some(v) = obj.get("schedule").filter(|v| !v.is_null()) {
+        o.schedule = Some(crate::scheduler::spec::Schedule::parse(v).map_err(field_error)?);
+    }
+    if let Some(v) = obj.get("keep_warm") {
+        o.keep_warm = Some(crate::scheduler::spec::KeepWarm::parse(v).map_err(field_error)?);
+    }
     if let Some(v) = get(obj, "invoke.summary") {
         o.docs.summary = Some(r.string("invoke.summary", v)?);
     }
@@ -672,8 +720,9 @@ mod tests {
             file,
         )
         .unwrap();
-        // `edge` (src/proxy.rs) and `strict_fs` (the daemons' sandbox) are supported: no warning.
-        assert_eq!(cfg.warnings.len(), 3, "{:?}", cfg.warnings);
+        // `schedule`, `keep_warm` (the schedule is only said to be off), `edge` (src/proxy.rs)
+        // and `strict_fs` (the daemons' sandbox) are supported.
+        assert_eq!(cfg.warnings.len(), 2, "{:?}", cfg.warnings);
         assert!(
             !cfg.warnings
                 .iter()
@@ -681,17 +730,45 @@ mod tests {
             "{:?}",
             cfg.warnings
         );
+        let ttl = parse_fn_config(r#"{"worker_pool": {"idle_ttl_seconds": 600}}"#, file).unwrap();
         assert!(
-            cfg.warnings[0].starts_with("`schedule` is not supported"),
+            ttl.warnings[0].starts_with("`worker_pool.idle_ttl_seconds` is not supported"),
+            "{:?}",
+            ttl.warnings
+        );
+        assert!(
+            cfg.warnings[0].starts_with("`schedule` has no `\"enabled\": true`"),
+            "{:?}",
+            cfg.warnings
+        );
+        assert!(
+            cfg.warnings[1..].iter().all(|w| w.contains("is not supported")),
+            "{:?}",
+            cfg.warnings
+        );
+        assert!(
+            !cfg.warnings.iter().any(|w| w.starts_with("`keep_warm`")),
             "{:?}",
             cfg.warnings
         );
         let quiet = parse_fn_config(
-            r#"{"keep_warm": {"enabled": false}, "strict_fs": false, "worker_pool": {"min_warm": 0}}"#,
+            r#"{"keep_warm": {"enabled": false}, "strict_fs": false, "worker_pool": {"min_warm": 0},
+                "schedule": {"enabled": false, "every_seconds": 5}}"#,
             file,
         )
         .unwrap();
         assert!(quiet.warnings.is_empty(), "{:?}", quiet.warnings);
+        let many = parse_fn_config(r#"{"keep_warm": {"enabled": true, "min_warm": 3}}"#, file).unwrap();
+        assert_eq!(
+            many.warnings,
+            ["`keep_warm.min_warm` 3 is not supported: pings keep one instance warm (the function is still served)"]
+        );
+        let bad = parse_fn_config(r#"{"schedule": {"enabled": true, "cron": "61 * * * *"}}"#, file).unwrap();
+        assert!(
+            bad.warnings[0].starts_with("`schedule` cannot run: invalid cron"),
+            "{:?}",
+            bad.warnings
+        );
     }
 
     #[test]

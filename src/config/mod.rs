@@ -210,6 +210,12 @@ pub struct FnPolicy {
     /// OpenAPI metadata (`invoke.summary/query/body/content_type`).
     #[serde(skip_serializing_if = "InvokeDocs::is_empty")]
     pub docs: InvokeDocs,
+    /// `schedule` (run by the scheduler when enabled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<crate::scheduler::spec::Schedule>,
+    /// `keep_warm`, when it asks for pings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_warm: Option<crate::scheduler::spec::KeepWarm>,
     /// `edge`: the function may answer with a `proxy` directive (`None`: proxying is off).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub edge: Option<crate::proxy::EdgePolicy>,
@@ -228,6 +234,8 @@ impl Default for FnPolicy {
             allow_hosts: Vec::new(),
             strict_fs: true,
             docs: InvokeDocs::default(),
+            schedule: None,
+            keep_warm: None,
             edge: None,
         }
     }

@@ -116,6 +116,8 @@ pub struct Settings {
     pub max_asset_bytes: u64,
     /// `FN_AUTO_*`, `FN_AUTO_INFER_*`, `FN_PREINSTALL_*`: dependency installs and inference.
     pub deps: crate::deps::Toggles,
+    /// `FN_SCHEDULER_*`: schedules, keep-warm and their state file.
+    pub scheduler: crate::scheduler::Options,
     /// `FN_JOBS_*`.
     pub jobs: crate::jobs::JobSettings,
     /// `FN_DEBUG_HEADERS`, `FN_INSPECT_*`: the request inspector.
@@ -613,6 +615,7 @@ impl Settings {
         Ok(Settings {
             inspect: crate::inspect::InspectSettings::from_env(env).map_err(|(name, msg)| env_err(name, msg))?,
             deps: crate::deps::Toggles::from_env(env),
+            scheduler: crate::scheduler::Options::from_lookup(&functions_root, env),
             jobs: crate::jobs::JobSettings::from_env(env),
             max_asset_bytes,
             project_dir,

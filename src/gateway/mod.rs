@@ -754,6 +754,7 @@ async fn call(
         client_ip: &client_ip,
         params,
         user: None,
+        trigger: None,
     };
     let request_id = shared.next_request_id();
     let mut outcome = crate::invoke::run_admitted(shared, target, slot, &input, &request_id, permit).await;

@@ -28,6 +28,8 @@ pub struct EventParts<'a> {
     pub worker_pid: u32,
     /// `context.user`, from `/_fn/invoke`.
     pub user: Option<&'a serde_json::Value>,
+    /// `context.trigger`, on calls the scheduler makes (`{type: "schedule", …}`).
+    pub trigger: Option<&'a serde_json::Value>,
     /// `event.secrets`: the function's `is_secret` keys (see [`crate::secrets`]).
     pub secrets: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
@@ -266,6 +268,8 @@ struct Context<'a> {
     /// handler that copies `context.user` into its reply must answer the same.
     #[serde(skip_serializing_if = "Option::is_none")]
     user: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trigger: Option<&'a serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -341,6 +345,7 @@ pub fn request_payload(p: &EventParts<'_>) -> Vec<u8> {
                 },
                 debug: Debug { enabled: p.debug },
                 user: p.user,
+                trigger: p.trigger,
             },
             secrets: p.secrets,
         },
@@ -393,6 +398,7 @@ mod tests {
             worker_pid: 99,
             secrets: None,
             user: None,
+            trigger: None,
         });
         let v: Value = serde_json::from_slice(&payload).unwrap();
         assert_eq!(v["fn"], "users/[id].py");
@@ -444,6 +450,7 @@ mod tests {
             debug: false,
             worker_pid: 1,
             user: None,
+            trigger: None,
             secrets: None,
         });
         let v: Value = serde_json::from_slice(&payload).unwrap();

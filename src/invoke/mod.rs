@@ -96,6 +96,8 @@ pub(crate) struct CallInput<'a> {
     pub params: &'a [(String, String)],
     /// `context.user` (from `/_fn/invoke`).
     pub user: Option<&'a serde_json::Value>,
+    /// `context.trigger` (calls the scheduler makes).
+    pub trigger: Option<&'a serde_json::Value>,
 }
 
 /// The function's dependencies, before admission (so a waiting request holds no worker
@@ -181,6 +183,7 @@ pub(crate) async fn run_admitted(
         debug: policy.include_debug_headers,
         worker_pid: shared.pid,
         user: input.user,
+        trigger: input.trigger,
         secrets: secrets.as_ref(),
     };
     // The lab: one atomic load when no fault is set.

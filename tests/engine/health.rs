@@ -268,15 +268,16 @@ async fn reload_picks_up_a_new_file() {
     e.stop().await;
 }
 
-/// A FastFN feature this build does not have (here `schedule`) is never ignored in silence: the
-/// function is served and `/_fn/health` carries a warning that names the key and the loss.
+/// A FastFN feature this build does not have (here `worker_pool.min_warm`) is never ignored in
+/// silence: the function is served and `/_fn/health` carries a warning that names the key and
+/// the loss.
 #[tokio::test(flavor = "multi_thread")]
 async fn unsupported_fastfn_keys_are_warned_in_health() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("job")).unwrap();
     std::fs::write(
         dir.path().join("job/fn.config.json"),
-        r#"{"schedule": {"every_seconds": 2}}"#,
+        r#"{"worker_pool": {"min_warm": 2}}"#,
     )
     .unwrap();
     std::fs::write(dir.path().join("job/handler.py"), "def handler(e):\n    return 'ran'\n").unwrap();
@@ -285,7 +286,7 @@ async fn unsupported_fastfn_keys_are_warned_in_health() {
     let h = e.get("/_fn/health").await.json();
     let warnings = h["warnings"].to_string();
     assert!(
-        warnings.contains("`schedule` is not supported by this build yet"),
+        warnings.contains("`worker_pool.min_warm` is not supported by this build yet"),
         "{warnings}"
     );
     e.stop().await;

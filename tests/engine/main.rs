@@ -25,6 +25,7 @@ mod reload;
 mod routing;
 mod runtimes;
 mod sandbox;
+mod schedules;
 mod secrets;
 mod supervisor;
 mod support;

@@ -10,6 +10,7 @@ import { QueuesView } from './views/queues';
 import { ExportView } from './views/export';
 import { ReloadsView } from './views/reloads';
 import { RequestsView } from './views/requests';
+import { SchedulesView } from './views/schedules';
 import { neededSockets } from './store';
 import { routeCount, RoutesView } from './views/routes';
 
@@ -20,6 +21,7 @@ const TABS = [
   ['queues', 'Queues'],
   ['jobs', 'Jobs'],
   ['requests', 'Requests'],
+  ['schedules', 'Schedules'],
   ['logs', 'Logs'],
   ['reloads', 'Reloads'],
   ['env', 'Env'],
@@ -301,6 +303,7 @@ export function App() {
         {tab === 'health' && <HealthView />}
         {tab === 'queues' && <QueuesView />}
         {tab === 'requests' && <RequestsView />}
+        {tab === 'schedules' && <SchedulesView />}
         {tab === 'logs' && <LogsView />}
         {tab === 'reloads' && <ReloadsView />}
         {tab === 'jobs' && <JobsView />}

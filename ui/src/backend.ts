@@ -17,7 +17,9 @@ import type {
   Project,
   Resolve,
   RuntimeKind,
+  RunNowResult,
   RuntimeLogs,
+  SchedulesSnapshot,
   SendResult,
 } from './contract';
 import type { K8sExport } from './bindings/K8sExport';
@@ -53,6 +55,10 @@ export interface Backend {
   logs(q: LogQuery): Promise<LogLine[]>;
   sendRequest(req: SendRequest): Promise<SendResult>;
   killDaemon(runtime: RuntimeKind, index: number): Promise<unknown>;
+  /** Schedules and keep-warm entries with their state (`/_fn/schedules`). */
+  schedules(): Promise<SchedulesSnapshot>;
+  /** One run of a schedule now; resolves with its outcome. */
+  runSchedule(key: string): Promise<RunNowResult>;
   /** Async jobs (`/_fn/jobs`), newest first. */
   jobs(): Promise<Job[]>;
   submitJob(req: JobSubmit): Promise<Job>;
@@ -185,6 +191,15 @@ export class HttpBackend implements Backend {
       headers: { 'X-Fn-Request': '1' },
     });
   }
+  schedules() {
+    return getJson<SchedulesSnapshot>(`${this.base}/_fn/schedules`);
+  }
+  runSchedule(key: string) {
+    return getJson<RunNowResult>(`${this.base}/_fn/schedules/run?${query({ key })}`, {
+      method: 'POST',
+      headers: { 'X-Fn-Request': '1' },
+    });
+  }
   async exportK8s(req: K8sExportRequest) {
     const resp = await fetch(`${this.base}/_fn/export/k8s`, {
       method: 'POST',
@@ -284,6 +299,12 @@ export class TauriBackend implements Backend {
   }
   killDaemon(runtime: RuntimeKind, index: number) {
     return invoke('kill_daemon', { runtime, index });
+  }
+  schedules() {
+    return invoke<SchedulesSnapshot>('schedules');
+  }
+  runSchedule(key: string) {
+    return invoke<RunNowResult>('run_schedule', { key });
   }
   async exportK8s(req: K8sExportRequest) {
     try {

@@ -22,6 +22,11 @@ export type { Resolve } from './bindings/Resolve';
 export type { RuntimeHealth } from './bindings/RuntimeHealth';
 export type { RuntimeKind } from './bindings/RuntimeKind';
 export type { RuntimeStatus } from './bindings/RuntimeStatus';
+export type { CallTrigger } from './bindings/CallTrigger';
+export type { KeepWarmEntry } from './bindings/KeepWarmEntry';
+export type { KeepWarmView } from './bindings/KeepWarmView';
+export type { ScheduleEntry } from './bindings/ScheduleEntry';
+export type { SchedulesSnapshot } from './bindings/SchedulesSnapshot';
 export type { SocketStatus } from './bindings/SocketStatus';
 export type { Stages } from './bindings/Stages';
 export type { Job } from './bindings/Job';
@@ -46,6 +51,14 @@ export function runtimeState(h: RuntimeHealth | undefined): RuntimeState {
  * app's `logs` command. */
 export interface RuntimeLogs {
   entries: LogLine[];
+}
+
+/** `POST /_fn/schedules/run?key=…` and the app's `run_schedule`. */
+export interface RunNowResult {
+  key: string;
+  status: number;
+  error: string;
+  ok: boolean;
 }
 
 /** `send_request` in the app; a `fetch` in the browser. */

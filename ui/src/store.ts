@@ -7,6 +7,7 @@ import type {
   EngineError,
   EngineEvent,
   Health,
+  KeepWarmView,
   LogLine,
   Phase,
   PoolStats,
@@ -47,6 +48,8 @@ export interface PoolState {
   max_workers?: number;
   max_queue?: number;
   stats: PoolStats;
+  /** `keep_warm` of the function (health), kept current by its pings' request records. */
+  keep_warm?: KeepWarmView;
 }
 
 export type LogEntry = LogLine & { index?: number; seq: number };
@@ -285,6 +288,7 @@ export class Store {
         enabled: wp.enabled,
         max_workers: wp.max_workers,
         max_queue: wp.max_queue,
+        keep_warm: f.keep_warm,
         stats: {
           active: wp.active,
           queued: wp.queued,
@@ -430,6 +434,15 @@ export class Store {
         const { type: _t, ...rec } = e;
         s.requests.unshift(rec);
         if (s.requests.length > MAX_REQUESTS) s.requests.length = MAX_REQUESTS;
+        const kw = rec.trigger === 'keep_warm' ? [...s.pools.values()].find((p) => p.name === rec.function)?.keep_warm : undefined;
+        if (kw) {
+          kw.last = rec.ts / 1000;
+          kw.last_status = rec.status;
+          if (rec.status < 500) {
+            kw.warm_at = kw.last;
+            kw.warm_state = 'warm';
+          }
+        }
         if (this.logsWatched) this.refreshLogs(1500);
         break;
       }

@@ -261,6 +261,53 @@ describe('console in a browser', () => {
     await page.screenshot({ path: SCREENSHOT });
   });
 
+  test('the Schedules view shows next and last runs, errors and retries, and runs a schedule now', async () => {
+    const dir = join(tmp, 'scheduled');
+    for (const name of ['weekly', 'flaky', 'warm']) cpSync(join(ROOT, 'fixtures/schedules', name), join(dir, name), { recursive: true });
+    // A retry 4 s after the failure: long enough to be seen between two polls of the view.
+    writeFileSync(
+      join(dir, 'flaky/fn.config.json'),
+      JSON.stringify({ schedule: { enabled: true, every_seconds: 604800, retry: { max_attempts: 3, base_delay_seconds: 4, jitter: 0 } } }),
+    );
+    const other = await startEngine(dir, join(tmp, 'sock-sched'));
+    const p3 = await ctx.newPage();
+    try {
+      await p3.goto(`${other.base}/console/#schedules`);
+      const weekly = p3.locator('[data-testid=schedule-row][data-key*=weekly]');
+      await weekly.waitFor();
+      const snap = await (await fetch(`${other.base}/_fn/schedules`)).json();
+      const next = snap.schedules.find((s) => s.key.includes('weekly')).state.next;
+      const local = await p3.evaluate((n) => new Date(n * 1000).toLocaleString(), next);
+      assert.equal(await weekly.locator('[data-testid=schedule-next]').innerText(), local, 'next run, local time');
+      assert.equal(await weekly.locator('[data-testid=schedule-spec]').innerText(), 'every 604800 s GET');
+      assert.equal(await weekly.locator('[data-testid=schedule-status]').innerText(), '–', 'never ran');
+      await weekly.locator('[data-testid=schedule-run]').click();
+      await weekly.locator('[data-testid=schedule-run-result][data-status="200"]').waitFor();
+      await p3.waitForFunction(() => document.querySelector('[data-testid=schedule-row][data-key*=weekly] [data-testid=schedule-status]')?.textContent === '200');
+      assert.match(await weekly.locator('[data-testid=schedule-last]').innerText(), /just now|s ago/);
+      // A failing run: its error, and the retry that is due.
+      const flaky = p3.locator('[data-testid=schedule-row][data-key*=flaky]');
+      await flaky.locator('[data-testid=schedule-run]').click();
+      await flaky.locator('[data-testid=schedule-run-result][data-status="500"]').waitFor();
+      await p3.waitForFunction(() =>
+        /^retrying 2\/3 in 4\.00s/.test(document.querySelector('[data-testid=schedule-row][data-key*=flaky] [data-testid=schedule-error]')?.textContent ?? ''),
+      );
+      assert.match(await flaky.locator('[data-testid=schedule-retry]').innerText(), /attempt 2/);
+      await p3.waitForFunction(() => document.querySelector('[data-testid=schedule-row][data-key*=flaky] [data-testid=schedule-status]')?.textContent === '200', null, { timeout: 10_000 });
+      // Keep-warm: warm, and its pings are marked in the request log.
+      await p3.locator('[data-testid=keep-warm-row][data-key*=warm] [data-testid=keep-warm-state]', { hasText: 'warm' }).waitFor();
+      mkdirSync(dirname(SCREENSHOT), { recursive: true });
+      await p3.screenshot({ path: join(dirname(SCREENSHOT), 'console-schedules.png') });
+      await p3.locator('[data-testid=tab-requests]').click();
+      await p3.locator('[data-testid=request-row][data-path="/warm"] [data-testid=request-trigger]', { hasText: 'keep-warm' }).first().waitFor();
+      await p3.locator('[data-testid=requests-show-scheduled]').uncheck();
+      assert.equal(await p3.locator('[data-testid=request-trigger]').count(), 0, 'scheduled calls can be hidden');
+    } finally {
+      await p3.close();
+      await stopEngine(other.engine);
+    }
+  });
+
   test('the Jobs view runs a function as a job and shows its result', async () => {
     await page.locator('[data-testid=tab-jobs]').click();
     await page.locator('[data-testid=job-function]').waitFor();

@@ -17,7 +17,7 @@ stages: Stages,
  */
 headers: Array<[string, string]>, 
 /**
- * What started the call when it was not an HTTP request (`job`).
+ * What started the call when it was not an HTTP request: `job`, `schedule`, `keep_warm`.
  */
 trigger?: string, 
 /**

@@ -121,6 +121,15 @@ export function QueuesView() {
             <tr key={p.key} data-testid="queue-row" data-key={p.key}>
               <td>
                 <code>{p.key}</code> {!p.enabled && <span class="tag">no pool</span>}
+                {p.keep_warm && (
+                  <span
+                    class={`tag ${p.keep_warm.warm_state === 'warm' ? '' : 'warn'}`}
+                    data-testid="queue-keep-warm"
+                    title={`keep_warm: a ping every ${p.keep_warm.ping_every_seconds} s, idle TTL ${p.keep_warm.idle_ttl_seconds} s`}
+                  >
+                    keep-warm: {p.keep_warm.warm_state}
+                  </span>
+                )}
               </td>
               <td class="muted">{p.state ?? ''}</td>
               <td class="num">

@@ -477,11 +477,13 @@ export function RequestsView() {
   const [selected, setSelected] = useState<string | null>(null);
   const [filter, setFilter] = useState('');
   const [admin, setAdmin] = useState(false);
+  const [ownCalls, setOwnCalls] = useState(true);
   const f = filter.trim().toLowerCase();
-  // Admin calls (the dashboard's own among them) are a filter of their own.
-  const shown = admin ? state.requests : state.requests.filter((r) => r.kind !== 'admin');
+  // Admin calls (the dashboard's own among them) are a filter of their own; so are the calls
+  // the engine makes itself (jobs, schedules, keep-warm pings).
+  const shown = state.requests.filter((r) => (admin || r.kind !== 'admin') && (ownCalls || !r.trigger));
   const rows = f
-    ? shown.filter((r) => `${r.method} ${r.path} ${r.status} ${r.runtime} ${r.function} ${r.reason}`.toLowerCase().includes(f))
+    ? shown.filter((r) => `${r.method} ${r.path} ${r.status} ${r.runtime} ${r.function} ${r.reason} ${r.trigger ?? ''}`.toLowerCase().includes(f))
     : shown;
   const sel = selected ? state.requests.find((r) => r.id === selected) : undefined;
   return (
@@ -498,6 +500,15 @@ export function RequestsView() {
         <label>
           <input type="checkbox" checked={admin} onChange={(e) => setAdmin((e.target as HTMLInputElement).checked)} data-testid="show-admin" />{' '}
           admin calls
+        </label>
+        <label title="calls the engine makes itself: jobs, schedules and keep-warm pings">
+          <input
+            type="checkbox"
+            checked={ownCalls}
+            data-testid="requests-show-scheduled"
+            onChange={(e) => setOwnCalls((e.target as HTMLInputElement).checked)}
+          />{' '}
+          scheduled, keep-warm and job calls
         </label>
         <span class="muted">
           {shown.length} requests (newest first, last 500 kept) · click a row for why, its stages and replay
@@ -536,8 +547,12 @@ export function RequestsView() {
                     <span class={`method m-${r.method.toLowerCase()}`}>{r.method}</span>
                   </td>
                   <td>
-                    {r.trigger && <span class="tag" title="not an HTTP request: started by the engine">{r.trigger}</span>}{' '}
                     <code>{r.path}</code>
+                    {r.trigger && (
+                      <span class="tag" data-testid="request-trigger" title="made by the engine, not a client">
+                        {r.trigger === 'keep_warm' ? 'keep-warm' : r.trigger}
+                      </span>
+                    )}
                   </td>
                   <td class="num">
                     <span class={`status ${statusClass(r.status)}`}>{r.status}</span>
