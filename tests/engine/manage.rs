@@ -342,7 +342,7 @@ async fn edits_code_config_and_env_with_validation_and_reload() {
     let r = put(
         &e,
         "/_fn/function-config?runtime=node&name=hello",
-        json!({"schedule": {"every_seconds": 60}}),
+        json!({"worker_pool": {"enabled": true, "min_warm": 2}}),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -350,7 +350,7 @@ async fn edits_code_config_and_env_with_validation_and_reload() {
         r.json()["warnings"][0]
             .as_str()
             .unwrap()
-            .contains("`schedule` is not supported"),
+            .contains("`worker_pool.min_warm` is not supported"),
         "{}",
         r.text()
     );

@@ -174,8 +174,12 @@ async fn strict_fs_false_and_fn_strict_fs_0_turn_the_sandbox_off() {
 #[tokio::test(flavor = "multi_thread")]
 async fn fn_strict_fs_allow_opens_a_folder() {
     let dir = copy_fixture("sandbox");
-    // Not under /tmp, which strict handlers may always use.
-    let extra = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    // Not under /tmp, which strict handlers may always use (a checkout may itself be there).
+    let outside = [env!("CARGO_TARGET_TMPDIR"), "/var/tmp"]
+        .into_iter()
+        .find(|d| !std::path::Path::new(d).starts_with("/tmp"))
+        .expect("a folder outside /tmp");
+    let extra = tempfile::tempdir_in(outside).expect("temp dir");
     let target = extra.path().join("shared.txt");
     std::fs::write(&target, "shared data").expect("write shared");
     let probe = dir.path().join("py").join("handler.py");
