@@ -438,6 +438,11 @@ pub struct CatalogFunction {
     pub policy: CatalogPolicy,
     pub versions_policy: BTreeMap<String, CatalogPolicy>,
     pub entry: String,
+    /// The default version's state, as `/_fn/health` `functions.states` has it (the
+    /// original's `default_state`: warm/cold, keep-warm, worker pool).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub default_state: Option<FunctionState>,
 }
 
 /// `/_fn/catalog`.
@@ -508,6 +513,7 @@ fn catalog_functions(routes: &[Route]) -> BTreeMap<RuntimeKind, Vec<CatalogFunct
                 policy: policy_of(route),
                 versions_policy: BTreeMap::new(),
                 entry: t.entry.clone(),
+                default_state: None,
             });
         match &t.version {
             None => {
@@ -585,6 +591,17 @@ pub(crate) fn catalog_snapshot(shared: &Shared) -> Catalog {
         .map(|s| json!({"route": s.pattern, "winner": {"runtime": s.winner.runtime, "fn_name": s.winner.fn_name}, "loser": {"runtime": s.loser.runtime, "fn_name": s.loser.fn_name}, "reason": s.reason}))
         .collect();
     let mut functions = catalog_functions(map.routes());
+    let mut states: BTreeMap<String, FunctionState> = health_snapshot(shared)
+        .functions
+        .states
+        .into_iter()
+        .map(|s| (s.key.clone(), s))
+        .collect();
+    for (rt, list) in functions.iter_mut() {
+        for f in list.iter_mut().filter(|f| f.has_default) {
+            f.default_state = states.remove(&format!("{rt}/{}@default", f.name));
+        }
+    }
     let runtimes = runtime_statuses(shared)
         .into_iter()
         .map(|(name, status)| {

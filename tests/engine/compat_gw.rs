@@ -184,3 +184,20 @@ async fn dashboard_counts_the_calls_it_has_seen() {
     assert_eq!(post.status, 405);
     e.stop().await;
 }
+
+/// The catalog lists each function's default state as the original does (`default_state`):
+/// the original's own test waits on it for keep-warm.
+#[tokio::test(flavor = "multi_thread")]
+async fn catalog_functions_carry_their_default_state() {
+    let e = start("demo", &[]).await;
+    assert_eq!(e.get("/hello").await.status, 200);
+    let c = e.get("/_fn/catalog").await.json();
+    let hello = c["runtimes"]["python"]["functions"]
+        .as_array()
+        .and_then(|l| l.iter().find(|f| f["name"] == "hello.py"))
+        .cloned()
+        .unwrap_or_else(|| panic!("hello.py in the catalog: {c}"));
+    assert_eq!(hello["default_state"]["state"], "warm", "{hello}");
+    assert_eq!(hello["default_state"]["key"], "python/hello.py@default", "{hello}");
+    e.stop().await;
+}
