@@ -631,8 +631,9 @@ async fn scenario(c: &Client, launched_at: Instant) -> Result<()> {
     if get_status(&host_port, "/hello?name=ada").await? != 200 {
         bail!("/hello?name=ada is not a 200");
     }
-    let row = "[data-testid=request-row][data-path='/hello']";
-    until("/hello in the log", Duration::from_secs(10), || async {
+    // This very call (the log also holds the send step's /hello).
+    let row = "[data-testid=request-row][data-path='/hello'][data-query='name=ada']";
+    until("/hello?name=ada in the log", Duration::from_secs(10), || async {
         Ok(reveal(c, row).await.ok())
     })
     .await?;
@@ -646,23 +647,34 @@ async fn scenario(c: &Client, launched_at: Instant) -> Result<()> {
     })
     .await?;
     // The field is filled from the record as the panel opens: set it the way a user's edit
-    // ends (a value and its input event), not by keys racing that first render.
-    js(
-        c,
-        "const e = document.querySelector('[data-testid=replay-path]'); e.value = arguments[0];
-         e.dispatchEvent(new Event('input', {bubbles: true}));",
-        vec![json!("/hello?name=bob")],
-    )
-    .await
-    .context("edit the replay path")?;
-    js(
-        c,
-        "document.querySelector('[data-testid=replay-button]').click()",
-        vec![],
-    )
-    .await
-    .context("click replay")?;
-    let change = until("the replay's diff", Duration::from_secs(20), || async {
+    // ends (a value and its input event), not by keys racing that first render. Edit and
+    // click again while no diff has come (seen once under CI load: the click was lost); the
+    // diff itself must still show the edit.
+    let edit_and_replay = || async {
+        js(
+            c,
+            "const e = document.querySelector('[data-testid=replay-path]'); e.value = arguments[0];
+             e.dispatchEvent(new Event('input', {bubbles: true}));",
+            vec![json!("/hello?name=bob")],
+        )
+        .await
+        .context("edit the replay path")?;
+        js(
+            c,
+            "document.querySelector('[data-testid=replay-button]').click()",
+            vec![],
+        )
+        .await
+        .context("click replay")
+    };
+    edit_and_replay().await?;
+    let clicked = std::cell::Cell::new(Instant::now());
+    let change = until("the replay's diff", Duration::from_secs(30), || async {
+        if clicked.get().elapsed() > Duration::from_secs(8) && count(c, "[data-testid=replay-diff]").await? == 0 {
+            println!("no replay diff after 8 s: edit and click again");
+            edit_and_replay().await?;
+            clicked.set(Instant::now());
+        }
         let v = js(
             c,
             "const e = document.querySelector('[data-testid=replay-diff] [data-testid=diff-body] li[data-path=\"$.message\"]');

@@ -539,6 +539,7 @@ export function RequestsView() {
                   data-status={r.status}
                   data-reason={r.reason}
                   data-trigger={r.trigger ?? 'http'}
+                  data-query={r.query ?? ''}
                   class={r.id === selected ? 'selected' : undefined}
                   onClick={() => setSelected(r.id === selected ? null : r.id)}
                 >
