@@ -207,45 +207,56 @@ struct Outbox {
 }
 
 impl Conn {
-    /// Write `frame`, coalesced with the frames other calls send meanwhile: the first caller
-    /// becomes the flusher, lets the other ready tasks run once (on a busy engine they are
-    /// the rest of this tick's requests), then writes everything queued in as few `write`s
-    /// as possible. Fewer syscalls for the engine, and fewer wake-ups for the daemon, which
-    /// reads the batch at once. A frame handed to another caller's flush counts as sent; if
-    /// that write fails, the connection closes and its calls fail as lost.
-    async fn send(&self, frame: Vec<u8>) -> io::Result<()> {
+    /// Queue `frame` for the connection, coalesced with the frames other calls send
+    /// meanwhile. The first frame of a batch starts a flush task, which lets the other ready
+    /// tasks run once (on a busy engine they are the rest of this tick's requests), then writes
+    /// everything queued in as few `write`s as possible: fewer syscalls for the engine, and
+    /// fewer wake-ups for the daemon, which reads the batch at once.
+    ///
+    /// The write is never done in the caller's future: a caller is dropped when its client
+    /// hangs up, and a write cut there would leave `flushing` set (later frames queued and
+    /// never written) or half a frame on the wire (the daemon's framing lost) — every later
+    /// call on the connection would time out. If the write fails, the connection closes and
+    /// its calls fail as lost.
+    fn send(self: &Arc<Self>, frame: &[u8]) {
         {
             let mut o = self.outbox.lock().unwrap_or_else(|e| e.into_inner());
+            o.buf.extend_from_slice(frame);
             if o.flushing {
-                o.buf.extend_from_slice(&frame);
-                return Ok(());
+                return;
             }
             o.flushing = true;
         }
+        let conn = self.clone();
+        tokio::spawn(async move { conn.flush().await });
+    }
+
+    async fn flush(&self) {
         let mut writer = self.writer.lock().await;
         if self.in_flight.load(Ordering::Relaxed) > 1 {
             tokio::task::yield_now().await;
         }
-        let mut next = frame;
+        let mut next = Vec::new();
         loop {
             {
                 let mut o = self.outbox.lock().unwrap_or_else(|e| e.into_inner());
-                if !o.buf.is_empty() {
-                    next.extend_from_slice(&o.buf);
-                    o.buf.clear();
+                if o.buf.is_empty() {
+                    o.flushing = false;
+                    return;
                 }
+                std::mem::swap(&mut next, &mut o.buf);
             }
-            if let Err(e) = writer.write_all(&next).await {
-                self.outbox.lock().unwrap_or_else(|e| e.into_inner()).flushing = false;
-                return Err(e);
-            }
-            let mut o = self.outbox.lock().unwrap_or_else(|e| e.into_inner());
-            if o.buf.is_empty() {
-                o.flushing = false;
-                return Ok(());
+            if writer.write_all(&next).await.is_err() {
+                {
+                    let mut o = self.outbox.lock().unwrap_or_else(|e| e.into_inner());
+                    o.buf.clear();
+                    o.flushing = false;
+                }
+                drop(writer);
+                self.close();
+                return;
             }
             next.clear();
-            std::mem::swap(&mut next, &mut o.buf);
         }
     }
 
@@ -308,13 +319,11 @@ impl Drop for CallGuard<'_> {
         }
         let conn = self.conn.clone();
         let id = self.id;
-        // Cancels are rare (timeouts, hang-ups): a task keeps the drop path non-blocking.
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                let mut frame = Vec::with_capacity(HEADER_LEN);
-                push_header(&mut frame, id, KIND_CANCEL, 0, 0);
-                let _ = conn.send(frame).await;
-            });
+        // Queued like any frame (the flush runs in a task of its own).
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let mut frame = Vec::with_capacity(HEADER_LEN);
+            push_header(&mut frame, id, KIND_CANCEL, 0, 0);
+            conn.send(&frame);
         }
     }
 }
@@ -487,14 +496,7 @@ impl Mux {
             id,
             done: false,
         };
-        let frame = call_frame(id, meta, body);
-        let written = conn.send(frame).await;
-        if let Err(e) = written {
-            guard.done = true;
-            conn.forget(id);
-            conn.close();
-            return Err(CallError::NotSent(e));
-        }
+        conn.send(&call_frame(id, meta, body));
         let reply = rx.await;
         guard.done = true;
         match reply {
