@@ -429,3 +429,21 @@ async fn the_load_lab_keeps_up_with_wrk() {
     );
     e.stop().await;
 }
+
+/// Clients that hang up mid-call (a timed run drops the requests in flight at its end, 16 at
+/// a time) must not break the daemon connections for the calls that follow: every call of the
+/// next run is answered. Before the mux wrote frames from a task of its own, a caller dropped
+/// while flushing left the connection's outbox stuck (or half a frame on the wire), and a
+/// dozen of the next 400 calls timed out (504) on one daemon.
+#[tokio::test(flavor = "multi_thread")]
+async fn hang_ups_in_flight_leave_the_daemon_connections_working() {
+    let (_serial, e) = lab("python=1").await;
+    for _ in 0..2 {
+        let run = load(&e, json!({"path": "/hello", "duration_ms": 1500, "concurrency": 16})).await;
+        assert_eq!(status_count(&run["summary"], "504"), 0, "{}", run["summary"]);
+    }
+    let run = load(&e, json!({"path": "/hello", "count": 400, "concurrency": 16})).await;
+    let s = &run["summary"];
+    assert_eq!(status_count(s, "200"), 400, "every call of the next run answered: {s}");
+    e.stop().await;
+}
