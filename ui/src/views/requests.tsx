@@ -274,13 +274,9 @@ function ReplayPanel({ r, detail }: { r: RequestRecord; detail: RequestDetail | 
   const [result, setResult] = useState<ReplayResult | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [saved, setSaved] = useState<string | null>(null);
-  useEffect(() => {
-    setResult(null);
-    setError(null);
-    setSaved(null);
-    setMethod(r.method);
-    setPath(r.query ? `${r.path}?${r.query}` : r.path);
-  }, [r.id]);
+  // A request of its own gets a panel of its own (`key={r.id}` below): the fields start from
+  // it when the panel mounts. Resetting them in an effect instead raced the user: effects run
+  // after paint, which a busy machine delays past a first edit, and the edit was undone.
   // Revealed values are never shown: the editor starts from the masked capture, and an
   // untouched header list or body is replayed from the engine's own (unmasked) copy. The
   // capture arrives after the panel opens: it fills only these two fields, never an edit of
@@ -418,7 +414,7 @@ function Detail({ r }: { r: RequestRecord }) {
       )}
       <h4>Response headers</h4>
       <Headers headers={r.headers} testid="request-headers" />
-      <ReplayPanel r={r} detail={detail} />
+      <ReplayPanel key={r.id} r={r} detail={detail} />
     </section>
   );
 }
