@@ -63,6 +63,21 @@ pub struct Discovery {
     pub files_scanned: usize,
 }
 
+impl DiscoveryOptions {
+    /// The options a project's settings give, for `runtimes` (the engine's order, or the
+    /// runtimes a check found available).
+    pub fn for_settings(settings: &crate::config::project::Settings, runtimes: &[RuntimeKind]) -> DiscoveryOptions {
+        DiscoveryOptions {
+            runtimes: runtimes.to_vec(),
+            force_url: settings.force_url,
+            extra_ignore_dirs: settings.ignore_dirs.clone(),
+            namespace_depth: settings.namespace_depth,
+            policy_defaults: settings.policy_defaults,
+            settings_warnings: settings.warnings(),
+        }
+    }
+}
+
 impl Default for DiscoveryOptions {
     fn default() -> Self {
         DiscoveryOptions {

@@ -324,14 +324,7 @@ pub fn report(dir: Option<PathBuf>, config: Option<PathBuf>, fix: bool) -> Repor
         .collect();
     let d = discovery::discover(
         &settings.functions_root,
-        &DiscoveryOptions {
-            runtimes: available,
-            force_url: settings.force_url,
-            extra_ignore_dirs: settings.ignore_dirs.clone(),
-            namespace_depth: settings.namespace_depth,
-            policy_defaults: settings.policy_defaults,
-            settings_warnings: settings.warnings(),
-        },
+        &DiscoveryOptions::for_settings(&settings, &available),
     );
     let routes = d.routes.routes().len();
     let conflicts = d.routes.conflicts();

@@ -1118,14 +1118,7 @@ fn empty_discovery() -> Discovery {
 }
 
 fn discovery_options(settings: &Settings, runtimes: &[RuntimeKind]) -> DiscoveryOptions {
-    DiscoveryOptions {
-        runtimes: runtimes.to_vec(),
-        force_url: settings.force_url,
-        extra_ignore_dirs: settings.ignore_dirs.clone(),
-        namespace_depth: settings.namespace_depth,
-        policy_defaults: settings.policy_defaults,
-        settings_warnings: settings.warnings(),
-    }
+    DiscoveryOptions::for_settings(settings, runtimes)
 }
 
 /// Why a runtime's sockets are down while it has no route (health reason).

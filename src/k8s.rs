@@ -507,17 +507,7 @@ impl Plan {
         if !root.starts_with(&project) {
             return Err(ExportError::RootOutsideProject(root, project));
         }
-        let d = discovery::discover(
-            &root,
-            &DiscoveryOptions {
-                runtimes: settings.runtimes.clone(),
-                force_url: settings.force_url,
-                extra_ignore_dirs: settings.ignore_dirs.clone(),
-                namespace_depth: settings.namespace_depth,
-                policy_defaults: settings.policy_defaults,
-                settings_warnings: settings.warnings(),
-            },
-        );
+        let d = discovery::discover(&root, &DiscoveryOptions::for_settings(settings, &settings.runtimes));
         if !d.errors.is_empty() {
             let all: Vec<String> = d.errors.iter().map(ToString::to_string).collect();
             return Err(ExportError::Discovery(all.join("; ")));
@@ -1378,14 +1368,7 @@ pub async fn prepare(
     })?;
     let d = discovery::discover(
         &settings.functions_root,
-        &DiscoveryOptions {
-            runtimes: settings.runtimes.clone(),
-            force_url: settings.force_url,
-            extra_ignore_dirs: settings.ignore_dirs.clone(),
-            namespace_depth: settings.namespace_depth,
-            policy_defaults: settings.policy_defaults,
-            settings_warnings: settings.warnings(),
-        },
+        &DiscoveryOptions::for_settings(&settings, &settings.runtimes),
     );
     if !d.errors.is_empty() {
         let all: Vec<String> = d.errors.iter().map(ToString::to_string).collect();
