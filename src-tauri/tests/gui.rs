@@ -258,10 +258,26 @@ async fn click(c: &Client, testid: &str) -> Result<()> {
 /// reload, delete it.
 async fn manage_functions(c: &Client, host_port: &str) -> Result<()> {
     click_tab(c, "functions").await?;
-    until("the function list", Duration::from_secs(20), || async {
+    let listed = until("the function list", Duration::from_secs(20), || async {
         Ok((count(c, "[data-testid=fn-item]").await? > 0).then_some(()))
     })
-    .await?;
+    .await;
+    if let Err(e) = listed {
+        // What the view shows instead ("Loading…", an error banner) and whether its code loaded.
+        let view = js(
+            c,
+            "return document.querySelector('main')?.innerText.slice(0, 600) ?? 'no main'",
+            vec![],
+        )
+        .await;
+        let chunks = js(
+            c,
+            "return performance.getEntriesByType('resource').map(r => r.name.split('/').pop() + ' ' + Math.round(r.duration) + 'ms').join(', ')",
+            vec![],
+        )
+        .await;
+        bail!("{e:#}; the view: {view:?}; resources: {chunks:?}");
+    }
     if count(c, "[data-testid=fn-readonly]").await? > 0 {
         bail!("the app's Functions view is read-only (the app turns the write switch on)");
     }
@@ -421,12 +437,14 @@ async fn drive(port: u16, project: &Path) -> Result<()> {
         let _ = screenshot(&c, "failure.png").await;
         if let Ok(v) = js(
             &c,
-            "return document.body ? document.body.innerHTML.slice(0, 1500) : 'no body'",
+            // The view under the tab bar, as text: the header is the same on every failure.
+            "const v = document.querySelector('nav.tabs')?.nextElementSibling || document.body;
+             return v ? v.innerText.slice(0, 1500) : 'no body'",
             vec![],
         )
         .await
         {
-            eprintln!("page at failure: {v:.600}");
+            eprintln!("view at failure: {v}");
         }
         // A dashboard that threw while loading: importing its module again gives the error.
         let why = c

@@ -760,10 +760,15 @@ export function FunctionsView() {
   const [showNew, setShowNew] = useState(false);
   const [filter, setFilter] = useState('');
   const refresh = async () => {
-    const [l, u] = await Promise.all([call(backend, 'GET', '/_fn/api/functions'), call(backend, 'GET', '/_fn/ui-state')]);
-    if (l.status === 200) setList(l.body);
-    else setError(errorOf(l));
-    if (u.status === 200) setUi(u.body);
+    try {
+      const [l, u] = await Promise.all([call(backend, 'GET', '/_fn/api/functions'), call(backend, 'GET', '/_fn/ui-state')]);
+      if (l.status === 200) (setList(l.body), setError(''));
+      else setError(errorOf(l));
+      if (u.status === 200) setUi(u.body);
+    } catch (e) {
+      // The request itself failed (engine gone, timeout): say so rather than wait forever.
+      setError(`Cannot list the functions: ${String(e)}`);
+    }
   };
   // The list follows the route map: every reload the engine reports.
   useEffect(() => {
