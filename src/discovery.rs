@@ -458,10 +458,16 @@ fn read_listing(dir: &Path) -> std::io::Result<Listing> {
         let Ok(name) = entry.file_name().into_string() else {
             continue; // Not UTF-8: cannot be a URL.
         };
-        // `metadata` follows symlinks, so linked folders and files count.
-        match fs::metadata(entry.path()) {
-            Ok(m) if m.is_dir() && !UNWATCHED_DIRS.contains(&name.as_str()) => listing.dirs.push(name),
-            Ok(m) if m.is_file() && !is_noise_file(&name) => listing.files.push(name),
+        // The entry's type comes with the listing (`d_type`): no `stat` per file, which was a
+        // third of a cold scan of 10,000 files. Symlinks (and file systems that do not report
+        // a type) are followed with `metadata`, so linked folders and files count.
+        let kind = match entry.file_type() {
+            Ok(t) if !t.is_symlink() => Some((t.is_dir(), t.is_file())),
+            _ => fs::metadata(entry.path()).ok().map(|m| (m.is_dir(), m.is_file())),
+        };
+        match kind {
+            Some((true, _)) if !UNWATCHED_DIRS.contains(&name.as_str()) => listing.dirs.push(name),
+            Some((_, true)) if !is_noise_file(&name) => listing.files.push(name),
             _ => {}
         }
     }
@@ -1189,6 +1195,21 @@ mod tests {
             runtimes: runtimes.to_vec(),
             ..DiscoveryOptions::default()
         }
+    }
+
+    #[test]
+    fn listings_follow_symlinks_to_folders_and_files() {
+        let dir = tree(&[("real/a.py", "def handler(e): pass"), ("real/b.js", "x")]);
+        let root = dir.path();
+        std::os::unix::fs::symlink(root.join("real"), root.join("linked")).unwrap();
+        std::os::unix::fs::symlink(root.join("real/b.js"), root.join("real/c.js")).unwrap();
+        // A dangling link is neither.
+        std::os::unix::fs::symlink(root.join("gone"), root.join("dangling")).unwrap();
+        let top = read_listing(root).unwrap();
+        assert_eq!(top.dirs, ["linked", "real"]);
+        assert!(top.files.is_empty(), "{:?}", top.files);
+        let real = read_listing(&root.join("real")).unwrap();
+        assert_eq!(real.files, ["a.py", "b.js", "c.js"]);
     }
 
     /// `GET,POST /pattern -> fn_name`, sorted by pattern.
