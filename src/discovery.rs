@@ -499,6 +499,10 @@ struct Scan<'a> {
     warnings: Vec<String>,
     errors: Vec<ConfigError>,
     files_scanned: usize,
+    /// Told the runtime of each route candidate the first time one appears (bit per
+    /// `RuntimeKind`), so a start can launch daemons while the rest of the tree is read.
+    on_runtime: &'a dyn Fn(RuntimeKind),
+    runtimes_seen: u64,
 }
 
 impl<'a> Scan<'a> {
@@ -531,6 +535,9 @@ impl<'a> Scan<'a> {
     fn memoized(&mut self, rel: &str, inputs: SubtreeInputs, walk: impl FnOnce(&mut Self)) {
         if let Some(memo) = self.tree.subtrees.get(rel).filter(|m| m.inputs == inputs) {
             let memo = memo.clone();
+            for c in memo.candidates.iter() {
+                self.saw(c.target.runtime);
+            }
             self.candidates.extend(memo.candidates.iter().cloned());
             self.homes.extend(memo.homes.iter().cloned());
             self.warnings.extend(memo.warnings.iter().cloned());
@@ -615,7 +622,18 @@ impl<'a> Scan<'a> {
         };
         match problem {
             Some(p) => self.warnings.push(format!("{origin}: ignored: {p}")),
-            None => self.candidates.push(route),
+            None => {
+                self.saw(route.target.runtime);
+                self.candidates.push(route)
+            }
+        }
+    }
+
+    fn saw(&mut self, runtime: RuntimeKind) {
+        let bit = 1u64 << (runtime as u32 % 64);
+        if self.runtimes_seen & bit == 0 {
+            self.runtimes_seen |= bit;
+            (self.on_runtime)(runtime);
         }
     }
 
@@ -1103,6 +1121,17 @@ pub fn discover(root: &Path, opts: &DiscoveryOptions) -> Discovery {
 /// and kept. With a cache patched by [`TreeCache::touch`] for every changed path, the result
 /// equals [`discover`].
 pub fn discover_with(root: &Path, opts: &DiscoveryOptions, tree: &mut TreeCache) -> Discovery {
+    discover_observed(root, opts, tree, &|_| {})
+}
+
+/// [`discover_with`], calling `on_runtime` the first time a route candidate of each runtime is
+/// found (a candidate may still lose its URL to another; the final map decides what is needed).
+pub fn discover_observed(
+    root: &Path,
+    opts: &DiscoveryOptions,
+    tree: &mut TreeCache,
+    on_runtime: &dyn Fn(RuntimeKind),
+) -> Discovery {
     let mut scan = Scan {
         root,
         tree,
@@ -1114,6 +1143,8 @@ pub fn discover_with(root: &Path, opts: &DiscoveryOptions, tree: &mut TreeCache)
         warnings: opts.settings_warnings.clone(),
         errors: Vec::new(),
         files_scanned: 0,
+        on_runtime,
+        runtimes_seen: 0,
     };
     let mut assets = None;
     if let Ok(cfg) = scan.read_config("") {
@@ -1210,6 +1241,31 @@ mod tests {
         assert!(top.files.is_empty(), "{:?}", top.files);
         let real = read_listing(&root.join("real")).unwrap();
         assert_eq!(real.files, ["a.py", "b.js", "c.js"]);
+    }
+
+    #[test]
+    fn the_observer_hears_each_runtime_once_as_its_first_candidate_is_found() {
+        let dir = tree(&[
+            ("a.py", "def handler(e): pass"),
+            ("b.py", "def handler(e): pass"),
+            ("c/d.js", "exports.handler = () => 1"),
+            ("lib/helper.go", "package x"),
+        ]);
+        let heard = std::sync::Mutex::new(Vec::new());
+        let mut cache = TreeCache::default();
+        let on = |rt| heard.lock().unwrap().push(rt);
+        discover_observed(dir.path(), &opts(&[Python, Node]), &mut cache, &on);
+        let mut first = heard.lock().unwrap().clone();
+        first.sort_by_key(|rt| *rt as u8);
+        assert_eq!(first, {
+            let mut v = vec![Python, Node];
+            v.sort_by_key(|rt| *rt as u8);
+            v
+        });
+        // A scan that replays memoised sub-trees tells the same.
+        heard.lock().unwrap().clear();
+        discover_observed(dir.path(), &opts(&[Python, Node]), &mut cache, &on);
+        assert_eq!(heard.lock().unwrap().len(), 2);
     }
 
     /// `GET,POST /pattern -> fn_name`, sorted by pattern.

@@ -495,22 +495,7 @@ impl Engine {
         };
         let launcher = Arc::new(ProcessLauncher { ctx: ctx.clone() });
         let discovery_opts = discovery_options(&settings, &runtime_order);
-        let root = settings.functions_root.clone();
-        // Discovery reads the tree: off the async threads, and in parallel with daemon start.
-        let max_asset_bytes = settings.max_asset_bytes;
-        let discovering = tokio::task::spawn_blocking(move || {
-            let mut tree = TreeCache::default();
-            let (d, a) = scan(&root, &discovery_opts, max_asset_bytes, &mut tree);
-            (d, a, tree)
-        });
-        // Daemons start once discovery says which runtimes the routes use.
         let supervisor = Supervisor::new(launcher, specs, runtimes.values().cloned().collect(), ctx);
-        let scanned = discovering.await.map_err(|e| ConfigError {
-            code: "discovery.panic",
-            file: settings.functions_root.clone(),
-            field: None,
-            message: e.to_string(),
-        })?;
 
         // Rust and Go: a cached build per function, started on first call.
         let compiled: BTreeMap<RuntimeKind, Arc<Compiled>> = runtime_order
@@ -569,7 +554,7 @@ impl Engine {
             pid,
             config_loaded_at: crate::clock::epoch_secs(),
             seq: AtomicU64::new(0),
-            tree: Mutex::new(scanned.2),
+            tree: Mutex::new(TreeCache::default()),
             reload_lock: tokio::sync::Mutex::new(()),
             last_reload_error: Mutex::new(None),
             watch_status: Mutex::new(crate::watch::WatchStatus::off()),
@@ -584,14 +569,14 @@ impl Engine {
         // Held until the first map is published: a reload the watcher triggers meanwhile
         // waits, and so never publishes before (and is overwritten by) the start-up map.
         let first_publish = engine.0.reload_lock.lock().await;
-        // Setting up the watches walks the tree (notify reads every folder): on a blocking
-        // thread, while the daemons the routes need start and dependency manifests are read.
-        let watching = engine.0.settings.hot_reload.then(|| {
-            let engine = engine.clone();
-            tokio::task::spawn_blocking(move || engine.start_watching())
-        });
-        let ((), reports) = tokio::join!(engine.prepare_deps(&scanned.0, None), engine.apply_demand(&scanned.0));
-        log_start_reports(&reports);
+        let scanned = match engine.first_scan(discovery_opts).await {
+            Ok(scanned) => scanned,
+            Err(e) => {
+                drop(first_publish);
+                engine.stop().await;
+                return Err(e);
+            }
+        };
         for (rt, sockets) in &engine.0.runtimes {
             if !engine.0.supervisor.is_running(*rt) {
                 for i in 0..sockets.sockets.len() {
@@ -606,9 +591,8 @@ impl Engine {
         let served = engine.build_served(scanned.0, scanned.1, None);
         engine.0.served.store(Arc::new(served));
         drop(first_publish);
-        if let Some(watching) = watching {
-            let _ = watching.await;
-        }
+        // A runtime whose candidates all lost their URLs was started for nothing.
+        engine.retire_unneeded().await;
 
         let probe = tokio::spawn(probe_loop(engine.0.clone()));
         let usage = tokio::spawn(crate::usage::sample_loop(engine.daemons().to_vec(), events.clone()));
@@ -631,6 +615,81 @@ impl Engine {
         *engine.0.serving.lock().unwrap_or_else(|p| p.into_inner()) = Some(serve);
         events.emit(EngineEvent::Phase { phase: Phase::Serving });
         Ok(engine)
+    }
+
+    /// The start-up scan, with everything that can overlap it: the watches are set up (a
+    /// blocking walk) while the tree is read, each runtime's daemons start as soon as the scan
+    /// finds its first route candidate (a Python daemon's start is as long as a cold scan of
+    /// 10,000 files: in sequence they were most of a large project's launch), and dependency
+    /// manifests are read once the routes are known. Returns when the map can go live: routes
+    /// mapped, the daemons they need ready.
+    async fn first_scan(
+        &self,
+        opts: DiscoveryOptions,
+    ) -> Result<(Discovery, Option<crate::assets::Assets>), StartError> {
+        let settings = &self.0.settings;
+        let watching = settings.hot_reload.then(|| {
+            let engine = self.clone();
+            tokio::task::spawn_blocking(move || engine.start_watching())
+        });
+        let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
+        let root = settings.functions_root.clone();
+        let max_asset_bytes = settings.max_asset_bytes;
+        let discovering = tokio::task::spawn_blocking(move || {
+            let mut tree = TreeCache::default();
+            let on_runtime = |rt: RuntimeKind| {
+                let _ = seen_tx.send(rt);
+            };
+            let discovery = discovery::discover_observed(&root, &opts, &mut tree, &on_runtime);
+            let assets = discovery
+                .assets
+                .as_ref()
+                .and_then(|cfg| crate::assets::Assets::open(&root, cfg, max_asset_bytes));
+            (discovery, assets, tree)
+        });
+        // Daemons of the runtimes the scan finds, started as they are found.
+        let early = async {
+            use futures_util::stream::{FuturesUnordered, StreamExt};
+            let mut starting = FuturesUnordered::new();
+            let mut reports = Vec::new();
+            loop {
+                tokio::select! {
+                    seen = seen_rx.recv() => match seen {
+                        Some(rt) if self.0.runtimes.contains_key(&rt) && !self.0.supervisor.is_running(rt) => {
+                            self.0.events.emit(EngineEvent::RuntimeDemand { runtime: rt, needed: true });
+                            starting.push(async move { self.0.supervisor.ensure(&[rt]).await });
+                        }
+                        Some(_) => {}
+                        None => break,
+                    },
+                    Some(r) = starting.next(), if !starting.is_empty() => reports.extend(r),
+                }
+            }
+            while let Some(r) = starting.next().await {
+                reports.extend(r);
+            }
+            reports
+        };
+        let after_scan = async {
+            let (discovery, assets, tree) = discovering.await.map_err(|e| ConfigError {
+                code: "discovery.panic",
+                file: settings.functions_root.clone(),
+                field: None,
+                message: e.to_string(),
+            })?;
+            *self.0.tree.lock().unwrap_or_else(|p| p.into_inner()) = tree;
+            self.prepare_deps(&discovery, None).await;
+            Ok::<_, StartError>((discovery, assets))
+        };
+        let (early_reports, scanned) = tokio::join!(early, after_scan);
+        log_start_reports(&early_reports);
+        let scanned = scanned?;
+        // Anything the observer did not start (nothing, unless a runtime's daemons failed).
+        log_start_reports(&self.apply_demand(&scanned.0).await);
+        if let Some(watching) = watching {
+            let _ = watching.await;
+        }
+        Ok(scanned)
     }
 
     /// Start the daemons of runtimes `discovery` has routes for and that are not running yet
