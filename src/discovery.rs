@@ -1163,18 +1163,6 @@ pub fn discover_observed(
     }
 
     let candidates = std::mem::take(&mut scan.candidates);
-    // Names for the 409 warnings; only a pattern offered more than once can conflict, so the
-    // others (nearly all of a large tree) are not copied.
-    let mut offers: HashMap<&str, usize> = HashMap::new();
-    for r in &candidates {
-        *offers.entry(r.pattern.as_str()).or_default() += 1;
-    }
-    let conflicting: Vec<(String, String)> = candidates
-        .iter()
-        .filter(|r| offers.get(r.pattern.as_str()).is_some_and(|n| *n > 1))
-        .map(|r| (r.pattern.clone(), r.target.fn_name.clone()))
-        .collect();
-    drop(offers);
     let routes = RouteMap::build(candidates, &opts.runtimes);
     for s in routes.shadowed() {
         scan.warnings.push(format!(
@@ -1183,16 +1171,9 @@ pub fn discover_observed(
         ));
     }
     for pattern in routes.conflicts() {
-        let mut names: Vec<&str> = conflicting
-            .iter()
-            .filter(|(p, _)| p == pattern)
-            .map(|(_, n)| n.as_str())
-            .collect();
-        names.sort_unstable();
-        names.dedup();
         scan.warnings.push(format!(
             "{pattern}: answers 409, ambiguous function: {}",
-            names.join(", ")
+            routes.conflict_names(pattern).join(", ")
         ));
     }
     Discovery {

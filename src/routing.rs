@@ -339,11 +339,15 @@ struct Entry {
 pub struct RouteMap {
     routes: Vec<Route>,
     entries: Vec<Entry>,
-    /// Patterns without params → entry index.
-    exact: HashMap<String, usize>,
+    /// Patterns without params → entry index. foldhash, not SipHash: the keys come from the
+    /// project's files (no flooding by a client: requests only look up), and every request
+    /// and every rebuild of a large map hashes here.
+    exact: HashMap<String, usize, foldhash::fast::RandomState>,
     /// Entries with params, most specific first.
     dynamic: Vec<usize>,
     conflicts: BTreeSet<String>,
+    /// Every function offering each conflicting pattern (for the 409 warning).
+    conflict_names: BTreeMap<String, Vec<String>>,
     /// The targets that tie on each conflicting pattern (for reports).
     claimants: BTreeMap<String, Vec<Arc<Target>>>,
     shadowed: Vec<Shadowed>,
@@ -403,24 +407,38 @@ impl RouteMap {
     /// Resolve priorities, runtime order (shadowing) and same-runtime conflicts.
     /// Decisions are taken per method, so `GET /x` in node and `POST /x` in python coexist.
     pub fn build(candidates: Vec<Route>, runtime_order: &[RuntimeKind]) -> RouteMap {
-        let mut by_pattern: BTreeMap<String, Vec<Route>> = BTreeMap::new();
-        for route in candidates {
-            let group = by_pattern.entry(route.pattern.clone()).or_default();
-            // The same target offered twice (e.g. by two aliases) is one route.
-            match group
-                .iter_mut()
-                .find(|r| r.target == route.target && r.source == route.source)
-            {
-                Some(same) => {
-                    same.methods = same.methods | route.methods;
-                    same.force_url |= route.force_url;
+        // Group by pattern with one sort of indices (stable: candidate order within a group)
+        // instead of a map keyed by a copy of every pattern: a reload of 10,000 routes builds
+        // the whole map, and that copy, its compares and its frees were most of the build.
+        // The walk offers candidates nearly sorted already, which the sort takes in one pass.
+        let mut order: Vec<usize> = (0..candidates.len()).collect();
+        order.sort_by(|&a, &b| candidates[a].pattern.cmp(&candidates[b].pattern));
+        let mut slots: Vec<Option<Route>> = candidates.into_iter().map(Some).collect();
+        let mut groups: Vec<Vec<Route>> = Vec::new();
+        for i in order {
+            let Some(route) = slots[i].take() else { continue };
+            match groups.last_mut() {
+                Some(group) if group[0].pattern == route.pattern => {
+                    // The same target offered twice (e.g. by two aliases) is one route.
+                    match group
+                        .iter_mut()
+                        .find(|r| r.target == route.target && r.source == route.source)
+                    {
+                        Some(same) => {
+                            same.methods = same.methods | route.methods;
+                            same.force_url |= route.force_url;
+                        }
+                        None => group.push(route),
+                    }
                 }
-                None => group.push(route),
+                _ => groups.push(vec![route]),
             }
         }
+        drop(slots);
 
         let mut map = RouteMap::default();
-        for (pattern, group) in by_pattern {
+        for group in groups {
+            let pattern = group[0].pattern.clone();
             let mut won = vec![Methods::default(); group.len()];
             let mut ambiguous = Methods::default();
             let mut losers: Vec<(usize, usize)> = Vec::new();
@@ -475,6 +493,13 @@ impl RouteMap {
                 });
             }
 
+            if !ambiguous.is_empty() {
+                // Every function offering the URL, for the 409 warning.
+                let mut names: Vec<String> = group.iter().map(|r| r.target.fn_name.clone()).collect();
+                names.sort_unstable();
+                names.dedup();
+                map.conflict_names.insert(pattern.clone(), names);
+            }
             let mut entry = Entry {
                 segments: compile(&pattern),
                 routes: Vec::new(),
@@ -591,6 +616,11 @@ impl RouteMap {
     /// Patterns that answer 409.
     pub fn conflicts(&self) -> &BTreeSet<String> {
         &self.conflicts
+    }
+
+    /// The functions offering a conflicting `pattern` (sorted, each once).
+    pub fn conflict_names(&self, pattern: &str) -> &[String] {
+        self.conflict_names.get(pattern).map_or(&[], Vec::as_slice)
     }
 
     /// The targets that tie on a pattern answering 409.
