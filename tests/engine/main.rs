@@ -8,6 +8,7 @@ mod cli;
 mod compat;
 mod compat_gw;
 mod compat_rt;
+mod console;
 mod deps_compat;
 mod edge;
 mod edge_proxy;
