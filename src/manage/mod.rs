@@ -971,6 +971,7 @@ fn detail(shared: &Shared, f: &Found, include_code: bool) -> Result<Value, Manag
     if let Some(e) = env_error {
         out["env_error"] = json!(e);
     }
+    out["metadata"] = metadata(root, f)?;
     if include_code {
         let code = fsops::read(&fsops::contained(root, &f.entry)?)?.unwrap_or_default();
         out["code_etag"] = json!(fsops::etag(&code));
@@ -978,6 +979,25 @@ fn detail(shared: &Shared, f: &Found, include_code: bool) -> Result<Value, Manag
         out["code_truncated"] = json!(false);
     }
     Ok(out)
+}
+
+/// FastFN's `metadata` of a function detail, the parts this build has: the handler's file
+/// name and `dependency_resolution`, the function folder's `.fastfn-deps-state.json` as the
+/// last inference and install wrote it (null before any), read from the folder of the entry
+/// file, where installs happen.
+fn metadata(root: &Path, f: &Found) -> Result<Value, ManageError> {
+    // The folder is checked; the state file's own name is hidden, which `contained` refuses.
+    let dir = match parent(&f.entry) {
+        d if d.is_empty() => root.to_path_buf(),
+        d => fsops::contained(root, &d)?,
+    };
+    let state = fsops::read(&dir.join(crate::deps::STATE_FILE))?
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .filter(Value::is_object);
+    Ok(json!({
+        "handler_file": f.entry.rsplit('/').next().unwrap_or(&f.entry),
+        "dependency_resolution": state,
+    }))
 }
 
 /// FastFN's rule: a name with a `/` or an extension is a file target (a root-relative file);

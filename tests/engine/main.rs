@@ -10,6 +10,7 @@ mod compat_gw;
 mod compat_rt;
 mod console;
 mod deps_compat;
+mod deps_state;
 mod edge;
 mod edge_proxy;
 mod errors;
