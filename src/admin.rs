@@ -1274,6 +1274,7 @@ fn internal_paths() -> Map<String, Value> {
         json!({"post": op("internal_schedules_run_post", "Run a schedule now", key)}),
     );
     crate::jobs::openapi_paths(&mut paths, &op);
+    crate::manage::openapi_paths(&mut paths, &op);
     paths
 }
 

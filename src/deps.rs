@@ -1250,7 +1250,13 @@ impl Deps {
             }),
         };
         if let Some(message) = strict_failure {
-            return Err((message, Inference { found, generated: false }));
+            return Err((
+                message,
+                Inference {
+                    found,
+                    generated: false,
+                },
+            ));
         }
         // A package `#@requirements` names is not written again into `requirements.txt`.
         found
@@ -1271,7 +1277,15 @@ impl Deps {
                     Err(e) => tracing::warn!("cannot write {}: {e}", path.display()),
                 },
                 Ok(None) => {}
-                Err(e) => return Err((e.to_string(), Inference { found, generated: false })),
+                Err(e) => {
+                    return Err((
+                        e.to_string(),
+                        Inference {
+                            found,
+                            generated: false,
+                        },
+                    ))
+                }
             }
         }
         Ok(Some(Inference { found, generated }))

@@ -1000,6 +1000,71 @@ fn metadata(root: &Path, f: &Found) -> Result<Value, ManageError> {
     }))
 }
 
+/// The console API's operations for the internal OpenAPI set (`openapi-include-internal`),
+/// with the original's operation ids and query parameters.
+pub(crate) fn openapi_paths(paths: &mut Map<String, Value>, op: &dyn Fn(&str, &str, Value) -> Value) {
+    let q = |name: &str, required: bool, schema: Value| json!({"name": name, "in": "query", "required": required, "schema": schema});
+    let ident = || {
+        vec![
+            q(
+                "runtime",
+                true,
+                json!({"type": "string", "enum": ["python", "node", "php", "lua", "rust", "go"]}),
+            ),
+            q("name", true, json!({"type": "string"})),
+            q("version", false, json!({"type": "string"})),
+        ]
+    };
+    let params = |extra: Vec<Value>| json!({"parameters": ident().into_iter().chain(extra).collect::<Vec<_>>()});
+    let object = json!({"type": "object", "additionalProperties": true});
+    let body = |schema: &Value| json!({"required": true, "content": {"application/json": {"schema": schema}}});
+    let with_body = |extra: Vec<Value>, schema: &Value| {
+        let mut o = params(extra);
+        o["requestBody"] = body(schema);
+        o
+    };
+    let include_code = q(
+        "include_code",
+        false,
+        json!({"type": "string", "enum": ["0", "1"], "default": "1"}),
+    );
+    let create = json!({"type": "object", "properties": {
+        "methods": {"type": "array", "items": {"type": "string"}},
+        "routes": {"type": "array", "items": {"type": "string"}},
+        "summary": {"type": "string"}, "code": {"type": "string"}}});
+    let mut create_op = params(vec![]);
+    create_op["requestBody"] = json!({"required": false, "content": {"application/json": {"schema": create}}});
+    paths.insert(
+        "/_fn/function".into(),
+        json!({"get": op("internal_function_get", "Get function detail", params(vec![include_code])),
+               "post": op("internal_function_post", "Create function", create_op),
+               "delete": op("internal_function_delete", "Delete function or function version", params(vec![]))}),
+    );
+    paths.insert(
+        "/_fn/function-config".into(),
+        json!({"get": op("internal_function_config_get", "Read function config and effective policy", params(vec![])),
+               "put": op("internal_function_config_put", "Update function policy (limits, methods, debug headers)",
+                         with_body(vec![], &object))}),
+    );
+    paths.insert(
+        "/_fn/function-env".into(),
+        json!({"get": op("internal_function_env_get", "Read function env file", params(vec![])),
+               "put": op("internal_function_env_put", "Write function env file", with_body(vec![], &object))}),
+    );
+    let code = json!({"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}});
+    paths.insert(
+        "/_fn/function-code".into(),
+        json!({"put": op("internal_function_code_put", "Write function code", with_body(vec![], &code))}),
+    );
+    let mut ui_put = json!({});
+    ui_put["requestBody"] = body(&object);
+    paths.insert(
+        "/_fn/ui-state".into(),
+        json!({"get": op("internal_ui_state_get", "Read console UI/API/write state", json!({})),
+               "put": op("internal_ui_state_put", "Update console UI/API/write state (requires write permission)", ui_put)}),
+    );
+}
+
 /// FastFN's rule: a name with a `/` or an extension is a file target (a root-relative file);
 /// anything else is a folder function.
 fn is_file_target(name: &str) -> bool {

@@ -25,7 +25,11 @@ async fn function_detail_reports_dependency_resolution() {
     // The route answers FastFN's 500 naming the import.
     let r = e.get("/py-unknown-sdk").await;
     assert_eq!(r.status, 500, "{}", r.text());
-    assert!(r.text().contains("unresolved imports AcmeInternalClient"), "{}", r.text());
+    assert!(
+        r.text().contains("unresolved imports AcmeInternalClient"),
+        "{}",
+        r.text()
+    );
     let r = e.get("/node-bad-spec").await;
     assert_eq!(r.status, 500, "{}", r.text());
     assert!(r.text().contains("unresolved imports @broken/"), "{}", r.text());
@@ -49,11 +53,10 @@ async fn function_detail_reports_dependency_resolution() {
         assert_eq!(dep["last_install_status"], "error", "{dep}");
         assert_eq!(dep["mode"], "inferred", "{dep}");
         assert_eq!(dep["unresolved_imports"], json!([import]), "{dep}");
-        assert!(
-            dep["last_error"].as_str().is_some_and(|m| m.contains(import)),
-            "{dep}"
-        );
-        assert!(detail["metadata"]["handler_file"].as_str().is_some_and(|f| f.starts_with("handler.")));
+        assert!(dep["last_error"].as_str().is_some_and(|m| m.contains(import)), "{dep}");
+        assert!(detail["metadata"]["handler_file"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("handler.")));
     }
 
     // A function without dependencies has no record: null, as in the original.

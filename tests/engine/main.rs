@@ -8,6 +8,7 @@ mod cli;
 mod compat;
 mod compat_gw;
 mod compat_rt;
+mod compat_walk;
 mod console;
 mod deps_compat;
 mod deps_state;
