@@ -971,7 +971,7 @@ fn detail(shared: &Shared, f: &Found, include_code: bool) -> Result<Value, Manag
     if let Some(e) = env_error {
         out["env_error"] = json!(e);
     }
-    out["metadata"] = metadata(root, f)?;
+    out["metadata"] = metadata(root, f, out["fn_config"].get("group"))?;
     if include_code {
         let code = fsops::read(&fsops::contained(root, &f.entry)?)?.unwrap_or_default();
         out["code_etag"] = json!(fsops::etag(&code));
@@ -982,10 +982,11 @@ fn detail(shared: &Shared, f: &Found, include_code: bool) -> Result<Value, Manag
 }
 
 /// FastFN's `metadata` of a function detail, the parts this build has: the handler's file
-/// name and `dependency_resolution`, the function folder's `.fastfn-deps-state.json` as the
-/// last inference and install wrote it (null before any), read from the folder of the entry
-/// file, where installs happen.
-fn metadata(root: &Path, f: &Found) -> Result<Value, ManageError> {
+/// name, the console `group` of its `fn.config.json` (a string, else null), and
+/// `dependency_resolution`, the function folder's `.fastfn-deps-state.json` as the last
+/// inference and install wrote it (null before any), read from the folder of the entry file,
+/// where installs happen.
+fn metadata(root: &Path, f: &Found, group: Option<&Value>) -> Result<Value, ManageError> {
     // The folder is checked; the state file's own name is hidden, which `contained` refuses.
     let dir = match parent(&f.entry) {
         d if d.is_empty() => root.to_path_buf(),
@@ -996,6 +997,7 @@ fn metadata(root: &Path, f: &Found) -> Result<Value, ManageError> {
         .filter(Value::is_object);
     Ok(json!({
         "handler_file": f.entry.rsplit('/').next().unwrap_or(&f.entry),
+        "group": group.filter(|g| g.is_string()),
         "dependency_resolution": state,
     }))
 }

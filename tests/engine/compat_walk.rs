@@ -113,3 +113,15 @@ async fn console_creates_a_go_function_from_its_template() {
     assert_eq!(r.json()["query"], json!({"x": "1"}), "{}", r.text());
     e.stop().await;
 }
+
+/// `group` of a `fn.config.json` (the original console's grouping) is in the function's
+/// `metadata`, as the original's `GET /_fn/function` gives it; it was read by nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn function_detail_carries_the_console_group() {
+    let e = crate::support::start("compat_walk", &[("FN_RUNTIMES", "python")]).await;
+    let detail = e.get("/_fn/function?runtime=python&name=grouped").await.json();
+    assert_eq!(detail["metadata"]["group"], "billing", "{detail}");
+    assert_eq!(detail["metadata"]["handler_file"], "handler.py", "{detail}");
+    assert_eq!(e.get("/grouped").await.text(), "grouped");
+    e.stop().await;
+}
