@@ -125,3 +125,27 @@ async fn function_detail_carries_the_console_group() {
     assert_eq!(e.get("/grouped").await.text(), "grouped");
     e.stop().await;
 }
+
+/// An inference backend this build does not have (`FN_PY_INFER_BACKEND=pipreqs`) is not
+/// ignored in silence: `/_fn/health` `warnings` names it. `native` asks for nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn unsupported_inference_backends_are_warned() {
+    let e = crate::support::start(
+        "compat_walk",
+        &[
+            ("FN_RUNTIMES", "python"),
+            ("FN_PY_INFER_BACKEND", "pipreqs"),
+            ("FN_NODE_INFER_BACKEND", "native"),
+        ],
+    )
+    .await;
+    let h = e.get("/_fn/health").await.json();
+    let warnings: Vec<String> = serde_json::from_value(h["warnings"].clone()).expect("warnings");
+    let backend: Vec<&String> = warnings.iter().filter(|w| w.contains("INFER_BACKEND")).collect();
+    assert_eq!(
+        backend,
+        ["FN_PY_INFER_BACKEND=pipreqs is not supported by this build: imports are inferred by the native backend"],
+        "{warnings:?}"
+    );
+    e.stop().await;
+}
