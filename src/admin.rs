@@ -98,9 +98,8 @@ pub(crate) fn is_public_alias(path: &str) -> bool {
     matches!(path, "/openapi.json" | "/system/metrics")
 }
 
-/// `/console/*`: the dashboard (`ui/dist`) for a browser, when `FN_UI_ENABLED=1`, behind the
-/// local-only guard. `/console` itself answers 200 with `index.html` (a `<base>` keeps its
-/// relative asset URLs inside `/console/`); client-side routes fall back to `index.html`.
+/// `/console/*`: the dashboard for a browser (`crate::console`), when `FN_UI_ENABLED=1`,
+/// behind the local-only guard.
 pub(crate) async fn console(shared: &Shared, parts: &Parts, remote: SocketAddr) -> Response<Body> {
     if !shared.settings.ui_enabled {
         return Failure::Disabled("console ui disabled").into_response();
@@ -111,33 +110,8 @@ pub(crate) async fn console(shared: &Shared, parts: &Parts, remote: SocketAddr) 
     let Some(ui) = shared.console.as_ref() else {
         return Failure::NotFound.into_response();
     };
-    let path = parts.uri.path();
-    let (rest, at_root) = match path.strip_prefix("/console").unwrap_or("/") {
-        "" => ("/", true),
-        rest => (rest, false),
-    };
-    let resp = match ui.serve(&parts.method, rest, &parts.headers, true).await {
-        crate::assets::AssetOutcome::Served(resp) => resp,
-        crate::assets::AssetOutcome::Refused(f) => return f.into_response(),
-        crate::assets::AssetOutcome::NoMatch => return Failure::NotFound.into_response(),
-    };
-    if !at_root || resp.status() != StatusCode::OK {
-        return resp;
-    }
-    use http_body_util::BodyExt;
-    let (mut head, body) = resp.into_parts();
-    let Ok(collected) = body.collect().await;
-    let html = String::from_utf8_lossy(&collected.to_bytes()).into_owned();
-    let html = match html.find("<head>") {
-        Some(i) => format!("{}<base href=\"/console/\">{}", &html[..i + 6], &html[i + 6..]),
-        None => format!("<base href=\"/console/\">{html}"),
-    };
-    // The body differs from the file's: its validators no longer describe it.
-    for h in ["etag", "last-modified", "content-length"] {
-        head.headers.remove(h);
-    }
-    head.headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    Response::from_parts(head, Full::new(Bytes::from(html)))
+    let rest = parts.uri.path().strip_prefix("/console").unwrap_or("/");
+    ui.serve(&parts.method, rest, &parts.headers).await
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -1300,6 +1274,7 @@ fn internal_paths() -> Map<String, Value> {
         json!({"post": op("internal_schedules_run_post", "Run a schedule now", key)}),
     );
     crate::jobs::openapi_paths(&mut paths, &op);
+    crate::manage::openapi_paths(&mut paths, &op);
     paths
 }
 

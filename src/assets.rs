@@ -473,7 +473,7 @@ fn decode_segment(raw: &str) -> Result<String, Rejection> {
 }
 
 /// `Content-Type` by extension (case-insensitive); text types say `charset=utf-8`.
-fn content_type(name: &str) -> &'static str {
+pub(crate) fn content_type(name: &str) -> &'static str {
     let ext = match name.rsplit_once('.') {
         Some((_, ext)) => ext.to_ascii_lowercase(),
         None => return "application/octet-stream",

@@ -816,6 +816,26 @@ pub fn handler(event: Value) -> Value {
 }
 "#,
         ),
+        // Only the console's "New function" asks for go (the original's console has a go
+        // template; its `init` does not).
+        "go" => (
+            "handler.go",
+            r#"package main
+
+import "encoding/json"
+
+// GET /<name> -> a JSON answer with the query it got.
+func handler(event map[string]interface{}) map[string]interface{} {
+	query, _ := event["query"].(map[string]interface{})
+	body, _ := json.Marshal(map[string]interface{}{"message": "Hello from FastFN Go!", "query": query})
+	return map[string]interface{}{
+		"status":  200,
+		"headers": map[string]interface{}{"Content-Type": "application/json"},
+		"body":    string(body),
+	}
+}
+"#,
+        ),
         _ => unreachable!("clap restricts the template"),
     }
 }
@@ -823,7 +843,7 @@ pub fn handler(event: Value) -> Value {
 /// The `fastfn init` template of a runtime (entry file name, text), for the console's "New
 /// function"; `None` for a runtime `init` has no template for.
 pub(crate) fn template_for(runtime: &str) -> Option<(&'static str, &'static str)> {
-    matches!(runtime, "node" | "python" | "php" | "lua" | "rust").then(|| template(runtime))
+    matches!(runtime, "node" | "python" | "php" | "lua" | "rust" | "go").then(|| template(runtime))
 }
 
 /// The `fn.config.json` text `fastfn init` writes for a function (keys in the original's

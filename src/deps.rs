@@ -434,8 +434,8 @@ enum Found {
         stamped: bool,
         inference: Option<Inference>,
     },
-    /// Strict inference failed (the message).
-    Unresolved(String),
+    /// Strict inference failed: the message, and what inference found (for the state file).
+    Unresolved(String, Inference),
 }
 
 /// `.fastfn-deps-state.json` in the function folder, as FastFN writes it after an install
@@ -983,8 +983,8 @@ impl Deps {
             // Inference first: it may write the manifest that is read next.
             let inference = match self.infer(root, &dir, installer, &handlers) {
                 Ok(i) => i,
-                Err(message) => {
-                    read.push(((folder, installer), dir, handlers, Found::Unresolved(message)));
+                Err((message, found)) => {
+                    read.push(((folder, installer), dir, handlers, Found::Unresolved(message, found)));
                     continue;
                 }
             };
@@ -1019,7 +1019,7 @@ impl Deps {
             units.retain(|k, u| live.contains(k) || matches!(u.state, State::Installing { .. }));
             for (key, dir, handlers, found) in read {
                 let (sig, stamped, inference) = match found {
-                    Found::Unresolved(message) => {
+                    Found::Unresolved(message, found) => {
                         let unit = units.entry(key.clone()).or_insert_with(|| Unit::new(dir.clone()));
                         unit.handlers = handlers;
                         let same = matches!(&unit.state, State::Unresolved { message: m } if *m == message);
@@ -1027,7 +1027,7 @@ impl Deps {
                             unit.state = State::Unresolved {
                                 message: message.clone(),
                             };
-                            unresolved.push((key, dir, message));
+                            unresolved.push((key, dir, message, found));
                         }
                         continue;
                     }
@@ -1064,8 +1064,8 @@ impl Deps {
             }
             self.publish(&units);
         }
-        for (key, dir, message) in unresolved {
-            write_state_file(&dir, key.1, None, Some(&message), "error");
+        for (key, dir, message, found) in unresolved {
+            write_state_file(&dir, key.1, Some(&found), Some(&message), "error");
             self.events.emit(EngineEvent::DepsFailed {
                 runtime: key.1.runtime(),
                 function: display_folder(&key.0),
@@ -1183,7 +1183,8 @@ impl Deps {
 
     /// Inference for one folder (`FN_AUTO_INFER_*`): reads its handlers, adds the packages
     /// they import to the manifest when it does not name them (unless
-    /// `FN_AUTO_INFER_WRITE_MANIFEST=0`). `Err` is the message of a strict failure. Blocking
+    /// `FN_AUTO_INFER_WRITE_MANIFEST=0`). `Err` is the message of a strict failure and what
+    /// was found. Blocking
     /// reads and writes of small files, off the request path.
     fn infer(
         &self,
@@ -1191,7 +1192,7 @@ impl Deps {
         dir: &Path,
         installer: Installer,
         handlers: &[PathBuf],
-    ) -> Result<Option<Inference>, String> {
+    ) -> Result<Option<Inference>, (String, Inference)> {
         let t = self.options.toggles;
         let enabled = match installer {
             Installer::Pip => t.infer_python && t.pip,
@@ -1249,7 +1250,13 @@ impl Deps {
             }),
         };
         if let Some(message) = strict_failure {
-            return Err(message);
+            return Err((
+                message,
+                Inference {
+                    found,
+                    generated: false,
+                },
+            ));
         }
         // A package `#@requirements` names is not written again into `requirements.txt`.
         found
@@ -1270,7 +1277,15 @@ impl Deps {
                     Err(e) => tracing::warn!("cannot write {}: {e}", path.display()),
                 },
                 Ok(None) => {}
-                Err(e) => return Err(e.to_string()),
+                Err(e) => {
+                    return Err((
+                        e.to_string(),
+                        Inference {
+                            found,
+                            generated: false,
+                        },
+                    ))
+                }
             }
         }
         Ok(Some(Inference { found, generated }))
@@ -2343,6 +2358,11 @@ mod tests {
         assert_eq!(
             (&bad_state["last_install_status"], &bad_state["last_error"]),
             (&serde_json::json!("error"), &serde_json::json!(message))
+        );
+        // What inference found is kept with the failure, as the original records it.
+        assert_eq!(
+            (&bad_state["mode"], &bad_state["unresolved_imports"]),
+            (&serde_json::json!("inferred"), &serde_json::json!(["PIL"]))
         );
         // A reload that changed nothing writes nothing and keeps the failure.
         let before = std::fs::read_to_string(root.join("inf/requirements.txt")).unwrap();

@@ -194,7 +194,7 @@ pub struct Shared {
     /// Rust and Go functions: built on first call, one process per function.
     pub compiled: BTreeMap<RuntimeKind, Arc<Compiled>>,
     /// The dashboard's built files, served at `/console` when `FN_UI_ENABLED=1`.
-    pub console: Option<crate::assets::Assets>,
+    pub console: Option<crate::console::ConsoleUi>,
     /// The console's write switch override, login attempts and sessions, write lock.
     pub manage: crate::manage::State,
     served: ArcSwap<Served>,
@@ -559,7 +559,7 @@ impl Engine {
             last_reload_error: Mutex::new(None),
             watch_status: Mutex::new(crate::watch::WatchStatus::off()),
             watcher: Mutex::new(None),
-            console: console_assets(&settings),
+            console: crate::console::ConsoleUi::open(&settings),
             shutdown,
             tasks: Mutex::new(Vec::new()),
             serving: Mutex::new(None),
@@ -1105,33 +1105,6 @@ impl Shared {
     pub(crate) async fn reload(self: &Arc<Self>) -> ReloadReport {
         Engine(self.clone()).reload().await
     }
-}
-
-/// `FN_UI_DIR` (a folder holding `index.html`), else `ui/dist` of the source tree.
-fn console_assets(settings: &Settings) -> Option<crate::assets::Assets> {
-    if !settings.ui_enabled {
-        return None;
-    }
-    let dir = std::env::var_os("FN_UI_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("ui/dist"));
-    let (parent, name) = (
-        dir.parent()?.to_path_buf(),
-        dir.file_name()?.to_string_lossy().into_owned(),
-    );
-    let cfg = crate::discovery::AssetsConfig {
-        directory: name,
-        spa: true,
-        run_worker_first: false,
-    };
-    let assets = crate::assets::Assets::open(&parent, &cfg, settings.max_asset_bytes);
-    if assets.is_none() {
-        tracing::warn!(
-            "FN_UI_ENABLED=1 but {} has no built dashboard (run `npm run build` in ui/)",
-            dir.display()
-        );
-    }
-    assets
 }
 
 /// Discovery plus the assets mount it names: blocking file-system work, run off the async

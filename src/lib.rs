@@ -6,6 +6,7 @@ pub mod admin;
 pub mod assets;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod deps;
 pub mod discovery;
 pub mod engine;

@@ -84,6 +84,9 @@ pub enum Failure {
     BuildFailed { runtime: &'static str, output: String },
     #[error("internal error")]
     Internal,
+    /// `/console` with no dashboard to serve (`ui/dist` not built): 503 with what to run.
+    #[error("console not built")]
+    ConsoleNotBuilt { hint: &'static str },
     /// A handler's `proxy` directive could not be carried out (502, the original's bodies).
     #[error("{0}")]
     EdgeProxy(crate::proxy::ProxyError),
@@ -114,6 +117,7 @@ impl Failure {
             Failure::BuildFailed { .. } | Failure::DepsUnresolved(_) => 500,
             Failure::DepsPreparing | Failure::DepsFailed { .. } => 503,
             Failure::Internal => 500,
+            Failure::ConsoleNotBuilt { .. } => 503,
             Failure::Job(e) => e.status(),
             Failure::EdgeProxy(_) => 502,
             Failure::Secret(e) => e.status(),
@@ -179,6 +183,9 @@ impl Failure {
             }
             Failure::InvokeMethodNotAllowed { allowed } => {
                 body["allowed_methods"] = serde_json::json!(allowed);
+            }
+            Failure::ConsoleNotBuilt { hint } => {
+                body["hint"] = serde_json::json!(hint);
             }
             Failure::DepsFailed { package, output } => {
                 if let Some(package) = package {

@@ -116,6 +116,9 @@ pub struct Settings {
     pub max_asset_bytes: u64,
     /// `FN_AUTO_*`, `FN_AUTO_INFER_*`, `FN_PREINSTALL_*`: dependency installs and inference.
     pub deps: crate::deps::Toggles,
+    /// Inference backends other than `native` that were asked for (`FN_PY_INFER_BACKEND`,
+    /// `FN_NODE_INFER_BACKEND`): only the native one is built, so each is warned about.
+    pub infer_backends_asked: Vec<(&'static str, String)>,
     /// `FN_SCHEDULER_*`: schedules, keep-warm and their state file.
     pub scheduler: crate::scheduler::Options,
     /// `FN_JOBS_*`.
@@ -615,6 +618,11 @@ impl Settings {
         Ok(Settings {
             inspect: crate::inspect::InspectSettings::from_env(env).map_err(|(name, msg)| env_err(name, msg))?,
             deps: crate::deps::Toggles::from_env(env),
+            infer_backends_asked: ["FN_PY_INFER_BACKEND", "FN_NODE_INFER_BACKEND"]
+                .into_iter()
+                .filter_map(|k| Some((k, env(k)?.trim().to_string())))
+                .filter(|(_, v)| !v.is_empty() && !v.eq_ignore_ascii_case("native"))
+                .collect(),
             scheduler: crate::scheduler::Options::from_lookup(&functions_root, env),
             jobs: crate::jobs::JobSettings::from_env(env),
             max_asset_bytes,
@@ -675,6 +683,9 @@ impl Settings {
                 };
                 format!("runtime-daemons: {rt}={n} has no effect: {how}")
             })
+            .chain(self.infer_backends_asked.iter().map(|(k, v)| {
+                format!("{k}={v} is not supported by this build: imports are inferred by the native backend")
+            }))
             .collect()
     }
 
@@ -777,6 +788,21 @@ mod tests {
         assert!(w[1].starts_with("runtime-daemons: rust=3 has no effect"), "{w:?}");
         let quiet = resolve(d.path(), &[("FN_RUNTIME_DAEMONS", "python=3")], Overrides::default()).unwrap();
         assert!(quiet.warnings().is_empty());
+    }
+
+    #[test]
+    fn inference_backends_other_than_native_are_warned_about() {
+        let d = tempfile::tempdir().unwrap();
+        let s = resolve(
+            d.path(),
+            &[("FN_PY_INFER_BACKEND", "pipreqs"), ("FN_NODE_INFER_BACKEND", "Native")],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            s.warnings(),
+            ["FN_PY_INFER_BACKEND=pipreqs is not supported by this build: imports are inferred by the native backend"]
+        );
     }
 
     #[test]

@@ -203,7 +203,7 @@ impl Reason {
         match failure {
             F::NotFound | F::UnknownFunction => Reason::NoRoute,
             F::MethodNotAllowed { .. } | F::InvokeMethodNotAllowed { .. } => Reason::MethodMismatch,
-            F::Disabled(_) => Reason::Disabled,
+            F::Disabled(_) | F::ConsoleNotBuilt { .. } => Reason::Disabled,
             F::Ambiguous => Reason::Ambiguous,
             F::PayloadTooLarge => Reason::BodyTooLarge,
             F::HostNotAllowed => Reason::HostNotAllowed,
@@ -323,6 +323,7 @@ fn generic_why(failure: &crate::rescue::Failure) -> Option<String> {
             format!("{runtime} build failed: {}", output.lines().next().unwrap_or(""))
         }
         F::Internal => "an internal error of the engine".into(),
+        F::ConsoleNotBuilt { hint } => format!("the dashboard is not built: {hint}"),
         F::EdgeProxy(e) => format!("the handler's proxy reply could not be carried out: {e}"),
         F::Secret(e) => format!("/_fn/secrets refused the request: {e}"),
         F::Job(e) => format!("/_fn/jobs refused the request: {e}"),

@@ -971,6 +971,7 @@ fn detail(shared: &Shared, f: &Found, include_code: bool) -> Result<Value, Manag
     if let Some(e) = env_error {
         out["env_error"] = json!(e);
     }
+    out["metadata"] = metadata(root, f, out["fn_config"].get("group"))?;
     if include_code {
         let code = fsops::read(&fsops::contained(root, &f.entry)?)?.unwrap_or_default();
         out["code_etag"] = json!(fsops::etag(&code));
@@ -978,6 +979,92 @@ fn detail(shared: &Shared, f: &Found, include_code: bool) -> Result<Value, Manag
         out["code_truncated"] = json!(false);
     }
     Ok(out)
+}
+
+/// FastFN's `metadata` of a function detail, the parts this build has: the handler's file
+/// name, the console `group` of its `fn.config.json` (a string, else null), and
+/// `dependency_resolution`, the function folder's `.fastfn-deps-state.json` as the last
+/// inference and install wrote it (null before any), read from the folder of the entry file,
+/// where installs happen.
+fn metadata(root: &Path, f: &Found, group: Option<&Value>) -> Result<Value, ManageError> {
+    // The folder is checked; the state file's own name is hidden, which `contained` refuses.
+    let dir = match parent(&f.entry) {
+        d if d.is_empty() => root.to_path_buf(),
+        d => fsops::contained(root, &d)?,
+    };
+    let state = fsops::read(&dir.join(crate::deps::STATE_FILE))?
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .filter(Value::is_object);
+    Ok(json!({
+        "handler_file": f.entry.rsplit('/').next().unwrap_or(&f.entry),
+        "group": group.filter(|g| g.is_string()),
+        "dependency_resolution": state,
+    }))
+}
+
+/// The console API's operations for the internal OpenAPI set (`openapi-include-internal`),
+/// with the original's operation ids and query parameters.
+pub(crate) fn openapi_paths(paths: &mut Map<String, Value>, op: &dyn Fn(&str, &str, Value) -> Value) {
+    let q = |name: &str, required: bool, schema: Value| json!({"name": name, "in": "query", "required": required, "schema": schema});
+    let ident = || {
+        vec![
+            q(
+                "runtime",
+                true,
+                json!({"type": "string", "enum": ["python", "node", "php", "lua", "rust", "go"]}),
+            ),
+            q("name", true, json!({"type": "string"})),
+            q("version", false, json!({"type": "string"})),
+        ]
+    };
+    let params = |extra: Vec<Value>| json!({"parameters": ident().into_iter().chain(extra).collect::<Vec<_>>()});
+    let object = json!({"type": "object", "additionalProperties": true});
+    let body = |schema: &Value| json!({"required": true, "content": {"application/json": {"schema": schema}}});
+    let with_body = |extra: Vec<Value>, schema: &Value| {
+        let mut o = params(extra);
+        o["requestBody"] = body(schema);
+        o
+    };
+    let include_code = q(
+        "include_code",
+        false,
+        json!({"type": "string", "enum": ["0", "1"], "default": "1"}),
+    );
+    let create = json!({"type": "object", "properties": {
+        "methods": {"type": "array", "items": {"type": "string"}},
+        "routes": {"type": "array", "items": {"type": "string"}},
+        "summary": {"type": "string"}, "code": {"type": "string"}}});
+    let mut create_op = params(vec![]);
+    create_op["requestBody"] = json!({"required": false, "content": {"application/json": {"schema": create}}});
+    paths.insert(
+        "/_fn/function".into(),
+        json!({"get": op("internal_function_get", "Get function detail", params(vec![include_code])),
+               "post": op("internal_function_post", "Create function", create_op),
+               "delete": op("internal_function_delete", "Delete function or function version", params(vec![]))}),
+    );
+    paths.insert(
+        "/_fn/function-config".into(),
+        json!({"get": op("internal_function_config_get", "Read function config and effective policy", params(vec![])),
+               "put": op("internal_function_config_put", "Update function policy (limits, methods, debug headers)",
+                         with_body(vec![], &object))}),
+    );
+    paths.insert(
+        "/_fn/function-env".into(),
+        json!({"get": op("internal_function_env_get", "Read function env file", params(vec![])),
+               "put": op("internal_function_env_put", "Write function env file", with_body(vec![], &object))}),
+    );
+    let code = json!({"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}});
+    paths.insert(
+        "/_fn/function-code".into(),
+        json!({"put": op("internal_function_code_put", "Write function code", with_body(vec![], &code))}),
+    );
+    let mut ui_put = json!({});
+    ui_put["requestBody"] = body(&object);
+    paths.insert(
+        "/_fn/ui-state".into(),
+        json!({"get": op("internal_ui_state_get", "Read console UI/API/write state", json!({})),
+               "put": op("internal_ui_state_put", "Update console UI/API/write state (requires write permission)", ui_put)}),
+    );
 }
 
 /// FastFN's rule: a name with a `/` or an extension is a file target (a root-relative file);

@@ -326,7 +326,7 @@ async fn missing_interpreter_summary_says_how_to_fix() {
 }
 
 /// A `fastfn` engine process on a free port, ready (its summary printed); killed on drop.
-struct Running {
+pub(crate) struct Running {
     child: tokio::process::Child,
     port: u16,
     _sockets: tempfile::TempDir,
@@ -334,7 +334,7 @@ struct Running {
     summary: Vec<String>,
 }
 
-async fn spawn_engine(args: &[&str], envs: &[(&str, &str)]) -> Running {
+pub(crate) async fn spawn_engine(args: &[&str], envs: &[(&str, &str)]) -> Running {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let sockets = socket_base();
     let port = free_port();
@@ -372,11 +372,11 @@ async fn spawn_engine(args: &[&str], envs: &[(&str, &str)]) -> Running {
 }
 
 impl Running {
-    fn addr(&self) -> std::net::SocketAddr {
+    pub(crate) fn addr(&self) -> std::net::SocketAddr {
         ([127, 0, 0, 1], self.port).into()
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         let pid = nix::unistd::Pid::from_raw(self.child.id().expect("pid") as i32);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("term");
         let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
