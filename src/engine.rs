@@ -95,7 +95,8 @@ pub struct Served {
     pub assets: Option<crate::assets::Assets>,
     /// Keyed by the address of the route's `Arc<Target>`: stable while this `Served` lives,
     /// and a lookup without hashing strings on the request path.
-    slots: HashMap<usize, Arc<FunctionSlot>>,
+    /// By target address (foldhash: looked up on every call, rebuilt on every reload).
+    slots: HashMap<usize, Arc<FunctionSlot>, foldhash::fast::RandomState>,
     /// What `/` does instead of the normal lookup (`FN_HOME_*`, else the root config's
     /// `home`), read when the map is built: an edit of the root config reloads it.
     pub home: Option<crate::landing::HomeAction>,
@@ -533,7 +534,7 @@ impl Engine {
             served: ArcSwap::from_pointee(Served {
                 discovery: empty_discovery(),
                 assets: None,
-                slots: HashMap::new(),
+                slots: HashMap::default(),
                 home: None,
                 generated_at: 0.0,
             }),
@@ -743,7 +744,7 @@ impl Engine {
         previous: Option<&Served>,
     ) -> Served {
         let mut known = self.0.slots.lock().unwrap_or_else(|p| p.into_inner());
-        let mut slots = HashMap::new();
+        let mut slots = HashMap::with_capacity_and_hasher(discovery.routes.routes().len(), Default::default());
         for route in discovery.routes.routes() {
             let t = &route.target;
             if let Some(slot) = previous.and_then(|p| p.slot(t)) {
@@ -1125,18 +1126,31 @@ fn scan(
 
 /// Patterns the new map adds and removes, sorted.
 fn route_diff(old: &Discovery, new: &Discovery) -> (Vec<String>, Vec<String>) {
-    use std::collections::HashSet;
-    // Borrowed patterns: a reload of a large tree copies only what changed.
-    fn patterns(d: &Discovery) -> HashSet<&str> {
-        d.routes.routes().iter().map(|r| r.pattern.as_str()).collect()
+    // Borrowed patterns, merged in order: a reload of a large tree copies only what changed
+    // and hashes nothing (the map lists its routes by pattern already; sorting a sorted list
+    // is one pass).
+    fn patterns(d: &Discovery) -> Vec<&str> {
+        let mut v: Vec<&str> = d.routes.routes().iter().map(|r| r.pattern.as_str()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
     }
     let (before, after) = (patterns(old), patterns(new));
-    let only = |a: &HashSet<&str>, b: &HashSet<&str>| {
-        let mut v: Vec<String> = a.difference(b).map(|s| s.to_string()).collect();
-        v.sort();
-        v
-    };
-    (only(&after, &before), only(&before, &after))
+    let (mut added, mut removed) = (Vec::new(), Vec::new());
+    let (mut b, mut a) = (before.iter().peekable(), after.iter().peekable());
+    loop {
+        match (b.peek(), a.peek()) {
+            (Some(x), Some(y)) if x == y => {
+                b.next();
+                a.next();
+            }
+            (Some(x), Some(y)) if x < y => removed.push(b.next().map(|s| s.to_string()).unwrap_or_default()),
+            (_, Some(_)) => added.push(a.next().map(|s| s.to_string()).unwrap_or_default()),
+            (Some(_), None) => removed.push(b.next().map(|s| s.to_string()).unwrap_or_default()),
+            (None, None) => break,
+        }
+    }
+    (added, removed)
 }
 
 fn empty_discovery() -> Discovery {
@@ -1203,6 +1217,30 @@ async fn probe_loop(shared: Arc<Shared>) {
 mod tests {
     use super::*;
     use crate::config::project::Overrides;
+
+    #[test]
+    fn route_diff_lists_added_and_removed_patterns_in_order() {
+        let tree = |files: &[&str]| {
+            let dir = tempfile::tempdir().unwrap();
+            for f in files {
+                let path = dir.path().join(f);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, "def handler(e): pass").unwrap();
+            }
+            let opts = DiscoveryOptions {
+                runtimes: vec![RuntimeKind::Python],
+                ..DiscoveryOptions::default()
+            };
+            discovery::discover(dir.path(), &opts)
+        };
+        let old = tree(&["a.py", "b.py", "c/d.py", "e.py", "get.x.py", "post.x.py"]);
+        let new = tree(&["a0.py", "b.py", "c/d.py", "c/f.py", "get.x.py", "z.py"]);
+        let (added, removed) = route_diff(&old, &new);
+        assert_eq!(added, ["/a0", "/c/f", "/z"]);
+        assert_eq!(removed, ["/a", "/e"]);
+        assert_eq!(route_diff(&new, &new), (vec![], vec![]));
+        assert_eq!(route_diff(&empty_discovery(), &new).0.len(), 6);
+    }
 
     #[test]
     fn stale_socket_folders_of_dead_engines_are_swept() {

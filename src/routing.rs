@@ -437,6 +437,9 @@ impl RouteMap {
         drop(slots);
 
         let mut map = RouteMap::default();
+        map.exact.reserve(groups.len());
+        map.entries.reserve(groups.len());
+        map.routes.reserve(groups.len());
         for group in groups {
             let pattern = group[0].pattern.clone();
             let mut won = vec![Methods::default(); group.len()];
