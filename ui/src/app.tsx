@@ -35,13 +35,27 @@ function tabFromHash(): Tab {
   return (TABS.find(([t]) => t === h)?.[0] ?? 'routes') as Tab;
 }
 
-/** The Functions tab, loaded on first use: its editor (CodeMirror) is most of its weight and
- * the other tabs need none of it. */
+/** The Functions tab's code: its editor (CodeMirror) is most of the dashboard's weight and the
+ * other tabs need none of it, so it is not in the first load; it is fetched once the first
+ * view has painted and the page is idle, so the tab opens at once when clicked. */
+let functionsModule: Promise<typeof import('./views/functions')> | null = null;
+const loadFunctions = () => (functionsModule ??= import('./views/functions'));
+if (typeof window !== 'undefined') {
+  const idle = (window as any).requestIdleCallback ?? ((f: () => void) => setTimeout(f, 1500));
+  window.addEventListener('load', () => idle(() => void loadFunctions().catch(() => (functionsModule = null))));
+}
+
 function Functions() {
   const [View, setView] = useState<(() => preact.JSX.Element) | null>(null);
   const [error, setError] = useState('');
   useEffect(() => {
-    import('./views/functions').then((m) => setView(() => m.FunctionsView), (e) => setError(String(e)));
+    loadFunctions().then(
+      (m) => setView(() => m.FunctionsView),
+      (e) => {
+        functionsModule = null; // the next visit tries again
+        setError(String(e));
+      },
+    );
   }, []);
   if (error) return <div class="banner bad">Cannot load the Functions view: {error}</div>;
   return View ? <View /> : <p class="muted">Loading…</p>;
