@@ -200,14 +200,22 @@ impl Manifest {
     /// Read the manifests of `installer` in `folder`; `handlers` are the folder's python
     /// handler files (searched for `#@requirements`). `None` when there is nothing to install.
     pub fn read(folder: &Path, installer: Installer, handlers: &[PathBuf]) -> std::io::Result<Option<Manifest>> {
+        let sources = read_handlers(installer, handlers)?;
+        Self::read_with(folder, installer, &sources)
+    }
+
+    /// [`Manifest::read`] with the handlers' texts already read ([`read_handlers`]).
+    fn read_with(
+        folder: &Path,
+        installer: Installer,
+        sources: &[Option<Vec<u8>>],
+    ) -> std::io::Result<Option<Manifest>> {
         let (main, lock_names) = installer.files();
         let primary = read_optional(&folder.join(main))?;
         let mut inline = Vec::new();
         if installer == Installer::Pip {
-            for h in handlers {
-                if let Some(text) = read_optional(h)? {
-                    inline.extend(inline_requirements(&String::from_utf8_lossy(&text)));
-                }
+            for text in sources.iter().flatten() {
+                inline.extend(inline_requirements(&String::from_utf8_lossy(text)));
             }
             inline.sort();
             inline.dedup();
@@ -318,6 +326,15 @@ impl Manifest {
             Installer::Composer => "composer install --no-interaction --no-progress".into(),
         }
     }
+}
+
+/// The texts of a folder's handlers, each read once for both inference and `#@requirements`
+/// (a start of 10,000 Python files read each twice). Only pip reads handlers for a manifest.
+fn read_handlers(installer: Installer, handlers: &[PathBuf]) -> std::io::Result<Vec<Option<Vec<u8>>>> {
+    if installer == Installer::Composer {
+        return Ok(Vec::new());
+    }
+    handlers.iter().map(|h| read_optional(h)).collect()
 }
 
 fn read_optional(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
@@ -980,8 +997,15 @@ impl Deps {
         let mut read = Vec::new();
         for ((folder, installer), handlers) in wanted {
             let dir = root.join(&folder);
+            let sources = match read_handlers(installer, &handlers) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("cannot read the handlers of {}: {e}", dir.display());
+                    continue;
+                }
+            };
             // Inference first: it may write the manifest that is read next.
-            let inference = match self.infer(root, &dir, installer, &handlers) {
+            let inference = match self.infer(root, &dir, installer, &handlers, &sources) {
                 Ok(i) => i,
                 Err((message, found)) => {
                     read.push(((folder, installer), dir, handlers, Found::Unresolved(message, found)));
@@ -991,7 +1015,7 @@ impl Deps {
             if !toggles.installs(installer) {
                 continue;
             }
-            let manifest = match Manifest::read(&dir, installer, &handlers) {
+            let manifest = match Manifest::read_with(&dir, installer, &sources) {
                 Ok(Some(m)) => m,
                 Ok(None) => continue,
                 Err(e) => {
@@ -1192,6 +1216,7 @@ impl Deps {
         dir: &Path,
         installer: Installer,
         handlers: &[PathBuf],
+        sources: &[Option<Vec<u8>>],
     ) -> Result<Option<Inference>, (String, Inference)> {
         let t = self.options.toggles;
         let enabled = match installer {
@@ -1204,8 +1229,8 @@ impl Deps {
         }
         let mut found = infer::Inferred::default();
         let mut inline = Vec::new();
-        for h in handlers {
-            let Ok(source) = std::fs::read_to_string(h) else {
+        for (h, source) in handlers.iter().zip(sources) {
+            let Some(Ok(source)) = source.as_deref().map(std::str::from_utf8) else {
                 continue;
             };
             match installer {
@@ -1217,9 +1242,9 @@ impl Deps {
                     );
                     let stem = h.file_stem().and_then(|s| s.to_str()).unwrap_or("");
                     let local = |name: &str| dir.join(format!("{name}.py")).is_file() || dir.join(name).is_dir();
-                    found.extend(infer::python_infer(&source, stem, local));
+                    found.extend(infer::python_infer(source, stem, local));
                 }
-                _ => found.extend(infer::node_infer(&source, &[])),
+                _ => found.extend(infer::node_infer(source, &[])),
             }
         }
         // What the function's shared packs provide is not the function's to install.

@@ -629,6 +629,7 @@ impl Engine {
         opts: DiscoveryOptions,
     ) -> Result<(Discovery, Option<crate::assets::Assets>), StartError> {
         let settings = &self.0.settings;
+        let t0 = std::time::Instant::now();
         let watching = settings.hot_reload.then(|| {
             let engine = self.clone();
             tokio::task::spawn_blocking(move || engine.start_watching())
@@ -669,6 +670,7 @@ impl Engine {
             while let Some(r) = starting.next().await {
                 reports.extend(r);
             }
+            tracing::debug!("start: daemons ready at {:?}", t0.elapsed());
             reports
         };
         let after_scan = async {
@@ -679,7 +681,9 @@ impl Engine {
                 message: e.to_string(),
             })?;
             *self.0.tree.lock().unwrap_or_else(|p| p.into_inner()) = tree;
+            tracing::debug!("start: scan done at {:?}", t0.elapsed());
             self.prepare_deps(&discovery, None).await;
+            tracing::debug!("start: dependency manifests read at {:?}", t0.elapsed());
             Ok::<_, StartError>((discovery, assets))
         };
         let (early_reports, scanned) = tokio::join!(early, after_scan);
@@ -690,6 +694,7 @@ impl Engine {
         if let Some(watching) = watching {
             let _ = watching.await;
         }
+        tracing::debug!("start: watches set at {:?}", t0.elapsed());
         Ok(scanned)
     }
 
