@@ -217,6 +217,11 @@ pub struct RequestRecord {
     pub captured: bool,
     /// The engine sent this request to itself (a replay).
     pub replay: bool,
+    /// Engine log lines written while this request was served (warnings of the gateway and
+    /// the invoke pipeline, error-log lines), tagged with its id on the engine's output.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[ts(as = "Option<Vec<crate::inspect::logs::LogLine>>", optional)]
+    pub logs: Vec<crate::inspect::logs::LogLine>,
 }
 
 /// A request's stages in microseconds, from the engine's own clock (also sent as

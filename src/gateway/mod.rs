@@ -228,18 +228,29 @@ async fn inspected(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketA
             .map(str::to_string);
         crate::inspect::header_pairs(req.headers())
     });
-    let resp = crate::logs::served(&shared.logs, req, remote, |req| {
+    // Numbered on arrival, so that a line logged while it is served names it (`g-<seq>`).
+    let seq = shared.inspector.next_seq();
+    let served = crate::logs::served(&shared.logs, req, remote, |req| {
         handle_guarded(shared, req, remote, &mut note)
-    })
-    .await;
-    finish(shared, (method, uri, arrived), note, request_headers, resp, dashboard).await
+    });
+    let (resp, lines) = crate::inspect::logs::scoped(seq, served).await;
+    note.logs = lines;
+    finish(
+        shared,
+        (seq, method, uri, arrived),
+        note,
+        request_headers,
+        resp,
+        dashboard,
+    )
+    .await
 }
 
 /// Record a served request: its reason, `X-Fn-Reason` under debug headers, the captured
 /// headers and bodies (capture on), the live event (a dashboard listens), the ring entry.
 async fn finish(
     shared: &Shared,
-    (method, uri, arrived): (hyper::Method, hyper::Uri, Instant),
+    (seq, method, uri, arrived): (u64, hyper::Method, hyper::Uri, Instant),
     mut note: Note,
     request_headers: Option<Vec<(String, String)>>,
     mut resp: Response<ResponseBody>,
@@ -290,7 +301,7 @@ async fn finish(
         note.stages.respond_us = now.saturating_duration_since(done).as_micros() as u64;
     }
     let entry = crate::inspect::Entry {
-        seq: ins.next_seq(),
+        seq,
         ts: crate::clock::epoch_millis(),
         method,
         uri,
@@ -529,6 +540,14 @@ async fn invoke(
             if let Some(why) = crate::inspect::call_failure_why(shared, target, failure, &outcome.timings) {
                 note.why = Some(why);
             }
+            // The engine's own failure of this call: a line on its log (tagged with the id).
+            tracing::warn!(
+                "{} {} failed: {}: {}",
+                target.runtime,
+                target.fn_name,
+                Reason::of(failure).code(),
+                note.why.as_deref().unwrap_or("")
+            );
         }
     }
     // Refused before a slot was taken (body too large, deps, pool full): the cheapest path.
@@ -543,7 +562,11 @@ async fn invoke(
     }
     let refused = matches!(&outcome.result, Err(f) if f.is_admission());
     // The id the handler saw (its event's `id`), else a new one for a refusal.
-    let request_id = note.request_id.take().unwrap_or_else(|| shared.next_request_id());
+    let request_id = note
+        .request_id
+        .take()
+        .or_else(|| crate::inspect::logs::current_key().map(|k| k.to_string()))
+        .unwrap_or_else(|| shared.next_request_id());
 
     // Pool refusals are the gateway's own answer, not a runtime error: no warm-up headers.
     let runtime_error = match &outcome.result {
@@ -705,6 +728,10 @@ async fn call(
 ) -> Outcome {
     let target = &route.target;
     let policy = &target.policy;
+    // The call's id, known before anything can log: the engine's log lines name it from here
+    // on, and a refusal answers with it.
+    let key = shared.next_request_key();
+    crate::inspect::logs::set_key(key);
     let max_body = policy.max_body_bytes;
     let declared = parts
         .headers
@@ -756,7 +783,7 @@ async fn call(
         user: None,
         trigger: None,
     };
-    let request_id = shared.next_request_id();
+    let request_id = key.to_string();
     let mut outcome = crate::invoke::run_admitted(shared, target, slot, &input, &request_id, permit).await;
     note.request_id = Some(request_id);
     outcome.timings.admission_us = admission_us;

@@ -14,6 +14,7 @@
 pub mod admin;
 pub mod diff;
 pub mod export;
+pub mod logs;
 pub mod saved;
 pub mod secrets;
 mod why;
@@ -276,6 +277,8 @@ pub struct Note {
     pub trigger: Option<&'static str>,
     /// The lab faults this call met (`None` when no fault was set).
     pub fault: Option<String>,
+    /// Engine log lines written while the request was served (empty: no allocation).
+    pub logs: Vec<logs::LogLine>,
 }
 
 impl Note {
@@ -445,6 +448,7 @@ impl Entry {
             replay: self.note.replay.is_some(),
             trigger: self.note.trigger.map(str::to_string),
             fault: self.note.fault.clone(),
+            logs: self.note.logs.clone(),
         }
     }
 }

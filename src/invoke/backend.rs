@@ -177,6 +177,10 @@ async fn exchange(
             if !retry || (!busy && tries >= 2) {
                 return Err((failure_of(err), Some(i), lost));
             }
+            if !busy {
+                // Part of the request's story (its detail shows it): the first socket failed.
+                tracing::warn!("{} socket {}: {err}; trying again", sockets.kind, i + 1);
+            }
             if !busy && sockets.sockets.len() > 1 {
                 except = Some(i);
             }
@@ -198,6 +202,7 @@ fn failure_of(e: CallError) -> Failure {
 }
 
 fn emit_health(shared: &Shared, sockets: &RuntimeSockets, i: usize, reason: String) {
+    tracing::warn!("{} socket {} marked down: {reason}", sockets.kind, i + 1);
     shared.events.emit(EngineEvent::SocketHealth {
         runtime: sockets.kind,
         index: i + 1,

@@ -16,6 +16,7 @@ mod events;
 mod handlers;
 mod health;
 mod inspect;
+mod inspect_logs;
 mod jobs;
 mod k8s;
 mod lab;

@@ -412,6 +412,22 @@ function Detail({ r }: { r: RequestRecord }) {
           </pre>
         </>
       )}
+      {r.logs && r.logs.length > 0 && (
+        <>
+          <h4>Engine log</h4>
+          <pre class="body" data-testid="request-logs">
+            {r.logs.map((l, i) => (
+              <div key={i} class={`logline ${l.level === 'error' || l.level === 'warn' ? 'stderr' : ''}`}>
+                <span class="stream">
+                  {fmtTime(l.ts)} {l.level}
+                  {l.source === 'error_log' ? ' error.log' : ''}
+                </span>
+                <span class="text">{l.line}</span>
+              </div>
+            ))}
+          </pre>
+        </>
+      )}
       <h4>Response headers</h4>
       <Headers headers={r.headers} testid="request-headers" />
       <ReplayPanel key={r.id} r={r} detail={detail} />
