@@ -34,9 +34,6 @@ pub use crate::rescue::Body;
 
 pub use crate::rescue::ResponseBody;
 
-/// How long in-flight requests may take to finish once the engine stops or switches project.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Open client connections, and the most the engine keeps at once (file descriptors are
 /// shared with daemon connections, installs and assets: a flood of idle clients must not
 /// starve them).
@@ -91,7 +88,7 @@ pub const MAX_REQUEST_HEADERS: usize = 200;
 /// must send its request head within the client timeout (idle keep-alive connections
 /// included); past the connection cap new connections are closed at once. On shutdown,
 /// accepting stops, every connection finishes its current request and closes, and this
-/// returns when all are closed (or after [`DRAIN_TIMEOUT`]).
+/// returns when all are closed (or after the drain timeout, `FN_DRAIN_TIMEOUT_MS`).
 pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
     use std::sync::atomic::Ordering;
     let conns = Arc::new(Connections {
@@ -100,6 +97,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdo
         idle: tokio::sync::Notify::new(),
         per_client: std::sync::Mutex::new(HashMap::new()),
     });
+    let drain = shared.settings.drain_timeout;
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(shared.settings.client_timeout)
@@ -151,7 +149,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdo
                 _ = conn.as_mut() => {}
                 _ = stop.changed() => {
                     conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn).await;
+                    let _ = tokio::time::timeout(drain, conn).await;
                 }
             }
             conns.release(client);
@@ -167,7 +165,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdo
             idle.await;
         }
     };
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, drained).await;
+    let _ = tokio::time::timeout(drain, drained).await;
 }
 
 /// Marks a response as an admission refusal (pool full, body too large, deps installing).

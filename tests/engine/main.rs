@@ -19,6 +19,7 @@ mod inspect;
 mod inspect_logs;
 mod jobs;
 mod k8s;
+mod k8s_pod;
 mod lab;
 mod manage;
 mod pool;
