@@ -223,14 +223,13 @@ pub fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FN_LOG").unwrap_or_else(|_| "fastfn=info".into());
     // Lines written while a request is served carry its id and are kept with its record
     // (`inspect::logs`).
-    use crate::inspect::logs::{Capture, Tagged};
+    use crate::inspect::logs::{Capture, JsonLine, Tagged};
     use tracing_subscriber::fmt::format;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     if json_logs() {
         tracing_subscriber::fmt()
-            .event_format(Tagged::json(format().json().with_target(false)))
-            .fmt_fields(format::JsonFields::new())
+            .event_format(JsonLine)
             .with_env_filter(filter)
             .with_writer(std::io::stdout)
             .finish()

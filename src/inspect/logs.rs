@@ -198,23 +198,17 @@ impl tracing::field::Visit for Text {
     }
 }
 
-/// An event formatter that puts the request id on each line written while a request is
-/// served: `[req-…] ` before a text line, `"request_id":"req-…"` first in a JSON object.
+/// An event formatter that puts `[req-…] ` before each text line written while a request is
+/// served.
 #[derive(Debug, Clone)]
 pub struct Tagged<F> {
     inner: F,
-    json: bool,
 }
 
 impl<F> Tagged<F> {
     /// Tag text lines written by `inner`.
     pub fn text(inner: F) -> Tagged<F> {
-        Tagged { inner, json: false }
-    }
-
-    /// Tag JSON lines written by `inner` (one object per line).
-    pub fn json(inner: F) -> Tagged<F> {
-        Tagged { inner, json: true }
+        Tagged { inner }
     }
 }
 
@@ -225,20 +219,77 @@ where
     F: FormatEvent<S, N>,
 {
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> std::fmt::Result {
-        let Some(id) = current_id() else {
-            return self.inner.format_event(ctx, writer, event);
-        };
-        if !self.json {
+        if let Some(id) = current_id() {
             write!(writer, "[{id}] ")?;
-            return self.inner.format_event(ctx, writer, event);
         }
-        let mut buf = String::new();
-        self.inner.format_event(ctx, Writer::new(&mut buf), event)?;
-        match buf.strip_prefix('{') {
-            // The id is `req-`/`g-`, digits and dashes: nothing to escape.
-            Some(rest) => write!(writer, "{{\"request_id\":\"{id}\",{rest}"),
-            None => writer.write_str(&buf),
+        self.inner.format_event(ctx, writer, event)
+    }
+}
+
+/// The engine's JSON log line (`FN_LOG_FORMAT=json`) for a `tracing` event, in the shape of
+/// the CLI's own lines: `{"ts", "level", "msg", "request_id"?, <fields>}` (`ts` in epoch
+/// seconds, `level` in lowercase), one object per line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonLine;
+
+impl<S, N> FormatEvent<S, N> for JsonLine
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'w> FormatFields<'w> + 'static,
+{
+    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> std::fmt::Result {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let mut line = serde_json::Map::new();
+        line.insert("ts".into(), crate::clock::epoch_secs().into());
+        let level = serde_json::to_value(Level::from(event.metadata().level())).unwrap_or_default();
+        line.insert("level".into(), level);
+        line.insert("msg".into(), fields.msg.into());
+        if let Some(id) = current_id() {
+            line.insert("request_id".into(), id.into());
         }
+        for (k, v) in fields.rest {
+            line.entry(k).or_insert(v);
+        }
+        writeln!(writer, "{}", serde_json::Value::Object(line))
+    }
+}
+
+/// An event's message and other fields, as JSON values.
+#[derive(Default)]
+struct Fields {
+    msg: String,
+    rest: Vec<(String, serde_json::Value)>,
+}
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        let text = format!("{value:?}");
+        if field.name() == "message" {
+            self.msg = text;
+        } else {
+            self.rest.push((field.name().to_string(), text.into()));
+        }
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.msg = value.to_string();
+        } else {
+            self.rest.push((field.name().to_string(), value.into()));
+        }
+    }
+
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.rest.push((field.name().to_string(), value.into()));
+    }
+
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.rest.push((field.name().to_string(), value.into()));
+    }
+
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.rest.push((field.name().to_string(), value.into()));
     }
 }
 
@@ -294,28 +345,29 @@ mod tests {
     }
 
     #[test]
-    fn the_formatter_puts_the_id_first_in_json_and_text() {
+    fn json_lines_have_the_cli_shape_and_the_request_id() {
         let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
         let w = out.clone();
         let make = move || Sink(w.clone());
         let sub = tracing_subscriber::fmt()
-            .event_format(Tagged::json(
-                tracing_subscriber::fmt::format().json().with_target(false),
-            ))
-            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(JsonLine)
             .with_writer(make)
             .finish();
         let _guard = tracing::subscriber::set_default(sub);
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         rt.block_on(scoped(9, async {
-            tracing::warn!("inside");
+            tracing::warn!(socket = 2, "inside");
         }));
-        tracing::warn!("outside");
+        tracing::info!("outside");
         let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
         let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines[0]["request_id"], "g-9");
-        assert_eq!(lines[0]["fields"]["message"], "inside");
+        assert_eq!(lines[0]["msg"], "inside");
+        assert_eq!(lines[0]["level"], "warn");
+        assert_eq!(lines[0]["socket"], 2);
+        assert!(lines[0]["ts"].is_number(), "epoch seconds, as the CLI's lines");
         assert!(lines[1].get("request_id").is_none());
+        assert_eq!(lines[1]["level"], "info");
     }
 
     struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);

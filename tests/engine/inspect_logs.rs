@@ -94,7 +94,8 @@ async fn a_requests_engine_log_lines_carry_its_id_and_show_in_its_detail() {
     let tagged = || {
         out.lock().unwrap().iter().any(|v| {
             v["request_id"] == id.as_str()
-                && v["fields"]["message"]
+                && v["level"] == "warn"
+                && v["msg"]
                     .as_str()
                     .is_some_and(|m| m.contains("nap/handler.py failed: timeout"))
         })
