@@ -241,7 +241,12 @@ pub struct Stages {
     /// Reading the request body.
     #[ts(type = "number")]
     pub body_us: u64,
-    /// Connect/send, the handler, and the reply's bytes back.
+    /// Getting a connection to the daemon: ~0 on one already open, the connect and the
+    /// protocol hello when one is opened (socket daemons on v2; 0 for others).
+    #[serde(default)]
+    #[ts(type = "number")]
+    pub connect_us: u64,
+    /// Send, the handler, and the reply's bytes back.
     #[ts(type = "number")]
     pub runtime_us: u64,
     /// Parsing and validating the reply.

@@ -756,6 +756,7 @@ async fn call(shared: &Arc<Shared>, job: &Job, spec: &JobSpec) -> (Option<JobRes
             deps_us: t.deps_us,
             admission_us: t.admission_us,
             body_us: t.body_us,
+            connect_us: t.connect_us,
             runtime_us: t.runtime_us,
             reply_us: t.reply_us,
             respond_us: 0,

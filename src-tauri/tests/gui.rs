@@ -599,7 +599,7 @@ async fn scenario(c: &Client, launched_at: Instant) -> Result<()> {
     if !headers[0].to_ascii_lowercase().starts_with("x-fn-") {
         bail!("X-Fn-* headers are not first: {headers:?}");
     }
-    // Where the time went: the record's seven stages, in order, on one bar.
+    // Where the time went: the record's eight stages, in order, on one bar.
     let stages = js(
         c,
         "return [...document.querySelectorAll('[data-testid=request-stages] [data-stage]')]
@@ -609,7 +609,17 @@ async fn scenario(c: &Client, launched_at: Instant) -> Result<()> {
     .await?;
     let stages: Vec<(String, u64)> = serde_json::from_value(stages).unwrap_or_default();
     let names: Vec<&str> = stages.iter().map(|(n, _)| n.as_str()).collect();
-    if names != ["route", "deps", "admission", "body", "runtime", "reply", "respond"]
+    if names
+        != [
+            "route",
+            "deps",
+            "admission",
+            "body",
+            "connect",
+            "runtime",
+            "reply",
+            "respond",
+        ]
         || !stages.iter().any(|(n, us)| n == "runtime" && *us > 0)
     {
         bail!("request stages: {stages:?}");

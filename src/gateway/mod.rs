@@ -513,6 +513,7 @@ async fn invoke(
     note.stages.deps_us = outcome.timings.deps_us;
     note.stages.admission_us = outcome.timings.admission_us;
     note.stages.body_us = outcome.timings.body_us;
+    note.stages.connect_us = outcome.timings.connect_us;
     note.stages.runtime_us = outcome.timings.runtime_us;
     note.stages.reply_us = outcome.timings.reply_us;
     note.stages.fault_us = outcome.timings.fault_us;

@@ -55,7 +55,9 @@ pub struct Timings {
     pub admission_us: u64,
     /// Reading the request body (after admission).
     pub body_us: u64,
-    /// Connect/send, the handler, and the reply's bytes back.
+    /// Getting a daemon connection: ~0 on one already open, the connect and hello otherwise.
+    pub connect_us: u64,
+    /// Send, the handler, and the reply's bytes back (after `connect_us`).
     pub runtime_us: u64,
     /// Parsing and validating the reply.
     pub reply_us: u64,
@@ -67,10 +69,11 @@ impl Timings {
     pub(crate) fn server_timing(&self) -> String {
         let ms = |us: u64| us as f64 / 1000.0;
         let mut out = format!(
-            "deps;dur={:.3}, admission;dur={:.3}, body;dur={:.3}, runtime;dur={:.3}, reply;dur={:.3}",
+            "deps;dur={:.3}, admission;dur={:.3}, body;dur={:.3}, connect;dur={:.3}, runtime;dur={:.3}, reply;dur={:.3}",
             ms(self.deps_us),
             ms(self.admission_us),
             ms(self.body_us),
+            ms(self.connect_us),
             ms(self.runtime_us),
             ms(self.reply_us)
         );
@@ -235,11 +238,13 @@ pub(crate) async fn run_admitted(
         idempotent,
         lab: lab.as_deref(),
         lab_us: Default::default(),
+        connect_us: Default::default(),
         lab_skipped: Default::default(),
     };
     let (frame, socket_index) = backend::call(shared, target, slot, &call).await;
     let socket_fault_us = call.lab_us.load(std::sync::atomic::Ordering::Relaxed);
-    let runtime_us = micros_since(started).saturating_sub(socket_fault_us);
+    let connect_us = call.connect_us.load(std::sync::atomic::Ordering::Relaxed);
+    let runtime_us = micros_since(started).saturating_sub(socket_fault_us + connect_us);
     if lab.is_some() {
         fault_us += socket_fault_us;
         let socket = |i: usize| format!("{} socket {}", target.runtime, i + 1);
@@ -279,6 +284,7 @@ pub(crate) async fn run_admitted(
         socket_index,
         queued,
         timings: Timings {
+            connect_us,
             runtime_us,
             reply_us: micros_since(parsing),
             fault_us,

@@ -682,6 +682,7 @@ async fn call(shared: &Arc<Shared>, job: &Job) -> (u16, String) {
             deps_us: timings.deps_us,
             admission_us: timings.admission_us,
             body_us: timings.body_us,
+            connect_us: timings.connect_us,
             runtime_us: timings.runtime_us,
             reply_us: timings.reply_us,
             respond_us: 0,

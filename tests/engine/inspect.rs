@@ -297,6 +297,7 @@ async fn the_waterfall_adds_up_to_the_total() {
         "deps_us",
         "admission_us",
         "body_us",
+        "connect_us",
         "runtime_us",
         "reply_us",
         "respond_us",
@@ -400,7 +401,16 @@ async fn replay_with_an_edited_body_shows_a_json_diff_and_secrets_stay_masked() 
         .collect();
     assert_eq!(
         stages,
-        ["route", "deps", "admission", "body", "runtime", "reply", "respond"]
+        [
+            "route",
+            "deps",
+            "admission",
+            "body",
+            "connect",
+            "runtime",
+            "reply",
+            "respond"
+        ]
     );
 
     // Edited method: the replay is a method mismatch, and the diff says the status changed.

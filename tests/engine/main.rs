@@ -17,6 +17,7 @@ mod handlers;
 mod health;
 mod inspect;
 mod inspect_logs;
+mod inspect_stages;
 mod jobs;
 mod k8s;
 mod k8s_pod;

@@ -168,6 +168,7 @@ describe('console in a browser', () => {
     assert.deepEqual(Object.keys(live.requestEventSample.stages).sort(), [
       'admission_us',
       'body_us',
+      'connect_us',
       'deps_us',
       'fault_us',
       'reply_us',
@@ -253,7 +254,7 @@ describe('console in a browser', () => {
     const segs = await page.$$eval('[data-testid=request-stages] [data-stage]', (els) =>
       els.map((e) => ({ stage: e.getAttribute('data-stage'), us: Number(e.getAttribute('data-us')), width: parseFloat(e.style.width) })),
     );
-    assert.deepEqual(segs.map((s) => s.stage), ['route', 'deps', 'admission', 'body', 'runtime', 'reply', 'respond']);
+    assert.deepEqual(segs.map((s) => s.stage), ['route', 'deps', 'admission', 'body', 'connect', 'runtime', 'reply', 'respond']);
     assert.ok(segs.find((s) => s.stage === 'runtime').us > 0, `the handler took time: ${JSON.stringify(segs)}`);
     const width = segs.reduce((n, s) => n + s.width, 0);
     assert.ok(width > 0 && width <= 100.001, `stages cover ${width}% of the bar`);

@@ -22,7 +22,12 @@ admission_us: number,
  */
 body_us: number, 
 /**
- * Connect/send, the handler, and the reply's bytes back.
+ * Getting a connection to the daemon: ~0 on one already open, the connect and the
+ * protocol hello when one is opened (socket daemons on v2; 0 for others).
+ */
+connect_us: number, 
+/**
+ * Send, the handler, and the reply's bytes back.
  */
 runtime_us: number, 
 /**

@@ -123,7 +123,8 @@ const STAGES: [keyof Stages, string, string][] = [
   ['admission_us', 'admission', 'waiting for a worker-pool slot, queue included'],
   ['body_us', 'body', 'reading the request body'],
   ['fault_us', 'fault', 'latency injected by the lab (shown only when set)'],
-  ['runtime_us', 'runtime', 'connect, the handler, and the reply back'],
+  ['connect_us', 'connect', 'getting a connection to the daemon (opened and greeted when none was free)'],
+  ['runtime_us', 'runtime', 'send, the handler, and the reply back'],
   ['reply_us', 'reply', 'parsing and validating the reply'],
   ['respond_us', 'respond', 'building the response and recording it'],
 ];
