@@ -432,7 +432,7 @@ async fn drive(port: u16, project: &Path) -> Result<()> {
         .connect(&format!("http://127.0.0.1:{port}"))
         .await
         .context("WebDriver session (the app)")?;
-    let outcome = scenario(&c, launched_at).await;
+    let outcome = scenario(&c, launched_at, project).await;
     if outcome.is_err() {
         let _ = screenshot(&c, "failure.png").await;
         if let Ok(v) = js(
@@ -462,7 +462,7 @@ async fn drive(port: u16, project: &Path) -> Result<()> {
     outcome
 }
 
-async fn scenario(c: &Client, launched_at: Instant) -> Result<()> {
+async fn scenario(c: &Client, launched_at: Instant, project: &Path) -> Result<()> {
     // 1. Routes: the demo's route table.
     let wanted = ["/hello", "/debug/whoami", "/slow"];
     until(
@@ -723,6 +723,70 @@ async fn scenario(c: &Client, launched_at: Instant) -> Result<()> {
     }
     println!("replay diff: {change}");
     screenshot(c, "inspector-app.png").await?;
+
+    // 2c. Saved tests: save /hello?name=ada as a test (it runs at once and passes); change the
+    // handler so it answers otherwise: the hot reload re-runs it, red, with what differs.
+    js(c, "document.querySelector('[data-testid=save-test]').click()", vec![])
+        .await
+        .context("click save as test")?;
+    let file = until("the saved test's file", Duration::from_secs(15), || async {
+        let v = js(
+            c,
+            "const e = document.querySelector('[data-testid=saved-test] code'); return e ? e.textContent : ''",
+            vec![],
+        )
+        .await?;
+        Ok(v.as_str().filter(|t| t.ends_with(".json")).map(str::to_string))
+    })
+    .await?;
+    // Saved under the project (`.fastfn/tests/x.json`); the strip names it in its folder.
+    let file = file.rsplit('/').next().unwrap_or(&file).to_string();
+    let chip = format!("[data-testid=test-chip][data-file='{file}']");
+    let chip_ok = |want: &'static str| {
+        let chip = chip.clone();
+        async move {
+            let v = js(
+                c,
+                "const e = document.querySelector(arguments[0]); return e ? e.dataset.ok : ''",
+                vec![json!(chip)],
+            )
+            .await?;
+            Ok((v.as_str() == Some(want)).then_some(()))
+        }
+    };
+    until("the saved test green in the strip", Duration::from_secs(20), || {
+        chip_ok("true")
+    })
+    .await?;
+    let hello = project.join("hello.py");
+    let original = std::fs::read_to_string(&hello).context("read hello.py")?;
+    std::fs::write(&hello, original.replace("Hello, {name}!", "Howdy, {name}!")).context("edit hello.py")?;
+    until("the saved test red after the reload", Duration::from_secs(30), || {
+        chip_ok("false")
+    })
+    .await?;
+    let failure = until("the failure's lines", Duration::from_secs(10), || async {
+        let v = js(
+            c,
+            "const e = document.querySelector(`[data-testid=test-failure][data-file='${arguments[0]}']`);
+             return e ? e.textContent : ''",
+            vec![json!(file)],
+        )
+        .await?;
+        Ok(v.as_str().filter(|t| t.contains("$.message")).map(str::to_string))
+    })
+    .await?;
+    if !failure.contains("Howdy, ada!") || !failure.contains("expected \"Hello, ada!\"") {
+        bail!("the saved test's failure: {failure}");
+    }
+    println!("saved test failure: {failure}");
+    screenshot(c, "saved-test-app.png").await?;
+    // Put the handler back: the next reload's run is green again (later steps use /hello).
+    std::fs::write(&hello, &original).context("restore hello.py")?;
+    until("the saved test green again", Duration::from_secs(30), || {
+        chip_ok("true")
+    })
+    .await?;
 
     // 3. Health: kill a daemon with its button; its socket goes down and comes back.
     click_tab(c, "health").await?;

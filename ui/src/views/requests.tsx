@@ -310,6 +310,9 @@ function ReplayPanel({ r, detail }: { r: RequestRecord; detail: RequestDetail | 
     try {
       const name = `${r.method} ${r.path} answers ${r.status}`;
       setSaved((await saveTest(backend, r.id, { name, keep_secrets: false })).file);
+      // Run it at once: the strip above the log shows the new test's first result (the run
+      // arrives as a `tests_run` event).
+      await runTests(backend);
     } catch (err) {
       setError(String(err));
     }
@@ -481,6 +484,25 @@ function TestStrip() {
       >
         Run
       </button>
+      {run.failed > 0 && (
+        <ul class="test-failures" data-testid="test-failures">
+          {run.results
+            .filter((t) => !t.ok)
+            .map((t) => (
+              <li key={t.file} data-testid="test-failure" data-file={t.file}>
+                <strong>{t.name}</strong> ({t.file}
+                {t.status != null ? `, answered ${t.status}` : ''}):
+                <ul>
+                  {t.failures.map((f, i) => (
+                    <li key={i} class="bad">
+                      {f}
+                    </li>
+                  ))}
+                </ul>
+              </li>
+            ))}
+        </ul>
+      )}
     </div>
   );
 }
