@@ -389,7 +389,7 @@ describe('console in a browser', () => {
     const change = diff.locator('[data-testid=diff-body] li[data-path="$.message"]');
     assert.match(await change.innerText(), /Hello, ada!.*→.*Hello, bob!/s);
     const stages = await diff.locator('[data-testid=diff-stages] tbody tr').count();
-    assert.equal(stages, 7, 'each stage before and after');
+    assert.equal(stages, 8, 'each stage before and after (connect included)');
     // The replay is in the log too, as a request of its own.
     await page.locator('[data-testid=request-row][data-path="/hello"][data-trigger=http]').nth(1).waitFor();
     await diff.scrollIntoViewIfNeeded();
