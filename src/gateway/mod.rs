@@ -231,8 +231,15 @@ async fn inspected(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketA
     let served = crate::logs::served(&shared.logs, req, remote, |req| {
         handle_guarded(shared, req, remote, &mut note)
     });
-    let (resp, lines) = crate::inspect::logs::scoped(seq, served).await;
-    note.logs = lines;
+    let (resp, logged) = crate::inspect::logs::scoped(seq, served).await;
+    if !logged.lines.is_empty() {
+        // The record is found by the id its lines carry (a refusal on the cheap path kept
+        // none of its own).
+        if let (None, Some(key)) = (&note.request_id, logged.key) {
+            note.request_id = Some(key.to_string());
+        }
+        note.logs = logged.lines;
+    }
     finish(
         shared,
         (seq, method, uri, arrived),

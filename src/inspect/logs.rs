@@ -92,8 +92,16 @@ tokio::task_local! {
     static SCOPE: Scope;
 }
 
-/// Run `fut` as the request with sequence number `seq`; its output and the lines it logged.
-pub async fn scoped<F: std::future::Future>(seq: u64, fut: F) -> (F::Output, Vec<LogLine>) {
+/// What a request logged: its lines, and the request id they were tagged with (when a call
+/// had one).
+#[derive(Debug, Default)]
+pub struct Logged {
+    pub lines: Vec<LogLine>,
+    pub key: Option<RequestKey>,
+}
+
+/// Run `fut` as the request with sequence number `seq`; its output and what it logged.
+pub async fn scoped<F: std::future::Future>(seq: u64, fut: F) -> (F::Output, Logged) {
     let scope = Scope {
         seq,
         key: Cell::new(None),
@@ -103,7 +111,7 @@ pub async fn scoped<F: std::future::Future>(seq: u64, fut: F) -> (F::Output, Vec
     SCOPE
         .scope(scope, async {
             let out = fut.await;
-            let lines = SCOPE.with(|s| {
+            let logged = SCOPE.with(|s| {
                 let mut lines = s.lines.take();
                 if s.dropped.get() > 0 {
                     lines.push(LogLine {
@@ -113,9 +121,12 @@ pub async fn scoped<F: std::future::Future>(seq: u64, fut: F) -> (F::Output, Vec
                         line: format!("… {} more lines not kept", s.dropped.get()),
                     });
                 }
-                lines
+                Logged {
+                    lines,
+                    key: s.key.get(),
+                }
             });
-            (out, lines)
+            (out, logged)
         })
         .await
 }
@@ -316,7 +327,7 @@ mod tests {
         let _guard = tracing::subscriber::set_default(sub);
         tracing::warn!("outside any request");
         assert_eq!(current_id(), None);
-        let ((), lines) = scoped(5, async {
+        let ((), logged) = scoped(5, async {
             assert_eq!(current_id().as_deref(), Some("g-5"));
             tracing::debug!("filtered out");
             tracing::warn!(socket = 2, "socket refused");
@@ -325,6 +336,8 @@ mod tests {
             keep(Level::Error, "error_log", || "answered 500".into());
         })
         .await;
+        assert_eq!(logged.key, Some(RequestKey { ms: 1, pid: 2, n: 3 }));
+        let lines = logged.lines;
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert_eq!(lines[0].level, Level::Warn);
         assert_eq!(lines[0].line, "socket refused socket=2");
@@ -334,12 +347,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_chatty_request_keeps_a_bounded_number_of_lines() {
-        let ((), lines) = scoped(1, async {
+        let ((), logged) = scoped(1, async {
             for i in 0..LINES_KEPT + 5 {
                 keep(Level::Info, "engine", || format!("line {i}"));
             }
         })
         .await;
+        let lines = logged.lines;
         assert_eq!(lines.len(), LINES_KEPT + 1);
         assert!(lines.last().unwrap().line.contains("5 more lines"));
     }
