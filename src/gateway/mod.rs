@@ -546,14 +546,6 @@ async fn invoke(
             if let Some(why) = crate::inspect::call_failure_why(shared, target, failure, &outcome.timings) {
                 note.why = Some(why);
             }
-            // The engine's own failure of this call: a line on its log (tagged with the id).
-            tracing::warn!(
-                "{} {} failed: {}: {}",
-                target.runtime,
-                target.fn_name,
-                Reason::of(failure).code(),
-                note.why.as_deref().unwrap_or("")
-            );
         }
     }
     // Refused before a slot was taken (body too large, deps, pool full): the cheapest path.

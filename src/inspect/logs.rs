@@ -82,6 +82,8 @@ pub struct LogLine {
 pub struct Scope {
     /// The request's sequence number in the request log (its `g-<seq>` id without a call).
     seq: u64,
+    /// An id of another form (a job's), set when the scope starts.
+    name: Option<String>,
     key: Cell<Option<RequestKey>>,
     lines: RefCell<Vec<LogLine>>,
     /// Lines past [`LINES_KEPT`].
@@ -102,8 +104,14 @@ pub struct Logged {
 
 /// Run `fut` as the request with sequence number `seq`; its output and what it logged.
 pub async fn scoped<F: std::future::Future>(seq: u64, fut: F) -> (F::Output, Logged) {
+    scoped_as(seq, None, fut).await
+}
+
+/// [`scoped`] for a call whose id is not a request key (a job's id): lines carry `name`.
+pub async fn scoped_as<F: std::future::Future>(seq: u64, name: Option<String>, fut: F) -> (F::Output, Logged) {
     let scope = Scope {
         seq,
+        name,
         key: Cell::new(None),
         lines: RefCell::new(Vec::new()),
         dropped: Cell::new(0),
@@ -144,9 +152,10 @@ pub fn current_key() -> Option<RequestKey> {
 /// The id of the request being served (`req-…`, else `g-<seq>`), `None` outside a request.
 pub fn current_id() -> Option<String> {
     SCOPE
-        .try_with(|s| match s.key.get() {
-            Some(k) => k.to_string(),
-            None => format!("g-{}", s.seq),
+        .try_with(|s| match (&s.name, s.key.get()) {
+            (Some(name), _) => name.clone(),
+            (None, Some(k)) => k.to_string(),
+            (None, None) => format!("g-{}", s.seq),
         })
         .ok()
 }
@@ -343,6 +352,17 @@ mod tests {
         assert_eq!(lines[0].line, "socket refused socket=2");
         assert_eq!((lines[1].source, lines[1].line.as_str()), ("error_log", "answered 500"));
         assert_eq!(current_key(), None);
+    }
+
+    #[tokio::test]
+    async fn a_named_scope_tags_lines_with_its_name() {
+        let ((), logged) = scoped_as(3, Some("job-1".into()), async {
+            set_key(RequestKey { ms: 1, pid: 1, n: 1 });
+            assert_eq!(current_id().as_deref(), Some("job-1"), "the name wins");
+            keep(Level::Warn, "engine", || "x".into());
+        })
+        .await;
+        assert_eq!(logged.lines.len(), 1);
     }
 
     #[tokio::test]

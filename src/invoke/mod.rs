@@ -154,8 +154,10 @@ pub(crate) async fn run(
         Ok(p) => p,
         Err(failure) => return Outcome::refused(failure).after_deps(deps_us),
     };
+    // The wait for the slot only (the call's own time is in its later stages).
+    let admission_us = micros_since(waited);
     let mut outcome = run_admitted(shared, target, slot, input, request_id, permit).await;
-    outcome.timings.admission_us = micros_since(waited);
+    outcome.timings.admission_us = admission_us;
     outcome.after_deps(deps_us)
 }
 
@@ -279,17 +281,30 @@ pub(crate) async fn run_admitted(
                 .map_err(Failure::EdgeProxy);
         }
     }
+    let timings = Timings {
+        connect_us,
+        runtime_us,
+        reply_us: micros_since(parsing),
+        fault_us,
+        ..Timings::default()
+    };
+    if let Err(failure) = &result {
+        // The engine's own failure of this call (HTTP, job, schedule or `/_fn/invoke`): a line
+        // of its log, kept with the request's record and tagged with its id.
+        let why = crate::inspect::call_failure_why(shared, target, failure, &timings);
+        tracing::warn!(
+            "{} {} failed: {}: {}",
+            target.runtime,
+            target.fn_name,
+            crate::inspect::Reason::of(failure).code(),
+            why.unwrap_or_else(|| failure.to_string())
+        );
+    }
     Outcome {
         result,
         socket_index,
         queued,
-        timings: Timings {
-            connect_us,
-            runtime_us,
-            reply_us: micros_since(parsing),
-            fault_us,
-            ..Timings::default()
-        },
+        timings,
         fault: (!notes.is_empty()).then(|| notes.join("; ")),
     }
 }

@@ -607,7 +607,11 @@ async fn call(shared: &Arc<Shared>, job: &Job) -> (u16, String) {
         );
     }
     let method: hyper::Method = method_name.parse().unwrap_or(hyper::Method::GET);
-    let request_id = shared.next_request_id();
+    let key = shared.next_request_key();
+    let request_id = key.to_string();
+    // The engine's lines written during the call carry its id and are kept with its record.
+    let seq = shared.inspector.next_seq();
+    let mut logs = Vec::new();
     let was_warm = job.slot.is_warm();
     let wanted = Methods::parse(&method_name).unwrap_or_default();
     let (status, error, timings, socket_index, queued) = if !job.methods.is_empty() && !job.methods.contains(wanted) {
@@ -632,7 +636,12 @@ async fn call(shared: &Arc<Shared>, job: &Job) -> (u16, String) {
             user: user.as_ref(),
             trigger: Some(&trigger_ctx),
         };
-        let outcome = crate::invoke::run(shared, t, &job.slot, &input, &request_id).await;
+        let (outcome, logged) = crate::inspect::logs::scoped(seq, async {
+            crate::inspect::logs::set_key(key);
+            crate::invoke::run(shared, t, &job.slot, &input, &request_id).await
+        })
+        .await;
+        logs = logged.lines;
         let (status, error) = match outcome.result {
             Ok(reply) => {
                 let ts = crate::clock::epoch_millis();
@@ -689,6 +698,7 @@ async fn call(shared: &Arc<Shared>, job: &Job) -> (u16, String) {
             fault_us: timings.fault_us,
         },
         trigger: Some(trigger_name(job.trigger)),
+        logs,
         ..Default::default()
     };
     let uri = match query.as_deref() {
@@ -696,7 +706,7 @@ async fn call(shared: &Arc<Shared>, job: &Job) -> (u16, String) {
         None => job.path.clone(),
     };
     let entry = crate::inspect::Entry {
-        seq: shared.inspector.next_seq(),
+        seq,
         ts: crate::clock::epoch_millis(),
         method,
         uri: uri.parse().unwrap_or_else(|_| hyper::Uri::from_static("/")),

@@ -110,6 +110,44 @@ async fn a_requests_engine_log_lines_carry_its_id_and_show_in_its_detail() {
             .all(|v| v.get("request_id").is_none()),
         "the serving line is no request's"
     );
+
+    // A job's call: its lines are kept with the job's record and carry the job's id.
+    let r = request(
+        addr,
+        "POST",
+        "/_fn/jobs",
+        &[("X-Fn-Request", "1"), ("Content-Type", "application/json")],
+        Some(br#"{"name": "nap/handler.py"}"#),
+    )
+    .await;
+    assert!(r.status < 300, "{}", r.text());
+    let job_id = r.json()["id"].as_str().expect("job id").to_string();
+    let mut job_record = None;
+    for _ in 0..200 {
+        let list = admin_json(addr, "/_fn/requests?limit=50").await;
+        job_record = list["requests"]
+            .as_array()
+            .and_then(|a| a.iter().find(|r| r["id"] == job_id.as_str()))
+            .cloned();
+        if job_record.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let job_record = job_record.unwrap_or_else(|| panic!("no record of job {job_id}"));
+    assert_eq!(job_record["trigger"], "job", "{job_record}");
+    assert!(
+        job_record["logs"].as_array().is_some_and(|l| l
+            .iter()
+            .any(|l| l["line"].as_str().is_some_and(|t| t.contains("failed: timeout")))),
+        "{job_record}"
+    );
+    let job_tagged = || {
+        out.lock().unwrap().iter().any(|v| {
+            v["request_id"] == job_id.as_str() && v["msg"].as_str().is_some_and(|m| m.contains("failed: timeout"))
+        })
+    };
+    crate::support::wait_for(Duration::from_secs(10), job_tagged).await;
     let _ = child.start_kill();
     let _ = child.wait().await;
 }
