@@ -207,10 +207,22 @@ impl Secrets {
         let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
         let (entries, error) = match mtime {
             None => (Vec::new(), None),
-            Some(_) => match std::fs::read(&path)
-                .map_err(|e| e.kind().to_string())
-                .and_then(|t| parse_env(&t, &|k| std::env::var(k).ok()))
-            {
+            Some(_) => match std::fs::read(&path).map_err(|e| e.kind().to_string()).and_then(|t| {
+                parse_env(&t, &|k| {
+                    let v = std::env::var(k).ok();
+                    if v.is_none() {
+                        // A secret without a value, and none in the environment (a pod
+                        // whose Secret lacks the key): said once per read, not dropped
+                        // in silence.
+                        tracing::warn!(
+                            "{}/{ENV_FILE}: secret {k} has no value and no environment variable {k}: \
+                                 event.secrets lacks it",
+                            if folder.is_empty() { "." } else { folder }
+                        );
+                    }
+                    v
+                })
+            }) {
                 Ok(e) => (e, None),
                 Err(e) => (Vec::new(), Some(e)),
             },

@@ -66,7 +66,7 @@ fn run_as_pod(
     cmd.args(["run", "--port", &port.to_string()])
         .arg(project)
         .env("FN_RUNTIMES", "python")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true);
     // `- name: "X"` followed by `value: "v"`: the emitter quotes every string.
@@ -131,7 +131,7 @@ async fn a_pod_gets_the_same_event_secrets_as_a_local_run() {
     let _ = pod.start_kill();
     let _ = pod.wait().await;
 
-    // Without the Secret, the key is absent (not an empty value).
+    // Without the Secret, the key is absent (not an empty value), and the engine says so.
     let port = free_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let mut pod = run_as_pod(&export, &project, port, sockets.path(), &[]);
@@ -140,6 +140,13 @@ async fn a_pod_gets_the_same_event_secrets_as_a_local_run() {
     assert_eq!(r.json()["secrets"], json!({}), "{}", r.text());
     let _ = pod.start_kill();
     let _ = pod.wait().await;
+    let mut out = String::new();
+    let _ = pod.stdout.take().expect("stdout").read_to_string(&mut out).await;
+    assert!(
+        out.lines().any(|l| l.contains("\"warn\"")
+            && l.contains("secret API_TOKEN has no value and no environment variable API_TOKEN")),
+        "{out}"
+    );
 }
 
 /// `FN_DRAIN_TIMEOUT_MS` bounds the drain: a call longer than it is cut at SIGTERM + drain
