@@ -152,9 +152,7 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
-        .event_format(fastfn::inspect::logs::Tagged::text(
-            tracing_subscriber::fmt::format().without_time(),
-        ))
+        .event_format(fastfn::inspect::logs::Tagged::text(tracing_subscriber::fmt::format()))
         .finish()
         // Lines written while a request is served are kept with its record (Requests view).
         .with(fastfn::inspect::logs::Capture)
