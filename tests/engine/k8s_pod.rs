@@ -188,8 +188,13 @@ async fn the_drain_follows_its_setting() {
     let _ = tokio::time::timeout(Duration::from_secs(20), conn.read_to_end(&mut answer)).await;
     let cut_after = sent.elapsed();
     let answer = String::from_utf8_lossy(&answer);
-    assert!(!answer.contains("nap"), "the call outlived a 300 ms drain: {answer}");
-    assert!(cut_after < Duration::from_millis(2400), "cut after {cut_after:?}");
+    // With the default drain the call would answer `{"nap": "done"}` ~2.5 s after SIGTERM;
+    // cut, its connection closes without an answer.
+    assert!(
+        answer.is_empty(),
+        "the call outlived a 300 ms drain ({cut_after:?}): {answer}"
+    );
+    println!("in-flight call cut {cut_after:?} after SIGTERM");
     let status = tokio::time::timeout(Duration::from_secs(20), pod.wait())
         .await
         .expect("exits")
