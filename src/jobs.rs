@@ -700,6 +700,7 @@ async fn call(shared: &Arc<Shared>, job: &Job, spec: &JobSpec) -> (Option<JobRes
     )
     .await;
     let latency = started.elapsed();
+    let (reason, why) = crate::inspect::verdict(shared, target, &outcome);
     let (result, end) = match outcome.result {
         Err(failure) if failure.is_admission() => (None, RunEnd::NotAdmitted(failure.to_string())),
         Err(failure) => fail(failure),
@@ -772,6 +773,8 @@ async fn call(shared: &Arc<Shared>, job: &Job, spec: &JobSpec) -> (Option<JobRes
         trigger: Some("job"),
         fault: outcome.fault.clone(),
         logs: logged.lines,
+        reason,
+        why,
         ..Default::default()
     };
     let entry = crate::inspect::Entry {

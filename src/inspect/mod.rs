@@ -292,6 +292,32 @@ impl Note {
     }
 }
 
+/// The reason and why of a call the engine made itself (a job, a schedule run), as the
+/// gateway gives them for an HTTP call: the failure's, or `handler_error` for a 5xx reply;
+/// `(None, None)` for an answer the handler chose below 500.
+pub(crate) fn verdict(
+    shared: &crate::engine::Shared,
+    target: &Target,
+    outcome: &crate::invoke::Outcome,
+) -> (Option<Reason>, Option<String>) {
+    match &outcome.result {
+        Err(failure) => {
+            let why = call_failure_why(shared, target, failure, &outcome.timings).or_else(|| generic_why(failure));
+            (Some(Reason::of(failure)), why)
+        }
+        Ok(reply) if reply.status >= 500 => (
+            Some(Reason::HandlerError),
+            Some(handler_error_why(
+                reply.status,
+                &reply.body,
+                reply.stderr.as_deref(),
+                &shared.settings.functions_root,
+            )),
+        ),
+        Ok(_) => (None, None),
+    }
+}
+
 /// The why of a failure that needs no context (the gateway adds limits and states where it
 /// has them).
 fn generic_why(failure: &crate::rescue::Failure) -> Option<String> {

@@ -614,7 +614,15 @@ async fn call(shared: &Arc<Shared>, job: &Job) -> (u16, String) {
     let mut logs = Vec::new();
     let was_warm = job.slot.is_warm();
     let wanted = Methods::parse(&method_name).unwrap_or_default();
+    // The record's reason and why, as the gateway gives them.
+    let verdict: (Option<crate::inspect::Reason>, Option<String>);
     let (status, error, timings, socket_index, queued) = if !job.methods.is_empty() && !job.methods.contains(wanted) {
+        verdict = (
+            Some(crate::inspect::Reason::MethodMismatch),
+            Some(format!(
+                "the schedule's method {method_name} is not one the function takes"
+            )),
+        );
         (
             405,
             "method not allowed by function policy".to_string(),
@@ -623,6 +631,14 @@ async fn call(shared: &Arc<Shared>, job: &Job) -> (u16, String) {
             false,
         )
     } else if body.len() as u64 > t.policy.max_body_bytes {
+        verdict = (
+            Some(crate::inspect::Reason::BodyTooLarge),
+            Some(format!(
+                "the schedule's body ({} bytes) is larger than the function's max_body_bytes ({})",
+                body.len(),
+                t.policy.max_body_bytes
+            )),
+        );
         (413, "payload too large".to_string(), Default::default(), None, false)
     } else {
         let input = crate::invoke::CallInput {
@@ -642,6 +658,7 @@ async fn call(shared: &Arc<Shared>, job: &Job) -> (u16, String) {
         })
         .await;
         logs = logged.lines;
+        verdict = crate::inspect::verdict(shared, t, &outcome);
         let (status, error) = match outcome.result {
             Ok(reply) => {
                 let ts = crate::clock::epoch_millis();
@@ -699,6 +716,8 @@ async fn call(shared: &Arc<Shared>, job: &Job) -> (u16, String) {
         },
         trigger: Some(trigger_name(job.trigger)),
         logs,
+        reason: verdict.0,
+        why: verdict.1,
         ..Default::default()
     };
     let uri = match query.as_deref() {

@@ -4,7 +4,7 @@
 //! request that logs nothing has no `logs`.
 
 use crate::support::{copy_fixture, free_port, request, socket_base};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -136,6 +136,18 @@ async fn a_requests_engine_log_lines_carry_its_id_and_show_in_its_detail() {
     }
     let job_record = job_record.unwrap_or_else(|| panic!("no record of job {job_id}"));
     assert_eq!(job_record["trigger"], "job", "{job_record}");
+    // Explained like an HTTP call's 504.
+    assert_eq!(
+        (&job_record["status"], &job_record["reason"]),
+        (&json!(504), &json!("timeout")),
+        "{job_record}"
+    );
+    assert!(
+        job_record["why"]
+            .as_str()
+            .is_some_and(|w| w.contains("timeout_ms of 300 ms")),
+        "{job_record}"
+    );
     assert!(
         job_record["logs"].as_array().is_some_and(|l| l
             .iter()
