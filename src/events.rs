@@ -246,9 +246,15 @@ pub struct Stages {
     #[serde(default)]
     #[ts(type = "number")]
     pub connect_us: u64,
-    /// Send, the handler, and the reply's bytes back.
+    /// Send, the daemon's dispatch, and the reply's bytes back (the handler too when its
+    /// daemon does not report `handler_us`).
     #[ts(type = "number")]
     pub runtime_us: u64,
+    /// The call's time inside its daemon, as the daemon reports it (python, node, php); 0
+    /// when it does not (lua, rust, go, a v1 daemon).
+    #[serde(default)]
+    #[ts(type = "number")]
+    pub handler_us: u64,
     /// Parsing and validating the reply.
     #[ts(type = "number")]
     pub reply_us: u64,

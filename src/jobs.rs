@@ -766,6 +766,7 @@ async fn call(shared: &Arc<Shared>, job: &Job, spec: &JobSpec) -> (Option<JobRes
             body_us: t.body_us,
             connect_us: t.connect_us,
             runtime_us: t.runtime_us,
+            handler_us: t.handler_us,
             reply_us: t.reply_us,
             respond_us: 0,
             fault_us: t.fault_us,

@@ -599,7 +599,7 @@ async fn scenario(c: &Client, launched_at: Instant, project: &Path) -> Result<()
     if !headers[0].to_ascii_lowercase().starts_with("x-fn-") {
         bail!("X-Fn-* headers are not first: {headers:?}");
     }
-    // Where the time went: the record's eight stages, in order, on one bar.
+    // Where the time went: the record's nine stages, in order, on one bar.
     let stages = js(
         c,
         "return [...document.querySelectorAll('[data-testid=request-stages] [data-stage]')]
@@ -617,10 +617,12 @@ async fn scenario(c: &Client, launched_at: Instant, project: &Path) -> Result<()
             "body",
             "connect",
             "runtime",
+            "handler",
             "reply",
             "respond",
         ]
         || !stages.iter().any(|(n, us)| n == "runtime" && *us > 0)
+        || !stages.iter().any(|(n, us)| n == "handler" && *us > 0)
     {
         bail!("request stages: {stages:?}");
     }

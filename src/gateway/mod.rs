@@ -522,6 +522,7 @@ async fn invoke(
     note.stages.body_us = outcome.timings.body_us;
     note.stages.connect_us = outcome.timings.connect_us;
     note.stages.runtime_us = outcome.timings.runtime_us;
+    note.stages.handler_us = outcome.timings.handler_us;
     note.stages.reply_us = outcome.timings.reply_us;
     note.stages.fault_us = outcome.timings.fault_us;
     note.reply_done = Some(Instant::now());
@@ -653,7 +654,8 @@ async fn invoke(
                 ts: crate::clock::epoch_millis(),
                 latency_us: latency.as_micros() as u64,
                 deps_us: outcome.timings.deps_us,
-                runtime_us: outcome.timings.runtime_us,
+                // The lab's cold-start history keeps the whole call (handler included).
+                runtime_us: outcome.timings.runtime_us + outcome.timings.handler_us,
                 status,
             },
         );

@@ -57,8 +57,11 @@ pub struct Timings {
     pub body_us: u64,
     /// Getting a daemon connection: ~0 on one already open, the connect and hello otherwise.
     pub connect_us: u64,
-    /// Send, the handler, and the reply's bytes back (after `connect_us`).
+    /// Send, the daemon's dispatch, and the reply's bytes back (after `connect_us`; without
+    /// `handler_us` when the daemon reports it).
     pub runtime_us: u64,
+    /// The call's time inside the daemon, as the daemon reports it (0 when it does not).
+    pub handler_us: u64,
     /// Parsing and validating the reply.
     pub reply_us: u64,
     /// Latency injected by the lab (function or socket faults).
@@ -69,12 +72,13 @@ impl Timings {
     pub(crate) fn server_timing(&self) -> String {
         let ms = |us: u64| us as f64 / 1000.0;
         let mut out = format!(
-            "deps;dur={:.3}, admission;dur={:.3}, body;dur={:.3}, connect;dur={:.3}, runtime;dur={:.3}, reply;dur={:.3}",
+            "deps;dur={:.3}, admission;dur={:.3}, body;dur={:.3}, connect;dur={:.3}, runtime;dur={:.3}, handler;dur={:.3}, reply;dur={:.3}",
             ms(self.deps_us),
             ms(self.admission_us),
             ms(self.body_us),
             ms(self.connect_us),
             ms(self.runtime_us),
+            ms(self.handler_us),
             ms(self.reply_us)
         );
         if self.fault_us > 0 {
@@ -267,6 +271,13 @@ pub(crate) async fn run_admitted(
     drop(permit);
     let parsing = Instant::now();
     let mut result = frame.and_then(|f| reply::parse_frame(&f.meta, f.body));
+    // The daemon's own measure of the call splits `runtime` into the handler and the rest
+    // (transport, queueing in the daemon); ignored when it does not fit the engine's clock.
+    let handler_us = match &result {
+        Ok(r) => r.handler_us.filter(|h| *h <= runtime_us).unwrap_or(0),
+        Err(_) => 0,
+    };
+    let runtime_us = runtime_us - handler_us;
     if let Ok(r) = result.as_mut() {
         // Handler output feeds logs, debug headers, `/_fn/invoke` and job results.
         shared.secrets.mask(&mut r.stdout);
@@ -284,6 +295,7 @@ pub(crate) async fn run_admitted(
     let timings = Timings {
         connect_us,
         runtime_us,
+        handler_us,
         reply_us: micros_since(parsing),
         fault_us,
         ..Timings::default()
@@ -321,5 +333,6 @@ fn injected_failure(status: u16) -> reply::Reply {
         stdout: None,
         stderr: None,
         proxy: None,
+        handler_us: None,
     }
 }

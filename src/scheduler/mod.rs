@@ -710,6 +710,7 @@ async fn call(shared: &Arc<Shared>, job: &Job) -> (u16, String) {
             body_us: timings.body_us,
             connect_us: timings.connect_us,
             runtime_us: timings.runtime_us,
+            handler_us: timings.handler_us,
             reply_us: timings.reply_us,
             respond_us: 0,
             fault_us: timings.fault_us,

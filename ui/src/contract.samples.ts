@@ -1795,6 +1795,7 @@ export const requestEventSample: EngineEvent = {
     "body_us": 13,
     "connect_us": 0,
     "runtime_us": 39669,
+    "handler_us": 0,
     "reply_us": 69,
     "respond_us": 52,
     "fault_us": 0

@@ -27,9 +27,15 @@ body_us: number,
  */
 connect_us: number, 
 /**
- * Send, the handler, and the reply's bytes back.
+ * Send, the daemon's dispatch, and the reply's bytes back (the handler too when its
+ * daemon does not report `handler_us`).
  */
 runtime_us: number, 
+/**
+ * The call's time inside its daemon, as the daemon reports it (python, node, php); 0
+ * when it does not (lua, rust, go, a v1 daemon).
+ */
+handler_us: number, 
 /**
  * Parsing and validating the reply.
  */

@@ -124,7 +124,8 @@ const STAGES: [keyof Stages, string, string][] = [
   ['body_us', 'body', 'reading the request body'],
   ['fault_us', 'fault', 'latency injected by the lab (shown only when set)'],
   ['connect_us', 'connect', 'getting a connection to the daemon (opened and greeted when none was free)'],
-  ['runtime_us', 'runtime', 'send, the handler, and the reply back'],
+  ['runtime_us', 'runtime', "send, the daemon's dispatch, and the reply back (the handler too when its daemon does not report it)"],
+  ['handler_us', 'handler', 'the call inside its daemon, as the daemon measured it (python, node, php)'],
   ['reply_us', 'reply', 'parsing and validating the reply'],
   ['respond_us', 'respond', 'building the response and recording it'],
 ];
