@@ -962,7 +962,16 @@ async fn scenario(c: &Client, launched_at: Instant, project: &Path) -> Result<()
     let out = std::env::temp_dir().join(format!("fastfn-gui-export-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     click_tab(c, "export").await?;
-    set_field(c, "export-out", &out.display().to_string()).await?;
+    // Set as one input event: cleared and typed key by key, a re-render in between (live
+    // events re-render the app) put the prefilled folder back and the keys were appended.
+    js(
+        c,
+        "const e = document.querySelector('[data-testid=export-out]'); e.value = arguments[0];
+         e.dispatchEvent(new Event('input', {bubbles: true}));",
+        vec![json!(out.display().to_string())],
+    )
+    .await
+    .context("set the export folder")?;
     c.find(Locator::Css("[data-testid=export-run]")).await?.click().await?;
     let done = until("the export listed", Duration::from_secs(60), || async {
         let v = js(
