@@ -221,18 +221,26 @@ const NATIVE_ONLY: &str =
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("FN_LOG").unwrap_or_else(|_| "fastfn=info".into());
+    // Lines written while a request is served carry its id and are kept with its record
+    // (`inspect::logs`).
+    use crate::inspect::logs::{Capture, JsonLine, Tagged};
+    use tracing_subscriber::fmt::format;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     if json_logs() {
         tracing_subscriber::fmt()
-            .json()
+            .event_format(JsonLine)
             .with_env_filter(filter)
-            .with_target(false)
             .with_writer(std::io::stdout)
+            .finish()
+            .with(Capture)
             .init();
     } else {
         tracing_subscriber::fmt()
+            .event_format(Tagged::text(format().with_target(false).without_time()))
             .with_env_filter(filter)
-            .with_target(false)
-            .without_time()
+            .finish()
+            .with(Capture)
             .init();
     }
     if cli.version {

@@ -217,6 +217,11 @@ pub struct RequestRecord {
     pub captured: bool,
     /// The engine sent this request to itself (a replay).
     pub replay: bool,
+    /// Engine log lines written while this request was served (warnings of the gateway and
+    /// the invoke pipeline, error-log lines), tagged with its id on the engine's output.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[ts(as = "Option<Vec<crate::inspect::logs::LogLine>>", optional)]
+    pub logs: Vec<crate::inspect::logs::LogLine>,
 }
 
 /// A request's stages in microseconds, from the engine's own clock (also sent as
@@ -236,9 +241,20 @@ pub struct Stages {
     /// Reading the request body.
     #[ts(type = "number")]
     pub body_us: u64,
-    /// Connect/send, the handler, and the reply's bytes back.
+    /// Getting a connection to the daemon: ~0 on one already open, the connect and the
+    /// protocol hello when one is opened (socket daemons on v2; 0 for others).
+    #[serde(default)]
+    #[ts(type = "number")]
+    pub connect_us: u64,
+    /// Send, the daemon's dispatch, and the reply's bytes back (the handler too when its
+    /// daemon does not report `handler_us`).
     #[ts(type = "number")]
     pub runtime_us: u64,
+    /// The call's time inside its daemon, as the daemon reports it (python, node, php); 0
+    /// when it does not (lua, rust, go, a v1 daemon).
+    #[serde(default)]
+    #[ts(type = "number")]
+    pub handler_us: u64,
     /// Parsing and validating the reply.
     #[ts(type = "number")]
     pub reply_us: u64,

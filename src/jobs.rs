@@ -690,9 +690,17 @@ async fn call(shared: &Arc<Shared>, job: &Job, spec: &JobSpec) -> (Option<JobRes
     let target = &route.target;
     let was_warm = slot.is_warm();
     let started = tokio::time::Instant::now();
-    // The job id is the event's id, as in the original.
-    let outcome = crate::invoke::run(shared, target, slot, &input, &job.id).await;
+    // The job id is the event's id, as in the original. The engine's lines written during
+    // the call carry it and are kept with the job's record.
+    let seq = shared.inspector.next_seq();
+    let (outcome, logged) = crate::inspect::logs::scoped_as(
+        seq,
+        Some(job.id.clone()),
+        crate::invoke::run(shared, target, slot, &input, &job.id),
+    )
+    .await;
     let latency = started.elapsed();
+    let (reason, why) = crate::inspect::verdict(shared, target, &outcome);
     let (result, end) = match outcome.result {
         Err(failure) if failure.is_admission() => (None, RunEnd::NotAdmitted(failure.to_string())),
         Err(failure) => fail(failure),
@@ -756,17 +764,22 @@ async fn call(shared: &Arc<Shared>, job: &Job, spec: &JobSpec) -> (Option<JobRes
             deps_us: t.deps_us,
             admission_us: t.admission_us,
             body_us: t.body_us,
+            connect_us: t.connect_us,
             runtime_us: t.runtime_us,
+            handler_us: t.handler_us,
             reply_us: t.reply_us,
             respond_us: 0,
             fault_us: t.fault_us,
         },
         trigger: Some("job"),
         fault: outcome.fault.clone(),
+        logs: logged.lines,
+        reason,
+        why,
         ..Default::default()
     };
     let entry = crate::inspect::Entry {
-        seq: shared.inspector.next_seq(),
+        seq,
         ts: crate::clock::epoch_millis(),
         method: hyper::Method::from_bytes(spec.method.as_bytes()).unwrap_or(hyper::Method::GET),
         uri: spec.route.parse().unwrap_or_else(|_| hyper::Uri::from_static("/")),

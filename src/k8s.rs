@@ -6,8 +6,9 @@
 //! binary, so the output folder is a complete build context.
 //!
 //! Invariants kept here:
-//! - Secret values never leave the project: keys marked `is_secret` are removed from the copied
-//!   `fn.env.json` files and appear, by name only, in the `Secret` template.
+//! - Secret values never leave the project: keys marked `is_secret` keep only their name in the
+//!   copied `fn.env.json` files (`{"is_secret": true}`, filled by the engine from the pod's
+//!   environment) and appear, by name only, in the `Secret` template.
 //! - A setting that cannot be carried to the cluster (a seconds-level schedule, a timezone
 //!   Kubernetes cannot name, a schedule `context`) is refused with a warning printed by the CLI
 //!   and listed in the export's README, never dropped in silence.
@@ -167,6 +168,9 @@ pub struct Plan {
     pub needs_pip: bool,
     pub needs_npm: bool,
     pub needs_composer: bool,
+    /// Seconds the engine lets calls in flight finish on SIGTERM (`FN_DRAIN_TIMEOUT_MS`): the
+    /// engine's default, or the longest `timeout_ms` of a route when that is longer.
+    pub drain_secs: u64,
     pub warnings: Vec<String>,
 }
 
@@ -461,6 +465,18 @@ pub fn split_env(text: &str) -> Result<(Map<String, Value>, Vec<String>), String
     Ok((public, secret))
 }
 
+/// A `fn.env.json` as the image and the ConfigMap carry it: the public entries, and each
+/// secret key that can be an environment variable without its value (`{"is_secret": true}`).
+/// The engine fills such a key from the pod's environment (the Secret, by `envFrom`), so
+/// `event.secrets` holds the same keys and values as locally (`secrets::parse_env`).
+pub fn image_env(public: &Map<String, Value>, secret_keys: &[String]) -> Map<String, Value> {
+    let mut out = public.clone();
+    for k in secret_keys.iter().filter(|k| is_env_name(k)) {
+        out.insert(k.clone(), json!({ "is_secret": true }));
+    }
+    out
+}
+
 /// `[A-Za-z_][A-Za-z0-9_]*`: a name a Secret key and an environment variable can both have.
 pub fn is_env_name(k: &str) -> bool {
     k.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
@@ -616,7 +632,9 @@ impl Plan {
             })
         };
         let has = |rt| runtimes.contains(&rt);
+        let drain_secs = drain_secs(routes.iter().map(|r| r.target.policy.timeout_ms));
         let plan = Plan {
+            drain_secs,
             needs_pip: has(RuntimeKind::Python),
             needs_npm: has(RuntimeKind::Node),
             needs_composer: has(RuntimeKind::Php) && any_file(&["composer.json"]),
@@ -821,10 +839,22 @@ fn resources(plan: &Plan) -> Value {
     })
 }
 
+/// Margin of the grace period past the drain: the engine stops its daemons (SIGTERM, then
+/// SIGKILL) and exits.
+pub const STOP_MARGIN_SECS: u64 = 10;
+
 /// Seconds a pod may take to stop: the `preStop` wait, the engine's drain, and its daemons'
-/// stop.
-fn grace_secs() -> u64 {
-    PRESTOP_SECS + crate::gateway::DRAIN_TIMEOUT.as_secs() + 10
+/// stop. Kubernetes cannot tell a container its grace period, so the export sets both: the
+/// drain as `FN_DRAIN_TIMEOUT_MS`, and `terminationGracePeriodSeconds` from it.
+fn grace_secs(plan: &Plan) -> u64 {
+    PRESTOP_SECS + plan.drain_secs + STOP_MARGIN_SECS
+}
+
+/// The drain a project needs: a call may run for its function's `timeout_ms`, so the longest
+/// of them (whole seconds, rounded up) when it is longer than the engine's default.
+pub fn drain_secs(timeouts_ms: impl Iterator<Item = u64>) -> u64 {
+    let default = crate::config::defaults::DRAIN_TIMEOUT_MS.div_ceil(1000);
+    timeouts_ms.map(|t| t.div_ceil(1000)).fold(default, u64::max)
 }
 
 fn deployment(plan: &Plan) -> Value {
@@ -842,6 +872,7 @@ fn deployment(plan: &Plan) -> Value {
         json!({"name": "FN_SCHEDULER_ENABLED", "value": "0"}),
         json!({"name": "FN_ADMIN_API_ENABLED", "value": "0"}),
         json!({"name": "FN_SOCKET_BASE_DIR", "value": "/tmp/fastfn"}),
+        json!({"name": "FN_DRAIN_TIMEOUT_MS", "value": (plan.drain_secs * 1000).to_string()}),
     ];
     if !plan.daemons.is_empty() {
         env.push(json!({"name": "FN_RUNTIME_DAEMONS", "value": daemons_env(plan)}));
@@ -891,7 +922,7 @@ fn deployment(plan: &Plan) -> Value {
             "template": {
                 "metadata": { "labels": labels(plan) },
                 "spec": {
-                    "terminationGracePeriodSeconds": grace_secs(),
+                    "terminationGracePeriodSeconds": grace_secs(plan),
                     "automountServiceAccountToken": false,
                     "containers": [container],
                     "volumes": [
@@ -937,7 +968,8 @@ fn configmap(plan: &Plan) -> Value {
     let mut data = Map::new();
     data.insert("fastfn.json".into(), Value::String(plan.fastfn_json.clone()));
     for e in &plan.env_files {
-        let text = serde_json::to_string_pretty(&Value::Object(e.public.clone())).unwrap_or_else(|_| "{}".into());
+        let env = image_env(&e.public, &e.secret_keys);
+        let text = serde_json::to_string_pretty(&Value::Object(env)).unwrap_or_else(|_| "{}".into());
         data.insert(env_key(&e.dir), Value::String(text + "\n"));
     }
     json!({
@@ -1190,9 +1222,10 @@ fn readme(plan: &Plan, files: &[String]) -> String {
     let _ = writeln!(
         r,
         "\n## Secrets\n\n\
-         Keys marked `is_secret` in `fn.env.json` are removed from the image and listed, empty, in\n\
-         `secret.yaml`; the pod gets them as environment variables (handlers read them from the\n\
-         process environment). Keys: {}.\n",
+         Keys marked `is_secret` in `fn.env.json` lose their values in the image (`{{\"is_secret\": true}}`)\n\
+         and are listed, empty, in `secret.yaml`; the pod gets them as environment variables, and the\n\
+         engine fills each value-less secret key from the variable of that name, so handlers find\n\
+         them in `event.secrets` as they do locally (and in the process environment). Keys: {}.\n",
         if keys.is_empty() {
             "none".to_string()
         } else {
@@ -1284,8 +1317,9 @@ fn copy_project(from: &Path, to: &Path, out: &Path) -> Result<(), ExportError> {
         } else if meta.is_file() {
             if e.file_name() == "fn.env.json" {
                 let text = std::fs::read_to_string(&src).map_err(io(&src))?;
-                let (public, _) = split_env(&text).map_err(|m| ExportError::BadEnv(src.clone(), m))?;
-                let text = serde_json::to_string_pretty(&Value::Object(public)).unwrap_or_default() + "\n";
+                let (public, secret_keys) = split_env(&text).map_err(|m| ExportError::BadEnv(src.clone(), m))?;
+                let env = image_env(&public, &secret_keys);
+                let text = serde_json::to_string_pretty(&Value::Object(env)).unwrap_or_default() + "\n";
                 std::fs::write(&dst, text).map_err(io(&dst))?;
             } else {
                 std::fs::copy(&src, &dst).map_err(io(&src))?;
@@ -1718,8 +1752,45 @@ mod tests {
             needs_pip: true,
             needs_npm: true,
             needs_composer: false,
+            drain_secs: 10,
             warnings: vec!["/x: schedule not exported: reasons".into()],
         }
+    }
+
+    #[test]
+    fn the_drain_follows_the_longest_timeout_and_the_grace_period_covers_it() {
+        assert_eq!(drain_secs([].into_iter()), 10, "the engine's default");
+        assert_eq!(drain_secs([2500, 9000].into_iter()), 10);
+        assert_eq!(drain_secs([2500, 30_001].into_iter()), 31);
+        let mut p = plan();
+        p.drain_secs = 31;
+        let d = render(&p)
+            .into_iter()
+            .find(|f| f.path == "deployment.yaml")
+            .unwrap()
+            .text;
+        assert!(d.contains("terminationGracePeriodSeconds: 46"), "{d}");
+        assert!(
+            d.contains("name: \"FN_DRAIN_TIMEOUT_MS\"\n") && d.contains("value: \"31000\""),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn secret_keys_keep_their_names_without_values_in_the_image() {
+        let public: Map<String, Value> = serde_json::from_value(json!({"MODE": "prod"})).unwrap();
+        let env = image_env(&public, &["TOKEN".into(), "db-url".into()]);
+        assert_eq!(
+            Value::Object(env),
+            json!({"MODE": "prod", "TOKEN": {"is_secret": true}}),
+            "a key that cannot be an environment variable is left out (warned at export)"
+        );
+        let cm = render(&plan())
+            .into_iter()
+            .find(|f| f.path == "configmap.yaml")
+            .unwrap()
+            .text;
+        assert!(cm.contains("is_secret"), "{cm}");
     }
 
     #[test]

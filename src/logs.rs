@@ -222,7 +222,14 @@ impl LogBook {
 
     /// An engine problem for the error log (a daemon exited, a reload failed…).
     pub fn error(&self, message: &str) {
-        let text = format!("{} [error] {message}", error_time(crate::clock::epoch_millis() / 1000));
+        let mut text = format!("{} [error] {message}", error_time(crate::clock::epoch_millis() / 1000));
+        // Written while a request is served: the request's detail shows it, and the line
+        // names the request (as nginx adds `request: "…"` to its error lines).
+        if let Some(id) = crate::inspect::logs::current_id() {
+            crate::inspect::logs::keep(crate::inspect::logs::Level::Error, "error_log", || message.to_string());
+            text.push_str(", request_id: ");
+            text.push_str(&id);
+        }
         if let Some(f) = &self.files.error {
             append(f, &text);
         }

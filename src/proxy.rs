@@ -318,6 +318,7 @@ pub async fn forward(reply: Reply, policy: &FnPolicy, inbound_method: &hyper::Me
         stdout: reply.stdout,
         stderr: reply.stderr,
         proxy: None,
+        handler_us: reply.handler_us,
     })
 }
 

@@ -112,8 +112,11 @@ struct EnvFile {
 }
 
 /// Parse a `fn.env.json` text (the daemons' rules: `"K": "v"` or `{"value", "is_secret"}`;
-/// null values are left out; numbers and booleans become text).
-fn parse_env(text: &[u8]) -> Result<Vec<(String, String, bool)>, String> {
+/// null values are left out; numbers and booleans become text). A secret key without a value
+/// (`{"is_secret": true}`, what `fastfn export k8s` leaves in the image) takes the value of
+/// the engine's environment variable of that name (`env`), when there is one: in a pod the
+/// Secret arrives that way, so `event.secrets` holds what it holds locally.
+fn parse_env(text: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<(String, String, bool)>, String> {
     let v: Value = serde_json::from_slice(text).map_err(|e| format!("invalid JSON at line {}", e.line()))?;
     let Value::Object(map) = v else {
         return Err("fn.env.json must hold an object".into());
@@ -128,6 +131,10 @@ fn parse_env(text: &[u8]) -> Result<Vec<(String, String, bool)>, String> {
             other => (other, false),
         };
         let text = match value {
+            Value::Null if secret => match env(&k) {
+                Some(v) => v,
+                None => continue,
+            },
             Value::Null => continue,
             Value::String(s) => s,
             other => other.to_string(),
@@ -200,10 +207,22 @@ impl Secrets {
         let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
         let (entries, error) = match mtime {
             None => (Vec::new(), None),
-            Some(_) => match std::fs::read(&path)
-                .map_err(|e| e.kind().to_string())
-                .and_then(|t| parse_env(&t))
-            {
+            Some(_) => match std::fs::read(&path).map_err(|e| e.kind().to_string()).and_then(|t| {
+                parse_env(&t, &|k| {
+                    let v = std::env::var(k).ok();
+                    if v.is_none() {
+                        // A secret without a value, and none in the environment (a pod
+                        // whose Secret lacks the key): said once per read, not dropped
+                        // in silence.
+                        tracing::warn!(
+                            "{}/{ENV_FILE}: secret {k} has no value and no environment variable {k}: \
+                                 event.secrets lacks it",
+                            if folder.is_empty() { "." } else { folder }
+                        );
+                    }
+                    v
+                })
+            }) {
                 Ok(e) => (e, None),
                 Err(e) => (Vec::new(), Some(e)),
             },
@@ -460,9 +479,11 @@ mod tests {
 
     #[test]
     fn env_files_parse_like_the_daemons() {
+        let none = |_: &str| None;
         let e = parse_env(
             br#"{"A": "1", "N": 2, "B": true, "S": {"value": "s3cret", "is_secret": true},
                                "P": {"value": "on", "is_secret": false}, "Z": null}"#,
+            &none,
         )
         .unwrap();
         let got: Vec<(&str, &str, bool)> = e.iter().map(|(k, v, s)| (k.as_str(), v.as_str(), *s)).collect();
@@ -476,11 +497,26 @@ mod tests {
                 ("S", "s3cret", true)
             ]
         );
-        assert!(parse_env(b"[1]").is_err());
+        assert!(parse_env(b"[1]", &none).is_err());
         assert!(
-            parse_env(b"{").unwrap_err().starts_with("invalid JSON"),
+            parse_env(b"{", &none).unwrap_err().starts_with("invalid JSON"),
             "no file text in errors"
         );
+    }
+
+    #[test]
+    fn a_secret_without_a_value_comes_from_the_environment() {
+        let env = |k: &str| (k == "TOKEN" || k == "PLAIN").then(|| format!("env-{k}"));
+        let e = parse_env(
+            br#"{"TOKEN": {"is_secret": true}, "GONE": {"is_secret": true},
+                 "FILE": {"value": "f", "is_secret": true}, "PLAIN": null}"#,
+            &env,
+        )
+        .unwrap();
+        let got: Vec<(&str, &str, bool)> = e.iter().map(|(k, v, s)| (k.as_str(), v.as_str(), *s)).collect();
+        // Only a value-less secret reads the environment; a file value wins; a plain null
+        // stays out (as the daemons leave it out).
+        assert_eq!(got, [("FILE", "f", true), ("TOKEN", "env-TOKEN", true)]);
     }
 
     #[test]

@@ -1516,10 +1516,13 @@ class V2Call {
     this.conn = conn;
     this.id = id;
     this.cancelled = false;
+    this.started = 0n; // hrtime when the call started (0n: never started)
   }
 
   /** A reply object: a binary body goes raw in the frame's body instead of base64 in meta. */
   sendReply(reply) {
+    // The call's time in this daemon, for the engine's waterfall (`handler` stage).
+    if (this.started !== 0n) reply.handler_us = Number((process.hrtime.bigint() - this.started) / 1000n);
     let body = null;
     if (reply.is_base64 === true && typeof reply.body_base64 === 'string') {
       body = Buffer.from(reply.body_base64, 'base64');
@@ -1684,6 +1687,7 @@ function startParsed(conn) {
         else event.body_base64 = body.toString('base64');
       }
     }
+    call.started = process.hrtime.bigint();
     try {
       handleRequest(call, req);
     } catch (e) {

@@ -209,6 +209,7 @@ final class WorkerProc
     public int $errDropped = 0;
     public ?Client $client = null;
     public int $callId = 0;      // the v2 call id it serves, 0 for a v1 connection
+    public int $startedNs = 0;   // hrtime when its call was sent to it (the `handler` stage)
     public float $deadline = INF; // when its call is killed (receipt + timeout_ms)
     public Pool $pool;
     public string $sig;
@@ -868,6 +869,7 @@ final class Daemon
     {
         $wk->client = $c;
         $wk->callId = $id;
+        $wk->startedNs = hrtime(true);
         $wk->deadline = $deadline;
         if ($deadline !== INF) {
             $this->timed[$wk->repId] = $wk;
@@ -1059,6 +1061,10 @@ final class Daemon
             }
             if ($err !== '') {
                 $json = substr($json, 0, -1) . ',"stderr":' . json_encode($err, JSON_FLAGS) . '}';
+            }
+            if ($wk->callId !== 0) {
+                // The call's time in this daemon, for the engine's waterfall (`handler` stage).
+                $json = substr($json, 0, -1) . ',"handler_us":' . intdiv(hrtime(true) - $wk->startedNs, 1000) . '}';
             }
             if (strlen($json) > MAX_REPLY_BYTES) {
                 $json = encode_reply(error_reply(500, 'response too large'));

@@ -1736,12 +1736,15 @@ def _serve_call(job):
                 event["body"] = body.decode("utf-8", "replace")
                 event["body_base64"] = base64.b64encode(body).decode("ascii")
     _begin(req, conn, cid)
+    started = time.perf_counter_ns()
     try:
         reply = _dispatch(req)
     except Exception:
         reply = _error(500, "internal daemon error", traceback.format_exc())
     finally:
         _end()
+    # The call's time in this daemon, for the engine's waterfall (`handler` stage).
+    reply["handler_us"] = (time.perf_counter_ns() - started) // 1000
     raw = b""
     if reply.get("is_base64") is True and type(reply.get("body_base64")) is str:
         # A binary body goes raw in the frame instead of base64 in meta (invalid base64 from

@@ -144,12 +144,18 @@ fn open_in_background(app: &AppHandle, path: PathBuf) {
 }
 
 fn main() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .event_format(fastfn::inspect::logs::Tagged::text(tracing_subscriber::fmt::format()))
+        .finish()
+        // Lines written while a request is served are kept with its record (Requests view).
+        .with(fastfn::inspect::logs::Capture)
         .init();
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let initial = project_arg(std::env::args(), &cwd);

@@ -432,7 +432,7 @@ async fn drive(port: u16, project: &Path) -> Result<()> {
         .connect(&format!("http://127.0.0.1:{port}"))
         .await
         .context("WebDriver session (the app)")?;
-    let outcome = scenario(&c, launched_at).await;
+    let outcome = scenario(&c, launched_at, project).await;
     if outcome.is_err() {
         let _ = screenshot(&c, "failure.png").await;
         if let Ok(v) = js(
@@ -462,7 +462,7 @@ async fn drive(port: u16, project: &Path) -> Result<()> {
     outcome
 }
 
-async fn scenario(c: &Client, launched_at: Instant) -> Result<()> {
+async fn scenario(c: &Client, launched_at: Instant, project: &Path) -> Result<()> {
     // 1. Routes: the demo's route table.
     let wanted = ["/hello", "/debug/whoami", "/slow"];
     until(
@@ -599,7 +599,7 @@ async fn scenario(c: &Client, launched_at: Instant) -> Result<()> {
     if !headers[0].to_ascii_lowercase().starts_with("x-fn-") {
         bail!("X-Fn-* headers are not first: {headers:?}");
     }
-    // Where the time went: the record's seven stages, in order, on one bar.
+    // Where the time went: the record's nine stages, in order, on one bar.
     let stages = js(
         c,
         "return [...document.querySelectorAll('[data-testid=request-stages] [data-stage]')]
@@ -609,8 +609,20 @@ async fn scenario(c: &Client, launched_at: Instant) -> Result<()> {
     .await?;
     let stages: Vec<(String, u64)> = serde_json::from_value(stages).unwrap_or_default();
     let names: Vec<&str> = stages.iter().map(|(n, _)| n.as_str()).collect();
-    if names != ["route", "deps", "admission", "body", "runtime", "reply", "respond"]
+    if names
+        != [
+            "route",
+            "deps",
+            "admission",
+            "body",
+            "connect",
+            "runtime",
+            "handler",
+            "reply",
+            "respond",
+        ]
         || !stages.iter().any(|(n, us)| n == "runtime" && *us > 0)
+        || !stages.iter().any(|(n, us)| n == "handler" && *us > 0)
     {
         bail!("request stages: {stages:?}");
     }
@@ -713,6 +725,70 @@ async fn scenario(c: &Client, launched_at: Instant) -> Result<()> {
     }
     println!("replay diff: {change}");
     screenshot(c, "inspector-app.png").await?;
+
+    // 2c. Saved tests: save /hello?name=ada as a test (it runs at once and passes); change the
+    // handler so it answers otherwise: the hot reload re-runs it, red, with what differs.
+    js(c, "document.querySelector('[data-testid=save-test]').click()", vec![])
+        .await
+        .context("click save as test")?;
+    let file = until("the saved test's file", Duration::from_secs(15), || async {
+        let v = js(
+            c,
+            "const e = document.querySelector('[data-testid=saved-test] code'); return e ? e.textContent : ''",
+            vec![],
+        )
+        .await?;
+        Ok(v.as_str().filter(|t| t.ends_with(".json")).map(str::to_string))
+    })
+    .await?;
+    // Saved under the project (`.fastfn/tests/x.json`); the strip names it in its folder.
+    let file = file.rsplit('/').next().unwrap_or(&file).to_string();
+    let chip = format!("[data-testid=test-chip][data-file='{file}']");
+    let chip_ok = |want: &'static str| {
+        let chip = chip.clone();
+        async move {
+            let v = js(
+                c,
+                "const e = document.querySelector(arguments[0]); return e ? e.dataset.ok : ''",
+                vec![json!(chip)],
+            )
+            .await?;
+            Ok((v.as_str() == Some(want)).then_some(()))
+        }
+    };
+    until("the saved test green in the strip", Duration::from_secs(20), || {
+        chip_ok("true")
+    })
+    .await?;
+    let hello = project.join("hello.py");
+    let original = std::fs::read_to_string(&hello).context("read hello.py")?;
+    std::fs::write(&hello, original.replace("Hello, {name}!", "Howdy, {name}!")).context("edit hello.py")?;
+    until("the saved test red after the reload", Duration::from_secs(30), || {
+        chip_ok("false")
+    })
+    .await?;
+    let failure = until("the failure's lines", Duration::from_secs(10), || async {
+        let v = js(
+            c,
+            "const e = document.querySelector(`[data-testid=test-failure][data-file='${arguments[0]}']`);
+             return e ? e.textContent : ''",
+            vec![json!(file)],
+        )
+        .await?;
+        Ok(v.as_str().filter(|t| t.contains("$.message")).map(str::to_string))
+    })
+    .await?;
+    if !failure.contains("Howdy, ada!") || !failure.contains("expected \"Hello, ada!\"") {
+        bail!("the saved test's failure: {failure}");
+    }
+    println!("saved test failure: {failure}");
+    screenshot(c, "saved-test-app.png").await?;
+    // Put the handler back: the next reload's run is green again (later steps use /hello).
+    std::fs::write(&hello, &original).context("restore hello.py")?;
+    until("the saved test green again", Duration::from_secs(30), || {
+        chip_ok("true")
+    })
+    .await?;
 
     // 3. Health: kill a daemon with its button; its socket goes down and comes back.
     click_tab(c, "health").await?;
@@ -886,7 +962,16 @@ async fn scenario(c: &Client, launched_at: Instant) -> Result<()> {
     let out = std::env::temp_dir().join(format!("fastfn-gui-export-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     click_tab(c, "export").await?;
-    set_field(c, "export-out", &out.display().to_string()).await?;
+    // Set as one input event: cleared and typed key by key, a re-render in between (live
+    // events re-render the app) put the prefilled folder back and the keys were appended.
+    js(
+        c,
+        "const e = document.querySelector('[data-testid=export-out]'); e.value = arguments[0];
+         e.dispatchEvent(new Event('input', {bubbles: true}));",
+        vec![json!(out.display().to_string())],
+    )
+    .await
+    .context("set the export folder")?;
     c.find(Locator::Css("[data-testid=export-run]")).await?.click().await?;
     let done = until("the export listed", Duration::from_secs(60), || async {
         let v = js(

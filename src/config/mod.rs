@@ -35,6 +35,8 @@ pub mod defaults {
     pub const RUNTIME_CONNECTIONS: usize = 4;
     /// Client header/body read timeout, as nginx's `client_header_timeout` (`FN_CLIENT_TIMEOUT_MS`).
     pub const CLIENT_TIMEOUT_MS: u64 = 60_000;
+    /// How long a stopping engine lets requests in flight finish (`FN_DRAIN_TIMEOUT_MS`).
+    pub const DRAIN_TIMEOUT_MS: u64 = 10_000;
     /// Headers of a reply a daemon may send, and their total size; past either → 502.
     pub const MAX_REPLY_HEADERS: usize = 1000;
     pub const MAX_REPLY_HEADER_BYTES: usize = 256 * 1024;

@@ -107,6 +107,9 @@ pub struct Settings {
     pub strict_fs_allow: Option<String>,
     /// `FN_CLIENT_TIMEOUT_MS`: a client must send its request head, and its body, within this.
     pub client_timeout: Duration,
+    /// `FN_DRAIN_TIMEOUT_MS`: on stop (SIGTERM), how long requests in flight may take to
+    /// finish before their connections are closed (a pod's grace period must cover it).
+    pub drain_timeout: Duration,
     /// `FN_RUNTIME_CONNECTIONS`: persistent connections per daemon socket.
     pub runtime_connections: usize,
     /// `FN_MAX_CONNECTIONS`: client connections open at once (else the file-descriptor limit
@@ -599,6 +602,7 @@ impl Settings {
             }
         };
         let client_timeout = Duration::from_millis(positive("FN_CLIENT_TIMEOUT_MS", defaults::CLIENT_TIMEOUT_MS)?);
+        let drain_timeout = Duration::from_millis(positive("FN_DRAIN_TIMEOUT_MS", defaults::DRAIN_TIMEOUT_MS)?);
         let runtime_connections = positive("FN_RUNTIME_CONNECTIONS", defaults::RUNTIME_CONNECTIONS as u64)? as usize;
         let max_connections = match env("FN_MAX_CONNECTIONS") {
             None => None,
@@ -658,6 +662,7 @@ impl Settings {
             max_frame_bytes,
             strict_fs_allow: env("FN_STRICT_FS_ALLOW").filter(|s| !s.trim().is_empty()),
             client_timeout,
+            drain_timeout,
             runtime_connections,
             max_connections,
         })

@@ -34,9 +34,6 @@ pub use crate::rescue::Body;
 
 pub use crate::rescue::ResponseBody;
 
-/// How long in-flight requests may take to finish once the engine stops or switches project.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Open client connections, and the most the engine keeps at once (file descriptors are
 /// shared with daemon connections, installs and assets: a flood of idle clients must not
 /// starve them).
@@ -91,7 +88,7 @@ pub const MAX_REQUEST_HEADERS: usize = 200;
 /// must send its request head within the client timeout (idle keep-alive connections
 /// included); past the connection cap new connections are closed at once. On shutdown,
 /// accepting stops, every connection finishes its current request and closes, and this
-/// returns when all are closed (or after [`DRAIN_TIMEOUT`]).
+/// returns when all are closed (or after the drain timeout, `FN_DRAIN_TIMEOUT_MS`).
 pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
     use std::sync::atomic::Ordering;
     let conns = Arc::new(Connections {
@@ -100,6 +97,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdo
         idle: tokio::sync::Notify::new(),
         per_client: std::sync::Mutex::new(HashMap::new()),
     });
+    let drain = shared.settings.drain_timeout;
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(shared.settings.client_timeout)
@@ -151,7 +149,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdo
                 _ = conn.as_mut() => {}
                 _ = stop.changed() => {
                     conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn).await;
+                    let _ = tokio::time::timeout(drain, conn).await;
                 }
             }
             conns.release(client);
@@ -167,7 +165,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdo
             idle.await;
         }
     };
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, drained).await;
+    let _ = tokio::time::timeout(drain, drained).await;
 }
 
 /// Marks a response as an admission refusal (pool full, body too large, deps installing).
@@ -228,18 +226,36 @@ async fn inspected(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketA
             .map(str::to_string);
         crate::inspect::header_pairs(req.headers())
     });
-    let resp = crate::logs::served(&shared.logs, req, remote, |req| {
+    // Numbered on arrival, so that a line logged while it is served names it (`g-<seq>`).
+    let seq = shared.inspector.next_seq();
+    let served = crate::logs::served(&shared.logs, req, remote, |req| {
         handle_guarded(shared, req, remote, &mut note)
-    })
-    .await;
-    finish(shared, (method, uri, arrived), note, request_headers, resp, dashboard).await
+    });
+    let (resp, logged) = crate::inspect::logs::scoped(seq, served).await;
+    if !logged.lines.is_empty() {
+        // The record is found by the id its lines carry (a refusal on the cheap path kept
+        // none of its own).
+        if let (None, Some(key)) = (&note.request_id, logged.key) {
+            note.request_id = Some(key.to_string());
+        }
+        note.logs = logged.lines;
+    }
+    finish(
+        shared,
+        (seq, method, uri, arrived),
+        note,
+        request_headers,
+        resp,
+        dashboard,
+    )
+    .await
 }
 
 /// Record a served request: its reason, `X-Fn-Reason` under debug headers, the captured
 /// headers and bodies (capture on), the live event (a dashboard listens), the ring entry.
 async fn finish(
     shared: &Shared,
-    (method, uri, arrived): (hyper::Method, hyper::Uri, Instant),
+    (seq, method, uri, arrived): (u64, hyper::Method, hyper::Uri, Instant),
     mut note: Note,
     request_headers: Option<Vec<(String, String)>>,
     mut resp: Response<ResponseBody>,
@@ -290,7 +306,7 @@ async fn finish(
         note.stages.respond_us = now.saturating_duration_since(done).as_micros() as u64;
     }
     let entry = crate::inspect::Entry {
-        seq: ins.next_seq(),
+        seq,
         ts: crate::clock::epoch_millis(),
         method,
         uri,
@@ -504,7 +520,9 @@ async fn invoke(
     note.stages.deps_us = outcome.timings.deps_us;
     note.stages.admission_us = outcome.timings.admission_us;
     note.stages.body_us = outcome.timings.body_us;
+    note.stages.connect_us = outcome.timings.connect_us;
     note.stages.runtime_us = outcome.timings.runtime_us;
+    note.stages.handler_us = outcome.timings.handler_us;
     note.stages.reply_us = outcome.timings.reply_us;
     note.stages.fault_us = outcome.timings.fault_us;
     note.reply_done = Some(Instant::now());
@@ -543,7 +561,11 @@ async fn invoke(
     }
     let refused = matches!(&outcome.result, Err(f) if f.is_admission());
     // The id the handler saw (its event's `id`), else a new one for a refusal.
-    let request_id = note.request_id.take().unwrap_or_else(|| shared.next_request_id());
+    let request_id = note
+        .request_id
+        .take()
+        .or_else(|| crate::inspect::logs::current_key().map(|k| k.to_string()))
+        .unwrap_or_else(|| shared.next_request_id());
 
     // Pool refusals are the gateway's own answer, not a runtime error: no warm-up headers.
     let runtime_error = match &outcome.result {
@@ -632,7 +654,8 @@ async fn invoke(
                 ts: crate::clock::epoch_millis(),
                 latency_us: latency.as_micros() as u64,
                 deps_us: outcome.timings.deps_us,
-                runtime_us: outcome.timings.runtime_us,
+                // The lab's cold-start history keeps the whole call (handler included).
+                runtime_us: outcome.timings.runtime_us + outcome.timings.handler_us,
                 status,
             },
         );
@@ -705,6 +728,10 @@ async fn call(
 ) -> Outcome {
     let target = &route.target;
     let policy = &target.policy;
+    // The call's id, known before anything can log: the engine's log lines name it from here
+    // on, and a refusal answers with it.
+    let key = shared.next_request_key();
+    crate::inspect::logs::set_key(key);
     let max_body = policy.max_body_bytes;
     let declared = parts
         .headers
@@ -756,7 +783,7 @@ async fn call(
         user: None,
         trigger: None,
     };
-    let request_id = shared.next_request_id();
+    let request_id = key.to_string();
     let mut outcome = crate::invoke::run_admitted(shared, target, slot, &input, &request_id, permit).await;
     note.request_id = Some(request_id);
     outcome.timings.admission_us = admission_us;

@@ -14,6 +14,7 @@
 pub mod admin;
 pub mod diff;
 pub mod export;
+pub mod logs;
 pub mod saved;
 pub mod secrets;
 mod why;
@@ -276,6 +277,8 @@ pub struct Note {
     pub trigger: Option<&'static str>,
     /// The lab faults this call met (`None` when no fault was set).
     pub fault: Option<String>,
+    /// Engine log lines written while the request was served (empty: no allocation).
+    pub logs: Vec<logs::LogLine>,
 }
 
 impl Note {
@@ -286,6 +289,32 @@ impl Note {
         if self.why.is_none() {
             self.why = generic_why(failure);
         }
+    }
+}
+
+/// The reason and why of a call the engine made itself (a job, a schedule run), as the
+/// gateway gives them for an HTTP call: the failure's, or `handler_error` for a 5xx reply;
+/// `(None, None)` for an answer the handler chose below 500.
+pub(crate) fn verdict(
+    shared: &crate::engine::Shared,
+    target: &Target,
+    outcome: &crate::invoke::Outcome,
+) -> (Option<Reason>, Option<String>) {
+    match &outcome.result {
+        Err(failure) => {
+            let why = call_failure_why(shared, target, failure, &outcome.timings).or_else(|| generic_why(failure));
+            (Some(Reason::of(failure)), why)
+        }
+        Ok(reply) if reply.status >= 500 => (
+            Some(Reason::HandlerError),
+            Some(handler_error_why(
+                reply.status,
+                &reply.body,
+                reply.stderr.as_deref(),
+                &shared.settings.functions_root,
+            )),
+        ),
+        Ok(_) => (None, None),
     }
 }
 
@@ -446,6 +475,7 @@ impl Entry {
             replay: self.note.replay.is_some(),
             trigger: self.note.trigger.map(str::to_string),
             fault: self.note.fault.clone(),
+            logs: self.note.logs.clone(),
         }
     }
 }

@@ -28,6 +28,8 @@ pub(crate) struct Call<'a> {
     pub lab: Option<&'a crate::lab::faults::Active>,
     /// Socket latency the lab added (µs).
     pub lab_us: AtomicU64,
+    /// Time spent getting a daemon connection (µs): the `connect` stage.
+    pub connect_us: AtomicU64,
     /// 1 + the paused socket skipped last (0: none).
     pub lab_skipped: AtomicUsize,
 }
@@ -142,7 +144,11 @@ async fn exchange(
                     call.lab_us.fetch_add(d.as_micros() as u64, Ordering::Relaxed);
                 }
             }
-            let err = match sockets.sockets[i].mux.call(call.meta, call.body, call.whole).await {
+            let err = match sockets.sockets[i]
+                .mux
+                .call_timed(call.meta, call.body, call.whole, &call.connect_us)
+                .await
+            {
                 Ok(frame) => return Ok((frame, i)),
                 Err(e) => e,
             };
@@ -177,6 +183,10 @@ async fn exchange(
             if !retry || (!busy && tries >= 2) {
                 return Err((failure_of(err), Some(i), lost));
             }
+            if !busy {
+                // Part of the request's story (its detail shows it): the first socket failed.
+                tracing::warn!("{} socket {}: {err}; trying again", sockets.kind, i + 1);
+            }
             if !busy && sockets.sockets.len() > 1 {
                 except = Some(i);
             }
@@ -198,6 +208,7 @@ fn failure_of(e: CallError) -> Failure {
 }
 
 fn emit_health(shared: &Shared, sockets: &RuntimeSockets, i: usize, reason: String) {
+    tracing::warn!("{} socket {} marked down: {reason}", sockets.kind, i + 1);
     shared.events.emit(EngineEvent::SocketHealth {
         runtime: sockets.kind,
         index: i + 1,

@@ -55,8 +55,13 @@ pub struct Timings {
     pub admission_us: u64,
     /// Reading the request body (after admission).
     pub body_us: u64,
-    /// Connect/send, the handler, and the reply's bytes back.
+    /// Getting a daemon connection: ~0 on one already open, the connect and hello otherwise.
+    pub connect_us: u64,
+    /// Send, the daemon's dispatch, and the reply's bytes back (after `connect_us`; without
+    /// `handler_us` when the daemon reports it).
     pub runtime_us: u64,
+    /// The call's time inside the daemon, as the daemon reports it (0 when it does not).
+    pub handler_us: u64,
     /// Parsing and validating the reply.
     pub reply_us: u64,
     /// Latency injected by the lab (function or socket faults).
@@ -67,11 +72,13 @@ impl Timings {
     pub(crate) fn server_timing(&self) -> String {
         let ms = |us: u64| us as f64 / 1000.0;
         let mut out = format!(
-            "deps;dur={:.3}, admission;dur={:.3}, body;dur={:.3}, runtime;dur={:.3}, reply;dur={:.3}",
+            "deps;dur={:.3}, admission;dur={:.3}, body;dur={:.3}, connect;dur={:.3}, runtime;dur={:.3}, handler;dur={:.3}, reply;dur={:.3}",
             ms(self.deps_us),
             ms(self.admission_us),
             ms(self.body_us),
+            ms(self.connect_us),
             ms(self.runtime_us),
+            ms(self.handler_us),
             ms(self.reply_us)
         );
         if self.fault_us > 0 {
@@ -151,8 +158,10 @@ pub(crate) async fn run(
         Ok(p) => p,
         Err(failure) => return Outcome::refused(failure).after_deps(deps_us),
     };
+    // The wait for the slot only (the call's own time is in its later stages).
+    let admission_us = micros_since(waited);
     let mut outcome = run_admitted(shared, target, slot, input, request_id, permit).await;
-    outcome.timings.admission_us = micros_since(waited);
+    outcome.timings.admission_us = admission_us;
     outcome.after_deps(deps_us)
 }
 
@@ -235,11 +244,13 @@ pub(crate) async fn run_admitted(
         idempotent,
         lab: lab.as_deref(),
         lab_us: Default::default(),
+        connect_us: Default::default(),
         lab_skipped: Default::default(),
     };
     let (frame, socket_index) = backend::call(shared, target, slot, &call).await;
     let socket_fault_us = call.lab_us.load(std::sync::atomic::Ordering::Relaxed);
-    let runtime_us = micros_since(started).saturating_sub(socket_fault_us);
+    let connect_us = call.connect_us.load(std::sync::atomic::Ordering::Relaxed);
+    let runtime_us = micros_since(started).saturating_sub(socket_fault_us + connect_us);
     if lab.is_some() {
         fault_us += socket_fault_us;
         let socket = |i: usize| format!("{} socket {}", target.runtime, i + 1);
@@ -260,6 +271,13 @@ pub(crate) async fn run_admitted(
     drop(permit);
     let parsing = Instant::now();
     let mut result = frame.and_then(|f| reply::parse_frame(&f.meta, f.body));
+    // The daemon's own measure of the call splits `runtime` into the handler and the rest
+    // (transport, queueing in the daemon); ignored when it does not fit the engine's clock.
+    let handler_us = match &result {
+        Ok(r) => r.handler_us.filter(|h| *h <= runtime_us).unwrap_or(0),
+        Err(_) => 0,
+    };
+    let runtime_us = runtime_us - handler_us;
     if let Ok(r) = result.as_mut() {
         // Handler output feeds logs, debug headers, `/_fn/invoke` and job results.
         shared.secrets.mask(&mut r.stdout);
@@ -274,16 +292,31 @@ pub(crate) async fn run_admitted(
                 .map_err(Failure::EdgeProxy);
         }
     }
+    let timings = Timings {
+        connect_us,
+        runtime_us,
+        handler_us,
+        reply_us: micros_since(parsing),
+        fault_us,
+        ..Timings::default()
+    };
+    if let Err(failure) = &result {
+        // The engine's own failure of this call (HTTP, job, schedule or `/_fn/invoke`): a line
+        // of its log, kept with the request's record and tagged with its id.
+        let why = crate::inspect::call_failure_why(shared, target, failure, &timings);
+        tracing::warn!(
+            "{} {} failed: {}: {}",
+            target.runtime,
+            target.fn_name,
+            crate::inspect::Reason::of(failure).code(),
+            why.unwrap_or_else(|| failure.to_string())
+        );
+    }
     Outcome {
         result,
         socket_index,
         queued,
-        timings: Timings {
-            runtime_us,
-            reply_us: micros_since(parsing),
-            fault_us,
-            ..Timings::default()
-        },
+        timings,
         fault: (!notes.is_empty()).then(|| notes.join("; ")),
     }
 }
@@ -300,5 +333,6 @@ fn injected_failure(status: u16) -> reply::Reply {
         stdout: None,
         stderr: None,
         proxy: None,
+        handler_us: None,
     }
 }

@@ -19,6 +19,9 @@ pub struct Reply {
     pub stderr: Option<String>,
     /// The handler's `proxy` directive (an object), carried out by [`crate::proxy::forward`].
     pub proxy: Option<Value>,
+    /// The call's time inside the daemon, as it reports it (`handler_us`, ours: our daemons
+    /// send it on v2; others do not).
+    pub handler_us: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -31,6 +34,7 @@ struct Raw {
     stdout: Option<Value>,
     stderr: Option<Value>,
     proxy: Option<Value>,
+    handler_us: Option<Value>,
 }
 
 /// Headers the gateway owns: a daemon cannot set them.
@@ -131,6 +135,7 @@ pub fn parse_frame(payload: &[u8], raw_body: Bytes) -> Result<Reply, Failure> {
         stderr: text(raw.stderr),
         // Only an object is a directive, as in the original (`type(resp.proxy) == "table"`).
         proxy: raw.proxy.filter(Value::is_object),
+        handler_us: raw.handler_us.as_ref().and_then(Value::as_u64),
     })
 }
 

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
@@ -462,7 +462,23 @@ impl Mux {
         body: &[u8],
         v1_payload: &(dyn Fn() -> Vec<u8> + Sync),
     ) -> Result<ReplyFrame, CallError> {
-        let conn = match self.connection().await? {
+        self.call_timed(meta, body, v1_payload, &AtomicU64::new(0)).await
+    }
+
+    /// [`Mux::call`], adding to `connect_us` the time it took to get a v2 connection (~0 on
+    /// a connection already open; the connect and hello when one is opened): the request's
+    /// `connect` stage. A v1 exchange is one step (nothing added).
+    pub async fn call_timed(
+        &self,
+        meta: &[u8],
+        body: &[u8],
+        v1_payload: &(dyn Fn() -> Vec<u8> + Sync),
+        connect_us: &AtomicU64,
+    ) -> Result<ReplyFrame, CallError> {
+        let connecting = tokio::time::Instant::now();
+        let connection = self.connection().await;
+        connect_us.fetch_add(connecting.elapsed().as_micros() as u64, Ordering::Relaxed);
+        let conn = match connection? {
             Ok(conn) => conn,
             Err(_) => {
                 // v1 carries a binary body twice (text + base64): check the real frame.

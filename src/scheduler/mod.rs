@@ -607,10 +607,22 @@ async fn call(shared: &Arc<Shared>, job: &Job) -> (u16, String) {
         );
     }
     let method: hyper::Method = method_name.parse().unwrap_or(hyper::Method::GET);
-    let request_id = shared.next_request_id();
+    let key = shared.next_request_key();
+    let request_id = key.to_string();
+    // The engine's lines written during the call carry its id and are kept with its record.
+    let seq = shared.inspector.next_seq();
+    let mut logs = Vec::new();
     let was_warm = job.slot.is_warm();
     let wanted = Methods::parse(&method_name).unwrap_or_default();
+    // The record's reason and why, as the gateway gives them.
+    let verdict: (Option<crate::inspect::Reason>, Option<String>);
     let (status, error, timings, socket_index, queued) = if !job.methods.is_empty() && !job.methods.contains(wanted) {
+        verdict = (
+            Some(crate::inspect::Reason::MethodMismatch),
+            Some(format!(
+                "the schedule's method {method_name} is not one the function takes"
+            )),
+        );
         (
             405,
             "method not allowed by function policy".to_string(),
@@ -619,6 +631,14 @@ async fn call(shared: &Arc<Shared>, job: &Job) -> (u16, String) {
             false,
         )
     } else if body.len() as u64 > t.policy.max_body_bytes {
+        verdict = (
+            Some(crate::inspect::Reason::BodyTooLarge),
+            Some(format!(
+                "the schedule's body ({} bytes) is larger than the function's max_body_bytes ({})",
+                body.len(),
+                t.policy.max_body_bytes
+            )),
+        );
         (413, "payload too large".to_string(), Default::default(), None, false)
     } else {
         let input = crate::invoke::CallInput {
@@ -632,7 +652,13 @@ async fn call(shared: &Arc<Shared>, job: &Job) -> (u16, String) {
             user: user.as_ref(),
             trigger: Some(&trigger_ctx),
         };
-        let outcome = crate::invoke::run(shared, t, &job.slot, &input, &request_id).await;
+        let (outcome, logged) = crate::inspect::logs::scoped(seq, async {
+            crate::inspect::logs::set_key(key);
+            crate::invoke::run(shared, t, &job.slot, &input, &request_id).await
+        })
+        .await;
+        logs = logged.lines;
+        verdict = crate::inspect::verdict(shared, t, &outcome);
         let (status, error) = match outcome.result {
             Ok(reply) => {
                 let ts = crate::clock::epoch_millis();
@@ -682,12 +708,17 @@ async fn call(shared: &Arc<Shared>, job: &Job) -> (u16, String) {
             deps_us: timings.deps_us,
             admission_us: timings.admission_us,
             body_us: timings.body_us,
+            connect_us: timings.connect_us,
             runtime_us: timings.runtime_us,
+            handler_us: timings.handler_us,
             reply_us: timings.reply_us,
             respond_us: 0,
             fault_us: timings.fault_us,
         },
         trigger: Some(trigger_name(job.trigger)),
+        logs,
+        reason: verdict.0,
+        why: verdict.1,
         ..Default::default()
     };
     let uri = match query.as_deref() {
@@ -695,7 +726,7 @@ async fn call(shared: &Arc<Shared>, job: &Job) -> (u16, String) {
         None => job.path.clone(),
     };
     let entry = crate::inspect::Entry {
-        seq: shared.inspector.next_seq(),
+        seq,
         ts: crate::clock::epoch_millis(),
         method,
         uri: uri.parse().unwrap_or_else(|_| hyper::Uri::from_static("/")),

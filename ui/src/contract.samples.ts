@@ -1793,7 +1793,9 @@ export const requestEventSample: EngineEvent = {
     "deps_us": 0,
     "admission_us": 14,
     "body_us": 13,
+    "connect_us": 0,
     "runtime_us": 39669,
+    "handler_us": 0,
     "reply_us": 69,
     "respond_us": 52,
     "fault_us": 0

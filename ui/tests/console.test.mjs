@@ -168,8 +168,10 @@ describe('console in a browser', () => {
     assert.deepEqual(Object.keys(live.requestEventSample.stages).sort(), [
       'admission_us',
       'body_us',
+      'connect_us',
       'deps_us',
       'fault_us',
+      'handler_us',
       'reply_us',
       'respond_us',
       'route_us',
@@ -253,7 +255,7 @@ describe('console in a browser', () => {
     const segs = await page.$$eval('[data-testid=request-stages] [data-stage]', (els) =>
       els.map((e) => ({ stage: e.getAttribute('data-stage'), us: Number(e.getAttribute('data-us')), width: parseFloat(e.style.width) })),
     );
-    assert.deepEqual(segs.map((s) => s.stage), ['route', 'deps', 'admission', 'body', 'runtime', 'reply', 'respond']);
+    assert.deepEqual(segs.map((s) => s.stage), ['route', 'deps', 'admission', 'body', 'connect', 'runtime', 'handler', 'reply', 'respond']);
     assert.ok(segs.find((s) => s.stage === 'runtime').us > 0, `the handler took time: ${JSON.stringify(segs)}`);
     const width = segs.reduce((n, s) => n + s.width, 0);
     assert.ok(width > 0 && width <= 100.001, `stages cover ${width}% of the bar`);
@@ -388,7 +390,7 @@ describe('console in a browser', () => {
     const change = diff.locator('[data-testid=diff-body] li[data-path="$.message"]');
     assert.match(await change.innerText(), /Hello, ada!.*→.*Hello, bob!/s);
     const stages = await diff.locator('[data-testid=diff-stages] tbody tr').count();
-    assert.equal(stages, 7, 'each stage before and after');
+    assert.equal(stages, 9, 'each stage before and after (connect and handler included)');
     // The replay is in the log too, as a request of its own.
     await page.locator('[data-testid=request-row][data-path="/hello"][data-trigger=http]').nth(1).waitFor();
     await diff.scrollIntoViewIfNeeded();

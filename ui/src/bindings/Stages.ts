@@ -22,9 +22,20 @@ admission_us: number,
  */
 body_us: number, 
 /**
- * Connect/send, the handler, and the reply's bytes back.
+ * Getting a connection to the daemon: ~0 on one already open, the connect and the
+ * protocol hello when one is opened (socket daemons on v2; 0 for others).
+ */
+connect_us: number, 
+/**
+ * Send, the daemon's dispatch, and the reply's bytes back (the handler too when its
+ * daemon does not report `handler_us`).
  */
 runtime_us: number, 
+/**
+ * The call's time inside its daemon, as the daemon reports it (python, node, php); 0
+ * when it does not (lua, rust, go, a v1 daemon).
+ */
+handler_us: number, 
 /**
  * Parsing and validating the reply.
  */

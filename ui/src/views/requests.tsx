@@ -123,7 +123,9 @@ const STAGES: [keyof Stages, string, string][] = [
   ['admission_us', 'admission', 'waiting for a worker-pool slot, queue included'],
   ['body_us', 'body', 'reading the request body'],
   ['fault_us', 'fault', 'latency injected by the lab (shown only when set)'],
-  ['runtime_us', 'runtime', 'connect, the handler, and the reply back'],
+  ['connect_us', 'connect', 'getting a connection to the daemon (opened and greeted when none was free)'],
+  ['runtime_us', 'runtime', "send, the daemon's dispatch, and the reply back (the handler too when its daemon does not report it)"],
+  ['handler_us', 'handler', 'the call inside its daemon, as the daemon measured it (python, node, php)'],
   ['reply_us', 'reply', 'parsing and validating the reply'],
   ['respond_us', 'respond', 'building the response and recording it'],
 ];
@@ -309,6 +311,9 @@ function ReplayPanel({ r, detail }: { r: RequestRecord; detail: RequestDetail | 
     try {
       const name = `${r.method} ${r.path} answers ${r.status}`;
       setSaved((await saveTest(backend, r.id, { name, keep_secrets: false })).file);
+      // Run it at once: the strip above the log shows the new test's first result (the run
+      // arrives as a `tests_run` event).
+      await runTests(backend);
     } catch (err) {
       setError(String(err));
     }
@@ -412,6 +417,22 @@ function Detail({ r }: { r: RequestRecord }) {
           </pre>
         </>
       )}
+      {r.logs && r.logs.length > 0 && (
+        <>
+          <h4>Engine log</h4>
+          <pre class="body" data-testid="request-logs">
+            {r.logs.map((l, i) => (
+              <div key={i} class={`logline ${l.level === 'error' || l.level === 'warn' ? 'stderr' : ''}`}>
+                <span class="stream">
+                  {fmtTime(l.ts)} {l.level}
+                  {l.source === 'error_log' ? ' error.log' : ''}
+                </span>
+                <span class="text">{l.line}</span>
+              </div>
+            ))}
+          </pre>
+        </>
+      )}
       <h4>Response headers</h4>
       <Headers headers={r.headers} testid="request-headers" />
       <ReplayPanel key={r.id} r={r} detail={detail} />
@@ -464,6 +485,25 @@ function TestStrip() {
       >
         Run
       </button>
+      {run.failed > 0 && (
+        <ul class="test-failures" data-testid="test-failures">
+          {run.results
+            .filter((t) => !t.ok)
+            .map((t) => (
+              <li key={t.file} data-testid="test-failure" data-file={t.file}>
+                <strong>{t.name}</strong> ({t.file}
+                {t.status != null ? `, answered ${t.status}` : ''}):
+                <ul>
+                  {t.failures.map((f, i) => (
+                    <li key={i} class="bad">
+                      {f}
+                    </li>
+                  ))}
+                </ul>
+              </li>
+            ))}
+        </ul>
+      )}
     </div>
   );
 }
