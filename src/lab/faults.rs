@@ -48,6 +48,10 @@ pub enum FaultSpec {
         percent: f64,
         status: u16,
     },
+    /// The function's dependency install fails (as an installer that exits non-zero would):
+    /// the function answers 503 with the failure, health lists the install as failed. Cleared,
+    /// the install runs again at the function's next call.
+    DepsFail { function: String },
 }
 
 /// An active fault: its spec, an id to clear it by, and when it was set.
@@ -94,7 +98,9 @@ impl FaultSpec {
             FaultSpec::SocketLatency {
                 fixed_ms, jitter_ms, ..
             } => latency(*fixed_ms, *jitter_ms),
-            FaultSpec::FunctionLatency { function, .. } | FaultSpec::FunctionFail { function, .. }
+            FaultSpec::FunctionLatency { function, .. }
+            | FaultSpec::FunctionFail { function, .. }
+            | FaultSpec::DepsFail { function }
                 if function.is_empty() =>
             {
                 Err(SpecError::NoFunction)
@@ -111,7 +117,9 @@ impl FaultSpec {
     /// The function this spec is about, if any.
     pub fn function(&self) -> Option<&str> {
         match self {
-            FaultSpec::FunctionLatency { function, .. } | FaultSpec::FunctionFail { function, .. } => Some(function),
+            FaultSpec::FunctionLatency { function, .. }
+            | FaultSpec::FunctionFail { function, .. }
+            | FaultSpec::DepsFail { function } => Some(function),
             _ => None,
         }
     }
@@ -131,7 +139,8 @@ impl FaultSpec {
                 },
             ) => a == b && i == j,
             (FunctionLatency { function: a, .. }, FunctionLatency { function: b, .. })
-            | (FunctionFail { function: a, .. }, FunctionFail { function: b, .. }) => a == b,
+            | (FunctionFail { function: a, .. }, FunctionFail { function: b, .. })
+            | (DepsFail { function: a }, DepsFail { function: b }) => a == b,
             _ => false,
         }
     }

@@ -178,6 +178,8 @@ pub enum LabError {
         socket: usize,
         count: usize,
     },
+    #[error("function `{0}` has no dependencies to install (no requirements.txt, package.json or composer.json)")]
+    NoInstall(String),
     #[error("a load run is already going; stop it first")]
     Busy,
     #[error("no such fault or run")]
@@ -192,7 +194,9 @@ impl LabError {
     fn status(&self) -> StatusCode {
         match self {
             LabError::Json(_) | LabError::Spec(_) | LabError::Load(_) => StatusCode::BAD_REQUEST,
-            LabError::UnknownFunction(_) | LabError::UnknownSocket { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            LabError::UnknownFunction(_) | LabError::UnknownSocket { .. } | LabError::NoInstall(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             LabError::Busy => StatusCode::CONFLICT,
             LabError::NotFound => StatusCode::NOT_FOUND,
             LabError::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -207,6 +211,7 @@ impl LabError {
             LabError::Load(_) => "lab.invalid_load",
             LabError::UnknownFunction(_) => "lab.unknown_function",
             LabError::UnknownSocket { .. } => "lab.unknown_socket",
+            LabError::NoInstall(_) => "lab.no_install",
             LabError::Busy => "lab.busy",
             LabError::NotFound => "lab.not_found",
             LabError::Method(_) => "lab.method_not_allowed",
@@ -278,9 +283,15 @@ async fn route(shared: &Arc<Shared>, parts: &Parts, body: Incoming) -> Result<Re
                 let spec: FaultSpec = read_json(body).await?;
                 spec.validate()?;
                 check_target(shared, &spec)?;
-                Ok(json_response(StatusCode::CREATED, &lab.set(spec)))
+                let fault = lab.set(spec);
+                sync_installs(shared);
+                Ok(json_response(StatusCode::CREATED, &fault))
             }
-            Method::DELETE => Ok(json_response(StatusCode::OK, &json!({ "cleared": lab.clear(None) }))),
+            Method::DELETE => {
+                let cleared = lab.clear(None);
+                sync_installs(shared);
+                Ok(json_response(StatusCode::OK, &json!({ "cleared": cleared })))
+            }
             _ => Err(LabError::Method("GET, POST, DELETE")),
         },
         "/_fn/lab/cold" if parts.method == Method::POST => {
@@ -331,7 +342,9 @@ async fn route(shared: &Arc<Shared>, parts: &Parts, body: Incoming) -> Result<Re
                     return Err(LabError::Method("DELETE"));
                 }
                 let id = id.parse().map_err(|_| LabError::NotFound)?;
-                return match lab.clear(Some(id)) {
+                let cleared = lab.clear(Some(id));
+                sync_installs(shared);
+                return match cleared {
                     0 => Err(LabError::NotFound),
                     n => Ok(json_response(StatusCode::OK, &json!({ "cleared": n }))),
                 };
@@ -354,6 +367,35 @@ async fn route(shared: &Arc<Shared>, parts: &Parts, body: Incoming) -> Result<Re
     }
 }
 
+/// The (folder, installer) units of the dependency installs of `function`'s targets.
+fn install_units(shared: &Shared, function: &str) -> std::collections::HashSet<(String, crate::deps::Installer)> {
+    let served = shared.served();
+    served
+        .discovery
+        .routes
+        .routes()
+        .iter()
+        .filter(|r| served.slot(&r.target).is_some_and(|s| s.name == function))
+        .filter_map(|r| {
+            let installer = crate::deps::Installer::for_runtime(r.target.runtime)?;
+            Some((crate::deps::function_folder(&r.target).to_string(), installer))
+        })
+        .filter(|(folder, installer)| shared.deps.has_install(folder, *installer))
+        .collect()
+}
+
+/// Hand the installer the units the `deps_fail` faults are on now (after every change of the
+/// fault list; the installer starts or re-arms the installs that changed).
+fn sync_installs(shared: &Shared) {
+    let mut units = std::collections::HashSet::new();
+    for f in shared.lab.faults() {
+        if let FaultSpec::DepsFail { function } = &f.spec {
+            units.extend(install_units(shared, function));
+        }
+    }
+    shared.deps.sabotage(units);
+}
+
 /// A fault must name something that exists: a function of the route map, a socket of a
 /// running runtime. A typo would otherwise be a fault that silently does nothing.
 fn check_target(shared: &Shared, spec: &FaultSpec) -> Result<(), LabError> {
@@ -361,6 +403,11 @@ fn check_target(shared: &Shared, spec: &FaultSpec) -> Result<(), LabError> {
         let served = shared.served();
         if !served.slots().any(|s| s.name == function) {
             return Err(LabError::UnknownFunction(function.to_string()));
+        }
+    }
+    if let FaultSpec::DepsFail { function } = spec {
+        if install_units(shared, function).is_empty() {
+            return Err(LabError::NoInstall(function.clone()));
         }
     }
     if let FaultSpec::Pause { runtime, socket } | FaultSpec::SocketLatency { runtime, socket, .. } = spec {

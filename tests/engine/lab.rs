@@ -14,7 +14,7 @@ const WRITE: &[(&str, &str)] = &[("X-Fn-Request", "1"), ("Content-Type", "applic
 
 /// The lab's tests send bursts of load; one at a time, so the wrk comparison measures the
 /// engine rather than its neighbours. (A tokio mutex: each test has its own runtime.)
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn lab(daemons: &str) -> (tokio::sync::MutexGuard<'static, ()>, TestEngine) {
     let serial = SERIAL.lock().await;

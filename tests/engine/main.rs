@@ -19,6 +19,7 @@ mod inspect;
 mod jobs;
 mod k8s;
 mod lab;
+mod lab2;
 mod manage;
 mod pool;
 mod reload;
