@@ -1747,9 +1747,7 @@ fn sabotaged_failure(manifest: &Manifest) -> (&'static str, String) {
     let command = manifest.command_line();
     (
         "deps.install_failed",
-        format!(
-            "`{command}` failed (fault injected by the lab: this install fails until the fault is cleared)"
-        ),
+        format!("`{command}` failed (fault injected by the lab: this install fails until the fault is cleared)"),
     )
 }
 

@@ -52,6 +52,9 @@ pub enum FaultSpec {
     /// the function answers 503 with the failure, health lists the install as failed. Cleared,
     /// the install runs again at the function's next call.
     DepsFail { function: String },
+    /// Set by "force cold" on a runtime, never by hand: the socket's daemon is being restarted
+    /// gracefully. The socket takes no new calls (as when paused) until its daemon is back.
+    Restart { runtime: RuntimeKind, socket: usize },
 }
 
 /// An active fault: its spec, an id to clear it by, and when it was set.
@@ -79,6 +82,8 @@ pub enum SpecError {
     TooSlow,
     #[error("function name is empty")]
     NoFunction,
+    #[error("a restart is set by force cold on the runtime, not by hand")]
+    Internal,
 }
 
 const MAX_LATENCY_MS: u64 = 60_000;
@@ -93,6 +98,7 @@ impl FaultSpec {
             }
         };
         match self {
+            FaultSpec::Restart { .. } => Err(SpecError::Internal),
             FaultSpec::Pause { socket, .. } if *socket == 0 => Err(SpecError::SocketZero),
             FaultSpec::SocketLatency { socket, .. } if *socket == 0 => Err(SpecError::SocketZero),
             FaultSpec::SocketLatency {
@@ -130,6 +136,7 @@ impl FaultSpec {
         use FaultSpec::*;
         match (self, other) {
             (Pause { runtime: a, socket: i }, Pause { runtime: b, socket: j })
+            | (Restart { runtime: a, socket: i }, Restart { runtime: b, socket: j })
             | (
                 SocketLatency {
                     runtime: a, socket: i, ..
@@ -187,11 +194,20 @@ impl Active {
         out
     }
 
-    /// Whether the engine should skip socket `index` (0-based) of `runtime`.
+    /// Whether the engine should skip socket `index` (0-based) of `runtime`: paused, or its
+    /// daemon being restarted.
     pub fn paused(&self, runtime: RuntimeKind, index: usize) -> bool {
-        self.faults.iter().any(
-            |f| matches!(&f.spec, FaultSpec::Pause { runtime: r, socket } if *r == runtime && *socket == index + 1),
-        )
+        self.faults.iter().any(|f| {
+            matches!(&f.spec, FaultSpec::Pause { runtime: r, socket } | FaultSpec::Restart { runtime: r, socket }
+                if *r == runtime && *socket == index + 1)
+        })
+    }
+
+    /// Whether a daemon of `runtime` is being restarted by the lab.
+    pub fn restarting(&self, runtime: RuntimeKind) -> bool {
+        self.faults
+            .iter()
+            .any(|f| matches!(&f.spec, FaultSpec::Restart { runtime: r, .. } if *r == runtime))
     }
 
     /// The delay to add before a call on socket `index` (0-based) of `runtime`.

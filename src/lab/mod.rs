@@ -10,6 +10,7 @@
 pub mod bench;
 pub mod faults;
 pub mod load;
+pub mod restart;
 
 use crate::engine::Shared;
 use crate::rescue::{json_response, Body};
@@ -71,6 +72,8 @@ pub struct Lab {
     next_id: AtomicU64,
     colds: Mutex<BTreeMap<String, VecDeque<ColdStart>>>,
     runs: Mutex<VecDeque<Arc<load::Run>>>,
+    /// A runtime's daemons are being restarted (force cold on a runtime): one at a time.
+    restarting: AtomicBool,
 }
 
 impl Lab {
@@ -180,6 +183,15 @@ pub enum LabError {
     },
     #[error("function `{0}` has no dependencies to install (no requirements.txt, package.json or composer.json)")]
     NoInstall(String),
+    #[error("{0} has no daemons of this engine running (no route uses it, or its sockets are external)")]
+    NotRunning(crate::runtime::RuntimeKind),
+    #[error("{runtime} socket {socket}: the restarted daemon did not accept calls in time")]
+    NotBack {
+        runtime: crate::runtime::RuntimeKind,
+        socket: usize,
+    },
+    #[error("give either `function` or `runtime`")]
+    ColdTarget,
     #[error("a load run is already going; stop it first")]
     Busy,
     #[error("no such fault or run")]
@@ -194,9 +206,12 @@ impl LabError {
     fn status(&self) -> StatusCode {
         match self {
             LabError::Json(_) | LabError::Spec(_) | LabError::Load(_) => StatusCode::BAD_REQUEST,
-            LabError::UnknownFunction(_) | LabError::UnknownSocket { .. } | LabError::NoInstall(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            LabError::NotBack { .. } => StatusCode::BAD_GATEWAY,
+            LabError::ColdTarget => StatusCode::BAD_REQUEST,
+            LabError::UnknownFunction(_)
+            | LabError::UnknownSocket { .. }
+            | LabError::NoInstall(_)
+            | LabError::NotRunning(_) => StatusCode::UNPROCESSABLE_ENTITY,
             LabError::Busy => StatusCode::CONFLICT,
             LabError::NotFound => StatusCode::NOT_FOUND,
             LabError::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -212,6 +227,9 @@ impl LabError {
             LabError::UnknownFunction(_) => "lab.unknown_function",
             LabError::UnknownSocket { .. } => "lab.unknown_socket",
             LabError::NoInstall(_) => "lab.no_install",
+            LabError::NotRunning(_) => "lab.runtime_not_running",
+            LabError::NotBack { .. } => "lab.daemon_not_back",
+            LabError::ColdTarget => "lab.invalid_cold",
             LabError::Busy => "lab.busy",
             LabError::NotFound => "lab.not_found",
             LabError::Method(_) => "lab.method_not_allowed",
@@ -232,11 +250,15 @@ impl LabError {
     }
 }
 
-/// `POST /_fn/lab/cold`.
+/// `POST /_fn/lab/cold`: one function (its next call is cold) or a whole runtime (its
+/// daemons restarted gracefully, then every function of it cold).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ColdRequest {
-    function: String,
+    #[serde(default)]
+    function: Option<String>,
+    #[serde(default)]
+    runtime: Option<crate::runtime::RuntimeKind>,
 }
 
 /// `POST /_fn/lab/load`: a spec, and whether to answer only once the run ended.
@@ -260,7 +282,8 @@ async fn read_json<T: serde::de::DeserializeOwned>(body: Incoming) -> Result<T, 
 /// `/_fn/lab` and below, after the admin guard:
 /// - `GET /_fn/lab`: faults, cold starts, load runs
 /// - `POST /_fn/lab/faults` (a [`FaultSpec`]), `DELETE /_fn/lab/faults[/ID]`
-/// - `POST /_fn/lab/cold` `{"function": NAME}`: the function's next call is cold
+/// - `POST /_fn/lab/cold` `{"function": NAME}`: the function's next call is cold;
+///   `{"runtime": RT}`: its daemons restarted one socket at a time, then all its functions cold
 /// - `POST /_fn/lab/load` (a [`load::LoadSpec`], `wait`), `GET /_fn/lab/load/ID`,
 ///   `POST /_fn/lab/load/stop`
 pub(crate) async fn handle(shared: &Arc<Shared>, parts: &Parts, body: Incoming) -> Response<Body> {
@@ -296,8 +319,21 @@ async fn route(shared: &Arc<Shared>, parts: &Parts, body: Incoming) -> Result<Re
         },
         "/_fn/lab/cold" if parts.method == Method::POST => {
             let req: ColdRequest = read_json(body).await?;
-            let cooled = force_cold(shared, &req.function)?;
-            Ok(json_response(StatusCode::OK, &json!({ "cooled": cooled })))
+            match (req.function, req.runtime) {
+                (Some(function), None) => {
+                    let cooled = force_cold(shared, &function)?;
+                    Ok(json_response(StatusCode::OK, &json!({ "cooled": cooled })))
+                }
+                (None, Some(runtime)) => {
+                    let restarted = restart::restart_runtime(shared, runtime).await?;
+                    let cooled = cool_runtime(shared, runtime);
+                    Ok(json_response(
+                        StatusCode::OK,
+                        &json!({ "restarted": restarted, "cooled": cooled }),
+                    ))
+                }
+                _ => Err(LabError::ColdTarget),
+            }
         }
         "/_fn/lab/cold" => Err(LabError::Method("POST")),
         "/_fn/lab/load" if parts.method == Method::POST => {
@@ -421,6 +457,22 @@ fn check_target(shared: &Shared, spec: &FaultSpec) -> Result<(), LabError> {
         }
     }
     Ok(())
+}
+
+/// Mark every slot of `runtime` cold (its daemons were just restarted). Returns the keys.
+fn cool_runtime(shared: &Shared, runtime: crate::runtime::RuntimeKind) -> Vec<String> {
+    let served = shared.served();
+    let mut keys: Vec<String> = served
+        .slots()
+        .filter(|s| s.runtime == runtime)
+        .map(|s| {
+            s.cool();
+            s.key.clone()
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
 }
 
 /// Mark every slot of `function` cold: its next call reports `cold`, warms it again, and is

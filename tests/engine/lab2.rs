@@ -6,7 +6,7 @@
 //! once: a real install failure to compare with) and `plain` (no dependencies).
 
 use crate::lab::SERIAL;
-use crate::support::{copy_fixture, start_in, wait_for, Resp, TestEngine};
+use crate::support::{copy_fixture, start, start_in, wait_for, Resp, TestEngine};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -47,7 +47,12 @@ async fn a_failed_install_fault_fails_like_an_install_and_clears_into_a_retry() 
     assert_eq!(r.status, 422, "{}", r.text());
     assert_eq!(r.json()["code"], "lab.no_install");
 
-    let r = post(&e, "/_fn/lab/faults", json!({"kind": "deps_fail", "function": "withdeps"})).await;
+    let r = post(
+        &e,
+        "/_fn/lab/faults",
+        json!({"kind": "deps_fail", "function": "withdeps"}),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["id"].as_u64().unwrap();
     assert_eq!(e.engine.health()["faults"][0]["spec"]["kind"], "deps_fail");
@@ -55,17 +60,35 @@ async fn a_failed_install_fault_fails_like_an_install_and_clears_into_a_retry() 
     install_state(&e, "withdeps", "failed").await;
     let status = install(&e, "withdeps");
     assert_eq!(status["state"], "failed", "{status}");
-    assert!(status["error"].as_str().unwrap().starts_with("`pip install"), "{status}");
-    assert!(status["error"].as_str().unwrap().contains("fault injected by the lab"), "{status}");
+    assert!(
+        status["error"].as_str().unwrap().starts_with("`pip install"),
+        "{status}"
+    );
+    assert!(
+        status["error"].as_str().unwrap().contains("fault injected by the lab"),
+        "{status}"
+    );
     let r = e.get("/withdeps").await;
     assert_eq!(r.status, real.status, "{}", r.text());
     let (body, real_body) = (r.json(), real.json());
     assert_eq!(body["error"], real_body["error"], "{body} vs {real_body}");
     assert_eq!(
-        body.as_object().unwrap().keys().filter(|k| *k != "package").collect::<Vec<_>>(),
-        real_body.as_object().unwrap().keys().filter(|k| *k != "package").collect::<Vec<_>>(),
+        body.as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| *k != "package")
+            .collect::<Vec<_>>(),
+        real_body
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| *k != "package")
+            .collect::<Vec<_>>(),
     );
-    assert!(body["output"].as_str().unwrap().contains("fault injected by the lab"), "{body}");
+    assert!(
+        body["output"].as_str().unwrap().contains("fault injected by the lab"),
+        "{body}"
+    );
     // Still failing a while later: the fault holds until cleared.
     assert_eq!(e.get("/withdeps").await.status, 503);
 
@@ -79,5 +102,133 @@ async fn a_failed_install_fault_fails_like_an_install_and_clears_into_a_retry() 
     assert_eq!(install(&e, "withdeps")["state"], "ready");
     // The real failure was never touched by the fault.
     assert_eq!(install(&e, "broken")["state"], "failed");
+    e.stop().await;
+}
+
+/// Force cold on a runtime while the lab's own load runs against it: its daemons are
+/// restarted one at a time (new pids), not one call fails, and the next call is cold.
+async fn force_cold_runtime_under_load(daemons: &str, sockets: usize) {
+    let _serial = SERIAL.lock().await;
+    let e = start("lab", &[("FN_RUNTIMES", "python"), ("FN_RUNTIME_DAEMONS", daemons)]).await;
+    e.ready().await;
+    assert_eq!(e.get("/hello").await.status, 200);
+    assert_eq!(e.get("/hello").await.header("x-fastfn-function-state"), Some("warm"));
+    let pids_before = crate::support::health_pids(&e.engine.health());
+    assert_eq!(pids_before.len(), sockets, "{pids_before:?}");
+
+    let r = post(
+        &e,
+        "/_fn/lab/load",
+        json!({"path": "/hello", "duration_ms": 60000, "concurrency": 4}),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["id"].as_u64().unwrap();
+    // Load is flowing before the restart starts.
+    let mut flowing = false;
+    for _ in 0..400 {
+        let live = e.get(&format!("/_fn/lab/load/{id}")).await.json();
+        if live["summary"]["requests"].as_u64().unwrap_or(0) >= 20 {
+            flowing = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(flowing, "the load run never got going");
+
+    let before_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let r = post(&e, "/_fn/lab/cold", json!({"runtime": "python"})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let answer = r.json();
+    let restarted = answer["restarted"].as_array().cloned().unwrap_or_default();
+    assert_eq!(restarted.len(), sockets, "{answer}");
+    for (k, s) in restarted.iter().enumerate() {
+        assert_eq!(s["socket"], k + 1, "{answer}");
+        assert_ne!(s["old_pid"], s["new_pid"], "{answer}");
+        assert_eq!(s["drain_timed_out"], false, "{answer}");
+    }
+    assert!(answer["cooled"].as_array().is_some_and(|c| !c.is_empty()), "{answer}");
+    // A little more load on the new daemons, then stop and read the run.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(post(&e, "/_fn/lab/load/stop", json!({})).await.json()["stopped"], 1);
+    let mut done = Value::Null;
+    for _ in 0..400 {
+        done = e.get(&format!("/_fn/lab/load/{id}")).await.json();
+        if done["state"] != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let s = &done["summary"];
+    assert_ne!(done["state"], "running", "{done}");
+    let requests = s["requests"].as_u64().unwrap();
+    assert!(requests > 20, "load ran through the restart: {s}");
+    assert_eq!(s["errors"], 0, "{s}");
+    assert_eq!(
+        s["statuses"]["200"].as_u64(),
+        Some(requests),
+        "not one call failed: {s}"
+    );
+    // New daemons, none of the old ones left, and no fault left behind.
+    let pids_after = crate::support::health_pids(&e.engine.health());
+    assert_eq!(pids_after.len(), sockets);
+    assert!(
+        pids_after.iter().all(|p| !pids_before.contains(p)),
+        "{pids_before:?} {pids_after:?}"
+    );
+    assert!(e.engine.health().get("faults").is_none());
+    // The first call after the restart (one of the load's) was cold, and measured.
+    let key = answer["cooled"][0].as_str().unwrap().to_string();
+    let lab = e.get("/_fn/lab").await.json();
+    let colds = lab["cold_starts"][&key].as_array().cloned().unwrap_or_default();
+    let after: Vec<&Value> = colds
+        .iter()
+        .filter(|c| c["ts"].as_u64().unwrap() >= before_ms)
+        .collect();
+    assert_eq!(after.len(), 1, "one cold start since the restart: {lab}");
+    assert_eq!(after[0]["status"], 200, "{lab}");
+    assert!(after[0]["runtime_us"].as_u64().unwrap() > 0, "{lab}");
+    // Without load, the same: the next call says cold, the one after warm.
+    let r = post(&e, "/_fn/lab/cold", json!({"runtime": "python"})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = e.get("/hello").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-fastfn-function-state"), Some("cold"));
+    assert_eq!(e.get("/hello").await.header("x-fastfn-function-state"), Some("warm"));
+    e.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn force_cold_on_a_runtime_restarts_two_daemons_with_no_failed_call() {
+    force_cold_runtime_under_load("python=2", 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn force_cold_on_a_runtime_with_one_daemon_makes_calls_wait_not_fail() {
+    force_cold_runtime_under_load("python=1", 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn force_cold_names_a_function_or_a_runtime() {
+    let _serial = SERIAL.lock().await;
+    let e = start("lab", &[("FN_RUNTIMES", "python")]).await;
+    e.ready().await;
+    let r = post(&e, "/_fn/lab/cold", json!({"function": "hello", "runtime": "python"})).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["code"], "lab.invalid_cold");
+    let r = post(&e, "/_fn/lab/cold", json!({"runtime": "node"})).await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(r.json()["code"], "lab.runtime_not_running");
+    // The restart's socket entry is the engine's own, not a fault to set by hand.
+    let r = post(
+        &e,
+        "/_fn/lab/faults",
+        json!({"kind": "restart", "runtime": "python", "socket": 1}),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
     e.stop().await;
 }

@@ -18,6 +18,10 @@ export function describeFault(s: FaultSpec): string {
       return `+${s.fixed_ms} ms${s.jitter_ms ? ` (±${s.jitter_ms})` : ''} on ${s.function}`;
     case 'function_fail':
       return `${s.percent} % of ${s.function} fail with ${s.status}`;
+    case 'deps_fail':
+      return `dependency install of ${s.function} fails`;
+    case 'restart':
+      return `${s.runtime} socket ${s.socket} restarting (force cold)`;
   }
 }
 
@@ -80,6 +84,14 @@ function Faults({ faults, refresh }: { faults: Fault[]; refresh: () => void }) {
           Pause socket
         </button>
         <button
+          data-testid="lab-cold-runtime"
+          disabled={!socket}
+          title="Restart this runtime's daemons one socket at a time (no failed call); every function of it is cold after"
+          onClick={() => socket && act('POST', '/cold', { runtime: socket.runtime })}
+        >
+          Force cold {socket?.runtime ?? 'runtime'}
+        </button>
+        <button
           disabled={!socket}
           onClick={() =>
             socket && set({ kind: 'socket_latency', runtime: socket.runtime as never, socket: socket.index, fixed_ms: ms, jitter_ms: jitter })
@@ -113,6 +125,9 @@ function Faults({ faults, refresh }: { faults: Fault[]; refresh: () => void }) {
         </label>
         <button data-testid="lab-fail" disabled={!target} onClick={() => set({ kind: 'function_fail', function: target, percent, status })}>
           Fail calls
+        </button>
+        <button data-testid="lab-deps-fail" disabled={!target} onClick={() => set({ kind: 'deps_fail', function: target })}>
+          Fail its install
         </button>
         <button data-testid="lab-cold" disabled={!target} onClick={() => act('POST', '/cold', { function: target })}>
           Force cold
