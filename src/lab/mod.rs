@@ -11,6 +11,7 @@ pub mod bench;
 pub mod faults;
 pub mod load;
 pub mod restart;
+pub mod saved;
 
 use crate::engine::Shared;
 use crate::rescue::{json_response, Body};
@@ -190,6 +191,10 @@ pub enum LabError {
         runtime: crate::runtime::RuntimeKind,
         socket: usize,
     },
+    #[error("saved run unreadable: {0}")]
+    Saved(String),
+    #[error("give both runs to compare: ?a=FILE&b=FILE")]
+    CompareArgs,
     #[error("give either `function` or `runtime`")]
     ColdTarget,
     #[error("a load run is already going; stop it first")]
@@ -207,7 +212,8 @@ impl LabError {
         match self {
             LabError::Json(_) | LabError::Spec(_) | LabError::Load(_) => StatusCode::BAD_REQUEST,
             LabError::NotBack { .. } => StatusCode::BAD_GATEWAY,
-            LabError::ColdTarget => StatusCode::BAD_REQUEST,
+            LabError::ColdTarget | LabError::CompareArgs => StatusCode::BAD_REQUEST,
+            LabError::Saved(_) => StatusCode::UNPROCESSABLE_ENTITY,
             LabError::UnknownFunction(_)
             | LabError::UnknownSocket { .. }
             | LabError::NoInstall(_)
@@ -230,6 +236,8 @@ impl LabError {
             LabError::NotRunning(_) => "lab.runtime_not_running",
             LabError::NotBack { .. } => "lab.daemon_not_back",
             LabError::ColdTarget => "lab.invalid_cold",
+            LabError::Saved(_) => "lab.saved_unreadable",
+            LabError::CompareArgs => "lab.invalid_compare",
             LabError::Busy => "lab.busy",
             LabError::NotFound => "lab.not_found",
             LabError::Method(_) => "lab.method_not_allowed",
@@ -286,6 +294,8 @@ async fn read_json<T: serde::de::DeserializeOwned>(body: Incoming) -> Result<T, 
 ///   `{"runtime": RT}`: its daemons restarted one socket at a time, then all its functions cold
 /// - `POST /_fn/lab/load` (a [`load::LoadSpec`], `wait`), `GET /_fn/lab/load/ID`,
 ///   `POST /_fn/lab/load/stop`
+/// - `GET /_fn/lab/runs` (saved runs), `GET /_fn/lab/runs/FILE`,
+///   `GET /_fn/lab/runs/compare?a=FILE&b=FILE` (both, and their config difference)
 pub(crate) async fn handle(shared: &Arc<Shared>, parts: &Parts, body: Incoming) -> Response<Body> {
     match route(shared, parts, body).await {
         Ok(resp) => resp,
@@ -345,7 +355,8 @@ async fn route(shared: &Arc<Shared>, parts: &Parts, body: Incoming) -> Result<Re
                     return Err(LabError::Busy);
                 }
                 let id = lab.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-                let run = load::start(id, req.spec, shared.addr);
+                let extras = saved::extras(shared, &req.spec);
+                let run = load::start(id, req.spec, shared.addr, extras);
                 if runs.len() == RUNS_KEPT {
                     runs.pop_front();
                 }
@@ -372,6 +383,31 @@ async fn route(shared: &Arc<Shared>, parts: &Parts, body: Incoming) -> Result<Re
             Ok(json_response(StatusCode::OK, &json!({ "stopped": stopped })))
         }
         "/_fn/lab/load/stop" => Err(LabError::Method("POST")),
+        "/_fn/lab/runs" if get => {
+            let dir = saved::runs_dir(shared);
+            let runs = tokio::task::spawn_blocking(move || saved::list(&dir))
+                .await
+                .unwrap_or_default();
+            Ok(json_response(StatusCode::OK, &runs))
+        }
+        "/_fn/lab/runs/compare" if get => {
+            let query = parts.uri.query().unwrap_or("");
+            let arg = |name: &str| {
+                query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                    .map(str::to_string)
+            };
+            let (Some(a), Some(b)) = (arg("a"), arg("b")) else {
+                return Err(LabError::CompareArgs);
+            };
+            let dir = saved::runs_dir(shared);
+            let cmp = tokio::task::spawn_blocking(move || saved::compare(&dir, &a, &b))
+                .await
+                .map_err(|e| LabError::Saved(e.to_string()))??;
+            Ok(json_response(StatusCode::OK, &cmp))
+        }
+        "/_fn/lab/runs" | "/_fn/lab/runs/compare" => Err(LabError::Method("GET")),
         _ => {
             if let Some(id) = path.strip_prefix("/_fn/lab/faults/") {
                 if parts.method != Method::DELETE {
@@ -384,6 +420,16 @@ async fn route(shared: &Arc<Shared>, parts: &Parts, body: Incoming) -> Result<Re
                     0 => Err(LabError::NotFound),
                     n => Ok(json_response(StatusCode::OK, &json!({ "cleared": n }))),
                 };
+            }
+            if let Some(name) = path.strip_prefix("/_fn/lab/runs/") {
+                if !get {
+                    return Err(LabError::Method("GET"));
+                }
+                let (dir, name) = (saved::runs_dir(shared), name.to_string());
+                let run = tokio::task::spawn_blocking(move || saved::get(&dir, &name))
+                    .await
+                    .map_err(|e| LabError::Saved(e.to_string()))??;
+                return Ok(json_response(StatusCode::OK, &run));
             }
             if let Some(id) = path.strip_prefix("/_fn/lab/load/") {
                 if !get {

@@ -3,7 +3,8 @@
 //!
 //! `fixtures/lab2`: python functions `withdeps` (a `requirements.txt` with nothing to
 //! download, so its install is real and offline), `broken` (a requirement pip refuses at
-//! once: a real install failure to compare with) and `plain` (no dependencies).
+//! once: a real install failure to compare with), `plain` (no dependencies) and `narrow` (two
+//! workers, a queue of two, 50 ms a call: load fills it and it drops).
 
 use crate::lab::SERIAL;
 use crate::support::{copy_fixture, start, start_in, wait_for, Resp, TestEngine};
@@ -109,7 +110,12 @@ async fn a_failed_install_fault_fails_like_an_install_and_clears_into_a_retry() 
 /// restarted one at a time (new pids), not one call fails, and the next call is cold.
 async fn force_cold_runtime_under_load(daemons: &str, sockets: usize) {
     let _serial = SERIAL.lock().await;
-    let e = start("lab", &[("FN_RUNTIMES", "python"), ("FN_RUNTIME_DAEMONS", daemons)]).await;
+    let dir = copy_fixture("lab");
+    let e = start_in(
+        dir.path(),
+        &[("FN_RUNTIMES", "python"), ("FN_RUNTIME_DAEMONS", daemons)],
+    )
+    .await;
     e.ready().await;
     assert_eq!(e.get("/hello").await.status, 200);
     assert_eq!(e.get("/hello").await.header("x-fastfn-function-state"), Some("warm"));
@@ -230,5 +236,128 @@ async fn force_cold_names_a_function_or_a_runtime() {
     )
     .await;
     assert_eq!(r.status, 400, "{}", r.text());
+    e.stop().await;
+}
+
+/// Run `spec` through the lab and wait for it.
+async fn load(e: &TestEngine, spec: Value) -> Value {
+    let mut spec = spec;
+    spec["wait"] = json!(true);
+    let r = post(e, "/_fn/lab/load", spec).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
+/// A run sees the target's admission against its limits (with drops by reason), the daemons'
+/// CPU and memory, and is saved in the project; two saved runs compare with the config
+/// difference; `fastfn bench` prints the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn load_runs_show_admission_and_daemons_are_saved_and_compared() {
+    let _serial = SERIAL.lock().await;
+    let dir = copy_fixture("lab2");
+    let e = start_in(dir.path(), &[("FN_RUNTIMES", "python")]).await;
+    e.ready().await;
+    // Longer than the engine's usage sampling interval (2 s), so the daemons are sampled.
+    let first = load(&e, json!({"path": "/narrow", "duration_ms": 3000, "concurrency": 8})).await;
+    let s = &first["summary"];
+    assert_eq!(s["errors"], 0, "{s}");
+    let refused = s["statuses"]["429"].as_u64().unwrap_or(0);
+    assert!(refused > 0, "8 callers on 2 workers and a queue of 2 overflow: {s}");
+    let points: Vec<&Value> = first["series"].as_array().unwrap().iter().collect();
+    let admission: Vec<&Value> = points
+        .iter()
+        .filter_map(|p| p.get("admission"))
+        .filter(|a| !a.is_null())
+        .collect();
+    assert!(!admission.is_empty(), "{first}");
+    for a in &admission {
+        assert_eq!(a["max_workers"], 2, "{a}");
+        assert_eq!(a["max_queue"], 2, "{a}");
+        assert!(a["active"].as_u64().unwrap() <= 2, "{a}");
+        assert!(a["queued"].as_u64().unwrap() <= 2, "{a}");
+    }
+    assert!(
+        admission.iter().any(|a| a["queued"].as_u64().unwrap() > 0),
+        "the queue was seen filling"
+    );
+    // Drops by reason, point by point, add up to the 429s the run got (plus at most one per
+    // caller: a timed run hangs up on the calls in flight at its end, unrecorded).
+    let drops: u64 = admission.iter().map(|a| a["overflow_drops"].as_u64().unwrap()).sum();
+    assert!(
+        (refused..=refused + 8).contains(&drops),
+        "{drops} drops, {refused} 429s: {first}"
+    );
+    assert!(admission.iter().all(|a| a["timeout_drops"] == 0), "{first}");
+    let daemons: Vec<&Value> = points
+        .iter()
+        .flat_map(|p| p["daemons"].as_array().unwrap().iter())
+        .collect();
+    assert!(daemons.iter().any(|d| d["rss_bytes"].as_u64().unwrap() > 0), "{first}");
+    assert!(daemons
+        .iter()
+        .all(|d| d["socket"] == 1 && d["pid"].as_u64().unwrap() > 0));
+    assert_eq!(first["config"]["policy"]["worker_pool"]["max_workers"], 2, "{first}");
+    assert_eq!(first["config"]["runtime_daemons"], 1);
+
+    // Saved in the project, under the name the run gave.
+    let file_a = first["file"].as_str().unwrap().to_string();
+    assert!(dir.path().join(".fastfn/lab/runs").join(&file_a).is_file());
+
+    // A wider pool, reloaded; a second run; the two compared.
+    let config = dir.path().join("narrow/fn.config.json");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("\"max_workers\": 2", "\"max_workers\": 8");
+    std::fs::write(&config, text).unwrap();
+    let r = e.send("POST", "/_fn/reload", WRITE, None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let second = load(&e, json!({"path": "/narrow", "count": 40, "concurrency": 4})).await;
+    assert_eq!(second["config"]["policy"]["worker_pool"]["max_workers"], 8, "{second}");
+    let file_b = second["file"].as_str().unwrap().to_string();
+    let list = e.get("/_fn/lab/runs").await.json();
+    let files: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(files, [file_a.as_str(), file_b.as_str()], "{list}");
+    assert!(list[0].get("series").is_none(), "the list carries no series");
+    let cmp = e.get(&format!("/_fn/lab/runs/compare?a={file_a}&b={file_b}")).await;
+    assert_eq!(cmp.status, 200, "{}", cmp.text());
+    let cmp = cmp.json();
+    assert_eq!(
+        cmp["config_diff"],
+        json!([{"key": "policy.worker_pool.max_workers", "a": 2, "b": 8}]),
+        "{}",
+        cmp["config_diff"]
+    );
+    assert_eq!(cmp["a"]["summary"], first["summary"]);
+    assert_eq!(
+        e.get(&format!("/_fn/lab/runs/{file_b}")).await.json()["id"],
+        second["id"]
+    );
+    assert_eq!(e.get("/_fn/lab/runs/..%2F..%2Fetc%2Fpasswd").await.status, 404);
+    assert_eq!(e.get("/_fn/lab/runs/compare?a=1-1.json").await.status, 400);
+
+    // `fastfn bench` prints the same summary, with admission and daemons.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_fastfn"))
+        .args([
+            "bench",
+            "/narrow",
+            "-c",
+            "16",
+            "-n",
+            "200",
+            "--port",
+            &e.addr().port().to_string(),
+        ])
+        .output()
+        .await
+        .expect("run fastfn bench");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("  admission peak "), "{text}");
+    assert!(text.contains("(max_workers 8)"), "{text}");
+    assert!(text.contains("queue full"), "{text}");
     e.stop().await;
 }
