@@ -5,6 +5,7 @@ import { useApp } from '../ctx';
 import type { Fault, FaultSpec, LabState, LoadRun, LoadSpec } from '../contract';
 import type { Comparison } from '../bindings/Comparison';
 import type { SavedRun } from '../bindings/SavedRun';
+import { LiveCharts } from './lab_live';
 
 /** How often a running load is polled for its live points. */
 const POLL_MS = 500;
@@ -504,6 +505,7 @@ export function LabView() {
         {last && <AdmissionChart key={`adm-${last.id}`} run={last} />}
         {last && <Daemons run={last} />}
       </section>
+      <LiveCharts />
       <SavedRuns tick={last?.state === 'running' ? -1 : tick} />
       <section>
         <h3>Cold starts</h3>
