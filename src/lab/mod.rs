@@ -2,7 +2,8 @@
 //! starts with their measured cost, and load the engine sends to itself. Everything here is
 //! switched on through guarded admin calls under `/_fn/lab`, listed in `/_fn/health`
 //! (`faults`), marked on the requests it touched (`x-fastfn-fault` and the request record's
-//! `fault`), and gone with one call or when the engine stops; nothing is saved to disk.
+//! `fault`), and gone with one call or when the engine stops. Only ended load runs are saved
+//! (`.fastfn/lab/runs`, see [`saved`]).
 //!
 //! Cost when unused: the request path reads one `AtomicBool` (`Lab::active`); the snapshot
 //! behind it is only loaded when a fault is set.
