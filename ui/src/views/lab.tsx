@@ -428,10 +428,10 @@ function LoadForm({ onStarted }: { onStarted: () => void }) {
         n <input data-testid="lab-n" type="number" min={1} value={count} onInput={(e) => setCount(num(e))} style="width:6em" />
       </label>
       <label>
-        or seconds <input type="number" min={0} value={seconds} onInput={(e) => setSeconds(num(e))} style="width:4em" />
+        or seconds <input data-testid="lab-seconds" type="number" min={0} value={seconds} onInput={(e) => setSeconds(num(e))} style="width:4em" />
       </label>
       <label>
-        rate/s <input type="number" min={0} value={rate} onInput={(e) => setRate(num(e))} style="width:5em" />
+        rate/s <input data-testid="lab-rate" type="number" min={0} value={rate} onInput={(e) => setRate(num(e))} style="width:5em" />
       </label>
       <button data-testid="lab-start" onClick={start}>
         Start load
