@@ -90,6 +90,12 @@ async fn a_failed_install_fault_fails_like_an_install_and_clears_into_a_retry() 
         body["output"].as_str().unwrap().contains("fault injected by the lab"),
         "{body}"
     );
+    // Named as a fault on the answer, as every fault is; the real failure is not.
+    assert_eq!(
+        r.header("x-fastfn-fault"),
+        Some("dependency install made to fail on function withdeps")
+    );
+    assert!(real.header("x-fastfn-fault").is_none());
     // Still failing a while later: the fault holds until cleared.
     assert_eq!(e.get("/withdeps").await.status, 503);
 
