@@ -274,7 +274,15 @@ pub(crate) async fn run_admitted(
             .load(std::sync::atomic::Ordering::Relaxed)
             .checked_sub(1)
         {
-            notes.push(format!("skipped paused {}", socket(i)));
+            // A socket whose daemon the lab restarts (force cold on the runtime) is skipped too.
+            let restarting = lab.as_deref().is_some_and(|l| {
+                l.list().iter().any(|f| {
+                    matches!(f.spec, crate::lab::faults::FaultSpec::Restart { runtime, socket }
+                        if runtime == target.runtime && socket == i + 1)
+                })
+            });
+            let why = if restarting { "restarting" } else { "paused" };
+            notes.push(format!("skipped {why} {}", socket(i)));
         }
         if socket_fault_us > 0 {
             if let Some(i) = socket_index {
