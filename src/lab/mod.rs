@@ -192,6 +192,8 @@ pub enum LabError {
         runtime: crate::runtime::RuntimeKind,
         socket: usize,
     },
+    #[error("the lab's task failed: {0}")]
+    Task(String),
     #[error("saved run unreadable: {0}")]
     Saved(String),
     #[error("give both runs to compare: ?a=FILE&b=FILE")]
@@ -215,6 +217,7 @@ impl LabError {
             LabError::NotBack { .. } => StatusCode::BAD_GATEWAY,
             LabError::ColdTarget | LabError::CompareArgs => StatusCode::BAD_REQUEST,
             LabError::Saved(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            LabError::Task(_) => StatusCode::INTERNAL_SERVER_ERROR,
             LabError::UnknownFunction(_)
             | LabError::UnknownSocket { .. }
             | LabError::NoInstall(_)
@@ -238,6 +241,7 @@ impl LabError {
             LabError::NotBack { .. } => "lab.daemon_not_back",
             LabError::ColdTarget => "lab.invalid_cold",
             LabError::Saved(_) => "lab.saved_unreadable",
+            LabError::Task(_) => "lab.internal",
             LabError::CompareArgs => "lab.invalid_compare",
             LabError::Busy => "lab.busy",
             LabError::NotFound => "lab.not_found",
@@ -336,7 +340,13 @@ async fn route(shared: &Arc<Shared>, parts: &Parts, body: Incoming) -> Result<Re
                     Ok(json_response(StatusCode::OK, &json!({ "cooled": cooled })))
                 }
                 (None, Some(runtime)) => {
-                    let restarted = restart::restart_runtime(shared, runtime).await?;
+                    // On a task of its own: a caller that hangs up must not stop a restart
+                    // halfway (its socket would stay out of round robin).
+                    let task = tokio::spawn({
+                        let shared = shared.clone();
+                        async move { restart::restart_runtime(&shared, runtime).await }
+                    });
+                    let restarted = task.await.map_err(|e| LabError::Task(e.to_string()))??;
                     let cooled = cool_runtime(shared, runtime);
                     Ok(json_response(
                         StatusCode::OK,
@@ -405,7 +415,7 @@ async fn route(shared: &Arc<Shared>, parts: &Parts, body: Incoming) -> Result<Re
             let dir = saved::runs_dir(shared);
             let cmp = tokio::task::spawn_blocking(move || saved::compare(&dir, &a, &b))
                 .await
-                .map_err(|e| LabError::Saved(e.to_string()))??;
+                .map_err(|e| LabError::Task(e.to_string()))??;
             Ok(json_response(StatusCode::OK, &cmp))
         }
         "/_fn/lab/runs" | "/_fn/lab/runs/compare" => Err(LabError::Method("GET")),
@@ -429,7 +439,7 @@ async fn route(shared: &Arc<Shared>, parts: &Parts, body: Incoming) -> Result<Re
                 let (dir, name) = (saved::runs_dir(shared), name.to_string());
                 let run = tokio::task::spawn_blocking(move || saved::get(&dir, &name))
                     .await
-                    .map_err(|e| LabError::Saved(e.to_string()))??;
+                    .map_err(|e| LabError::Task(e.to_string()))??;
                 return Ok(json_response(StatusCode::OK, &run));
             }
             if let Some(id) = path.strip_prefix("/_fn/lab/load/") {
