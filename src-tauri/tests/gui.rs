@@ -280,11 +280,35 @@ async fn last_run(host_port: &str) -> Result<Value> {
 
 /// Start a run from the Lab's form and wait for its summary to say `done`.
 async fn lab_run(c: &Client, path: &str, concurrency: &str, count: &str, seconds: &str, rate: &str) -> Result<()> {
-    set_field(c, "lab-rate", rate).await?;
-    set_field(c, "lab-path", path).await?;
-    set_field(c, "lab-c", concurrency).await?;
-    set_field(c, "lab-n", count).await?;
-    set_field(c, "lab-seconds", seconds).await?;
+    // Typed by script, with the input event a user's typing fires: a cleared field typed into
+    // on a busy machine may keep its old text.
+    for (testid, value) in [
+        ("lab-rate", rate),
+        ("lab-path", path),
+        ("lab-c", concurrency),
+        ("lab-n", count),
+        ("lab-seconds", seconds),
+    ] {
+        js(
+            c,
+            "const e = document.querySelector(arguments[0]);
+             Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set.call(e, arguments[1]);
+             e.dispatchEvent(new Event('input', {bubbles: true}));",
+            vec![json!(format!("[data-testid={testid}]")), json!(value)],
+        )
+        .await
+        .with_context(|| format!("set {testid}"))?;
+    }
+    until("the Lab's form filled", Duration::from_secs(5), || async {
+        let v = js(
+            c,
+            "return document.querySelector('[data-testid=lab-path]').value",
+            vec![],
+        )
+        .await?;
+        Ok((v.as_str() == Some(path)).then_some(()))
+    })
+    .await?;
     click(c, "lab-start").await
 }
 
@@ -340,6 +364,7 @@ async fn lab(c: &Client, host_port: &str) -> Result<()> {
     set_field(c, "lab-socket", "python#1").await?;
     click(c, "lab-pause").await?;
     let run = lab_done(c, host_port, before).await?;
+    anyhow::ensure!(run["spec"]["path"] == "/labhello", "the run went to {}", run["spec"]);
     let s = &run["summary"];
     let requests = s["requests"].as_u64().unwrap_or(0);
     anyhow::ensure!(
@@ -362,6 +387,7 @@ async fn lab(c: &Client, host_port: &str) -> Result<()> {
     // Timed and paced (400/s against room for 100/s): the queue stays full for seconds.
     lab_run(c, "/lab20", "40", "1", "4", "400").await?;
     let run = lab_done(c, host_port, before).await?;
+    anyhow::ensure!(run["spec"]["path"] == "/lab20", "the run went to {}", run["spec"]);
     let admission: Vec<&Value> = run["series"]
         .as_array()
         .map(|p| p.iter().filter_map(|p| p.get("admission")).collect())
