@@ -729,6 +729,10 @@ pub struct Deps {
     /// Shared packs each function folder names (`shared_deps`), from the last read of its
     /// `fn.config.json`. Locked after `units` when both are held.
     uses: Mutex<HashMap<Key, Vec<PackRef>>>,
+    /// The lab's "install fails" fault: installs of these units fail without running the
+    /// installer (so what is installed stays on disk for when the fault is cleared). Read only
+    /// by installs, never by the request path.
+    sabotaged: Mutex<std::collections::HashSet<Key>>,
 }
 
 /// A pack a function names: its root-relative folder, or why it cannot be used.
@@ -884,6 +888,7 @@ impl Deps {
             not_ready: ArcSwap::from_pointee(HashMap::new()),
             changed: tokio::sync::watch::channel(0).0,
             uses: Mutex::new(HashMap::new()),
+            sabotaged: Mutex::new(std::collections::HashSet::new()),
         })
     }
 
@@ -1380,6 +1385,66 @@ impl Deps {
         }
     }
 
+    /// Whether the function folder `folder` (root-relative, as [`function_folder`] gives it)
+    /// has an install of `installer` to make fail: the lab's "install fails" fault needs one.
+    pub fn has_install(&self, folder: &str, installer: Installer) -> bool {
+        let units = self.units.lock().unwrap_or_else(|p| p.into_inner());
+        units
+            .get(&(folder.to_string(), installer))
+            .is_some_and(|u| !matches!(u.state, State::Unresolved { .. }))
+    }
+
+    fn is_sabotaged(&self, key: &Key) -> bool {
+        self.sabotaged.lock().unwrap_or_else(|p| p.into_inner()).contains(key)
+    }
+
+    /// The lab's "install fails" fault, as the whole set of units it is on now. A unit that
+    /// joins the set installs again at once, and fails as an install does (state `failed`, its
+    /// output in health, [`EngineEvent::DepsFailed`], the function answering 503); a unit that
+    /// leaves it and failed meanwhile waits for its next request to install again, as a
+    /// deferred install does.
+    pub fn sabotage(&self, now: std::collections::HashSet<(String, Installer)>) {
+        let (added, removed): (Vec<Key>, Vec<Key>) = {
+            let mut set = self.sabotaged.lock().unwrap_or_else(|p| p.into_inner());
+            let added = now.difference(&set).cloned().collect();
+            let removed = set.difference(&now).cloned().collect();
+            *set = now;
+            (added, removed)
+        };
+        if added.is_empty() && removed.is_empty() {
+            return;
+        }
+        let mut start = Vec::new();
+        {
+            let mut units = self.units.lock().unwrap_or_else(|p| p.into_inner());
+            for key in added {
+                let Some(unit) = units.get_mut(&key) else { continue };
+                let sig = match unit.state {
+                    State::Ready { sig } | State::Deferred { sig } | State::Failed { sig, .. } => sig,
+                    // A running install checks the set when it ends; inference failures
+                    // install nothing.
+                    State::Installing { .. } | State::Unresolved { .. } => continue,
+                };
+                unit.state = State::Installing { sig };
+                start.push(key);
+            }
+            for key in removed {
+                if let Some(unit) = units.get_mut(&key) {
+                    if let State::Failed { sig, .. } = unit.state {
+                        unit.state = State::Deferred { sig };
+                    }
+                }
+            }
+            self.publish(&units);
+        }
+        if let Some(me) = self.this.upgrade() {
+            for key in start {
+                let me = me.clone();
+                tokio::spawn(async move { me.run(key).await });
+            }
+        }
+    }
+
     /// Every known install, sorted by folder.
     pub fn status(&self) -> Vec<DepsStatus> {
         let units = self.units.lock().unwrap_or_else(|p| p.into_inner());
@@ -1491,7 +1556,15 @@ impl Deps {
             let started = tokio::time::Instant::now();
             let result = {
                 let _slot = self.slots.clone().acquire_owned().await;
-                self.install(&folder, &dir, &manifest).await
+                if self.is_sabotaged(&key) {
+                    Err(sabotaged_failure(&manifest))
+                } else {
+                    match self.install(&folder, &dir, &manifest).await {
+                        // The fault was set while the installer ran: this install fails too.
+                        Ok(()) if self.is_sabotaged(&key) => Err(sabotaged_failure(&manifest)),
+                        other => other,
+                    }
+                }
             };
             let ms = started.elapsed().as_millis() as u64;
 
@@ -1706,6 +1779,16 @@ impl Deps {
             output,
         });
     }
+}
+
+/// The failure of an install the lab made fail: worded as the installer's own failure, with a
+/// line saying why, so whoever reads health or the 503 knows it is the lab's doing.
+fn sabotaged_failure(manifest: &Manifest) -> (&'static str, String) {
+    let command = manifest.command_line();
+    (
+        "deps.install_failed",
+        format!("`{command}` failed (fault injected by the lab: this install fails until the fault is cleared)"),
+    )
 }
 
 /// How many folders `folder` (root-relative) is below the root.

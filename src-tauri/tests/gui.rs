@@ -17,6 +17,17 @@ const APP: &str = env!("CARGO_BIN_EXE_fastfn-desktop");
 const SLOW_HANDLER: &str = "import time\n\ndef handler(event):\n    time.sleep(1)\n    return {\"slept\": 1}\n";
 const SLOW_CONFIG: &str = r#"{"worker_pool": {"max_workers": 1, "max_queue": 10, "queue_timeout_ms": 10000}}"#;
 
+/// The Lab's functions: one that names its socket (debug headers), and one with 20 worker
+/// slots and a queue of 10 that 40 callers overflow.
+const LAB_HELLO: (&str, &str) = (
+    "def handler(event):\n    return {\"status\": 200, \"body\": \"hi\"}\n",
+    r#"{"response": {"include_debug_headers": true}}"#,
+);
+const LAB_20: (&str, &str) = (
+    "import time\n\ndef handler(event):\n    time.sleep(0.2)\n    return {\"status\": 200, \"body\": \"ok\"}\n",
+    r#"{"worker_pool": {"max_workers": 20, "max_queue": 10, "queue_timeout_ms": 10000}}"#,
+);
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -254,6 +265,154 @@ async fn click(c: &Client, testid: &str) -> Result<()> {
     Ok(())
 }
 
+/// The last load run, with its series, from the engine.
+async fn last_run(host_port: &str) -> Result<Value> {
+    let (_, list) = get(host_port, "/_fn/lab/load").await?;
+    let list: Value = serde_json::from_str(&list)?;
+    let id = list
+        .as_array()
+        .and_then(|l| l.last())
+        .and_then(|r| r["id"].as_u64())
+        .ok_or_else(|| anyhow!("no load run: {list}"))?;
+    let (_, run) = get(host_port, &format!("/_fn/lab/load/{id}")).await?;
+    Ok(serde_json::from_str(&run)?)
+}
+
+/// Start a run from the Lab's form and wait for its summary to say `done`.
+async fn lab_run(c: &Client, path: &str, concurrency: &str, count: &str, seconds: &str, rate: &str) -> Result<()> {
+    // Typed by script, with the input event a user's typing fires: a cleared field typed into
+    // on a busy machine may keep its old text.
+    for (testid, value) in [
+        ("lab-rate", rate),
+        ("lab-path", path),
+        ("lab-c", concurrency),
+        ("lab-n", count),
+        ("lab-seconds", seconds),
+    ] {
+        js(
+            c,
+            "const e = document.querySelector(arguments[0]);
+             Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set.call(e, arguments[1]);
+             e.dispatchEvent(new Event('input', {bubbles: true}));",
+            vec![json!(format!("[data-testid={testid}]")), json!(value)],
+        )
+        .await
+        .with_context(|| format!("set {testid}"))?;
+    }
+    until("the Lab's form filled", Duration::from_secs(5), || async {
+        let v = js(
+            c,
+            "return document.querySelector('[data-testid=lab-path]').value",
+            vec![],
+        )
+        .await?;
+        Ok((v.as_str() == Some(path)).then_some(()))
+    })
+    .await?;
+    click(c, "lab-start").await
+}
+
+/// Wait for the run after `before` (a run id, 0: none) to end in the engine, then for the
+/// Lab's summary to say `done`.
+async fn lab_done(c: &Client, host_port: &str, before: u64) -> Result<Value> {
+    let run = until("the load run done", Duration::from_secs(60), || async {
+        let run = last_run(host_port).await.ok();
+        Ok(run.filter(|r| r["id"].as_u64().unwrap_or(0) > before && r["state"] != "running"))
+    })
+    .await?;
+    until("the Lab's summary done", Duration::from_secs(20), || async {
+        let done = js(
+            c,
+            "const e = document.querySelector('[data-testid=lab-summary]'); return !!e && e.textContent.startsWith('done')",
+            vec![],
+        )
+        .await?;
+        Ok((done == json!(true)).then_some(()))
+    })
+    .await?;
+    Ok(run)
+}
+
+/// Lab: a timed run on two python sockets, socket 1 paused halfway (its share falls to 0, no
+/// call fails); then 40 callers on a function of 20 slots and a queue of 10 (queue and drops
+/// in the admission chart).
+async fn lab(c: &Client, host_port: &str) -> Result<()> {
+    click_tab(c, "lab").await?;
+    let before = last_run(host_port)
+        .await
+        .ok()
+        .and_then(|r| r["id"].as_u64())
+        .unwrap_or(0);
+    lab_run(c, "/labhello", "4", "1", "6", "100").await?;
+    until(
+        "both python sockets serving the run",
+        Duration::from_secs(20),
+        || async {
+            let text = js(
+                c,
+                "const e = document.querySelector('[data-testid=lab-sockets]'); return e ? e.textContent : ''",
+                vec![],
+            )
+            .await?;
+            Ok(text
+                .as_str()
+                .filter(|t| t.contains("#1") && t.contains("#2"))
+                .map(|_| ()))
+        },
+    )
+    .await?;
+    set_field(c, "lab-socket", "python#1").await?;
+    click(c, "lab-pause").await?;
+    let run = lab_done(c, host_port, before).await?;
+    anyhow::ensure!(run["spec"]["path"] == "/labhello", "the run went to {}", run["spec"]);
+    let s = &run["summary"];
+    let requests = s["requests"].as_u64().unwrap_or(0);
+    anyhow::ensure!(
+        s["errors"] == 0 && s["statuses"]["200"].as_u64() == Some(requests),
+        "a call failed while a socket was paused: {s}"
+    );
+    let points = run["series"].as_array().cloned().unwrap_or_default();
+    let share1: Vec<u64> = points.iter().map(|p| p["sockets"]["1"].as_u64().unwrap_or(0)).collect();
+    let first_zero = share1.iter().position(|n| *n == 0);
+    anyhow::ensure!(
+        share1.first().is_some_and(|n| *n > 0)
+            && first_zero.is_some_and(|i| share1[i..].iter().all(|n| *n == 0) && i + 1 < share1.len()),
+        "socket 1's share did not fall to 0 and stay there: {share1:?}"
+    );
+    println!("socket 1 share per point: {share1:?}");
+    screenshot(c, "lab-pause.png").await?;
+    click(c, "lab-clear-all").await?;
+
+    let before = run["id"].as_u64().unwrap_or(0);
+    // Timed and paced (400/s against room for 100/s): the queue stays full for seconds.
+    lab_run(c, "/lab20", "40", "1", "4", "400").await?;
+    let run = lab_done(c, host_port, before).await?;
+    anyhow::ensure!(run["spec"]["path"] == "/lab20", "the run went to {}", run["spec"]);
+    let admission: Vec<&Value> = run["series"]
+        .as_array()
+        .map(|p| p.iter().filter_map(|p| p.get("admission")).collect())
+        .unwrap_or_default();
+    let queued = admission.iter().filter_map(|a| a["queued"].as_u64()).max().unwrap_or(0);
+    let drops: u64 = admission.iter().filter_map(|a| a["overflow_drops"].as_u64()).sum();
+    anyhow::ensure!(queued > 0 && drops > 0, "no queue or no drops at c=40: {admission:?}");
+    until("the admission chart with drops", Duration::from_secs(10), || async {
+        let text = js(
+            c,
+            "const e = document.querySelector('[data-testid=lab-drops]');
+             return document.querySelector('[data-testid=lab-admission-chart] canvas') && e ? e.textContent : ''",
+            vec![],
+        )
+        .await?;
+        Ok(text
+            .as_str()
+            .filter(|t| !t.starts_with("0 ") && !t.is_empty())
+            .map(|_| ()))
+    })
+    .await?;
+    screenshot(c, "lab-admission.png").await?;
+    Ok(())
+}
+
 /// Functions: create one from the app, edit its config and code, see the new answer after the
 /// reload, delete it.
 async fn manage_functions(c: &Client, host_port: &str) -> Result<()> {
@@ -361,6 +520,11 @@ async fn dashboard_drives_the_engine() {
     std::fs::create_dir_all(project.join("slow")).expect("slow fn");
     std::fs::write(project.join("slow/handler.py"), SLOW_HANDLER).expect("slow fn");
     std::fs::write(project.join("slow/fn.config.json"), SLOW_CONFIG).expect("slow fn");
+    for (name, (code, config)) in [("labhello", LAB_HELLO), ("lab20", LAB_20)] {
+        std::fs::create_dir_all(project.join(name)).expect("lab fn");
+        std::fs::write(project.join(name).join("handler.py"), code).expect("lab fn");
+        std::fs::write(project.join(name).join("fn.config.json"), config).expect("lab fn");
+    }
     // A weekly schedule (never due during the test: run by "Run now") and keep-warm pings.
     for name in ["weekly", "warm"] {
         copy_dir(&repo().join("fixtures/schedules").join(name), &project.join(name)).expect("scheduled fn");
@@ -384,6 +548,8 @@ async fn dashboard_drives_the_engine() {
         .env("XDG_CONFIG_HOME", home.join(".config"))
         .env("XDG_DATA_HOME", home.join(".local/share"))
         .env("FN_SOCKET_BASE_DIR", &sockets)
+        // Two python daemons: the Lab pauses one of them during a run.
+        .env("FN_RUNTIME_DAEMONS", "python=2")
         .stdout(Stdio::null())
         .spawn()
         .expect("start WebKitWebDriver");
@@ -1042,6 +1208,9 @@ async fn scenario(c: &Client, launched_at: Instant, project: &Path) -> Result<()
     })
     .await?;
     screenshot(c, "schedules.png").await?;
+
+    // 10. Lab: pause one of two python sockets during a run; then overflow a 20-slot function.
+    lab(c, &host_port).await.context("lab")?;
     // Nothing went wrong on the page along the way (an error or a rejection shows a banner).
     let fatal = js(
         c,

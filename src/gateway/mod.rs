@@ -743,7 +743,7 @@ async fn call(
     }
     let (deps_us, deps) = crate::invoke::ready(shared, target).await;
     if let Err(failure) = deps {
-        return Outcome::refused(failure).after_deps(deps_us);
+        return crate::invoke::refused_by_deps(shared, target, failure, deps_us);
     }
     let waited = Instant::now();
     let permit = match crate::invoke::admit(slot).await {

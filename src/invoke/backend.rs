@@ -109,15 +109,27 @@ async fn exchange(
     sockets: &RuntimeSockets,
     call: &Call<'_>,
 ) -> Result<(mux::ReplyFrame, usize), (Failure, Option<usize>, bool)> {
-    if sockets.balance.all_down() {
+    // A daemon the lab is restarting (force cold on a runtime) comes back: its calls wait.
+    let restarting = |lab: Option<&crate::lab::faults::Active>| lab.is_some_and(|l| l.restarting(sockets.kind));
+    if sockets.balance.all_down() && !restarting(call.lab) {
         return Err((Failure::RuntimeDown, None, false));
     }
     let mut lost = false;
     let attempt = async {
         let mut except = None;
         let mut tries = 0;
+        // The lab's faults as they are now, once this call has waited for a paused or
+        // restarting socket (the snapshot taken at its start may be cleared meanwhile).
+        let mut fresh: Option<std::sync::Arc<crate::lab::faults::Active>> = None;
         loop {
+            let lab = fresh.as_deref().or(call.lab);
             let Some(i) = sockets.balance.pick(except) else {
+                if restarting(lab) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    fresh = Some(shared.lab.active().unwrap_or_default());
+                    except = None;
+                    continue;
+                }
                 let failure = if tries == 0 {
                     Failure::RuntimeDown
                 } else {
@@ -125,7 +137,7 @@ async fn exchange(
                 };
                 return Err((failure, except, lost));
             };
-            if let Some(lab) = call.lab {
+            if let Some(lab) = lab {
                 if lab.paused(sockets.kind, i) {
                     call.lab_skipped.store(i + 1, Ordering::Relaxed);
                     // A paused socket accepts nothing: another takes the call; with none
@@ -136,6 +148,7 @@ async fn exchange(
                         except = Some(i);
                     } else {
                         tokio::time::sleep(Duration::from_millis(5)).await;
+                        fresh = Some(shared.lab.active().unwrap_or_default());
                     }
                     continue;
                 }

@@ -134,6 +134,32 @@ pub(crate) async fn ready(shared: &Shared, target: &crate::routing::Target) -> (
     (micros_since(started), result)
 }
 
+/// A call refused by its dependencies (before admission). An install the lab made fail says
+/// so on the answer and its record, as every fault does (`X-Fastfn-Fault`, `fault`).
+pub(crate) fn refused_by_deps(
+    shared: &Shared,
+    target: &crate::routing::Target,
+    failure: Failure,
+    deps_us: u64,
+) -> Outcome {
+    let lab = matches!(failure, Failure::DepsFailed { .. })
+        .then(|| shared.lab.active())
+        .flatten()
+        .filter(|lab| {
+            lab.list().iter().any(
+                |f| matches!(&f.spec, crate::lab::faults::FaultSpec::DepsFail { function } if *function == target.fn_name),
+            )
+        });
+    let mut outcome = Outcome::refused(failure).after_deps(deps_us);
+    if lab.is_some() {
+        outcome.fault = Some(format!(
+            "dependency install made to fail on function {}",
+            target.fn_name
+        ));
+    }
+    outcome
+}
+
 pub(crate) async fn admit(slot: &FunctionSlot) -> Result<crate::pool::Permit, Failure> {
     slot.pool.acquire().await.map_err(|refusal| match refusal {
         crate::pool::Refusal::Overflow { status } => Failure::Overflow { status },
@@ -151,7 +177,7 @@ pub(crate) async fn run(
 ) -> Outcome {
     let (deps_us, deps) = ready(shared, target).await;
     if let Err(failure) = deps {
-        return Outcome::refused(failure).after_deps(deps_us);
+        return refused_by_deps(shared, target, failure, deps_us);
     }
     let waited = Instant::now();
     let permit = match admit(slot).await {
@@ -259,7 +285,15 @@ pub(crate) async fn run_admitted(
             .load(std::sync::atomic::Ordering::Relaxed)
             .checked_sub(1)
         {
-            notes.push(format!("skipped paused {}", socket(i)));
+            // A socket whose daemon the lab restarts (force cold on the runtime) is skipped too.
+            let restarting = lab.as_deref().is_some_and(|l| {
+                l.list().iter().any(|f| {
+                    matches!(f.spec, crate::lab::faults::FaultSpec::Restart { runtime, socket }
+                        if runtime == target.runtime && socket == i + 1)
+                })
+            });
+            let why = if restarting { "restarting" } else { "paused" };
+            notes.push(format!("skipped {why} {}", socket(i)));
         }
         if socket_fault_us > 0 {
             if let Some(i) = socket_index {

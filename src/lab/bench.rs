@@ -38,7 +38,7 @@ pub fn run(port: u16, spec: &LoadSpec) -> ExitCode {
     };
     match serde_json::from_str::<LoadRun>(&body) {
         Ok(run) if status.split_whitespace().nth(1) == Some("200") => {
-            print!("{}", run.summary.render(&run.spec));
+            print!("{}", run.render());
             if run.summary.errors > 0 {
                 ExitCode::FAILURE
             } else {

@@ -48,6 +48,13 @@ pub enum FaultSpec {
         percent: f64,
         status: u16,
     },
+    /// The function's dependency install fails (as an installer that exits non-zero would):
+    /// the function answers 503 with the failure, health lists the install as failed. Cleared,
+    /// the install runs again at the function's next call.
+    DepsFail { function: String },
+    /// Set by "force cold" on a runtime, never by hand: the socket's daemon is being restarted
+    /// gracefully. The socket takes no new calls (as when paused) until its daemon is back.
+    Restart { runtime: RuntimeKind, socket: usize },
 }
 
 /// An active fault: its spec, an id to clear it by, and when it was set.
@@ -75,6 +82,8 @@ pub enum SpecError {
     TooSlow,
     #[error("function name is empty")]
     NoFunction,
+    #[error("a restart is set by force cold on the runtime, not by hand")]
+    Internal,
 }
 
 const MAX_LATENCY_MS: u64 = 60_000;
@@ -89,12 +98,15 @@ impl FaultSpec {
             }
         };
         match self {
+            FaultSpec::Restart { .. } => Err(SpecError::Internal),
             FaultSpec::Pause { socket, .. } if *socket == 0 => Err(SpecError::SocketZero),
             FaultSpec::SocketLatency { socket, .. } if *socket == 0 => Err(SpecError::SocketZero),
             FaultSpec::SocketLatency {
                 fixed_ms, jitter_ms, ..
             } => latency(*fixed_ms, *jitter_ms),
-            FaultSpec::FunctionLatency { function, .. } | FaultSpec::FunctionFail { function, .. }
+            FaultSpec::FunctionLatency { function, .. }
+            | FaultSpec::FunctionFail { function, .. }
+            | FaultSpec::DepsFail { function }
                 if function.is_empty() =>
             {
                 Err(SpecError::NoFunction)
@@ -111,7 +123,9 @@ impl FaultSpec {
     /// The function this spec is about, if any.
     pub fn function(&self) -> Option<&str> {
         match self {
-            FaultSpec::FunctionLatency { function, .. } | FaultSpec::FunctionFail { function, .. } => Some(function),
+            FaultSpec::FunctionLatency { function, .. }
+            | FaultSpec::FunctionFail { function, .. }
+            | FaultSpec::DepsFail { function } => Some(function),
             _ => None,
         }
     }
@@ -122,6 +136,7 @@ impl FaultSpec {
         use FaultSpec::*;
         match (self, other) {
             (Pause { runtime: a, socket: i }, Pause { runtime: b, socket: j })
+            | (Restart { runtime: a, socket: i }, Restart { runtime: b, socket: j })
             | (
                 SocketLatency {
                     runtime: a, socket: i, ..
@@ -131,7 +146,8 @@ impl FaultSpec {
                 },
             ) => a == b && i == j,
             (FunctionLatency { function: a, .. }, FunctionLatency { function: b, .. })
-            | (FunctionFail { function: a, .. }, FunctionFail { function: b, .. }) => a == b,
+            | (FunctionFail { function: a, .. }, FunctionFail { function: b, .. })
+            | (DepsFail { function: a }, DepsFail { function: b }) => a == b,
             _ => false,
         }
     }
@@ -178,11 +194,20 @@ impl Active {
         out
     }
 
-    /// Whether the engine should skip socket `index` (0-based) of `runtime`.
+    /// Whether the engine should skip socket `index` (0-based) of `runtime`: paused, or its
+    /// daemon being restarted.
     pub fn paused(&self, runtime: RuntimeKind, index: usize) -> bool {
-        self.faults.iter().any(
-            |f| matches!(&f.spec, FaultSpec::Pause { runtime: r, socket } if *r == runtime && *socket == index + 1),
-        )
+        self.faults.iter().any(|f| {
+            matches!(&f.spec, FaultSpec::Pause { runtime: r, socket } | FaultSpec::Restart { runtime: r, socket }
+                if *r == runtime && *socket == index + 1)
+        })
+    }
+
+    /// Whether a daemon of `runtime` is being restarted by the lab.
+    pub fn restarting(&self, runtime: RuntimeKind) -> bool {
+        self.faults
+            .iter()
+            .any(|f| matches!(&f.spec, FaultSpec::Restart { runtime: r, .. } if *r == runtime))
     }
 
     /// The delay to add before a call on socket `index` (0-based) of `runtime`.

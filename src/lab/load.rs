@@ -132,6 +132,55 @@ pub struct LoadSummary {
     pub sockets: BTreeMap<u16, u64>,
 }
 
+/// The target function's admission at one point: calls running and queued against its pool's
+/// limits, and the calls its pool turned away since the point before, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, ts_rs::TS, Deserialize)]
+#[ts(export)]
+pub struct AdmissionPoint {
+    #[ts(type = "number")]
+    pub active: u64,
+    #[ts(type = "number")]
+    pub queued: u64,
+    /// `None`: no worker limit.
+    #[ts(type = "number | null")]
+    pub max_workers: Option<u64>,
+    #[ts(type = "number")]
+    pub max_queue: u64,
+    /// Refused at once, the queue being full (its overflow status, 429 by default).
+    #[ts(type = "number")]
+    pub overflow_drops: u64,
+    /// Waited in the queue past its timeout.
+    #[ts(type = "number")]
+    pub timeout_drops: u64,
+}
+
+/// One daemon of the target's runtime at one point, as the engine last sampled it.
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS, Deserialize)]
+#[ts(export)]
+pub struct DaemonPoint {
+    /// 1-based socket index.
+    pub socket: usize,
+    pub pid: u32,
+    /// Percent of one core.
+    pub cpu_percent: f32,
+    #[ts(type = "number")]
+    pub rss_bytes: u64,
+}
+
+/// What the engine reads of the run's target at each point (cumulative drop counters; the
+/// point keeps the difference). Built by the lab from the route map, off the request path.
+pub type Probe = Box<dyn Fn() -> (Option<AdmissionPoint>, Vec<DaemonPoint>) + Send + Sync>;
+
+/// What a run knows beside its spec: how to sample the target, the target's effective config
+/// when the run started, and where to save the run when it ends.
+#[derive(Default)]
+pub struct Extras {
+    pub probe: Option<Probe>,
+    pub config: Option<serde_json::Value>,
+    /// The project's run folder (`.fastfn/lab/runs`).
+    pub save_dir: Option<std::path::PathBuf>,
+}
+
 /// One point of the live chart: the half second before `t_ms` (ms since the start).
 #[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS, Deserialize)]
 #[ts(export)]
@@ -148,6 +197,12 @@ pub struct LoadPoint {
     /// Answers by serving socket in this half second (see [`LoadSummary::sockets`]).
     #[ts(type = "Record<string, number>")]
     pub sockets: BTreeMap<u16, u64>,
+    /// The target function's admission (absent when the path matches no function).
+    #[serde(default)]
+    pub admission: Option<AdmissionPoint>,
+    /// CPU and memory of the target runtime's daemons.
+    #[serde(default)]
+    pub daemons: Vec<DaemonPoint>,
 }
 
 /// A run as the API shows it.
@@ -162,6 +217,14 @@ pub struct LoadRun {
     pub started_ms: u64,
     pub summary: LoadSummary,
     pub series: Vec<LoadPoint>,
+    /// The target's effective config when the run started: its function, runtime, daemon
+    /// count and resolved policy (what a comparison of two runs diffs).
+    #[serde(default)]
+    #[ts(type = "Record<string, unknown> | null")]
+    pub config: Option<serde_json::Value>,
+    /// The file it is saved as in `.fastfn/lab/runs/`, once saved (or to be, when it ends).
+    #[serde(default)]
+    pub file: Option<String>,
 }
 
 #[derive(Default)]
@@ -175,6 +238,8 @@ struct Progress {
     sockets: BTreeMap<u16, u64>,
     window_sockets: BTreeMap<u16, u64>,
     series: Vec<LoadPoint>,
+    /// The pool's drop counters at the last point.
+    drops: (u64, u64),
     elapsed: Option<Duration>,
     state: Option<LoadState>,
 }
@@ -189,6 +254,7 @@ pub struct Run {
     tickets: AtomicU64,
     progress: Mutex<Progress>,
     ended: tokio::sync::Notify,
+    extras: Extras,
 }
 
 impl Run {
@@ -240,6 +306,27 @@ impl Run {
                 sockets: p.sockets.clone(),
             },
             series: if with_series { p.series.clone() } else { Vec::new() },
+            config: self.extras.config.clone(),
+            file: self.extras.save_dir.as_ref().map(|_| self.file_name()),
+        }
+    }
+
+    /// `<started_ms>-<id>.json`: unique per project (ids restart with the engine), and sorted
+    /// by time.
+    fn file_name(&self) -> String {
+        format!("{}-{}.json", self.started_ms, self.id)
+    }
+
+    /// Write the ended run into the project's run folder. Best effort: a read-only project
+    /// still runs load, it just keeps no record (said in the log).
+    fn save(&self) {
+        let Some(dir) = &self.extras.save_dir else { return };
+        let written = std::fs::create_dir_all(dir).and_then(|()| {
+            let json = serde_json::to_vec_pretty(&self.view(true)).map_err(std::io::Error::other)?;
+            std::fs::write(dir.join(self.file_name()), json)
+        });
+        if let Err(e) = written {
+            tracing::warn!("cannot save load run {} in {}: {e}", self.id, dir.display());
         }
     }
 
@@ -293,11 +380,22 @@ impl Run {
                 LoadState::Done
             });
         }
+        // Saved before anyone waiting is told: a caller that waited finds the file.
+        self.save();
         self.ended.notify_waiters();
     }
 
     fn point(&self, since_last: Duration) {
+        // Sampled outside the progress lock: the probe takes the pool's own lock.
+        let (admission, daemons) = self.extras.probe.as_ref().map(|probe| probe()).unwrap_or_default();
         let mut p = self.lock();
+        let admission = admission.map(|mut a| {
+            let totals = (a.overflow_drops, a.timeout_drops);
+            a.overflow_drops = totals.0.saturating_sub(p.drops.0);
+            a.timeout_drops = totals.1.saturating_sub(p.drops.1);
+            p.drops = totals;
+            a
+        });
         let mut window = std::mem::take(&mut p.window);
         window.sort_unstable();
         let failed = std::mem::take(&mut p.window_failed);
@@ -311,6 +409,8 @@ impl Run {
             p99_ms: percentile_ms(&window, 99.0),
             failed,
             sockets,
+            admission,
+            daemons,
         };
         p.series.push(point);
         // A 5-minute run at 2 points a second is 600 points; keep the chart bounded anyway.
@@ -343,6 +443,41 @@ impl LoadSummary {
     }
 }
 
+impl LoadRun {
+    /// The whole summary, as `fastfn bench` prints it: [`LoadSummary::render`], then what the
+    /// engine saw during the run (admission against the limits, drops by reason, each
+    /// daemon's peak CPU and memory), when it saw any.
+    pub fn render(&self) -> String {
+        let mut out = self.summary.render(&self.spec);
+        let admissions: Vec<&AdmissionPoint> = self.series.iter().filter_map(|p| p.admission.as_ref()).collect();
+        if let Some(last) = admissions.last() {
+            let peak_active = admissions.iter().map(|a| a.active).max().unwrap_or(0);
+            let peak_queued = admissions.iter().map(|a| a.queued).max().unwrap_or(0);
+            let overflow: u64 = admissions.iter().map(|a| a.overflow_drops).sum();
+            let timeout: u64 = admissions.iter().map(|a| a.timeout_drops).sum();
+            let workers = last.max_workers.map_or("unlimited".to_string(), |w| w.to_string());
+            out.push_str(&format!(
+                "  admission peak {peak_active} running (max_workers {workers}), {peak_queued} queued (max_queue {}); dropped {overflow} queue full, {timeout} queue timeout\n",
+                last.max_queue
+            ));
+        }
+        let mut peaks: BTreeMap<usize, (u32, f32, u64)> = BTreeMap::new();
+        for d in self.series.iter().flat_map(|p| &p.daemons) {
+            let e = peaks.entry(d.socket).or_insert((d.pid, 0.0, 0));
+            e.0 = d.pid;
+            e.1 = e.1.max(d.cpu_percent);
+            e.2 = e.2.max(d.rss_bytes);
+        }
+        for (socket, (pid, cpu, rss)) in peaks {
+            out.push_str(&format!(
+                "  daemon    socket {socket} (pid {pid}) peak cpu {cpu:.0} %  rss {:.1} MB\n",
+                rss as f64 / 1_048_576.0
+            ));
+        }
+        out
+    }
+}
+
 /// Nearest-rank percentile of sorted microseconds, in milliseconds.
 pub fn percentile_ms(sorted_us: &[u32], pct: f64) -> f64 {
     if sorted_us.is_empty() {
@@ -353,7 +488,7 @@ pub fn percentile_ms(sorted_us: &[u32], pct: f64) -> f64 {
 }
 
 /// Start a run against `addr` (the engine's own listener, reached on loopback).
-pub fn start(id: u64, spec: LoadSpec, addr: SocketAddr) -> Arc<Run> {
+pub fn start(id: u64, spec: LoadSpec, addr: SocketAddr, extras: Extras) -> Arc<Run> {
     let run = Arc::new(Run {
         id,
         spec,
@@ -363,7 +498,12 @@ pub fn start(id: u64, spec: LoadSpec, addr: SocketAddr) -> Arc<Run> {
         tickets: AtomicU64::new(0),
         progress: Mutex::new(Progress::default()),
         ended: tokio::sync::Notify::new(),
+        extras,
     });
+    // The drop counters start where the pool is now: the first point counts this run's only.
+    if let Some((Some(a), _)) = run.extras.probe.as_ref().map(|probe| probe()) {
+        run.lock().drops = (a.overflow_drops, a.timeout_drops);
+    }
     let target = loopback(addr);
     let spec = &run.spec;
     let count = match (spec.count, spec.duration_ms) {

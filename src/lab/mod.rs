@@ -2,7 +2,8 @@
 //! starts with their measured cost, and load the engine sends to itself. Everything here is
 //! switched on through guarded admin calls under `/_fn/lab`, listed in `/_fn/health`
 //! (`faults`), marked on the requests it touched (`x-fastfn-fault` and the request record's
-//! `fault`), and gone with one call or when the engine stops; nothing is saved to disk.
+//! `fault`), and gone with one call or when the engine stops. Only ended load runs are saved
+//! (`.fastfn/lab/runs`, see [`saved`]).
 //!
 //! Cost when unused: the request path reads one `AtomicBool` (`Lab::active`); the snapshot
 //! behind it is only loaded when a fault is set.
@@ -10,6 +11,8 @@
 pub mod bench;
 pub mod faults;
 pub mod load;
+pub mod restart;
+pub mod saved;
 
 use crate::engine::Shared;
 use crate::rescue::{json_response, Body};
@@ -71,6 +74,8 @@ pub struct Lab {
     next_id: AtomicU64,
     colds: Mutex<BTreeMap<String, VecDeque<ColdStart>>>,
     runs: Mutex<VecDeque<Arc<load::Run>>>,
+    /// A runtime's daemons are being restarted (force cold on a runtime): one at a time.
+    restarting: AtomicBool,
 }
 
 impl Lab {
@@ -178,6 +183,23 @@ pub enum LabError {
         socket: usize,
         count: usize,
     },
+    #[error("function `{0}` has no dependencies to install (no requirements.txt, package.json or composer.json)")]
+    NoInstall(String),
+    #[error("{0} has no daemons of this engine running (no route uses it, or its sockets are external)")]
+    NotRunning(crate::runtime::RuntimeKind),
+    #[error("{runtime} socket {socket}: the restarted daemon did not accept calls in time")]
+    NotBack {
+        runtime: crate::runtime::RuntimeKind,
+        socket: usize,
+    },
+    #[error("the lab's task failed: {0}")]
+    Task(String),
+    #[error("saved run unreadable: {0}")]
+    Saved(String),
+    #[error("give both runs to compare: ?a=FILE&b=FILE")]
+    CompareArgs,
+    #[error("give either `function` or `runtime`")]
+    ColdTarget,
     #[error("a load run is already going; stop it first")]
     Busy,
     #[error("no such fault or run")]
@@ -192,7 +214,14 @@ impl LabError {
     fn status(&self) -> StatusCode {
         match self {
             LabError::Json(_) | LabError::Spec(_) | LabError::Load(_) => StatusCode::BAD_REQUEST,
-            LabError::UnknownFunction(_) | LabError::UnknownSocket { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            LabError::NotBack { .. } => StatusCode::BAD_GATEWAY,
+            LabError::ColdTarget | LabError::CompareArgs => StatusCode::BAD_REQUEST,
+            LabError::Saved(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            LabError::Task(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            LabError::UnknownFunction(_)
+            | LabError::UnknownSocket { .. }
+            | LabError::NoInstall(_)
+            | LabError::NotRunning(_) => StatusCode::UNPROCESSABLE_ENTITY,
             LabError::Busy => StatusCode::CONFLICT,
             LabError::NotFound => StatusCode::NOT_FOUND,
             LabError::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -207,6 +236,13 @@ impl LabError {
             LabError::Load(_) => "lab.invalid_load",
             LabError::UnknownFunction(_) => "lab.unknown_function",
             LabError::UnknownSocket { .. } => "lab.unknown_socket",
+            LabError::NoInstall(_) => "lab.no_install",
+            LabError::NotRunning(_) => "lab.runtime_not_running",
+            LabError::NotBack { .. } => "lab.daemon_not_back",
+            LabError::ColdTarget => "lab.invalid_cold",
+            LabError::Saved(_) => "lab.saved_unreadable",
+            LabError::Task(_) => "lab.internal",
+            LabError::CompareArgs => "lab.invalid_compare",
             LabError::Busy => "lab.busy",
             LabError::NotFound => "lab.not_found",
             LabError::Method(_) => "lab.method_not_allowed",
@@ -227,11 +263,15 @@ impl LabError {
     }
 }
 
-/// `POST /_fn/lab/cold`.
+/// `POST /_fn/lab/cold`: one function (its next call is cold) or a whole runtime (its
+/// daemons restarted gracefully, then every function of it cold).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ColdRequest {
-    function: String,
+    #[serde(default)]
+    function: Option<String>,
+    #[serde(default)]
+    runtime: Option<crate::runtime::RuntimeKind>,
 }
 
 /// `POST /_fn/lab/load`: a spec, and whether to answer only once the run ended.
@@ -255,9 +295,12 @@ async fn read_json<T: serde::de::DeserializeOwned>(body: Incoming) -> Result<T, 
 /// `/_fn/lab` and below, after the admin guard:
 /// - `GET /_fn/lab`: faults, cold starts, load runs
 /// - `POST /_fn/lab/faults` (a [`FaultSpec`]), `DELETE /_fn/lab/faults[/ID]`
-/// - `POST /_fn/lab/cold` `{"function": NAME}`: the function's next call is cold
+/// - `POST /_fn/lab/cold` `{"function": NAME}`: the function's next call is cold;
+///   `{"runtime": RT}`: its daemons restarted one socket at a time, then all its functions cold
 /// - `POST /_fn/lab/load` (a [`load::LoadSpec`], `wait`), `GET /_fn/lab/load/ID`,
 ///   `POST /_fn/lab/load/stop`
+/// - `GET /_fn/lab/runs` (saved runs), `GET /_fn/lab/runs/FILE`,
+///   `GET /_fn/lab/runs/compare?a=FILE&b=FILE` (both, and their config difference)
 pub(crate) async fn handle(shared: &Arc<Shared>, parts: &Parts, body: Incoming) -> Response<Body> {
     match route(shared, parts, body).await {
         Ok(resp) => resp,
@@ -278,15 +321,40 @@ async fn route(shared: &Arc<Shared>, parts: &Parts, body: Incoming) -> Result<Re
                 let spec: FaultSpec = read_json(body).await?;
                 spec.validate()?;
                 check_target(shared, &spec)?;
-                Ok(json_response(StatusCode::CREATED, &lab.set(spec)))
+                let fault = lab.set(spec);
+                sync_installs(shared);
+                Ok(json_response(StatusCode::CREATED, &fault))
             }
-            Method::DELETE => Ok(json_response(StatusCode::OK, &json!({ "cleared": lab.clear(None) }))),
+            Method::DELETE => {
+                let cleared = lab.clear(None);
+                sync_installs(shared);
+                Ok(json_response(StatusCode::OK, &json!({ "cleared": cleared })))
+            }
             _ => Err(LabError::Method("GET, POST, DELETE")),
         },
         "/_fn/lab/cold" if parts.method == Method::POST => {
             let req: ColdRequest = read_json(body).await?;
-            let cooled = force_cold(shared, &req.function)?;
-            Ok(json_response(StatusCode::OK, &json!({ "cooled": cooled })))
+            match (req.function, req.runtime) {
+                (Some(function), None) => {
+                    let cooled = force_cold(shared, &function)?;
+                    Ok(json_response(StatusCode::OK, &json!({ "cooled": cooled })))
+                }
+                (None, Some(runtime)) => {
+                    // On a task of its own: a caller that hangs up must not stop a restart
+                    // halfway (its socket would stay out of round robin).
+                    let task = tokio::spawn({
+                        let shared = shared.clone();
+                        async move { restart::restart_runtime(&shared, runtime).await }
+                    });
+                    let restarted = task.await.map_err(|e| LabError::Task(e.to_string()))??;
+                    let cooled = cool_runtime(shared, runtime);
+                    Ok(json_response(
+                        StatusCode::OK,
+                        &json!({ "restarted": restarted, "cooled": cooled }),
+                    ))
+                }
+                _ => Err(LabError::ColdTarget),
+            }
         }
         "/_fn/lab/cold" => Err(LabError::Method("POST")),
         "/_fn/lab/load" if parts.method == Method::POST => {
@@ -298,7 +366,8 @@ async fn route(shared: &Arc<Shared>, parts: &Parts, body: Incoming) -> Result<Re
                     return Err(LabError::Busy);
                 }
                 let id = lab.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-                let run = load::start(id, req.spec, shared.addr);
+                let extras = saved::extras(shared, &req.spec);
+                let run = load::start(id, req.spec, shared.addr, extras);
                 if runs.len() == RUNS_KEPT {
                     runs.pop_front();
                 }
@@ -325,16 +394,53 @@ async fn route(shared: &Arc<Shared>, parts: &Parts, body: Incoming) -> Result<Re
             Ok(json_response(StatusCode::OK, &json!({ "stopped": stopped })))
         }
         "/_fn/lab/load/stop" => Err(LabError::Method("POST")),
+        "/_fn/lab/runs" if get => {
+            let dir = saved::runs_dir(shared);
+            let runs = tokio::task::spawn_blocking(move || saved::list(&dir))
+                .await
+                .unwrap_or_default();
+            Ok(json_response(StatusCode::OK, &runs))
+        }
+        "/_fn/lab/runs/compare" if get => {
+            let query = parts.uri.query().unwrap_or("");
+            let arg = |name: &str| {
+                query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                    .map(str::to_string)
+            };
+            let (Some(a), Some(b)) = (arg("a"), arg("b")) else {
+                return Err(LabError::CompareArgs);
+            };
+            let dir = saved::runs_dir(shared);
+            let cmp = tokio::task::spawn_blocking(move || saved::compare(&dir, &a, &b))
+                .await
+                .map_err(|e| LabError::Task(e.to_string()))??;
+            Ok(json_response(StatusCode::OK, &cmp))
+        }
+        "/_fn/lab/runs" | "/_fn/lab/runs/compare" => Err(LabError::Method("GET")),
         _ => {
             if let Some(id) = path.strip_prefix("/_fn/lab/faults/") {
                 if parts.method != Method::DELETE {
                     return Err(LabError::Method("DELETE"));
                 }
                 let id = id.parse().map_err(|_| LabError::NotFound)?;
-                return match lab.clear(Some(id)) {
+                let cleared = lab.clear(Some(id));
+                sync_installs(shared);
+                return match cleared {
                     0 => Err(LabError::NotFound),
                     n => Ok(json_response(StatusCode::OK, &json!({ "cleared": n }))),
                 };
+            }
+            if let Some(name) = path.strip_prefix("/_fn/lab/runs/") {
+                if !get {
+                    return Err(LabError::Method("GET"));
+                }
+                let (dir, name) = (saved::runs_dir(shared), name.to_string());
+                let run = tokio::task::spawn_blocking(move || saved::get(&dir, &name))
+                    .await
+                    .map_err(|e| LabError::Task(e.to_string()))??;
+                return Ok(json_response(StatusCode::OK, &run));
             }
             if let Some(id) = path.strip_prefix("/_fn/lab/load/") {
                 if !get {
@@ -354,6 +460,35 @@ async fn route(shared: &Arc<Shared>, parts: &Parts, body: Incoming) -> Result<Re
     }
 }
 
+/// The (folder, installer) units of the dependency installs of `function`'s targets.
+fn install_units(shared: &Shared, function: &str) -> std::collections::HashSet<(String, crate::deps::Installer)> {
+    let served = shared.served();
+    served
+        .discovery
+        .routes
+        .routes()
+        .iter()
+        .filter(|r| served.slot(&r.target).is_some_and(|s| s.name == function))
+        .filter_map(|r| {
+            let installer = crate::deps::Installer::for_runtime(r.target.runtime)?;
+            Some((crate::deps::function_folder(&r.target).to_string(), installer))
+        })
+        .filter(|(folder, installer)| shared.deps.has_install(folder, *installer))
+        .collect()
+}
+
+/// Hand the installer the units the `deps_fail` faults are on now (after every change of the
+/// fault list; the installer starts or re-arms the installs that changed).
+fn sync_installs(shared: &Shared) {
+    let mut units = std::collections::HashSet::new();
+    for f in shared.lab.faults() {
+        if let FaultSpec::DepsFail { function } = &f.spec {
+            units.extend(install_units(shared, function));
+        }
+    }
+    shared.deps.sabotage(units);
+}
+
 /// A fault must name something that exists: a function of the route map, a socket of a
 /// running runtime. A typo would otherwise be a fault that silently does nothing.
 fn check_target(shared: &Shared, spec: &FaultSpec) -> Result<(), LabError> {
@@ -361,6 +496,11 @@ fn check_target(shared: &Shared, spec: &FaultSpec) -> Result<(), LabError> {
         let served = shared.served();
         if !served.slots().any(|s| s.name == function) {
             return Err(LabError::UnknownFunction(function.to_string()));
+        }
+    }
+    if let FaultSpec::DepsFail { function } = spec {
+        if install_units(shared, function).is_empty() {
+            return Err(LabError::NoInstall(function.clone()));
         }
     }
     if let FaultSpec::Pause { runtime, socket } | FaultSpec::SocketLatency { runtime, socket, .. } = spec {
@@ -374,6 +514,22 @@ fn check_target(shared: &Shared, spec: &FaultSpec) -> Result<(), LabError> {
         }
     }
     Ok(())
+}
+
+/// Mark every slot of `runtime` cold (its daemons were just restarted). Returns the keys.
+fn cool_runtime(shared: &Shared, runtime: crate::runtime::RuntimeKind) -> Vec<String> {
+    let served = shared.served();
+    let mut keys: Vec<String> = served
+        .slots()
+        .filter(|s| s.runtime == runtime)
+        .map(|s| {
+            s.cool();
+            s.key.clone()
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
 }
 
 /// Mark every slot of `function` cold: its next call reports `cold`, warms it again, and is

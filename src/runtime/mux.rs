@@ -387,6 +387,18 @@ impl Mux {
             .count()
     }
 
+    /// Calls waiting for a reply on this socket's connections (a graceful restart waits for
+    /// none before stopping the daemon).
+    pub fn in_flight(&self) -> usize {
+        self.conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|c| c.alive.load(Ordering::Relaxed))
+            .map(|c| c.in_flight.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Close every connection (the daemon is being replaced): their calls fail as lost.
     pub fn reset(&self) {
         let conns = std::mem::take(&mut *self.conns.lock().unwrap_or_else(|e| e.into_inner()));

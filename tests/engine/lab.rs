@@ -4,7 +4,7 @@
 //! `fixtures/lab/hello`: one python function that answers at once, with debug headers on (so
 //! each answer names its socket and carries `Server-Timing`).
 
-use crate::support::{start, start_in, Resp, TestEngine};
+use crate::support::{start_in, Resp, TestEngine};
 use fastfn::events::EngineEvent;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -14,13 +14,22 @@ const WRITE: &[(&str, &str)] = &[("X-Fn-Request", "1"), ("Content-Type", "applic
 
 /// The lab's tests send bursts of load; one at a time, so the wrk comparison measures the
 /// engine rather than its neighbours. (A tokio mutex: each test has its own runtime.)
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn lab(daemons: &str) -> (tokio::sync::MutexGuard<'static, ()>, TestEngine) {
+/// The serial lock and the project's copy (load runs are saved in the project, so each test
+/// runs on a copy of the fixture), held together for the test's length.
+pub(crate) type Held = (tokio::sync::MutexGuard<'static, ()>, tempfile::TempDir);
+
+async fn lab(daemons: &str) -> (Held, TestEngine) {
     let serial = SERIAL.lock().await;
-    let e = start("lab", &[("FN_RUNTIMES", "python"), ("FN_RUNTIME_DAEMONS", daemons)]).await;
+    let dir = crate::support::copy_fixture("lab");
+    let e = start_in(
+        dir.path(),
+        &[("FN_RUNTIMES", "python"), ("FN_RUNTIME_DAEMONS", daemons)],
+    )
+    .await;
     e.ready().await;
-    (serial, e)
+    ((serial, dir), e)
 }
 
 async fn post(e: &TestEngine, path: &str, body: Value) -> Resp {

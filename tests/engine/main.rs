@@ -25,6 +25,7 @@ mod jobs;
 mod k8s;
 mod k8s_pod;
 mod lab;
+mod lab2;
 mod manage;
 mod pool;
 mod reload;

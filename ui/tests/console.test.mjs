@@ -467,6 +467,10 @@ describe('console in a browser', () => {
     assert.match(text, /400 requests/);
     assert.match(text, /200: 360, 503: 40/);
     await page.locator('[data-testid=lab-chart] canvas').first().waitFor();
+    // What the engine saw of hello.py during the run, and the run saved in the project.
+    await page.locator('[data-testid=lab-admission-chart] canvas').first().waitFor();
+    await page.locator('[data-testid=lab-saved] li', { hasText: '/hello c=8' }).first().waitFor();
+    await page.locator('[data-testid=lab-live-admission] canvas').first().waitFor();
     await page.screenshot({ path: join(ROOT, 'docs/screenshots/console-lab.png') });
     await page.locator('[data-testid=lab-clear-all]').click();
     await banner.waitFor({ state: 'detached' });

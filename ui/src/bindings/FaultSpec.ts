@@ -4,4 +4,4 @@ import type { RuntimeKind } from "./RuntimeKind";
 /**
  * One fault, as the admin API takes it and health lists it.
  */
-export type FaultSpec = { "kind": "pause", runtime: RuntimeKind, socket: number, } | { "kind": "socket_latency", runtime: RuntimeKind, socket: number, fixed_ms: number, jitter_ms: number, } | { "kind": "function_latency", function: string, fixed_ms: number, jitter_ms: number, } | { "kind": "function_fail", function: string, percent: number, status: number, };
+export type FaultSpec = { "kind": "pause", runtime: RuntimeKind, socket: number, } | { "kind": "socket_latency", runtime: RuntimeKind, socket: number, fixed_ms: number, jitter_ms: number, } | { "kind": "function_latency", function: string, fixed_ms: number, jitter_ms: number, } | { "kind": "function_fail", function: string, percent: number, status: number, } | { "kind": "deps_fail", function: string, } | { "kind": "restart", runtime: RuntimeKind, socket: number, };

@@ -7,4 +7,13 @@ import type { LoadSummary } from "./LoadSummary";
 /**
  * A run as the API shows it.
  */
-export type LoadRun = { id: number, spec: LoadSpec, state: LoadState, started_ms: number, summary: LoadSummary, series: Array<LoadPoint>, };
+export type LoadRun = { id: number, spec: LoadSpec, state: LoadState, started_ms: number, summary: LoadSummary, series: Array<LoadPoint>, 
+/**
+ * The target's effective config when the run started: its function, runtime, daemon
+ * count and resolved policy (what a comparison of two runs diffs).
+ */
+config: Record<string, unknown> | null, 
+/**
+ * The file it is saved as in `.fastfn/lab/runs/`, once saved (or to be, when it ends).
+ */
+file: string | null, };

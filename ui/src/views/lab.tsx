@@ -3,6 +3,9 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { useApp } from '../ctx';
 import type { Fault, FaultSpec, LabState, LoadRun, LoadSpec } from '../contract';
+import type { Comparison } from '../bindings/Comparison';
+import type { SavedRun } from '../bindings/SavedRun';
+import { LiveCharts } from './lab_live';
 
 /** How often a running load is polled for its live points. */
 const POLL_MS = 500;
@@ -18,6 +21,10 @@ export function describeFault(s: FaultSpec): string {
       return `+${s.fixed_ms} ms${s.jitter_ms ? ` (±${s.jitter_ms})` : ''} on ${s.function}`;
     case 'function_fail':
       return `${s.percent} % of ${s.function} fail with ${s.status}`;
+    case 'deps_fail':
+      return `dependency install of ${s.function} fails`;
+    case 'restart':
+      return `${s.runtime} socket ${s.socket} restarting (force cold)`;
   }
 }
 
@@ -80,6 +87,14 @@ function Faults({ faults, refresh }: { faults: Fault[]; refresh: () => void }) {
           Pause socket
         </button>
         <button
+          data-testid="lab-cold-runtime"
+          disabled={!socket}
+          title="Restart this runtime's daemons one socket at a time (no failed call); every function of it is cold after"
+          onClick={() => socket && act('POST', '/cold', { runtime: socket.runtime })}
+        >
+          Force cold {socket?.runtime ?? 'runtime'}
+        </button>
+        <button
           disabled={!socket}
           onClick={() =>
             socket && set({ kind: 'socket_latency', runtime: socket.runtime as never, socket: socket.index, fixed_ms: ms, jitter_ms: jitter })
@@ -113,6 +128,9 @@ function Faults({ faults, refresh }: { faults: Fault[]; refresh: () => void }) {
         </label>
         <button data-testid="lab-fail" disabled={!target} onClick={() => set({ kind: 'function_fail', function: target, percent, status })}>
           Fail calls
+        </button>
+        <button data-testid="lab-deps-fail" disabled={!target} onClick={() => set({ kind: 'deps_fail', function: target })}>
+          Fail its install
         </button>
         <button data-testid="lab-cold" disabled={!target} onClick={() => act('POST', '/cold', { function: target })}>
           Force cold
@@ -188,6 +206,189 @@ function LoadChart({ run, sockets }: { run: LoadRun; sockets: string[] }) {
   return <div ref={box} data-testid="lab-chart" />;
 }
 
+/** Admission during a run: running and queued calls against the pool's limits (drawn as
+ * lines), calls turned away (queue full, queue timeout) as markers. */
+function AdmissionChart({ run }: { run: LoadRun }) {
+  const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+  const pts = run.series.filter((p) => p.admission);
+  const marker = (n: number) => (n > 0 ? n : null);
+  const data: uPlot.AlignedData = [
+    pts.map((p) => p.t_ms / 1000),
+    pts.map((p) => p.admission!.active),
+    pts.map((p) => p.admission!.queued),
+    pts.map((p) => p.admission!.max_workers),
+    pts.map((p) => p.admission!.max_queue),
+    pts.map((p) => marker(p.admission!.overflow_drops)),
+    pts.map((p) => marker(p.admission!.timeout_drops)),
+  ];
+  useEffect(() => {
+    const el = box.current;
+    if (!el || pts.length === 0) return;
+    if (plot.current) {
+      plot.current.setData(data);
+      return;
+    }
+    plot.current = new uPlot(
+      {
+        width: Math.max(300, el.clientWidth),
+        height: 180,
+        scales: { x: { time: false }, drops: {} },
+        axes: [{ label: 's' }, { label: 'calls' }, { scale: 'drops', side: 1, label: 'dropped', grid: { show: false } }],
+        series: [
+          {},
+          { label: 'running', stroke: '#2f7de1', width: 2 },
+          { label: 'queued', stroke: '#e09a21', width: 2 },
+          { label: 'max_workers', stroke: '#2f7de1', dash: [6, 4] },
+          { label: 'max_queue', stroke: '#e09a21', dash: [6, 4] },
+          { label: 'queue full (429)', stroke: '#b00', scale: 'drops', points: { show: true, size: 7 }, paths: () => null },
+          { label: 'queue timeout', stroke: '#80a', scale: 'drops', points: { show: true, size: 7 }, paths: () => null },
+        ],
+      },
+      data,
+      el,
+    );
+  });
+  useEffect(() => () => plot.current?.destroy(), []);
+  if (pts.length === 0) return null;
+  const drops = pts.reduce((a, p) => a + p.admission!.overflow_drops + p.admission!.timeout_drops, 0);
+  return (
+    <div data-testid="lab-admission">
+      <div>
+        Admission · peak running {Math.max(...pts.map((p) => p.admission!.active))} · peak queued{' '}
+        {Math.max(...pts.map((p) => p.admission!.queued))} · <span data-testid="lab-drops">{drops} dropped</span>
+      </div>
+      <div ref={box} data-testid="lab-admission-chart" />
+    </div>
+  );
+}
+
+/** Each daemon of the target's runtime: last and peak CPU and memory sampled during the run. */
+function Daemons({ run }: { run: LoadRun }) {
+  const peaks = new Map<number, { pid: number; cpu: number; peakCpu: number; rss: number; peakRss: number }>();
+  for (const p of run.series)
+    for (const d of p.daemons ?? []) {
+      const e = peaks.get(d.socket) ?? { pid: d.pid, cpu: 0, peakCpu: 0, rss: 0, peakRss: 0 };
+      peaks.set(d.socket, {
+        pid: d.pid,
+        cpu: d.cpu_percent,
+        peakCpu: Math.max(e.peakCpu, d.cpu_percent),
+        rss: d.rss_bytes,
+        peakRss: Math.max(e.peakRss, d.rss_bytes),
+      });
+    }
+  if (peaks.size === 0) return null;
+  const mb = (b: number) => (b / 1048576).toFixed(1);
+  return (
+    <table data-testid="lab-daemons">
+      <thead>
+        <tr>
+          <th>socket</th>
+          <th>pid</th>
+          <th>CPU % (peak)</th>
+          <th>RSS MB (peak)</th>
+        </tr>
+      </thead>
+      <tbody>
+        {[...peaks.entries()].map(([socket, d]) => (
+          <tr key={socket}>
+            <td>{socket}</td>
+            <td>{d.pid}</td>
+            <td>
+              {d.cpu.toFixed(0)} ({d.peakCpu.toFixed(0)})
+            </td>
+            <td>
+              {mb(d.rss)} ({mb(d.peakRss)})
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** Runs saved in the project (`.fastfn/lab/runs`); pick two to see them side by side with the
+ * difference of the config each ran against. */
+function SavedRuns({ tick }: { tick: number }) {
+  const { backend } = useApp();
+  const [runs, setRuns] = useState<SavedRun[]>([]);
+  const [picked, setPicked] = useState<string[]>([]);
+  const [cmp, setCmp] = useState<Comparison | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    backend
+      .lab<SavedRun[]>('GET', '/runs')
+      .then(setRuns)
+      .catch(() => {});
+  }, [tick]);
+  const toggle = (f: string) => setPicked((p) => (p.includes(f) ? p.filter((x) => x !== f) : [...p, f].slice(-2)));
+  const compare = async () => {
+    setError(null);
+    try {
+      setCmp(await backend.lab<Comparison>('GET', `/runs/compare?a=${encodeURIComponent(picked[0])}&b=${encodeURIComponent(picked[1])}`));
+    } catch (e) {
+      setError(String(e instanceof Error ? e.message : e));
+    }
+  };
+  const line = (r: SavedRun | LoadRun) =>
+    `${r.spec.path} c=${r.spec.concurrency} · ${r.summary.requests} req · ${r.summary.rps.toFixed(1)} req/s · p99 ${r.summary.p99_ms.toFixed(1)} ms`;
+  return (
+    <section data-testid="lab-saved">
+      <h3>Saved runs</h3>
+      <ul>
+        {runs
+          .slice()
+          .reverse()
+          .map((r) => (
+            <li key={r.file}>
+              <label>
+                <input type="checkbox" checked={picked.includes(r.file)} onChange={() => toggle(r.file)} />{' '}
+                {new Date(r.started_ms).toLocaleString()} · {line(r)}
+              </label>
+            </li>
+          ))}
+      </ul>
+      <button data-testid="lab-compare" disabled={picked.length !== 2} onClick={compare}>
+        Compare
+      </button>
+      {error && <span class="bad">{error}</span>}
+      {cmp && (
+        <div data-testid="lab-comparison" style="display:grid;grid-template-columns:1fr 1fr;gap:1em">
+          {[cmp.a, cmp.b].map((r) => (
+            <div key={r.id + r.started_ms}>
+              <Summary run={r} />
+              <AdmissionChart run={r} />
+            </div>
+          ))}
+          <table data-testid="lab-config-diff" style="grid-column:1 / span 2">
+            <thead>
+              <tr>
+                <th>config</th>
+                <th>A</th>
+                <th>B</th>
+              </tr>
+            </thead>
+            <tbody>
+              {cmp.config_diff.length === 0 && (
+                <tr>
+                  <td colSpan={3}>same config</td>
+                </tr>
+              )}
+              {cmp.config_diff.map((c) => (
+                <tr key={c.key}>
+                  <td>{c.key}</td>
+                  <td>{JSON.stringify(c.a)}</td>
+                  <td>{JSON.stringify(c.b)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
 function LoadForm({ onStarted }: { onStarted: () => void }) {
   const { state, backend } = useApp();
   const paths = useMemo(() => Object.keys(state.catalog?.mapped_routes ?? {}).filter((p) => !p.includes(':') && !p.includes('*')).sort(), [state.catalog]);
@@ -227,10 +428,10 @@ function LoadForm({ onStarted }: { onStarted: () => void }) {
         n <input data-testid="lab-n" type="number" min={1} value={count} onInput={(e) => setCount(num(e))} style="width:6em" />
       </label>
       <label>
-        or seconds <input type="number" min={0} value={seconds} onInput={(e) => setSeconds(num(e))} style="width:4em" />
+        or seconds <input data-testid="lab-seconds" type="number" min={0} value={seconds} onInput={(e) => setSeconds(num(e))} style="width:4em" />
       </label>
       <label>
-        rate/s <input type="number" min={0} value={rate} onInput={(e) => setRate(num(e))} style="width:5em" />
+        rate/s <input data-testid="lab-rate" type="number" min={0} value={rate} onInput={(e) => setRate(num(e))} style="width:5em" />
       </label>
       <button data-testid="lab-start" onClick={start}>
         Start load
@@ -301,7 +502,11 @@ export function LabView() {
             sockets={Object.keys(last.summary.sockets).sort()}
           />
         )}
+        {last && <AdmissionChart key={`adm-${last.id}`} run={last} />}
+        {last && <Daemons run={last} />}
       </section>
+      <LiveCharts />
+      <SavedRuns tick={last?.state === 'running' ? -1 : tick} />
       <section>
         <h3>Cold starts</h3>
         <ul data-testid="lab-colds">
