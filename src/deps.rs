@@ -1241,7 +1241,7 @@ impl Deps {
             match installer {
                 Installer::Pip => {
                     inline.extend(
-                        inline_requirements(&source)
+                        inline_requirements(source)
                             .iter()
                             .filter_map(|r| infer::requirement_name(r)),
                     );

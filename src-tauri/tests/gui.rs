@@ -212,6 +212,27 @@ async fn set_field(c: &Client, testid: &str, value: &str) -> Result<()> {
                 .await
                 .with_context(|| format!("type into {testid}"))?;
         }
+        // WebDriver's clear fires no `input` event: a live re-render between it and the typing
+        // puts the old text back (a controlled field), and the keys append to it. A user's
+        // deletions do fire `input`; set the text the way they would end up, in one event.
+        let read = "return document.querySelector(arguments[0])?.value ?? null";
+        let sel = json!(format!("[data-testid={testid}]"));
+        if js(c, read, vec![sel.clone()]).await?.as_str() != Some(value) {
+            js(
+                c,
+                "const e = document.querySelector(arguments[0]);
+                 const proto = e instanceof HTMLTextAreaElement ? HTMLTextAreaElement.prototype : HTMLInputElement.prototype;
+                 Object.getOwnPropertyDescriptor(proto, 'value').set.call(e, arguments[1]);
+                 e.dispatchEvent(new Event('input', {bubbles: true}));",
+                vec![sel.clone(), json!(value)],
+            )
+            .await
+            .with_context(|| format!("set {testid}"))?;
+            let now = js(c, read, vec![sel]).await?;
+            if now.as_str() != Some(value) {
+                bail!("{testid} holds {now} after typing {value:?}");
+            }
+        }
     }
     Ok(())
 }
