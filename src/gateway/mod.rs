@@ -89,6 +89,9 @@ pub const MAX_REQUEST_HEADERS: usize = 200;
 /// included); past the connection cap new connections are closed at once. On shutdown,
 /// accepting stops, every connection finishes its current request and closes, and this
 /// returns when all are closed (or after the drain timeout, `FN_DRAIN_TIMEOUT_MS`).
+/// See the check in [`serve`].
+const MAX_REQUEST_FUTURE: usize = 16 * 1024;
+
 pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
     use std::sync::atomic::Ordering;
     let conns = Arc::new(Connections {
@@ -137,11 +140,20 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdo
             let service = hyper::service::service_fn(move |req| {
                 let shared = shared.clone();
                 let streak = streak.clone();
-                async move {
+                let fut = async move {
                     let resp = inspected(&shared, req, remote).await;
                     pace_refusal(&resp, &streak).await;
                     Ok::<_, Infallible>(resp)
-                }
+                };
+                // Hyper moves this future at least once per request: it must stay small (6 KB
+                // today; a by-value wrapper around the whole handler once made it 116 KB and
+                // memmove a quarter of the gateway's CPU). Every debug-build test checks it.
+                debug_assert!(
+                    std::mem::size_of_val(&fut) <= MAX_REQUEST_FUTURE,
+                    "the per-request future grew to {} bytes: box the large branch",
+                    std::mem::size_of_val(&fut)
+                );
+                fut
             });
             let conn = http.serve_connection(TokioIo::new(stream), service);
             tokio::pin!(conn);
@@ -334,7 +346,10 @@ async fn handle_guarded(
     remote: SocketAddr,
     note: &mut Note,
 ) -> Response<ResponseBody> {
-    let resp = guard_panics(handle_noted(shared, req, remote, note)).await;
+    // On the heap, once: the wrappers above it (panic guard, access log, log scope) each
+    // hold the future they wrap, and hold it by value, so its size was paid several times
+    // over in the connection's future (200 KB), and copied whenever hyper moved that.
+    let resp = guard_panics(Box::pin(handle_noted(shared, req, remote, note))).await;
     if resp.status() == StatusCode::INTERNAL_SERVER_ERROR && note.reason.is_none() && note.kind != Kind::Function {
         note.reason = Some(Reason::Internal);
     }
@@ -406,11 +421,14 @@ async fn handle_whole(
     let plan = match router::decide(&served.discovery.routes, home, assets_first, &parts) {
         Decision::Admin => {
             note.kind = Kind::Admin;
-            return crate::admin::handle(shared, parts, body, remote).await;
+            // Boxed, as every path off the invoke path: an `async fn`'s state is the size of
+            // its largest branch, and the admin API's (~100 KB) made every request's future
+            // that big — moved by hyper on each request, it was a quarter of the gateway's CPU.
+            return Box::pin(crate::admin::handle(shared, parts, body, remote)).await;
         }
         Decision::Console => {
             note.kind = Kind::Admin;
-            return crate::admin::console(shared, &parts, remote).await;
+            return Box::pin(crate::admin::console(shared, &parts, remote)).await;
         }
         Decision::Redirect(to) => {
             note.reason = Some(Reason::Redirect);
@@ -423,7 +441,7 @@ async fn handle_whole(
     // §2.6 step 1: a static file wins unless functions run first.
     if plan.assets_first {
         if let Some(assets) = served.assets.as_ref() {
-            match assets.serve(&parts.method, path, &parts.headers, false).await {
+            match Box::pin(assets.serve(&parts.method, path, &parts.headers, false)).await {
                 AssetOutcome::Served(resp) => {
                     note.kind = Kind::Asset;
                     return resp;
@@ -445,7 +463,7 @@ async fn handle_whole(
         // §2.6 step 6: assets again, with the SPA fallback.
         RouteDecision::Assets { allow } => {
             let resp = match &served.assets {
-                Some(assets) => match assets.serve(&parts.method, path, &parts.headers, true).await {
+                Some(assets) => match Box::pin(assets.serve(&parts.method, path, &parts.headers, true)).await {
                     AssetOutcome::Served(resp) => {
                         note.kind = Kind::Asset;
                         return resp;
