@@ -854,7 +854,21 @@ function rootOf(p) {
   return p.endsWith(path.sep) ? p : p + path.sep;
 }
 
+// dir -> policy: two realpath calls per call were a large share of a trivial call's time. A
+// folder later swapped for a symlink keeps its old (real) prefix, which only narrows access.
+const policies = new Map();
+
 function sandboxPolicy(dir) {
+  let policy = policies.get(dir);
+  if (policy === undefined) {
+    if (policies.size > 4096) policies.clear();
+    policy = buildSandboxPolicy(dir);
+    policies.set(dir, policy);
+  }
+  return policy;
+}
+
+function buildSandboxPolicy(dir) {
   if (allowRoots === null) {
     allowRoots = String(process.env.FN_STRICT_FS_ALLOW || '').split(/[,:]/).map((s) => s.trim())
       .filter((s) => path.isAbsolute(s)).map((s) => rootOf(realPath(s)));

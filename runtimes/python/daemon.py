@@ -819,15 +819,27 @@ def _sandbox_roots(extra):
 _ALLOW_ROOTS = None  # FN_STRICT_FS_ALLOW, read on the first strict call
 
 
+_POLICIES = {}  # folder -> policy: realpath() per call was a third of a trivial call's time
+
+
 def _sandbox_policy(folder):
-    """(function folder prefix, read roots, write roots) for a strict call of `folder`."""
+    """(function folder prefix, read roots, write roots) for a strict call of `folder`.
+    Kept per folder: a folder later swapped for a symlink keeps its old (real) prefix, which
+    only narrows what the call may touch."""
+    policy = _POLICIES.get(folder)
+    if policy is not None:
+        return policy
     global _ALLOW_ROOTS
     if _ALLOW_ROOTS is None:
         _ALLOW_ROOTS = _sandbox_roots(os.environ.get("FN_STRICT_FS_ALLOW", ""))
     _install_sandbox_hook()
     own = os.path.realpath(folder).rstrip(os.sep) + os.sep
     writable = (own, "/tmp/") + _ALLOW_ROOTS
-    return (own, writable + _SYSTEM_READ, writable)
+    policy = (own, writable + _SYSTEM_READ, writable)
+    if len(_POLICIES) > 4096:
+        _POLICIES.clear()
+    _POLICIES[folder] = policy
+    return policy
 
 
 def _install_sandbox_hook():
