@@ -1632,19 +1632,9 @@ async fn invoke(shared: &Arc<Shared>, body: Incoming, remote: SocketAddr) -> Res
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let reply = outcome.result?;
     let t = &route.target;
-    let ts = crate::clock::epoch_millis();
-    for (stream, text) in [("stdout", &reply.stdout), ("stderr", &reply.stderr)] {
-        for line in text.iter().flat_map(|t| t.lines()) {
-            let line = crate::logs::LogLine {
-                ts,
-                runtime: t.runtime,
-                function: Some(t.fn_name.clone()),
-                stream,
-                line: line.to_string(),
-            };
-            shared.logs.push_output(line, t.version.as_deref());
-        }
-    }
+    shared
+        .logs
+        .push_call_output(t, reply.stdout.as_deref(), reply.stderr.as_deref());
     let mut reply_headers = Map::new();
     for (k, v) in &reply.headers {
         reply_headers.insert(

@@ -708,7 +708,9 @@ async fn call(shared: &Arc<Shared>, job: &Job, spec: &JobSpec) -> (Option<JobRes
             if reply.status < 500 {
                 slot.warm_up();
             }
-            record_output(shared, target, &reply);
+            shared
+                .logs
+                .push_call_output(target, reply.stdout.as_deref(), reply.stderr.as_deref());
             let mut headers = BTreeMap::new();
             for (k, v) in &reply.headers {
                 let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
@@ -788,32 +790,10 @@ async fn call(shared: &Arc<Shared>, job: &Job, spec: &JobSpec) -> (Option<JobRes
         note,
         captured: None,
     };
-    if shared.events.has_live_receivers() {
-        shared
-            .events
-            .emit(crate::events::EngineEvent::Request(Box::new(entry.record(None, false))));
-    }
-    shared.inspector.push(entry);
+    shared
+        .inspector
+        .publish(&shared.events, entry, shared.events.has_live_receivers());
     (result, end)
-}
-
-/// The handler's output lines go to the runtime log, as for any call.
-fn record_output(shared: &Shared, target: &crate::routing::Target, reply: &crate::invoke::reply::Reply) {
-    let ts = crate::clock::epoch_millis();
-    for (stream, text) in [("stdout", &reply.stdout), ("stderr", &reply.stderr)] {
-        for line in text.iter().flat_map(|t| t.lines()) {
-            shared.logs.push_output(
-                crate::logs::LogLine {
-                    ts,
-                    runtime: target.runtime,
-                    function: Some(target.fn_name.clone()),
-                    stream,
-                    line: line.to_string(),
-                },
-                target.version.as_deref(),
-            );
-        }
-    }
 }
 
 // ---- HTTP: `/_fn/jobs` and `/_fn/jobs/<id>[/result]` (behind the admin guard) ----

@@ -208,6 +208,24 @@ impl LogBook {
         self.push_runtime(line, version.map(str::to_string));
     }
 
+    /// A call's stdout and stderr, a line each, under `target`'s function: the one place every
+    /// trigger (request, job, schedule, `/_fn/invoke`) sends handler output.
+    pub fn push_call_output(&self, target: &crate::routing::Target, stdout: Option<&str>, stderr: Option<&str>) {
+        let ts = crate::clock::epoch_millis();
+        for (stream, text) in [("stdout", stdout), ("stderr", stderr)] {
+            for line in text.into_iter().flat_map(str::lines) {
+                let line = LogLine {
+                    ts,
+                    runtime: target.runtime,
+                    function: Some(target.fn_name.clone()),
+                    stream,
+                    line: line.to_string(),
+                };
+                self.push_output(line, target.version.as_deref());
+            }
+        }
+    }
+
     fn push_runtime(&self, line: LogLine, version: Option<String>) {
         let entry = RuntimeEntry {
             seq: self.next_seq(),

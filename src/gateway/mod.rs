@@ -7,10 +7,8 @@ pub mod router;
 
 use crate::assets::AssetOutcome;
 use crate::engine::{FunctionSlot, Served, Shared};
-use crate::events::EngineEvent;
 use crate::inspect::{Kind, Note, Reason};
 use crate::invoke::{CallInput, Outcome};
-use crate::logs::LogLine;
 use crate::rescue::Failure;
 use crate::routing::Route;
 use crate::runtime::RuntimeKind;
@@ -327,14 +325,7 @@ async fn finish(
         note,
         captured,
     };
-    if dashboard {
-        // Without the route map: a 404's nearest routes are worked out when its detail is
-        // read (`/_fn/requests/<id>`), not for every 404 while a dashboard is open.
-        shared
-            .events
-            .emit(EngineEvent::Request(Box::new(entry.record(None, false))));
-    }
-    ins.push(entry);
+    ins.publish(&shared.events, entry, dashboard);
     resp
 }
 
@@ -613,13 +604,9 @@ async fn invoke(
                 headers.insert(hyper::header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
             }
             if reply.stdout.is_some() || reply.stderr.is_some() {
-                record_output(
-                    shared,
-                    target.runtime,
-                    (&target.fn_name, target.version.as_deref()),
-                    reply.stdout.as_deref(),
-                    reply.stderr.as_deref(),
-                );
+                shared
+                    .logs
+                    .push_call_output(target, reply.stdout.as_deref(), reply.stderr.as_deref());
             }
             if debug {
                 for (name, text) in [("x-fn-stdout", &reply.stdout), ("x-fn-stderr", &reply.stderr)] {
@@ -824,28 +811,6 @@ fn debug_output_value(text: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(&cleaned)
         .ok()
         .or_else(|| HeaderValue::from_bytes(cleaned.as_bytes()).ok())
-}
-
-fn record_output(
-    shared: &Shared,
-    runtime: crate::runtime::RuntimeKind,
-    (function, version): (&str, Option<&str>),
-    stdout: Option<&str>,
-    stderr: Option<&str>,
-) {
-    let ts = crate::clock::epoch_millis();
-    for (stream, text) in [("stdout", stdout), ("stderr", stderr)] {
-        for line in text.into_iter().flat_map(str::lines) {
-            let line = LogLine {
-                ts,
-                runtime,
-                function: Some(function.to_string()),
-                stream,
-                line: line.to_string(),
-            };
-            shared.logs.push_output(line, version);
-        }
-    }
 }
 
 #[cfg(test)]

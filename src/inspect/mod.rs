@@ -580,6 +580,16 @@ impl Inspector {
         self.seq.fetch_add(1, Ordering::Relaxed) + 1
     }
 
+    /// Keep an entry, sent first as a live `request` event when `live` (a dashboard listens).
+    /// Without the route map: a 404's nearest routes are worked out when its detail is read
+    /// (`/_fn/requests/<id>`), not for every 404 while a dashboard is open.
+    pub fn publish(&self, events: &crate::events::EventBus, entry: Entry, live: bool) {
+        if live {
+            events.emit(crate::events::EngineEvent::Request(Box::new(entry.record(None, false))));
+        }
+        self.push(entry);
+    }
+
     /// Keep an entry (dropping the oldest past capacity).
     pub fn push(&self, entry: Entry) {
         if self.settings.capacity == 0 {

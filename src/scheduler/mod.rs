@@ -661,19 +661,9 @@ async fn call(shared: &Arc<Shared>, job: &Job) -> (u16, String) {
         verdict = crate::inspect::verdict(shared, t, &outcome);
         let (status, error) = match outcome.result {
             Ok(reply) => {
-                let ts = crate::clock::epoch_millis();
-                for (stream, text) in [("stdout", &reply.stdout), ("stderr", &reply.stderr)] {
-                    for line in text.iter().flat_map(|t| t.lines()) {
-                        let line = crate::logs::LogLine {
-                            ts,
-                            runtime: t.runtime,
-                            function: Some(t.fn_name.clone()),
-                            stream,
-                            line: line.to_string(),
-                        };
-                        shared.logs.push_output(line, t.version.as_deref());
-                    }
-                }
+                shared
+                    .logs
+                    .push_call_output(t, reply.stdout.as_deref(), reply.stderr.as_deref());
                 let error = if reply.status >= 400 {
                     error_excerpt(reply.status, &reply.body)
                 } else {
@@ -735,12 +725,9 @@ async fn call(shared: &Arc<Shared>, job: &Job) -> (u16, String) {
         note,
         captured: None,
     };
-    if shared.events.has_live_receivers() {
-        shared
-            .events
-            .emit(crate::events::EngineEvent::Request(Box::new(entry.record(None, false))));
-    }
-    shared.inspector.push(entry);
+    shared
+        .inspector
+        .publish(&shared.events, entry, shared.events.has_live_receivers());
     (status, error)
 }
 
