@@ -495,7 +495,7 @@ impl Engine {
             logs: logs.clone(),
         };
         let launcher = Arc::new(ProcessLauncher { ctx: ctx.clone() });
-        let discovery_opts = discovery_options(&settings, &runtime_order);
+        let discovery_opts = DiscoveryOptions::for_settings(&settings, &runtime_order);
         let supervisor = Supervisor::new(launcher, specs, runtimes.values().cloned().collect(), ctx);
 
         // Rust and Go: a cached build per function, started on first call.
@@ -642,11 +642,7 @@ impl Engine {
             let on_runtime = |rt: RuntimeKind| {
                 let _ = seen_tx.send(rt);
             };
-            let discovery = discovery::discover_observed(&root, &opts, &mut tree, &on_runtime);
-            let assets = discovery
-                .assets
-                .as_ref()
-                .and_then(|cfg| crate::assets::Assets::open(&root, cfg, max_asset_bytes));
+            let (discovery, assets) = scan_observed(&root, &opts, max_asset_bytes, &mut tree, &on_runtime);
             (discovery, assets, tree)
         });
         // Daemons of the runtimes the scan finds, started as they are found.
@@ -878,7 +874,7 @@ impl Engine {
         self.0.events.emit(EngineEvent::Phase {
             phase: Phase::Reloading,
         });
-        let opts = discovery_options(&self.0.settings, &self.0.runtime_order);
+        let opts = DiscoveryOptions::for_settings(&self.0.settings, &self.0.runtime_order);
         let root = self.0.settings.functions_root.clone();
         let max_asset_bytes = self.0.settings.max_asset_bytes;
         let mut tree = std::mem::take(&mut *self.0.tree.lock().unwrap_or_else(|p| p.into_inner()));
@@ -1131,7 +1127,18 @@ fn scan(
     max_asset_bytes: u64,
     tree: &mut TreeCache,
 ) -> (Discovery, Option<crate::assets::Assets>) {
-    let discovery = discovery::discover_with(root, opts, tree);
+    scan_observed(root, opts, max_asset_bytes, tree, &|_| {})
+}
+
+/// [`scan`], telling `on_runtime` each runtime as its first route candidate is found.
+fn scan_observed(
+    root: &Path,
+    opts: &DiscoveryOptions,
+    max_asset_bytes: u64,
+    tree: &mut TreeCache,
+    on_runtime: &dyn Fn(RuntimeKind),
+) -> (Discovery, Option<crate::assets::Assets>) {
+    let discovery = discovery::discover_observed(root, opts, tree, on_runtime);
     let assets = discovery
         .assets
         .as_ref()
@@ -1176,10 +1183,6 @@ fn empty_discovery() -> Discovery {
         errors: Vec::new(),
         files_scanned: 0,
     }
-}
-
-fn discovery_options(settings: &Settings, runtimes: &[RuntimeKind]) -> DiscoveryOptions {
-    DiscoveryOptions::for_settings(settings, runtimes)
 }
 
 /// Why a runtime's sockets are down while it has no route (health reason).

@@ -406,17 +406,14 @@ fn shadow_reason(winner: &Route, loser: &Route) -> String {
 impl RouteMap {
     /// Resolve priorities, runtime order (shadowing) and same-runtime conflicts.
     /// Decisions are taken per method, so `GET /x` in node and `POST /x` in python coexist.
-    pub fn build(candidates: Vec<Route>, runtime_order: &[RuntimeKind]) -> RouteMap {
-        // Group by pattern with one sort of indices (stable: candidate order within a group)
-        // instead of a map keyed by a copy of every pattern: a reload of 10,000 routes builds
-        // the whole map, and that copy, its compares and its frees were most of the build.
-        // The walk offers candidates nearly sorted already, which the sort takes in one pass.
-        let mut order: Vec<usize> = (0..candidates.len()).collect();
-        order.sort_by(|&a, &b| candidates[a].pattern.cmp(&candidates[b].pattern));
-        let mut slots: Vec<Option<Route>> = candidates.into_iter().map(Some).collect();
+    pub fn build(mut candidates: Vec<Route>, runtime_order: &[RuntimeKind]) -> RouteMap {
+        // Group by pattern with one stable sort (candidate order kept within a group) instead
+        // of a map keyed by a copy of every pattern: a reload of 10,000 routes builds the whole
+        // map, and that copy, its compares and its frees were most of the build. The walk
+        // offers candidates nearly sorted already, which the sort takes in one pass.
+        candidates.sort_by(|a, b| a.pattern.cmp(&b.pattern));
         let mut groups: Vec<Vec<Route>> = Vec::new();
-        for i in order {
-            let Some(route) = slots[i].take() else { continue };
+        for route in candidates {
             match groups.last_mut() {
                 Some(group) if group[0].pattern == route.pattern => {
                     // The same target offered twice (e.g. by two aliases) is one route.
@@ -434,7 +431,6 @@ impl RouteMap {
                 _ => groups.push(vec![route]),
             }
         }
-        drop(slots);
 
         let mut map = RouteMap::default();
         map.exact.reserve(groups.len());
