@@ -58,13 +58,7 @@ pub(crate) async fn restart_runtime(shared: &Shared, runtime: RuntimeKind) -> Re
         .get(&runtime)
         .cloned()
         .ok_or(LabError::NotRunning(runtime))?;
-    let daemons: Vec<_> = shared
-        .supervisor()
-        .daemons()
-        .iter()
-        .filter(|d| d.runtime == runtime)
-        .cloned()
-        .collect();
+    let daemons = shared.supervisor().daemons_of(runtime);
     if daemons.is_empty() || daemons.iter().all(|d| d.pid() == 0) {
         // Sockets given with FN_RUNTIME_SOCKETS, or a runtime no route uses: nothing of ours runs.
         return Err(LabError::NotRunning(runtime));

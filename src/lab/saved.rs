@@ -36,13 +36,7 @@ pub(crate) fn extras(shared: &Shared, spec: &LoadSpec) -> Extras {
         return extras;
     };
     let runtime = route.target.runtime;
-    let daemons: Vec<_> = shared
-        .supervisor()
-        .daemons()
-        .iter()
-        .filter(|d| d.runtime == runtime)
-        .cloned()
-        .collect();
+    let daemons = shared.supervisor().daemons_of(runtime);
     extras.config = Some(serde_json::json!({
         "function": slot.name,
         "runtime": runtime,

@@ -215,6 +215,11 @@ impl<L: Launcher> Supervisor<L> {
         &self.daemons
     }
 
+    /// The shared daemons of one runtime, in socket order.
+    pub fn daemons_of(&self, runtime: RuntimeKind) -> Vec<Arc<DaemonHandle>> {
+        self.daemons.iter().filter(|d| d.runtime == runtime).cloned().collect()
+    }
+
     /// Whether `runtime`'s daemons are kept running.
     pub fn is_running(&self, runtime: RuntimeKind) -> bool {
         self.running
