@@ -1,8 +1,9 @@
-//! Embeds the built dashboard (`ui/dist`) into the engine when it exists at build time, so
-//! `/console` works from a binary built with `cargo build` alone once the dashboard has been
-//! built (`cd ui && npm ci && npm run build`). Nothing here runs npm: a Rust build must not
-//! need Node or the network. Without `ui/dist` the table is empty and `/console` answers a 503
-//! page that says how to build it (`src/console.rs`).
+//! Embeds the built dashboard (`ui/dist`) into the engine, so `/console` works from a binary
+//! built with `cargo build` alone. `ui/dist` is committed (shipped built): nothing here runs
+//! npm, because a Rust build must not need Node or the network; `scripts/test-all` rebuilds
+//! it from `ui/src` and fails when the committed copy differs. Without `ui/dist` (deleted by
+//! hand) the table is empty and `/console` answers a 503 page that says how to build it
+//! (`src/console.rs`).
 //!
 //! `FASTFN_EMBED_UI=0` leaves the dashboard out even when it is built (a smaller binary).
 

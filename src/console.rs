@@ -250,6 +250,24 @@ async fn with_base(resp: Response<Body>) -> Response<Body> {
 mod tests {
     use super::*;
 
+    /// `ui/dist` is committed, so a plain `cargo build` of a checkout embeds the dashboard
+    /// (unless it was left out on purpose with `FASTFN_EMBED_UI=0`).
+    #[test]
+    fn a_plain_build_embeds_the_dashboard() {
+        if option_env!("FASTFN_EMBED_UI") == Some("0") {
+            return;
+        }
+        let index = EMBEDDED
+            .iter()
+            .find(|f| f.path == "/index.html")
+            .expect("index.html embedded");
+        let shell = String::from_utf8_lossy(index.bytes);
+        for file in EMBEDDED.iter().filter(|f| f.path.starts_with("/assets/index-")) {
+            assert!(shell.contains(&file.path[1..]), "the shell loads {}", file.path);
+        }
+        assert!(EMBEDDED.iter().any(|f| f.path.ends_with(".js")));
+    }
+
     static FILES: &[EmbeddedFile] = &[
         EmbeddedFile {
             path: "/assets/app-1.js",
