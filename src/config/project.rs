@@ -122,6 +122,11 @@ pub struct Settings {
     /// Inference backends other than `native` that were asked for (`FN_PY_INFER_BACKEND`,
     /// `FN_NODE_INFER_BACKEND`): only the native one is built, so each is warned about.
     pub infer_backends_asked: Vec<(&'static str, String)>,
+    /// The original's per-function runtime worker pools (`FN_PY_RUNTIME_WORKER_POOL`,
+    /// `FN_NODE_RUNTIME_PROCESS_POOL`, `FN_<RT>_POOL_*`) that were set: this build has no
+    /// per-function worker processes, so each is warned about (switching a pool off asks for
+    /// nothing this build lacks and is not).
+    pub worker_pool_env_asked: Vec<(&'static str, String)>,
     /// `FN_SCHEDULER_*`: schedules, keep-warm and their state file.
     pub scheduler: crate::scheduler::Options,
     /// `FN_JOBS_*`.
@@ -627,6 +632,14 @@ impl Settings {
                 .filter_map(|k| Some((k, env(k)?.trim().to_string())))
                 .filter(|(_, v)| !v.is_empty() && !v.eq_ignore_ascii_case("native"))
                 .collect(),
+            worker_pool_env_asked: WORKER_POOL_ENV
+                .iter()
+                .filter_map(|&k| Some((k, env(k)?.trim().to_string())))
+                .filter(|(k, v)| {
+                    let switch = k.ends_with("_POOL");
+                    !v.is_empty() && !(switch && matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "off" | "no"))
+                })
+                .collect(),
             scheduler: crate::scheduler::Options::from_lookup(&functions_root, env),
             jobs: crate::jobs::JobSettings::from_env(env),
             max_asset_bytes,
@@ -691,6 +704,11 @@ impl Settings {
             .chain(self.infer_backends_asked.iter().map(|(k, v)| {
                 format!("{k}={v} is not supported by this build: imports are inferred by the native backend")
             }))
+            .chain(self.worker_pool_env_asked.iter().map(|(k, v)| {
+                format!(
+                    "{k}={v} is not supported by this build: it has no per-function worker processes; handlers run in the runtime's shared daemons (docs/compat.md)"
+                )
+            }))
             .collect()
     }
 
@@ -711,6 +729,28 @@ impl Settings {
         self.binaries.get(key).map(String::as_str).unwrap_or(key)
     }
 }
+
+/// The original's per-function worker-pool variables (its daemons read them; see
+/// `Settings::worker_pool_env_asked`).
+const WORKER_POOL_ENV: &[&str] = &[
+    "FN_PY_RUNTIME_WORKER_POOL",
+    "FN_NODE_RUNTIME_PROCESS_POOL",
+    "FN_GO_RUNTIME_WORKER_POOL",
+    "FN_RUST_RUNTIME_WORKER_POOL",
+    "FN_PY_POOL_ACQUIRE_TIMEOUT_MS",
+    "FN_PY_POOL_IDLE_TTL_MS",
+    "FN_PY_POOL_REAPER_INTERVAL_MS",
+    "FN_NODE_POOL_ACQUIRE_TIMEOUT_MS",
+    "FN_NODE_POOL_IDLE_TTL_MS",
+    "FN_NODE_POOL_REAPER_INTERVAL_MS",
+    "FN_GO_POOL_ACQUIRE_TIMEOUT_MS",
+    "FN_GO_POOL_IDLE_TTL_MS",
+    "FN_GO_POOL_REAPER_INTERVAL_MS",
+    "FN_RUST_POOL_ACQUIRE_TIMEOUT_MS",
+    "FN_RUST_POOL_IDLE_TTL_MS",
+    "FN_RUST_POOL_REAPER_INTERVAL_MS",
+    "FN_PHP_POOL_IDLE_TTL_MS",
+];
 
 #[cfg(test)]
 mod tests {
@@ -808,6 +848,28 @@ mod tests {
             s.warnings(),
             ["FN_PY_INFER_BACKEND=pipreqs is not supported by this build: imports are inferred by the native backend"]
         );
+    }
+
+    #[test]
+    fn worker_pool_variables_are_warned_about_unless_they_switch_a_pool_off() {
+        let d = tempfile::tempdir().unwrap();
+        let s = resolve(
+            d.path(),
+            &[
+                ("FN_PY_RUNTIME_WORKER_POOL", "1"),
+                ("FN_NODE_RUNTIME_PROCESS_POOL", "off"),
+                ("FN_GO_RUNTIME_WORKER_POOL", "0"),
+                ("FN_NODE_POOL_IDLE_TTL_MS", "1000"),
+            ],
+            Overrides::default(),
+        )
+        .unwrap();
+        let w = s.warnings();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].starts_with("FN_PY_RUNTIME_WORKER_POOL=1 is not supported by this build"), "{w:?}");
+        assert!(w[1].starts_with("FN_NODE_POOL_IDLE_TTL_MS=1000 is not supported"), "{w:?}");
+        let off = resolve(d.path(), &[("FN_RUST_RUNTIME_WORKER_POOL", "false")], Overrides::default()).unwrap();
+        assert!(off.warnings().is_empty());
     }
 
     #[test]
