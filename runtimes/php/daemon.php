@@ -175,6 +175,8 @@ final class Client
 final class Pool
 {
     public string $path;
+    /** The handler's folder (where its `fn.env.json` is). */
+    public string $dir;
     /** Its workers run in the strict sandbox (the calls' `strict_fs`). */
     public bool $strict = false;
     public string $sig = '';
@@ -190,6 +192,7 @@ final class Pool
     public function __construct(string $path)
     {
         $this->path = $path;
+        $this->dir = dirname($path);
     }
 }
 
@@ -573,7 +576,11 @@ final class Daemon
         $timeout = $event->context->timeout_ms ?? null;
         $deadline = is_int($timeout) && $timeout > 0
             ? microtime(true) + $timeout / 1000 + KILL_GRACE : INF;
-        $this->assign($pool, $c, $frame, $id, $deadline);
+        // The worker gets the signature of its folder's fn.env.json ahead of the call: one
+        // stat here instead of the worker's own, which under open_basedir costs a dozen
+        // syscalls per call (every allowed dir re-resolves the path of a file that is absent).
+        $envSig = $this->envSig($pool->dir);
+        $this->assign($pool, $c, pack('N', strlen($envSig)) . $envSig . $frame, $id, $deadline);
     }
 
     // -------------------------------------------------------------- protocol v2
@@ -754,6 +761,15 @@ final class Daemon
         $c->out .= pack('NNCN', 9 + strlen($meta) + strlen($body), $id, 2, strlen($meta)) . $meta . $body;
         $c->writing = true;
         $this->writeClient($c);
+    }
+
+    /** `fn.env.json` of $dir: '' when there is none, else a change signature. */
+    private function envSig(string $dir): string
+    {
+        $p = $dir . '/' . ENV_FILE;
+        clearstatcache(true, $p);
+        $st = @stat($p);
+        return $st === false ? '' : $st['mtime'] . ':' . $st['size'] . ':' . $st['ino'] . ':' . $st['mode'];
     }
 
     private function sig(string $path): ?string
@@ -1278,6 +1294,8 @@ final class Worker
     public array $putEnv = [];
     public int $obBase = 0;
     public array $envCache = ['', null];
+    /** The daemon's signature of `fn.env.json` for the current call ('' = none). */
+    private string $envSig = '';
     /** Headers set by header() in this call: lower-case name => [name, [values]]. */
     public array $headers = [];
     public static ?Worker $current = null;
@@ -1309,10 +1327,18 @@ final class Worker
     /** The next request frame from the daemon, or null at EOF. */
     public function next(): ?array
     {
+        // From the daemon: `u32 len | fn.env.json signature` ('' = none), then the call frame.
         $head = $this->readExact(4);
         if ($head === null) {
             return null;
         }
+        $n = unpack('N', $head)[1];
+        $sig = $n === 0 ? '' : $this->readExact($n);
+        $head = $sig === null ? null : $this->readExact(4);
+        if ($head === null) {
+            return null;
+        }
+        $this->envSig = $sig;
         $n = unpack('N', $head)[1];
         $raw = $this->readExact($n);
         if ($raw === null) {
@@ -1392,12 +1418,10 @@ final class Worker
     private function fileEnv(): array
     {
         $p = $this->dir . '/' . ENV_FILE;
-        clearstatcache(true, $p);
-        $st = @stat($p);
-        if ($st === false) {
+        $sig = $this->envSig; // the daemon's stat of it, sent with the call
+        if ($sig === '') {
             return [];
         }
-        $sig = $st['mtime'] . ':' . $st['size'] . ':' . $st['ino'];
         if ($this->envCache[0] === $sig) {
             return $this->envCache[1];
         }
