@@ -572,6 +572,9 @@ pub fn failure_reason(output: &str) -> &str {
 
 type Key = (String, Installer);
 
+/// Below this many folders per thread, reading them on one thread is as fast.
+const MIN_FOLDERS_PER_THREAD: usize = 8;
+
 /// Tuning of [`Deps`].
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -936,6 +939,8 @@ impl Deps {
         };
         let mut untouched = std::collections::HashSet::new();
         let mut wanted: BTreeMap<Key, Vec<PathBuf>> = BTreeMap::new();
+        // A handler with several routes is read once (a set: a folder can hold thousands).
+        let mut entries = std::collections::HashSet::new();
         for t in targets {
             let Some(installer) = Installer::for_runtime(t.runtime) else {
                 continue;
@@ -946,11 +951,8 @@ impl Deps {
                 continue;
             }
             let handlers = wanted.entry((folder.to_string(), installer)).or_default();
-            if installer != Installer::Composer {
-                let path = root.join(&t.entry);
-                if !handlers.contains(&path) {
-                    handlers.push(path);
-                }
+            if installer != Installer::Composer && entries.insert(t.entry.as_str()) {
+                handlers.push(root.join(&t.entry));
             }
         }
         // Shared packs: read the `shared_deps` of every function folder read now; a pack folder
@@ -998,46 +1000,46 @@ impl Deps {
                 untouched.insert(key.clone());
             }
         }
-        let toggles = self.options.toggles;
-        let mut read = Vec::new();
-        for ((folder, installer), handlers) in wanted {
-            let dir = root.join(&folder);
-            let sources = match read_handlers(installer, &handlers) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!("cannot read the handlers of {}: {e}", dir.display());
-                    continue;
-                }
-            };
-            // Inference first: it may write the manifest that is read next.
-            let inference = match self.infer(root, &dir, installer, &handlers, &sources) {
-                Ok(i) => i,
-                Err((message, found)) => {
-                    read.push(((folder, installer), dir, handlers, Found::Unresolved(message, found)));
-                    continue;
-                }
-            };
-            if !toggles.installs(installer) {
-                continue;
+        // Each folder's handlers and manifests are read apart from the others: a large
+        // project's start reads thousands of files, split over the cores.
+        let wanted: Vec<(Key, Vec<PathBuf>)> = wanted.into_iter().collect();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(wanted.len() / MIN_FOLDERS_PER_THREAD)
+            .max(1);
+        let read: Vec<(Key, PathBuf, Vec<PathBuf>, Found)> = if threads == 1 {
+            wanted
+                .into_iter()
+                .filter_map(|(k, h)| self.read_folder(root, k, h))
+                .collect()
+        } else {
+            let per = wanted.len().div_ceil(threads);
+            let mut chunks: Vec<Vec<(Key, Vec<PathBuf>)>> = Vec::with_capacity(threads);
+            let mut rest = wanted.into_iter().peekable();
+            while rest.peek().is_some() {
+                chunks.push(rest.by_ref().take(per).collect());
             }
-            let manifest = match Manifest::read_with(&dir, installer, &sources) {
-                Ok(Some(m)) => m,
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::warn!("cannot read the manifests of {}: {e}", dir.display());
-                    continue;
-                }
-            };
-            let sig = manifest.signature(self.program(installer));
-            let stamp = std::fs::read_to_string(dir.join(installer.out_dir()).join(STAMP_FILE)).unwrap_or_default();
-            let found = Found::Manifest {
-                sig,
-                stamped: stamp == sig.stamp(),
-                inference,
-            };
-            read.push(((folder, installer), dir, handlers, found));
-        }
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = chunks
+                    .into_iter()
+                    .map(|chunk| {
+                        scope.spawn(move || {
+                            chunk
+                                .into_iter()
+                                .filter_map(|(k, h)| self.read_folder(root, k, h))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                // In folder order, as the single-threaded loop gives them.
+                workers
+                    .into_iter()
+                    .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect()
+            })
+        };
 
+        let toggles = self.options.toggles;
         let mut start = Vec::new();
         let mut unresolved = Vec::new();
         {
@@ -1208,6 +1210,50 @@ impl Deps {
             }
         }
         out
+    }
+
+    /// One folder of [`Deps::prepare_touched`]: its handlers read, imports inferred, its
+    /// manifest and stamp read. `None` when it has nothing to install (or cannot be read).
+    fn read_folder(
+        &self,
+        root: &Path,
+        (folder, installer): Key,
+        handlers: Vec<PathBuf>,
+    ) -> Option<(Key, PathBuf, Vec<PathBuf>, Found)> {
+        let dir = root.join(&folder);
+        let sources = match read_handlers(installer, &handlers) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("cannot read the handlers of {}: {e}", dir.display());
+                return None;
+            }
+        };
+        // Inference first: it may write the manifest that is read next.
+        let inference = match self.infer(root, &dir, installer, &handlers, &sources) {
+            Ok(i) => i,
+            Err((message, found)) => {
+                return Some(((folder, installer), dir, handlers, Found::Unresolved(message, found)))
+            }
+        };
+        if !self.options.toggles.installs(installer) {
+            return None;
+        }
+        let manifest = match Manifest::read_with(&dir, installer, &sources) {
+            Ok(Some(m)) => m,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!("cannot read the manifests of {}: {e}", dir.display());
+                return None;
+            }
+        };
+        let sig = manifest.signature(self.program(installer));
+        let stamp = std::fs::read_to_string(dir.join(installer.out_dir()).join(STAMP_FILE)).unwrap_or_default();
+        let found = Found::Manifest {
+            sig,
+            stamped: stamp == sig.stamp(),
+            inference,
+        };
+        Some(((folder, installer), dir, handlers, found))
     }
 
     /// Inference for one folder (`FN_AUTO_INFER_*`): reads its handlers, adds the packages
@@ -2237,6 +2283,41 @@ mod tests {
         // A removed folder (touched as a whole) drops its unit.
         deps.prepare_touched(&root, std::slice::from_ref(&g), Some(&["f".to_string()]));
         assert!(deps.status().is_empty(), "{:?}", deps.status());
+    }
+
+    /// Many folders are read on several threads (see `MIN_FOLDERS_PER_THREAD`): each folder
+    /// still gets its own manifest, in its own unit.
+    #[tokio::test]
+    async fn many_folders_each_get_their_own_unit() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("fns");
+        let python = script(d.path(), "python", "echo \"failed: $*\" >&2; exit 3");
+        let files: Vec<(String, String)> = (0..40)
+            .map(|i| {
+                let text = if i % 3 == 0 {
+                    format!("#@requirements pkg-{i}\n")
+                } else {
+                    String::new()
+                };
+                (format!("f{i:02}/handler.py"), text)
+            })
+            .collect();
+        let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+        write(&root, &refs);
+        let targets: Vec<Arc<Target>> = files.iter().map(|(p, _)| target(RuntimeKind::Python, p)).collect();
+        let deps = deps_with(&python, "npm", Duration::from_secs(10));
+        deps.prepare(&root, &targets);
+        for (i, t) in targets.iter().enumerate() {
+            if i % 3 == 0 {
+                let Readiness::Failed(message) = settled(&deps, t, Duration::from_secs(20)).await else {
+                    panic!("f{i:02} not failed")
+                };
+                assert!(message.contains(&format!("pkg-{i}")), "f{i:02}: {message}");
+            } else {
+                assert_eq!(deps.readiness(t), Readiness::Ready, "f{i:02}");
+            }
+        }
+        assert_eq!(deps.status().len(), 14);
     }
 
     #[tokio::test]

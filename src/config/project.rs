@@ -636,8 +636,10 @@ impl Settings {
                 .iter()
                 .filter_map(|&k| Some((k, env(k)?.trim().to_string())))
                 .filter(|(k, v)| {
-                    let switch = k.ends_with("_POOL");
-                    !v.is_empty() && !(switch && matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "off" | "no"))
+                    // A pool switched off asks for nothing this build lacks.
+                    let off =
+                        k.ends_with("_POOL") && matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "off" | "no");
+                    !(v.is_empty() || off)
                 })
                 .collect(),
             scheduler: crate::scheduler::Options::from_lookup(&functions_root, env),
@@ -866,9 +868,20 @@ mod tests {
         .unwrap();
         let w = s.warnings();
         assert_eq!(w.len(), 2, "{w:?}");
-        assert!(w[0].starts_with("FN_PY_RUNTIME_WORKER_POOL=1 is not supported by this build"), "{w:?}");
-        assert!(w[1].starts_with("FN_NODE_POOL_IDLE_TTL_MS=1000 is not supported"), "{w:?}");
-        let off = resolve(d.path(), &[("FN_RUST_RUNTIME_WORKER_POOL", "false")], Overrides::default()).unwrap();
+        assert!(
+            w[0].starts_with("FN_PY_RUNTIME_WORKER_POOL=1 is not supported by this build"),
+            "{w:?}"
+        );
+        assert!(
+            w[1].starts_with("FN_NODE_POOL_IDLE_TTL_MS=1000 is not supported"),
+            "{w:?}"
+        );
+        let off = resolve(
+            d.path(),
+            &[("FN_RUST_RUNTIME_WORKER_POOL", "false")],
+            Overrides::default(),
+        )
+        .unwrap();
         assert!(off.warnings().is_empty());
     }
 
