@@ -1,6 +1,6 @@
 //! The `fastfn` binary: version, init, doctor, and the start-up failures a user meets first.
 
-use crate::support::{fixture, free_port, request, socket_base};
+use crate::support::{fixture, free_port, request, socket_base, spawn_engine};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -276,33 +276,16 @@ fn a_taken_port_fails_fast_with_one_line() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_interpreter_summary_says_how_to_fix() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-    let sockets = socket_base();
-    let port = free_port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fastfn"))
-        .args(["dev", "--port", &port.to_string()])
-        .arg(fixture("badconfig"))
-        .env("FN_RUNTIMES", "node,python")
-        .env("FN_PYTHON_BIN", "/nonexistent/python3")
-        .env("FN_SOCKET_BASE_DIR", sockets.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let mut summary = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            let end = line.starts_with("Press Ctrl+C");
-            summary.push(line);
-            if end {
-                break;
-            }
-        }
-    })
+    let dir = fixture("badconfig");
+    let e = spawn_engine(
+        &["dev", dir.to_str().expect("utf-8")],
+        &[
+            ("FN_RUNTIMES", "node,python"),
+            ("FN_PYTHON_BIN", "/nonexistent/python3"),
+        ],
+    )
     .await;
-    assert!(read.is_ok(), "no summary: {summary:?}");
+    let summary = &e.summary;
     let off = summary
         .iter()
         .find(|l| l.trim_start().starts_with("python: off"))
@@ -311,80 +294,11 @@ async fn missing_interpreter_summary_says_how_to_fix() {
         off.contains("/nonexistent/python3") && off.contains("FN_PYTHON_BIN"),
         "{off}"
     );
-    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-    let r = request(addr, "GET", "/good", &[], None).await;
+    let r = request(e.addr(), "GET", "/good", &[], None).await;
     assert_eq!((r.status, r.json()), (200, serde_json::json!({"good": "node"})));
-    let h = request(addr, "GET", "/_fn/health", &[], None).await.json();
+    let h = request(e.addr(), "GET", "/_fn/health", &[], None).await.json();
     assert!(h["runtimes_missing"]["python"].is_string(), "{h}");
-    let pid = nix::unistd::Pid::from_raw(child.id().expect("pid") as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("term");
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .expect("exits")
-        .expect("status");
-    assert!(status.success(), "{status}");
-}
-
-/// A `fastfn` engine process on a free port, ready (its summary printed); killed on drop.
-pub(crate) struct Running {
-    child: tokio::process::Child,
-    port: u16,
-    _sockets: tempfile::TempDir,
-    /// stderr lines so far are not kept; tests that need them read `stderr` themselves.
-    summary: Vec<String>,
-}
-
-pub(crate) async fn spawn_engine(args: &[&str], envs: &[(&str, &str)]) -> Running {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-    let sockets = socket_base();
-    let port = free_port();
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_fastfn"));
-    cmd.args(args)
-        .args(["--port", &port.to_string()])
-        .env("FN_RUNTIMES", "python")
-        .env("FN_SOCKET_BASE_DIR", sockets.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let mut summary = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            let end = line.starts_with("Press Ctrl+C");
-            summary.push(line);
-            if end {
-                break;
-            }
-        }
-    })
-    .await;
-    assert!(read.is_ok(), "no summary: {summary:?}");
-    Running {
-        child,
-        port,
-        _sockets: sockets,
-        summary,
-    }
-}
-
-impl Running {
-    pub(crate) fn addr(&self) -> std::net::SocketAddr {
-        ([127, 0, 0, 1], self.port).into()
-    }
-
-    pub(crate) async fn stop(mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id().expect("pid") as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("term");
-        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
-            .await
-            .expect("exits")
-            .expect("status");
-        assert!(status.success(), "{status}");
-    }
+    e.stop().await;
 }
 
 /// `run` has hot reload on by default, as the original's `run`; `FN_HOT_RELOAD=0` turns it

@@ -2,8 +2,7 @@
 //! (in the source tree or embedded by `build.rs`), else a 503 that says how to build it,
 //! never a bare 404.
 
-use crate::cli::spawn_engine;
-use crate::support::{fixture, request};
+use crate::support::{fixture, request, spawn_engine};
 use std::path::Path;
 
 /// Whether this build has a dashboard to serve without `FN_UI_DIR`.

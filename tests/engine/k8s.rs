@@ -498,31 +498,9 @@ async fn health_probe_fails_while_a_runtime_is_down() {
 /// behind the admin guard (CSRF header), with typed errors.
 #[tokio::test(flavor = "multi_thread")]
 async fn admin_export_writes_the_running_project() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-    let sockets = socket_base();
-    let port = free_port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fastfn"))
-        .args(["run", "--port", &port.to_string()])
-        .arg(fixture("k8s"))
-        .env("FN_RUNTIMES", "python")
-        .env("FN_HOT_RELOAD", "0")
-        .env("FN_SOCKET_BASE_DIR", sockets.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let ready = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.starts_with("Press Ctrl+C") {
-                return;
-            }
-        }
-    })
-    .await;
-    assert!(ready.is_ok(), "engine did not start");
-    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let dir = fixture("k8s");
+    let e = spawn_engine(&["run", dir.to_str().expect("utf-8")], &[("FN_HOT_RELOAD", "0")]).await;
+    let addr = e.addr();
     let out = tempfile::tempdir().expect("temp");
     let target = out.path().join("export");
     let body = serde_json::json!({"out": target, "name": "from-app"}).to_string();
@@ -563,6 +541,7 @@ async fn admin_export_writes_the_running_project() {
     assert_eq!(again.json()["error"], "export.out_not_empty");
     let get = request(addr, "GET", "/_fn/export/k8s", &[], None).await;
     assert_eq!(get.status, 405);
+    e.stop().await;
 }
 
 /// `fastfn prepare` (the Containerfile's build step) makes the per-function installs the

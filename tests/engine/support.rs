@@ -7,6 +7,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -320,4 +321,66 @@ pub fn health_pids(health: &Value) -> Vec<u32> {
         }
     }
     pids
+}
+
+/// A `fastfn` engine process on a free port, ready (its summary printed); killed on drop.
+pub struct Running {
+    child: tokio::process::Child,
+    pub port: u16,
+    _sockets: tempfile::TempDir,
+    /// Its stdout up to the "Press Ctrl+C" line.
+    pub summary: Vec<String>,
+}
+
+pub async fn spawn_engine(args: &[&str], envs: &[(&str, &str)]) -> Running {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let sockets = socket_base();
+    let port = free_port();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_fastfn"));
+    cmd.args(args)
+        .args(["--port", &port.to_string()])
+        .env("FN_RUNTIMES", "python")
+        .env("FN_SOCKET_BASE_DIR", sockets.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut summary = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let end = line.starts_with("Press Ctrl+C");
+            summary.push(line);
+            if end {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no summary: {summary:?}");
+    Running {
+        child,
+        port,
+        _sockets: sockets,
+        summary,
+    }
+}
+
+impl Running {
+    pub fn addr(&self) -> std::net::SocketAddr {
+        ([127, 0, 0, 1], self.port).into()
+    }
+
+    pub async fn stop(mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id().expect("pid") as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("term");
+        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("exits")
+            .expect("status");
+        assert!(status.success(), "{status}");
+    }
 }
