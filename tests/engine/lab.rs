@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::time::Instant;
 
-const WRITE: &[(&str, &str)] = &[("X-Fn-Request", "1"), ("Content-Type", "application/json")];
+pub(crate) const WRITE: &[(&str, &str)] = &[("X-Fn-Request", "1"), ("Content-Type", "application/json")];
 
 /// The lab's tests send bursts of load; one at a time, so the wrk comparison measures the
 /// engine rather than its neighbours. (A tokio mutex: each test has its own runtime.)
@@ -32,7 +32,7 @@ async fn lab(daemons: &str) -> (Held, TestEngine) {
     ((serial, dir), e)
 }
 
-async fn post(e: &TestEngine, path: &str, body: Value) -> Resp {
+pub(crate) async fn post(e: &TestEngine, path: &str, body: Value) -> Resp {
     e.send("POST", path, WRITE, Some(body.to_string().as_bytes())).await
 }
 
@@ -43,7 +43,7 @@ async fn set_fault(e: &TestEngine, spec: Value) -> Value {
 }
 
 /// A load run through the lab, waited for.
-async fn load(e: &TestEngine, spec: Value) -> Value {
+pub(crate) async fn load(e: &TestEngine, spec: Value) -> Value {
     let mut spec = spec;
     spec["wait"] = json!(true);
     let r = post(e, "/_fn/lab/load", spec).await;

@@ -6,16 +6,10 @@
 //! once: a real install failure to compare with), `plain` (no dependencies) and `narrow` (two
 //! workers, a queue of two, 50 ms a call: load fills it and it drops).
 
-use crate::lab::SERIAL;
-use crate::support::{copy_fixture, start, start_in, wait_for, Resp, TestEngine};
+use crate::lab::{load, post, SERIAL, WRITE};
+use crate::support::{copy_fixture, start, start_in, wait_for, TestEngine};
 use serde_json::{json, Value};
 use std::time::Duration;
-
-const WRITE: &[(&str, &str)] = &[("X-Fn-Request", "1"), ("Content-Type", "application/json")];
-
-async fn post(e: &TestEngine, path: &str, body: Value) -> Resp {
-    e.send("POST", path, WRITE, Some(body.to_string().as_bytes())).await
-}
 
 /// The install of `function` as health lists it.
 fn install(e: &TestEngine, function: &str) -> Value {
@@ -265,15 +259,6 @@ async fn force_cold_names_a_function_or_a_runtime() {
     .await;
     assert_eq!(r.status, 400, "{}", r.text());
     e.stop().await;
-}
-
-/// Run `spec` through the lab and wait for it.
-async fn load(e: &TestEngine, spec: Value) -> Value {
-    let mut spec = spec;
-    spec["wait"] = json!(true);
-    let r = post(e, "/_fn/lab/load", spec).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()
 }
 
 /// A run sees the target's admission against its limits (with drops by reason), the daemons'
