@@ -143,8 +143,15 @@ pub enum EngineEvent {
     },
     /// The saved tests ran (at start, after a reload, on demand): the dashboard's strip.
     TestsRun(Box<crate::inspect::saved::TestRun>),
-    /// Boxed: a record is much larger than the other events.
-    Request(Box<RequestRecord>),
+    /// The requests recorded since the last batch (a few times per second while a dashboard
+    /// listens), oldest first; at most [`crate::inspect::live::BATCH_MAX`], `left_out` counts
+    /// the older ones of the interval that were not sent. Headers, bodies, output and log lines
+    /// stay in the request log (`GET /_fn/requests/<id>`).
+    Requests {
+        requests: Vec<RequestSummary>,
+        #[ts(type = "number")]
+        left_out: u64,
+    },
     /// CPU (% of one core) and resident memory of a daemon, every few seconds.
     DaemonUsage {
         runtime: RuntimeKind,
@@ -224,6 +231,46 @@ pub struct RequestRecord {
     pub logs: Vec<crate::inspect::logs::LogLine>,
 }
 
+/// One request of a live `requests` batch: what the request list and the live charts show.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct RequestSummary {
+    pub id: String,
+    #[ts(type = "number")]
+    pub seq: u64,
+    #[ts(type = "number")]
+    pub ts: u64,
+    pub method: String,
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub query: Option<String>,
+    pub status: u16,
+    pub reason: crate::inspect::Reason,
+    /// The why known when the request was answered (a 404's nearest routes come with its
+    /// detail).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub why: Option<String>,
+    pub kind: crate::inspect::Kind,
+    #[ts(type = "number")]
+    pub latency_us: u64,
+    pub stages: Stages,
+    pub runtime: Option<RuntimeKind>,
+    pub function: Option<String>,
+    pub socket_index: Option<usize>,
+    pub queued: bool,
+    pub cold: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub trigger: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub fault: Option<String>,
+    pub captured: bool,
+    pub replay: bool,
+}
+
 /// A request's stages in microseconds, from the engine's own clock (also sent as
 /// `Server-Timing` with debug headers).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ts_rs::TS)]
@@ -268,7 +315,7 @@ pub struct Stages {
 }
 
 /// Fan-out of events on two channels: `lifecycle` (phases, daemons, health, logs, reloads) for
-/// everyone, and `live` (one record per request, pool changes) for dashboards. The hot path only
+/// everyone, and `live` (batches of request summaries, pool changes, daemon usage) for dashboards. The hot path only
 /// builds live events when someone listens to them, so a CLI that prints daemon events pays
 /// nothing per request. Sending never blocks; slow receivers lose the oldest events.
 #[derive(Debug, Clone)]
@@ -290,7 +337,7 @@ impl EventBus {
     /// Emit on the channel the event belongs to.
     pub fn emit(&self, event: EngineEvent) {
         let channel = match event {
-            EngineEvent::Request(_) | EngineEvent::Pool { .. } | EngineEvent::DaemonUsage { .. } => &self.live,
+            EngineEvent::Requests { .. } | EngineEvent::Pool { .. } | EngineEvent::DaemonUsage { .. } => &self.live,
             _ => &self.lifecycle,
         };
         // No receiver is fine: nobody is watching.

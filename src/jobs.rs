@@ -790,9 +790,7 @@ async fn call(shared: &Arc<Shared>, job: &Job, spec: &JobSpec) -> (Option<JobRes
         note,
         captured: None,
     };
-    shared
-        .inspector
-        .publish(&shared.events, entry, shared.events.has_live_receivers());
+    shared.inspector.push(entry);
     (result, end)
 }
 

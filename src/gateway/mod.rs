@@ -250,15 +250,7 @@ async fn inspected(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketA
         }
         note.logs = logged.lines;
     }
-    finish(
-        shared,
-        (seq, method, uri, arrived),
-        note,
-        request_headers,
-        resp,
-        dashboard,
-    )
-    .await
+    finish(shared, (seq, method, uri, arrived), note, request_headers, resp).await
 }
 
 /// Record a served request: its reason, `X-Fn-Reason` under debug headers, the captured
@@ -269,7 +261,6 @@ async fn finish(
     mut note: Note,
     request_headers: Option<Vec<(String, String)>>,
     mut resp: Response<ResponseBody>,
-    dashboard: bool,
 ) -> Response<ResponseBody> {
     let ins = &shared.inspector;
     let status = resp.status().as_u16();
@@ -325,7 +316,7 @@ async fn finish(
         note,
         captured,
     };
-    ins.publish(&shared.events, entry, dashboard);
+    ins.push(entry);
     resp
 }
 

@@ -14,6 +14,7 @@
 pub mod admin;
 pub mod diff;
 pub mod export;
+pub mod live;
 pub mod logs;
 pub mod saved;
 pub mod secrets;
@@ -480,6 +481,45 @@ impl Entry {
     }
 }
 
+impl Entry {
+    /// The live stream's view: no headers, output or log lines (read with the detail).
+    pub fn summary(&self) -> crate::events::RequestSummary {
+        let t = self.note.target.as_deref();
+        let reason = self.reason();
+        let why = match (&self.note.why, reason) {
+            (Some(w), _) => Some(w.clone()),
+            (None, Reason::NoRoute) => Some(format!("no route matches {}", self.uri.path())),
+            (None, _) => match (t, &self.note.admission) {
+                (Some(t), Some(a)) => admission_why(reason, t, a),
+                _ => None,
+            },
+        };
+        crate::events::RequestSummary {
+            id: self.id(),
+            seq: self.seq,
+            ts: self.ts,
+            method: self.method.to_string(),
+            path: self.uri.path().to_string(),
+            query: self.uri.query().map(str::to_string),
+            status: self.status,
+            reason,
+            why,
+            kind: self.note.kind,
+            latency_us: self.latency_us,
+            stages: self.note.stages,
+            runtime: t.map(|t| t.runtime),
+            function: t.map(|t| t.fn_name.clone()),
+            socket_index: self.note.socket_index,
+            queued: self.note.queued,
+            cold: self.note.cold,
+            trigger: self.note.trigger.map(str::to_string),
+            fault: self.note.fault.clone(),
+            captured: self.captured.is_some(),
+            replay: self.note.replay.is_some(),
+        }
+    }
+}
+
 /// "no route matches /x; nearest: /a, /b" (up to three route patterns, by edit distance).
 pub fn no_route_why(map: &crate::routing::RouteMap, path: &str) -> String {
     let near = nearest(map.routes().iter().map(|r| r.pattern.as_str()), path, 3);
@@ -521,13 +561,21 @@ fn levenshtein(a: &[u8], b: &[u8]) -> usize {
 #[derive(Debug)]
 pub struct Inspector {
     pub settings: InspectSettings,
-    ring: Mutex<VecDeque<Entry>>,
+    ring: Mutex<Ring>,
     seq: AtomicU64,
     /// The last run of the saved tests (`GET /_fn/tests`).
     pub tests: Mutex<Option<saved::TestRun>>,
     /// The last successful reloads: when (epoch ms) and the files they changed, for a
     /// replay's "files changed since the original".
     reloads: Mutex<VecDeque<(u64, Vec<String>)>>,
+}
+
+/// The entries, and how many were ever pushed (the live stream's cursor: entries are pushed
+/// when answered, not in `seq` order).
+#[derive(Debug, Default)]
+struct Ring {
+    entries: VecDeque<Entry>,
+    pushed: u64,
 }
 
 /// Reloads remembered for [`Inspector::files_changed_since`].
@@ -537,7 +585,7 @@ impl Inspector {
     pub fn new(settings: InspectSettings) -> Inspector {
         Inspector {
             // Grows to its capacity as requests come (an idle engine keeps no 5,000 slots).
-            ring: Mutex::new(VecDeque::new()),
+            ring: Mutex::new(Ring::default()),
             seq: AtomicU64::new(0),
             tests: Mutex::new(None),
             reloads: Mutex::new(VecDeque::new()),
@@ -580,33 +628,42 @@ impl Inspector {
         self.seq.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Keep an entry, sent first as a live `request` event when `live` (a dashboard listens).
-    /// Without the route map: a 404's nearest routes are worked out when its detail is read
-    /// (`/_fn/requests/<id>`), not for every 404 while a dashboard is open.
-    pub fn publish(&self, events: &crate::events::EventBus, entry: Entry, live: bool) {
-        if live {
-            events.emit(crate::events::EngineEvent::Request(Box::new(entry.record(None, false))));
-        }
-        self.push(entry);
-    }
-
-    /// Keep an entry (dropping the oldest past capacity).
+    /// Keep an entry (dropping the oldest past capacity). The live stream reads it from here
+    /// (see [`live`]): recording costs the same with a dashboard open as without.
     pub fn push(&self, entry: Entry) {
         if self.settings.capacity == 0 {
             return;
         }
         let old = {
             let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
-            let old = if ring.len() >= self.settings.capacity {
-                ring.pop_front()
+            let old = if ring.entries.len() >= self.settings.capacity {
+                ring.entries.pop_front()
             } else {
                 None
             };
-            ring.push_back(entry);
+            ring.entries.push_back(entry);
+            ring.pushed += 1;
             old
         };
         // Freed outside the lock.
         drop(old);
+    }
+
+    /// How many entries were ever pushed (a cursor for [`Inspector::summaries_since`]).
+    pub fn pushed(&self) -> u64 {
+        self.ring.lock().unwrap_or_else(|p| p.into_inner()).pushed
+    }
+
+    /// Summaries of the entries pushed after `cursor`, oldest first, at most `max` (the
+    /// newest); the number left out (older ones, or ones the ring already dropped); and the
+    /// new cursor.
+    pub fn summaries_since(&self, cursor: u64, max: usize) -> (Vec<crate::events::RequestSummary>, u64, u64) {
+        let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        let new = ring.pushed.saturating_sub(cursor);
+        let take = (new.min(ring.entries.len() as u64) as usize).min(max);
+        let skip = ring.entries.len() - take;
+        let out: Vec<_> = ring.entries.iter().skip(skip).map(Entry::summary).collect();
+        (out, new - take as u64, ring.pushed)
     }
 
     /// `GET /_fn/dashboard`, the original's figures computed from the request log: function
@@ -645,7 +702,7 @@ impl Inspector {
     /// Run `f` over the entries, newest first.
     pub fn with_entries<R>(&self, f: impl FnOnce(&mut dyn Iterator<Item = &Entry>) -> R) -> R {
         let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut ring.iter().rev())
+        f(&mut ring.entries.iter().rev())
     }
 
     /// Records of the newest `limit` entries (admin calls only with `admin`).
@@ -761,6 +818,35 @@ mod tests {
         });
         off.push(entry(1, Kind::Function));
         assert!(off.records(10, true, None, false).is_empty());
+    }
+
+    #[test]
+    fn summaries_since_a_cursor_keep_the_newest_and_count_the_rest() {
+        let ins = Inspector::new(InspectSettings {
+            capacity: 4,
+            ..InspectSettings::default()
+        });
+        assert_eq!(ins.pushed(), 0);
+        for i in 1..=3 {
+            ins.push(entry(i, Kind::Function));
+        }
+        let (s, left_out, cursor) = ins.summaries_since(0, 10);
+        assert_eq!(
+            (s.iter().map(|r| r.seq).collect::<Vec<_>>(), left_out, cursor),
+            (vec![1, 2, 3], 0, 3)
+        );
+        assert_eq!(s[0].query.as_deref(), Some("a=1"));
+        let (s, left_out, cursor) = ins.summaries_since(cursor, 10);
+        assert_eq!((s.len(), left_out, cursor), (0, 0, 3), "nothing new");
+        // Six more: the ring (4) dropped two of them, and a batch of 3 leaves one more out.
+        for i in 4..=9 {
+            ins.push(entry(i, Kind::Function));
+        }
+        let (s, left_out, cursor) = ins.summaries_since(cursor, 3);
+        assert_eq!(
+            (s.iter().map(|r| r.seq).collect::<Vec<_>>(), left_out, cursor),
+            (vec![7, 8, 9], 3, 9)
+        );
     }
 
     #[test]

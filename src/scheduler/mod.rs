@@ -725,9 +725,7 @@ async fn call(shared: &Arc<Shared>, job: &Job) -> (u16, String) {
         note,
         captured: None,
     };
-    shared
-        .inspector
-        .publish(&shared.events, entry, shared.events.has_live_receivers());
+    shared.inspector.push(entry);
     (status, error)
 }
 

@@ -165,7 +165,7 @@ describe('console in a browser', () => {
     }
     assert.ok(samples.logsSample.entries.length > 0, 'the logs sample has entries to compare');
     assert.ok(live.logsSample.entries.length > 0, 'the runtime log answers entries');
-    assert.deepEqual(Object.keys(live.requestEventSample.stages).sort(), [
+    assert.deepEqual(Object.keys(live.requestEventSample.requests[0].stages).sort(), [
       'admission_us',
       'body_us',
       'connect_us',
