@@ -234,7 +234,8 @@ async fn inspected(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketA
             .get(crate::inspect::REPLAY_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        crate::inspect::header_pairs(req.headers())
+        // Shares the values (refcounted): made into text only when read.
+        req.headers().clone()
     });
     // Numbered on arrival, so that a line logged while it is served names it (`g-<seq>`).
     let seq = shared.inspector.next_seq();
@@ -259,7 +260,7 @@ async fn finish(
     shared: &Shared,
     (seq, method, uri, arrived): (u64, hyper::Method, hyper::Uri, Instant),
     mut note: Note,
-    request_headers: Option<Vec<(String, String)>>,
+    request_headers: Option<hyper::HeaderMap>,
     mut resp: Response<ResponseBody>,
 ) -> Response<ResponseBody> {
     let ins = &shared.inspector;
@@ -288,7 +289,7 @@ async fn finish(
                 stream => (stream, bytes::Bytes::new()),
             };
             let (response_body, response_cut) = crate::inspect::cap_body(&response_body, cap);
-            let response_headers = crate::inspect::header_pairs(&head.headers);
+            let response_headers = head.headers.clone();
             resp = Response::from_parts(head, body);
             Some(Box::new(crate::inspect::Captured {
                 request_headers,

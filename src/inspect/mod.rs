@@ -362,15 +362,29 @@ fn generic_why(failure: &crate::rescue::Failure) -> Option<String> {
 }
 
 /// Headers and bodies of a request, kept while capture is on.
+///
+/// The header maps are kept as hyper has them (a clone shares their values by refcount) and
+/// turned into text pairs only when read: capture runs for every request while a dashboard is
+/// open, reading runs when someone opens one.
 #[derive(Debug, Clone, Default)]
 pub struct Captured {
-    pub request_headers: Vec<(String, String)>,
+    pub request_headers: HeaderMap,
     pub request_body: Bytes,
     /// The request body was longer than the cap (it is cut).
     pub request_cut: bool,
-    pub response_headers: Vec<(String, String)>,
+    pub response_headers: HeaderMap,
     pub response_body: Bytes,
     pub response_cut: bool,
+}
+
+impl Captured {
+    pub fn request_pairs(&self) -> Vec<(String, String)> {
+        header_pairs(&self.request_headers)
+    }
+
+    pub fn response_pairs(&self) -> Vec<(String, String)> {
+        header_pairs(&self.response_headers)
+    }
 }
 
 /// One request in the ring.
@@ -447,7 +461,7 @@ impl Entry {
         let headers = self
             .captured
             .as_ref()
-            .map(|c| secrets::mask_headers(&c.response_headers, reveal))
+            .map(|c| secrets::mask_headers(&c.response_pairs(), reveal))
             .unwrap_or_default();
         RequestRecord {
             id: self.id(),
