@@ -282,9 +282,13 @@ pub struct Stages {
     /// Waiting for the function's dependencies to finish installing (0 when they were ready).
     #[ts(type = "number")]
     pub deps_us: u64,
-    /// Waiting for a worker-pool slot, queue included.
+    /// The admission check for a worker-pool slot (the queue wait is `queue_us`).
     #[ts(type = "number")]
     pub admission_us: u64,
+    /// Waiting in the function's queue for a slot (0 unless `queued`).
+    #[serde(default)]
+    #[ts(type = "number")]
+    pub queue_us: u64,
     /// Reading the request body.
     #[ts(type = "number")]
     pub body_us: u64,
@@ -293,12 +297,21 @@ pub struct Stages {
     #[serde(default)]
     #[ts(type = "number")]
     pub connect_us: u64,
+    /// Building a compiled function (rust/go) before its call: the first call after a change.
+    #[serde(default)]
+    #[ts(type = "number")]
+    pub build_us: u64,
+    /// The cold part of a cold call: loading the Lua module into a fresh state, starting a
+    /// rust/go function's process (0 for daemons: their start is not a call's).
+    #[serde(default)]
+    #[ts(type = "number")]
+    pub cold_us: u64,
     /// Send, the daemon's dispatch, and the reply's bytes back (the handler too when its
-    /// daemon does not report `handler_us`).
+    /// runtime does not report `handler_us`).
     #[ts(type = "number")]
     pub runtime_us: u64,
-    /// The call's time inside its daemon, as the daemon reports it (python, node, php); 0
-    /// when it does not (lua, rust, go, a v1 daemon).
+    /// The call's own time: inside its daemon, as the daemon reports it (python, node, php),
+    /// or around the Lua function's call (lua); 0 when unknown (rust, go, a v1 daemon).
     #[serde(default)]
     #[ts(type = "number")]
     pub handler_us: u64,

@@ -179,6 +179,8 @@ pub struct Permit {
     pool: Arc<Pool>,
     /// The call waited in the queue (`X-FastFN-Queued: true`).
     pub queued: bool,
+    /// How long it waited there (µs; the clock is read only for a queued call).
+    pub queue_us: u64,
 }
 
 impl Drop for Permit {
@@ -231,6 +233,7 @@ impl Pool {
                 return Ok(Permit {
                     pool: self.clone(),
                     queued: false,
+                    queue_us: 0,
                 })
             }
             Decision::Reject => {
@@ -250,12 +253,15 @@ impl Pool {
             ticket,
             armed: true,
         };
+        let entered = tokio::time::Instant::now();
         let woken = tokio::time::timeout(limits.queue_timeout, rx).await;
         guard.armed = false;
+        let queue_us = entered.elapsed().as_micros() as u64;
         match woken {
             Ok(_) => Ok(Permit {
                 pool: self.clone(),
                 queued: true,
+                queue_us,
             }),
             Err(_elapsed) => {
                 let left = self.lock().leave(ticket, true);
@@ -268,6 +274,7 @@ impl Pool {
                     Ok(Permit {
                         pool: self.clone(),
                         queued: true,
+                        queue_us,
                     })
                 }
             }

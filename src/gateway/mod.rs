@@ -520,8 +520,11 @@ async fn invoke(
     let outcome = call(shared, route, slot, params, parts, body, remote, note).await;
     note.stages.deps_us = outcome.timings.deps_us;
     note.stages.admission_us = outcome.timings.admission_us;
+    note.stages.queue_us = outcome.timings.queue_us;
     note.stages.body_us = outcome.timings.body_us;
     note.stages.connect_us = outcome.timings.connect_us;
+    note.stages.build_us = outcome.timings.build_us;
+    note.stages.cold_us = outcome.timings.cold_us;
     note.stages.runtime_us = outcome.timings.runtime_us;
     note.stages.handler_us = outcome.timings.handler_us;
     note.stages.reply_us = outcome.timings.reply_us;
@@ -541,7 +544,7 @@ async fn invoke(
                     .get(CONTENT_LENGTH)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse().ok()),
-                waited_us: outcome.timings.admission_us + outcome.timings.deps_us,
+                waited_us: outcome.timings.admission_us + outcome.timings.queue_us + outcome.timings.deps_us,
             });
         } else {
             note.failed(failure);
@@ -652,7 +655,10 @@ async fn invoke(
                 latency_us: latency.as_micros() as u64,
                 deps_us: outcome.timings.deps_us,
                 // The lab's cold-start history keeps the whole call (handler included).
-                runtime_us: outcome.timings.runtime_us + outcome.timings.handler_us,
+                runtime_us: outcome.timings.build_us
+                    + outcome.timings.cold_us
+                    + outcome.timings.runtime_us
+                    + outcome.timings.handler_us,
                 status,
             },
         );
@@ -746,13 +752,18 @@ async fn call(
     let permit = match crate::invoke::admit(slot).await {
         Ok(p) => p,
         Err(failure) => {
-            // A queue timeout waited: keep how long (the request log's why and stages).
+            // A queue timeout waited in the queue: keep how long (the request log's why and
+            // stages).
             let mut refused = Outcome::refused(failure).after_deps(deps_us);
-            refused.timings.admission_us = crate::invoke::micros_since(waited);
+            let waited_us = crate::invoke::micros_since(waited);
+            match &refused.result {
+                Err(Failure::QueueTimeout { .. }) => refused.timings.queue_us = waited_us,
+                _ => refused.timings.admission_us = waited_us,
+            }
             return refused;
         }
     };
-    let admission_us = crate::invoke::micros_since(waited);
+    let (admission_us, queue_us) = crate::invoke::admission_split(waited, &permit);
     let reading = Instant::now();
     let limit = shared.settings.client_timeout;
     let body = match tokio::time::timeout(limit, Limited::new(body, max_body as usize).collect()).await {
@@ -784,6 +795,7 @@ async fn call(
     let mut outcome = crate::invoke::run_admitted(shared, target, slot, &input, &request_id, permit).await;
     note.request_id = Some(request_id);
     outcome.timings.admission_us = admission_us;
+    outcome.timings.queue_us = queue_us;
     outcome.timings.body_us = body_us;
     outcome.after_deps(deps_us)
 }

@@ -117,10 +117,10 @@ pub fn har_entry(e: &Entry, base: &str, reveal: bool) -> Value {
         },
         "cache": {},
         "timings": {
-            "blocked": ms(s.route_us + s.deps_us + s.admission_us),
+            "blocked": ms(s.route_us + s.deps_us + s.admission_us + s.queue_us),
             "connect": ms(s.connect_us),
             "send": ms(s.body_us),
-            "wait": ms(s.runtime_us + s.handler_us),
+            "wait": ms(s.build_us + s.cold_us + s.runtime_us + s.handler_us),
             "receive": ms(s.reply_us + s.respond_us),
         },
         "_fastfn": {
