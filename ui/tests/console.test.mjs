@@ -168,10 +168,13 @@ describe('console in a browser', () => {
     assert.deepEqual(Object.keys(live.requestEventSample.requests[0].stages).sort(), [
       'admission_us',
       'body_us',
+      'build_us',
+      'cold_us',
       'connect_us',
       'deps_us',
       'fault_us',
       'handler_us',
+      'queue_us',
       'reply_us',
       'respond_us',
       'route_us',

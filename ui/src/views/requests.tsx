@@ -120,20 +120,26 @@ function SendPanel() {
 const STAGES: [keyof Stages, string, string][] = [
   ['route_us', 'route', 'accept to route decision: router, home and static-file checks'],
   ['deps_us', 'deps', "waiting for the function's dependency install"],
-  ['admission_us', 'admission', 'waiting for a worker-pool slot, queue included'],
+  ['admission_us', 'admission', 'the admission check for a worker-pool slot'],
+  ['queue_us', 'queue', "waiting in the function's queue for a slot (shown only when it queued)"],
   ['body_us', 'body', 'reading the request body'],
   ['fault_us', 'fault', 'latency injected by the lab (shown only when set)'],
   ['connect_us', 'connect', 'getting a connection to the daemon (opened and greeted when none was free)'],
-  ['runtime_us', 'runtime', "send, the daemon's dispatch, and the reply back (the handler too when its daemon does not report it)"],
-  ['handler_us', 'handler', 'the call inside its daemon, as the daemon measured it (python, node, php)'],
+  ['build_us', 'build', 'building the rust/go function before its call (shown only when it built)'],
+  ['cold_us', 'cold', "the cold part of a cold call: loading the Lua module, starting a rust/go function's process"],
+  ['runtime_us', 'runtime', "send, the runtime's dispatch, and the reply back (the handler too when its runtime does not report it)"],
+  ['handler_us', 'handler', 'the call itself: inside its daemon as the daemon measured it (python, node, php), or the Lua function'],
   ['reply_us', 'reply', 'parsing and validating the reply'],
   ['respond_us', 'respond', 'building the response and recording it'],
 ];
 
+/** Stages drawn only when they took time: most calls neither queue, build, start cold nor meet a fault. */
+const SOMETIMES = new Set<keyof Stages>(['fault_us', 'queue_us', 'build_us', 'cold_us']);
+
 /** The request's stages one after another on one bar, scaled to its whole latency (the rest is
  * the engine's own routing and writing the response). */
 export function Waterfall({ r }: { r: Pick<RequestSummary, 'stages' | 'latency_us' | 'cold' | 'queued'> }) {
-  const stages = STAGES.filter(([k]) => k !== 'fault_us' || r.stages[k] > 0);
+  const stages = STAGES.filter(([k]) => !SOMETIMES.has(k) || r.stages[k] > 0);
   const total = Math.max(r.latency_us, stages.reduce((n, [k]) => n + r.stages[k], 0), 1);
   let at = 0;
   return (
