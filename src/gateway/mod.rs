@@ -228,15 +228,13 @@ async fn inspected(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketA
     };
     let method = req.method().clone();
     let uri = req.uri().clone();
-    let request_headers = note.capture.then(|| {
+    if note.capture {
         note.replay = req
             .headers()
             .get(crate::inspect::REPLAY_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        // Shares the values (refcounted): made into text only when read.
-        req.headers().clone()
-    });
+    }
     // Numbered on arrival, so that a line logged while it is served names it (`g-<seq>`).
     let seq = shared.inspector.next_seq();
     let served = crate::logs::served(&shared.logs, req, remote, |req| {
@@ -251,7 +249,7 @@ async fn inspected(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketA
         }
         note.logs = logged.lines;
     }
-    finish(shared, (seq, method, uri, arrived), note, request_headers, resp).await
+    finish(shared, (seq, method, uri, arrived), note, resp).await
 }
 
 /// Record a served request: its reason, `X-Fn-Reason` under debug headers, the captured
@@ -260,7 +258,6 @@ async fn finish(
     shared: &Shared,
     (seq, method, uri, arrived): (u64, hyper::Method, hyper::Uri, Instant),
     mut note: Note,
-    request_headers: Option<hyper::HeaderMap>,
     mut resp: Response<ResponseBody>,
 ) -> Response<ResponseBody> {
     let ins = &shared.inspector;
@@ -270,8 +267,10 @@ async fn finish(
         resp.headers_mut()
             .insert("x-fn-reason", HeaderValue::from_static(entry_reason.code()));
     }
-    let captured = match request_headers {
-        Some(request_headers) => {
+    let captured = match note.capture {
+        true => {
+            // Moved out of the request when it was done with them (see `handle_whole`).
+            let request_headers = note.request_headers.take().unwrap_or_default();
             let cap = ins.settings.body_bytes;
             let (request_body, request_cut) = note
                 .request_body
@@ -300,7 +299,7 @@ async fn finish(
                 response_cut,
             }))
         }
-        None => None,
+        false => None,
     };
     // One clock reading ends both the `respond` stage and the total, so the stages add up.
     let now = Instant::now();
@@ -376,6 +375,9 @@ async fn handle_noted(
     if req.uri().path() == "/_fn/events" {
         note.kind = Kind::Admin;
         let (parts, _) = req.into_parts();
+        if note.capture {
+            note.request_headers = Some(parts.headers.clone());
+        }
         return crate::admin::events(shared, &parts, remote);
     }
     handle_whole(shared, req, remote, note)
@@ -395,15 +397,35 @@ async fn handle_whole(
     remote: SocketAddr,
     note: &mut Note,
 ) -> Response<Body> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    let resp = handle_parts(shared, &mut parts, body, remote, note).await;
+    if note.capture && note.request_headers.is_none() {
+        // Captured by a move, not a copy: the request is done with its headers.
+        note.request_headers = Some(std::mem::take(&mut parts.headers));
+    }
+    resp
+}
+
+async fn handle_parts(
+    shared: &Arc<Shared>,
+    parts: &mut hyper::http::request::Parts,
+    body: Incoming,
+    remote: SocketAddr,
+    note: &mut Note,
+) -> Response<Body> {
     let served = shared.served();
     // `/` may be answered by a home function or redirect (env, else the root config).
     let home = served.home.as_ref().filter(|_| parts.uri.path() == "/");
     // A home function answers `/` before a static `index.html`, as in the original.
     let assets_first = served.assets.as_ref().is_some_and(|a| !a.run_worker_first()) && home.is_none();
-    let plan = match router::decide(&served.discovery.routes, home, assets_first, &parts) {
+    let plan = match router::decide(&served.discovery.routes, home, assets_first, parts) {
         Decision::Admin => {
             note.kind = Kind::Admin;
+            if note.capture {
+                note.request_headers = Some(parts.headers.clone());
+            }
+            // The admin API takes the request's parts (the caller gets an empty shell back).
+            let parts = std::mem::replace(parts, Request::new(()).into_parts().0);
             // Boxed, as every path off the invoke path: an `async fn`'s state is the size of
             // its largest branch, and the admin API's (~100 KB) made every request's future
             // that big — moved by hyper on each request, it was a quarter of the gateway's CPU.
@@ -411,7 +433,7 @@ async fn handle_whole(
         }
         Decision::Console => {
             note.kind = Kind::Admin;
-            return Box::pin(crate::admin::console(shared, &parts, remote)).await;
+            return Box::pin(crate::admin::console(shared, parts, remote)).await;
         }
         Decision::Redirect(to) => {
             note.reason = Some(Reason::Redirect);
@@ -465,9 +487,10 @@ async fn handle_whole(
                     ));
                     Reason::MethodMismatch
                 }
-                // Is it a method mismatch? Asked only while someone looks (else when the log
-                // is read): it walks every method, and a 404 is the cheapest answer.
-                (_, None) if note.capture || shared.inspector.settings.debug_headers => {
+                // Is it a method mismatch? Asked here only for `X-Fn-Reason` (debug headers):
+                // it walks every method, and a 404 is the cheapest answer. Else it is asked
+                // when the log is read, or by the live stream's task for its batch.
+                (_, None) if shared.inspector.settings.debug_headers => {
                     let host = crate::host::request_host(&parts);
                     match crate::inspect::method_mismatch(&served.discovery.routes, parts.method.as_str(), path, host) {
                         Some(why) => {

@@ -51,6 +51,18 @@ impl PoolWatch {
     }
 }
 
+/// A 404 told apart here, off the request path (the gateway does not walk every method for
+/// a 404 unless debug headers ask for its reason at once).
+fn tell_method_mismatch(map: &crate::routing::RouteMap, r: &mut crate::events::RequestSummary) {
+    if r.reason != super::Reason::NoRoute {
+        return;
+    }
+    if let Some(why) = super::method_mismatch(map, &r.method, &r.path, None) {
+        r.reason = super::Reason::MethodMismatch;
+        r.why = Some(why);
+    }
+}
+
 /// Send batches until the task is aborted (the engine's stop).
 pub async fn run(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(INTERVAL);
@@ -72,8 +84,11 @@ pub async fn run(shared: Arc<Shared>) {
         let stats = served.slots().map(|s| (s.key.as_str(), s.pool.stats()));
         let changed = pools.changed(stats, listening);
         listening = true;
-        let (requests, left_out, next) = shared.inspector.summaries_since(cursor, BATCH_MAX);
+        let (mut requests, left_out, next) = shared.inspector.summaries_since(cursor, BATCH_MAX);
         cursor = next;
+        for r in requests.iter_mut() {
+            tell_method_mismatch(&served.discovery.routes, r);
+        }
         if !requests.is_empty() || left_out > 0 {
             shared.events.emit(EngineEvent::Requests { requests, left_out });
         }

@@ -263,6 +263,8 @@ pub struct Note {
     /// Capture headers and bodies of this request (decided when it arrived).
     pub capture: bool,
     pub request_body: Option<Bytes>,
+    /// The request's headers, moved here when the gateway is done with them (capture on).
+    pub request_headers: Option<HeaderMap>,
     /// The handler's output of this call.
     pub stdout: Option<String>,
     pub stderr: Option<String>,

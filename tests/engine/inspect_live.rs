@@ -135,3 +135,30 @@ async fn the_event_stream_carries_request_batches() {
     assert!(r["stages"]["runtime_us"].as_u64().is_some(), "{r}");
     e.stop().await;
 }
+
+/// A method mismatch is told apart for the live list too (by the stream's task, not while
+/// the 404 is answered): the row says `method_mismatch` before anyone opens it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_method_mismatch_is_told_in_the_batch() {
+    let e = start("inspect", &[("FN_RUNTIMES", "python")]).await;
+    e.ready().await;
+    let mut live = e.engine.events().subscribe_live();
+    let r = e.get("/echo").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("x-fn-reason"), None, "no debug headers");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let rec = loop {
+        let ev = tokio::time::timeout_at(deadline, live.recv())
+            .await
+            .expect("a batch with /echo")
+            .expect("live channel");
+        if let EngineEvent::Requests { requests, .. } = ev {
+            if let Some(r) = requests.into_iter().find(|r| r.path == "/echo") {
+                break r;
+            }
+        }
+    };
+    assert_eq!(rec.reason, fastfn::inspect::Reason::MethodMismatch, "{rec:?}");
+    assert!(rec.why.as_deref().is_some_and(|w| w.contains("allows POST")), "{rec:?}");
+    e.stop().await;
+}
