@@ -269,7 +269,7 @@ async fn finish(
     }
     let captured = match note.capture {
         true => {
-            // Moved out of the request when it was done with them (see `handle_whole`).
+            // Kept when the request was done with them (see `handle_whole`).
             let request_headers = note.request_headers.take().unwrap_or_default();
             let cap = ins.settings.body_bytes;
             let (request_body, request_cut) = note
@@ -288,7 +288,7 @@ async fn finish(
                 stream => (stream, bytes::Bytes::new()),
             };
             let (response_body, response_cut) = crate::inspect::cap_body(&response_body, cap);
-            let response_headers = head.headers.clone();
+            let response_headers = crate::inspect::HeaderText::of(&head.headers);
             resp = Response::from_parts(head, body);
             Some(Box::new(crate::inspect::Captured {
                 request_headers,
@@ -376,7 +376,7 @@ async fn handle_noted(
         note.kind = Kind::Admin;
         let (parts, _) = req.into_parts();
         if note.capture {
-            note.request_headers = Some(parts.headers.clone());
+            note.request_headers = Some(crate::inspect::HeaderText::of(&parts.headers));
         }
         return crate::admin::events(shared, &parts, remote);
     }
@@ -398,10 +398,11 @@ async fn handle_whole(
     note: &mut Note,
 ) -> Response<Body> {
     let (mut parts, body) = req.into_parts();
+    // By reference, so the headers are still here for the capture.
     let resp = handle_parts(shared, &mut parts, body, remote, note).await;
     if note.capture && note.request_headers.is_none() {
-        // Captured by a move, not a copy: the request is done with its headers.
-        note.request_headers = Some(std::mem::take(&mut parts.headers));
+        // Kept once the request is done with them (a compact copy: see `HeaderText`).
+        note.request_headers = Some(crate::inspect::HeaderText::of(&parts.headers));
     }
     resp
 }
@@ -422,7 +423,7 @@ async fn handle_parts(
         Decision::Admin => {
             note.kind = Kind::Admin;
             if note.capture {
-                note.request_headers = Some(parts.headers.clone());
+                note.request_headers = Some(crate::inspect::HeaderText::of(&parts.headers));
             }
             // The admin API takes the request's parts (the caller gets an empty shell back).
             let parts = std::mem::replace(parts, Request::new(()).into_parts().0);

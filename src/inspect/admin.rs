@@ -314,8 +314,12 @@ async fn replay(shared: &Arc<Shared>, body: Incoming) -> Result<Response<Body>, 
                 let host = e
                     .captured
                     .as_ref()
-                    .and_then(|c| c.request_headers.get(hyper::header::HOST))
-                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                    .and_then(|c| {
+                        c.request_pairs()
+                            .into_iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case("host"))
+                    })
+                    .map(|(_, v)| v);
                 (o, host)
             })
         })

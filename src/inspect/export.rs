@@ -151,8 +151,8 @@ mod tests {
     use super::*;
     use bytes::Bytes;
 
-    fn headers(pairs: &[(&'static str, &'static str)]) -> hyper::HeaderMap {
-        pairs
+    fn headers(pairs: &[(&'static str, &'static str)]) -> super::super::HeaderText {
+        let map: hyper::HeaderMap = pairs
             .iter()
             .map(|(k, v)| {
                 (
@@ -160,7 +160,8 @@ mod tests {
                     hyper::header::HeaderValue::from_static(v),
                 )
             })
-            .collect()
+            .collect();
+        super::super::HeaderText::of(&map)
     }
 
     fn entry() -> Entry {

@@ -263,8 +263,8 @@ pub struct Note {
     /// Capture headers and bodies of this request (decided when it arrived).
     pub capture: bool,
     pub request_body: Option<Bytes>,
-    /// The request's headers, moved here when the gateway is done with them (capture on).
-    pub request_headers: Option<HeaderMap>,
+    /// The request's headers, kept when the gateway is done with them (capture on).
+    pub request_headers: Option<HeaderText>,
     /// The handler's output of this call.
     pub stdout: Option<String>,
     pub stderr: Option<String>,
@@ -365,27 +365,63 @@ fn generic_why(failure: &crate::rescue::Failure) -> Option<String> {
 
 /// Headers and bodies of a request, kept while capture is on.
 ///
-/// The header maps are kept as hyper has them (a clone shares their values by refcount) and
-/// turned into text pairs only when read: capture runs for every request while a dashboard is
+/// Headers are kept as [`HeaderText`]: capture runs for every request while a dashboard is
 /// open, reading runs when someone opens one.
 #[derive(Debug, Clone, Default)]
 pub struct Captured {
-    pub request_headers: HeaderMap,
+    pub request_headers: HeaderText,
     pub request_body: Bytes,
     /// The request body was longer than the cap (it is cut).
     pub request_cut: bool,
-    pub response_headers: HeaderMap,
+    pub response_headers: HeaderText,
     pub response_body: Bytes,
     pub response_cut: bool,
 }
 
+/// Headers as one buffer of `name:value\n` lines: one allocation and one copy per header
+/// map. Not the `HeaderMap` itself: its values share hyper's read buffer, and keeping them
+/// for thousands of requests kept those buffers alive (hyper then allocated fresh ones), and a
+/// map is several allocations to make and to free. Names hold no `:` and values no newline
+/// (the `http` crate refuses both), so the lines split back unambiguously.
+#[derive(Debug, Clone, Default)]
+pub struct HeaderText(Box<[u8]>);
+
+impl HeaderText {
+    pub fn of(h: &HeaderMap) -> HeaderText {
+        let len = h.iter().map(|(k, v)| k.as_str().len() + v.len() + 2).sum();
+        let mut buf = Vec::with_capacity(len);
+        for (k, v) in h {
+            buf.extend_from_slice(k.as_str().as_bytes());
+            buf.push(b':');
+            buf.extend_from_slice(v.as_bytes());
+            buf.push(b'\n');
+        }
+        HeaderText(buf.into_boxed_slice())
+    }
+
+    /// (name, value) pairs, in order (values read as UTF-8, lossily).
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        self.0
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .filter_map(|l| {
+                let at = l.iter().position(|b| *b == b':')?;
+                Some((
+                    String::from_utf8_lossy(&l[..at]).into_owned(),
+                    String::from_utf8_lossy(&l[at + 1..]).into_owned(),
+                ))
+            })
+            .collect()
+    }
+}
+
 impl Captured {
     pub fn request_pairs(&self) -> Vec<(String, String)> {
-        header_pairs(&self.request_headers)
+        self.request_headers.pairs()
     }
 
     pub fn response_pairs(&self) -> Vec<(String, String)> {
-        header_pairs(&self.response_headers)
+        self.response_headers.pairs()
     }
 }
 
@@ -911,6 +947,24 @@ mod tests {
                 .0,
             "FN_INSPECT_CAPTURE"
         );
+    }
+
+    #[test]
+    fn header_text_gives_the_pairs_back_in_order() {
+        let mut h = HeaderMap::new();
+        h.append("host", "a:1".parse().unwrap());
+        h.append("x-two", "1".parse().unwrap());
+        h.append("x-two", "".parse().unwrap());
+        h.append("x-bin", hyper::header::HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        let pairs = HeaderText::of(&h).pairs();
+        let want = [("host", "a:1"), ("x-two", "1"), ("x-two", ""), ("x-bin", "caf\u{fffd}")];
+        assert_eq!(
+            pairs,
+            want.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        );
+        assert!(HeaderText::of(&HeaderMap::new()).pairs().is_empty());
     }
 
     #[test]
