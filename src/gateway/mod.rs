@@ -460,10 +460,10 @@ async fn handle_parts(
     match plan.route {
         RouteDecision::Invoke { route, params } => {
             note.stages.route_us = note.arrived.map_or(0, crate::invoke::micros_since);
-            invoke(shared, &served, route, &params, &parts, body, remote, note).await
+            invoke(shared, &served, route, &params, parts, body, remote, note).await
         }
         RouteDecision::Refuse(failure) => {
-            note.why = crate::inspect::refusal_why(&failure, &served.discovery.routes, &parts);
+            note.why = crate::inspect::refusal_why(&failure, &served.discovery.routes, parts);
             refuse(note, failure)
         }
         // §2.6 step 6: assets again, with the SPA fallback.
@@ -492,7 +492,7 @@ async fn handle_parts(
                 // it walks every method, and a 404 is the cheapest answer. Else it is asked
                 // when the log is read, or by the live stream's task for its batch.
                 (_, None) if shared.inspector.settings.debug_headers => {
-                    let host = crate::host::request_host(&parts);
+                    let host = crate::host::request_host(parts);
                     match crate::inspect::method_mismatch(&served.discovery.routes, parts.method.as_str(), path, host) {
                         Some(why) => {
                             note.why = Some(why);
