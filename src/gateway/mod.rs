@@ -223,7 +223,7 @@ async fn inspected(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketA
     let dashboard = shared.events.has_live_receivers();
     let mut note = Note {
         arrived: Some(arrived),
-        capture: shared.inspector.capturing(dashboard, req.headers()),
+        capture: shared.inspector.capturing(dashboard, req.headers(), arrived),
         ..Note::default()
     };
     let method = req.method().clone();

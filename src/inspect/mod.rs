@@ -41,6 +41,11 @@ pub const DEFAULT_CAPACITY: usize = 5000;
 pub const DEFAULT_BODY_BYTES: usize = 64 * 1024;
 /// Handler stdout/stderr kept per request.
 pub const OUTPUT_BYTES: usize = 16 * 1024;
+/// Requests captured per [`CAPTURE_WINDOW_MS`] while a dashboard is open (`auto`): 1,000 a
+/// second. The dashboard lists the newest 500 and a person opens a few; capturing every
+/// request of a load test cost a share of the engine's throughput that grew with the rate.
+pub const CAPTURE_BUDGET: u64 = 250;
+pub const CAPTURE_WINDOW_MS: u64 = 250;
 /// The request header that marks a replay (set by the engine's own replay client).
 pub const REPLAY_HEADER: &str = "x-fn-replay";
 
@@ -620,6 +625,12 @@ pub struct Inspector {
     /// The last successful reloads: when (epoch ms) and the files they changed, for a
     /// replay's "files changed since the original".
     reloads: Mutex<VecDeque<(u64, Vec<String>)>>,
+    /// The capture budget: the current window (ms since `started` ÷ the window) and the
+    /// captures made in it. Approximate under races (a few over the budget at a window's
+    /// turn), which is all it needs to be.
+    started: tokio::time::Instant,
+    capture_window: AtomicU64,
+    captured_in_window: AtomicU64,
 }
 
 /// The entries, and how many were ever pushed (the live stream's cursor: entries are pushed
@@ -641,17 +652,30 @@ impl Inspector {
             seq: AtomicU64::new(0),
             tests: Mutex::new(None),
             reloads: Mutex::new(VecDeque::new()),
+            started: tokio::time::Instant::now(),
+            capture_window: AtomicU64::new(0),
+            captured_in_window: AtomicU64::new(0),
             settings,
         }
     }
 
-    /// Whether to capture headers and bodies of a request arriving now.
-    pub fn capturing(&self, dashboard_open: bool, headers: &HeaderMap) -> bool {
+    /// Whether to capture headers and bodies of a request arriving at `now`: always with
+    /// `always` and for replays; with `auto` while a dashboard is open, within the budget.
+    pub fn capturing(&self, dashboard_open: bool, headers: &HeaderMap, now: tokio::time::Instant) -> bool {
         match self.settings.capture {
             CaptureMode::Always => true,
-            CaptureMode::Auto if dashboard_open => true,
+            CaptureMode::Auto if dashboard_open => self.within_budget(now) || headers.contains_key(REPLAY_HEADER),
             _ => headers.contains_key(REPLAY_HEADER),
         }
+    }
+
+    fn within_budget(&self, now: tokio::time::Instant) -> bool {
+        let window = now.saturating_duration_since(self.started).as_millis() as u64 / CAPTURE_WINDOW_MS;
+        if self.capture_window.load(Ordering::Relaxed) != window {
+            self.capture_window.store(window, Ordering::Relaxed);
+            self.captured_in_window.store(0, Ordering::Relaxed);
+        }
+        self.captured_in_window.fetch_add(1, Ordering::Relaxed) < CAPTURE_BUDGET
     }
 
     /// A successful reload changed these files (root-relative).
@@ -947,6 +971,29 @@ mod tests {
                 .0,
             "FN_INSPECT_CAPTURE"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn capture_has_a_budget_per_window_while_a_dashboard_is_open() {
+        let ins = Inspector::new(InspectSettings::default());
+        let plain = HeaderMap::new();
+        let mut replay = HeaderMap::new();
+        replay.insert(REPLAY_HEADER, "t".parse().unwrap());
+        let now = tokio::time::Instant::now();
+        assert!(!ins.capturing(false, &plain, now), "no dashboard");
+        assert!(ins.capturing(false, &replay, now), "a replay always");
+        let taken = (0..CAPTURE_BUDGET * 2)
+            .filter(|_| ins.capturing(true, &plain, now))
+            .count();
+        assert_eq!(taken as u64, CAPTURE_BUDGET);
+        assert!(ins.capturing(true, &replay, now), "a replay past the budget");
+        tokio::time::advance(std::time::Duration::from_millis(CAPTURE_WINDOW_MS)).await;
+        assert!(ins.capturing(true, &plain, tokio::time::Instant::now()), "a new window");
+        let always = Inspector::new(InspectSettings {
+            capture: CaptureMode::Always,
+            ..InspectSettings::default()
+        });
+        assert!((0..CAPTURE_BUDGET * 2).all(|_| always.capturing(false, &plain, now)));
     }
 
     #[test]
