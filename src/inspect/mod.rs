@@ -675,6 +675,10 @@ impl Inspector {
             self.capture_window.store(window, Ordering::Relaxed);
             self.captured_in_window.store(0, Ordering::Relaxed);
         }
+        // Spent: a read only (a write per request would bounce the line between cores).
+        if self.captured_in_window.load(Ordering::Relaxed) >= CAPTURE_BUDGET {
+            return false;
+        }
         self.captured_in_window.fetch_add(1, Ordering::Relaxed) < CAPTURE_BUDGET
     }
 
