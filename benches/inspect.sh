@@ -5,7 +5,10 @@
 #   recording  the default with no dashboard open: one small entry per request in the ring
 #   dashboard  a client on /_fn/events: headers and bodies captured, one live event each
 # Each mode runs RUNS times, alternating, on its own engine (release build); the figure is
-# the median, and the overhead is against `off`. Run on a quiet machine:
+# the median, and the overhead is against `off`. Beside requests/s, the engine's own CPU time
+# per request (utime + stime of its process over the run, divided by the requests wrk
+# counted): far less sensitive than requests/s to other work on the machine. Run on a quiet
+# machine:
 #   benches/inspect.sh [RUNS=5] [SECONDS=5]
 # Needs wrk and curl. BENCH_RUNTIME (default lua: in-process, so the gateway's own cost is
 # the largest share) picks the handler from fixtures/bench.
@@ -38,6 +41,8 @@ start() { # mode
     "$BIN" run fixtures/bench >/dev/null 2>&1 &
   ENGINE=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/_fn/health" >/dev/null && break; sleep 0.1; done
+  # Another engine on the port would answer in its place (and its CPU would not be counted).
+  kill -0 "$ENGINE" 2>/dev/null || { echo "the engine exited: is port $PORT in use? (BENCH_PORT)" >&2; exit 1; }
   curl -sf "http://127.0.0.1:$PORT/$NAME" >/dev/null
   if [ "$1" = dashboard ]; then
     curl -sN "http://127.0.0.1:$PORT/_fn/events" >/dev/null &
@@ -46,18 +51,28 @@ start() { # mode
   fi
 }
 
-rps() { # url
-  wrk -t1 -c16 -d"${SECS}s" "$1" | awk '/Requests\/sec/ {printf "%.0f\n", $2}'
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$ENGINE/stat"; }
+TCK=$(getconf CLK_TCK)
+measure() { # url file: appends req/s to FILE and engine CPU µs per request to FILE.cpu
+  local t0 t1 out
+  t0=$(cpu_ticks)
+  out=$(wrk -t1 -c16 -d"${SECS}s" "$1")
+  t1=$(cpu_ticks)
+  echo "$out" | awk '/Requests\/sec/ {printf "%.0f\n", $2}' >> "$2"
+  echo "$out" | awk -v d=$((t1 - t0)) -v hz="$TCK" '/requests in/ {printf "%.2f\n", d * 1e6 / hz / $1}' >> "$2.cpu"
 }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (a - b) * 100 / a }'; }
+more() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) * 100 / a }'; }
 median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 
-for mode in off recording dashboard; do : > "$BASE/$mode.fn"; : > "$BASE/$mode.404"; done
+for mode in off recording dashboard; do
+  for f in fn 404; do : > "$BASE/$mode.$f"; : > "$BASE/$mode.$f.cpu"; done
+done
 for _ in $(seq "$RUNS"); do
   for mode in off recording dashboard; do
     start "$mode"
-    rps "http://127.0.0.1:$PORT/$NAME" >> "$BASE/$mode.fn"
-    rps "http://127.0.0.1:$PORT/no-such-route" >> "$BASE/$mode.404"
+    measure "http://127.0.0.1:$PORT/$NAME" "$BASE/$mode.fn"
+    measure "http://127.0.0.1:$PORT/no-such-route" "$BASE/$mode.404"
     stop
   done
 done
@@ -69,4 +84,13 @@ for mode in off recording dashboard; do
   printf "%-10s %12s %8.1f%% %12s %8.1f%%   runs: %s | %s\n" "$mode" "$fn" \
     "$(pct "$ref_fn" "$fn")" "$nf" "$(pct "$ref_404" "$nf")" \
     "$(paste -sd, "$BASE/$mode.fn")" "$(paste -sd, "$BASE/$mode.404")"
+done
+echo
+printf "%-10s %12s %9s %12s %9s   (engine CPU µs per request)\n" mode "$NAME µs" more "404 µs" more
+ref_fn=$(median < "$BASE/off.fn.cpu"); ref_404=$(median < "$BASE/off.404.cpu")
+for mode in off recording dashboard; do
+  fn=$(median < "$BASE/$mode.fn.cpu"); nf=$(median < "$BASE/$mode.404.cpu")
+  printf "%-10s %12s %8.1f%% %12s %8.1f%%   runs: %s | %s\n" "$mode" "$fn" \
+    "$(more "$ref_fn" "$fn")" "$nf" "$(more "$ref_404" "$nf")" \
+    "$(paste -sd, "$BASE/$mode.fn.cpu")" "$(paste -sd, "$BASE/$mode.404.cpu")"
 done

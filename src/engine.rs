@@ -605,9 +605,14 @@ impl Engine {
         engine.0.scheduler.restore();
         let scheduling = crate::scheduler::spawn(&engine.0);
         engine.0.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend(
-            [probe, usage, crate::inspect::saved::spawn_reruns(engine.0.clone())]
-                .into_iter()
-                .chain(scheduling),
+            [
+                probe,
+                usage,
+                crate::inspect::saved::spawn_reruns(engine.0.clone()),
+                tokio::spawn(crate::inspect::live::run(engine.0.clone())),
+            ]
+            .into_iter()
+            .chain(scheduling),
         );
         if engine.0.jobs.enabled() {
             let jobs = tokio::spawn(crate::jobs::work(engine.0.clone(), engine.0.shutdown.subscribe()));
@@ -762,20 +767,12 @@ impl Engine {
             let slot = known
                 .entry(key.clone())
                 .or_insert_with(|| {
-                    let events = self.0.events.clone();
-                    let observed_key = key.clone();
                     Arc::new(FunctionSlot {
                         key: key.clone(),
                         runtime: t.runtime,
                         name: t.fn_name.clone(),
-                        pool: Pool::with_observer(limits, move |stats| {
-                            if events.has_live_receivers() {
-                                events.emit(EngineEvent::Pool {
-                                    key: observed_key.clone(),
-                                    stats,
-                                });
-                            }
-                        }),
+                        // Its changes reach the dashboard in batches (`inspect::live`).
+                        pool: Pool::new(limits),
                         warm: AtomicBool::new(false),
                         warm_at_ms: AtomicU64::new(0),
                         isolation: Default::default(),

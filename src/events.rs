@@ -143,8 +143,15 @@ pub enum EngineEvent {
     },
     /// The saved tests ran (at start, after a reload, on demand): the dashboard's strip.
     TestsRun(Box<crate::inspect::saved::TestRun>),
-    /// Boxed: a record is much larger than the other events.
-    Request(Box<RequestRecord>),
+    /// The requests recorded since the last batch (a few times per second while a dashboard
+    /// listens), oldest first; at most [`crate::inspect::live::BATCH_MAX`], `left_out` counts
+    /// the older ones of the interval that were not sent. Headers, bodies, output and log lines
+    /// stay in the request log (`GET /_fn/requests/<id>`).
+    Requests {
+        requests: Vec<RequestSummary>,
+        #[ts(type = "number")]
+        left_out: u64,
+    },
     /// CPU (% of one core) and resident memory of a daemon, every few seconds.
     DaemonUsage {
         runtime: RuntimeKind,
@@ -224,6 +231,46 @@ pub struct RequestRecord {
     pub logs: Vec<crate::inspect::logs::LogLine>,
 }
 
+/// One request of a live `requests` batch: what the request list and the live charts show.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct RequestSummary {
+    pub id: String,
+    #[ts(type = "number")]
+    pub seq: u64,
+    #[ts(type = "number")]
+    pub ts: u64,
+    pub method: String,
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub query: Option<String>,
+    pub status: u16,
+    pub reason: crate::inspect::Reason,
+    /// The why known when the request was answered (a 404's nearest routes come with its
+    /// detail).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub why: Option<String>,
+    pub kind: crate::inspect::Kind,
+    #[ts(type = "number")]
+    pub latency_us: u64,
+    pub stages: Stages,
+    pub runtime: Option<RuntimeKind>,
+    pub function: Option<String>,
+    pub socket_index: Option<usize>,
+    pub queued: bool,
+    pub cold: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub trigger: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub fault: Option<String>,
+    pub captured: bool,
+    pub replay: bool,
+}
+
 /// A request's stages in microseconds, from the engine's own clock (also sent as
 /// `Server-Timing` with debug headers).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ts_rs::TS)]
@@ -235,9 +282,13 @@ pub struct Stages {
     /// Waiting for the function's dependencies to finish installing (0 when they were ready).
     #[ts(type = "number")]
     pub deps_us: u64,
-    /// Waiting for a worker-pool slot, queue included.
+    /// The admission check for a worker-pool slot (the queue wait is `queue_us`).
     #[ts(type = "number")]
     pub admission_us: u64,
+    /// Waiting in the function's queue for a slot (0 unless `queued`).
+    #[serde(default)]
+    #[ts(type = "number")]
+    pub queue_us: u64,
     /// Reading the request body.
     #[ts(type = "number")]
     pub body_us: u64,
@@ -246,12 +297,21 @@ pub struct Stages {
     #[serde(default)]
     #[ts(type = "number")]
     pub connect_us: u64,
+    /// Building a compiled function (rust/go) before its call: the first call after a change.
+    #[serde(default)]
+    #[ts(type = "number")]
+    pub build_us: u64,
+    /// The cold part of a cold call: loading the Lua module into a fresh state, starting a
+    /// rust/go function's process (0 for daemons: their start is not a call's).
+    #[serde(default)]
+    #[ts(type = "number")]
+    pub cold_us: u64,
     /// Send, the daemon's dispatch, and the reply's bytes back (the handler too when its
-    /// daemon does not report `handler_us`).
+    /// runtime does not report `handler_us`).
     #[ts(type = "number")]
     pub runtime_us: u64,
-    /// The call's time inside its daemon, as the daemon reports it (python, node, php); 0
-    /// when it does not (lua, rust, go, a v1 daemon).
+    /// The call's own time: inside its daemon, as the daemon reports it (python, node, php),
+    /// or around the Lua function's call (lua); 0 when unknown (rust, go, a v1 daemon).
     #[serde(default)]
     #[ts(type = "number")]
     pub handler_us: u64,
@@ -268,7 +328,7 @@ pub struct Stages {
 }
 
 /// Fan-out of events on two channels: `lifecycle` (phases, daemons, health, logs, reloads) for
-/// everyone, and `live` (one record per request, pool changes) for dashboards. The hot path only
+/// everyone, and `live` (batches of request summaries, pool changes, daemon usage) for dashboards. The hot path only
 /// builds live events when someone listens to them, so a CLI that prints daemon events pays
 /// nothing per request. Sending never blocks; slow receivers lose the oldest events.
 #[derive(Debug, Clone)]
@@ -290,7 +350,7 @@ impl EventBus {
     /// Emit on the channel the event belongs to.
     pub fn emit(&self, event: EngineEvent) {
         let channel = match event {
-            EngineEvent::Request(_) | EngineEvent::Pool { .. } | EngineEvent::DaemonUsage { .. } => &self.live,
+            EngineEvent::Requests { .. } | EngineEvent::Pool { .. } | EngineEvent::DaemonUsage { .. } => &self.live,
             _ => &self.lifecycle,
         };
         // No receiver is fine: nobody is watching.

@@ -765,8 +765,11 @@ async fn call(shared: &Arc<Shared>, job: &Job, spec: &JobSpec) -> (Option<JobRes
             route_us: 0,
             deps_us: t.deps_us,
             admission_us: t.admission_us,
+            queue_us: t.queue_us,
             body_us: t.body_us,
             connect_us: t.connect_us,
+            build_us: t.build_us,
+            cold_us: t.cold_us,
             runtime_us: t.runtime_us,
             handler_us: t.handler_us,
             reply_us: t.reply_us,
@@ -790,9 +793,7 @@ async fn call(shared: &Arc<Shared>, job: &Job, spec: &JobSpec) -> (Option<JobRes
         note,
         captured: None,
     };
-    shared
-        .inspector
-        .publish(&shared.events, entry, shared.events.has_live_receivers());
+    shared.inspector.push(entry);
     (result, end)
 }
 

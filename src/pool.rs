@@ -165,8 +165,6 @@ pub enum Refusal {
 /// The live pool of one function, shared by all its requests.
 pub struct Pool {
     state: Mutex<Admission<oneshot::Sender<()>>>,
-    /// Called after every change with fresh stats (the dashboard's stream).
-    observer: Option<Box<dyn Fn(PoolStats) + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -181,6 +179,8 @@ pub struct Permit {
     pool: Arc<Pool>,
     /// The call waited in the queue (`X-FastFN-Queued: true`).
     pub queued: bool,
+    /// How long it waited there (µs; the clock is read only for a queued call).
+    pub queue_us: u64,
 }
 
 impl Drop for Permit {
@@ -191,16 +191,10 @@ impl Drop for Permit {
 
 impl Pool {
     pub fn new(limits: Limits) -> Arc<Pool> {
+        // No observer: the dashboard reads the numbers a few times per second
+        // (`inspect::live`), not twice per call.
         Arc::new(Pool {
             state: Mutex::new(Admission::new(limits)),
-            observer: None,
-        })
-    }
-
-    pub fn with_observer(limits: Limits, observer: impl Fn(PoolStats) + Send + Sync + 'static) -> Arc<Pool> {
-        Arc::new(Pool {
-            state: Mutex::new(Admission::new(limits)),
-            observer: Some(Box::new(observer)),
         })
     }
 
@@ -208,12 +202,6 @@ impl Pool {
         // A panic while holding this lock cannot leave the counters half-updated (each
         // method is a few integer ops), so a poisoned lock is still consistent.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn notify(&self, stats: PoolStats) {
-        if let Some(observer) = &self.observer {
-            observer(stats);
-        }
     }
 
     pub fn stats(&self) -> PoolStats {
@@ -231,21 +219,21 @@ impl Pool {
     /// Wait for a running slot, or be refused.
     pub async fn acquire(self: &Arc<Self>) -> Result<Permit, Refusal> {
         let mut rx = None;
-        let (decision, limits, stats) = {
+        let (decision, limits) = {
             let mut state = self.lock();
             let d = state.arrive_with(|| {
                 let (tx, r) = oneshot::channel();
                 rx = Some(r);
                 tx
             });
-            (d, state.limits(), state.stats())
+            (d, state.limits())
         };
-        self.notify(stats);
         let ticket = match decision {
             Decision::Run => {
                 return Ok(Permit {
                     pool: self.clone(),
                     queued: false,
+                    queue_us: 0,
                 })
             }
             Decision::Reject => {
@@ -265,19 +253,18 @@ impl Pool {
             ticket,
             armed: true,
         };
+        let entered = tokio::time::Instant::now();
         let woken = tokio::time::timeout(limits.queue_timeout, rx).await;
         guard.armed = false;
+        let queue_us = entered.elapsed().as_micros() as u64;
         match woken {
             Ok(_) => Ok(Permit {
                 pool: self.clone(),
                 queued: true,
+                queue_us,
             }),
             Err(_elapsed) => {
-                let (left, stats) = {
-                    let mut state = self.lock();
-                    (state.leave(ticket, true), state.stats())
-                };
-                self.notify(stats);
+                let left = self.lock().leave(ticket, true);
                 if left {
                     Err(Refusal::QueueTimeout {
                         status: limits.overflow_status,
@@ -287,6 +274,7 @@ impl Pool {
                     Ok(Permit {
                         pool: self.clone(),
                         queued: true,
+                        queue_us,
                     })
                 }
             }
@@ -294,16 +282,12 @@ impl Pool {
     }
 
     fn release(&self) {
-        let stats = {
-            let mut state = self.lock();
-            // A waiter whose receiver is gone has a guard that will give the slot back, so a
-            // failed send needs no handling here.
-            if let Some(waker) = state.release() {
-                let _ = waker.send(());
-            }
-            state.stats()
-        };
-        self.notify(stats);
+        let mut state = self.lock();
+        // A waiter whose receiver is gone has a guard that will give the slot back, so a
+        // failed send needs no handling here.
+        if let Some(waker) = state.release() {
+            let _ = waker.send(());
+        }
     }
 }
 
@@ -322,9 +306,6 @@ impl Drop for QueuedGuard<'_> {
         if !left {
             // The slot was handed to us as we were dropped: pass it on.
             self.pool.release();
-        } else {
-            let stats = self.pool.stats();
-            self.pool.notify(stats);
         }
     }
 }

@@ -757,7 +757,7 @@ async fn scenario(c: &Client, launched_at: Instant, project: &Path) -> Result<()
     })
     .await?;
     println!("send result: {:.120}", result.replace('\n', " "));
-    // The row arrives with the `request` event, a moment after the send result.
+    // The row arrives with the next `requests` batch (every 250 ms), after the send result.
     until("the request in the log", Duration::from_secs(10), || async {
         Ok(reveal(c, "[data-testid=request-row][data-path='/debug/whoami']")
             .await

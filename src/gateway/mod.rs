@@ -223,19 +223,18 @@ async fn inspected(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketA
     let dashboard = shared.events.has_live_receivers();
     let mut note = Note {
         arrived: Some(arrived),
-        capture: shared.inspector.capturing(dashboard, req.headers()),
+        capture: shared.inspector.capturing(dashboard, req.headers(), arrived),
         ..Note::default()
     };
     let method = req.method().clone();
     let uri = req.uri().clone();
-    let request_headers = note.capture.then(|| {
+    if note.capture {
         note.replay = req
             .headers()
             .get(crate::inspect::REPLAY_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        crate::inspect::header_pairs(req.headers())
-    });
+    }
     // Numbered on arrival, so that a line logged while it is served names it (`g-<seq>`).
     let seq = shared.inspector.next_seq();
     let served = crate::logs::served(&shared.logs, req, remote, |req| {
@@ -250,15 +249,7 @@ async fn inspected(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketA
         }
         note.logs = logged.lines;
     }
-    finish(
-        shared,
-        (seq, method, uri, arrived),
-        note,
-        request_headers,
-        resp,
-        dashboard,
-    )
-    .await
+    finish(shared, (seq, method, uri, arrived), note, resp).await
 }
 
 /// Record a served request: its reason, `X-Fn-Reason` under debug headers, the captured
@@ -267,9 +258,7 @@ async fn finish(
     shared: &Shared,
     (seq, method, uri, arrived): (u64, hyper::Method, hyper::Uri, Instant),
     mut note: Note,
-    request_headers: Option<Vec<(String, String)>>,
     mut resp: Response<ResponseBody>,
-    dashboard: bool,
 ) -> Response<ResponseBody> {
     let ins = &shared.inspector;
     let status = resp.status().as_u16();
@@ -278,8 +267,10 @@ async fn finish(
         resp.headers_mut()
             .insert("x-fn-reason", HeaderValue::from_static(entry_reason.code()));
     }
-    let captured = match request_headers {
-        Some(request_headers) => {
+    let captured = match note.capture {
+        true => {
+            // Kept when the request was done with them (see `handle_whole`).
+            let request_headers = note.request_headers.take().unwrap_or_default();
             let cap = ins.settings.body_bytes;
             let (request_body, request_cut) = note
                 .request_body
@@ -297,7 +288,7 @@ async fn finish(
                 stream => (stream, bytes::Bytes::new()),
             };
             let (response_body, response_cut) = crate::inspect::cap_body(&response_body, cap);
-            let response_headers = crate::inspect::header_pairs(&head.headers);
+            let response_headers = crate::inspect::HeaderText::of(&head.headers);
             resp = Response::from_parts(head, body);
             Some(Box::new(crate::inspect::Captured {
                 request_headers,
@@ -308,7 +299,7 @@ async fn finish(
                 response_cut,
             }))
         }
-        None => None,
+        false => None,
     };
     // One clock reading ends both the `respond` stage and the total, so the stages add up.
     let now = Instant::now();
@@ -325,7 +316,7 @@ async fn finish(
         note,
         captured,
     };
-    ins.publish(&shared.events, entry, dashboard);
+    ins.push(entry);
     resp
 }
 
@@ -384,6 +375,9 @@ async fn handle_noted(
     if req.uri().path() == "/_fn/events" {
         note.kind = Kind::Admin;
         let (parts, _) = req.into_parts();
+        if note.capture {
+            note.request_headers = Some(crate::inspect::HeaderText::of(&parts.headers));
+        }
         return crate::admin::events(shared, &parts, remote);
     }
     handle_whole(shared, req, remote, note)
@@ -403,15 +397,36 @@ async fn handle_whole(
     remote: SocketAddr,
     note: &mut Note,
 ) -> Response<Body> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    // By reference, so the headers are still here for the capture.
+    let resp = handle_parts(shared, &mut parts, body, remote, note).await;
+    if note.capture && note.request_headers.is_none() {
+        // Kept once the request is done with them (a compact copy: see `HeaderText`).
+        note.request_headers = Some(crate::inspect::HeaderText::of(&parts.headers));
+    }
+    resp
+}
+
+async fn handle_parts(
+    shared: &Arc<Shared>,
+    parts: &mut hyper::http::request::Parts,
+    body: Incoming,
+    remote: SocketAddr,
+    note: &mut Note,
+) -> Response<Body> {
     let served = shared.served();
     // `/` may be answered by a home function or redirect (env, else the root config).
     let home = served.home.as_ref().filter(|_| parts.uri.path() == "/");
     // A home function answers `/` before a static `index.html`, as in the original.
     let assets_first = served.assets.as_ref().is_some_and(|a| !a.run_worker_first()) && home.is_none();
-    let plan = match router::decide(&served.discovery.routes, home, assets_first, &parts) {
+    let plan = match router::decide(&served.discovery.routes, home, assets_first, parts) {
         Decision::Admin => {
             note.kind = Kind::Admin;
+            if note.capture {
+                note.request_headers = Some(crate::inspect::HeaderText::of(&parts.headers));
+            }
+            // The admin API takes the request's parts (the caller gets an empty shell back).
+            let parts = std::mem::replace(parts, Request::new(()).into_parts().0);
             // Boxed, as every path off the invoke path: an `async fn`'s state is the size of
             // its largest branch, and the admin API's (~100 KB) made every request's future
             // that big — moved by hyper on each request, it was a quarter of the gateway's CPU.
@@ -419,7 +434,7 @@ async fn handle_whole(
         }
         Decision::Console => {
             note.kind = Kind::Admin;
-            return Box::pin(crate::admin::console(shared, &parts, remote)).await;
+            return Box::pin(crate::admin::console(shared, parts, remote)).await;
         }
         Decision::Redirect(to) => {
             note.reason = Some(Reason::Redirect);
@@ -445,10 +460,10 @@ async fn handle_whole(
     match plan.route {
         RouteDecision::Invoke { route, params } => {
             note.stages.route_us = note.arrived.map_or(0, crate::invoke::micros_since);
-            invoke(shared, &served, route, &params, &parts, body, remote, note).await
+            invoke(shared, &served, route, &params, parts, body, remote, note).await
         }
         RouteDecision::Refuse(failure) => {
-            note.why = crate::inspect::refusal_why(&failure, &served.discovery.routes, &parts);
+            note.why = crate::inspect::refusal_why(&failure, &served.discovery.routes, parts);
             refuse(note, failure)
         }
         // §2.6 step 6: assets again, with the SPA fallback.
@@ -473,10 +488,11 @@ async fn handle_whole(
                     ));
                     Reason::MethodMismatch
                 }
-                // Is it a method mismatch? Asked only while someone looks (else when the log
-                // is read): it walks every method, and a 404 is the cheapest answer.
-                (_, None) if note.capture || shared.inspector.settings.debug_headers => {
-                    let host = crate::host::request_host(&parts);
+                // Is it a method mismatch? Asked here only for `X-Fn-Reason` (debug headers):
+                // it walks every method, and a 404 is the cheapest answer. Else it is asked
+                // when the log is read, or by the live stream's task for its batch.
+                (_, None) if shared.inspector.settings.debug_headers => {
+                    let host = crate::host::request_host(parts);
                     match crate::inspect::method_mismatch(&served.discovery.routes, parts.method.as_str(), path, host) {
                         Some(why) => {
                             note.why = Some(why);
@@ -528,8 +544,11 @@ async fn invoke(
     let outcome = call(shared, route, slot, params, parts, body, remote, note).await;
     note.stages.deps_us = outcome.timings.deps_us;
     note.stages.admission_us = outcome.timings.admission_us;
+    note.stages.queue_us = outcome.timings.queue_us;
     note.stages.body_us = outcome.timings.body_us;
     note.stages.connect_us = outcome.timings.connect_us;
+    note.stages.build_us = outcome.timings.build_us;
+    note.stages.cold_us = outcome.timings.cold_us;
     note.stages.runtime_us = outcome.timings.runtime_us;
     note.stages.handler_us = outcome.timings.handler_us;
     note.stages.reply_us = outcome.timings.reply_us;
@@ -549,7 +568,7 @@ async fn invoke(
                     .get(CONTENT_LENGTH)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse().ok()),
-                waited_us: outcome.timings.admission_us + outcome.timings.deps_us,
+                waited_us: outcome.timings.admission_us + outcome.timings.queue_us + outcome.timings.deps_us,
             });
         } else {
             note.failed(failure);
@@ -660,7 +679,10 @@ async fn invoke(
                 latency_us: latency.as_micros() as u64,
                 deps_us: outcome.timings.deps_us,
                 // The lab's cold-start history keeps the whole call (handler included).
-                runtime_us: outcome.timings.runtime_us + outcome.timings.handler_us,
+                runtime_us: outcome.timings.build_us
+                    + outcome.timings.cold_us
+                    + outcome.timings.runtime_us
+                    + outcome.timings.handler_us,
                 status,
             },
         );
@@ -754,13 +776,18 @@ async fn call(
     let permit = match crate::invoke::admit(slot).await {
         Ok(p) => p,
         Err(failure) => {
-            // A queue timeout waited: keep how long (the request log's why and stages).
+            // A queue timeout waited in the queue: keep how long (the request log's why and
+            // stages).
             let mut refused = Outcome::refused(failure).after_deps(deps_us);
-            refused.timings.admission_us = crate::invoke::micros_since(waited);
+            let waited_us = crate::invoke::micros_since(waited);
+            match &refused.result {
+                Err(Failure::QueueTimeout { .. }) => refused.timings.queue_us = waited_us,
+                _ => refused.timings.admission_us = waited_us,
+            }
             return refused;
         }
     };
-    let admission_us = crate::invoke::micros_since(waited);
+    let (admission_us, queue_us) = crate::invoke::admission_split(waited, &permit);
     let reading = Instant::now();
     let limit = shared.settings.client_timeout;
     let body = match tokio::time::timeout(limit, Limited::new(body, max_body as usize).collect()).await {
@@ -792,6 +819,7 @@ async fn call(
     let mut outcome = crate::invoke::run_admitted(shared, target, slot, &input, &request_id, permit).await;
     note.request_id = Some(request_id);
     outcome.timings.admission_us = admission_us;
+    outcome.timings.queue_us = queue_us;
     outcome.timings.body_us = body_us;
     outcome.after_deps(deps_us)
 }

@@ -137,11 +137,11 @@ pub(crate) fn detail(shared: &Shared, e: &Entry, reveal: bool) -> RequestDetail 
         request: e
             .captured
             .as_ref()
-            .map(|c| part(&c.request_headers, &c.request_body, c.request_cut)),
+            .map(|c| part(&c.request_pairs(), &c.request_body, c.request_cut)),
         response: e
             .captured
             .as_ref()
-            .map(|c| part(&c.response_headers, &c.response_body, c.response_cut)),
+            .map(|c| part(&c.response_pairs(), &c.response_body, c.response_cut)),
         curl: super::export::curl(e, &base_url(shared), reveal),
     }
 }
@@ -271,7 +271,7 @@ fn outgoing(e: &Entry, edit: &ReplayRequest) -> Result<Outgoing, String> {
     let captured = e.captured.as_deref();
     let headers = match (&edit.headers, captured) {
         (Some(h), _) => h.clone(),
-        (None, Some(c)) => c.request_headers.clone(),
+        (None, Some(c)) => c.request_pairs(),
         (None, None) => {
             notes.push("the original's headers were not captured: sent without them".into());
             Vec::new()
@@ -314,8 +314,12 @@ async fn replay(shared: &Arc<Shared>, body: Incoming) -> Result<Response<Body>, 
                 let host = e
                     .captured
                     .as_ref()
-                    .and_then(|c| c.request_headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("host")))
-                    .map(|(_, v)| v.clone());
+                    .and_then(|c| {
+                        c.request_pairs()
+                            .into_iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case("host"))
+                    })
+                    .map(|(_, v)| v);
                 (o, host)
             })
         })
@@ -346,7 +350,10 @@ async fn replay(shared: &Arc<Shared>, body: Incoming) -> Result<Response<Body>, 
             .find(|e| e.note.replay.as_deref() == Some(token.as_str()))?;
         let old = entries.iter().find(|e| e.id() == edit.id)?;
         Some(ReplayResult {
-            diff: diff(&answer(old), &answer(new)),
+            diff: {
+                let (old_h, new_h) = (response_pairs(old), response_pairs(new));
+                diff(&answer(old, &old_h), &answer(new, &new_h))
+            },
             original: detail(shared, old, false),
             replay: detail(shared, new, false),
             notes: out.notes.clone(),
@@ -362,10 +369,14 @@ async fn replay(shared: &Arc<Shared>, body: Incoming) -> Result<Response<Body>, 
     }
 }
 
-fn answer(e: &Entry) -> Answer<'_> {
+fn response_pairs(e: &Entry) -> Vec<(String, String)> {
+    e.captured.as_ref().map(|c| c.response_pairs()).unwrap_or_default()
+}
+
+fn answer<'a>(e: &'a Entry, headers: &'a [(String, String)]) -> Answer<'a> {
     Answer {
         status: e.status,
-        headers: e.captured.as_ref().map_or(&[][..], |c| &c.response_headers[..]),
+        headers,
         body: e.captured.as_ref().map(|c| &c.response_body[..]),
         stages: e.note.stages,
         latency_us: e.latency_us,

@@ -95,13 +95,16 @@ pub struct Diff {
 }
 
 /// The stages by name, in waterfall order.
-pub fn stage_list(s: &Stages) -> [(&'static str, u64); 10] {
+pub fn stage_list(s: &Stages) -> [(&'static str, u64); 13] {
     [
         ("route", s.route_us),
         ("deps", s.deps_us),
         ("admission", s.admission_us),
+        ("queue", s.queue_us),
         ("body", s.body_us),
         ("connect", s.connect_us),
+        ("build", s.build_us),
+        ("cold", s.cold_us),
         ("runtime", s.runtime_us),
         ("handler", s.handler_us),
         ("reply", s.reply_us),
@@ -291,7 +294,7 @@ mod tests {
         let names: Vec<&str> = d.headers.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, vec!["x-a", "x-new"]);
         assert_eq!(d.body, BodyDiff::Same);
-        assert_eq!(d.stages.len(), 9);
+        assert_eq!(d.stages.len(), 12);
         assert!(d.stages.iter().any(|s| s.stage == "runtime" && s.after_us == 5));
         let same = diff(&before, &before);
         assert!(same.same && same.headers.is_empty());

@@ -27,7 +27,7 @@ pub fn curl(e: &Entry, base: &str, reveal: bool) -> String {
     let target = e.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     out.push_str(&format!(" {}", sh(&format!("{base}{target}"))));
     if let Some(c) = &e.captured {
-        for (k, v) in mask_headers(&c.request_headers, reveal) {
+        for (k, v) in mask_headers(&c.request_pairs(), reveal) {
             if !is_hop_header(&k) {
                 out.push_str(&format!(" -H {}", sh(&format!("{k}: {v}"))));
             }
@@ -49,8 +49,8 @@ pub fn har_entry(e: &Entry, base: &str, reveal: bool) -> Value {
     let empty = Vec::new();
     let (req_h, resp_h) = match &e.captured {
         Some(c) => (
-            mask_headers(&c.request_headers, reveal),
-            mask_headers(&c.response_headers, reveal),
+            mask_headers(&c.request_pairs(), reveal),
+            mask_headers(&c.response_pairs(), reveal),
         ),
         None => (empty.clone(), empty),
     };
@@ -117,10 +117,10 @@ pub fn har_entry(e: &Entry, base: &str, reveal: bool) -> Value {
         },
         "cache": {},
         "timings": {
-            "blocked": ms(s.route_us + s.deps_us + s.admission_us),
+            "blocked": ms(s.route_us + s.deps_us + s.admission_us + s.queue_us),
             "connect": ms(s.connect_us),
             "send": ms(s.body_us),
-            "wait": ms(s.runtime_us + s.handler_us),
+            "wait": ms(s.build_us + s.cold_us + s.runtime_us + s.handler_us),
             "receive": ms(s.reply_us + s.respond_us),
         },
         "_fastfn": {
@@ -151,6 +151,19 @@ mod tests {
     use super::*;
     use bytes::Bytes;
 
+    fn headers(pairs: &[(&'static str, &'static str)]) -> super::super::HeaderText {
+        let map: hyper::HeaderMap = pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    hyper::header::HeaderName::from_static(k),
+                    hyper::header::HeaderValue::from_static(v),
+                )
+            })
+            .collect();
+        super::super::HeaderText::of(&map)
+    }
+
     fn entry() -> Entry {
         Entry {
             seq: 7,
@@ -164,13 +177,13 @@ mod tests {
                 ..Note::default()
             },
             captured: Some(Box::new(Captured {
-                request_headers: vec![
-                    ("host".into(), "x".into()),
-                    ("authorization".into(), "Bearer s3cret".into()),
-                    ("content-type".into(), "application/json".into()),
-                ],
+                request_headers: headers(&[
+                    ("host", "x"),
+                    ("authorization", "Bearer s3cret"),
+                    ("content-type", "application/json"),
+                ]),
                 request_body: Bytes::from_static(br#"{"password":"pw","q":"it's"}"#),
-                response_headers: vec![("content-type".into(), "application/json".into())],
+                response_headers: headers(&[("content-type", "application/json")]),
                 response_body: Bytes::from_static(br#"{"ok":true}"#),
                 ..Captured::default()
             })),

@@ -14,6 +14,7 @@
 pub mod admin;
 pub mod diff;
 pub mod export;
+pub mod live;
 pub mod logs;
 pub mod saved;
 pub mod secrets;
@@ -40,6 +41,11 @@ pub const DEFAULT_CAPACITY: usize = 5000;
 pub const DEFAULT_BODY_BYTES: usize = 64 * 1024;
 /// Handler stdout/stderr kept per request.
 pub const OUTPUT_BYTES: usize = 16 * 1024;
+/// Requests captured per [`CAPTURE_WINDOW_MS`] while a dashboard is open (`auto`): 1,000 a
+/// second. The dashboard lists the newest 500 and a person opens a few; capturing every
+/// request of a load test cost a share of the engine's throughput that grew with the rate.
+pub const CAPTURE_BUDGET: u64 = 250;
+pub const CAPTURE_WINDOW_MS: u64 = 250;
 /// The request header that marks a replay (set by the engine's own replay client).
 pub const REPLAY_HEADER: &str = "x-fn-replay";
 
@@ -262,6 +268,8 @@ pub struct Note {
     /// Capture headers and bodies of this request (decided when it arrived).
     pub capture: bool,
     pub request_body: Option<Bytes>,
+    /// The request's headers, kept when the gateway is done with them (capture on).
+    pub request_headers: Option<HeaderText>,
     /// The handler's output of this call.
     pub stdout: Option<String>,
     pub stderr: Option<String>,
@@ -361,15 +369,65 @@ fn generic_why(failure: &crate::rescue::Failure) -> Option<String> {
 }
 
 /// Headers and bodies of a request, kept while capture is on.
+///
+/// Headers are kept as [`HeaderText`]: capture runs for every request while a dashboard is
+/// open, reading runs when someone opens one.
 #[derive(Debug, Clone, Default)]
 pub struct Captured {
-    pub request_headers: Vec<(String, String)>,
+    pub request_headers: HeaderText,
     pub request_body: Bytes,
     /// The request body was longer than the cap (it is cut).
     pub request_cut: bool,
-    pub response_headers: Vec<(String, String)>,
+    pub response_headers: HeaderText,
     pub response_body: Bytes,
     pub response_cut: bool,
+}
+
+/// Headers as one buffer of `name:value\n` lines: one allocation and one copy per header
+/// map. Not the `HeaderMap` itself: its values share hyper's read buffer, and keeping them
+/// for thousands of requests kept those buffers alive (hyper then allocated fresh ones), and a
+/// map is several allocations to make and to free. Names hold no `:` and values no newline
+/// (the `http` crate refuses both), so the lines split back unambiguously.
+#[derive(Debug, Clone, Default)]
+pub struct HeaderText(Box<[u8]>);
+
+impl HeaderText {
+    pub fn of(h: &HeaderMap) -> HeaderText {
+        let len = h.iter().map(|(k, v)| k.as_str().len() + v.len() + 2).sum();
+        let mut buf = Vec::with_capacity(len);
+        for (k, v) in h {
+            buf.extend_from_slice(k.as_str().as_bytes());
+            buf.push(b':');
+            buf.extend_from_slice(v.as_bytes());
+            buf.push(b'\n');
+        }
+        HeaderText(buf.into_boxed_slice())
+    }
+
+    /// (name, value) pairs, in order (values read as UTF-8, lossily).
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        self.0
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .filter_map(|l| {
+                let at = l.iter().position(|b| *b == b':')?;
+                Some((
+                    String::from_utf8_lossy(&l[..at]).into_owned(),
+                    String::from_utf8_lossy(&l[at + 1..]).into_owned(),
+                ))
+            })
+            .collect()
+    }
+}
+
+impl Captured {
+    pub fn request_pairs(&self) -> Vec<(String, String)> {
+        self.request_headers.pairs()
+    }
+
+    pub fn response_pairs(&self) -> Vec<(String, String)> {
+        self.response_headers.pairs()
+    }
 }
 
 /// One request in the ring.
@@ -446,7 +504,7 @@ impl Entry {
         let headers = self
             .captured
             .as_ref()
-            .map(|c| secrets::mask_headers(&c.response_headers, reveal))
+            .map(|c| secrets::mask_headers(&c.response_pairs(), reveal))
             .unwrap_or_default();
         RequestRecord {
             id: self.id(),
@@ -476,6 +534,45 @@ impl Entry {
             trigger: self.note.trigger.map(str::to_string),
             fault: self.note.fault.clone(),
             logs: self.note.logs.clone(),
+        }
+    }
+}
+
+impl Entry {
+    /// The live stream's view: no headers, output or log lines (read with the detail).
+    pub fn summary(&self) -> crate::events::RequestSummary {
+        let t = self.note.target.as_deref();
+        let reason = self.reason();
+        let why = match (&self.note.why, reason) {
+            (Some(w), _) => Some(w.clone()),
+            (None, Reason::NoRoute) => Some(format!("no route matches {}", self.uri.path())),
+            (None, _) => match (t, &self.note.admission) {
+                (Some(t), Some(a)) => admission_why(reason, t, a),
+                _ => None,
+            },
+        };
+        crate::events::RequestSummary {
+            id: self.id(),
+            seq: self.seq,
+            ts: self.ts,
+            method: self.method.to_string(),
+            path: self.uri.path().to_string(),
+            query: self.uri.query().map(str::to_string),
+            status: self.status,
+            reason,
+            why,
+            kind: self.note.kind,
+            latency_us: self.latency_us,
+            stages: self.note.stages,
+            runtime: t.map(|t| t.runtime),
+            function: t.map(|t| t.fn_name.clone()),
+            socket_index: self.note.socket_index,
+            queued: self.note.queued,
+            cold: self.note.cold,
+            trigger: self.note.trigger.map(str::to_string),
+            fault: self.note.fault.clone(),
+            captured: self.captured.is_some(),
+            replay: self.note.replay.is_some(),
         }
     }
 }
@@ -521,13 +618,27 @@ fn levenshtein(a: &[u8], b: &[u8]) -> usize {
 #[derive(Debug)]
 pub struct Inspector {
     pub settings: InspectSettings,
-    ring: Mutex<VecDeque<Entry>>,
+    ring: Mutex<Ring>,
     seq: AtomicU64,
     /// The last run of the saved tests (`GET /_fn/tests`).
     pub tests: Mutex<Option<saved::TestRun>>,
     /// The last successful reloads: when (epoch ms) and the files they changed, for a
     /// replay's "files changed since the original".
     reloads: Mutex<VecDeque<(u64, Vec<String>)>>,
+    /// The capture budget: the current window (ms since `started` ÷ the window) and the
+    /// captures made in it. Approximate under races (a few over the budget at a window's
+    /// turn), which is all it needs to be.
+    started: tokio::time::Instant,
+    capture_window: AtomicU64,
+    captured_in_window: AtomicU64,
+}
+
+/// The entries, and how many were ever pushed (the live stream's cursor: entries are pushed
+/// when answered, not in `seq` order).
+#[derive(Debug, Default)]
+struct Ring {
+    entries: VecDeque<Entry>,
+    pushed: u64,
 }
 
 /// Reloads remembered for [`Inspector::files_changed_since`].
@@ -537,21 +648,38 @@ impl Inspector {
     pub fn new(settings: InspectSettings) -> Inspector {
         Inspector {
             // Grows to its capacity as requests come (an idle engine keeps no 5,000 slots).
-            ring: Mutex::new(VecDeque::new()),
+            ring: Mutex::new(Ring::default()),
             seq: AtomicU64::new(0),
             tests: Mutex::new(None),
             reloads: Mutex::new(VecDeque::new()),
+            started: tokio::time::Instant::now(),
+            capture_window: AtomicU64::new(0),
+            captured_in_window: AtomicU64::new(0),
             settings,
         }
     }
 
-    /// Whether to capture headers and bodies of a request arriving now.
-    pub fn capturing(&self, dashboard_open: bool, headers: &HeaderMap) -> bool {
+    /// Whether to capture headers and bodies of a request arriving at `now`: always with
+    /// `always` and for replays; with `auto` while a dashboard is open, within the budget.
+    pub fn capturing(&self, dashboard_open: bool, headers: &HeaderMap, now: tokio::time::Instant) -> bool {
         match self.settings.capture {
             CaptureMode::Always => true,
-            CaptureMode::Auto if dashboard_open => true,
+            CaptureMode::Auto if dashboard_open => self.within_budget(now) || headers.contains_key(REPLAY_HEADER),
             _ => headers.contains_key(REPLAY_HEADER),
         }
+    }
+
+    fn within_budget(&self, now: tokio::time::Instant) -> bool {
+        let window = now.saturating_duration_since(self.started).as_millis() as u64 / CAPTURE_WINDOW_MS;
+        if self.capture_window.load(Ordering::Relaxed) != window {
+            self.capture_window.store(window, Ordering::Relaxed);
+            self.captured_in_window.store(0, Ordering::Relaxed);
+        }
+        // Spent: a read only (a write per request would bounce the line between cores).
+        if self.captured_in_window.load(Ordering::Relaxed) >= CAPTURE_BUDGET {
+            return false;
+        }
+        self.captured_in_window.fetch_add(1, Ordering::Relaxed) < CAPTURE_BUDGET
     }
 
     /// A successful reload changed these files (root-relative).
@@ -580,33 +708,42 @@ impl Inspector {
         self.seq.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Keep an entry, sent first as a live `request` event when `live` (a dashboard listens).
-    /// Without the route map: a 404's nearest routes are worked out when its detail is read
-    /// (`/_fn/requests/<id>`), not for every 404 while a dashboard is open.
-    pub fn publish(&self, events: &crate::events::EventBus, entry: Entry, live: bool) {
-        if live {
-            events.emit(crate::events::EngineEvent::Request(Box::new(entry.record(None, false))));
-        }
-        self.push(entry);
-    }
-
-    /// Keep an entry (dropping the oldest past capacity).
+    /// Keep an entry (dropping the oldest past capacity). The live stream reads it from here
+    /// (see [`live`]): recording costs the same with a dashboard open as without.
     pub fn push(&self, entry: Entry) {
         if self.settings.capacity == 0 {
             return;
         }
         let old = {
             let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
-            let old = if ring.len() >= self.settings.capacity {
-                ring.pop_front()
+            let old = if ring.entries.len() >= self.settings.capacity {
+                ring.entries.pop_front()
             } else {
                 None
             };
-            ring.push_back(entry);
+            ring.entries.push_back(entry);
+            ring.pushed += 1;
             old
         };
         // Freed outside the lock.
         drop(old);
+    }
+
+    /// How many entries were ever pushed (a cursor for [`Inspector::summaries_since`]).
+    pub fn pushed(&self) -> u64 {
+        self.ring.lock().unwrap_or_else(|p| p.into_inner()).pushed
+    }
+
+    /// Summaries of the entries pushed after `cursor`, oldest first, at most `max` (the
+    /// newest); the number left out (older ones, or ones the ring already dropped); and the
+    /// new cursor.
+    pub fn summaries_since(&self, cursor: u64, max: usize) -> (Vec<crate::events::RequestSummary>, u64, u64) {
+        let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        let new = ring.pushed.saturating_sub(cursor);
+        let take = (new.min(ring.entries.len() as u64) as usize).min(max);
+        let skip = ring.entries.len() - take;
+        let out: Vec<_> = ring.entries.iter().skip(skip).map(Entry::summary).collect();
+        (out, new - take as u64, ring.pushed)
     }
 
     /// `GET /_fn/dashboard`, the original's figures computed from the request log: function
@@ -645,7 +782,7 @@ impl Inspector {
     /// Run `f` over the entries, newest first.
     pub fn with_entries<R>(&self, f: impl FnOnce(&mut dyn Iterator<Item = &Entry>) -> R) -> R {
         let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut ring.iter().rev())
+        f(&mut ring.entries.iter().rev())
     }
 
     /// Records of the newest `limit` entries (admin calls only with `admin`).
@@ -764,6 +901,35 @@ mod tests {
     }
 
     #[test]
+    fn summaries_since_a_cursor_keep_the_newest_and_count_the_rest() {
+        let ins = Inspector::new(InspectSettings {
+            capacity: 4,
+            ..InspectSettings::default()
+        });
+        assert_eq!(ins.pushed(), 0);
+        for i in 1..=3 {
+            ins.push(entry(i, Kind::Function));
+        }
+        let (s, left_out, cursor) = ins.summaries_since(0, 10);
+        assert_eq!(
+            (s.iter().map(|r| r.seq).collect::<Vec<_>>(), left_out, cursor),
+            (vec![1, 2, 3], 0, 3)
+        );
+        assert_eq!(s[0].query.as_deref(), Some("a=1"));
+        let (s, left_out, cursor) = ins.summaries_since(cursor, 10);
+        assert_eq!((s.len(), left_out, cursor), (0, 0, 3), "nothing new");
+        // Six more: the ring (4) dropped two of them, and a batch of 3 leaves one more out.
+        for i in 4..=9 {
+            ins.push(entry(i, Kind::Function));
+        }
+        let (s, left_out, cursor) = ins.summaries_since(cursor, 3);
+        assert_eq!(
+            (s.iter().map(|r| r.seq).collect::<Vec<_>>(), left_out, cursor),
+            (vec![7, 8, 9], 3, 9)
+        );
+    }
+
+    #[test]
     fn files_changed_since_a_moment() {
         let ins = Inspector::new(InspectSettings::default());
         ins.reloaded(10, vec!["a.py".into()]);
@@ -809,6 +975,47 @@ mod tests {
                 .0,
             "FN_INSPECT_CAPTURE"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn capture_has_a_budget_per_window_while_a_dashboard_is_open() {
+        let ins = Inspector::new(InspectSettings::default());
+        let plain = HeaderMap::new();
+        let mut replay = HeaderMap::new();
+        replay.insert(REPLAY_HEADER, "t".parse().unwrap());
+        let now = tokio::time::Instant::now();
+        assert!(!ins.capturing(false, &plain, now), "no dashboard");
+        assert!(ins.capturing(false, &replay, now), "a replay always");
+        let taken = (0..CAPTURE_BUDGET * 2)
+            .filter(|_| ins.capturing(true, &plain, now))
+            .count();
+        assert_eq!(taken as u64, CAPTURE_BUDGET);
+        assert!(ins.capturing(true, &replay, now), "a replay past the budget");
+        tokio::time::advance(std::time::Duration::from_millis(CAPTURE_WINDOW_MS)).await;
+        assert!(ins.capturing(true, &plain, tokio::time::Instant::now()), "a new window");
+        let always = Inspector::new(InspectSettings {
+            capture: CaptureMode::Always,
+            ..InspectSettings::default()
+        });
+        assert!((0..CAPTURE_BUDGET * 2).all(|_| always.capturing(false, &plain, now)));
+    }
+
+    #[test]
+    fn header_text_gives_the_pairs_back_in_order() {
+        let mut h = HeaderMap::new();
+        h.append("host", "a:1".parse().unwrap());
+        h.append("x-two", "1".parse().unwrap());
+        h.append("x-two", "".parse().unwrap());
+        h.append("x-bin", hyper::header::HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        let pairs = HeaderText::of(&h).pairs();
+        let want = [("host", "a:1"), ("x-two", "1"), ("x-two", ""), ("x-bin", "caf\u{fffd}")];
+        assert_eq!(
+            pairs,
+            want.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        );
+        assert!(HeaderText::of(&HeaderMap::new()).pairs().is_empty());
     }
 
     #[test]

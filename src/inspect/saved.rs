@@ -399,20 +399,20 @@ pub(crate) async fn save(shared: &Arc<Shared>, id: &str, raw: &[u8]) -> Response
             .unwrap_or_else(|| format!("{} {} answers {}", e.method, e.uri.path(), e.status));
         let (headers, body) = match &e.captured {
             Some(c) => (
-                c.request_headers
-                    .iter()
+                c.request_pairs()
+                    .into_iter()
                     .filter(|(k, _)| !super::export::is_hop_header(k))
                     .filter(|(k, _)| opts.keep_secrets || !super::secrets::is_secret_header(k))
-                    .cloned()
                     .collect(),
                 (!c.request_body.is_empty()).then(|| String::from_utf8_lossy(&c.request_body).into_owned()),
             ),
             None => (Vec::new(), None),
         };
+        let response_headers = e.captured.as_ref().map(|c| c.response_pairs()).unwrap_or_default();
         let expect = opts.expect.clone().unwrap_or_else(|| {
             default_expect(
                 e.status,
-                e.captured.as_ref().map_or(&[][..], |c| &c.response_headers[..]),
+                &response_headers,
                 e.captured.as_ref().map(|c| &c.response_body[..]),
                 e.latency_us,
             )

@@ -30,6 +30,12 @@ pub(crate) struct Call<'a> {
     pub lab_us: AtomicU64,
     /// Time spent getting a daemon connection (µs): the `connect` stage.
     pub connect_us: AtomicU64,
+    /// Building a compiled function before this call (µs).
+    pub build_us: AtomicU64,
+    /// The cold part of this call (µs): Lua module load, compiled process start.
+    pub cold_us: AtomicU64,
+    /// The handler's own time, when the backend measures it in-process (Lua).
+    pub handler_us: AtomicU64,
     /// 1 + the paused socket skipped last (0: none).
     pub lab_skipped: AtomicUsize,
 }
@@ -48,16 +54,24 @@ fn whole_reply(bytes: Vec<u8>) -> ReplyFrame {
 pub(crate) async fn call(shared: &Shared, target: &Target, slot: &FunctionSlot, call: &Call<'_>) -> Answer {
     match target.runtime {
         RuntimeKind::Lua => match &shared.lua {
-            Some(lua) => match lua.call((call.whole)(), call.timeout).await {
-                Ok(bytes) => (Ok(whole_reply(bytes)), Some(0)),
+            Some(lua) => match lua.call_timed((call.whole)(), call.timeout).await {
+                Ok(reply) => {
+                    call.handler_us.store(reply.handler_us, Ordering::Relaxed);
+                    call.cold_us.store(reply.load_us, Ordering::Relaxed);
+                    (Ok(whole_reply(reply.bytes)), Some(0))
+                }
                 Err(LuaError::Timeout) => (Err(Failure::Timeout), None),
                 Err(LuaError::Worker(msg)) => (Err(Failure::RuntimeError(msg)), None),
             },
             None => (Err(Failure::RuntimeUnavailable), None),
         },
         RuntimeKind::Rust | RuntimeKind::Go => match shared.compiled.get(&target.runtime) {
-            Some(compiled) => match compiled.call(&target.entry, &(call.whole)(), call.timeout).await {
-                Ok(bytes) => (Ok(whole_reply(bytes)), Some(0)),
+            Some(compiled) => match compiled.call_timed(&target.entry, &(call.whole)(), call.timeout).await {
+                Ok(reply) => {
+                    call.build_us.store(reply.build_us, Ordering::Relaxed);
+                    call.cold_us.store(reply.start_us, Ordering::Relaxed);
+                    (Ok(whole_reply(reply.bytes)), Some(0))
+                }
                 Err(e) => {
                     let failure = match e {
                         CompiledError::Build { runtime, output } => Failure::BuildFailed {

@@ -51,12 +51,18 @@ impl Outcome {
 pub struct Timings {
     /// Waiting for the function's dependencies to finish installing (before admission).
     pub deps_us: u64,
-    /// Waiting for a worker-pool slot (includes the queue).
+    /// The admission check for a worker-pool slot (the queue apart).
     pub admission_us: u64,
+    /// Waiting in the queue for a slot (0 when a slot was free).
+    pub queue_us: u64,
     /// Reading the request body (after admission).
     pub body_us: u64,
     /// Getting a daemon connection: ~0 on one already open, the connect and hello otherwise.
     pub connect_us: u64,
+    /// Building a compiled function before the call.
+    pub build_us: u64,
+    /// The cold part of a cold call (Lua module load, a compiled function's process start).
+    pub cold_us: u64,
     /// Send, the daemon's dispatch, and the reply's bytes back (after `connect_us`; without
     /// `handler_us` when the daemon reports it).
     pub runtime_us: u64,
@@ -81,11 +87,26 @@ impl Timings {
             ms(self.handler_us),
             ms(self.reply_us)
         );
-        if self.fault_us > 0 {
-            out.push_str(&format!(", fault;dur={:.3}", ms(self.fault_us)));
+        // Only when they happened: most calls neither queue, build nor start cold.
+        for (name, us) in [
+            ("queue", self.queue_us),
+            ("build", self.build_us),
+            ("cold", self.cold_us),
+            ("fault", self.fault_us),
+        ] {
+            if us > 0 {
+                out.push_str(&format!(", {name};dur={:.3}", ms(us)));
+            }
         }
         out
     }
+}
+
+/// A slot's wait, split: the queue's part (the permit measured it) and the check's.
+pub(crate) fn admission_split(waited: Instant, permit: &crate::pool::Permit) -> (u64, u64) {
+    let total = micros_since(waited);
+    let queue = permit.queue_us.min(total);
+    (total - queue, queue)
 }
 
 pub(crate) fn micros_since(t: Instant) -> u64 {
@@ -185,9 +206,10 @@ pub(crate) async fn run(
         Err(failure) => return Outcome::refused(failure).after_deps(deps_us),
     };
     // The wait for the slot only (the call's own time is in its later stages).
-    let admission_us = micros_since(waited);
+    let (admission_us, queue_us) = admission_split(waited, &permit);
     let mut outcome = run_admitted(shared, target, slot, input, request_id, permit).await;
     outcome.timings.admission_us = admission_us;
+    outcome.timings.queue_us = queue_us;
     outcome.after_deps(deps_us)
 }
 
@@ -271,12 +293,17 @@ pub(crate) async fn run_admitted(
         lab: lab.as_deref(),
         lab_us: Default::default(),
         connect_us: Default::default(),
+        build_us: Default::default(),
+        cold_us: Default::default(),
+        handler_us: Default::default(),
         lab_skipped: Default::default(),
     };
     let (frame, socket_index) = backend::call(shared, target, slot, &call).await;
     let socket_fault_us = call.lab_us.load(std::sync::atomic::Ordering::Relaxed);
     let connect_us = call.connect_us.load(std::sync::atomic::Ordering::Relaxed);
-    let runtime_us = micros_since(started).saturating_sub(socket_fault_us + connect_us);
+    let build_us = call.build_us.load(std::sync::atomic::Ordering::Relaxed);
+    let cold_us = call.cold_us.load(std::sync::atomic::Ordering::Relaxed);
+    let runtime_us = micros_since(started).saturating_sub(socket_fault_us + connect_us + build_us + cold_us);
     if lab.is_some() {
         fault_us += socket_fault_us;
         let socket = |i: usize| format!("{} socket {}", target.runtime, i + 1);
@@ -307,8 +334,13 @@ pub(crate) async fn run_admitted(
     let mut result = frame.and_then(|f| reply::parse_frame(&f.meta, f.body));
     // The daemon's own measure of the call splits `runtime` into the handler and the rest
     // (transport, queueing in the daemon); ignored when it does not fit the engine's clock.
+    // Lua measures its handler in-process (`call.handler_us`).
     let handler_us = match &result {
-        Ok(r) => r.handler_us.filter(|h| *h <= runtime_us).unwrap_or(0),
+        Ok(r) => r
+            .handler_us
+            .or(Some(call.handler_us.load(std::sync::atomic::Ordering::Relaxed)))
+            .filter(|h| *h <= runtime_us)
+            .unwrap_or(0),
         Err(_) => 0,
     };
     let runtime_us = runtime_us - handler_us;
@@ -328,6 +360,8 @@ pub(crate) async fn run_admitted(
     }
     let timings = Timings {
         connect_us,
+        build_us,
+        cold_us,
         runtime_us,
         handler_us,
         reply_us: micros_since(parsing),

@@ -99,6 +99,23 @@ import \"syscall\"\n\nfunc fastfnDupTo(from, to int) { syscall.Dup2(from, to) }\
 const GO_USER_PREFIX: &str = "user_";
 const HIDDEN_ENV: [&str; 3] = ["FN_ADMIN_", "FN_CONSOLE_", "FN_TRUSTED_"];
 
+/// A compiled function's reply, and the time its call spent getting the function ready.
+#[derive(Debug)]
+pub struct CompiledReply {
+    pub bytes: Vec<u8>,
+    /// Building the binary (the first call after a change), µs.
+    pub build_us: u64,
+    /// Starting its process (a cold call), µs.
+    pub start_us: u64,
+}
+
+/// What getting a function ready took (zero when it was running).
+#[derive(Debug, Default, Clone, Copy)]
+struct Prepared {
+    build_us: u64,
+    start_us: u64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CompiledError {
     /// The compiler refused the handler; `output` is its message (trimmed, ≤ 8 KiB).
@@ -278,9 +295,23 @@ impl Compiled {
     /// starts the function's process if not running (restarts it if it died), and exchanges
     /// one frame. `timeout` bounds the exchange only.
     pub async fn call(&self, entry: &str, payload: &[u8], timeout: Duration) -> Result<Vec<u8>, CompiledError> {
+        self.call_timed(entry, payload, timeout).await.map(|r| r.bytes)
+    }
+
+    /// [`Compiled::call`], with the time the call spent building and starting the function
+    /// (the request inspector's `build` and `cold` stages).
+    pub async fn call_timed(
+        &self,
+        entry: &str,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<CompiledReply, CompiledError> {
         let slot = self.inner.slot(entry)?;
+        let mut prepared = Prepared::default();
         for attempt in 0..2 {
-            let socket = self.inner.ensure(&slot).await?;
+            let (socket, p) = self.inner.ensure(&slot).await?;
+            prepared.build_us += p.build_us;
+            prepared.start_us += p.start_us;
             let pid = lock(&slot.state).proc.as_ref().map(|p| p.pid);
             match tokio::time::timeout(timeout, client::exchange(&socket, payload, MAX_REPLY_BYTES)).await {
                 Err(_) => {
@@ -302,7 +333,13 @@ impl Compiled {
                     }
                     return Err(CompiledError::Timeout);
                 }
-                Ok(Ok(reply)) => return Ok(reply),
+                Ok(Ok(bytes)) => {
+                    return Ok(CompiledReply {
+                        bytes,
+                        build_us: prepared.build_us,
+                        start_us: prepared.start_us,
+                    })
+                }
                 // Nothing was sent: the process died under us. Forget it, restart once.
                 Ok(Err(ExchangeError::Connect(e))) if attempt == 0 => {
                     tracing::debug!(entry = %slot.entry, "connect failed ({e}), restarting");
@@ -513,7 +550,7 @@ impl Inner {
 
     /// A socket with a live process running the current handler (or, while someone else
     /// rebuilds it, the previous one).
-    async fn ensure(self: &Arc<Self>, slot: &Arc<Slot>) -> Result<PathBuf, CompiledError> {
+    async fn ensure(self: &Arc<Self>, slot: &Arc<Slot>) -> Result<(PathBuf, Prepared), CompiledError> {
         if self.stopped.load(Ordering::SeqCst) {
             return Err(unavailable("compiled runtime stopped"));
         }
@@ -530,7 +567,7 @@ impl Inner {
             }
             if let Some(proc) = state.proc.as_mut() {
                 if proc.alive() && (proc.sig == sig || slot.gate.try_lock().is_err()) {
-                    return Ok(slot.socket.clone());
+                    return Ok((slot.socket.clone(), Prepared::default()));
                 }
             }
         }
@@ -555,7 +592,7 @@ impl Inner {
     }
 
     /// Under the gate: build if needed, then (re)start the process.
-    async fn prepare(&self, slot: &Slot) -> Result<PathBuf, CompiledError> {
+    async fn prepare(&self, slot: &Slot) -> Result<(PathBuf, Prepared), CompiledError> {
         let sig = self.signature(slot)?;
         {
             let mut state = lock(&slot.state);
@@ -569,13 +606,17 @@ impl Inner {
             }
             if let Some(proc) = state.proc.as_mut() {
                 if proc.sig == sig && proc.alive() {
-                    return Ok(slot.socket.clone());
+                    return Ok((slot.socket.clone(), Prepared::default()));
                 }
             }
         }
         let binary = slot.build_dir.join("bin").join(format!("fn-{sig}"));
+        let mut prepared = Prepared::default();
         if !binary.is_file() {
-            if let Err(e) = self.build(slot, &sig, &binary).await {
+            let building = Instant::now();
+            let built = self.build(slot, &sig, &binary).await;
+            prepared.build_us = building.elapsed().as_micros() as u64;
+            if let Err(e) = built {
                 let old = {
                     let mut state = lock(&slot.state);
                     if let CompiledError::Build { output, .. } = &e {
@@ -600,7 +641,9 @@ impl Inner {
         if self.stopped.load(Ordering::SeqCst) {
             return Err(unavailable("compiled runtime stopped"));
         }
+        let starting = Instant::now();
         let proc = self.start(slot, &sig, &binary).await?;
+        prepared.start_us = starting.elapsed().as_micros() as u64;
         lock(&slot.state).proc = Some(proc);
         if self.stopped.load(Ordering::SeqCst) {
             // `stop` ran while we were starting: do not leave this one behind.
@@ -610,7 +653,7 @@ impl Inner {
             }
             return Err(unavailable("compiled runtime stopped"));
         }
-        Ok(slot.socket.clone())
+        Ok((slot.socket.clone(), prepared))
     }
 
     /// Generate the wrapper, run the toolchain (≤ the build timeout), and install the program

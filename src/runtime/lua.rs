@@ -177,6 +177,16 @@ print = function(...)
 end
 "##;
 
+/// A reply and its times.
+#[derive(Debug)]
+pub struct LuaReply {
+    pub bytes: Vec<u8>,
+    /// The handler function's own call (µs).
+    pub handler_us: u64,
+    /// Loading the module into a fresh state (µs; 0 when an idle state was reused).
+    pub load_us: u64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LuaError {
     #[error("runtime timeout")]
@@ -210,9 +220,15 @@ impl LuaRuntime {
     /// Run one request frame payload (the same JSON bytes a daemon receives) and return the reply
     /// frame payload (JSON bytes). Handler errors are normal replies (500 JSON), like the daemons.
     pub async fn call(&self, payload: Vec<u8>, timeout: Duration) -> Result<Vec<u8>, LuaError> {
+        self.call_timed(payload, timeout).await.map(|r| r.bytes)
+    }
+
+    /// [`LuaRuntime::call`], with where the time went on the worker (the request inspector's
+    /// `handler` and `cold` stages).
+    pub async fn call_timed(&self, payload: Vec<u8>, timeout: Duration) -> Result<LuaReply, LuaError> {
         let deadline = Instant::now() + timeout;
         let inner = self.inner.clone();
-        let task = tokio::task::spawn_blocking(move || inner.run(&payload, deadline));
+        let task = tokio::task::spawn_blocking(move || inner.run_timed(&payload, deadline));
         match tokio::time::timeout(timeout + TIMEOUT_GRACE, task).await {
             Err(_) => Err(LuaError::Timeout),
             Ok(Err(e)) => Err(LuaError::Worker(e.to_string())),
@@ -991,11 +1007,28 @@ impl Inner {
         drop(gone);
     }
 
+    #[cfg(test)]
     fn run(&self, payload: &[u8], deadline: Instant) -> Result<Vec<u8>, LuaError> {
-        self.dispatch(payload, deadline).map(|reply| encode_reply(&reply))
+        self.run_timed(payload, deadline).map(|r| r.bytes)
     }
 
-    fn dispatch(&self, payload: &[u8], deadline: Instant) -> Result<Json, LuaError> {
+    fn run_timed(&self, payload: &[u8], deadline: Instant) -> Result<LuaReply, LuaError> {
+        let (mut handler_us, mut load_us) = (0, 0);
+        let reply = self.dispatch(payload, deadline, &mut handler_us, &mut load_us)?;
+        Ok(LuaReply {
+            bytes: encode_reply(&reply),
+            handler_us,
+            load_us,
+        })
+    }
+
+    fn dispatch(
+        &self,
+        payload: &[u8],
+        deadline: Instant,
+        handler_us: &mut u64,
+        load_us: &mut u64,
+    ) -> Result<Json, LuaError> {
         let Ok(Json::Object(mut req)) = serde_json::from_slice::<Json>(payload) else {
             return Ok(error_reply(400, "invalid json request", None));
         };
@@ -1038,17 +1071,25 @@ impl Inner {
 
         let state = match self.checkout(&path) {
             Some(state) => state,
-            None => match self.build(&path, sig, deadline) {
-                Ok(state) => state,
-                Err(BuildError::Timeout) => return Err(LuaError::Timeout),
-                Err(BuildError::Reply(reply)) => return Ok(reply),
-            },
+            None => {
+                // A fresh state: the module is loaded (the call's cold part).
+                let loading = Instant::now();
+                let built = self.build(&path, sig, deadline);
+                *load_us = loading.elapsed().as_micros() as u64;
+                match built {
+                    Ok(state) => state,
+                    Err(BuildError::Timeout) => return Err(LuaError::Timeout),
+                    Err(BuildError::Reply(reply)) => return Ok(reply),
+                }
+            }
         };
         state.take_stdout(); // output of the module's top level is not any call's
 
         *state.call_env.lock().unwrap_or_else(|p| p.into_inner()) = env_of(&event);
         state.limits.set_deadline(Some(deadline));
+        let calling = Instant::now();
         let outcome = invoke(&state.lua, name, &Json::Object(event));
+        *handler_us = calling.elapsed().as_micros() as u64;
         state.limits.set_deadline(None);
         state.call_env.lock().unwrap_or_else(|p| p.into_inner()).clear();
         if state.limits.expired() {

@@ -697,8 +697,11 @@ async fn call(shared: &Arc<Shared>, job: &Job) -> (u16, String) {
             route_us: 0,
             deps_us: timings.deps_us,
             admission_us: timings.admission_us,
+            queue_us: timings.queue_us,
             body_us: timings.body_us,
             connect_us: timings.connect_us,
+            build_us: timings.build_us,
+            cold_us: timings.cold_us,
             runtime_us: timings.runtime_us,
             handler_us: timings.handler_us,
             reply_us: timings.reply_us,
@@ -725,9 +728,7 @@ async fn call(shared: &Arc<Shared>, job: &Job) -> (u16, String) {
         note,
         captured: None,
     };
-    shared
-        .inspector
-        .publish(&shared.events, entry, shared.events.has_live_receivers());
+    shared.inspector.push(entry);
     (status, error)
 }
 

@@ -180,7 +180,8 @@ async fn every_reason_code_comes_from_a_real_request_with_its_why() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{rec}"));
     assert!(waited >= 100, "{rec}");
-    assert!(rec["stages"]["admission_us"].as_u64().unwrap() >= 100_000, "{rec}");
+    // The wait was in the queue: its own stage, apart from the admission check.
+    assert!(rec["stages"]["queue_us"].as_u64().unwrap() >= 100_000, "{rec}");
     assert_eq!(holder.await.unwrap().status, 200);
 
     // A success: reason ok, the record's id is the request id the client saw.
@@ -296,8 +297,11 @@ async fn the_waterfall_adds_up_to_the_total() {
         "route_us",
         "deps_us",
         "admission_us",
+        "queue_us",
         "body_us",
         "connect_us",
+        "build_us",
+        "cold_us",
         "runtime_us",
         "handler_us",
         "reply_us",
@@ -407,8 +411,11 @@ async fn replay_with_an_edited_body_shows_a_json_diff_and_secrets_stay_masked() 
             "route",
             "deps",
             "admission",
+            "queue",
             "body",
             "connect",
+            "build",
+            "cold",
             "runtime",
             "handler",
             "reply",

@@ -103,8 +103,8 @@ async fn a_job_is_submitted_polled_and_its_result_fetched() {
     // The run went through the invoke pipeline: a request record marked as a job's.
     let record = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
-            if let Ok(fastfn::events::EngineEvent::Request(r)) = live.recv().await {
-                if r.id == id {
+            if let Ok(fastfn::events::EngineEvent::Requests { requests, .. }) = live.recv().await {
+                if let Some(r) = requests.into_iter().find(|r| r.id == id) {
                     return r;
                 }
             }

@@ -173,7 +173,10 @@ async fn injected_latency_shows_in_the_waterfall() {
     assert!(timing.contains("fault;dur=150."), "{timing}");
     let record = loop {
         match tokio::time::timeout(Duration::from_secs(5), live.recv()).await {
-            Ok(Ok(EngineEvent::Request(rec))) if rec.path == "/hello" => break rec,
+            Ok(Ok(EngineEvent::Requests { requests, .. })) => match requests.into_iter().find(|r| r.path == "/hello") {
+                Some(rec) => break rec,
+                None => continue,
+            },
             Ok(Ok(_)) => continue,
             other => panic!("no request record: {other:?}"),
         }

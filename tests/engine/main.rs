@@ -19,6 +19,7 @@ mod events;
 mod handlers;
 mod health;
 mod inspect;
+mod inspect_live;
 mod inspect_logs;
 mod inspect_stages;
 mod jobs;

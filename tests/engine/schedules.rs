@@ -37,21 +37,21 @@ fn entry(snap: &Value, list: &str, folder: &str) -> Value {
 }
 
 /// Request records of live events, kept as they arrive.
-fn record_requests(e: &TestEngine) -> Arc<Mutex<Vec<fastfn::events::RequestRecord>>> {
+fn record_requests(e: &TestEngine) -> Arc<Mutex<Vec<fastfn::events::RequestSummary>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let mut rx = e.engine.events().subscribe_live();
     let out = seen.clone();
     tokio::spawn(async move {
         while let Ok(ev) = rx.recv().await {
-            if let EngineEvent::Request(r) = ev {
-                out.lock().unwrap().push(*r);
+            if let EngineEvent::Requests { requests, .. } = ev {
+                out.lock().unwrap().extend(requests);
             }
         }
     });
     seen
 }
 
-fn runs_of(seen: &Mutex<Vec<fastfn::events::RequestRecord>>, path: &str, trigger: &str) -> Vec<(u64, u16)> {
+fn runs_of(seen: &Mutex<Vec<fastfn::events::RequestSummary>>, path: &str, trigger: &str) -> Vec<(u64, u16)> {
     seen.lock()
         .unwrap()
         .iter()
@@ -176,6 +176,11 @@ async fn a_failed_run_is_retried_with_backoff_and_run_now_is_guarded() {
     }
     assert_eq!(last["state"]["last_status"], 200, "{last}");
     assert!(last["state"].get("retry_due").is_none(), "{last}");
+    // The dashboard's stream sends the requests in batches a few times per second.
+    wait_for(Duration::from_secs(5), || {
+        runs_of(&seen, "/flaky", "schedule").len() >= 2
+    })
+    .await;
     let runs = runs_of(&seen, "/flaky", "schedule");
     assert_eq!(runs.iter().map(|r| r.1).collect::<Vec<_>>(), [500, 200]);
     let gap = runs[1].0 - runs[0].0;

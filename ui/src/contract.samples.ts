@@ -1776,94 +1776,41 @@ export const logsSample: RuntimeLogs = {
 };
 
 export const requestEventSample: EngineEvent = {
-  "type": "request",
-  "id": "req-1796127752709-1870-000003",
-  "ts": 1796127752709,
-  "method": "GET",
-  "path": "/debug/whoami",
-  "status": 200,
-  "latency_us": 39882,
-  "runtime": "node",
-  "function": "debug/whoami.js",
-  "socket_index": 1,
-  "queued": false,
-  "cold": true,
-  "stages": {
-    "route_us": 41,
-    "deps_us": 0,
-    "admission_us": 14,
-    "body_us": 13,
-    "connect_us": 0,
-    "runtime_us": 39669,
-    "handler_us": 0,
-    "reply_us": 69,
-    "respond_us": 52,
-    "fault_us": 0
-  },
-  "headers": [
-    [
-      "content-type",
-      "application/json"
-    ],
-    [
-      "x-fn-stdout",
-      "hello from the handler"
-    ],
-    [
-      "x-fastfn-function-state",
-      "cold"
-    ],
-    [
-      "x-fastfn-warmed",
-      "true"
-    ],
-    [
-      "x-fn-request-id",
-      "req-1796127752709-1870-000003"
-    ],
-    [
-      "x-fn-runtime",
-      "node"
-    ],
-    [
-      "x-fn-function",
-      "debug/whoami.js"
-    ],
-    [
-      "x-fn-version",
-      "default"
-    ],
-    [
-      "x-fn-latency-ms",
-      "39.882"
-    ],
-    [
-      "x-fn-worker-pool-max-workers",
-      "20"
-    ],
-    [
-      "x-fn-worker-pool-max-queue",
-      "0"
-    ],
-    [
-      "x-fn-runtime-routing",
-      "single"
-    ],
-    [
-      "x-fn-runtime-socket-index",
-      "1"
-    ],
-    [
-      "server-timing",
-      "deps;dur=0.000, admission;dur=0.014, body;dur=0.013, runtime;dur=39.669, reply;dur=0.069"
-    ]
+  "type": "requests",
+  "requests": [
+    {
+      "id": "req-1796127752709-1870-000003",
+      "seq": 3,
+      "ts": 1796127752709,
+      "method": "GET",
+      "path": "/debug/whoami",
+      "status": 200,
+      "reason": "ok",
+      "kind": "function",
+      "latency_us": 39882,
+      "stages": {
+        "route_us": 41,
+        "deps_us": 0,
+        "admission_us": 14,
+        "queue_us": 0,
+        "body_us": 13,
+        "connect_us": 0,
+        "build_us": 0,
+        "cold_us": 0,
+        "runtime_us": 39669,
+        "handler_us": 0,
+        "reply_us": 69,
+        "respond_us": 52,
+        "fault_us": 0
+      },
+      "runtime": "node",
+      "function": "debug/whoami.js",
+      "socket_index": 1,
+      "queued": false,
+      "cold": true,
+      "captured": true,
+      "replay": false
+    }
   ],
-  "seq": 3,
-  "kind": "function",
-  "reason": "ok",
-  "file": "debug/whoami.js",
-  "version": "default",
-  "stdout": "hello from the handler",
-  "captured": true,
-  "replay": false
+  "left_out": 0
 };

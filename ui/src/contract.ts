@@ -18,6 +18,7 @@ export type { MappedRoute } from './bindings/MappedRoute';
 export type { Phase } from './bindings/Phase';
 export type { PoolStats } from './bindings/PoolStats';
 export type { RequestRecord } from './bindings/RequestRecord';
+export type { RequestSummary } from './bindings/RequestSummary';
 export type { Resolve } from './bindings/Resolve';
 export type { RuntimeHealth } from './bindings/RuntimeHealth';
 export type { RuntimeKind } from './bindings/RuntimeKind';

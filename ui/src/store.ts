@@ -12,7 +12,7 @@ import type {
   Phase,
   PoolStats,
   Project,
-  RequestRecord,
+  RequestSummary,
   RuntimeKind,
   RuntimeState,
 } from './contract';
@@ -88,7 +88,9 @@ export interface State {
   /** Sample times (epoch seconds) and, per pool key, active+queued at each. */
   queueTimes: number[];
   queueSeries: Map<string, number[]>;
-  requests: RequestRecord[]; // newest first
+  requests: RequestSummary[]; // newest first (the detail is read when a request is opened)
+  /** Requests the live batches left out (more than a batch holds at once). */
+  requestsLeftOut: number;
   /** The last run of the saved tests (`tests_run` events). */
   tests: TestRun | null;
   logs: LogEntry[]; // oldest first
@@ -121,6 +123,7 @@ export class Store {
     queueTimes: [],
     queueSeries: new Map(),
     requests: [],
+    requestsLeftOut: 0,
     tests: null,
     logs: [],
     reloads: [],
@@ -222,6 +225,7 @@ export class Store {
     s.queueTimes = [];
     s.queueSeries = new Map();
     s.requests = [];
+    s.requestsLeftOut = 0;
     s.logs = [];
     s.reloads = [];
   }
@@ -430,19 +434,22 @@ export class Store {
         s.tests = run;
         break;
       }
-      case 'request': {
-        const { type: _t, ...rec } = e;
-        s.requests.unshift(rec);
-        if (s.requests.length > MAX_REQUESTS) s.requests.length = MAX_REQUESTS;
-        const kw = rec.trigger === 'keep_warm' ? [...s.pools.values()].find((p) => p.name === rec.function)?.keep_warm : undefined;
-        if (kw) {
-          kw.last = rec.ts / 1000;
-          kw.last_status = rec.status;
-          if (rec.status < 500) {
-            kw.warm_at = kw.last;
-            kw.warm_state = 'warm';
+      case 'requests': {
+        // A batch of the requests recorded since the last one, oldest first.
+        for (const rec of e.requests) {
+          s.requests.unshift(rec);
+          const kw = rec.trigger === 'keep_warm' ? [...s.pools.values()].find((p) => p.name === rec.function)?.keep_warm : undefined;
+          if (kw) {
+            kw.last = rec.ts / 1000;
+            kw.last_status = rec.status;
+            if (rec.status < 500) {
+              kw.warm_at = kw.last;
+              kw.warm_state = 'warm';
+            }
           }
         }
+        if (s.requests.length > MAX_REQUESTS) s.requests.length = MAX_REQUESTS;
+        s.requestsLeftOut += e.left_out;
         if (this.logsWatched) this.refreshLogs(1500);
         break;
       }

@@ -165,13 +165,16 @@ describe('console in a browser', () => {
     }
     assert.ok(samples.logsSample.entries.length > 0, 'the logs sample has entries to compare');
     assert.ok(live.logsSample.entries.length > 0, 'the runtime log answers entries');
-    assert.deepEqual(Object.keys(live.requestEventSample.stages).sort(), [
+    assert.deepEqual(Object.keys(live.requestEventSample.requests[0].stages).sort(), [
       'admission_us',
       'body_us',
+      'build_us',
+      'cold_us',
       'connect_us',
       'deps_us',
       'fault_us',
       'handler_us',
+      'queue_us',
       'reply_us',
       'respond_us',
       'route_us',
@@ -390,7 +393,7 @@ describe('console in a browser', () => {
     const change = diff.locator('[data-testid=diff-body] li[data-path="$.message"]');
     assert.match(await change.innerText(), /Hello, ada!.*→.*Hello, bob!/s);
     const stages = await diff.locator('[data-testid=diff-stages] tbody tr').count();
-    assert.equal(stages, 9, 'each stage before and after (connect and handler included)');
+    assert.equal(stages, 12, 'each stage before and after (queue, connect, build, cold and handler included)');
     // The replay is in the log too, as a request of its own.
     await page.locator('[data-testid=request-row][data-path="/hello"][data-trigger=http]').nth(1).waitFor();
     await diff.scrollIntoViewIfNeeded();

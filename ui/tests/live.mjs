@@ -1,7 +1,8 @@
 // What the engine answers for each sample of src/contract.samples.ts, read live from `base`
 // (an engine serving fixtures/demo). Used by capture-samples.mjs and the browser test.
 
-/** The first `request` event of `/_fn/events` for a call of `path` made once the stream is open. */
+/** The first `requests` batch of `/_fn/events` holding a call of `path` made once the stream is
+ * open, cut to that call (`{type: 'requests', requests: [summary], left_out}`). */
 export async function requestEvent(base, path) {
   const ctl = new AbortController();
   const timer = setTimeout(() => ctl.abort(), 15_000);
@@ -19,7 +20,8 @@ export async function requestEvent(base, path) {
       for (const line of lines) {
         if (!line.startsWith('data:')) continue;
         const e = JSON.parse(line.slice(5));
-        if (e.type === 'request' && e.path === path) return e;
+        const hit = e.type === 'requests' ? e.requests.find((r) => r.path === path) : undefined;
+        if (hit) return { ...e, requests: [hit] };
       }
     }
   } finally {

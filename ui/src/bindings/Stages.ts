@@ -14,9 +14,13 @@ route_us: number,
  */
 deps_us: number, 
 /**
- * Waiting for a worker-pool slot, queue included.
+ * The admission check for a worker-pool slot (the queue wait is `queue_us`).
  */
 admission_us: number, 
+/**
+ * Waiting in the function's queue for a slot (0 unless `queued`).
+ */
+queue_us: number, 
 /**
  * Reading the request body.
  */
@@ -27,13 +31,22 @@ body_us: number,
  */
 connect_us: number, 
 /**
+ * Building a compiled function (rust/go) before its call: the first call after a change.
+ */
+build_us: number, 
+/**
+ * The cold part of a cold call: loading the Lua module into a fresh state, starting a
+ * rust/go function's process (0 for daemons: their start is not a call's).
+ */
+cold_us: number, 
+/**
  * Send, the daemon's dispatch, and the reply's bytes back (the handler too when its
- * daemon does not report `handler_us`).
+ * runtime does not report `handler_us`).
  */
 runtime_us: number, 
 /**
- * The call's time inside its daemon, as the daemon reports it (python, node, php); 0
- * when it does not (lua, rust, go, a v1 daemon).
+ * The call's own time: inside its daemon, as the daemon reports it (python, node, php),
+ * or around the Lua function's call (lua); 0 when unknown (rust, go, a v1 daemon).
  */
 handler_us: number, 
 /**

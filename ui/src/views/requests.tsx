@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { useApp } from '../ctx';
-import type { RequestRecord, SendResult, Stages } from '../contract';
+import type { RequestSummary, SendResult, Stages } from '../contract';
 import { fmtMs, fmtTime, statusClass } from '../format';
 import {
   download,
@@ -120,20 +120,26 @@ function SendPanel() {
 const STAGES: [keyof Stages, string, string][] = [
   ['route_us', 'route', 'accept to route decision: router, home and static-file checks'],
   ['deps_us', 'deps', "waiting for the function's dependency install"],
-  ['admission_us', 'admission', 'waiting for a worker-pool slot, queue included'],
+  ['admission_us', 'admission', 'the admission check for a worker-pool slot'],
+  ['queue_us', 'queue', "waiting in the function's queue for a slot (shown only when it queued)"],
   ['body_us', 'body', 'reading the request body'],
   ['fault_us', 'fault', 'latency injected by the lab (shown only when set)'],
   ['connect_us', 'connect', 'getting a connection to the daemon (opened and greeted when none was free)'],
-  ['runtime_us', 'runtime', "send, the daemon's dispatch, and the reply back (the handler too when its daemon does not report it)"],
-  ['handler_us', 'handler', 'the call inside its daemon, as the daemon measured it (python, node, php)'],
+  ['build_us', 'build', 'building the rust/go function before its call (shown only when it built)'],
+  ['cold_us', 'cold', "the cold part of a cold call: loading the Lua module, starting a rust/go function's process"],
+  ['runtime_us', 'runtime', "send, the runtime's dispatch, and the reply back (the handler too when its runtime does not report it)"],
+  ['handler_us', 'handler', 'the call itself: inside its daemon as the daemon measured it (python, node, php), or the Lua function'],
   ['reply_us', 'reply', 'parsing and validating the reply'],
   ['respond_us', 'respond', 'building the response and recording it'],
 ];
 
+/** Stages drawn only when they took time: most calls neither queue, build, start cold nor meet a fault. */
+const SOMETIMES = new Set<keyof Stages>(['fault_us', 'queue_us', 'build_us', 'cold_us']);
+
 /** The request's stages one after another on one bar, scaled to its whole latency (the rest is
  * the engine's own routing and writing the response). */
-export function Waterfall({ r }: { r: RequestRecord }) {
-  const stages = STAGES.filter(([k]) => k !== 'fault_us' || r.stages[k] > 0);
+export function Waterfall({ r }: { r: Pick<RequestSummary, 'stages' | 'latency_us' | 'cold' | 'queued'> }) {
+  const stages = STAGES.filter(([k]) => !SOMETIMES.has(k) || r.stages[k] > 0);
   const total = Math.max(r.latency_us, stages.reduce((n, [k]) => n + r.stages[k], 0), 1);
   let at = 0;
   return (
@@ -167,7 +173,7 @@ export function Waterfall({ r }: { r: RequestRecord }) {
 }
 
 /** The reason badge: nothing for an ordinary answer. */
-function ReasonBadge({ r }: { r: RequestRecord }) {
+function ReasonBadge({ r }: { r: RequestSummary }) {
   if (r.reason === 'ok' || r.reason === 'asset' || r.reason === 'admin') return null;
   const bad = r.status >= 500;
   return (
@@ -266,7 +272,7 @@ function DiffView({ result }: { result: ReplayResult }) {
 }
 
 /** Edit a captured request and send it again; shows the diff against the captured answer. */
-function ReplayPanel({ r, detail }: { r: RequestRecord; detail: RequestDetail | null }) {
+function ReplayPanel({ r, detail }: { r: RequestSummary; detail: RequestDetail | null }) {
   const { backend } = useApp();
   const [method, setMethod] = useState(r.method);
   const [path, setPath] = useState(r.query ? `${r.path}?${r.query}` : r.path);
@@ -373,7 +379,7 @@ function ReplayPanel({ r, detail }: { r: RequestRecord; detail: RequestDetail | 
   );
 }
 
-function Detail({ r }: { r: RequestRecord }) {
+function Detail({ r }: { r: RequestSummary }) {
   const { backend } = useApp();
   // The engine's own view of the request: captured headers and bodies, and the full why
   // (the nearest routes of a 404 are worked out when asked, not per request).
@@ -389,6 +395,8 @@ function Detail({ r }: { r: RequestRecord }) {
     };
   }, [r.id]);
   const why = detail?.record.why ?? r.why;
+  // Output, log lines and headers are not in the live summary: they come with the detail.
+  const full = detail?.record;
   return (
     <section class="panel detail" data-testid="request-detail">
       <h3>
@@ -408,20 +416,20 @@ function Detail({ r }: { r: RequestRecord }) {
       </p>
       <h4>Where the time went</h4>
       <Waterfall r={r} />
-      {(r.stdout || r.stderr) && (
+      {(full?.stdout || full?.stderr) && (
         <>
           <h4>Handler output</h4>
           <pre class="body" data-testid="request-output">
-            {r.stdout}
-            {r.stderr && <span class="bad">{r.stderr}</span>}
+            {full.stdout}
+            {full.stderr && <span class="bad">{full.stderr}</span>}
           </pre>
         </>
       )}
-      {r.logs && r.logs.length > 0 && (
+      {full?.logs && full.logs.length > 0 && (
         <>
           <h4>Engine log</h4>
           <pre class="body" data-testid="request-logs">
-            {r.logs.map((l, i) => (
+            {full.logs.map((l, i) => (
               <div key={i} class={`logline ${l.level === 'error' || l.level === 'warn' ? 'stderr' : ''}`}>
                 <span class="stream">
                   {fmtTime(l.ts)} {l.level}
@@ -434,7 +442,7 @@ function Detail({ r }: { r: RequestRecord }) {
         </>
       )}
       <h4>Response headers</h4>
-      <Headers headers={r.headers} testid="request-headers" />
+      <Headers headers={full?.headers ?? []} testid="request-headers" />
       <ReplayPanel key={r.id} r={r} detail={detail} />
     </section>
   );
@@ -547,7 +555,9 @@ export function RequestsView() {
           scheduled, keep-warm and job calls
         </label>
         <span class="muted">
-          {shown.length} requests (newest first, last 500 kept) · click a row for why, its stages and replay
+          {shown.length} requests (newest first, last 500 kept
+          {state.requestsLeftOut > 0 ? `; ${state.requestsLeftOut} more came too fast to list` : ''}) · click a row for why, its stages
+          and replay
         </span>
       </div>
       <div class="split">
