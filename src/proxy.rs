@@ -319,6 +319,7 @@ pub async fn forward(reply: Reply, policy: &FnPolicy, inbound_method: &hyper::Me
         stderr: reply.stderr,
         proxy: None,
         handler_us: reply.handler_us,
+        load_us: reply.load_us,
     })
 }
 

@@ -619,6 +619,9 @@ function handlerOf(fn, name) {
   return h;
 }
 
+/** The v2 call being dispatched (synchronously), whose cold load `exportsOf` times. */
+let loadingCall = null;
+
 /** The entry's exports, loading its module graph if needed (inside the call's capture). */
 function exportsOf(fn) {
   if (fn.graph !== fn.folder.graph) fresh(fn);
@@ -628,9 +631,11 @@ function exportsOf(fn) {
     if (folder.graph === null) folder.graph = new Graph();
     const graph = folder.graph;
     fn.graph = graph;
+    const loading = process.hrtime.bigint();
     try {
       const cached = graph.modules.get(fn.file);
       fn.exports = (cached !== undefined ? cached : loadInGraph(graph, fn.file, null)).exports;
+      if (loadingCall !== null) loadingCall.loadNs += process.hrtime.bigint() - loading;
     } catch (e) {
       if (e instanceof EsbuildPending) {
         fn.graph = null;
@@ -1531,12 +1536,15 @@ class V2Call {
     this.id = id;
     this.cancelled = false;
     this.started = 0n; // hrtime when the call started (0n: never started)
+    this.loadNs = 0n; // time spent loading its handler's module graph (a cold call)
   }
 
   /** A reply object: a binary body goes raw in the frame's body instead of base64 in meta. */
   sendReply(reply) {
     // The call's time in this daemon, for the engine's waterfall (`handler` stage).
     if (this.started !== 0n) reply.handler_us = Number((process.hrtime.bigint() - this.started) / 1000n);
+    // The part of it a cold call spent loading the handler (the engine's `cold` stage).
+    if (this.loadNs !== 0n) reply.load_us = Number(this.loadNs / 1000n);
     let body = null;
     if (reply.is_base64 === true && typeof reply.body_base64 === 'string') {
       body = Buffer.from(reply.body_base64, 'base64');
@@ -1702,10 +1710,13 @@ function startParsed(conn) {
       }
     }
     call.started = process.hrtime.bigint();
+    loadingCall = call;
     try {
       handleRequest(call, req);
     } catch (e) {
       call.sendReply(errorReply(500, `runtime error: ${describe(e)}`));
+    } finally {
+      loadingCall = null;
     }
   }
 }

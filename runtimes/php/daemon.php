@@ -1052,11 +1052,17 @@ final class Daemon
         $flag = $wk->rbuf[4];
         $json = substr($wk->rbuf, 5, $n - 1);
         $wk->rbuf = (string)substr($wk->rbuf, $n + 4);
-        if ($flag === 'F') { // its first reply after loading: the helper files it included
+        $loadUs = 0;
+        if ($flag === 'F') { // its first reply after loading: when it loaded, the helper files it included
             $end = strpos($json, "\0");
             $list = (string)substr($json, 0, (int)$end);
             $flag = $json[$end + 1] ?? 'x';
             $json = (string)substr($json, $end + 2);
+            if (($list[0] ?? '') === '@') {
+                [$at, $list] = explode("\n", substr($list, 1), 2) + [1 => ''];
+                // From the call's send (for a fresh worker: its spawn) to the end of loading.
+                $loadUs = max(0, intdiv((int)$at - $wk->startedNs, 1000));
+            }
             if ($wk->sig === $wk->pool->sig && $list !== '') {
                 foreach (explode("\n", $list) as $line) {
                     [$file, $sig] = explode("\t", $line, 2) + [1 => ''];
@@ -1080,7 +1086,8 @@ final class Daemon
             }
             if ($wk->callId !== 0) {
                 // The call's time in this daemon, for the engine's waterfall (`handler` stage).
-                $json = substr($json, 0, -1) . ',"handler_us":' . intdiv(hrtime(true) - $wk->startedNs, 1000) . '}';
+                $json = substr($json, 0, -1) . ',"handler_us":' . intdiv(hrtime(true) - $wk->startedNs, 1000)
+                    . ($loadUs > 0 ? ',"load_us":' . $loadUs : '') . '}';
             }
             if (strlen($json) > MAX_REPLY_BYTES) {
                 $json = encode_reply(error_reply(500, 'response too large'));
@@ -1294,6 +1301,8 @@ final class Worker
     public array $putEnv = [];
     public int $obBase = 0;
     public array $envCache = ['', null];
+    /** `hrtime` when the handler file finished loading (reported with the first reply). */
+    private int $loadedAt = 0;
     /** The daemon's signature of `fn.env.json` for the current call ('' = none). */
     private string $envSig = '';
     /** Headers set by header() in this call: lower-case name => [name, [values]]. */
@@ -1482,6 +1491,7 @@ final class Worker
     /** After the first include: decide between handler() and mod_php style. */
     public function endLoad(?\Throwable $e): void
     {
+        $this->loadedAt = hrtime(true);
         $this->loading = false;
         $this->loaded = true;
         $output = $this->collectOutput();
@@ -1817,7 +1827,10 @@ final class Worker
                 $lines[] = $f . "\t" . $st['mtime'] . ':' . $st['size'] . ':' . $st['ino'];
             }
         }
-        return $lines ? 'F' . implode("\n", $lines) . "\0" : '';
+        // First line: when loading ended (`hrtime`, the monotonic clock the daemon reads too),
+        // so the daemon can tell the cold part of this first call (process start + load).
+        array_unshift($lines, '@' . $this->loadedAt);
+        return 'F' . implode("\n", $lines) . "\0";
     }
 
     public function send(array $reply, bool $exiting = false): void

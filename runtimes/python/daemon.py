@@ -440,6 +440,7 @@ class _Callable:
 
 
 _functions = {}   # handler path -> _Function
+_call_load = threading.local()  # load_ns: the current call's time importing its handler
 _load_lock = threading.Lock()
 _module_seq = [0]
 
@@ -660,7 +661,10 @@ def _function(path):
         if old is not None and (old.sig != sig or old.folder.changed()) \
                 and old.gen == old.folder.gen:
             old.folder.reset()  # the folder's modules start afresh for all its handlers
+        loading = time.perf_counter_ns()
         fn = _load(path, sig)
+        # A cold call: its import is reported apart from the handler (`load_us`).
+        _call_load.load_ns = getattr(_call_load, "load_ns", 0) + time.perf_counter_ns() - loading
         _functions[path] = fn
         if old is not None and old.module is not None:
             sys.modules.pop(old.module.__name__, None)
@@ -1748,6 +1752,7 @@ def _serve_call(job):
                 event["body"] = body.decode("utf-8", "replace")
                 event["body_base64"] = base64.b64encode(body).decode("ascii")
     _begin(req, conn, cid)
+    _call_load.load_ns = 0
     started = time.perf_counter_ns()
     try:
         reply = _dispatch(req)
@@ -1755,8 +1760,11 @@ def _serve_call(job):
         reply = _error(500, "internal daemon error", traceback.format_exc())
     finally:
         _end()
-    # The call's time in this daemon, for the engine's waterfall (`handler` stage).
+    # The call's time in this daemon, for the engine's waterfall (`handler` stage), and the
+    # part of it spent importing the handler on a cold call (`cold` stage).
     reply["handler_us"] = (time.perf_counter_ns() - started) // 1000
+    if _call_load.load_ns:
+        reply["load_us"] = _call_load.load_ns // 1000
     raw = b""
     if reply.get("is_base64") is True and type(reply.get("body_base64")) is str:
         # A binary body goes raw in the frame instead of base64 in meta (invalid base64 from

@@ -344,6 +344,14 @@ pub(crate) async fn run_admitted(
         Err(_) => 0,
     };
     let runtime_us = runtime_us - handler_us;
+    // A daemon's cold call: the handler's load is its own bar (`cold`), taken out of `handler`.
+    let (handler_us, cold_us) = match &result {
+        Ok(r) => match r.load_us {
+            Some(load) if load <= handler_us => (handler_us - load, cold_us + load),
+            _ => (handler_us, cold_us),
+        },
+        Err(_) => (handler_us, cold_us),
+    };
     if let Ok(r) = result.as_mut() {
         // Handler output feeds logs, debug headers, `/_fn/invoke` and job results.
         shared.secrets.mask(&mut r.stdout);
@@ -402,5 +410,6 @@ fn injected_failure(status: u16) -> reply::Reply {
         stderr: None,
         proxy: None,
         handler_us: None,
+        load_us: None,
     }
 }

@@ -22,6 +22,9 @@ pub struct Reply {
     /// The call's time inside the daemon, as it reports it (`handler_us`, ours: our daemons
     /// send it on v2; others do not).
     pub handler_us: Option<u64>,
+    /// The part of `handler_us` a cold call spent loading its handler (`load_us`, ours: the
+    /// python and node daemons time the import, php the worker's start and its include).
+    pub load_us: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -35,6 +38,7 @@ struct Raw {
     stderr: Option<Value>,
     proxy: Option<Value>,
     handler_us: Option<Value>,
+    load_us: Option<Value>,
 }
 
 /// Headers the gateway owns: a daemon cannot set them.
@@ -136,6 +140,7 @@ pub fn parse_frame(payload: &[u8], raw_body: Bytes) -> Result<Reply, Failure> {
         // Only an object is a directive, as in the original (`type(resp.proxy) == "table"`).
         proxy: raw.proxy.filter(Value::is_object),
         handler_us: raw.handler_us.as_ref().and_then(Value::as_u64),
+        load_us: raw.load_us.as_ref().and_then(Value::as_u64),
     })
 }
 
