@@ -786,7 +786,8 @@ async fn scenario(c: &Client, launched_at: Instant, project: &Path) -> Result<()
     if !headers[0].to_ascii_lowercase().starts_with("x-fn-") {
         bail!("X-Fn-* headers are not first: {headers:?}");
     }
-    // Where the time went: the record's nine stages, in order, on one bar.
+    // Where the time went: the record's stages, in order, on one bar (queue, build and cold
+    // only when they took time: this is the function's first call, so `cold` may be there).
     let stages = js(
         c,
         "return [...document.querySelectorAll('[data-testid=request-stages] [data-stage]')]
@@ -796,7 +797,28 @@ async fn scenario(c: &Client, launched_at: Instant, project: &Path) -> Result<()
     .await?;
     let stages: Vec<(String, u64)> = serde_json::from_value(stages).unwrap_or_default();
     let names: Vec<&str> = stages.iter().map(|(n, _)| n.as_str()).collect();
-    if names
+    let optional = ["queue", "build", "cold"];
+    let always: Vec<&str> = names.iter().copied().filter(|n| !optional.contains(n)).collect();
+    let order = [
+        "route",
+        "deps",
+        "admission",
+        "queue",
+        "body",
+        "connect",
+        "build",
+        "cold",
+        "runtime",
+        "handler",
+        "reply",
+        "respond",
+    ];
+    let in_order = names
+        .iter()
+        .map(|n| order.iter().position(|o| o == n))
+        .collect::<Option<Vec<_>>>()
+        .is_some_and(|at| at.windows(2).all(|w| w[0] < w[1]));
+    if always
         != [
             "route",
             "deps",
@@ -808,6 +830,7 @@ async fn scenario(c: &Client, launched_at: Instant, project: &Path) -> Result<()
             "reply",
             "respond",
         ]
+        || !in_order
         || !stages.iter().any(|(n, us)| n == "runtime" && *us > 0)
         || !stages.iter().any(|(n, us)| n == "handler" && *us > 0)
     {
