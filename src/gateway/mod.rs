@@ -267,39 +267,38 @@ async fn finish(
         resp.headers_mut()
             .insert("x-fn-reason", HeaderValue::from_static(entry_reason.code()));
     }
-    let captured = match note.capture {
-        true => {
-            // Kept when the request was done with them (see `handle_whole`).
-            let request_headers = note.request_headers.take().unwrap_or_default();
-            let cap = ins.settings.body_bytes;
-            let (request_body, request_cut) = note
-                .request_body
-                .take()
-                .map(|b| crate::inspect::cap_body(&b, cap))
-                .unwrap_or_default();
-            let (head, body) = resp.into_parts();
-            let (body, response_body) = match body {
-                http_body_util::Either::Left(full) => {
-                    let Ok(collected) = full.collect().await;
-                    let bytes = collected.to_bytes();
-                    (http_body_util::Either::Left(Full::new(bytes.clone())), bytes)
-                }
-                // A stream (`/_fn/events`): nothing to keep.
-                stream => (stream, bytes::Bytes::new()),
-            };
-            let (response_body, response_cut) = crate::inspect::cap_body(&response_body, cap);
-            let response_headers = crate::inspect::HeaderText::of(&head.headers);
-            resp = Response::from_parts(head, body);
-            Some(Box::new(crate::inspect::Captured {
-                request_headers,
-                request_body,
-                request_cut,
-                response_headers,
-                response_body,
-                response_cut,
-            }))
-        }
-        false => None,
+    let captured = if note.capture {
+        // Kept when the request was done with them (see `handle_whole`).
+        let request_headers = note.request_headers.take().unwrap_or_default();
+        let cap = ins.settings.body_bytes;
+        let (request_body, request_cut) = note
+            .request_body
+            .take()
+            .map(|b| crate::inspect::cap_body(&b, cap))
+            .unwrap_or_default();
+        let (head, body) = resp.into_parts();
+        let (body, response_body) = match body {
+            http_body_util::Either::Left(full) => {
+                let Ok(collected) = full.collect().await;
+                let bytes = collected.to_bytes();
+                (http_body_util::Either::Left(Full::new(bytes.clone())), bytes)
+            }
+            // A stream (`/_fn/events`): nothing to keep.
+            stream => (stream, bytes::Bytes::new()),
+        };
+        let (response_body, response_cut) = crate::inspect::cap_body(&response_body, cap);
+        let response_headers = crate::inspect::HeaderText::of(&head.headers);
+        resp = Response::from_parts(head, body);
+        Some(Box::new(crate::inspect::Captured {
+            request_headers,
+            request_body,
+            request_cut,
+            response_headers,
+            response_body,
+            response_cut,
+        }))
+    } else {
+        None
     };
     // One clock reading ends both the `respond` stage and the total, so the stages add up.
     let now = Instant::now();
@@ -542,17 +541,10 @@ async fn invoke(
     let debug = policy.include_debug_headers || shared.inspector.settings.debug_headers;
     note.debug = debug;
     let outcome = call(shared, route, slot, params, parts, body, remote, note).await;
-    note.stages.deps_us = outcome.timings.deps_us;
-    note.stages.admission_us = outcome.timings.admission_us;
-    note.stages.queue_us = outcome.timings.queue_us;
-    note.stages.body_us = outcome.timings.body_us;
-    note.stages.connect_us = outcome.timings.connect_us;
-    note.stages.build_us = outcome.timings.build_us;
-    note.stages.cold_us = outcome.timings.cold_us;
-    note.stages.runtime_us = outcome.timings.runtime_us;
-    note.stages.handler_us = outcome.timings.handler_us;
-    note.stages.reply_us = outcome.timings.reply_us;
-    note.stages.fault_us = outcome.timings.fault_us;
+    note.stages = crate::events::Stages {
+        route_us: note.stages.route_us,
+        ..outcome.timings.stages()
+    };
     note.reply_done = Some(Instant::now());
     if let Err(failure) = &outcome.result {
         if failure.is_admission() {

@@ -75,6 +75,26 @@ pub struct Timings {
 }
 
 impl Timings {
+    /// The request log's stages of this call; `route_us` and `respond_us` are the gateway's
+    /// (0 for jobs and schedules, which have neither).
+    pub(crate) fn stages(&self) -> crate::events::Stages {
+        crate::events::Stages {
+            route_us: 0,
+            deps_us: self.deps_us,
+            admission_us: self.admission_us,
+            queue_us: self.queue_us,
+            body_us: self.body_us,
+            connect_us: self.connect_us,
+            build_us: self.build_us,
+            cold_us: self.cold_us,
+            runtime_us: self.runtime_us,
+            handler_us: self.handler_us,
+            reply_us: self.reply_us,
+            respond_us: 0,
+            fault_us: self.fault_us,
+        }
+    }
+
     pub(crate) fn server_timing(&self) -> String {
         let ms = |us: u64| us as f64 / 1000.0;
         let mut out = format!(

@@ -293,23 +293,10 @@ async fn the_waterfall_adds_up_to_the_total() {
     assert_eq!(e.get("/slow").await.status, 200);
     let rec = record_of(&e, "GET", "/slow").await;
     let s = &rec["stages"];
-    let sum: u64 = [
-        "route_us",
-        "deps_us",
-        "admission_us",
-        "queue_us",
-        "body_us",
-        "connect_us",
-        "build_us",
-        "cold_us",
-        "runtime_us",
-        "handler_us",
-        "reply_us",
-        "respond_us",
-    ]
-    .iter()
-    .map(|k| s[k].as_u64().unwrap_or_else(|| panic!("{k} missing in {s}")))
-    .sum();
+    let sum: u64 = crate::inspect_stages::STAGES
+        .iter()
+        .map(|k| s[k].as_u64().unwrap_or_else(|| panic!("{k} missing in {s}")))
+        .sum();
     let total = rec["latency_us"].as_u64().unwrap();
     // The 60 ms are the handler's, as the python daemon measured them.
     assert!(s["handler_us"].as_u64().unwrap() >= 60_000, "{s}");

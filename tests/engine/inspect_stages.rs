@@ -57,7 +57,7 @@ async fn node_and_php_daemons_report_their_handler_time() {
 }
 
 /// Every stage of the waterfall, in µs (`fault_us` apart: no lab here).
-const STAGES: [&str; 12] = [
+pub(crate) const STAGES: [&str; 12] = [
     "route_us",
     "deps_us",
     "admission_us",
