@@ -3,6 +3,10 @@
 //! (multi-thread tokio, keep-alive, nodelay). `benches/gateway.sh` drives it and the engine's
 //! `/nope` with the same wrk in the same run.
 //!
+//! With `BARE_HEADERS=1` it takes 200 request header lines as the gateway does (hyper then
+//! keeps its header table on the heap), with `BARE_TIMER=1` it arms the header-read timeout
+//! the gateway arms: both together are the floor of any server configured like the gateway.
+//!
 //! `cargo bench --bench barehello -- <port>` (runs until killed)
 
 use bytes::Bytes;
@@ -45,10 +49,16 @@ fn main() {
                     );
                     Ok::<_, Infallible>(resp)
                 });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let mut http = hyper::server::conn::http1::Builder::new();
+                http.keep_alive(true);
+                if std::env::var_os("BARE_HEADERS").is_some() {
+                    http.max_headers(fastfn::gateway::MAX_REQUEST_HEADERS);
+                }
+                if std::env::var_os("BARE_TIMER").is_some() {
+                    http.timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(std::time::Duration::from_secs(60));
+                }
+                let _ = http.serve_connection(TokioIo::new(stream), service).await;
             });
         }
     });

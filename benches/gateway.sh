@@ -63,19 +63,23 @@ for rt in ${BENCH_RUNTIMES//,/ }; do
 done
 
 # The gateway's own floor: /nope (a 404 the router decides) against a bare hyper server that
-# answers a constant 404, same wrk, same run, alternating.
+# answers a constant 404, and the same bare server configured as the gateway's listener is
+# (200 header lines, header-read timeout): same wrk, same run, alternating.
 BARE_PORT=$((PORT + 1))
 "$BARE" "$BARE_PORT" >/dev/null 2>&1 &
 BARE_PID=$!
-trap 'kill $ENGINE $BARE_PID 2>/dev/null; wait $ENGINE 2>/dev/null; rm -rf $BASE' EXIT
+BARE_HEADERS=1 BARE_TIMER=1 "$BARE" $((PORT + 2)) >/dev/null 2>&1 &
+CFG_PID=$!
+trap 'kill $ENGINE $BARE_PID $CFG_PID 2>/dev/null; wait $ENGINE 2>/dev/null; rm -rf $BASE' EXIT
 sleep 0.5
-: > /tmp/ffb.g; : > /tmp/ffb.d
+: > /tmp/ffb.g; : > /tmp/ffb.d; : > /tmp/ffb.c
 for _ in $(seq "$RUNS"); do
   wrk_run "http://127.0.0.1:$PORT/nope" 16 >> /tmp/ffb.g
   wrk_run "http://127.0.0.1:$BARE_PORT/nope" 16 >> /tmp/ffb.d
+  wrk_run "http://127.0.0.1:$((PORT + 2))/nope" 16 >> /tmp/ffb.c
 done
-for kind in gateway bare; do
-  f=/tmp/ffb.g; [ $kind = bare ] && f=/tmp/ffb.d
+for kind in gateway bare bare-cfg; do
+  case $kind in gateway) f=/tmp/ffb.g;; bare) f=/tmp/ffb.d;; *) f=/tmp/ffb.c;; esac
   printf "%-8s %-4s %-8s %10s %8s %8s   runs: %s\n" "404" 16 "$kind" \
     "$(cut -d' ' -f1 $f | median)" "$(cut -d' ' -f2 $f | median)" "$(cut -d' ' -f3 $f | median)" \
     "$(cut -d' ' -f1 $f | paste -sd, -)"

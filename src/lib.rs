@@ -37,3 +37,4 @@ pub mod doctor;
 pub mod k8s;
 pub mod usage;
 pub mod watch;
+pub mod wrap;

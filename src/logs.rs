@@ -447,38 +447,59 @@ fn error_time(secs: u64) -> String {
     format!("{y}/{m:02}/{d:02} {hh:02}:{mm:02}:{ss:02}")
 }
 
+/// A request's URI that owns its bytes. The URI hyper parses borrows its connection's read
+/// buffer: a clone kept by the access log or the request log (up to thousands of entries)
+/// pins that buffer, and hyper then allocates and copies a new one for every later read.
+/// Measured on the 404 path: ~3 % of the gateway's CPU freeing shared buffers alone.
+pub fn detached(uri: &Uri) -> Uri {
+    match uri.path_and_query() {
+        Some(pq) if uri.scheme().is_none() && uri.authority().is_none() => {
+            hyper::http::uri::PathAndQuery::from_maybe_shared(bytes::Bytes::copy_from_slice(pq.as_str().as_bytes()))
+                .map(Uri::from)
+                .unwrap_or_else(|_| uri.clone())
+        }
+        // Absolute-form or `*`: rare; a round trip through text copies it.
+        _ => uri.to_string().parse().unwrap_or_else(|_| uri.clone()),
+    }
+}
+
 /// Serve one request through `handle` and record it in the access log: the gateway's single
-/// call site. Takes refcounted parts of the request before it is consumed; the response size
-/// is the body's exact size hint (0 for a stream).
-pub async fn served<B, F>(
-    logs: &LogBook,
-    req: Request<hyper::body::Incoming>,
+/// call site. Takes the request with its detached URI and arrival time; the response size is
+/// the body's exact size hint (0 for a stream).
+pub fn served<'a, B, F>(
+    logs: &'a LogBook,
+    (req, uri, started): (Request<hyper::body::Incoming>, Uri, tokio::time::Instant),
     remote: SocketAddr,
     handle: impl FnOnce(Request<hyper::body::Incoming>) -> F,
-) -> Response<B>
+) -> impl Future<Output = Response<B>> + 'a
 where
     B: hyper::body::Body,
-    F: Future<Output = Response<B>>,
+    F: Future<Output = Response<B>> + 'a,
 {
-    let started = tokio::time::Instant::now();
     let method = req.method().clone();
-    let uri = req.uri().clone();
     let version = req.version();
-    let ua = req.headers().get(USER_AGENT).cloned();
-    let resp = handle(req).await;
-    logs.push_access(AccessEntry {
-        seq: logs.next_seq(),
-        ts_secs: crate::clock::epoch_millis() / 1000,
-        ip: remote.ip().to_canonical(),
-        method,
-        uri,
-        version,
-        status: resp.status().as_u16(),
-        bytes: resp.body().size_hint().exact().unwrap_or(0),
-        micros: started.elapsed().as_micros() as u64,
-        ua,
-    });
-    resp
+    // A copy: a clone would keep hyper's read buffer alive for as long as the log keeps
+    // the line (see `detached`).
+    let ua = req
+        .headers()
+        .get(USER_AGENT)
+        .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
+    // Not an `async fn` (see `crate::wrap`): this wraps every request's future.
+    crate::wrap::then_in_place(handle(req), move |resp| {
+        logs.push_access(AccessEntry {
+            seq: logs.next_seq(),
+            ts_secs: crate::clock::epoch_millis() / 1000,
+            ip: remote.ip().to_canonical(),
+            method,
+            uri,
+            version,
+            status: resp.status().as_u16(),
+            bytes: resp.body().size_hint().exact().unwrap_or(0),
+            micros: started.elapsed().as_micros() as u64,
+            ua,
+        });
+        resp
+    })
 }
 
 #[cfg(test)]

@@ -143,7 +143,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdo
                     pace_refusal(&resp, &streak).await;
                     Ok::<_, Infallible>(resp)
                 };
-                // Hyper moves this future at least once per request: it must stay small (6 KB
+                // Hyper moves this future at least once per request: it must stay small (2.8 KB
                 // today; a by-value wrapper around the whole handler once made it 116 KB and
                 // memmove a quarter of the gateway's CPU). Every debug-build test checks it.
                 debug_assert!(
@@ -227,7 +227,7 @@ async fn inspected(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketA
         ..Note::default()
     };
     let method = req.method().clone();
-    let uri = req.uri().clone();
+    let uri = crate::logs::detached(req.uri());
     if note.capture {
         note.replay = req
             .headers()
@@ -237,10 +237,18 @@ async fn inspected(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketA
     }
     // Numbered on arrival, so that a line logged while it is served names it (`g-<seq>`).
     let seq = shared.inspector.next_seq();
-    let served = crate::logs::served(&shared.logs, req, remote, |req| {
-        handle_guarded(shared, req, remote, &mut note)
+    // The wrappers (log scope, access log, panic guard) are plain futures, not `async fn`s:
+    // each of those would keep the future it wraps beside its argument, and hyper moves this
+    // one on every request (see MAX_REQUEST_FUTURE).
+    let served = crate::logs::served(&shared.logs, (req, uri.clone(), arrived), remote, |req| {
+        let (parts, body) = req.into_parts();
+        guard_panics(handle_noted(shared, parts, body, remote, &mut note))
     });
-    let (resp, logged) = crate::inspect::logs::scoped(seq, served).await;
+    let (mut resp, logged) = crate::inspect::logs::scoped(seq, served).await;
+    if resp.status() == StatusCode::INTERNAL_SERVER_ERROR && note.reason.is_none() && note.kind != Kind::Function {
+        // A panic, or an admin endpoint's own failure.
+        note.reason = Some(Reason::Internal);
+    }
     if !logged.lines.is_empty() {
         // The record is found by the id its lines carry (a refusal on the cheap path kept
         // none of its own).
@@ -249,57 +257,70 @@ async fn inspected(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketA
         }
         note.logs = logged.lines;
     }
-    finish(shared, (seq, method, uri, arrived), note, resp).await
-}
-
-/// Record a served request: its reason, `X-Fn-Reason` under debug headers, the captured
-/// headers and bodies (capture on), the live event (a dashboard listens), the ring entry.
-async fn finish(
-    shared: &Shared,
-    (seq, method, uri, arrived): (u64, hyper::Method, hyper::Uri, Instant),
-    mut note: Note,
-    mut resp: Response<ResponseBody>,
-) -> Response<ResponseBody> {
     let ins = &shared.inspector;
-    let status = resp.status().as_u16();
-    let entry_reason = crate::inspect::Entry::reason_of(&note);
     if note.debug || ins.settings.debug_headers {
+        let reason = crate::inspect::Entry::reason_of(&note);
         resp.headers_mut()
-            .insert("x-fn-reason", HeaderValue::from_static(entry_reason.code()));
+            .insert("x-fn-reason", HeaderValue::from_static(reason.code()));
     }
+    // Boxed: only a captured request awaits its response body here (see MAX_REQUEST_FUTURE).
     let captured = if note.capture {
-        // Kept when the request was done with them (see `handle_whole`).
-        let request_headers = note.request_headers.take().unwrap_or_default();
-        let cap = ins.settings.body_bytes;
-        let (request_body, request_cut) = note
-            .request_body
-            .take()
-            .map(|b| crate::inspect::cap_body(&b, cap))
-            .unwrap_or_default();
-        let (head, body) = resp.into_parts();
-        let (body, response_body) = match body {
-            http_body_util::Either::Left(full) => {
-                let Ok(collected) = full.collect().await;
-                let bytes = collected.to_bytes();
-                (http_body_util::Either::Left(Full::new(bytes.clone())), bytes)
-            }
-            // A stream (`/_fn/events`): nothing to keep.
-            stream => (stream, bytes::Bytes::new()),
-        };
-        let (response_body, response_cut) = crate::inspect::cap_body(&response_body, cap);
-        let response_headers = crate::inspect::HeaderText::of(&head.headers);
-        resp = Response::from_parts(head, body);
-        Some(Box::new(crate::inspect::Captured {
-            request_headers,
-            request_body,
-            request_cut,
-            response_headers,
-            response_body,
-            response_cut,
-        }))
+        let (r, captured) = Box::pin(capture(ins.settings.body_bytes, &mut note, resp)).await;
+        resp = r;
+        Some(captured)
     } else {
         None
     };
+    finish(shared, (seq, method, uri, arrived), note, captured, resp)
+}
+
+/// The captured headers and bodies of a request, the response rebuilt around its body.
+async fn capture(
+    cap: usize,
+    note: &mut Note,
+    resp: Response<ResponseBody>,
+) -> (Response<ResponseBody>, Box<crate::inspect::Captured>) {
+    // Kept when the request was done with them (see `handle_noted`).
+    let request_headers = note.request_headers.take().unwrap_or_default();
+    let (request_body, request_cut) = note
+        .request_body
+        .take()
+        .map(|b| crate::inspect::cap_body(&b, cap))
+        .unwrap_or_default();
+    let (head, body) = resp.into_parts();
+    let (body, response_body) = match body {
+        http_body_util::Either::Left(full) => {
+            let Ok(collected) = full.collect().await;
+            let bytes = collected.to_bytes();
+            (http_body_util::Either::Left(Full::new(bytes.clone())), bytes)
+        }
+        // A stream (`/_fn/events`): nothing to keep.
+        stream => (stream, bytes::Bytes::new()),
+    };
+    let (response_body, response_cut) = crate::inspect::cap_body(&response_body, cap);
+    let response_headers = crate::inspect::HeaderText::of(&head.headers);
+    let captured = Box::new(crate::inspect::Captured {
+        request_headers,
+        request_body,
+        request_cut,
+        response_headers,
+        response_body,
+        response_cut,
+    });
+    (Response::from_parts(head, body), captured)
+}
+
+/// Record a served request in the ring: its reason, the captured headers and bodies (capture
+/// on), its stages and latency.
+fn finish(
+    shared: &Shared,
+    (seq, method, uri, arrived): (u64, hyper::Method, hyper::Uri, Instant),
+    mut note: Note,
+    captured: Option<Box<crate::inspect::Captured>>,
+    resp: Response<ResponseBody>,
+) -> Response<ResponseBody> {
+    let ins = &shared.inspector;
+    let status = resp.status().as_u16();
     // One clock reading ends both the `respond` stage and the total, so the stages add up.
     let now = Instant::now();
     if let Some(done) = note.reply_done {
@@ -319,91 +340,71 @@ async fn finish(
     resp
 }
 
-/// [`handle`], with a panic anywhere in it turned into a 500 that says so: the client gets an
+/// A panic anywhere in serving a request turned into a 500 that says so: the client gets an
 /// answer and the connection keeps its framing, instead of a reset.
-async fn handle_guarded(
-    shared: &Arc<Shared>,
-    req: Request<Incoming>,
-    remote: SocketAddr,
-    note: &mut Note,
-) -> Response<ResponseBody> {
-    // On the heap, once: the wrappers above it (panic guard, access log, log scope) each
-    // hold the future they wrap, and hold it by value, so its size was paid several times
-    // over in the connection's future (200 KB), and copied whenever hyper moved that.
-    let resp = guard_panics(Box::pin(handle_noted(shared, req, remote, note))).await;
-    if resp.status() == StatusCode::INTERNAL_SERVER_ERROR && note.reason.is_none() && note.kind != Kind::Function {
-        note.reason = Some(Reason::Internal);
-    }
-    resp
-}
-
-async fn guard_panics(fut: impl std::future::Future<Output = Response<ResponseBody>>) -> Response<ResponseBody> {
+///
+/// Not an `async fn` (see `crate::wrap`).
+fn guard_panics(
+    fut: impl std::future::Future<Output = Response<ResponseBody>>,
+) -> impl std::future::Future<Output = Response<ResponseBody>> {
     use futures_util::FutureExt;
-    match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
-        Ok(resp) => resp,
-        Err(panic) => {
-            let why = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            tracing::error!("request handler panicked: {why}");
-            crate::rescue::json_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &serde_json::json!({
-                    "error": "internal error",
-                    "reason": "the gateway failed while serving this request (a bug: see the engine log)"
-                }),
-            )
-            .map(http_body_util::Either::Left)
-        }
-    }
+    crate::wrap::then_in_place(
+        std::panic::AssertUnwindSafe(fut).catch_unwind(),
+        |caught| match caught {
+            Ok(resp) => resp,
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!("request handler panicked: {why}");
+                crate::rescue::json_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &serde_json::json!({
+                        "error": "internal error",
+                        "reason": "the gateway failed while serving this request (a bug: see the engine log)"
+                    }),
+                )
+                .map(http_body_util::Either::Left)
+            }
+        },
+    )
 }
 
 pub async fn handle(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketAddr) -> Response<ResponseBody> {
-    handle_noted(shared, req, remote, &mut Note::default()).await
+    let (parts, body) = req.into_parts();
+    handle_noted(shared, parts, body, remote, &mut Note::default()).await
 }
 
-/// [`handle`], saying in `note` what answered and why.
+/// [`handle`], saying in `note` what answered and why. Takes the request in parts: the
+/// headers stay here, by reference below, for the capture.
 async fn handle_noted(
     shared: &Arc<Shared>,
-    req: Request<Incoming>,
+    mut parts: Parts,
+    body: Incoming,
     remote: SocketAddr,
     note: &mut Note,
 ) -> Response<ResponseBody> {
-    if req.uri().path() == "/_fn/events" {
+    if parts.uri.path() == "/_fn/events" {
         note.kind = Kind::Admin;
-        let (parts, _) = req.into_parts();
         if note.capture {
             note.request_headers = Some(crate::inspect::HeaderText::of(&parts.headers));
         }
         return crate::admin::events(shared, &parts, remote);
     }
-    handle_whole(shared, req, remote, note)
-        .await
-        .map(http_body_util::Either::Left)
+    let resp = handle_parts(shared, &mut parts, body, remote, note).await;
+    if note.capture && note.request_headers.is_none() {
+        // Kept once the request is done with them (a compact copy: see `HeaderText`).
+        note.request_headers = Some(crate::inspect::HeaderText::of(&parts.headers));
+    }
+    resp.map(http_body_util::Either::Left)
 }
 
 /// A refusal, noted.
 fn refuse(note: &mut Note, failure: Failure) -> Response<Body> {
     note.failed(&failure);
     failure.into_response()
-}
-
-async fn handle_whole(
-    shared: &Arc<Shared>,
-    req: Request<Incoming>,
-    remote: SocketAddr,
-    note: &mut Note,
-) -> Response<Body> {
-    let (mut parts, body) = req.into_parts();
-    // By reference, so the headers are still here for the capture.
-    let resp = handle_parts(shared, &mut parts, body, remote, note).await;
-    if note.capture && note.request_headers.is_none() {
-        // Kept once the request is done with them (a compact copy: see `HeaderText`).
-        note.request_headers = Some(crate::inspect::HeaderText::of(&parts.headers));
-    }
-    resp
 }
 
 async fn handle_parts(
@@ -459,7 +460,8 @@ async fn handle_parts(
     match plan.route {
         RouteDecision::Invoke { route, params } => {
             note.stages.route_us = note.arrived.map_or(0, crate::invoke::micros_since);
-            invoke(shared, &served, route, &params, parts, body, remote, note).await
+            // Boxed: the pipeline's future is the largest branch (see MAX_REQUEST_FUTURE).
+            Box::pin(invoke(shared, &served, route, &params, parts, body, remote, note)).await
         }
         RouteDecision::Refuse(failure) => {
             note.why = crate::inspect::refusal_why(&failure, &served.discovery.routes, parts);

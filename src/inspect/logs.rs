@@ -103,12 +103,19 @@ pub struct Logged {
 }
 
 /// Run `fut` as the request with sequence number `seq`; its output and what it logged.
-pub async fn scoped<F: std::future::Future>(seq: u64, fut: F) -> (F::Output, Logged) {
-    scoped_as(seq, None, fut).await
+pub fn scoped<F: std::future::Future>(seq: u64, fut: F) -> impl std::future::Future<Output = (F::Output, Logged)> {
+    scoped_as(seq, None, fut)
 }
 
 /// [`scoped`] for a call whose id is not a request key (a job's id): lines carry `name`.
-pub async fn scoped_as<F: std::future::Future>(seq: u64, name: Option<String>, fut: F) -> (F::Output, Logged) {
+///
+/// Not an `async fn` (see `crate::wrap`): this wraps every request's future. The closure
+/// runs inside the scope's poll, where the lines are still in reach.
+pub fn scoped_as<F: std::future::Future>(
+    seq: u64,
+    name: Option<String>,
+    fut: F,
+) -> impl std::future::Future<Output = (F::Output, Logged)> {
     let scope = Scope {
         seq,
         name,
@@ -116,9 +123,9 @@ pub async fn scoped_as<F: std::future::Future>(seq: u64, name: Option<String>, f
         lines: RefCell::new(Vec::new()),
         dropped: Cell::new(0),
     };
-    SCOPE
-        .scope(scope, async {
-            let out = fut.await;
+    SCOPE.scope(
+        scope,
+        crate::wrap::then_in_place(fut, |out| {
             let logged = SCOPE.with(|s| {
                 let mut lines = s.lines.take();
                 if s.dropped.get() > 0 {
@@ -135,8 +142,8 @@ pub async fn scoped_as<F: std::future::Future>(seq: u64, name: Option<String>, f
                 }
             });
             (out, logged)
-        })
-        .await
+        }),
+    )
 }
 
 /// The request being served has this request id from now on (a function call's).
