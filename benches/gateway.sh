@@ -85,6 +85,31 @@ for kind in gateway bare bare-cfg; do
     "$(cut -d' ' -f1 $f | paste -sd, -)"
 done
 
+# A project with static assets (fixtures/bench-assets: `public/` plus hellojs): every function
+# call first looks for a file of its path (§2.6 step 1). The node call there against the one on
+# the project without assets, and an asset GET, in the same run.
+if [[ ",$BENCH_RUNTIMES," == *",node,"* ]]; then
+  APORT=$((PORT + 3))
+  FN_SOCKET_BASE_DIR=$BASE FN_HOST_PORT=$APORT FN_HOT_RELOAD=0 FN_RUNTIMES=node \
+    ./target/release/fastfn run fixtures/bench-assets >/dev/null 2>&1 &
+  ASSETS_ENGINE=$!
+  trap 'kill $ENGINE $BARE_PID $CFG_PID $ASSETS_ENGINE 2>/dev/null; wait $ENGINE 2>/dev/null; rm -rf $BASE' EXIT
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$APORT/hellojs" >/dev/null && break; sleep 0.1; done
+  : > /tmp/ffb.g; : > /tmp/ffb.d; : > /tmp/ffb.c
+  for _ in $(seq "$RUNS"); do
+    wrk_run "http://127.0.0.1:$PORT/hellojs" 16 >> /tmp/ffb.g
+    wrk_run "http://127.0.0.1:$APORT/hellojs" 16 >> /tmp/ffb.d
+    wrk_run "http://127.0.0.1:$APORT/index.html" 16 >> /tmp/ffb.c
+  done
+  for kind in no-assets assets-on asset-get; do
+    case $kind in no-assets) f=/tmp/ffb.g;; assets-on) f=/tmp/ffb.d;; *) f=/tmp/ffb.c;; esac
+    printf "%-8s %-4s %-9s %9s %8s %8s   runs: %s\n" "assets" 16 "$kind" \
+      "$(cut -d' ' -f1 $f | median)" "$(cut -d' ' -f2 $f | median)" "$(cut -d' ' -f3 $f | median)" \
+      "$(cut -d' ' -f1 $f | paste -sd, -)"
+  done
+  kill $ASSETS_ENGINE 2>/dev/null; wait $ASSETS_ENGINE 2>/dev/null || true
+fi
+
 # Above the gate: hellopy has 20 worker-pool slots (the default max_concurrency). At c=64 the
 # extra clients get 429s at once and come straight back; the rate of 200s must hold.
 if [[ ",$BENCH_RUNTIMES," == *",python,"* ]]; then

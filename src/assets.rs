@@ -23,7 +23,6 @@ use hyper::{HeaderMap, Method, Response, StatusCode};
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
-use tokio::io::AsyncReadExt;
 
 /// Cache policy of ordinary files: always revalidate (ETag / Last-Modified), so edits show up.
 const CACHE_REVALIDATE: &str = "public, max-age=0, must-revalidate";
@@ -128,7 +127,7 @@ impl Assets {
             }
             Err(Rejection::Hidden) => return AssetOutcome::Refused(Failure::NotFound),
         };
-        match self.resolve(&path.segments, path.trailing_slash).await {
+        match self.resolve(&path.segments, path.trailing_slash) {
             Resolved::File(found) => {
                 // The type follows the name asked for (a symlink's target name may differ).
                 let name = match path.segments.last() {
@@ -142,7 +141,7 @@ impl Assets {
         }
         if fallback && self.spa && wants_shell(&path, headers) {
             let shell = [INDEX.to_string()];
-            if let Resolved::File(found) = self.resolve(&shell, false).await {
+            if let Resolved::File(found) = self.resolve(&shell, false) {
                 return self.respond(method, headers, INDEX, found, CACHE_SHELL).await;
             }
         }
@@ -150,10 +149,16 @@ impl Assets {
     }
 
     /// Find the regular file for decoded segments, following symlinks only inside the root.
-    async fn resolve(&self, segments: &[String], dir_wanted: bool) -> Resolved {
+    ///
+    /// On the calling thread, not the blocking pool: a lookup is a few metadata syscalls the
+    /// kernel answers from its dentry and inode caches, and each `tokio::fs` call is a round
+    /// trip to a pool thread that costs more than that. When assets are on, every function
+    /// call looks first (§2.6 step 1): with `tokio::fs` that cost node calls 31 % of their
+    /// throughput, and a served file took six round trips (`docs/benchmarks.md`).
+    fn resolve(&self, segments: &[String], dir_wanted: bool) -> Resolved {
         let mut candidate = self.root.clone();
         candidate.extend(segments);
-        let Some(found) = self.locate(&candidate).await else {
+        let Some(found) = self.locate(&candidate) else {
             return Resolved::Missing;
         };
         let found = match found {
@@ -161,7 +166,7 @@ impl Assets {
             Err(Escape) => return Resolved::Escaped,
         };
         match (found.meta.is_dir(), dir_wanted) {
-            (true, true) => match self.locate(&found.path.join(INDEX)).await {
+            (true, true) => match self.locate(&found.path.join(INDEX)) {
                 Some(Ok(index)) if index.meta.is_file() => Resolved::File(index),
                 Some(Err(Escape)) => Resolved::Escaped,
                 _ => Resolved::Missing,
@@ -174,8 +179,11 @@ impl Assets {
 
     /// Canonicalize `path` and stat it. None when it does not exist; `Err(Escape)` when its
     /// real location is outside the root or hidden below it.
-    async fn locate(&self, path: &Path) -> Option<Result<Found, Escape>> {
-        let real = tokio::fs::canonicalize(path).await.ok()?;
+    fn locate(&self, path: &Path) -> Option<Result<Found, Escape>> {
+        // One `stat` answers a miss (every function call asks, when assets are on); the
+        // walk that resolves symlinks runs only for a path that exists.
+        std::fs::metadata(path).ok()?;
+        let real = std::fs::canonicalize(path).ok()?;
         let Ok(inside) = real.strip_prefix(&self.root) else {
             return Some(Err(Escape));
         };
@@ -185,7 +193,7 @@ impl Assets {
         {
             return Some(Err(Escape));
         }
-        let meta = tokio::fs::metadata(&real).await.ok()?;
+        let meta = std::fs::metadata(&real).ok()?;
         Some(Ok(Found { path: real, meta }))
     }
 
@@ -211,7 +219,7 @@ impl Assets {
         let (validators, body) = if method == Method::HEAD {
             (stat, Bytes::new())
         } else {
-            match self.read(&found.path).await {
+            match self.read(&found.path, found.meta.len()).await {
                 Ok(Some(read)) => read,
                 Ok(None) => return self.too_large(&found.path),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return AssetOutcome::NoMatch,
@@ -236,30 +244,23 @@ impl Assets {
     }
 
     /// Read a file, at most `max_bytes`; `Ok(None)` when it is larger. Validators come from
-    /// the open descriptor, so they describe the bytes read.
-    async fn read(&self, path: &Path) -> std::io::Result<Option<(Validators, Bytes)>> {
+    /// the open descriptor, so they describe the bytes read. A file up to
+    /// [`INLINE_READ_BYTES`] is read on the calling thread (a page-cache copy, cheaper than a
+    /// trip to the blocking pool: see [`Assets::resolve`]); a larger one on the blocking pool.
+    async fn read(&self, path: &Path, len: u64) -> std::io::Result<Option<(Validators, Bytes)>> {
         #[cfg(test)]
         self.opened
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(path.to_path_buf());
-        let file = tokio::fs::File::open(path).await?;
-        let meta = file.metadata().await?;
-        if !meta.is_file() {
-            // Replaced since it was looked up.
-            return Err(std::io::ErrorKind::NotFound.into());
+        let max = self.max_bytes;
+        if len <= INLINE_READ_BYTES {
+            return read_capped(path, max);
         }
-        if meta.len() > self.max_bytes {
-            return Ok(None);
-        }
-        let mut buf = Vec::with_capacity(meta.len() as usize);
-        file.take(self.max_bytes.saturating_add(1))
-            .read_to_end(&mut buf)
-            .await?;
-        if buf.len() as u64 > self.max_bytes {
-            return Ok(None);
-        }
-        Ok(Some((Validators::of(&meta), Bytes::from(buf))))
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || read_capped(&path, max))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 
     fn too_large(&self, path: &Path) -> AssetOutcome {
@@ -270,6 +271,29 @@ impl Assets {
         );
         AssetOutcome::Refused(Failure::Forbidden("asset too large"))
     }
+}
+
+/// Files up to this size are read on the request's thread (see [`Assets::read`]).
+const INLINE_READ_BYTES: u64 = 256 * 1024;
+
+/// Read `path` whole if it is a regular file of at most `max` bytes (`Ok(None)`: larger).
+fn read_capped(path: &Path, max: u64) -> std::io::Result<Option<(Validators, Bytes)>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        // Replaced since it was looked up.
+        return Err(std::io::ErrorKind::NotFound.into());
+    }
+    if meta.len() > max {
+        return Ok(None);
+    }
+    let mut buf = Vec::with_capacity(meta.len() as usize);
+    file.take(max.saturating_add(1)).read_to_end(&mut buf)?;
+    if buf.len() as u64 > max {
+        return Ok(None);
+    }
+    Ok(Some((Validators::of(&meta), Bytes::from(buf))))
 }
 
 /// A path inside the root that exists, with its (followed) metadata.
