@@ -271,9 +271,15 @@ pub fn start(
         // polling at that period finds the same changes and reloads only what changed.
         poll(tuning.interval, "interval")?
     } else {
+        // Changes and close-after-write only: with opens in the kernel's mask (notify's
+        // default), every read of a file in the tree (the start-up dependency check's
+        // thousands, each asset served, each handler a daemon imports) queued an event that
+        // woke the watcher thread only to be dropped in `paths_of`. At 10,000 routes that was
+        // a fifth of the start-up's CPU (`docs/benchmarks.md`).
+        use notify::event::EventKindMask;
         let inotify = RecommendedWatcher::new(
             handler(root.to_path_buf(), raw_tx.clone(), true),
-            notify::Config::default(),
+            notify::Config::default().with_event_kinds(EventKindMask::CORE | EventKindMask::ACCESS_CLOSE),
         )
         .and_then(|mut w| w.watch(root, RecursiveMode::Recursive).map(|_| w));
         match inotify {
