@@ -983,6 +983,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn files_on_both_sides_of_the_inline_read_size_are_served_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let public = tmp.path().join("public");
+        let small: Vec<u8> = (0..INLINE_READ_BYTES).map(|i| (i % 251) as u8).collect();
+        let large: Vec<u8> = (0..INLINE_READ_BYTES * 3 + 7).map(|i| (i % 241) as u8).collect();
+        write(&public.join("small.bin"), &small);
+        write(&public.join("large.bin"), &large);
+        let cfg = AssetsConfig {
+            directory: "public".into(),
+            spa: false,
+            run_worker_first: false,
+        };
+        let assets = Assets::open(tmp.path(), &cfg, INLINE_READ_BYTES * 4).expect("assets open");
+        for (path, want) in [("/small.bin", &small), ("/large.bin", &large)] {
+            let AssetOutcome::Served(resp) = assets.serve(&Method::GET, path, &HeaderMap::new(), false).await else {
+                panic!("{path} not served");
+            };
+            assert_eq!(
+                resp.headers()[CONTENT_LENGTH],
+                want.len().to_string().as_str(),
+                "{path}"
+            );
+            assert_eq!(body(resp).await.as_ref(), want.as_slice(), "{path}");
+        }
+    }
+
+    #[tokio::test]
     async fn open_accepts_only_a_folder_inside_the_root() {
         let fx = fixture(false);
         let cfg = |dir: &str, run_worker_first| AssetsConfig {

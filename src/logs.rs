@@ -506,6 +506,16 @@ where
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_detached_uri_reads_the_same() {
+        for text in ["/a/b?x=1&y=%20", "/", "*", "http://example.com:8080/p?q", "/%E2%9C%93"] {
+            let uri: Uri = text.parse().unwrap();
+            let copy = detached(&uri);
+            assert_eq!(copy, uri, "{text}");
+            assert_eq!(copy.to_string(), uri.to_string(), "{text}");
+        }
+    }
+
     fn line(function: Option<&str>, stream: &'static str, text: &str) -> LogLine {
         LogLine {
             ts: 0,
