@@ -167,45 +167,13 @@ pub enum EngineEvent {
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
 #[ts(export)]
 pub struct RequestRecord {
-    pub id: String,
-    #[ts(type = "number")]
-    pub ts: u64,
-    pub method: String,
-    pub path: String,
-    pub status: u16,
-    #[ts(type = "number")]
-    pub latency_us: u64,
-    pub runtime: Option<RuntimeKind>,
-    pub function: Option<String>,
-    pub socket_index: Option<usize>,
-    pub queued: bool,
-    pub cold: bool,
-    /// Where the time went, stage by stage.
-    pub stages: Stages,
+    /// What the live stream sends of it; here with the why worked out when read (a 404's
+    /// method mismatch, private file or nearest routes; the files a route shadows).
+    #[serde(flatten)]
+    #[ts(flatten)]
+    pub summary: RequestSummary,
     /// Response headers (captured while a dashboard is open; secrets masked).
     pub headers: Vec<(String, String)>,
-    /// What started the call when it was not an HTTP request: `job`, `schedule`, `keep_warm`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
-    pub trigger: Option<String>,
-    /// The lab faults this request met (latency added, failure injected, paused socket
-    /// skipped), for the inspector; absent when none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
-    pub fault: Option<String>,
-    /// Position in the request log (`g-<seq>` is the id of answers without a request id).
-    #[ts(type = "number")]
-    pub seq: u64,
-    pub kind: crate::inspect::Kind,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
-    pub query: Option<String>,
-    /// Why the request got its answer (`no_route`, `pool_full`, … or `ok`).
-    pub reason: crate::inspect::Reason,
-    /// One line saying why, for every answer the engine produced itself (not 2xx).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
-    pub why: Option<String>,
     /// The function's entry file, relative to the root.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
@@ -220,10 +188,6 @@ pub struct RequestRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub stderr: Option<String>,
-    /// Headers and bodies were captured (replay can resend the body).
-    pub captured: bool,
-    /// The engine sent this request to itself (a replay).
-    pub replay: bool,
     /// Engine log lines written while this request was served (warnings of the gateway and
     /// the invoke pipeline, error-log lines), tagged with its id on the engine's output.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

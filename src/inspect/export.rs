@@ -95,7 +95,7 @@ pub fn har_entry(e: &Entry, base: &str, reveal: bool) -> Value {
         .captured
         .as_ref()
         .map(|c| mask_body(&String::from_utf8_lossy(&c.response_body), reveal));
-    let record = e.record(None, reveal);
+    let record = e.record(None, reveal).summary;
     json!({
         "startedDateTime": super::super::logs::rfc3339(e.ts / 1000).replace('Z', &format!(".{:03}Z", e.ts % 1000)),
         "time": ms(e.latency_us),

@@ -507,32 +507,12 @@ impl Entry {
             .map(|c| secrets::mask_headers(&c.response_pairs(), reveal))
             .unwrap_or_default();
         RequestRecord {
-            id: self.id(),
-            ts: self.ts,
-            method: self.method.to_string(),
-            path: self.uri.path().to_string(),
-            status: self.status,
-            latency_us: self.latency_us,
-            runtime: t.map(|t| t.runtime),
-            function: t.map(|t| t.fn_name.clone()),
-            socket_index: self.note.socket_index,
-            queued: self.note.queued,
-            cold: self.note.cold,
-            stages: self.note.stages,
+            summary: self.summary_as(reason, why),
             headers,
-            seq: self.seq,
-            kind: self.note.kind,
-            query: self.uri.query().map(str::to_string),
-            reason,
-            why,
             file: t.map(|t| t.entry.clone()),
             version: t.map(|t| t.version.clone().unwrap_or_else(|| "default".into())),
             stdout: self.note.stdout.clone(),
             stderr: self.note.stderr.clone(),
-            captured: self.captured.is_some(),
-            replay: self.note.replay.is_some(),
-            trigger: self.note.trigger.map(str::to_string),
-            fault: self.note.fault.clone(),
             logs: self.note.logs.clone(),
         }
     }
@@ -551,6 +531,12 @@ impl Entry {
                 _ => None,
             },
         };
+        self.summary_as(reason, why)
+    }
+
+    /// The summary with its reason and why decided by the caller.
+    fn summary_as(&self, reason: Reason, why: Option<String>) -> crate::events::RequestSummary {
+        let t = self.note.target.as_deref();
         crate::events::RequestSummary {
             id: self.id(),
             seq: self.seq,
@@ -884,10 +870,14 @@ mod tests {
         let paths: Vec<String> = ins
             .records(10, false, None, false)
             .into_iter()
-            .map(|r| r.path)
+            .map(|r| r.summary.path)
             .collect();
         assert_eq!(paths, vec!["/x5", "/x3"]);
-        let all: Vec<u64> = ins.records(10, true, None, false).into_iter().map(|r| r.seq).collect();
+        let all: Vec<u64> = ins
+            .records(10, true, None, false)
+            .into_iter()
+            .map(|r| r.summary.seq)
+            .collect();
         assert_eq!(all, vec![5, 4, 3]);
         assert_eq!(ins.records(1, true, None, false).len(), 1);
         assert_eq!(ins.find("g-4", |e| e.reason()), Some(Reason::Admin));

@@ -8,36 +8,11 @@ import type { Stages } from "./Stages";
 /**
  * One finished request, for the request log.
  */
-export type RequestRecord = { id: string, ts: number, method: string, path: string, status: number, latency_us: number, runtime: RuntimeKind | null, function: string | null, socket_index: number | null, queued: boolean, cold: boolean, 
-/**
- * Where the time went, stage by stage.
- */
-stages: Stages, 
+export type RequestRecord = { 
 /**
  * Response headers (captured while a dashboard is open; secrets masked).
  */
 headers: Array<[string, string]>, 
-/**
- * What started the call when it was not an HTTP request: `job`, `schedule`, `keep_warm`.
- */
-trigger?: string, 
-/**
- * The lab faults this request met (latency added, failure injected, paused socket
- * skipped), for the inspector; absent when none.
- */
-fault?: string, 
-/**
- * Position in the request log (`g-<seq>` is the id of answers without a request id).
- */
-seq: number, kind: RequestKind, query?: string, 
-/**
- * Why the request got its answer (`no_route`, `pool_full`, … or `ok`).
- */
-reason: RequestReason, 
-/**
- * One line saying why, for every answer the engine produced itself (not 2xx).
- */
-why?: string, 
 /**
  * The function's entry file, relative to the root.
  */
@@ -47,15 +22,12 @@ file?: string, version?: string,
  */
 stdout?: string, stderr?: string, 
 /**
- * Headers and bodies were captured (replay can resend the body).
- */
-captured: boolean, 
-/**
- * The engine sent this request to itself (a replay).
- */
-replay: boolean, 
-/**
  * Engine log lines written while this request was served (warnings of the gateway and
  * the invoke pipeline, error-log lines), tagged with its id on the engine's output.
  */
-logs?: Array<RequestLogLine>, };
+logs?: Array<RequestLogLine>, id: string, seq: number, ts: number, method: string, path: string, query?: string, status: number, reason: RequestReason, 
+/**
+ * The why known when the request was answered (a 404's nearest routes come with its
+ * detail).
+ */
+why?: string, kind: RequestKind, latency_us: number, stages: Stages, runtime: RuntimeKind | null, function: string | null, socket_index: number | null, queued: boolean, cold: boolean, trigger?: string, fault?: string, captured: boolean, replay: boolean, };
