@@ -180,8 +180,40 @@ impl Assets {
     /// Canonicalize `path` and stat it. None when it does not exist; `Err(Escape)` when its
     /// real location is outside the root or hidden below it.
     fn locate(&self, path: &Path) -> Option<Result<Found, Escape>> {
-        // One `stat` answers a miss (every function call asks, when assets are on); the
-        // walk that resolves symlinks runs only for a path that exists.
+        // Without a symlink below the (canonical) root, a path of plain, unhidden names is
+        // its own real location: one `lstat` per name decides it (a miss ends at the first
+        // missing name), where resolving it walked and `readlink`ed every component from `/`.
+        if let Ok(rel) = path.strip_prefix(&self.root) {
+            let mut at = self.root.clone();
+            let mut last = None;
+            let mut plain = true;
+            for c in rel.components() {
+                let std::path::Component::Normal(name) = c else {
+                    plain = false;
+                    break;
+                };
+                if name.as_encoded_bytes().starts_with(b".") {
+                    plain = false;
+                    break;
+                }
+                at.push(name);
+                let meta = std::fs::symlink_metadata(&at).ok()?;
+                if meta.file_type().is_symlink() {
+                    plain = false;
+                    break;
+                }
+                last = Some(meta);
+            }
+            if plain {
+                let meta = match last {
+                    Some(meta) => meta,
+                    None => std::fs::metadata(&self.root).ok()?,
+                };
+                return Some(Ok(Found { path: at, meta }));
+            }
+        }
+        // A symlink on the way (or a name the walk does not take): resolve it and check that
+        // its real location stays inside and unhidden.
         std::fs::metadata(path).ok()?;
         let real = std::fs::canonicalize(path).ok()?;
         let Ok(inside) = real.strip_prefix(&self.root) else {
