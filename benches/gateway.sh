@@ -18,7 +18,9 @@ BASE=$(mktemp -d /tmp/ffbench.XXXX)
 FN_GATEWAY_THREADS=${FN_GATEWAY_THREADS:-} FN_SOCKET_BASE_DIR=$BASE FN_HOST_PORT=$PORT FN_HOT_RELOAD=0 FN_RUNTIMES=$BENCH_RUNTIMES \
   ./target/release/fastfn run fixtures/bench >/dev/null 2>&1 &
 ENGINE=$!
-trap 'kill $ENGINE 2>/dev/null; wait $ENGINE 2>/dev/null; rm -rf $BASE' EXIT
+# Everything started below joins PIDS; the trap reads it when the script ends.
+PIDS=$ENGINE
+trap 'kill $PIDS 2>/dev/null; wait $ENGINE 2>/dev/null; rm -rf $BASE' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/_fn/health" >/dev/null && break; sleep 0.1; done
 SOCKDIR=$(ls -d $BASE/s-*)
 
@@ -40,8 +42,14 @@ direct_run() { # runtime entry conc
 import json,sys; d=json.load(sys.stdin); print(d["rps"], d["p50_us"], d["p99_us"], d["errors"])'
 }
 median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+# One result line: medians of a file of "req/s p50 p99 errors" lines, and its runs' req/s.
+row() { # label c kind file
+  printf "%-8s %-4s %-9s %9s %8s %8s   runs: %s\n" "$1" "$2" "$3" \
+    "$(cut -d' ' -f1 "$4" | median)" "$(cut -d' ' -f2 "$4" | median)" "$(cut -d' ' -f3 "$4" | median)" \
+    "$(cut -d' ' -f1 "$4" | paste -sd, -)"
+}
 
-printf "%-8s %-4s %-8s %10s %8s %8s\n" runtime c path "req/s" "p50_us" "p99_us"
+printf "%-8s %-4s %-9s %9s %8s %8s\n" runtime c path "req/s" "p50_us" "p99_us"
 for rt in ${BENCH_RUNTIMES//,/ }; do
   case $rt in node) name=hellojs; ext=js;; python) name=hellopy; ext=py;; php) name=hellophp; ext=php;; lua) name=hellolua; ext=lua;; esac
   entry=$name.$ext
@@ -55,9 +63,7 @@ for rt in ${BENCH_RUNTIMES//,/ }; do
     done
     for kind in gateway direct; do
       f=/tmp/ffb.${kind:0:1}
-      printf "%-8s %-4s %-8s %10s %8s %8s   runs: %s\n" "$rt" "$c" "$kind" \
-        "$(cut -d' ' -f1 $f | median)" "$(cut -d' ' -f2 $f | median)" "$(cut -d' ' -f3 $f | median)" \
-        "$(cut -d' ' -f1 $f | paste -sd, -)"
+      row "$rt" "$c" "$kind" "$f"
     done
   done
 done
@@ -67,10 +73,9 @@ done
 # (200 header lines, header-read timeout): same wrk, same run, alternating.
 BARE_PORT=$((PORT + 1))
 "$BARE" "$BARE_PORT" >/dev/null 2>&1 &
-BARE_PID=$!
+PIDS="$PIDS $!"
 BARE_HEADERS=1 BARE_TIMER=1 "$BARE" $((PORT + 2)) >/dev/null 2>&1 &
-CFG_PID=$!
-trap 'kill $ENGINE $BARE_PID $CFG_PID 2>/dev/null; wait $ENGINE 2>/dev/null; rm -rf $BASE' EXIT
+PIDS="$PIDS $!"
 sleep 0.5
 : > /tmp/ffb.g; : > /tmp/ffb.d; : > /tmp/ffb.c
 for _ in $(seq "$RUNS"); do
@@ -80,9 +85,7 @@ for _ in $(seq "$RUNS"); do
 done
 for kind in gateway bare bare-cfg; do
   case $kind in gateway) f=/tmp/ffb.g;; bare) f=/tmp/ffb.d;; *) f=/tmp/ffb.c;; esac
-  printf "%-8s %-4s %-8s %10s %8s %8s   runs: %s\n" "404" 16 "$kind" \
-    "$(cut -d' ' -f1 $f | median)" "$(cut -d' ' -f2 $f | median)" "$(cut -d' ' -f3 $f | median)" \
-    "$(cut -d' ' -f1 $f | paste -sd, -)"
+  row 404 16 "$kind" "$f"
 done
 
 # A project with static assets (fixtures/bench-assets: `public/` plus hellojs): every function
@@ -93,7 +96,7 @@ if [[ ",$BENCH_RUNTIMES," == *",node,"* ]]; then
   FN_SOCKET_BASE_DIR=$BASE FN_HOST_PORT=$APORT FN_HOT_RELOAD=0 FN_RUNTIMES=node \
     ./target/release/fastfn run fixtures/bench-assets >/dev/null 2>&1 &
   ASSETS_ENGINE=$!
-  trap 'kill $ENGINE $BARE_PID $CFG_PID $ASSETS_ENGINE 2>/dev/null; wait $ENGINE 2>/dev/null; rm -rf $BASE' EXIT
+  PIDS="$PIDS $ASSETS_ENGINE"
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$APORT/hellojs" >/dev/null && break; sleep 0.1; done
   : > /tmp/ffb.g; : > /tmp/ffb.d; : > /tmp/ffb.c
   for _ in $(seq "$RUNS"); do
@@ -103,9 +106,7 @@ if [[ ",$BENCH_RUNTIMES," == *",node,"* ]]; then
   done
   for kind in no-assets assets-on asset-get; do
     case $kind in no-assets) f=/tmp/ffb.g;; assets-on) f=/tmp/ffb.d;; *) f=/tmp/ffb.c;; esac
-    printf "%-8s %-4s %-9s %9s %8s %8s   runs: %s\n" "assets" 16 "$kind" \
-      "$(cut -d' ' -f1 $f | median)" "$(cut -d' ' -f2 $f | median)" "$(cut -d' ' -f3 $f | median)" \
-      "$(cut -d' ' -f1 $f | paste -sd, -)"
+    row assets 16 "$kind" "$f"
   done
   kill $ASSETS_ENGINE 2>/dev/null; wait $ASSETS_ENGINE 2>/dev/null || true
 fi

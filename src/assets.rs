@@ -177,8 +177,8 @@ impl Assets {
         }
     }
 
-    /// Canonicalize `path` and stat it. None when it does not exist; `Err(Escape)` when its
-    /// real location is outside the root or hidden below it.
+    /// The real location of `path` and its metadata. None when it does not exist;
+    /// `Err(Escape)` when its real location is outside the root or hidden below it.
     fn locate(&self, path: &Path) -> Option<Result<Found, Escape>> {
         // Without a symlink below the (canonical) root, a path of plain, unhidden names is
         // its own real location: one `lstat` per name decides it (a miss ends at the first
@@ -214,7 +214,6 @@ impl Assets {
         }
         // A symlink on the way (or a name the walk does not take): resolve it and check that
         // its real location stays inside and unhidden.
-        std::fs::metadata(path).ok()?;
         let real = std::fs::canonicalize(path).ok()?;
         let Ok(inside) = real.strip_prefix(&self.root) else {
             return Some(Err(Escape));

@@ -3,8 +3,9 @@
 //! Every request's future is wrapped a few times (log scope, access log, panic guard), and
 //! hyper moves the whole of it per request, so how a wrapper is built shows in the
 //! gateway's profile. An `async fn` wrapper keeps its argument beside the future it awaits
-//! (twice the size), and `futures_util`'s `map` overwrites its whole state on completion (a
-//! copy of the wrapped future's size): measured on the 404 path, a few per cent each.
+//! (the log scope alone made a 1.2 KB future 5 KB), and `futures_util`'s
+//! `map` overwrites its whole state on completion (a `memcpy` of the wrapped future's size,
+//! ~0.5 % of the 404 path's samples for three of them).
 
 use pin_project_lite::pin_project;
 use std::future::Future;

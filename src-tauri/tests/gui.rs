@@ -799,20 +799,8 @@ async fn scenario(c: &Client, launched_at: Instant, project: &Path) -> Result<()
     let names: Vec<&str> = stages.iter().map(|(n, _)| n.as_str()).collect();
     let optional = ["queue", "build", "cold"];
     let always: Vec<&str> = names.iter().copied().filter(|n| !optional.contains(n)).collect();
-    let order = [
-        "route",
-        "deps",
-        "admission",
-        "queue",
-        "body",
-        "connect",
-        "build",
-        "cold",
-        "runtime",
-        "handler",
-        "reply",
-        "respond",
-    ];
+    // The engine's waterfall order (the same list its replay diff uses).
+    let order = fastfn::inspect::diff::stage_list(&Default::default()).map(|(name, _)| name);
     let in_order = names
         .iter()
         .map(|n| order.iter().position(|o| o == n))
