@@ -364,9 +364,10 @@ async fn one_client_cannot_take_every_connection() {
     e.stop().await;
 }
 
-/// A client that comes straight back after each refusal is paced (1 ms more per refusal in a
-/// row on its connection, at most 8 ms): ten pipelined requests to a full pool all get 429,
-/// and the ten answers take at least 1+2+…+8+8 ms = 44 ms. Status and body are unchanged.
+/// A client that comes straight back after each refusal is paced (the first refusal at once,
+/// then 1 ms doubling per refusal in a row on its connection, at most 32 ms): ten pipelined
+/// requests to a full pool all get 429, and the ten answers take at least
+/// 1+2+4+8+16+32·4 ms = 159 ms. Status and body are unchanged.
 #[tokio::test(flavor = "multi_thread")]
 async fn refusals_in_a_row_are_paced() {
     let e = edge(&[]).await;
@@ -394,7 +395,7 @@ async fn refusals_in_a_row_are_paced() {
         .collect();
     assert_eq!(statuses, ["429"; 10], "{text}");
     assert_eq!(text.matches(r#"{"error":"worker pool overflow"}"#).count(), 10);
-    assert!(took >= Duration::from_millis(44), "paced: {took:?}");
+    assert!(took >= Duration::from_millis(159), "paced: {took:?}");
     assert_eq!(busy.await.unwrap().status, 200);
     e.stop().await;
 }
