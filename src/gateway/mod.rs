@@ -198,6 +198,10 @@ async fn pace_refusal<B>(resp: &Response<B>, streak: &std::sync::atomic::AtomicU
 
 /// The longest a refusal is held.
 const MAX_REFUSAL_PACE: Duration = Duration::from_millis(32);
+/// A connection's refusal debt stops growing where its wait reaches [`MAX_REFUSAL_PACE`]
+/// (1, 2, 4, 8, 16, 32 ms from a debt of 2 to 7): after any run of refusals, a client served
+/// again is back to a free first refusal within this many admitted calls.
+const MAX_REFUSAL_DEBT: u32 = 7;
 
 /// Pacing of admission refusals on one connection. `streak` is the connection's refusal
 /// debt: each refusal adds one, each admitted call takes one off. Each answer moves it (→ the
@@ -205,15 +209,14 @@ const MAX_REFUSAL_PACE: Duration = Duration::from_millis(32);
 /// then the wait is 1 ms, doubling per refusal up to [`MAX_REFUSAL_PACE`]. The debt is paid
 /// off one admitted call at a time rather than cleared by one: a load tool hammering a full
 /// pool wins a slot now and then, and clearing on each win (with an 8 ms cap) let its
-/// connections take ~12,600 refusals a second at c=64 on a 20-slot python function (each
+/// connections take ~12,300 refusals a second at c=64 on a 20-slot python function (each
 /// ~17 µs of the engine's CPU and some of wrk's, taken from the daemon that serves the 200s);
-/// now ~6,400, and 200s/s +15–19 % (docs/benchmarks.md). A client served normally is back to
-/// no debt after as many answers as it had refusals.
+/// now ~6,000, and 200s/s +16 % (docs/benchmarks.md, session 7).
 fn refusal_pace(streak: u32, refused: bool) -> (u32, Option<Duration>) {
     if !refused {
         return (streak.saturating_sub(1), None);
     }
-    let n = streak.saturating_add(1);
+    let n = streak.saturating_add(1).min(MAX_REFUSAL_DEBT);
     let wait = (n >= 2).then(|| {
         let ms = 1u64 << (n - 2).min(16);
         Duration::from_millis(ms).min(MAX_REFUSAL_PACE)
@@ -860,7 +863,7 @@ fn debug_output_value(text: &str) -> Option<HeaderValue> {
 #[cfg(test)]
 mod tests {
 
-    use super::{refusal_pace, MAX_REFUSAL_PACE};
+    use super::{refusal_pace, MAX_REFUSAL_DEBT, MAX_REFUSAL_PACE};
 
     /// The waits of `refusals` refusals in a row from a given debt, and the debt after them.
     fn waits(mut streak: u32, refusals: usize) -> (Vec<u64>, u32) {
@@ -877,10 +880,15 @@ mod tests {
     fn refusals_in_a_row_wait_doubling_up_to_the_cap() {
         let (w, debt) = waits(0, 10);
         assert_eq!(w, [0, 1, 2, 4, 8, 16, 32, 32, 32, 32]);
-        assert_eq!(debt, 10);
+        assert_eq!(debt, MAX_REFUSAL_DEBT, "the debt stops where the wait does");
         assert_eq!(MAX_REFUSAL_PACE.as_millis(), 32);
-        // A very long run neither overflows nor passes the cap.
-        assert_eq!(refusal_pace(u32::MAX, true), (u32::MAX, Some(MAX_REFUSAL_PACE)));
+        assert_eq!(refusal_pace(u32::MAX, true), (MAX_REFUSAL_DEBT, Some(MAX_REFUSAL_PACE)));
+        // After a long run, as many admitted calls as the debt make refusals free again.
+        let mut d = waits(0, 1000).1;
+        for _ in 0..MAX_REFUSAL_DEBT {
+            d = refusal_pace(d, false).0;
+        }
+        assert_eq!(waits(d, 1).0, [0]);
     }
 
     #[test]
