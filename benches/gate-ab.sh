@@ -13,12 +13,10 @@ ROUNDS=${ROUNDS:-3}
 PORT=${BENCH_PORT:-18099}
 P=""
 trap '[ -n "$P" ] && kill $P 2>/dev/null; true' EXIT
+SECS=5
+source benches/wrk.sh
 rates() { # conc → "<200s/s>/<429s/s>"
-  wrk -t1 -c"$1" -d5s "http://127.0.0.1:$PORT/hellopy" | python3 -c '
-import re,sys
-t=sys.stdin.read(); rps=float(re.search(r"Requests/sec:\s+([\d.]+)",t).group(1))
-m=re.search(r"Non-2xx or 3xx responses: (\d+)",t); bad=int(m.group(1))/5 if m else 0
-print(f"{rps - bad:.0f}/{bad:.0f}")'
+  wrk_run "http://127.0.0.1:$PORT/hellopy" "$1" | awk -v s="$SECS" '{printf "%.0f/%.0f\n", $1 - $4 / s, $4 / s}'
 }
 for round in $(seq "$ROUNDS"); do
   for bin in "$@"; do

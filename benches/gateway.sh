@@ -23,30 +23,28 @@ PIDS=$ENGINE
 trap 'kill $PIDS 2>/dev/null; wait $ENGINE 2>/dev/null; rm -rf $BASE' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/_fn/health" >/dev/null && break; sleep 0.1; done
 SOCKDIR=$(ls -d $BASE/s-*)
+source benches/wrk.sh
 
-# wrk's --latency table gives p50/p99 in us/ms; normalise to microseconds.
-wrk_run() { # url conc
-  wrk -t1 -c"$2" -d"${SECS}s" --latency "$1" | tee /tmp/ffb.wrk | python3 -c '
-import re,sys
-t=sys.stdin.read()
-def us(v):
-    n=float(re.match(r"[\d.]+",v).group()); u=v[len(re.match(r"[\d.]+",v).group()):]
-    return n*{"us":1,"ms":1000,"s":1e6}[u]
-rps=float(re.search(r"Requests/sec:\s+([\d.]+)",t).group(1))
-p50=us(re.search(r"^\s+50%\s+(\S+)",t,re.M).group(1)); p99=us(re.search(r"^\s+99%\s+(\S+)",t,re.M).group(1))
-err=re.search(r"Non-2xx or 3xx responses: (\d+)",t)
-print(f"{rps:.0f} {p50:.0f} {p99:.0f} {err.group(1) if err else 0}")'
-}
 direct_run() { # runtime entry conc
   if [ "$1" = lua ]; then "$LUALOAD" fixtures/bench "$2" "$3" "$SECS"; else "$LOAD" "$SOCKDIR/fn-$1.sock" "$1" "$2" "$3" "$SECS"; fi | python3 -c '
 import json,sys; d=json.load(sys.stdin); print(d["rps"], d["p50_us"], d["p99_us"], d["errors"])'
 }
-median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 # One result line: medians of a file of "req/s p50 p99 errors" lines, and its runs' req/s.
 row() { # label c kind file
   printf "%-8s %-4s %-9s %9s %8s %8s   runs: %s\n" "$1" "$2" "$3" \
     "$(cut -d' ' -f1 "$4" | median)" "$(cut -d' ' -f2 "$4" | median)" "$(cut -d' ' -f3 "$4" | median)" \
     "$(cut -d' ' -f1 "$4" | paste -sd, -)"
+}
+# Each kind=url in turn at c=16, RUNS times (alternating, so all see the same machine), then
+# a row per kind.
+alternate() { # label kind=url...
+  local label=$1 i pair
+  shift
+  i=0; for pair in "$@"; do : > /tmp/ffb.$i; i=$((i + 1)); done
+  for _ in $(seq "$RUNS"); do
+    i=0; for pair in "$@"; do wrk_run "${pair#*=}" 16 >> /tmp/ffb.$i; i=$((i + 1)); done
+  done
+  i=0; for pair in "$@"; do row "$label" 16 "${pair%%=*}" /tmp/ffb.$i; i=$((i + 1)); done
 }
 
 printf "%-8s %-4s %-9s %9s %8s %8s\n" runtime c path "req/s" "p50_us" "p99_us"
@@ -77,16 +75,8 @@ PIDS="$PIDS $!"
 BARE_HEADERS=1 BARE_TIMER=1 "$BARE" $((PORT + 2)) >/dev/null 2>&1 &
 PIDS="$PIDS $!"
 sleep 0.5
-: > /tmp/ffb.g; : > /tmp/ffb.d; : > /tmp/ffb.c
-for _ in $(seq "$RUNS"); do
-  wrk_run "http://127.0.0.1:$PORT/nope" 16 >> /tmp/ffb.g
-  wrk_run "http://127.0.0.1:$BARE_PORT/nope" 16 >> /tmp/ffb.d
-  wrk_run "http://127.0.0.1:$((PORT + 2))/nope" 16 >> /tmp/ffb.c
-done
-for kind in gateway bare bare-cfg; do
-  case $kind in gateway) f=/tmp/ffb.g;; bare) f=/tmp/ffb.d;; *) f=/tmp/ffb.c;; esac
-  row 404 16 "$kind" "$f"
-done
+alternate 404 "gateway=http://127.0.0.1:$PORT/nope" "bare=http://127.0.0.1:$BARE_PORT/nope" \
+  "bare-cfg=http://127.0.0.1:$((PORT + 2))/nope"
 
 # A project with static assets (fixtures/bench-assets: `public/` plus hellojs): every function
 # call first looks for a file of its path (§2.6 step 1). The node call there against the one on
@@ -98,26 +88,19 @@ if [[ ",$BENCH_RUNTIMES," == *",node,"* ]]; then
   ASSETS_ENGINE=$!
   PIDS="$PIDS $ASSETS_ENGINE"
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$APORT/hellojs" >/dev/null && break; sleep 0.1; done
-  : > /tmp/ffb.g; : > /tmp/ffb.d; : > /tmp/ffb.c
-  for _ in $(seq "$RUNS"); do
-    wrk_run "http://127.0.0.1:$PORT/hellojs" 16 >> /tmp/ffb.g
-    wrk_run "http://127.0.0.1:$APORT/hellojs" 16 >> /tmp/ffb.d
-    wrk_run "http://127.0.0.1:$APORT/index.html" 16 >> /tmp/ffb.c
-  done
-  for kind in no-assets assets-on asset-get; do
-    case $kind in no-assets) f=/tmp/ffb.g;; assets-on) f=/tmp/ffb.d;; *) f=/tmp/ffb.c;; esac
-    row assets 16 "$kind" "$f"
-  done
+  alternate assets "no-assets=http://127.0.0.1:$PORT/hellojs" "assets-on=http://127.0.0.1:$APORT/hellojs" \
+    "asset-get=http://127.0.0.1:$APORT/index.html"
   kill $ASSETS_ENGINE 2>/dev/null; wait $ASSETS_ENGINE 2>/dev/null || true
 fi
 
 # Above the gate: hellopy has 20 worker-pool slots (the default max_concurrency). At c=64 the
-# extra clients get 429s at once and come straight back; the rate of 200s must hold.
+# extra clients get 429s and come back (paced: docs/compat.md); the rate of 200s must hold.
+# benches/gate-ab.sh compares builds on this alone.
 if [[ ",$BENCH_RUNTIMES," == *",python,"* ]]; then
   : > /tmp/ffb.g; : > /tmp/ffb.d
   for _ in $(seq "$RUNS"); do
-    wrk_run "http://127.0.0.1:$PORT/hellopy" 16 | awk -v s="$SECS" '{printf "%.0f\n", $1 - $4 / s}' >> /tmp/ffb.g
-    wrk_run "http://127.0.0.1:$PORT/hellopy" 64 | awk -v s="$SECS" '{printf "%.0f\n", $1 - $4 / s}' >> /tmp/ffb.d
+    wrk_run "http://127.0.0.1:$PORT/hellopy" 16 | ok_rate >> /tmp/ffb.g
+    wrk_run "http://127.0.0.1:$PORT/hellopy" 64 | ok_rate >> /tmp/ffb.d
   done
   printf "%-8s %-4s %-8s %10s   runs: %s\n" gate 16 "200s/s" "$(median < /tmp/ffb.g)" "$(paste -sd, /tmp/ffb.g)"
   printf "%-8s %-4s %-8s %10s   runs: %s\n" gate 64 "200s/s" "$(median < /tmp/ffb.d)" "$(paste -sd, /tmp/ffb.d)"
