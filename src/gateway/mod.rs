@@ -196,17 +196,15 @@ async fn pace_refusal<B>(resp: &Response<B>, streak: &std::sync::atomic::AtomicU
     }
 }
 
-/// The longest a refusal is held.
-const MAX_REFUSAL_PACE: Duration = Duration::from_millis(32);
-/// A connection's refusal debt stops growing where its wait reaches [`MAX_REFUSAL_PACE`]
-/// (1, 2, 4, 8, 16, 32 ms from a debt of 2 to 7): after any run of refusals, a client served
-/// again is back to a free first refusal within this many admitted calls.
+/// A connection's refusal debt stops growing at 7, where its wait reaches 32 ms: after any run
+/// of refusals, a client served again is back to a free first refusal within this many
+/// admitted calls.
 const MAX_REFUSAL_DEBT: u32 = 7;
 
 /// Pacing of admission refusals on one connection. `streak` is the connection's refusal
 /// debt: each refusal adds one, each admitted call takes one off. Each answer moves it (→ the
 /// next streak, and how long this answer waits). A refusal with no debt is answered at once;
-/// then the wait is 1 ms, doubling per refusal up to [`MAX_REFUSAL_PACE`]. The debt is paid
+/// then the wait is 1 ms, doubling per refusal up to 32 ms ([`MAX_REFUSAL_DEBT`]). The debt is paid
 /// off one admitted call at a time rather than cleared by one: a load tool hammering a full
 /// pool wins a slot now and then, and clearing on each win (with an 8 ms cap) let its
 /// connections take ~12,300 refusals a second at c=64 on a 20-slot python function (each
@@ -217,11 +215,7 @@ fn refusal_pace(streak: u32, refused: bool) -> (u32, Option<Duration>) {
         return (streak.saturating_sub(1), None);
     }
     let n = streak.saturating_add(1).min(MAX_REFUSAL_DEBT);
-    let wait = (n >= 2).then(|| {
-        let ms = 1u64 << (n - 2).min(16);
-        Duration::from_millis(ms).min(MAX_REFUSAL_PACE)
-    });
-    (n, wait)
+    (n, (n >= 2).then(|| Duration::from_millis(1 << (n - 2))))
 }
 
 /// The connection cap: the file-descriptor limit (raised to the hard limit first: the default
@@ -862,8 +856,7 @@ fn debug_output_value(text: &str) -> Option<HeaderValue> {
 
 #[cfg(test)]
 mod tests {
-
-    use super::{refusal_pace, MAX_REFUSAL_DEBT, MAX_REFUSAL_PACE};
+    use super::*;
 
     /// The waits of `refusals` refusals in a row from a given debt, and the debt after them.
     fn waits(mut streak: u32, refusals: usize) -> (Vec<u64>, u32) {
@@ -881,8 +874,9 @@ mod tests {
         let (w, debt) = waits(0, 10);
         assert_eq!(w, [0, 1, 2, 4, 8, 16, 32, 32, 32, 32]);
         assert_eq!(debt, MAX_REFUSAL_DEBT, "the debt stops where the wait does");
-        assert_eq!(MAX_REFUSAL_PACE.as_millis(), 32);
-        assert_eq!(refusal_pace(u32::MAX, true), (MAX_REFUSAL_DEBT, Some(MAX_REFUSAL_PACE)));
+        let longest = Some(Duration::from_millis(32));
+        assert_eq!(refusal_pace(MAX_REFUSAL_DEBT, true), (MAX_REFUSAL_DEBT, longest));
+        assert_eq!(refusal_pace(u32::MAX, true), (MAX_REFUSAL_DEBT, longest));
         // After a long run, as many admitted calls as the debt make refusals free again.
         let mut d = waits(0, 1000).1;
         for _ in 0..MAX_REFUSAL_DEBT {
@@ -907,7 +901,6 @@ mod tests {
         assert_eq!(refusal_pace(0, false), (0, None));
         assert_eq!(waits(d, 1).0, [0]);
     }
-    use super::*;
 
     #[tokio::test]
     async fn a_panic_while_serving_is_a_500_with_a_reason() {
